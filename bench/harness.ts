@@ -1,0 +1,97 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Bench } from "tinybench";
+
+/** One measured operation. Cases of one `group` are compared with that group's `raw` case. */
+export interface BenchCase {
+  /** Shown in the table, e.g. "storeroom sqlite get". */
+  name: string;
+  /** What is being compared, e.g. "point GET". */
+  group: string;
+  /** `ours` is storeroom, `raw` the bare driver doing the same statements, `peer` the nearest peer package. */
+  role: "ours" | "raw" | "peer";
+  /** Runs `batch` operations. */
+  fn: () => unknown;
+  /** Operations per call of `fn` (default 1); batching keeps timer overhead out of fast operations. */
+  batch?: number;
+}
+
+/** A case's result: medians over all samples. */
+export interface BenchResult {
+  suite: string;
+  group: string;
+  name: string;
+  role: BenchCase["role"];
+  opsPerSecMedian: number;
+  latencyMedianUs: number;
+  latencyP99Us: number;
+  samples: number;
+  /** ours (or peer) / raw ops per second within the group, when the group has a raw case. */
+  ratioToRaw?: number;
+  /** ours / peer ops per second within the group, when the group has a peer case. */
+  ratioToPeer?: number;
+}
+
+export interface SuiteOptions {
+  /** Milliseconds per case (default 1500, or BENCH_TIME_MS). */
+  timeMs?: number;
+  /** Warm-up milliseconds per case (default 300). */
+  warmupMs?: number;
+}
+
+/**
+ * Runs the cases in one process, prints a table of median ops/s with ratios to the raw
+ * driver and the peer package, and writes `bench/results/<suite>.json`.
+ */
+export async function runSuite(suite: string, cases: BenchCase[], options: SuiteOptions = {}): Promise<BenchResult[]> {
+  const timeMs = options.timeMs ?? Number(process.env.BENCH_TIME_MS ?? 1500);
+  const bench = new Bench({ name: suite, time: timeMs, warmupTime: options.warmupMs ?? 300 });
+  for (const c of cases) bench.add(`${c.group} :: ${c.name}`, c.fn);
+  await bench.run();
+  const results: BenchResult[] = cases.map((c) => {
+    const task = bench.getTask(`${c.group} :: ${c.name}`);
+    const r = task?.result as
+      | { latency?: { p50: number; p99: number; samplesCount?: number }; throughput?: { p50: number } }
+      | undefined;
+    const batch = c.batch ?? 1;
+    const latencyMs = r?.latency?.p50 ?? Number.NaN;
+    return {
+      suite,
+      group: c.group,
+      name: c.name,
+      role: c.role,
+      opsPerSecMedian: (1000 / latencyMs) * batch,
+      latencyMedianUs: (latencyMs * 1000) / batch,
+      latencyP99Us: ((r?.latency?.p99 ?? Number.NaN) * 1000) / batch,
+      samples: r?.latency?.samplesCount ?? 0,
+    };
+  });
+  for (const r of results) {
+    const raw = results.find((x) => x.group === r.group && x.role === "raw");
+    const peer = results.find((x) => x.group === r.group && x.role === "peer");
+    if (raw && r.role !== "raw") r.ratioToRaw = r.opsPerSecMedian / raw.opsPerSecMedian;
+    if (peer && r.role === "ours") r.ratioToPeer = r.opsPerSecMedian / peer.opsPerSecMedian;
+  }
+  printTable(suite, results);
+  mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL(`./results/${suite}.json`, import.meta.url),
+    `${JSON.stringify({ suite, date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
+  );
+  return results;
+}
+
+function printTable(suite: string, results: BenchResult[]): void {
+  const fmt = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? "" : n.toFixed(digits));
+  console.log(`\n## ${suite}`);
+  console.table(
+    results.map((r) => ({
+      group: r.group,
+      case: r.name,
+      "ops/s (median)": Math.round(r.opsPerSecMedian).toLocaleString("en-US"),
+      "p50 µs": fmt(r.latencyMedianUs),
+      "p99 µs": fmt(r.latencyP99Us),
+      "x raw": fmt(r.ratioToRaw),
+      "x peer": fmt(r.ratioToPeer),
+    })),
+  );
+}

@@ -1,0 +1,18 @@
+export { type Dialect, escapeLike, likePrefix, postgresDialect, sqliteDialect } from "./dialect.js";
+export type {
+  Database,
+  Executor,
+  IterateOptions,
+  Row,
+  RunResult,
+  SqlParams,
+  SqlValue,
+  TransactionOptions,
+} from "./executor.js";
+export { type AppliedMigration, type MigrationPlan, planMigrations } from "./migration-plan.js";
+export { MIGRATIONS_TABLE, type MigrationResult, runMigrations } from "./migration-runner.js";
+export { type Migration, MigrationSet } from "./migration-set.js";
+export type { PgPool } from "./postgres/postgres-client.js";
+export { openPostgres, PostgresDatabase, type PostgresOptions } from "./postgres/postgres-database.js";
+export { isRetryableTransactionError } from "./postgres/postgres-errors.js";
+export { openSqlite, SqliteDatabase, type SqliteOptions } from "./sqlite/sqlite-database.js";

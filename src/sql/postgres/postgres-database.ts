@@ -1,0 +1,150 @@
+import { type Clock, systemClock } from "../../clock.js";
+import { ClosedError, InvalidArgumentError, isStoreError } from "../../errors.js";
+import { postgresDialect } from "../dialect.js";
+import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
+import { type MigrationResult, runMigrations } from "../migration-runner.js";
+import type { MigrationSet } from "../migration-set.js";
+import { createPool, type PgPool, query } from "./postgres-client.js";
+import { iterateWithCursor } from "./postgres-cursor.js";
+import { runPostgresTransaction } from "./postgres-transaction.js";
+
+/** Options of {@link openPostgres}. */
+export interface PostgresOptions {
+  /**
+   * Schema for every table, created if missing and set as `search_path` of the pool's
+   * connections. Only with a connection string (a pool you pass keeps its own settings).
+   */
+  schema?: string;
+  /** Pool size when storeroom creates the pool. Default 10. */
+  max?: number;
+  /** Clock for migration timestamps. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/**
+ * A PostgreSQL {@link Database} over a `pg` pool. Statements outside transactions take any
+ * pooled connection; a transaction checks out one client for its whole callback.
+ */
+export class PostgresDatabase implements Database {
+  readonly dialect = postgresDialect;
+  readonly #pool: PgPool;
+  readonly #ownsPool: boolean;
+  readonly #clock: Clock;
+  #closed = false;
+
+  constructor(pool: PgPool, ownsPool: boolean, clock: Clock) {
+    this.#pool = pool;
+    this.#ownsPool = ownsPool;
+    this.#clock = clock;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async run(sql: string, params?: SqlParams): Promise<RunResult> {
+    this.#assertOpen("sql.run");
+    const { rowCount } = await query(this.#pool, sql, params, "sql.run");
+    return { changes: rowCount };
+  }
+
+  async get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    this.#assertOpen("sql.get");
+    const { rows } = await query<T>(this.#pool, sql, params, "sql.get");
+    return rows[0];
+  }
+
+  async all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
+    this.#assertOpen("sql.all");
+    const { rows } = await query<T>(this.#pool, sql, params, "sql.all");
+    return rows;
+  }
+
+  async *iterate<T = Row>(sql: string, params?: SqlParams, options?: IterateOptions): AsyncIterableIterator<T> {
+    this.#assertOpen("sql.iterate");
+    const client = await this.#pool.connect();
+    let open = false;
+    try {
+      await query(client, "BEGIN READ ONLY", undefined, "sql.iterate");
+      open = true;
+      yield* iterateWithCursor<T>(client, "storeroom_cursor", sql, params, options);
+    } finally {
+      // Also reached when the loop is broken off early: end the transaction before reuse.
+      const ended = open
+        ? await query(client, "ROLLBACK", undefined, "sql.iterate").then(
+            () => true,
+            () => false,
+          )
+        : true;
+      client.release(!ended);
+    }
+  }
+
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#assertOpen("sql.transaction");
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await runPostgresTransaction(client, 0, options.readOnly === true, fn, options);
+    } catch (err) {
+      // A failed COMMIT/ROLLBACK may leave the connection unusable; do not return it to the pool.
+      if (err instanceof Error && /terminat|closed|ECONNRESET/i.test(err.message)) broken = err;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  migrate(set: MigrationSet<Executor>): Promise<MigrationResult> {
+    return runMigrations(this, set, this.#clock);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsPool) await this.#pool.end();
+  }
+
+  #assertOpen(op: string): void {
+    if (this.#closed) throw new ClosedError("database is closed", { op });
+  }
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Connects to PostgreSQL with a connection string (storeroom owns and ends the pool) or an
+ * existing `pg.Pool` (you keep ownership; `close()` leaves it open).
+ *
+ * @example
+ * ```ts
+ * const db = await openPostgres(process.env.POSTGRES_URL!, { schema: "storeroom" });
+ * await db.migrate(mySet);
+ * ```
+ */
+export async function openPostgres(
+  urlOrPool: string | PgPool,
+  options: PostgresOptions = {},
+): Promise<PostgresDatabase> {
+  const clock = options.clock ?? systemClock;
+  if (typeof urlOrPool !== "string") {
+    if (options.schema !== undefined) {
+      throw new InvalidArgumentError("the schema option needs a connection string; set search_path on your own pool");
+    }
+    return new PostgresDatabase(urlOrPool, false, clock);
+  }
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new InvalidArgumentError(`invalid schema name "${options.schema}": use [a-z_][a-z0-9_]*`);
+  }
+  const pool = createPool(urlOrPool, options);
+  const db = new PostgresDatabase(pool, true, clock);
+  try {
+    await db.run(options.schema === undefined ? "SELECT 1" : `CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
+  } catch (err) {
+    // Two processes creating the same schema at once: one loses the race harmlessly.
+    if (isStoreError(err, "UNIQUE_VIOLATION")) return db;
+    await db.close();
+    throw err;
+  }
+  return db;
+}

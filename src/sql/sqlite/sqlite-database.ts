@@ -1,0 +1,211 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { type Clock, systemClock } from "../../clock.js";
+import { ClosedError, InvalidArgumentError, TransactionError } from "../../errors.js";
+import { Mutex } from "../../internal/mutex.js";
+import { sqliteDialect } from "../dialect.js";
+import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
+import { type MigrationResult, runMigrations } from "../migration-runner.js";
+import type { MigrationSet } from "../migration-set.js";
+import { SqliteConnection, type SqliteConnectionOptions } from "./sqlite-connection.js";
+import { runSqliteTransaction, type SqliteTransaction } from "./sqlite-transaction.js";
+
+/** Options of {@link openSqlite}. */
+export interface SqliteOptions {
+  /** `"normal"` (default: durable across process crashes, may lose the last commits on power loss in WAL) or `"full"` (fsync every commit). */
+  synchronous?: "normal" | "full";
+  /** How long a statement waits for another process's lock before {@link BusyError}. Default 5000 ms. */
+  busyTimeoutMs?: number;
+  /**
+   * Serve reads outside transactions from a second, read-only connection, so they never wait
+   * behind a transaction that awaits between statements. Default `true` for files; always
+   * `false` for `":memory:"`.
+   */
+  readConnection?: boolean;
+  /** Open the database read-only. Default `false`. */
+  readonly?: boolean;
+  /** Prepared statements kept per connection. Default 500. */
+  statementCacheSize?: number;
+  /** Clock for migration timestamps. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/**
+ * A SQLite {@link Database} over better-sqlite3.
+ *
+ * Concurrency contract: one writer connection. A transaction holds it from BEGIN to COMMIT,
+ * including across `await`s; statements issued outside the transaction meanwhile wait their
+ * turn (FIFO) and never run inside it. Reads outside transactions go to a read-only connection
+ * (WAL snapshot of committed data) when there is one, so they neither wait nor see uncommitted
+ * writes. When nobody holds the writer, statements run immediately.
+ */
+export class SqliteDatabase implements Database {
+  readonly dialect = sqliteDialect;
+  /** The file path, or `":memory:"`. */
+  readonly path: string;
+  readonly #writer: SqliteConnection;
+  readonly #reader: SqliteConnection | undefined;
+  readonly #options: SqliteConnectionOptions;
+  readonly #gate = new Mutex();
+  readonly #context = new AsyncLocalStorage<SqliteTransaction>();
+  readonly #clock: Clock;
+  #closed = false;
+
+  constructor(path: string, options: SqliteOptions = {}) {
+    if (typeof path !== "string") throw new InvalidArgumentError('openSqlite needs a path or ":memory:"');
+    const memory = path === ":memory:" || path === "";
+    this.path = memory ? ":memory:" : path;
+    this.#clock = options.clock ?? systemClock;
+    this.#options = {
+      readonly: options.readonly ?? false,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+      synchronous: options.synchronous ?? "normal",
+      statementCacheSize: options.statementCacheSize ?? 500,
+      wal: !memory,
+    };
+    this.#writer = new SqliteConnection(this.path, this.#options);
+    const wantReader = !memory && (options.readConnection ?? true);
+    this.#reader = wantReader ? new SqliteConnection(this.path, { ...this.#options, readonly: true }) : undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  run(sql: string, params?: SqlParams): Promise<RunResult> {
+    return this.#onWriter(() => this.#writer.run(sql, params));
+  }
+
+  get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    if (this.#canRead(sql)) return this.#onReader(() => this.#reader?.get<T>(sql, params));
+    return this.#onWriter(() => this.#writer.get<T>(sql, params));
+  }
+
+  all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
+    if (this.#canRead(sql)) return this.#onReader(() => this.#reader?.all<T>(sql, params) ?? []);
+    return this.#onWriter(() => this.#writer.all<T>(sql, params));
+  }
+
+  async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
+    if (this.#closed) throw new ClosedError("database is closed", { op: "sql.iterate" });
+    if (this.#reader === undefined || !this.#reader.isReadOnly(sql)) {
+      yield* await this.all<T>(sql, params);
+      return;
+    }
+    // A cursor keeps its connection busy, so each iteration gets its own snapshot connection.
+    const conn = new SqliteConnection(this.path, { ...this.#options, readonly: true, statementCacheSize: 1 });
+    try {
+      yield* conn.iterate<T>(sql, params);
+    } finally {
+      conn.close();
+    }
+  }
+
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#assertOpen("sql.transaction");
+    this.#assertNotInsideOwnTransaction();
+    await this.#gate.acquire();
+    try {
+      this.#assertWriterOpen("sql.transaction");
+      return await runSqliteTransaction(this.#writer, this.#context, undefined, options.readOnly === true, fn);
+    } finally {
+      this.#gate.release();
+    }
+  }
+
+  migrate(set: MigrationSet<Executor>): Promise<MigrationResult> {
+    return runMigrations(this, set, this.#clock);
+  }
+
+  /**
+   * Writes a consistent copy of the database to `path` with `VACUUM INTO`, from the read
+   * connection when there is one, so writers keep going while it runs. `path` must not exist.
+   */
+  async snapshotTo(path: string): Promise<void> {
+    this.#assertOpen("sql.snapshot");
+    if (this.#reader !== undefined) {
+      this.#reader.run("VACUUM INTO $1", [path], "sql.snapshot");
+      return;
+    }
+    await this.#onWriter(() => this.#writer.run("VACUUM INTO $1", [path], "sql.snapshot"));
+  }
+
+  /** Rows changed through this database's writer since it was opened; grows on every committed or attempted write. */
+  totalChanges(): number {
+    this.#assertOpen("sql.totalChanges");
+    return (this.#writer.get<{ n: number }>("SELECT total_changes() AS n", undefined) as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#assertNotInsideOwnTransaction();
+    // Work admitted before close() runs to completion first (the gate is FIFO).
+    await this.#gate.acquire();
+    try {
+      this.#reader?.close();
+      this.#writer.close();
+    } finally {
+      this.#gate.release();
+    }
+  }
+
+  #canRead(sql: string): boolean {
+    return this.#reader !== undefined && !this.#closed && this.#reader.isReadOnly(sql);
+  }
+
+  #onReader<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #onWriter<T>(fn: () => T): Promise<T> {
+    try {
+      this.#assertOpen("sql.run");
+      if (!this.#gate.locked) return Promise.resolve(fn());
+      this.#assertNotInsideOwnTransaction();
+      return this.#gate.run(() => {
+        this.#assertWriterOpen("sql.run");
+        return fn();
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #assertOpen(op: string): void {
+    if (this.#closed) throw new ClosedError("database is closed", { op });
+  }
+
+  #assertWriterOpen(op: string): void {
+    if (!this.#writer.open) throw new ClosedError("database is closed", { op });
+  }
+
+  #assertNotInsideOwnTransaction(): void {
+    if (this.#context.getStore()?.active) {
+      throw new TransactionError(
+        "the database was called from inside one of its own transactions, which would wait for itself; use the tx passed to the callback",
+        { op: "sql.transaction" },
+      );
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) a SQLite database file, or an in-memory one for `":memory:"`,
+ * in WAL mode with `busy_timeout`, `foreign_keys=ON` and `synchronous=NORMAL` (or FULL).
+ *
+ * @example
+ * ```ts
+ * const db = await openSqlite("./app.db");
+ * await db.run("CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY, body TEXT)");
+ * await db.run("INSERT INTO notes VALUES ($1, $2)", ["n1", "hello"]);
+ * console.log(await db.get("SELECT body FROM notes WHERE id = $1", ["n1"]));
+ * await db.close();
+ * ```
+ */
+export async function openSqlite(path: string, options?: SqliteOptions): Promise<SqliteDatabase> {
+  return new SqliteDatabase(path, options);
+}

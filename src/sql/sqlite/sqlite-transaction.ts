@@ -1,0 +1,184 @@
+import type { AsyncLocalStorage } from "node:async_hooks";
+import { ReadOnlyError, TransactionError } from "../../errors.js";
+import { Mutex } from "../../internal/mutex.js";
+import { sqliteDialect } from "../dialect.js";
+import type { Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
+import type { SqliteConnection } from "./sqlite-connection.js";
+
+/** The async context a transaction callback runs in; used to refuse calls that would wait for themselves. */
+export type TransactionContext = AsyncLocalStorage<SqliteTransaction>;
+
+/**
+ * The `tx` of a SQLite transaction or savepoint. Statements run synchronously on the writer
+ * connection, which the transaction owns until it settles. While a nested transaction is open,
+ * statements on this `tx` from other async branches wait for it to finish.
+ */
+export class SqliteTransaction implements Executor {
+  readonly dialect = sqliteDialect;
+  readonly #conn: SqliteConnection;
+  readonly #context: TransactionContext;
+  readonly #parent: SqliteTransaction | undefined;
+  readonly #readOnly: boolean;
+  readonly #depth: number;
+  readonly #children = new Mutex();
+  #active = true;
+
+  constructor(
+    conn: SqliteConnection,
+    context: TransactionContext,
+    parent: SqliteTransaction | undefined,
+    readOnly: boolean,
+  ) {
+    this.#conn = conn;
+    this.#context = context;
+    this.#parent = parent;
+    this.#readOnly = readOnly;
+    this.#depth = parent === undefined ? 0 : parent.#depth + 1;
+  }
+
+  /** False once the callback settled. */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  run(sql: string, params?: SqlParams): Promise<RunResult> {
+    return this.#call(() => {
+      this.#assertWritable(sql);
+      return this.#conn.run(sql, params);
+    });
+  }
+
+  get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
+    return this.#call(() => {
+      this.#assertWritable(sql);
+      return this.#conn.get<T>(sql, params);
+    });
+  }
+
+  all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
+    return this.#call(() => {
+      this.#assertWritable(sql);
+      return this.#conn.all<T>(sql, params);
+    });
+  }
+
+  async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
+    // The writer connection cannot run other statements while a cursor is open on it, and the
+    // transaction may need it between rows, so rows inside a transaction are fetched at once.
+    yield* await this.all<T>(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#assertActive();
+    this.#assertNotInsideChild("transaction");
+    await this.#children.acquire();
+    try {
+      this.#assertActive();
+      return await runSqliteTransaction(
+        this.#conn,
+        this.#context,
+        this,
+        this.#readOnly || options.readOnly === true,
+        fn,
+      );
+    } finally {
+      this.#children.release();
+    }
+  }
+
+  /** Waits for nested transactions started without `await` before the outer one commits. */
+  async settle(): Promise<void> {
+    if (!this.#children.locked) return;
+    await this.#children.acquire();
+    this.#children.release();
+  }
+
+  finish(): void {
+    this.#active = false;
+  }
+
+  get depth(): number {
+    return this.#depth;
+  }
+
+  isWithin(scope: SqliteTransaction): boolean {
+    for (let s: SqliteTransaction | undefined = this; s !== undefined; s = s.#parent) if (s === scope) return true;
+    return false;
+  }
+
+  #call<T>(fn: () => T): Promise<T> {
+    try {
+      this.#assertActive();
+      if (!this.#children.locked) return Promise.resolve(fn());
+      this.#assertNotInsideChild("statement");
+      return this.#children.run(() => {
+        this.#assertActive();
+        return fn();
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #assertActive(): void {
+    if (!this.#active) {
+      throw new TransactionError("transaction already finished: use the tx only inside its callback", {
+        op: "sql.transaction",
+      });
+    }
+  }
+
+  #assertNotInsideChild(what: string): void {
+    const current = this.#context.getStore();
+    if (current !== undefined && current !== this && current.active && current.isWithin(this)) {
+      throw new TransactionError(
+        `a ${what} on an outer transaction was called from inside a nested one; use the nested tx instead`,
+        { op: "sql.transaction" },
+      );
+    }
+  }
+
+  #assertWritable(sql: string): void {
+    if (this.#readOnly && !this.#conn.isReadOnly(sql)) {
+      throw new ReadOnlyError("cannot write inside a read-only transaction", { op: "sql.run" });
+    }
+  }
+}
+
+/**
+ * Opens a transaction (or, under `parent`, a savepoint) on `conn`, runs `fn` in its async
+ * context, and commits or rolls back. `fn`'s error is rethrown unchanged.
+ */
+export async function runSqliteTransaction<T>(
+  conn: SqliteConnection,
+  context: TransactionContext,
+  parent: SqliteTransaction | undefined,
+  readOnly: boolean,
+  fn: (tx: Executor) => Promise<T>,
+): Promise<T> {
+  const tx = new SqliteTransaction(conn, context, parent, readOnly);
+  const savepoint = `storeroom_sp${tx.depth}`;
+  // BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading.
+  conn.exec(
+    parent !== undefined ? `SAVEPOINT ${savepoint}` : readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE",
+    "sql.begin",
+  );
+  let result: T;
+  try {
+    result = await context.run(tx, () => fn(tx));
+    await tx.settle();
+  } catch (err) {
+    tx.finish();
+    if (parent !== undefined) conn.exec(`ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`, "sql.rollback");
+    else if (conn.inTransaction) conn.exec("ROLLBACK", "sql.rollback");
+    throw err;
+  }
+  tx.finish();
+  try {
+    conn.exec(parent !== undefined ? `RELEASE ${savepoint}` : "COMMIT", "sql.commit");
+  } catch (err) {
+    if (parent === undefined && conn.inTransaction) conn.exec("ROLLBACK", "sql.rollback");
+    throw err;
+  }
+  return result;
+}
