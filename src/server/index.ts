@@ -1,1 +1,12 @@
-export {};
+export type { ShutdownReport, StoreroomServer } from "./create-server.js";
+export { createServer } from "./create-server.js";
+export type { ErrorBody } from "./error-reply.js";
+export { errorReply, HttpError } from "./error-reply.js";
+export { GatewayAuthenticator, gatewaySecretHeader, stripIdentityHeaders } from "./gateway-authenticator.js";
+export type { Authenticator, RequestIdentity } from "./identity.js";
+export type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
+export { defaultPort, resolveServerConfig } from "./server-config.js";
+export type { MetricSources } from "./server-metrics.js";
+export { ServerMetrics } from "./server-metrics.js";
+export type { TokenEntry, TokenFileState } from "./token-authenticator.js";
+export { TokenAuthenticator } from "./token-authenticator.js";

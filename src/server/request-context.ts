@@ -1,0 +1,36 @@
+import type { FastifyRequest } from "fastify";
+import { HttpError } from "./error-reply.js";
+import type { RequestIdentity } from "./identity.js";
+import { isAdmin } from "./identity.js";
+
+/** Who may call a route: anyone, anyone (identity read if present), an identified caller, an admin. */
+export type RouteAuth = "none" | "optional" | "required" | "admin";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The caller, or `null` when anonymous (only on routes whose `auth` allows it). */
+    identity: RequestIdentity | null;
+  }
+  interface FastifyContextConfig {
+    /** Default `"required"`. */
+    auth?: RouteAuth;
+  }
+}
+
+/** The caller of a route that requires identity; throws 401 when anonymous. */
+export function identityOf(request: FastifyRequest): RequestIdentity {
+  if (request.identity === null) throw unauthenticated();
+  return request.identity;
+}
+
+/** The 401 answer for a missing or untrusted identity. */
+export function unauthenticated(): HttpError {
+  return new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials");
+}
+
+/** Checks a route's `auth` level against the caller; throws 401/403. */
+export function enforceAuth(level: RouteAuth, identity: RequestIdentity | null): void {
+  if (level === "none" || level === "optional") return;
+  if (identity === null) throw unauthenticated();
+  if (level === "admin" && !isAdmin(identity)) throw new HttpError(403, "ACCESS_DENIED", "admin role required");
+}

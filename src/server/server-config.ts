@@ -1,0 +1,113 @@
+import { resolve } from "node:path";
+import type { Clock } from "../clock.js";
+import { systemClock } from "../clock.js";
+import { InvalidArgumentError } from "../errors.js";
+
+/** Default port of `storeroom serve` (and `STOREROOM_PORT`). */
+export const defaultPort = 7480;
+
+/**
+ * Configuration of {@link createServer}. Every field has an embedded default, so `{}` runs a
+ * self-contained server under `./.storeroom/`.
+ *
+ * @example
+ * ```ts
+ * const server = await createServer({ dataDir: "./.storeroom", port: 7480 });
+ * await server.listen();
+ * ```
+ */
+export interface ServerConfig {
+  /** Interface to bind. Default `127.0.0.1`. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default {@link defaultPort} (7480). */
+  port?: number;
+  /** Data directory: `objects/`, `cache/`, `control.db`, `tokens.json`. Default `./.storeroom`. */
+  dataDir?: string;
+  /** Object store URL (`file:///path`, `s3://bucket?endpoint=...`, `memory:`). Default `file://<dataDir>/objects`. */
+  objects?: string;
+  /** Control database (uploads + bus tables): a SQLite path or `postgres://...`. Default `<dataDir>/control.db`. */
+  database?: string;
+  /** Identity mode. Default `"token"`. */
+  auth?: "token" | "gateway";
+  /** Shared secret (>= 32 bytes) the gateway sends in `X-Storeroom-Gateway-Secret`. Required in gateway mode. */
+  gatewaySecret?: string;
+  /** Tokens file for token mode. Default `<dataDir>/tokens.json` (generated on first start). */
+  tokensFile?: string;
+  /** Serve the inspector page at `GET /`. Default true. */
+  inspector?: boolean;
+  /** Largest state value accepted by `PUT /v1/state/:group/:key`, bytes. Default 1 MiB. */
+  maxValueBytes?: number;
+  /** Largest JSON request body, bytes. Default 64 KiB. */
+  maxJsonBytes?: number;
+  /** Tenant cache tuning, passed to the tenant store. */
+  tenants?: { lruSize?: number; idleTtlMs?: number; checkpointWrites?: number; checkpointIntervalMs?: number };
+  /** Background job intervals in ms (claim sweeper, delete worker, state purge). Defaults: 5 min, 5 min, 60 s. */
+  intervals?: { sweepMs?: number; deleteMs?: number; purgeMs?: number };
+  /** Log requests as JSON lines to stdout. Default false. */
+  logger?: boolean;
+  /** Time source for TTLs, leases and workers. Default the system clock. */
+  clock?: Clock;
+}
+
+/** {@link ServerConfig} with every default applied. */
+export interface ResolvedServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly objects: string;
+  readonly database: string;
+  readonly auth: "token" | "gateway";
+  readonly gatewaySecret: string | undefined;
+  readonly tokensFile: string;
+  readonly inspector: boolean;
+  readonly maxValueBytes: number;
+  readonly maxJsonBytes: number;
+  readonly tenants: NonNullable<ServerConfig["tenants"]>;
+  readonly intervals: Required<NonNullable<ServerConfig["intervals"]>>;
+  readonly logger: boolean;
+  readonly clock: Clock;
+}
+
+/** Applies defaults and validates; a bad value -> InvalidArgumentError naming the field. */
+export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerConfig {
+  const dataDir = resolve(config.dataDir ?? "./.storeroom");
+  const port = config.port ?? defaultPort;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid("port must be an integer 0..65535");
+  const auth = config.auth ?? "token";
+  if (auth !== "token" && auth !== "gateway") throw invalid(`auth must be "token" or "gateway", got ${String(auth)}`);
+  if (auth === "gateway" && !config.gatewaySecret)
+    throw invalid("gateway mode needs a gateway secret (--gateway-secret)");
+  const maxValueBytes = config.maxValueBytes ?? 1024 * 1024;
+  const maxJsonBytes = config.maxJsonBytes ?? 64 * 1024;
+  for (const [name, v] of [
+    ["maxValueBytes", maxValueBytes],
+    ["maxJsonBytes", maxJsonBytes],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw invalid(`${name} must be a positive integer`);
+  }
+  return Object.freeze({
+    host: config.host ?? "127.0.0.1",
+    port,
+    dataDir,
+    objects: config.objects ?? `file://${resolve(dataDir, "objects")}`,
+    database: config.database ?? resolve(dataDir, "control.db"),
+    auth,
+    gatewaySecret: config.gatewaySecret,
+    tokensFile: config.tokensFile ?? resolve(dataDir, "tokens.json"),
+    inspector: config.inspector ?? true,
+    maxValueBytes,
+    maxJsonBytes,
+    tenants: { ...config.tenants },
+    intervals: {
+      sweepMs: config.intervals?.sweepMs ?? 5 * 60_000,
+      deleteMs: config.intervals?.deleteMs ?? 5 * 60_000,
+      purgeMs: config.intervals?.purgeMs ?? 60_000,
+    },
+    logger: config.logger ?? false,
+    clock: config.clock ?? systemClock,
+  });
+}
+
+function invalid(message: string): InvalidArgumentError {
+  return new InvalidArgumentError(message, { op: "server.config" });
+}

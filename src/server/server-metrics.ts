@@ -1,0 +1,82 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Gauges read at scrape time; each returns the current value or throws (the scrape then omits it). */
+export interface MetricSources {
+  /** Open tenant handles. */
+  residentTenants?: () => number;
+  /** Queue depths by name, e.g. `{ delete: 3, claims_pending: 1, bus_pending: 0 }`. */
+  queueDepths?: () => Promise<Record<string, number>>;
+}
+
+/**
+ * The server's Prometheus metrics in their own registry (several servers can live in one
+ * process): request counts and latencies per route, resident tenants, checkpoint failures,
+ * queue depths.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<"method" | "route" | "status">;
+  readonly latency: Histogram<"method" | "route">;
+  readonly checkpointFailures: Counter;
+  readonly backgroundFailures: Counter<"job">;
+  #sources: MetricSources = {};
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: "storeroom_http_requests_total",
+      help: "HTTP requests by method, route pattern and status code.",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: "storeroom_http_request_duration_seconds",
+      help: "HTTP request latency by method and route pattern.",
+      labelNames: ["method", "route"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.checkpointFailures = new Counter({
+      name: "storeroom_checkpoint_failures_total",
+      help: "Tenant checkpoints (reaper, interval, shutdown) that failed.",
+      registers,
+    });
+    this.backgroundFailures = new Counter({
+      name: "storeroom_background_failures_total",
+      help: "Failed runs of background jobs (claim sweeper, delete worker, state purge).",
+      labelNames: ["job"],
+      registers,
+    });
+    const sources = () => this.#sources;
+    new Gauge({
+      name: "storeroom_resident_tenants",
+      help: "Tenant databases currently open in this process.",
+      registers,
+      collect() {
+        const read = sources().residentTenants;
+        if (read) this.set(read());
+      },
+    });
+    new Gauge({
+      name: "storeroom_queue_depth",
+      help: "Rows waiting per queue: delete (due or leased deletes), claims_pending (unfinished uploads), bus_pending (undelivered messages).",
+      labelNames: ["queue"],
+      registers,
+      async collect() {
+        const read = sources().queueDepths;
+        if (!read) return;
+        for (const [queue, depth] of Object.entries(await read())) this.set({ queue }, depth);
+      },
+    });
+  }
+
+  /** Connects the scrape-time gauges to the running parts. */
+  setSources(sources: MetricSources): void {
+    this.#sources = sources;
+  }
+
+  /** Prometheus text exposition format. */
+  async render(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+}

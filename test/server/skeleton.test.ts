@@ -1,0 +1,138 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConflictError, NotFoundError, QuotaExceededError, StoreError } from "../../src/errors.js";
+import {
+  createServer,
+  errorReply,
+  GatewayAuthenticator,
+  resolveServerConfig,
+  TokenAuthenticator,
+} from "../../src/server/index.js";
+import { useTempDir } from "../support/temp-dir.js";
+
+const secret = "s".repeat(40);
+
+describe("server config", () => {
+  it("applies embedded defaults", () => {
+    const c = resolveServerConfig({ dataDir: "/tmp/x" });
+    expect(c).toMatchObject({
+      host: "127.0.0.1",
+      port: 7480,
+      auth: "token",
+      inspector: true,
+      database: "/tmp/x/control.db",
+    });
+    expect(c.objects).toBe("file:///tmp/x/objects");
+  });
+  it("rejects bad values with INVALID_ARGUMENT", () => {
+    expect(() => resolveServerConfig({ port: 70000 })).toThrow(/port/);
+    expect(() => resolveServerConfig({ auth: "gateway" })).toThrow(/gateway secret/);
+    expect(() => resolveServerConfig({ auth: "magic" as "token" })).toThrow(/auth/);
+    expect(() => resolveServerConfig({ maxValueBytes: 0 })).toThrow(/maxValueBytes/);
+  });
+});
+
+describe("error mapping", () => {
+  it("maps store error codes to statuses and hides unknown errors", () => {
+    expect(errorReply(new NotFoundError("nope"))).toEqual({
+      status: 404,
+      body: { error: { code: "NOT_FOUND", message: "nope" } },
+    });
+    expect(errorReply(new ConflictError()).status).toBe(409);
+    expect(errorReply(new QuotaExceededError("keys", 3)).status).toBe(409);
+    expect(errorReply(new StoreError("CORRUPT_DATABASE", "/secret/path/x.db is bad"))).toEqual({
+      status: 500,
+      body: { error: { code: "INTERNAL", message: "internal error" } },
+    });
+    expect(errorReply(new Error("ECONNREFUSED 10.0.0.1")).body.error.message).toBe("internal error");
+  });
+});
+
+describe("token mode", () => {
+  const dir = useTempDir();
+  it("generates a token file on first start and reuses it later", async () => {
+    const path = join(dir, "tokens.json");
+    const first = await TokenAuthenticator.open(path);
+    expect(first.file.generated?.token.length).toBeGreaterThanOrEqual(16);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const second = await TokenAuthenticator.open(path);
+    expect(second.file.generated).toBeUndefined();
+    const token = JSON.parse(readFileSync(path, "utf8")).tokens[0].token as string;
+    expect(second.identify({ authorization: `Bearer ${token}` })).toEqual({ orgId: "default", roles: ["admin"] });
+    expect(second.identify({ authorization: "Bearer wrong-token-wrong-token" })).toBeNull();
+    expect(second.identify({})).toBeNull();
+  });
+  it("rejects malformed token entries", () => {
+    expect(() => TokenAuthenticator.fromEntries([{ token: "short", orgId: "a" }])).toThrow(/token/);
+    expect(() => TokenAuthenticator.fromEntries([{ token: "x".repeat(20), orgId: "../etc" }])).toThrow(/orgId/);
+  });
+});
+
+describe("gateway mode", () => {
+  const auth = new GatewayAuthenticator(secret);
+  it("trusts identity headers only with the shared secret, stripping them otherwise", () => {
+    const forged: Record<string, string> = { "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin" };
+    expect(auth.identify(forged)).toBeNull();
+    expect(forged["x-org-id"]).toBeUndefined();
+    expect(auth.identify({ "x-org-id": "acme", "x-storeroom-gateway-secret": `${secret}x` })).toBeNull();
+    expect(
+      auth.identify({
+        "x-org-id": "acme",
+        "x-user-id": "ada",
+        "x-roles": "admin, ops",
+        "x-storeroom-gateway-secret": secret,
+      }),
+    ).toEqual({
+      orgId: "acme",
+      userId: "ada",
+      roles: ["admin", "ops"],
+    });
+  });
+  it("treats long or control-byte values as absent", () => {
+    expect(auth.identify({ "x-org-id": "a".repeat(257), "x-storeroom-gateway-secret": secret })).toBeNull();
+    expect(auth.identify({ "x-org-id": "acme", "x-user-id": "a\u0001", "x-storeroom-gateway-secret": secret })).toEqual(
+      { orgId: "acme", roles: [] },
+    );
+  });
+  it("refuses a short secret", () => {
+    expect(() => new GatewayAuthenticator("short")).toThrow(/32 bytes/);
+  });
+});
+
+describe("http skeleton", async () => {
+  const dir = useTempDir();
+  const server = await createServer({ dataDir: dir, port: 0 });
+  const token =
+    server.authenticator.mode === "token"
+      ? JSON.parse(readFileSync(join(dir, "tokens.json"), "utf8")).tokens[0].token
+      : "";
+  afterAll(async () => {
+    expect((await server.close()).flushed).toBe(true);
+  });
+
+  it("answers /healthz anonymously and everything else only with identity", async () => {
+    expect((await server.app.inject({ url: "/healthz" })).json()).toEqual({ status: "ok" });
+    const anon = await server.app.inject({ url: "/v1/whoami" });
+    expect(anon.statusCode).toBe(401);
+    expect(anon.json()).toEqual({ error: { code: "UNAUTHENTICATED", message: "missing or invalid credentials" } });
+    const forged = await server.app.inject({
+      url: "/v1/whoami",
+      headers: { "x-org-id": "acme", "x-storeroom-gateway-secret": secret },
+    });
+    expect(forged.statusCode).toBe(401);
+    const ok = await server.app.inject({ url: "/v1/whoami", headers: { authorization: `Bearer ${token}` } });
+    expect(ok.json()).toEqual({ identity: { orgId: "default", roles: ["admin"] } });
+  });
+
+  it("answers unknown routes with a JSON 404 and exposes request metrics", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const missing = await server.app.inject({ url: "/v1/nothing", headers: auth });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe("NOT_FOUND");
+    const metrics = await server.app.inject({ url: "/metrics", headers: auth });
+    expect(metrics.headers["content-type"]).toMatch(/text\/plain/);
+    expect(metrics.body).toMatch(/storeroom_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/);
+    expect(metrics.body).toMatch(/storeroom_http_request_duration_seconds_bucket/);
+  });
+});
