@@ -1,1 +1,3 @@
+export * from "./memory-object-store.js";
+export { assertObjectKey, MAX_OBJECT_KEY_BYTES } from "./object-key.js";
 export * from "./object-store.js";

@@ -1,0 +1,178 @@
+import { createHash, randomUUID } from "node:crypto";
+import { type Clock, systemClock } from "../clock.js";
+import { ClosedError, InvalidArgumentError, NotFoundError } from "../errors.js";
+import { assertPartNumber, checkCompletedParts, type RecordedPart } from "./multipart-rules.js";
+import { bufferStream, readBody } from "./object-body.js";
+import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
+import type {
+  CompletedPart,
+  ListOptions,
+  ListPage,
+  ObjectBody,
+  ObjectBodyInput,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+} from "./object-store.js";
+import { assertPutOptions, checkPutCondition } from "./put-condition.js";
+
+/** Options of {@link MemoryObjectStore}. */
+export interface MemoryObjectStoreOptions {
+  /** Minimum size of non-final multipart parts. Default 64 KiB (the seed's memory backend). */
+  partSize?: number;
+  /** Most parts per upload. Default `Infinity`. */
+  maxPartCount?: number;
+  /** Source of `lastModified`. Default the system clock. */
+  clock?: Clock;
+}
+
+interface StoredObject {
+  readonly info: ObjectInfo;
+  readonly bytes: Buffer;
+}
+
+interface Upload {
+  readonly key: string;
+  readonly contentType: string | undefined;
+  readonly parts: Map<number, RecordedPart & { bytes: Buffer }>;
+}
+
+/** An {@link ObjectStore} in process memory: for tests and ephemeral servers. Etags are SHA-256 hex of the content. */
+export class MemoryObjectStore implements ObjectStore {
+  readonly partSize: number;
+  readonly maxPartCount: number;
+  readonly #clock: Clock;
+  readonly #objects = new Map<string, StoredObject>();
+  readonly #uploads = new Map<string, Upload>();
+  #closed = false;
+
+  constructor(options: MemoryObjectStoreOptions = {}) {
+    this.partSize = positiveSize(options.partSize ?? 64 * 1024, "partSize");
+    this.maxPartCount = options.maxPartCount ?? Number.POSITIVE_INFINITY;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  async get(key: string): Promise<ObjectBody | null> {
+    this.#check(key, "objects.get");
+    const found = this.#objects.get(key);
+    return found ? { ...found.info, body: bufferStream(found.bytes) } : null;
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    this.#check(key, "objects.head");
+    return this.#objects.get(key)?.info ?? null;
+  }
+
+  async put(key: string, body: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
+    const op = "objects.put";
+    this.#check(key, op);
+    assertPutOptions(options, op);
+    const bytes = await readBody(body, op);
+    this.#open(op);
+    // The condition is checked after the body is read, in the same synchronous step as the write.
+    checkPutCondition(key, this.#objects.get(key)?.info.etag ?? null, options, op);
+    return { etag: this.#store(key, bytes, options.contentType).etag };
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#check(key, "objects.delete");
+    this.#objects.delete(key);
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    const op = "objects.list";
+    this.#open(op);
+    assertListPrefix(prefix, op);
+    const limit = listLimit(options.limit, op);
+    const keys = [...this.#objects.keys()]
+      .filter((key) => key.startsWith(prefix) && (options.cursor === undefined || compareKeys(key, options.cursor) > 0))
+      .sort(compareKeys);
+    const page = keys.slice(0, limit);
+    const objects = page.map((key) => (this.#objects.get(key) as StoredObject).info);
+    return keys.length > limit ? { objects, cursor: page[page.length - 1] as string } : { objects };
+  }
+
+  async initMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
+    this.#check(key, "objects.initMultipart");
+    const uploadId = randomUUID();
+    this.#uploads.set(uploadId, { key, contentType: options.contentType, parts: new Map() });
+    return uploadId;
+  }
+
+  async putPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: ObjectBodyInput,
+  ): Promise<{ etag: string; size: number }> {
+    const op = "objects.putPart";
+    this.#check(key, op);
+    assertPartNumber(partNumber, this.maxPartCount, op);
+    this.#upload(key, uploadId, op);
+    const bytes = await readBody(body, op);
+    // Re-checked: the upload may have been completed or aborted while the body streamed in.
+    const upload = this.#upload(key, uploadId, op);
+    const part = { etag: sha256(bytes), size: bytes.byteLength, bytes };
+    upload.parts.set(partNumber, part);
+    return { etag: part.etag, size: part.size };
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+    const op = "objects.completeMultipart";
+    this.#check(key, op);
+    const upload = this.#upload(key, uploadId, op);
+    const ordered = checkCompletedParts(parts, upload.parts, this.partSize, op) as (RecordedPart & { bytes: Buffer })[];
+    this.#uploads.delete(uploadId);
+    return this.#store(key, Buffer.concat(ordered.map((part) => part.bytes)), upload.contentType);
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    this.#check(key, "objects.abortMultipart");
+    if (this.#uploads.get(uploadId)?.key === key) this.#uploads.delete(uploadId);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#objects.clear();
+    this.#uploads.clear();
+  }
+
+  #store(key: string, bytes: Buffer, contentType: string | undefined): ObjectInfo {
+    const info: ObjectInfo = {
+      key,
+      size: bytes.byteLength,
+      etag: sha256(bytes),
+      lastModified: this.#clock.now(),
+      ...(contentType === undefined ? {} : { contentType }),
+    };
+    this.#objects.set(key, { info, bytes });
+    return info;
+  }
+
+  #upload(key: string, uploadId: string, op: string): Upload {
+    const upload = this.#uploads.get(uploadId);
+    if (!upload || upload.key !== key)
+      throw new NotFoundError(`no open multipart upload ${JSON.stringify(uploadId)} for this key`, { op });
+    return upload;
+  }
+
+  #check(key: string, op: string): void {
+    this.#open(op);
+    assertObjectKey(key, op);
+  }
+
+  #open(op: string): void {
+    if (this.#closed) throw new ClosedError("object store is closed", { op });
+  }
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Validates a configured part size (a positive integer). */
+export function positiveSize(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}

@@ -1,0 +1,55 @@
+import { InvalidArgumentError } from "../errors.js";
+import type { CompletedPart } from "./object-store.js";
+
+/** A part as a backend recorded it. */
+export interface RecordedPart {
+  readonly etag: string;
+  readonly size: number;
+}
+
+/** Throws {@link InvalidArgumentError} unless `partNumber` is an integer in 1..maxPartCount. */
+export function assertPartNumber(partNumber: number, maxPartCount: number, op: string): void {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > maxPartCount) {
+    throw new InvalidArgumentError(`part number must be an integer in 1..${maxPartCount}, got ${partNumber}`, { op });
+  }
+}
+
+/**
+ * The seed's completion rules: at least one part, numbers contiguous 1..N (any order given,
+ * no duplicates), every etag equal to the recorded one, every non-final part at least
+ * `partSize`. Returns the recorded parts in order; throws {@link InvalidArgumentError}.
+ */
+export function checkCompletedParts(
+  parts: readonly CompletedPart[],
+  recorded: ReadonlyMap<number, RecordedPart>,
+  partSize: number,
+  op: string,
+): RecordedPart[] {
+  if (!Array.isArray(parts) || parts.length === 0)
+    throw new InvalidArgumentError("completeMultipart needs at least one part", { op });
+  const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+  const ordered: RecordedPart[] = [];
+  for (const [index, part] of sorted.entries()) {
+    if (part.partNumber !== index + 1) {
+      throw new InvalidArgumentError(`parts must be numbered 1..${sorted.length} without gaps or duplicates`, { op });
+    }
+    const found = recorded.get(part.partNumber);
+    if (!found) throw new InvalidArgumentError(`part ${part.partNumber} was never uploaded`, { op });
+    if (normalizeEtag(part.etag) !== normalizeEtag(found.etag)) {
+      throw new InvalidArgumentError(`part ${part.partNumber} etag does not match the uploaded part`, { op });
+    }
+    if (index < sorted.length - 1 && found.size < partSize) {
+      throw new InvalidArgumentError(
+        `part ${part.partNumber} is ${found.size} bytes; non-final parts need at least ${partSize}`,
+        { op },
+      );
+    }
+    ordered.push(found);
+  }
+  return ordered;
+}
+
+/** Etags compare without surrounding quotes (S3 sends them quoted). */
+export function normalizeEtag(etag: string): string {
+  return typeof etag === "string" ? etag.replace(/^W\//, "").replace(/"/g, "") : "";
+}
