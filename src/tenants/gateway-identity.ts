@@ -19,8 +19,6 @@ export const GATEWAY_IDENTITY_HEADERS = Object.freeze(["x-org-id", "x-user-id", 
 /** Header values longer than this many bytes count as absent. */
 export const MAX_GATEWAY_HEADER_BYTES = 256;
 
-// Any C0 control byte or DEL makes a value count as absent.
-const controlBytes = /[\u0000-\u001f\u007f]/;
 const storage = new AsyncLocalStorage<GatewayIdentity>();
 
 /**
@@ -143,6 +141,15 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string | undef
   const raw = headers[name];
   if (typeof raw !== "string") return undefined;
   const value = raw.trim();
-  if (value === "" || Buffer.byteLength(value) > MAX_GATEWAY_HEADER_BYTES || controlBytes.test(value)) return undefined;
+  if (value === "" || Buffer.byteLength(value) > MAX_GATEWAY_HEADER_BYTES || hasControlByte(value)) return undefined;
   return value;
+}
+
+// Any C0 control byte or DEL makes a value count as absent.
+function hasControlByte(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
