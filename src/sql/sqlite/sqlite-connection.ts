@@ -1,7 +1,7 @@
 import BetterSqlite3 from "better-sqlite3";
-import { LruMap } from "../../internal/lru-map.js";
 import type { Row, RunResult, SqlParams, SqlValue } from "../executor.js";
 import { mapSqliteError } from "./sqlite-errors.js";
+import { toPositional } from "./sqlite-placeholders.js";
 
 /** How a connection is opened. */
 export interface SqliteConnectionOptions {
@@ -12,15 +12,16 @@ export interface SqliteConnectionOptions {
   wal: boolean;
 }
 
-interface CachedStatement {
+/** A prepared statement with what storeroom needs to know about it. */
+export interface PreparedStatement {
   readonly statement: BetterSqlite3.Statement;
-  /** `$n` placeholders bind from an object keyed by n; `?` placeholders bind positionally. */
-  readonly named: boolean;
+  /** For each `?`, the 1-based parameter index it binds; `undefined` for identity order. */
+  readonly order: readonly number[] | undefined;
+  /** True when the statement cannot write. */
   readonly readonly: boolean;
+  /** True when the statement returns rows (SELECT, RETURNING, some PRAGMAs). */
   readonly returnsData: boolean;
 }
-
-type Bound = unknown[] | [Record<number, unknown>];
 
 /**
  * One better-sqlite3 connection with a statement cache. This file is the only place that
@@ -28,7 +29,9 @@ type Bound = unknown[] | [Record<number, unknown>];
  */
 export class SqliteConnection {
   readonly #db: BetterSqlite3.Database;
-  readonly #cache: LruMap<string, CachedStatement>;
+  // Insertion-ordered and evicted oldest-first: a hit costs one Map lookup.
+  readonly #cache = new Map<string, PreparedStatement>();
+  readonly #cacheSize: number;
 
   constructor(path: string, options: SqliteConnectionOptions) {
     try {
@@ -41,7 +44,7 @@ export class SqliteConnection {
     } catch (err) {
       throw mapSqliteError(err, "sql.open");
     }
-    this.#cache = new LruMap(options.statementCacheSize);
+    this.#cacheSize = Math.max(1, options.statementCacheSize);
   }
 
   get open(): boolean {
@@ -52,41 +55,69 @@ export class SqliteConnection {
     return this.#db.inTransaction;
   }
 
-  /** Whether the statement only reads (prepared and cached as a side effect). */
-  isReadOnly(sql: string): boolean {
-    return this.#prepare(sql).readonly;
+  /** Prepares (or finds in the cache) the statement for `sql`. */
+  prepare(sql: string): PreparedStatement {
+    const hit = this.#cache.get(sql);
+    if (hit !== undefined) return hit;
+    const positional = toPositional(sql);
+    let statement: BetterSqlite3.Statement;
+    try {
+      statement = this.#db.prepare(positional?.sql ?? sql);
+    } catch (err) {
+      throw mapSqliteError(err, "sql.prepare");
+    }
+    const prepared: PreparedStatement = {
+      statement,
+      order: positional?.order,
+      readonly: statement.readonly,
+      returnsData: statement.reader,
+    };
+    if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
+    this.#cache.set(sql, prepared);
+    return prepared;
   }
 
   run(sql: string, params: SqlParams | undefined, op = "sql.run"): RunResult {
-    const cached = this.#prepare(sql);
+    return this.runPrepared(this.prepare(sql), params, op);
+  }
+
+  get<T>(sql: string, params: SqlParams | undefined): T | undefined {
+    return this.getPrepared<T>(this.prepare(sql), params);
+  }
+
+  all<T>(sql: string, params: SqlParams | undefined): T[] {
+    return this.allPrepared<T>(this.prepare(sql), params);
+  }
+
+  runPrepared(p: PreparedStatement, params: SqlParams | undefined, op = "sql.run"): RunResult {
     try {
-      return { changes: cached.statement.run(...bind(cached, params)).changes };
+      return { changes: p.statement.run(...bind(p, params)).changes };
     } catch (err) {
       throw mapSqliteError(err, op);
     }
   }
 
-  get<T>(sql: string, params: SqlParams | undefined): T | undefined {
-    const cached = this.#prepare(sql);
+  getPrepared<T>(p: PreparedStatement, params: SqlParams | undefined): T | undefined {
     try {
-      if (!cached.returnsData) {
-        cached.statement.run(...bind(cached, params));
-        return undefined;
+      if (p.returnsData) {
+        const args = bind(p, params);
+        // Spread calls cost measurably on this hot path; one and two parameters are the common cases.
+        if (args.length === 1) return p.statement.get(args[0]) as T | undefined;
+        if (args.length === 2) return p.statement.get(args[0], args[1]) as T | undefined;
+        return p.statement.get(...args) as T | undefined;
       }
-      return cached.statement.get(...bind(cached, params)) as T | undefined;
+      p.statement.run(...bind(p, params));
+      return undefined;
     } catch (err) {
       throw mapSqliteError(err, "sql.get");
     }
   }
 
-  all<T>(sql: string, params: SqlParams | undefined): T[] {
-    const cached = this.#prepare(sql);
+  allPrepared<T>(p: PreparedStatement, params: SqlParams | undefined): T[] {
     try {
-      if (!cached.returnsData) {
-        cached.statement.run(...bind(cached, params));
-        return [];
-      }
-      return cached.statement.all(...bind(cached, params)) as T[];
+      if (p.returnsData) return p.statement.all(...bind(p, params)) as T[];
+      p.statement.run(...bind(p, params));
+      return [];
     } catch (err) {
       throw mapSqliteError(err, "sql.all");
     }
@@ -94,9 +125,9 @@ export class SqliteConnection {
 
   /** A synchronous row iterator; the connection can run nothing else until it finishes or is returned. */
   iterate<T = Row>(sql: string, params: SqlParams | undefined): IterableIterator<T> {
-    const cached = this.#prepare(sql);
+    const p = this.prepare(sql);
     try {
-      return cached.statement.iterate(...bind(cached, params)) as IterableIterator<T>;
+      return p.statement.iterate(...bind(p, params)) as IterableIterator<T>;
     } catch (err) {
       throw mapSqliteError(err, "sql.iterate");
     }
@@ -115,33 +146,21 @@ export class SqliteConnection {
     this.#cache.clear();
     if (this.#db.open) this.#db.close();
   }
-
-  #prepare(sql: string): CachedStatement {
-    const hit = this.#cache.get(sql);
-    if (hit !== undefined) return hit;
-    let statement: BetterSqlite3.Statement;
-    try {
-      statement = this.#db.prepare(sql);
-    } catch (err) {
-      throw mapSqliteError(err, "sql.prepare");
-    }
-    const cached: CachedStatement = {
-      statement,
-      named: /\$\d/.test(sql),
-      readonly: statement.readonly,
-      returnsData: statement.reader,
-    };
-    this.#cache.set(sql, cached);
-    return cached;
-  }
 }
 
-function bind(cached: CachedStatement, params: SqlParams | undefined): Bound {
-  if (params === undefined || params.length === 0) return [];
-  if (!cached.named) return params.map(toSqlite);
-  const named: Record<number, unknown> = {};
-  for (let i = 0; i < params.length; i++) named[i + 1] = toSqlite(params[i] as SqlValue);
-  return [named];
+const NONE: unknown[] = [];
+
+function bind(p: PreparedStatement, params: SqlParams | undefined): unknown[] {
+  if (params === undefined || params.length === 0) return NONE;
+  const order = p.order;
+  if (order === undefined) {
+    for (let i = 0; i < params.length; i++) {
+      const v = params[i];
+      if (typeof v === "boolean" || (v instanceof Uint8Array && !Buffer.isBuffer(v))) return params.map(toSqlite);
+    }
+    return params as unknown[];
+  }
+  return order.map((n) => toSqlite(params[n - 1] as SqlValue));
 }
 
 function toSqlite(value: SqlValue): unknown {

@@ -76,18 +76,34 @@ export class SqliteDatabase implements Database {
   }
 
   get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
-    if (this.#canRead(sql)) return this.#onReader(() => this.#reader?.get<T>(sql, params));
+    const reader = this.#reader;
+    if (reader !== undefined && !this.#closed) {
+      try {
+        const p = reader.prepare(sql);
+        if (p.readonly) return Promise.resolve(reader.getPrepared<T>(p, params));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.#onWriter(() => this.#writer.get<T>(sql, params));
   }
 
   all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
-    if (this.#canRead(sql)) return this.#onReader(() => this.#reader?.all<T>(sql, params) ?? []);
+    const reader = this.#reader;
+    if (reader !== undefined && !this.#closed) {
+      try {
+        const p = reader.prepare(sql);
+        if (p.readonly) return Promise.resolve(reader.allPrepared<T>(p, params));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return this.#onWriter(() => this.#writer.all<T>(sql, params));
   }
 
   async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
     if (this.#closed) throw new ClosedError("database is closed", { op: "sql.iterate" });
-    if (this.#reader === undefined || !this.#reader.isReadOnly(sql)) {
+    if (this.#reader === undefined || !this.#reader.prepare(sql).readonly) {
       yield* await this.all<T>(sql, params);
       return;
     }
@@ -146,18 +162,6 @@ export class SqliteDatabase implements Database {
       this.#writer.close();
     } finally {
       this.#gate.release();
-    }
-  }
-
-  #canRead(sql: string): boolean {
-    return this.#reader !== undefined && !this.#closed && this.#reader.isReadOnly(sql);
-  }
-
-  #onReader<T>(fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      return Promise.reject(err);
     }
   }
 

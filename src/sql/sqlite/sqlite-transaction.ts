@@ -3,7 +3,7 @@ import { ReadOnlyError, TransactionError } from "../../errors.js";
 import { Mutex } from "../../internal/mutex.js";
 import { sqliteDialect } from "../dialect.js";
 import type { Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
-import type { SqliteConnection } from "./sqlite-connection.js";
+import type { PreparedStatement, SqliteConnection } from "./sqlite-connection.js";
 
 /** The async context a transaction callback runs in; used to refuse calls that would wait for themselves. */
 export type TransactionContext = AsyncLocalStorage<SqliteTransaction>;
@@ -42,24 +42,36 @@ export class SqliteTransaction implements Executor {
   }
 
   run(sql: string, params?: SqlParams): Promise<RunResult> {
-    return this.#call(() => {
-      this.#assertWritable(sql);
-      return this.#conn.run(sql, params);
-    });
+    if (this.#active && !this.#children.locked) {
+      try {
+        return Promise.resolve(this.#conn.runPrepared(this.#writable(sql), params));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#call(() => this.#conn.runPrepared(this.#writable(sql), params));
   }
 
   get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
-    return this.#call(() => {
-      this.#assertWritable(sql);
-      return this.#conn.get<T>(sql, params);
-    });
+    if (this.#active && !this.#children.locked) {
+      try {
+        return Promise.resolve(this.#conn.getPrepared<T>(this.#writable(sql), params));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#call(() => this.#conn.getPrepared<T>(this.#writable(sql), params));
   }
 
   all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
-    return this.#call(() => {
-      this.#assertWritable(sql);
-      return this.#conn.all<T>(sql, params);
-    });
+    if (this.#active && !this.#children.locked) {
+      try {
+        return Promise.resolve(this.#conn.allPrepared<T>(this.#writable(sql), params));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#call(() => this.#conn.allPrepared<T>(this.#writable(sql), params));
   }
 
   async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
@@ -138,10 +150,13 @@ export class SqliteTransaction implements Executor {
     }
   }
 
-  #assertWritable(sql: string): void {
-    if (this.#readOnly && !this.#conn.isReadOnly(sql)) {
+  /** The prepared statement, refused when it would write inside a read-only transaction. */
+  #writable(sql: string): PreparedStatement {
+    const p = this.#conn.prepare(sql);
+    if (this.#readOnly && !p.readonly) {
       throw new ReadOnlyError("cannot write inside a read-only transaction", { op: "sql.run" });
     }
+    return p;
   }
 }
 
