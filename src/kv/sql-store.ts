@@ -1,0 +1,127 @@
+import { ClosedError, InvalidArgumentError } from "../errors.js";
+import {
+  type Database,
+  type Executor,
+  isRetryableTransactionError,
+  MigrationSet,
+  type TransactionOptions,
+} from "../sql/index.js";
+import { SqlTx } from "./sql-tx.js";
+import type { Store, StoreMigrationResult, Tx } from "./store.js";
+import { runStoreMigrations } from "./store-migrations.js";
+
+/** The kv table, created through the sql module's migration runner. */
+export const kvTableMigrations = new MigrationSet<Executor>("kv").add({
+  id: "kv/001-table",
+  async up(tx) {
+    const blob = tx.dialect.blobType;
+    const withoutRowid = tx.dialect.name === "sqlite" ? " WITHOUT ROWID" : "";
+    await tx.run(
+      `CREATE TABLE kv (ns ${blob} NOT NULL, key ${blob} NOT NULL, value ${blob} NOT NULL, PRIMARY KEY (ns, key))${withoutRowid}`,
+    );
+  },
+});
+
+/** Options of {@link openSqlStore}. */
+export interface SqlStoreOptions {
+  /** Close the database when the store closes. Default `false` (the caller owns it). */
+  closeDatabase?: boolean;
+  /** PostgreSQL: attempts of an `update` that loses a serialization check. Default 50. */
+  maxAttempts?: number;
+}
+
+/**
+ * The `sqlite` and `postgres` drivers: one `kv(ns, key, value)` table over a foundation
+ * {@link Database}. On PostgreSQL `update` runs SERIALIZABLE and is retried (with jitter) when
+ * it loses a serialization check, and `view` runs READ ONLY at REPEATABLE READ (one snapshot,
+ * never a serialization failure). SQLite transactions are serializable by construction.
+ */
+export class SqlStore implements Store {
+  readonly #db: Database;
+  readonly #closeDatabase: boolean;
+  readonly #maxAttempts: number;
+  readonly #viewOptions: TransactionOptions;
+  readonly #updateOptions: TransactionOptions;
+  #closed = false;
+
+  constructor(db: Database, options: SqlStoreOptions = {}) {
+    const maxAttempts = options.maxAttempts ?? 50;
+    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
+      throw new InvalidArgumentError("maxAttempts must be a positive integer");
+    }
+    this.#db = db;
+    this.#closeDatabase = options.closeDatabase ?? false;
+    const postgres = db.dialect.name === "postgres";
+    this.#maxAttempts = postgres ? maxAttempts : 1;
+    this.#viewOptions = postgres ? { readOnly: true, isolation: "repeatable read" } : { readOnly: true };
+    this.#updateOptions = postgres ? { isolation: "serializable" } : {};
+  }
+
+  migrate(set?: MigrationSet<Tx>): Promise<StoreMigrationResult> {
+    if (this.#closed) return Promise.reject(closed("kv.migrate"));
+    return runStoreMigrations(this, set);
+  }
+
+  view<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(closed("kv.view"));
+    return this.#db.transaction((tx) => run(tx, false, fn), this.#viewOptions);
+  }
+
+  async update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#closed) throw closed("kv.update");
+      try {
+        return await this.#db.transaction((tx) => run(tx, true, fn), this.#updateOptions);
+      } catch (err) {
+        if (attempt >= this.#maxAttempts || !isRetryableTransactionError(err)) throw err;
+        await sleep(Math.random() * Math.min(2 * attempt, 25));
+      }
+    }
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw closed("kv.ping");
+    await this.#db.get("SELECT 1 AS ok");
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#closeDatabase) await this.#db.close();
+  }
+}
+
+function run<T>(executor: Executor, writable: boolean, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const tx = new SqlTx(executor, writable);
+  let pending: Promise<T>;
+  try {
+    pending = Promise.resolve(fn(tx));
+  } catch (err) {
+    pending = Promise.reject(err);
+  }
+  return pending.finally(() => tx.finish());
+}
+
+function closed(op: string): ClosedError {
+  return new ClosedError("store is closed", { op });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A kv {@link Store} over an open SQLite or PostgreSQL {@link Database}: creates the `kv`
+ * table if needed (sql migration set `"kv"`) and never opens files itself. Kv migrations are
+ * separate: call {@link Store.migrate}.
+ *
+ * @example
+ * ```ts
+ * const store = await openSqlStore(await openSqlite("./app.db"), { closeDatabase: true });
+ * ```
+ */
+export async function openSqlStore(db: Database, options?: SqlStoreOptions): Promise<SqlStore> {
+  const store = new SqlStore(db, options);
+  await db.migrate(kvTableMigrations);
+  return store;
+}

@@ -1,0 +1,135 @@
+import { NotFoundError, ReadOnlyError, TransactionError } from "../errors.js";
+import type { Executor, SqlValue } from "../sql/index.js";
+import { assertKey, assertValue, prefixSuccessor, resolveRange } from "./key-order.js";
+import type { KeyValue, ScanRange, Tx } from "./store.js";
+
+const GET = "SELECT value FROM kv WHERE ns = $1 AND key = $2";
+const PUT =
+  "INSERT INTO kv (ns, key, value) VALUES ($1, $2, $3) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value";
+const DELETE = "DELETE FROM kv WHERE ns = $1 AND key = $2";
+
+/** Scan statements by shape, built once: a byte range instead of LIKE is literal and index-friendly. */
+const scanStatements = new Map<string, string>();
+
+function scanSql(lower: boolean, upper: boolean, limit: boolean, reverse: boolean): string {
+  const shape = `${+lower}${+upper}${+limit}${+reverse}`;
+  let sql = scanStatements.get(shape);
+  if (sql === undefined) {
+    let n = 1;
+    sql = `SELECT key, value FROM kv WHERE ns = $${n++}`;
+    if (lower) sql += ` AND key >= $${n++}`;
+    if (upper) sql += ` AND key < $${n++}`;
+    sql += reverse ? " ORDER BY key DESC" : " ORDER BY key";
+    if (limit) sql += ` LIMIT $${n++}`;
+    scanStatements.set(shape, sql);
+  }
+  return sql;
+}
+
+/** Namespaces repeat on every call; their UTF-8 encodings are kept in a small cache. */
+const namespaceBytes = new Map<string, Buffer>();
+
+function encodeNamespace(ns: string): Buffer {
+  let bytes = namespaceBytes.get(ns);
+  if (bytes === undefined) {
+    if (namespaceBytes.size >= 1024) namespaceBytes.clear();
+    bytes = Buffer.from(ns, "utf8");
+    namespaceBytes.set(ns, bytes);
+  }
+  return bytes;
+}
+
+/** Keys and namespaces are stored as BLOB/BYTEA of their UTF-8 bytes: NUL-safe, ordered bytewise. */
+function encodeKey(key: string): Buffer {
+  return Buffer.from(key, "utf8");
+}
+
+function decodeKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+}
+
+/** A fresh, unshared copy: row buffers may sit in a pooled slab. */
+function copyOut(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+/** The sqlite and postgres drivers' {@link Tx}: statements on one table through a foundation transaction. */
+export class SqlTx implements Tx {
+  readonly #tx: Executor;
+  readonly #writable: boolean;
+  #active = true;
+
+  constructor(tx: Executor, writable: boolean) {
+    this.#tx = tx;
+    this.#writable = writable;
+  }
+
+  get(ns: string, key: string): Promise<Uint8Array> {
+    try {
+      this.#assertUsable("kv.get", ns, key);
+      return this.#tx.get<{ value: Uint8Array }>(GET, [encodeNamespace(ns), encodeKey(key)]).then((row) => {
+        if (row === undefined) throw new NotFoundError("key not found", { op: "kv.get" });
+        return copyOut(row.value);
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  put(ns: string, key: string, value: Uint8Array): Promise<void> {
+    try {
+      this.#assertUsable("kv.put", ns, key);
+      assertValue(value, "kv.put");
+      this.#assertWritable("kv.put");
+      return this.#tx.run(PUT, [encodeNamespace(ns), encodeKey(key), Buffer.from(value)]).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  delete(ns: string, key: string): Promise<void> {
+    try {
+      this.#assertUsable("kv.delete", ns, key);
+      this.#assertWritable("kv.delete");
+      return this.#tx.run(DELETE, [encodeNamespace(ns), encodeKey(key)]).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KeyValue[]> {
+    try {
+      this.#assertUsable("kv.scan", ns, "");
+      const range = resolveRange(prefixOrRange, "kv.scan");
+      const params: SqlValue[] = [encodeNamespace(ns)];
+      if (range.lower !== undefined) params.push(encodeKey(range.lower));
+      let upper: Uint8Array | undefined = range.upper === undefined ? undefined : encodeKey(range.upper);
+      const prefixEnd = prefixSuccessor(encodeKey(range.prefix));
+      if (prefixEnd !== undefined && (upper === undefined || Buffer.compare(prefixEnd, upper) < 0)) upper = prefixEnd;
+      if (upper !== undefined) params.push(upper);
+      if (range.limit !== undefined) params.push(range.limit);
+      const sql = scanSql(range.lower !== undefined, upper !== undefined, range.limit !== undefined, range.reverse);
+      return this.#tx
+        .all<{ key: Uint8Array; value: Uint8Array }>(sql, params)
+        .then((rows) => rows.map((row) => ({ key: decodeKey(row.key), value: copyOut(row.value) })));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  finish(): void {
+    this.#active = false;
+  }
+
+  #assertUsable(op: string, ns: string, key: string): void {
+    if (!this.#active) {
+      throw new TransactionError("transaction already finished: use the tx only inside its callback", { op });
+    }
+    assertKey("namespace", ns, op);
+    assertKey("key", key, op);
+  }
+
+  #assertWritable(op: string): void {
+    if (!this.#writable) throw new ReadOnlyError("cannot write inside view", { op });
+  }
+}
