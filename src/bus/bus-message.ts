@@ -1,0 +1,47 @@
+import { InvalidArgumentError } from "../errors.js";
+
+/** A peer registered on the bus. Times are ms from the store's clock. */
+export interface BusPeer {
+  readonly name: string;
+  /** Last registration. */
+  readonly registered: number;
+  /** First registration; kept when the peer registers again. */
+  readonly firstSeen: number;
+}
+
+/** What {@link MessageStore.enqueue} takes. */
+export interface NewBusMessage {
+  /** Unique message id; the dedupe key. */
+  readonly id: string;
+  /** Sender name (need not be registered); each sender gets its own FIFO `seq`. */
+  readonly from: string;
+  /** Recipient name; must be registered. */
+  readonly to: string;
+  /** The opaque envelope bytes, stored and returned verbatim. */
+  readonly envelope: Uint8Array;
+}
+
+/** One durable queue row. */
+export interface BusMessage {
+  readonly id: string;
+  readonly from: string;
+  readonly to: string;
+  readonly envelope: Uint8Array;
+  readonly delivered: boolean;
+  readonly acked: boolean;
+  /** Times the message was handed to a connection. */
+  readonly attempts: number;
+  /** Position in the sender's stream, from 0. */
+  readonly seq: number;
+  /** Enqueue time, ms. */
+  readonly ts: number;
+}
+
+/** Rejects names and ids the bus cannot store on both engines (empty, U+0000). */
+export function checkBusName(value: unknown, what: string, op: string): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidArgumentError(`${what} must be a non-empty string`, { op });
+  }
+  if (value.includes("\u0000")) throw new InvalidArgumentError(`${what} must not contain U+0000`, { op });
+  return value;
+}

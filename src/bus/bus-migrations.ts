@@ -1,0 +1,47 @@
+import type { Executor } from "../sql/index.js";
+import { MigrationSet } from "../sql/index.js";
+
+/**
+ * The bus tables, prefixed `bus_` so they can share a database with other stores. Times are
+ * milliseconds from the injected clock (peerbus used nanoseconds). Flags are INTEGER 0/1 on
+ * both engines so the SQL is written once.
+ */
+export const busMigrations = new MigrationSet<Executor>("bus")
+  .add({
+    id: "bus/001-peers-messages",
+    up: async (tx) => {
+      const big = tx.dialect.bigintType;
+      await tx.run(`CREATE TABLE bus_peers (
+        name TEXT PRIMARY KEY,
+        registered ${big} NOT NULL,
+        first_seen ${big} NOT NULL,
+        token_hash TEXT
+      )`);
+      await tx.run(`CREATE TABLE bus_messages (
+        id TEXT PRIMARY KEY,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        envelope ${tx.dialect.blobType} NOT NULL,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        acked INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        seq ${big} NOT NULL,
+        ts ${big} NOT NULL
+      )`);
+      await tx.run("CREATE INDEX bus_messages_pending ON bus_messages (recipient, delivered, sender, seq)");
+      await tx.run(`CREATE TABLE bus_sender_seq (sender TEXT PRIMARY KEY, next ${big} NOT NULL)`);
+    },
+  })
+  .add({
+    id: "bus/002-audit",
+    up: async (tx) => {
+      await tx.run(`CREATE TABLE bus_audit (
+        id ${tx.dialect.serialPrimaryKey},
+        seq ${tx.dialect.bigintType} NOT NULL UNIQUE,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        event ${tx.dialect.blobType} NOT NULL,
+        ts ${tx.dialect.bigintType} NOT NULL
+      )`);
+    },
+  });

@@ -1,0 +1,293 @@
+import { type Clock, systemClock } from "../clock.js";
+import { AccessDeniedError, ClosedError, DuplicateIdError, InvalidArgumentError, UnknownPeerError } from "../errors.js";
+import type { Database, Executor } from "../sql/index.js";
+import { type BusMessage, type BusPeer, checkBusName, type NewBusMessage } from "./bus-message.js";
+import { busMigrations } from "./bus-migrations.js";
+
+/** Options of {@link MessageStore.open}. */
+export interface MessageStoreOptions {
+  /** The database holding the `bus_*` tables (SQLite or PostgreSQL); migrated on open. The caller keeps ownership. */
+  database: Database;
+  /** Source of row timestamps (ms). Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** Options of {@link MessageStore.markAcked} and {@link MessageStore.markDelivered}. */
+export interface MarkOptions {
+  /** Only touch rows addressed to this recipient (a broker passes the acking peer). Default: any row. */
+  recipient?: string;
+}
+
+/** Options of {@link MessageStore.pendingFor}. */
+export interface PendingOptions {
+  /** At most this many rows (still per-sender FIFO: the earliest of each sender come first). Default: all. */
+  limit?: number;
+}
+
+/** Ids per statement; keeps batches far below SQLite's and PostgreSQL's parameter limits. */
+const ID_CHUNK = 500;
+
+type MessageRow = {
+  id: string;
+  sender: string;
+  recipient: string;
+  envelope: Uint8Array;
+  delivered: number;
+  acked: number;
+  attempts: number;
+  seq: number | string;
+  ts: number | string;
+};
+
+/**
+ * peerbus's durable message queue over any {@link Database}: at-least-once, dedupe by message
+ * id, per-sender FIFO (no global order). A message for an offline recipient is a row with
+ * `delivered = false`; a delivered but unacked one is requeued when its recipient reconnects.
+ *
+ * Every method is async and throws {@link ClosedError} after {@link MessageStore.close}.
+ *
+ * @example
+ * ```ts
+ * const store = await MessageStore.open({ database: await openSqlite("bus.db") });
+ * await store.register({ name: "bob" });
+ * await store.enqueue({ id: "m1", from: "alice", to: "bob", envelope: Buffer.from("{}") });
+ * const pending = await store.pendingFor("bob");
+ * await store.markDelivered(pending.map((m) => m.id));
+ * await store.markAcked("m1");
+ * ```
+ */
+export class MessageStore {
+  readonly #db: Database;
+  readonly #clock: Clock;
+  #closed = false;
+
+  private constructor(db: Database, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /** Migrates the `bus` set and returns a store. */
+  static async open(options: MessageStoreOptions): Promise<MessageStore> {
+    await options.database.migrate(busMigrations);
+    return new MessageStore(options.database, options.clock ?? systemClock);
+  }
+
+  /** The database this store writes to. */
+  get database(): Database {
+    return this.#db;
+  }
+
+  /**
+   * Records a peer. Idempotent: registering again refreshes `registered` and keeps `firstSeen`.
+   * Throws {@link InvalidArgumentError} for an empty name, a name with U+0000, or `"*"` (the
+   * broadcast address).
+   */
+  async register(peer: { name: string }): Promise<void> {
+    const name = this.#peerName(peer?.name, "bus.register");
+    const now = this.#clock.now();
+    await this.#db.run(
+      `INSERT INTO bus_peers (name, registered, first_seen) VALUES ($1, $2, $2)
+       ON CONFLICT (name) DO UPDATE SET registered = excluded.registered`,
+      [name, now],
+    );
+  }
+
+  /**
+   * Registers `name` and binds it to `tokenHash` (a digest of the bearer token, never the
+   * token) in one transaction. The first binding wins and survives restarts; binding again
+   * with the same hash is a no-op. Throws {@link AccessDeniedError} when the name is bound to
+   * another token; nothing changes then.
+   */
+  async bindToken(name: string, tokenHash: string): Promise<void> {
+    const peer = this.#peerName(name, "bus.bindToken");
+    checkBusName(tokenHash, "token hash", "bus.bindToken");
+    const now = this.#clock.now();
+    await this.#db.transaction(async (tx) => {
+      const row = await tx.get<{ token_hash: string | null }>(
+        `INSERT INTO bus_peers (name, registered, first_seen, token_hash) VALUES ($1, $2, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET registered = excluded.registered,
+           token_hash = COALESCE(bus_peers.token_hash, excluded.token_hash)
+         RETURNING token_hash`,
+        [peer, now, tokenHash],
+      );
+      if (row?.token_hash !== tokenHash) {
+        throw new AccessDeniedError(`peer "${peer}" is bound to another token`, { op: "bus.bindToken" });
+      }
+    });
+  }
+
+  /** Every registered peer, ordered by name (code point order on both engines). */
+  async peers(): Promise<BusPeer[]> {
+    this.#assertOpen("bus.peers");
+    const rows = await this.#db.all<{ name: string; registered: number | string; first_seen: number | string }>(
+      `SELECT name, registered, first_seen FROM bus_peers ORDER BY name${this.#db.dialect.binaryCollation}`,
+    );
+    return rows.map((r) => ({ name: r.name, registered: Number(r.registered), firstSeen: Number(r.first_seen) }));
+  }
+
+  /**
+   * Durably stores a message in one transaction: the recipient must be registered
+   * ({@link UnknownPeerError}), an existing id throws {@link DuplicateIdError} and leaves that
+   * row untouched, and the sender's next `seq` is allocated (row-locked on PostgreSQL, so
+   * concurrent senders never share or reorder a seq). Returns the stored row.
+   */
+  async enqueue(message: NewBusMessage, executor?: Executor): Promise<BusMessage> {
+    const op = "bus.enqueue";
+    this.#assertOpen(op);
+    const id = checkBusName(message?.id, "message id", op);
+    const from = checkBusName(message.from, "sender", op);
+    const to = checkBusName(message.to, "recipient", op);
+    if (!(message.envelope instanceof Uint8Array)) throw new InvalidArgumentError("envelope must be bytes", { op });
+    const ts = this.#clock.now();
+    const work = async (tx: Executor): Promise<BusMessage> => {
+      if ((await tx.get("SELECT 1 AS one FROM bus_peers WHERE name = $1", [to])) === undefined) {
+        throw new UnknownPeerError(`unknown peer "${to}"`, { op });
+      }
+      if ((await tx.get("SELECT 1 AS one FROM bus_messages WHERE id = $1", [id])) !== undefined) {
+        throw new DuplicateIdError(`message "${id}" already exists`, { op });
+      }
+      const next = await tx.get<{ seq: number | string }>(
+        `INSERT INTO bus_sender_seq (sender, next) VALUES ($1, 1)
+         ON CONFLICT (sender) DO UPDATE SET next = bus_sender_seq.next + 1
+         RETURNING next - 1 AS seq`,
+        [from],
+      );
+      const seq = Number(next?.seq);
+      // A concurrent insert of the same id (PostgreSQL) waits here and then changes nothing.
+      const inserted = await tx.run(
+        `INSERT INTO bus_messages (id, sender, recipient, envelope, seq, ts) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING`,
+        [id, from, to, message.envelope, seq, ts],
+      );
+      if (inserted.changes === 0) throw new DuplicateIdError(`message "${id}" already exists`, { op });
+      return { id, from, to, envelope: message.envelope, delivered: false, acked: false, attempts: 0, seq, ts };
+    };
+    return executor === undefined ? this.#db.transaction(work) : executor.transaction(work);
+  }
+
+  /**
+   * The undelivered, unacked messages for `name`, ordered by sender, then `seq`: each
+   * sender's stream is FIFO, there is no order across senders. Empty when nothing is queued.
+   * Throws {@link UnknownPeerError} when `name` was never registered.
+   */
+  async pendingFor(name: string, options: PendingOptions = {}): Promise<BusMessage[]> {
+    const op = "bus.pendingFor";
+    this.#assertOpen(op);
+    checkBusName(name, "peer name", op);
+    const limit = options.limit;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+      throw new InvalidArgumentError("limit must be a positive integer", { op });
+    }
+    const c = this.#db.dialect.binaryCollation;
+    const rows = await this.#db.all<MessageRow>(
+      `SELECT id, sender, recipient, envelope, delivered, acked, attempts, seq, ts FROM bus_messages
+       WHERE recipient = $1 AND delivered = 0 AND acked = 0
+       ORDER BY sender${c}, seq, ts${limit === undefined ? "" : ` LIMIT ${limit}`}`,
+      [name],
+    );
+    if (rows.length === 0) await this.#assertPeer(name, op);
+    return rows.map(toMessage);
+  }
+
+  /** One message by id, or `undefined`. */
+  async get(id: string): Promise<BusMessage | undefined> {
+    this.#assertOpen("bus.get");
+    const row = await this.#db.get<MessageRow>(
+      "SELECT id, sender, recipient, envelope, delivered, acked, attempts, seq, ts FROM bus_messages WHERE id = $1",
+      [id],
+    );
+    return row === undefined ? undefined : toMessage(row);
+  }
+
+  /**
+   * Marks messages delivered and bumps their attempt counters, in one transaction. Unknown ids
+   * are skipped (at-least-once callers retry). Returns the number of rows changed.
+   */
+  async markDelivered(ids: string | readonly string[], options: MarkOptions = {}): Promise<number> {
+    return this.#mark("bus.markDelivered", "delivered = 1, attempts = attempts + 1", ids, options);
+  }
+
+  /**
+   * Marks messages acked (and delivered), in one transaction. An acked message is never
+   * requeued or returned by {@link MessageStore.pendingFor} again, even when the ack arrives
+   * after a requeue. Unknown ids are skipped. Returns the number of rows changed.
+   */
+  async markAcked(ids: string | readonly string[], options: MarkOptions = {}): Promise<number> {
+    return this.#mark("bus.markAcked", "acked = 1, delivered = 1", ids, options);
+  }
+
+  /**
+   * Makes every delivered-but-unacked message for `name` pending again and returns how many.
+   * Acked messages stay done. Throws {@link UnknownPeerError} for an unregistered name.
+   */
+  async requeueUnacked(name: string): Promise<number> {
+    const op = "bus.requeueUnacked";
+    this.#assertOpen(op);
+    checkBusName(name, "peer name", op);
+    return this.#db.transaction(async (tx) => {
+      await this.#assertPeer(name, op, tx);
+      const { changes } = await tx.run(
+        "UPDATE bus_messages SET delivered = 0 WHERE recipient = $1 AND delivered = 1 AND acked = 0",
+        [name],
+      );
+      return changes;
+    });
+  }
+
+  /** Marks the store closed; later calls throw {@link ClosedError}. The database stays open (its owner closes it). Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  async #mark(op: string, set: string, ids: string | readonly string[], options: MarkOptions): Promise<number> {
+    this.#assertOpen(op);
+    const list = typeof ids === "string" ? [ids] : [...ids];
+    for (const id of list) checkBusName(id, "message id", op);
+    if (list.length === 0) return 0;
+    const recipient = options.recipient;
+    const statement = async (tx: Executor, chunk: string[]): Promise<number> => {
+      const marks = chunk.map((_, i) => `$${i + 1}`).join(", ");
+      const scope = recipient === undefined ? "" : ` AND recipient = $${chunk.length + 1}`;
+      const params = recipient === undefined ? chunk : [...chunk, recipient];
+      const { changes } = await tx.run(`UPDATE bus_messages SET ${set} WHERE id IN (${marks})${scope}`, params);
+      return changes;
+    };
+    if (list.length <= ID_CHUNK) return statement(this.#db, list);
+    return this.#db.transaction(async (tx) => {
+      let total = 0;
+      for (let i = 0; i < list.length; i += ID_CHUNK) total += await statement(tx, list.slice(i, i + ID_CHUNK));
+      return total;
+    });
+  }
+
+  #peerName(name: unknown, op: string): string {
+    this.#assertOpen(op);
+    const checked = checkBusName(name, "peer name", op);
+    if (checked === "*") throw new InvalidArgumentError('"*" is the broadcast address, not a peer name', { op });
+    return checked;
+  }
+
+  async #assertPeer(name: string, op: string, executor: Executor = this.#db): Promise<void> {
+    if ((await executor.get("SELECT 1 AS one FROM bus_peers WHERE name = $1", [name])) === undefined) {
+      throw new UnknownPeerError(`unknown peer "${name}"`, { op });
+    }
+  }
+
+  #assertOpen(op: string): void {
+    if (this.#closed) throw new ClosedError("message store is closed", { op });
+  }
+}
+
+function toMessage(r: MessageRow): BusMessage {
+  return {
+    id: r.id,
+    from: r.sender,
+    to: r.recipient,
+    envelope: r.envelope,
+    delivered: Number(r.delivered) === 1,
+    acked: Number(r.acked) === 1,
+    attempts: Number(r.attempts),
+    seq: Number(r.seq),
+    ts: Number(r.ts),
+  };
+}

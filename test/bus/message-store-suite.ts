@@ -1,0 +1,269 @@
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { MessageStore } from "../../src/bus/message-store.js";
+import { ManualClock } from "../../src/clock.js";
+import { isStoreError } from "../../src/errors.js";
+import type { Database } from "../../src/sql/index.js";
+
+/** Opens a fresh, empty database for one test. */
+export type OpenFresh = () => Promise<Database>;
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+/** The MessageStore contract, run once per engine. */
+export function describeMessageStore(engine: string, openFresh: OpenFresh): void {
+  describe(`${engine}: MessageStore`, () => {
+    const open: Database[] = [];
+    afterEach(async () => {
+      for (const db of open.splice(0)) await db.close();
+    });
+    async function fresh(clock = new ManualClock(1_000)) {
+      const db = await openFresh();
+      open.push(db);
+      return { db, clock, store: await MessageStore.open({ database: db, clock }) };
+    }
+
+    it("register is idempotent and keeps the first-seen time", async () => {
+      const { store, clock } = await fresh();
+      await store.register({ name: "bob" });
+      clock.advance(500);
+      await store.register({ name: "bob" });
+      expect(await store.peers()).toEqual([{ name: "bob", registered: 1_500, firstSeen: 1_000 }]);
+    });
+
+    it("rejects bad names with a typed error and stores nothing", async () => {
+      const { store } = await fresh();
+      for (const name of ["", "*", "a\u0000b"]) {
+        await expect(store.register({ name })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      }
+      expect(await store.peers()).toEqual([]);
+    });
+
+    it("enqueue needs a registered recipient", async () => {
+      const { store } = await fresh();
+      const err = await store.enqueue({ id: "m1", from: "a", to: "ghost", envelope: bytes("x") }).catch((e) => e);
+      expect(isStoreError(err, "UNKNOWN_PEER")).toBe(true);
+      expect(await store.get("m1")).toBeUndefined();
+      await expect(store.pendingFor("ghost")).rejects.toMatchObject({ code: "UNKNOWN_PEER" });
+      await expect(store.requeueUnacked("ghost")).rejects.toMatchObject({ code: "UNKNOWN_PEER" });
+    });
+
+    it("a duplicate id throws DuplicateIdError and leaves the row untouched", async () => {
+      const { store, clock } = await fresh();
+      await store.register({ name: "bob" });
+      await store.register({ name: "carol" });
+      const first = await store.enqueue({ id: "m1", from: "alice", to: "bob", envelope: bytes("one") });
+      await store.markDelivered("m1");
+      clock.advance(10);
+      const err = await store.enqueue({ id: "m1", from: "eve", to: "carol", envelope: bytes("two") }).catch((e) => e);
+      expect(isStoreError(err, "DUPLICATE_ID")).toBe(true);
+      const row = await store.get("m1");
+      expect(row).toMatchObject({ from: "alice", to: "bob", delivered: true, attempts: 1, seq: 0, ts: first.ts });
+      expect(Buffer.from(row?.envelope ?? []).toString()).toBe("one");
+      // The failed enqueue did not consume a seq of its sender.
+      expect((await store.enqueue({ id: "m2", from: "eve", to: "bob", envelope: bytes("3") })).seq).toBe(0);
+    });
+
+    it("pendingFor returns per-sender FIFO and skips delivered and acked rows", async () => {
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      await store.enqueue({ id: "b0", from: "zed", to: "bob", envelope: bytes("z0") });
+      await store.enqueue({ id: "a0", from: "amy", to: "bob", envelope: bytes("a0") });
+      await store.enqueue({ id: "a1", from: "amy", to: "bob", envelope: bytes("a1") });
+      await store.enqueue({ id: "b1", from: "zed", to: "bob", envelope: bytes("z1") });
+      const pending = await store.pendingFor("bob");
+      expect(pending.map((m) => [m.id, m.seq])).toEqual([
+        ["a0", 0],
+        ["a1", 1],
+        ["b0", 0],
+        ["b1", 1],
+      ]);
+      expect((await store.pendingFor("bob", { limit: 1 })).map((m) => m.id)).toEqual(["a0"]);
+      expect(await store.markDelivered(["a0", "b0", "nope"])).toBe(2);
+      expect((await store.pendingFor("bob")).map((m) => m.id)).toEqual(["a1", "b1"]);
+      await store.register({ name: "empty" });
+      expect(await store.pendingFor("empty")).toEqual([]);
+    });
+
+    it("requeueUnacked brings back delivered-but-unacked rows only; a late ack still sticks", async () => {
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      for (const id of ["m1", "m2", "m3"]) await store.enqueue({ id, from: "a", to: "bob", envelope: bytes(id) });
+      await store.markDelivered(["m1", "m2", "m3"]);
+      await store.markAcked("m1");
+      expect(await store.requeueUnacked("bob")).toBe(2);
+      expect((await store.pendingFor("bob")).map((m) => m.id)).toEqual(["m2", "m3"]);
+      // An ack that arrives after the requeue (from the old connection) still finishes the message.
+      await store.markAcked("m2");
+      expect((await store.pendingFor("bob")).map((m) => m.id)).toEqual(["m3"]);
+      expect(await store.requeueUnacked("bob")).toBe(0);
+      await store.markDelivered("m3");
+      expect((await store.get("m3"))?.attempts).toBe(2);
+    });
+
+    it("markAcked with a recipient touches only that recipient's rows", async () => {
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      await store.register({ name: "eve" });
+      await store.enqueue({ id: "m1", from: "a", to: "bob", envelope: bytes("x") });
+      expect(await store.markAcked(["m1"], { recipient: "eve" })).toBe(0);
+      expect((await store.get("m1"))?.acked).toBe(false);
+      expect(await store.markAcked(["m1"], { recipient: "bob" })).toBe(1);
+    });
+
+    it("batches of more than one chunk are marked in one go", async () => {
+      const { store, db } = await fresh();
+      await store.register({ name: "bob" });
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < 1_200; i++) {
+          await store.enqueue({ id: `m${i}`, from: "a", to: "bob", envelope: bytes("x") }, tx);
+        }
+      });
+      const ids = (await store.pendingFor("bob")).map((m) => m.id);
+      expect(ids).toHaveLength(1_200);
+      expect(await store.markDelivered(ids)).toBe(1_200);
+      expect(await store.markAcked(ids)).toBe(1_200);
+      expect(await store.requeueUnacked("bob")).toBe(0);
+    });
+
+    it("enqueue joins the caller's transaction and rolls back with it", async () => {
+      const { store, db } = await fresh();
+      await store.register({ name: "bob" });
+      await expect(
+        db.transaction(async (tx) => {
+          await store.enqueue({ id: "m1", from: "a", to: "bob", envelope: bytes("x") }, tx);
+          throw new Error("business rule failed");
+        }),
+      ).rejects.toThrow("business rule failed");
+      expect(await store.get("m1")).toBeUndefined();
+      expect((await store.enqueue({ id: "m1", from: "a", to: "bob", envelope: bytes("x") })).seq).toBe(0);
+    });
+
+    it("bindToken: first token wins, survives reopening, another token is refused", async () => {
+      const { store, db } = await fresh();
+      await store.bindToken("bob", "h1");
+      await store.bindToken("bob", "h1");
+      await expect(store.bindToken("bob", "h2")).rejects.toMatchObject({ code: "ACCESS_DENIED" });
+      const again = await MessageStore.open({ database: db });
+      await expect(again.bindToken("bob", "h2")).rejects.toMatchObject({ code: "ACCESS_DENIED" });
+      await again.bindToken("bob", "h1");
+      expect((await again.peers()).map((p) => p.name)).toEqual(["bob"]);
+    });
+
+    it("close makes every later call throw ClosedError", async () => {
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      await store.close();
+      await store.close();
+      const calls = [
+        () => store.register({ name: "x" }),
+        () => store.enqueue({ id: "m", from: "a", to: "bob", envelope: bytes("x") }),
+        () => store.pendingFor("bob"),
+        () => store.markDelivered("m"),
+        () => store.markAcked(["m"]),
+        () => store.requeueUnacked("bob"),
+        () => store.peers(),
+      ];
+      for (const call of calls) await expect(call()).rejects.toMatchObject({ code: "CLOSED" });
+    });
+
+    it("property: per-sender FIFO under many concurrent senders", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 60 }), async (senders) => {
+          const { store } = await fresh();
+          await store.register({ name: "bob" });
+          const sentOrder = new Map<string, string[]>();
+          // Each sender sends sequentially; senders run concurrently.
+          const bySender = new Map<number, string[]>();
+          for (const s of senders) {
+            const ids = bySender.get(s) ?? [];
+            ids.push(`s${s}-${ids.length}`);
+            bySender.set(s, ids);
+          }
+          await Promise.all(
+            [...bySender].map(async ([s, ids]) => {
+              for (const id of ids) {
+                await store.enqueue({ id, from: `sender${s}`, to: "bob", envelope: bytes(id) });
+                sentOrder.set(`sender${s}`, [...(sentOrder.get(`sender${s}`) ?? []), id]);
+              }
+            }),
+          );
+          const pending = await store.pendingFor("bob");
+          expect(pending).toHaveLength(senders.length);
+          for (const [sender, ids] of sentOrder) {
+            const got = pending.filter((m) => m.from === sender);
+            expect(got.map((m) => m.id)).toEqual(ids);
+            expect(got.map((m) => m.seq)).toEqual(ids.map((_, i) => i));
+          }
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it("property: an id is stored at most once, whatever the interleaving", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ id: fc.integer({ min: 0, max: 5 }), from: fc.constantFrom("a", "b", "c") }), {
+            minLength: 1,
+            maxLength: 40,
+          }),
+          async (sends) => {
+            const { store } = await fresh();
+            await store.register({ name: "bob" });
+            const results = await Promise.allSettled(
+              sends.map((s) => store.enqueue({ id: `m${s.id}`, from: s.from, to: "bob", envelope: bytes(s.from) })),
+            );
+            const distinct = new Set(sends.map((s) => s.id)).size;
+            expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(distinct);
+            for (const r of results) {
+              if (r.status === "rejected") expect(isStoreError(r.reason, "DUPLICATE_ID")).toBe(true);
+            }
+            const pending = await store.pendingFor("bob");
+            expect(pending).toHaveLength(distinct);
+            // Seqs stay dense per sender: a rejected duplicate never burns one.
+            for (const from of ["a", "b", "c"]) {
+              const seqs = pending.filter((m) => m.from === from).map((m) => m.seq);
+              expect(seqs).toEqual(seqs.map((_, i) => i));
+            }
+          },
+        ),
+        { numRuns: 15 },
+      );
+    });
+
+    it("property: at-least-once; delivered-but-unacked comes back, acked never does", async () => {
+      const step = fc.oneof(
+        fc.record({ op: fc.constant("deliver" as const), n: fc.integer({ min: 1, max: 5 }) }),
+        fc.record({ op: fc.constant("ack" as const), i: fc.integer({ min: 0, max: 9 }) }),
+        fc.record({ op: fc.constant("requeue" as const) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
+          const { store } = await fresh();
+          await store.register({ name: "bob" });
+          const ids = Array.from({ length: 10 }, (_, i) => `m${i}`);
+          for (const id of ids) await store.enqueue({ id, from: "a", to: "bob", envelope: bytes(id) });
+          const acked = new Set<string>();
+          const delivered = new Set<string>();
+          for (const s of steps) {
+            if (s.op === "deliver") {
+              const batch = (await store.pendingFor("bob", { limit: s.n })).map((m) => m.id);
+              await store.markDelivered(batch);
+              for (const id of batch) delivered.add(id);
+            } else if (s.op === "ack") {
+              await store.markAcked(ids[s.i] as string);
+              acked.add(ids[s.i] as string);
+            } else {
+              await store.requeueUnacked("bob");
+              delivered.clear();
+            }
+          }
+          await store.requeueUnacked("bob");
+          const pending = new Set((await store.pendingFor("bob")).map((m) => m.id));
+          for (const id of ids) expect(pending.has(id)).toBe(!acked.has(id));
+        }),
+        { numRuns: 20 },
+      );
+    });
+  });
+}

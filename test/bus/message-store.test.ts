@@ -1,0 +1,19 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { describe } from "vitest";
+import { openPostgres, openSqlite } from "../../src/sql/index.js";
+import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { useTempDir } from "../support/temp-dir.js";
+import { describeMessageStore } from "./message-store-suite.js";
+
+const dir = useTempDir("storeroom-bus-");
+let n = 0;
+describeMessageStore("sqlite file", () => openSqlite(join(dir, `store-${n++}.db`)));
+describeMessageStore("sqlite memory", () => openSqlite(":memory:"));
+
+describe.runIf(hasPostgres)("postgres", () => {
+  const pg = useFreshPostgresDatabase();
+  describeMessageStore("postgres", () =>
+    openPostgres(pg.url, { schema: `bus_${randomBytes(4).toString("hex")}`, max: 8 }),
+  );
+});
