@@ -1,1 +1,9 @@
-export {};
+export * from "./claim-store.js";
+export * from "./delete-queue.js";
+export * from "./outbox.js";
+export * from "./pending-delete.js";
+export * from "./upload-claim.js";
+export * from "./upload-events.js";
+export * from "./upload-part-store.js";
+export * from "./uploads-call-options.js";
+export * from "./uploads-migrations.js";

@@ -1,0 +1,218 @@
+import { type Clock, systemClock } from "../clock.js";
+import { AccessDeniedError, ClaimNotFoundError, InvalidArgumentError } from "../errors.js";
+import type { Executor } from "../sql/index.js";
+import { appendEvent } from "./outbox.js";
+import { CLAIM_COLUMNS, type ClaimRow, claimFromRow, type NewUploadClaim, type UploadClaim } from "./upload-claim.js";
+import { chunks, placeholders, type UploadsCallOptions } from "./uploads-call-options.js";
+
+/** Options of {@link ClaimStore}. */
+export interface ClaimStoreOptions {
+  /** Database migrated with `uploadsMigrations` (SQLite or PostgreSQL). */
+  db: Executor;
+  /** Timestamps of outbox events. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/**
+ * Upload claims: one row per upload not yet adopted by business code. Safe for concurrent use.
+ * Methods that business code calls in its own transaction take `{ executor }`.
+ *
+ * @example
+ * ```ts
+ * const claims = new ClaimStore({ db });
+ * await db.transaction(async (tx) => {
+ *   await tx.run("UPDATE users SET avatar = $1 WHERE id = $2", [key, userId]);
+ *   await claims.consumeMany([key], userId, { executor: tx }); // ClaimNotFoundError -> rolls back
+ * });
+ * ```
+ */
+export class ClaimStore {
+  readonly #db: Executor;
+  readonly #clock: Clock;
+
+  constructor(options: ClaimStoreOptions) {
+    this.#db = options.db;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Inserts a new `pending` claim. A claim with the same id or key -> {@link UniqueViolationError}.
+   */
+  async create(claim: NewUploadClaim, options: UploadsCallOptions = {}): Promise<UploadClaim> {
+    const row = await (options.executor ?? this.#db).get<ClaimRow>(
+      `INSERT INTO storeroom_upload_claims (${CLAIM_COLUMNS})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12) RETURNING ${CLAIM_COLUMNS}`,
+      [
+        claim.id,
+        claim.createdAt,
+        claim.createdBy,
+        claim.key,
+        claim.uploadId ?? "",
+        claim.size,
+        claim.contentType,
+        claim.originalFilename,
+        claim.public ? 1 : 0,
+        claim.partSize,
+        claim.partCount,
+        claim.expiresAt,
+      ],
+    );
+    return claimFromRow(row as ClaimRow);
+  }
+
+  /** Attaches the backend multipart session. No claim with `id` -> {@link ClaimNotFoundError}. */
+  async updateUploadId(id: string, uploadId: string, options: UploadsCallOptions = {}): Promise<void> {
+    const { changes } = await (options.executor ?? this.#db).run(
+      "UPDATE storeroom_upload_claims SET upload_id = $1 WHERE id = $2",
+      [uploadId, id],
+    );
+    if (changes === 0) throw new ClaimNotFoundError(`claim ${id} not found`, { op: "claims.updateUploadId" });
+  }
+
+  /** Flips a `pending` claim to `uploaded`. No pending claim with `id` -> {@link ClaimNotFoundError}. */
+  async markUploaded(id: string, options: UploadsCallOptions = {}): Promise<void> {
+    const { changes } = await (options.executor ?? this.#db).run(
+      "UPDATE storeroom_upload_claims SET status = 'uploaded' WHERE id = $1 AND status = 'pending'",
+      [id],
+    );
+    if (changes === 0) throw new ClaimNotFoundError(`no pending claim ${id}`, { op: "claims.markUploaded" });
+  }
+
+  /** The claim with `id`, or {@link ClaimNotFoundError}. */
+  async get(id: string, options: UploadsCallOptions = {}): Promise<UploadClaim> {
+    const row = await (options.executor ?? this.#db).get<ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims WHERE id = $1`,
+      [id],
+    );
+    if (row === undefined) throw new ClaimNotFoundError(`claim ${id} not found`, { op: "claims.get" });
+    return claimFromRow(row);
+  }
+
+  /** The claim of object `key`, or {@link ClaimNotFoundError}. */
+  async getByKey(key: string, options: UploadsCallOptions = {}): Promise<UploadClaim> {
+    const row = await (options.executor ?? this.#db).get<ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims WHERE object_key = $1`,
+      [key],
+    );
+    if (row === undefined) throw new ClaimNotFoundError(`no claim for key ${key}`, { op: "claims.getByKey" });
+    return claimFromRow(row);
+  }
+
+  /** Keys among `keys` that have a claim in any state (used by reconcile). */
+  async existingKeys(keys: readonly string[], options: UploadsCallOptions = {}): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const part of chunks([...new Set(keys)])) {
+      const rows = await (options.executor ?? this.#db).all<{ object_key: string }>(
+        `SELECT object_key FROM storeroom_upload_claims WHERE object_key IN (${placeholders(part.length)})`,
+        part,
+      );
+      for (const r of rows) found.add(r.object_key);
+    }
+    return found;
+  }
+
+  /** Number of `pending` claims owned by `owner` (the per-user in-flight cap). */
+  async countPendingByOwner(owner: string, options: UploadsCallOptions = {}): Promise<number> {
+    const row = await (options.executor ?? this.#db).get<{ n: number }>(
+      "SELECT count(*) AS n FROM storeroom_upload_claims WHERE created_by = $1 AND status = 'pending'",
+      [owner],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /** Consumes one key; see {@link ClaimStore.consumeMany}. */
+  async consume(key: string, owner: string, options: UploadsCallOptions = {}): Promise<void> {
+    await this.consumeMany([key], owner, options);
+  }
+
+  /**
+   * Adopts uploaded objects: deletes the `uploaded` claims of `keys` owned by `owner` and writes
+   * a `file.claimed` event per key, inside `executor` (your business transaction). Duplicate
+   * keys count once; an empty list is a no-op. If any key has no claim, is still pending or
+   * belongs to someone else (indistinguishable on purpose) -> {@link ClaimNotFoundError} and
+   * nothing is consumed: roll your transaction back. An empty owner -> {@link AccessDeniedError}.
+   */
+  async consumeMany(keys: readonly string[], owner: string, options: UploadsCallOptions = {}): Promise<void> {
+    if (typeof owner !== "string" || owner === "") {
+      throw new AccessDeniedError("consuming upload claims needs an owner", { op: "claims.consumeMany" });
+    }
+    const unique = [...new Set(keys)];
+    if (unique.some((k) => typeof k !== "string" || k === "")) {
+      throw new InvalidArgumentError("claim keys must be non-empty strings", { op: "claims.consumeMany" });
+    }
+    if (unique.length === 0) return;
+    await (options.executor ?? this.#db).transaction(async (tx) => {
+      let matched = 0;
+      for (const part of chunks(unique)) {
+        const { changes } = await tx.run(
+          `DELETE FROM storeroom_upload_claims
+           WHERE status = 'uploaded' AND created_by = $1 AND object_key IN (${placeholders(part.length, 2)})`,
+          [owner, ...part],
+        );
+        matched += changes;
+      }
+      if (matched !== unique.length) {
+        throw new ClaimNotFoundError(`matched ${matched} of ${unique.length} upload claims`, {
+          op: "claims.consumeMany",
+        });
+      }
+      const now = this.#clock.now();
+      for (const fileKey of unique) await appendEvent(tx, now, { topic: "file.claimed", payload: { fileKey, owner } });
+    });
+  }
+
+  /** Up to `limit` `pending` claims that expired before `now`, oldest first. Uploaded claims are never returned. */
+  async scanExpired(now: number, limit: number, options: UploadsCallOptions = {}): Promise<UploadClaim[]> {
+    const rows = await (options.executor ?? this.#db).all<ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims
+       WHERE status = 'pending' AND expires_at < $1 ORDER BY expires_at LIMIT $2`,
+      [now, positiveLimit(limit)],
+    );
+    return rows.map(claimFromRow);
+  }
+
+  /**
+   * Like {@link ClaimStore.scanExpired}, but locks the rows for the rest of `executor`'s
+   * transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's writer lock already excludes
+   * others), so a concurrent `completeUpload` cannot flip or delete them meanwhile.
+   */
+  async lockExpired(
+    now: number,
+    limit: number,
+    options: UploadsCallOptions & { executor: Executor },
+  ): Promise<UploadClaim[]> {
+    const rows = await options.executor.all<ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims
+       WHERE status = 'pending' AND expires_at < $1 ORDER BY expires_at LIMIT $2${options.executor.dialect.skipLocked}`,
+      [now, positiveLimit(limit)],
+    );
+    return rows.map(claimFromRow);
+  }
+
+  /** Deletes one claim (its parts cascade). Missing -> {@link ClaimNotFoundError}. */
+  async deleteById(id: string, options: UploadsCallOptions = {}): Promise<void> {
+    const { changes } = await (options.executor ?? this.#db).run("DELETE FROM storeroom_upload_claims WHERE id = $1", [
+      id,
+    ]);
+    if (changes === 0) throw new ClaimNotFoundError(`claim ${id} not found`, { op: "claims.deleteById" });
+  }
+
+  /** Deletes claims by id (parts cascade); ids that do not exist are ignored. Returns how many were deleted. */
+  async deleteByIds(ids: readonly string[], options: UploadsCallOptions = {}): Promise<number> {
+    let deleted = 0;
+    for (const part of chunks([...new Set(ids)])) {
+      const { changes } = await (options.executor ?? this.#db).run(
+        `DELETE FROM storeroom_upload_claims WHERE id IN (${placeholders(part.length)})`,
+        part,
+      );
+      deleted += changes;
+    }
+    return deleted;
+  }
+}
+
+function positiveLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit <= 0)
+    throw new InvalidArgumentError(`limit must be a positive integer, got ${limit}`);
+  return limit;
+}

@@ -1,0 +1,292 @@
+import { randomUUID } from "node:crypto";
+import { type Clock, systemClock } from "../clock.js";
+import { InvalidArgumentError, NotFoundError } from "../errors.js";
+import type { Executor } from "../sql/index.js";
+import { appendEvent } from "./outbox.js";
+import {
+  DELETE_REASONS,
+  type DeadLetter,
+  type DeleteReason,
+  type PendingDelete,
+  type PendingDeleteInput,
+} from "./pending-delete.js";
+import { chunks, placeholders, type UploadsCallOptions } from "./uploads-call-options.js";
+
+/** Options of {@link DeleteQueue}. */
+export interface DeleteQueueOptions {
+  /** Database migrated with `uploadsMigrations`. */
+  db: Executor;
+  /** "Now" of `schedule`/`enqueue` and of events. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** Options of {@link DeleteQueue.deadLetter}. */
+export interface DeadLetterOptions extends UploadsCallOptions {
+  lastError: string;
+  /** `access_denied`, `not_found` or `transient`. */
+  errorClass: string;
+}
+
+interface PendingRow {
+  id: string;
+  object_key: string;
+  upload_id: string;
+  reason: DeleteReason;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+  last_error: string;
+}
+
+const COLUMNS = "id, object_key, upload_id, reason, attempts, next_attempt_at, created_at, last_error";
+
+function fromRow(r: PendingRow): PendingDelete {
+  return {
+    id: r.id,
+    key: r.object_key,
+    uploadId: r.upload_id,
+    reason: r.reason,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    createdAt: r.created_at,
+    lastError: r.last_error,
+  };
+}
+
+/**
+ * The durable queue of objects to delete. Business code `schedule`s keys inside its own
+ * transaction; the {@link DeleteWorker} `lease`s due rows (made invisible to other workers
+ * for the lease, with `FOR UPDATE SKIP LOCKED` on PostgreSQL so concurrent workers take
+ * disjoint rows), then calls `done`, `defer` or `deadLetter`. A crashed worker's rows come
+ * back when their lease ends.
+ *
+ * @example
+ * ```ts
+ * const queue = new DeleteQueue({ db });
+ * await db.transaction(async (tx) => {
+ *   await tx.run("DELETE FROM posts WHERE id = $1", [postId]);
+ *   await queue.schedule([coverKey], "deleted", { executor: tx });
+ * });
+ * ```
+ */
+export class DeleteQueue {
+  readonly #db: Executor;
+  readonly #clock: Clock;
+
+  constructor(options: DeleteQueueOptions) {
+    this.#db = options.db;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Queues `keys` for deletion with `reason`, due now. Idempotent on (key, reason): a key
+   * already queued for that reason keeps its single row. Duplicate keys count once; an empty
+   * list is a no-op. Returns how many rows were inserted.
+   */
+  async schedule(keys: readonly string[], reason: DeleteReason, options: UploadsCallOptions = {}): Promise<number> {
+    return this.enqueue(
+      [...new Set(keys)].map((key) => ({ key, reason })),
+      options,
+    );
+  }
+
+  /**
+   * Inserts fully-formed rows (the claim sweeper uses it to carry the multipart upload id).
+   * Rows whose (key, reason) is already queued are skipped. Returns how many were inserted.
+   * An empty key or unknown reason -> {@link InvalidArgumentError}, nothing inserted.
+   */
+  async enqueue(items: readonly PendingDeleteInput[], options: UploadsCallOptions = {}): Promise<number> {
+    for (const item of items) {
+      if (typeof item.key !== "string" || item.key === "") {
+        throw new InvalidArgumentError("a pending delete needs a non-empty key", { op: "deleteQueue.enqueue" });
+      }
+      if (!DELETE_REASONS.includes(item.reason)) {
+        throw new InvalidArgumentError(`unknown delete reason ${String(item.reason)}`, { op: "deleteQueue.enqueue" });
+      }
+    }
+    if (items.length === 0) return 0;
+    const now = this.#clock.now();
+    return (options.executor ?? this.#db).transaction(async (tx) => {
+      let inserted = 0;
+      for (const part of chunks(items, 100)) {
+        const values: (string | number)[] = [];
+        const rows = part.map((item, i) => {
+          values.push(randomUUID(), item.key, item.uploadId ?? "", item.reason, item.nextAttemptAt ?? now, now);
+          const b = i * 6;
+          return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`;
+        });
+        const { changes } = await tx.run(
+          `INSERT INTO storeroom_pending_deletes (id, object_key, upload_id, reason, next_attempt_at, created_at)
+           VALUES ${rows.join(", ")} ON CONFLICT (object_key, reason) DO NOTHING`,
+          values,
+        );
+        inserted += changes;
+      }
+      return inserted;
+    });
+  }
+
+  /**
+   * Leases up to `limit` rows due at `now` (oldest due first): pushes their `nextAttemptAt`
+   * to `now + leaseMs` in the same statement, so no other lease returns them until that time
+   * unless {@link DeleteQueue.defer} moves them. Returned rows show the new `nextAttemptAt`.
+   */
+  async lease(now: number, limit: number, leaseMs: number): Promise<PendingDelete[]> {
+    if (!Number.isInteger(limit) || limit <= 0) throw new InvalidArgumentError(`limit must be a positive integer`);
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new InvalidArgumentError(`leaseMs must be positive`);
+    const rows = await this.#db.transaction((tx) =>
+      tx.all<PendingRow>(
+        `UPDATE storeroom_pending_deletes SET next_attempt_at = $1
+         WHERE id IN (SELECT id FROM storeroom_pending_deletes WHERE next_attempt_at <= $2
+                      ORDER BY next_attempt_at, id LIMIT $3${tx.dialect.skipLocked})
+         RETURNING ${COLUMNS}`,
+        [now + leaseMs, now, limit],
+      ),
+    );
+    return rows.map(fromRow).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  /** Removes finished rows; unknown ids are ignored, an empty list is a no-op. Returns how many were removed. */
+  async done(ids: readonly string[], options: UploadsCallOptions = {}): Promise<number> {
+    let removed = 0;
+    for (const part of chunks([...new Set(ids)])) {
+      const { changes } = await (options.executor ?? this.#db).run(
+        `DELETE FROM storeroom_pending_deletes WHERE id IN (${placeholders(part.length)})`,
+        part,
+      );
+      removed += changes;
+    }
+    return removed;
+  }
+
+  /**
+   * Records a failed attempt: `attempts + 1`, due again at `nextAt`, and `lastError`.
+   * A missing row -> {@link NotFoundError}.
+   */
+  async defer(id: string, nextAt: number, options: UploadsCallOptions & { lastError?: string } = {}): Promise<void> {
+    const { changes } = await (options.executor ?? this.#db).run(
+      "UPDATE storeroom_pending_deletes SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
+      [nextAt, options.lastError ?? "", id],
+    );
+    if (changes === 0) throw new NotFoundError(`pending delete ${id} not found`, { op: "deleteQueue.defer" });
+  }
+
+  /**
+   * Retires a row for good: moves it to the dead-letter table (attempts + 1) and writes a
+   * `delete.dead_letter` event, in one transaction. It is never leased again. A missing row
+   * -> {@link NotFoundError}.
+   */
+  async deadLetter(id: string, options: DeadLetterOptions): Promise<DeadLetter> {
+    const now = this.#clock.now();
+    return (options.executor ?? this.#db).transaction(async (tx) => {
+      const row = await tx.get<PendingRow>(`DELETE FROM storeroom_pending_deletes WHERE id = $1 RETURNING ${COLUMNS}`, [
+        id,
+      ]);
+      if (row === undefined)
+        throw new NotFoundError(`pending delete ${id} not found`, { op: "deleteQueue.deadLetter" });
+      const dead: DeadLetter = {
+        id: row.id,
+        key: row.object_key,
+        uploadId: row.upload_id,
+        reason: row.reason,
+        attempts: row.attempts + 1,
+        lastError: options.lastError,
+        errorClass: options.errorClass,
+        createdAt: row.created_at,
+        deadAt: now,
+      };
+      await tx.run(
+        `INSERT INTO storeroom_delete_dead_letters
+         (id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          dead.id,
+          dead.key,
+          dead.uploadId,
+          dead.reason,
+          dead.attempts,
+          dead.lastError,
+          dead.errorClass,
+          dead.createdAt,
+          now,
+        ],
+      );
+      await appendEvent(tx, now, {
+        topic: "delete.dead_letter",
+        payload: {
+          pendingDeleteId: dead.id,
+          fileKey: dead.key,
+          reason: dead.reason,
+          attempts: dead.attempts,
+          lastError: dead.lastError,
+          errorClass: dead.errorClass,
+        },
+      });
+      return dead;
+    });
+  }
+
+  /** One row by id, or `undefined`. */
+  async get(id: string): Promise<PendingDelete | undefined> {
+    const row = await this.#db.get<PendingRow>(`SELECT ${COLUMNS} FROM storeroom_pending_deletes WHERE id = $1`, [id]);
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  /** Rows in the queue (leased or not), by creation time; for inspection and tests. */
+  async list(limit = 1000): Promise<PendingDelete[]> {
+    const rows = await this.#db.all<PendingRow>(
+      `SELECT ${COLUMNS} FROM storeroom_pending_deletes ORDER BY created_at, id LIMIT $1`,
+      [limit],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** Keys among `keys` that are queued for deletion for any reason. */
+  async queuedKeys(keys: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const part of chunks([...new Set(keys)])) {
+      const rows = await this.#db.all<{ object_key: string }>(
+        `SELECT DISTINCT object_key FROM storeroom_pending_deletes WHERE object_key IN (${placeholders(part.length)})`,
+        part,
+      );
+      for (const r of rows) found.add(r.object_key);
+    }
+    return found;
+  }
+
+  /** Number of rows in the queue. */
+  async count(): Promise<number> {
+    const row = await this.#db.get<{ n: number }>("SELECT count(*) AS n FROM storeroom_pending_deletes");
+    return Number(row?.n ?? 0);
+  }
+
+  /** Retired rows, newest first. */
+  async deadLetters(limit = 1000): Promise<DeadLetter[]> {
+    const rows = await this.#db.all<{
+      id: string;
+      object_key: string;
+      upload_id: string;
+      reason: DeleteReason;
+      attempts: number;
+      last_error: string;
+      error_class: string;
+      created_at: number;
+      dead_at: number;
+    }>(
+      `SELECT id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at
+       FROM storeroom_delete_dead_letters ORDER BY dead_at DESC, id LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      key: r.object_key,
+      uploadId: r.upload_id,
+      reason: r.reason,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      errorClass: r.error_class,
+      createdAt: r.created_at,
+      deadAt: r.dead_at,
+    }));
+  }
+}

@@ -1,0 +1,129 @@
+import { type Clock, systemClock } from "../clock.js";
+import { InvalidArgumentError } from "../errors.js";
+import type { Executor } from "../sql/index.js";
+import type { OutboxRecord, UploadEvent } from "./upload-events.js";
+import { placeholders } from "./uploads-call-options.js";
+
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  /** Where the outbox table lives (migrated with `uploadsMigrations`). */
+  db: Executor;
+  /** Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** Options of {@link Outbox.drain}. */
+export interface DrainOptions {
+  /** Events per drain. Default 100 (values <= 0 mean the default). */
+  limit?: number;
+  /** How long leased events stay invisible to other dispatchers. Default 60 s. */
+  leaseMs?: number;
+}
+
+/** What {@link Outbox.drain} did. */
+export interface DrainResult {
+  /** Events the handler accepted, now marked dispatched. */
+  readonly dispatched: number;
+  /** The handler's error when it rejected an event; that event and later ones stay undispatched. */
+  readonly error?: unknown;
+}
+
+interface OutboxRow {
+  id: number;
+  topic: string;
+  payload: string;
+  created_at: number;
+}
+
+/** Writes an event in the caller's transaction; it becomes visible to {@link Outbox.drain} only after commit. */
+export async function appendEvent(executor: Executor, now: number, event: UploadEvent): Promise<void> {
+  await executor.run(
+    "INSERT INTO storeroom_upload_outbox (topic, payload, created_at, available_at) VALUES ($1, $2, $3, $3)",
+    [event.topic, JSON.stringify(event.payload), now],
+  );
+}
+
+/**
+ * The transactional outbox of the uploads module. Stores write events (`file.claimed`,
+ * `file.deleted`, `delete.dead_letter`) in the same transaction as the change, so an event
+ * exists if and only if its change committed; {@link Outbox.drain} hands them to your
+ * publisher and marks each one dispatched only after the handler resolved (at-least-once).
+ *
+ * @example
+ * ```ts
+ * const outbox = new Outbox({ db });
+ * await outbox.drain(async (event) => bus.publish(event.topic, event.payload));
+ * ```
+ */
+export class Outbox {
+  readonly #db: Executor;
+  readonly #clock: Clock;
+
+  constructor(options: OutboxOptions) {
+    this.#db = options.db;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Leases up to `limit` undispatched events (in id order; invisible to other dispatchers for
+   * `leaseMs`), calls `handler` for each in order and marks it dispatched when it resolves.
+   * On the first rejection it stops, releases the events not yet handled (the failed one
+   * included) for the next drain and reports the error in the result; it never drops an event.
+   */
+  async drain(handler: (event: OutboxRecord) => Promise<void>, options: DrainOptions = {}): Promise<DrainResult> {
+    const limit = options.limit !== undefined && options.limit > 0 ? Math.floor(options.limit) : 100;
+    const leaseMs = options.leaseMs !== undefined && options.leaseMs > 0 ? options.leaseMs : 60_000;
+    const now = this.#clock.now();
+    const rows = await this.#db.all<OutboxRow>(
+      `UPDATE storeroom_upload_outbox SET available_at = $1
+       WHERE id IN (SELECT id FROM storeroom_upload_outbox
+                    WHERE dispatched_at IS NULL AND available_at <= $2
+                    ORDER BY id LIMIT $3${this.#db.dialect.skipLocked})
+       RETURNING id, topic, payload, created_at`,
+      [now + leaseMs, now, limit],
+    );
+    rows.sort((a, b) => a.id - b.id);
+    let dispatched = 0;
+    for (const row of rows) {
+      const record = { id: row.id, topic: row.topic, payload: JSON.parse(row.payload), createdAt: row.created_at };
+      try {
+        await handler(record as OutboxRecord);
+      } catch (error) {
+        const rest = rows.slice(dispatched).map((r) => r.id);
+        await this.#db.run(
+          `UPDATE storeroom_upload_outbox SET available_at = $1 WHERE id IN (${placeholders(rest.length, 2)})`,
+          [this.#clock.now(), ...rest],
+        );
+        return { dispatched, error };
+      }
+      await this.#db.run("UPDATE storeroom_upload_outbox SET dispatched_at = $1 WHERE id = $2", [
+        this.#clock.now(),
+        row.id,
+      ]);
+      dispatched++;
+    }
+    return { dispatched };
+  }
+
+  /** Undispatched events, oldest first, without leasing them (inspection and tests). */
+  async pending(limit = 1000): Promise<OutboxRecord[]> {
+    if (!Number.isInteger(limit) || limit <= 0) throw new InvalidArgumentError("limit must be a positive integer");
+    const rows = await this.#db.all<OutboxRow>(
+      "SELECT id, topic, payload, created_at FROM storeroom_upload_outbox WHERE dispatched_at IS NULL ORDER BY id LIMIT $1",
+      [limit],
+    );
+    return rows.map(
+      (row) =>
+        ({ id: row.id, topic: row.topic, payload: JSON.parse(row.payload), createdAt: row.created_at }) as OutboxRecord,
+    );
+  }
+
+  /** Deletes dispatched events older than `before` (ms); returns how many. */
+  async purgeDispatched(before: number): Promise<number> {
+    const { changes } = await this.#db.run(
+      "DELETE FROM storeroom_upload_outbox WHERE dispatched_at IS NOT NULL AND dispatched_at < $1",
+      [before],
+    );
+    return changes;
+  }
+}

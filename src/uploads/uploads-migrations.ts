@@ -1,0 +1,101 @@
+import type { Executor } from "../sql/index.js";
+import { MigrationSet } from "../sql/index.js";
+
+/** Table names of the uploads module (all prefixed `storeroom_`). */
+export const UPLOADS_TABLES = Object.freeze({
+  claims: "storeroom_upload_claims",
+  parts: "storeroom_upload_parts",
+  pendingDeletes: "storeroom_pending_deletes",
+  deadLetters: "storeroom_delete_dead_letters",
+  outbox: "storeroom_upload_outbox",
+});
+
+async function createClaims(tx: Executor): Promise<void> {
+  const big = tx.dialect.bigintType;
+  await tx.run(`CREATE TABLE storeroom_upload_claims (
+    id TEXT PRIMARY KEY,
+    created_at ${big} NOT NULL,
+    created_by TEXT NOT NULL,
+    object_key TEXT NOT NULL UNIQUE,
+    upload_id TEXT NOT NULL DEFAULT '',
+    size ${big} NOT NULL,
+    content_type TEXT NOT NULL,
+    original_filename TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'uploaded')),
+    public INTEGER NOT NULL DEFAULT 0,
+    part_size ${big} NOT NULL,
+    part_count INTEGER NOT NULL,
+    expires_at ${big} NOT NULL
+  )`);
+  await tx.run("CREATE INDEX storeroom_upload_claims_expiry ON storeroom_upload_claims (expires_at, status)");
+  await tx.run("CREATE INDEX storeroom_upload_claims_owner ON storeroom_upload_claims (created_by, status)");
+}
+
+async function createParts(tx: Executor): Promise<void> {
+  const big = tx.dialect.bigintType;
+  await tx.run(`CREATE TABLE storeroom_upload_parts (
+    claim_id TEXT NOT NULL REFERENCES storeroom_upload_claims (id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    size ${big} NOT NULL,
+    created_at ${big} NOT NULL,
+    PRIMARY KEY (claim_id, part_number)
+  )`);
+}
+
+async function createPendingDeletes(tx: Executor): Promise<void> {
+  const big = tx.dialect.bigintType;
+  await tx.run(`CREATE TABLE storeroom_pending_deletes (
+    id TEXT PRIMARY KEY,
+    object_key TEXT NOT NULL,
+    upload_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at ${big} NOT NULL,
+    created_at ${big} NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    UNIQUE (object_key, reason)
+  )`);
+  await tx.run("CREATE INDEX storeroom_pending_deletes_due ON storeroom_pending_deletes (next_attempt_at)");
+  await tx.run(`CREATE TABLE storeroom_delete_dead_letters (
+    id TEXT PRIMARY KEY,
+    object_key TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    error_class TEXT NOT NULL,
+    created_at ${big} NOT NULL,
+    dead_at ${big} NOT NULL
+  )`);
+}
+
+async function createOutbox(tx: Executor): Promise<void> {
+  const big = tx.dialect.bigintType;
+  await tx.run(`CREATE TABLE storeroom_upload_outbox (
+    id ${tx.dialect.serialPrimaryKey},
+    topic TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at ${big} NOT NULL,
+    available_at ${big} NOT NULL,
+    dispatched_at ${big}
+  )`);
+  await tx.run(
+    "CREATE INDEX storeroom_upload_outbox_undispatched ON storeroom_upload_outbox (available_at, id) WHERE dispatched_at IS NULL",
+  );
+}
+
+/**
+ * The forward-only schema of the uploads module: claims, parts (cascading on claim delete),
+ * pending deletes (unique on `(object_key, reason)`), dead letters and the event outbox.
+ *
+ * @example
+ * ```ts
+ * await db.migrate(uploadsMigrations);
+ * ```
+ */
+export const uploadsMigrations: MigrationSet = new MigrationSet("uploads")
+  .add({ id: "uploads/001-claims", up: createClaims })
+  .add({ id: "uploads/002-parts", up: createParts })
+  .add({ id: "uploads/003-pending-deletes", up: createPendingDeletes })
+  .add({ id: "uploads/004-outbox", up: createOutbox });

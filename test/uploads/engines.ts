@@ -1,0 +1,56 @@
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
+import { type Database, openPostgres, openSqlite } from "../../src/sql/index.js";
+import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
+import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { useTempDir } from "../support/temp-dir.js";
+
+/** What an engine-parameterised suite gets: the migrated database of the current test. */
+export interface EngineContext {
+  readonly name: "sqlite" | "postgres";
+  readonly db: Database;
+  /** URL (postgres) or file path (sqlite) of the database, to open more handles. */
+  readonly location: string;
+}
+
+const TABLES = [
+  "storeroom_upload_parts",
+  "storeroom_upload_claims",
+  "storeroom_pending_deletes",
+  "storeroom_delete_dead_letters",
+  "storeroom_upload_outbox",
+];
+
+/** Registers `suite` once per engine: SQLite (a fresh file per test) and PostgreSQL (a fresh database per file, emptied per test). */
+export function forEachEngine(title: string, suite: (ctx: () => EngineContext) => void): void {
+  describe(`sqlite: ${title}`, () => {
+    const dir = useTempDir("storeroom-uploads-");
+    let current: EngineContext | undefined;
+    let n = 0;
+    beforeEach(async () => {
+      const location = join(dir, `db-${n++}.sqlite`);
+      const db = await openSqlite(location);
+      await db.migrate(uploadsMigrations);
+      current = { name: "sqlite", db, location };
+    });
+    afterEach(async () => {
+      await current?.db.close();
+    });
+    suite(() => current as EngineContext);
+  });
+  describe.runIf(hasPostgres)(`postgres: ${title}`, () => {
+    const pgdb = useFreshPostgresDatabase();
+    let db: Database | undefined;
+    beforeAll(async () => {
+      db = await openPostgres(pgdb.url, { max: 12 });
+      await db.migrate(uploadsMigrations);
+    });
+    afterAll(async () => {
+      await db?.close();
+    });
+    beforeEach(async () => {
+      for (const t of TABLES) await db?.run(`DELETE FROM ${t}`);
+    });
+    suite(() => ({ name: "postgres", db: db as Database, location: pgdb.url }));
+  });
+}

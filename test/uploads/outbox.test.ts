@@ -1,0 +1,70 @@
+import { expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { DeleteQueue } from "../../src/uploads/delete-queue.js";
+import { appendEvent, Outbox } from "../../src/uploads/outbox.js";
+import type { OutboxRecord } from "../../src/uploads/upload-events.js";
+import { forEachEngine } from "./engines.js";
+
+forEachEngine("Outbox", (ctx) => {
+  const event = (fileKey: string) => ({
+    topic: "file.deleted" as const,
+    payload: { fileKey, reason: "deleted" as const },
+  });
+
+  it("dispatches committed events in order and marks them only after the handler resolved", async () => {
+    const { db } = ctx();
+    const clock = new ManualClock(1_000);
+    const outbox = new Outbox({ db, clock });
+    await db.transaction(async (tx) => {
+      for (const k of ["a", "b", "c"]) await appendEvent(tx, clock.now(), event(k));
+    });
+    await expect(
+      db.transaction(async (tx) => {
+        await appendEvent(tx, clock.now(), event("rolled-back"));
+        throw new Error("rollback");
+      }),
+    ).rejects.toThrow();
+    const seen: string[] = [];
+    const boom = new Error("publisher down");
+    const first = await outbox.drain(async (e: OutboxRecord) => {
+      if (e.topic !== "file.deleted") throw new Error("unexpected topic");
+      if (e.payload.fileKey === "b") throw boom;
+      seen.push(e.payload.fileKey);
+    });
+    expect(first).toEqual({ dispatched: 1, error: boom });
+    expect((await outbox.pending()).map((e) => (e.topic === "file.deleted" ? e.payload.fileKey : ""))).toEqual([
+      "b",
+      "c",
+    ]);
+    const second = await outbox.drain(async (e) => {
+      if (e.topic === "file.deleted") seen.push(e.payload.fileKey);
+    });
+    expect(second).toEqual({ dispatched: 2 });
+    expect(seen).toEqual(["a", "b", "c"]);
+    expect(await outbox.pending()).toEqual([]);
+    expect(await outbox.drain(async () => {})).toEqual({ dispatched: 0 });
+    clock.advance(10);
+    expect(await outbox.purgeDispatched(clock.now())).toBe(3);
+  });
+
+  it("gives concurrent dispatchers disjoint events", async () => {
+    const { db } = ctx();
+    const outbox = new Outbox({ db, clock: new ManualClock(1_000) });
+    const queue = new DeleteQueue({ db });
+    await queue.schedule(["x"], "deleted");
+    for (let i = 0; i < 40; i++) await appendEvent(db, 1_000, event(`k${i}`));
+    const seen: number[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        outbox.drain(
+          async (e) => {
+            seen.push(e.id);
+          },
+          { limit: 15 },
+        ),
+      ),
+    );
+    expect(results.reduce((n, r) => n + r.dispatched, 0)).toBe(40);
+    expect(new Set(seen).size).toBe(40);
+  });
+});
