@@ -7,7 +7,7 @@ import { registerHealthRoutes } from "./routes/health-routes.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
-import { TokenAuthenticator } from "./token-authenticator.js";
+import { TokenAuthenticator, type TokenFileState } from "./token-authenticator.js";
 
 /** What {@link StoreroomServer.close} managed to do. `flushed` is true only when nothing was lost. */
 export interface ShutdownReport {
@@ -23,6 +23,8 @@ export interface StoreroomServer {
   readonly config: ResolvedServerConfig;
   readonly authenticator: Authenticator;
   readonly metrics: ServerMetrics;
+  /** Token mode: the tokens file and the token generated on this start, if any. */
+  readonly tokenFile: TokenFileState | undefined;
   /** Starts listening on `config.host:config.port` and returns the base URL, e.g. `http://127.0.0.1:7480`. */
   listen(): Promise<string>;
   /**
@@ -90,6 +92,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     config,
     authenticator,
     metrics,
+    tokenFile: authenticator instanceof TokenAuthenticator ? authenticator.file : undefined,
     async listen() {
       return app.listen({ host: config.host, port: config.port });
     },

@@ -1,13 +1,11 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { InvalidArgumentError } from "../errors.js";
+import { readGatewayIdentity, stripGatewayHeaders } from "../tenants/index.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
 
 /** Header carrying the shared secret that proves a request came through the gateway. */
 export const gatewaySecretHeader = "x-storeroom-gateway-secret";
-
-const identityHeaders = ["x-org-id", "x-user-id", "x-roles"] as const;
-const maxHeaderBytes = 256;
 
 /**
  * Gateway mode: `X-Org-Id`, `X-User-Id`, `X-Roles` are trusted only when the request also
@@ -32,38 +30,18 @@ export class GatewayAuthenticator implements Authenticator {
       stripIdentityHeaders(headers);
       return null;
     }
-    const orgId = headerValue(headers, "x-org-id");
+    const { orgId, userId, roles } = readGatewayIdentity(headers);
     if (orgId === undefined) return null;
-    const userId = headerValue(headers, "x-user-id");
-    const roles = (headerValue(headers, "x-roles") ?? "")
-      .split(",")
-      .map((r) => r.trim())
-      .filter((r) => r !== "");
-    return Object.freeze({ orgId, ...(userId ? { userId } : {}), roles: Object.freeze(roles) });
+    return Object.freeze({ orgId, ...(userId === undefined ? {} : { userId }), roles });
   }
 }
 
 /** Removes the identity headers (and the secret) so nothing downstream can read forged values. */
 export function stripIdentityHeaders(headers: IncomingHttpHeaders): void {
-  for (const name of identityHeaders) delete headers[name];
+  stripGatewayHeaders(headers);
   delete headers[gatewaySecretHeader];
-}
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  if (typeof v !== "string" || v === "" || Buffer.byteLength(v) > maxHeaderBytes || hasControlByte(v)) return undefined;
-  return v;
 }
 
 function digest(value: string): Buffer {
   return createHash("sha256").update(value).digest();
-}
-
-// Any C0 control byte or DEL makes a header value count as absent.
-function hasControlByte(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
-  }
-  return false;
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerDemo } from "./demo.js";
+import { registerServe } from "./serve.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
-export const commands: readonly ((program: Command) => void)[] = [registerDemo];
+export const commands: readonly ((program: Command) => void)[] = [registerDemo, registerServe];

@@ -1,0 +1,143 @@
+import type { Command } from "commander";
+import type { StoreroomServer } from "../../server/index.js";
+import { ExitCode, printJson } from "../output.js";
+
+interface ServeOptions {
+  port?: string;
+  host: string;
+  data: string;
+  objects?: string;
+  database?: string;
+  auth: string;
+  gatewaySecret?: string;
+  inspector: boolean;
+  log?: boolean;
+  json?: boolean;
+}
+
+/** `storeroom serve`: the multi-tenant HTTP + WebSocket server. */
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("Run the multi-tenant HTTP + WebSocket server (state, uploads, files, bus, metrics, inspector).")
+    .option("--port <n>", "TCP port (env STOREROOM_PORT; 0 = any free port)", process.env.STOREROOM_PORT)
+    .option("--host <addr>", "interface to bind (env STOREROOM_HOST)", process.env.STOREROOM_HOST ?? "127.0.0.1")
+    .option("--data <dir>", "data directory (env STOREROOM_DATA)", process.env.STOREROOM_DATA ?? "./.storeroom")
+    .option(
+      "--objects <url>",
+      "object store: file:///dir, s3://bucket?endpoint=..., memory: (env STOREROOM_OBJECTS)",
+      process.env.STOREROOM_OBJECTS,
+    )
+    .option(
+      "--database <url>",
+      "control database: SQLite path or postgres://... (env STOREROOM_DATABASE)",
+      process.env.STOREROOM_DATABASE,
+    )
+    .option("--auth <mode>", "identity: token | gateway (env STOREROOM_AUTH)", process.env.STOREROOM_AUTH ?? "token")
+    .option(
+      "--gateway-secret <secret>",
+      "shared secret (>= 32 bytes) for gateway mode (env STOREROOM_GATEWAY_SECRET)",
+      process.env.STOREROOM_GATEWAY_SECRET,
+    )
+    .option("--no-inspector", "do not serve the inspector page at /")
+    .option("--log", "log every request as a JSON line")
+    .option("--json", "print one JSON line when listening and one at shutdown instead of text")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  storeroom serve                                  # embedded: ./.storeroom, 127.0.0.1:7480, token auth",
+        "  storeroom serve --port 8080 --data /var/lib/storeroom",
+        "  storeroom serve --objects 's3://tenants?endpoint=http://127.0.0.1:9000&region=us-east-1' \\",
+        '    --database postgres://app@db/storeroom --auth gateway --gateway-secret "$SECRET"',
+        "",
+        "Exit codes: 0 after a clean shutdown (every tenant flushed), 1 when a flush failed, 2 on a startup error.",
+      ].join("\n"),
+    )
+    .action(async (opts: ServeOptions) => {
+      const { createServer } = await import("../../server/index.js");
+      const server = await createServer({
+        ...(opts.port === undefined ? {} : { port: parsePort(opts.port) }),
+        host: opts.host,
+        dataDir: opts.data,
+        objects: opts.objects,
+        database: opts.database,
+        auth: opts.auth as "token" | "gateway",
+        gatewaySecret: opts.gatewaySecret,
+        inspector: opts.inspector,
+        logger: opts.log === true,
+      });
+      let url: string;
+      try {
+        url = await server.listen();
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
+      announce(server, url, opts.json === true);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = async (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          const report = await server.close();
+          if (opts.json) printJson({ event: "stopped", signal, flushed: report.flushed, errors: report.errors });
+          else {
+            process.stderr.write(
+              `storeroom: ${signal}: ${report.flushed ? "flushed and closed" : "closed with errors"}\n`,
+            );
+            for (const e of report.errors) process.stderr.write(`  ${e}\n`);
+          }
+          process.exitCode = report.flushed ? ExitCode.ok : ExitCode.finding;
+          resolve();
+        };
+        process.once("SIGTERM", () => void stop("SIGTERM"));
+        process.once("SIGINT", () => void stop("SIGINT"));
+      });
+    });
+}
+
+function announce(server: StoreroomServer, url: string, json: boolean): void {
+  const { config } = server;
+  const generated = server.tokenFile;
+  if (json) {
+    printJson({
+      event: "listening",
+      url,
+      auth: config.auth,
+      dataDir: config.dataDir,
+      objects: config.objects,
+      database: redact(config.database),
+      inspector: config.inspector,
+      tokensFile: config.auth === "token" ? config.tokensFile : undefined,
+      generatedToken: generated?.generated?.token,
+    });
+    return;
+  }
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`storeroom listening on ${url}`);
+  out(`  data      ${config.dataDir}`);
+  out(`  objects   ${config.objects}`);
+  out(`  database  ${redact(config.database)}`);
+  if (config.auth === "gateway") {
+    out("  auth      gateway: send X-Org-Id, X-User-Id, X-Roles with X-Storeroom-Gateway-Secret");
+  } else {
+    out(`  auth      bearer tokens from ${config.tokensFile}`);
+    if (generated?.generated) {
+      out(`  token     ${generated.generated.token}   (generated now: org "default", role admin)`);
+      out(`  try       curl -H 'Authorization: Bearer ${generated.generated.token}' ${url}/v1/state`);
+    }
+  }
+  if (config.inspector) out(`  inspector ${url}/${generated?.generated ? `#token=${generated.generated.token}` : ""}`);
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
+}
+
+function parsePort(raw: string): number {
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(n) || n > 65535) throw new Error(`invalid port ${raw}`);
+  return n;
+}
