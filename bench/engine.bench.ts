@@ -22,7 +22,10 @@ async function sqliteCases(dir: string): Promise<{ cases: BenchCase[]; close: ()
   })();
   await ours.transaction(async (tx) => {
     for (let i = 0; i < ROWS; i++) {
-      await tx.run("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v", [`k${i}`, value]);
+      await tx.run("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v", [
+        `k${i}`,
+        value,
+      ]);
     }
   });
   const rawGet = raw.prepare("SELECT v FROM kv WHERE k = ?");
@@ -106,10 +109,30 @@ async function postgresCases(url: string): Promise<{ cases: BenchCase[]; close: 
   const get = "SELECT v FROM bench_kv WHERE k = $1";
   const upsert = "INSERT INTO bench_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
   const cases: BenchCase[] = [
-    { group: "postgres point GET", name: "raw pg (prepared)", role: "raw", fn: () => pool.query({ name: "g", text: get, values: [key()] }) },
-    { group: "postgres point GET", name: "storeroom PostgresDatabase.get", role: "ours", fn: () => ours.get(get, [key()]) },
-    { group: "postgres UPSERT", name: "raw pg (prepared)", role: "raw", fn: () => pool.query({ name: "u", text: upsert, values: [key(), value] }) },
-    { group: "postgres UPSERT", name: "storeroom PostgresDatabase.run", role: "ours", fn: () => ours.run(upsert, [key(), value]) },
+    {
+      group: "postgres point GET",
+      name: "raw pg (prepared)",
+      role: "raw",
+      fn: () => pool.query({ name: "g", text: get, values: [key()] }),
+    },
+    {
+      group: "postgres point GET",
+      name: "storeroom PostgresDatabase.get",
+      role: "ours",
+      fn: () => ours.get(get, [key()]),
+    },
+    {
+      group: "postgres UPSERT",
+      name: "raw pg (prepared)",
+      role: "raw",
+      fn: () => pool.query({ name: "u", text: upsert, values: [key(), value] }),
+    },
+    {
+      group: "postgres UPSERT",
+      name: "storeroom PostgresDatabase.run",
+      role: "ours",
+      fn: () => ours.run(upsert, [key(), value]),
+    },
   ];
   return {
     cases,

@@ -1,0 +1,79 @@
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { BusyError, InvalidArgumentError, UnsupportedError } from "../../src/errors.js";
+import { isRetryableTransactionError, openPostgres } from "../../src/sql/index.js";
+import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+
+describe.runIf(hasPostgres)("openPostgres", () => {
+  const fresh = useFreshPostgresDatabase();
+
+  it("creates and uses a schema given by name, and rejects unsafe names", async () => {
+    const db = await openPostgres(fresh.url, { schema: "app_one" });
+    await db.run("CREATE TABLE notes (id TEXT PRIMARY KEY)");
+    expect(await db.get("SELECT table_schema FROM information_schema.tables WHERE table_name = 'notes'")).toEqual({
+      table_schema: "app_one",
+    });
+    await db.close();
+    await expect(openPostgres(fresh.url, { schema: "x; DROP TABLE y" })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("uses a caller's pool and leaves it open on close", async () => {
+    const pool = new pg.Pool({ connectionString: fresh.url, max: 2 });
+    const db = await openPostgres(pool);
+    expect(await db.get("SELECT 1 AS one")).toEqual({ one: 1 });
+    await db.close();
+    expect((await pool.query("SELECT 2 AS two")).rows).toEqual([{ two: 2 }]);
+    await expect(openPostgres(pool, { schema: "s" })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await pool.end();
+  });
+
+  it("returns clients to the pool after iterations that end early", async () => {
+    const db = await openPostgres(fresh.url, { max: 2 });
+    for (let i = 0; i < 5; i++) {
+      for await (const row of db.iterate<{ g: number }>("SELECT g FROM generate_series(1, 1000) g", [], {
+        batchSize: 10,
+      })) {
+        if (row.g === 3) break;
+      }
+    }
+    // With max 2 connections, leaked clients would make this wait forever.
+    expect(await db.get("SELECT count(*) AS c FROM generate_series(1, 10)")).toEqual({ c: 10 });
+    await db.close();
+  });
+
+  it("refuses read-only savepoints inside a write transaction", async () => {
+    const db = await openPostgres(fresh.url);
+    await expect(db.transaction((tx) => tx.transaction(async () => 1, { readOnly: true }))).rejects.toBeInstanceOf(
+      UnsupportedError,
+    );
+    await db.close();
+  });
+
+  it("maps serialization failures to a retryable BusyError", async () => {
+    const db = await openPostgres(fresh.url, { max: 4 });
+    await db.run("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+    await db.run("INSERT INTO counter VALUES (1, 0)");
+    let gate: () => void = () => {};
+    const bothRead = new Promise<void>((resolve) => {
+      gate = resolve;
+    });
+    let reads = 0;
+    const bump = () =>
+      db.transaction(
+        async (tx) => {
+          const row = await tx.get<{ n: number }>("SELECT n FROM counter WHERE id = 1");
+          if (++reads === 2) gate();
+          await bothRead;
+          await tx.run("UPDATE counter SET n = $1 WHERE id = 1", [(row?.n ?? 0) + 1]);
+        },
+        { isolation: "serializable" },
+      );
+    const results = await Promise.allSettled([bump(), bump()]);
+    const failed = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.reason).toBeInstanceOf(BusyError);
+    expect(isRetryableTransactionError(failed[0]?.reason)).toBe(true);
+    expect(await db.get("SELECT n FROM counter WHERE id = 1")).toEqual({ n: 1 });
+    await db.close();
+  });
+});

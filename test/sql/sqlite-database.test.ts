@@ -1,0 +1,143 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BusyError, ConstraintError, CorruptDatabaseError, TransactionError } from "../../src/errors.js";
+import { openSqlite } from "../../src/sql/index.js";
+import { useTempDir } from "../support/temp-dir.js";
+
+const dir = useTempDir();
+
+describe("openSqlite", () => {
+  it("opens in WAL with foreign keys on, synchronous NORMAL by default and FULL as an option", async () => {
+    const db = await openSqlite(join(dir, "pragmas.db"), { readConnection: false });
+    expect(await db.get("PRAGMA journal_mode")).toEqual({ journal_mode: "wal" });
+    expect(await db.get("PRAGMA foreign_keys")).toEqual({ foreign_keys: 1 });
+    expect(await db.get("PRAGMA synchronous")).toEqual({ synchronous: 1 });
+    expect(await db.get("PRAGMA busy_timeout")).toEqual({ timeout: 5000 });
+    await db.close();
+    const full = await openSqlite(join(dir, "full.db"), {
+      synchronous: "full",
+      busyTimeoutMs: 1234,
+      readConnection: false,
+    });
+    expect(await full.get("PRAGMA synchronous")).toEqual({ synchronous: 2 });
+    expect(await full.get("PRAGMA busy_timeout")).toEqual({ timeout: 1234 });
+    await full.close();
+  });
+
+  it("enforces foreign keys", async () => {
+    const db = await openSqlite(":memory:");
+    await db.run("CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+    await db.run("CREATE TABLE child (id INTEGER, parent_id INTEGER REFERENCES parent(id))");
+    await expect(db.run("INSERT INTO child VALUES (1, 99)")).rejects.toBeInstanceOf(ConstraintError);
+    await db.close();
+  });
+
+  it("also binds plain ? placeholders and converts booleans and Uint8Array views", async () => {
+    const db = await openSqlite(":memory:");
+    await db.run("CREATE TABLE t (a INTEGER, b BLOB)");
+    const backing = new Uint8Array([9, 8, 7, 6]);
+    await db.run("INSERT INTO t VALUES (?, ?)", [true, backing.subarray(1, 3)]);
+    const row = await db.get<{ a: number; b: Uint8Array }>("SELECT a, b FROM t");
+    expect(row?.a).toBe(1);
+    expect([...(row?.b ?? [])]).toEqual([8, 7]);
+    await db.close();
+  });
+
+  it("refuses the outer database inside its own transaction instead of waiting forever", async () => {
+    const db = await openSqlite(join(dir, "reentrant.db"));
+    await db.run("CREATE TABLE t (k TEXT)");
+    await expect(
+      db.transaction(async () => {
+        await db.run("INSERT INTO t VALUES ('x')");
+      }),
+    ).rejects.toBeInstanceOf(TransactionError);
+    await expect(
+      db.transaction(async () => {
+        await db.transaction(async () => undefined);
+      }),
+    ).rejects.toBeInstanceOf(TransactionError);
+    expect(await db.all("SELECT k FROM t")).toEqual([]);
+    await db.close();
+  });
+
+  it("reports another connection's write lock as BusyError after busy_timeout", async () => {
+    const path = join(dir, "busy.db");
+    const a = await openSqlite(path);
+    const b = await openSqlite(path, { busyTimeoutMs: 50 });
+    await a.run("CREATE TABLE t (k TEXT)");
+    let release: () => void = () => {};
+    const held = a.transaction(async (tx) => {
+      await tx.run("INSERT INTO t VALUES ('a')");
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await new Promise((r) => setImmediate(r));
+    const err = await b.run("INSERT INTO t VALUES ('b')").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BusyError);
+    release();
+    await held;
+    expect(await b.all("SELECT k FROM t")).toEqual([{ k: "a" }]);
+    await a.close();
+    await b.close();
+  });
+
+  it("rejects a file that is not a SQLite database", async () => {
+    const path = join(dir, "garbage.db");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(path, "this is not a database, just text that is long enough to fill a header");
+    await expect(openSqlite(path)).rejects.toBeInstanceOf(CorruptDatabaseError);
+  });
+
+  it("snapshots a consistent copy while the database stays writable, and counts changes", async () => {
+    const db = await openSqlite(join(dir, "snap.db"));
+    await db.run("CREATE TABLE t (k INTEGER)");
+    const before = db.totalChanges();
+    await db.transaction(async (tx) => {
+      for (let i = 0; i < 100; i++) await tx.run("INSERT INTO t VALUES ($1)", [i]);
+    });
+    expect(db.totalChanges() - before).toBe(100);
+    const target = join(dir, "snap-copy.db");
+    await db.snapshotTo(target);
+    await db.run("INSERT INTO t VALUES (1000)");
+    expect(existsSync(target)).toBe(true);
+    const copy = await openSqlite(target);
+    expect(await copy.get("SELECT count(*) AS c FROM t")).toEqual({ c: 100 });
+    await copy.close();
+    await db.close();
+  });
+
+  it("opens read-only when asked", async () => {
+    const path = join(dir, "ro.db");
+    const rw = await openSqlite(path);
+    await rw.run("CREATE TABLE t (k TEXT)");
+    await rw.close();
+    const ro = await openSqlite(path, { readonly: true });
+    await expect(ro.run("INSERT INTO t VALUES ('x')")).rejects.toThrow();
+    expect(await ro.all("SELECT k FROM t")).toEqual([]);
+    await ro.close();
+  });
+
+  it("runs queued work admitted before close, then refuses new work", async () => {
+    const db = await openSqlite(join(dir, "close.db"));
+    await db.run("CREATE TABLE t (k TEXT)");
+    let release: () => void = () => {};
+    const tx = db.transaction(async (t) => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await t.run("INSERT INTO t VALUES ('in-tx')");
+    });
+    const queued = db.run("INSERT INTO t VALUES ('queued')");
+    await new Promise((r) => setImmediate(r));
+    const closing = db.close();
+    release();
+    await tx;
+    await queued;
+    await closing;
+    const check = await openSqlite(join(dir, "close.db"));
+    expect((await check.all<{ k: string }>("SELECT k FROM t ORDER BY k")).map((r) => r.k)).toEqual(["in-tx", "queued"]);
+    await check.close();
+  });
+});
