@@ -29,8 +29,7 @@ async function sqliteCases(dir: string): Promise<{ cases: BenchCase[]; close: ()
     }
   });
   const rawGet = raw.prepare("SELECT v FROM kv WHERE k = ?");
-  let i = 0;
-  const key = () => `k${(i = (i + 7919) % ROWS)}`;
+  const key = keyCycle();
   const upsert = "INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
   const cases: BenchCase[] = [
     {
@@ -104,8 +103,7 @@ async function postgresCases(url: string): Promise<{ cases: BenchCase[]; close: 
   await pool.query("DROP TABLE IF EXISTS bench_kv; CREATE TABLE bench_kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
   await pool.query("INSERT INTO bench_kv SELECT 'k' || g, $1 FROM generate_series(0, $2) g", [value, ROWS - 1]);
   const ours = await openPostgres(url, { max: 4 });
-  let i = 0;
-  const key = () => `k${(i = (i + 7919) % ROWS)}`;
+  const key = keyCycle();
   const get = "SELECT v FROM bench_kv WHERE k = $1";
   const upsert = "INSERT INTO bench_kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
   const cases: BenchCase[] = [
@@ -141,6 +139,15 @@ async function postgresCases(url: string): Promise<{ cases: BenchCase[]; close: 
       await pool.end();
       await ours.close();
     },
+  };
+}
+
+/** Walks the key space in a fixed stride so consecutive operations hit different pages. */
+function keyCycle(): () => string {
+  let i = 0;
+  return () => {
+    i = (i + 7919) % ROWS;
+    return `k${i}`;
   };
 }
 
