@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { strict as assert } from "node:assert";
 import { createHash, randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { isStoreError } from "../errors.js";

@@ -1,0 +1,133 @@
+import { createHash } from "node:crypto";
+import { type FileHandle, open } from "node:fs/promises";
+import { Readable } from "node:stream";
+
+/**
+ * On-disk layout of one object or part: the raw content, then a JSON trailer with the etag and
+ * metadata, then 8 bytes (trailer length as uint32 BE + magic). Why a trailer: content,
+ * etag and content type land in ONE file, so one rename publishes all of them atomically, and
+ * the etag (a hash) is only known after the body has streamed through.
+ */
+const MAGIC = Buffer.from("SRO1");
+const FOOTER = 8;
+
+/** What the trailer records. */
+export interface FileTrailer {
+  readonly etag: string;
+  readonly lastModified: number;
+  readonly contentType?: string;
+}
+
+/** Writes `chunks` then the trailer to a new file at `path`, fsyncs it, and returns the etag and content size. */
+export async function writeObjectFile(
+  path: string,
+  chunks: AsyncIterable<Uint8Array>,
+  meta: { lastModified: number; contentType?: string | undefined },
+): Promise<{ etag: string; size: number }> {
+  const handle = await open(path, "wx");
+  try {
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      await writeAll(handle, chunk, size);
+      size += chunk.byteLength;
+    }
+    const etag = hash.digest("hex");
+    const trailer: FileTrailer = {
+      etag,
+      lastModified: meta.lastModified,
+      ...(meta.contentType === undefined ? {} : { contentType: meta.contentType }),
+    };
+    const json = Buffer.from(JSON.stringify(trailer), "utf8");
+    const footer = Buffer.alloc(FOOTER);
+    footer.writeUInt32BE(json.byteLength, 0);
+    MAGIC.copy(footer, 4);
+    await writeAll(handle, Buffer.concat([json, footer]), size);
+    await handle.sync();
+    return { etag, size };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An opened object file: its trailer and content length; the caller owns `handle`. */
+export interface OpenedObjectFile {
+  readonly handle: FileHandle;
+  readonly trailer: FileTrailer;
+  readonly size: number;
+}
+
+/** Opens an object file, or returns `null` if it does not exist. A malformed file throws. */
+export async function openObjectFile(path: string): Promise<OpenedObjectFile | null> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+  try {
+    const { size: fileSize } = await handle.stat();
+    if (fileSize < FOOTER) throw new Error(`not a storeroom object file: ${path}`);
+    const footer = await readAt(handle, fileSize - FOOTER, FOOTER);
+    const jsonLength = footer.readUInt32BE(0);
+    if (!footer.subarray(4).equals(MAGIC) || jsonLength > fileSize - FOOTER)
+      throw new Error(`not a storeroom object file: ${path}`);
+    const size = fileSize - FOOTER - jsonLength;
+    const trailer = JSON.parse((await readAt(handle, size, jsonLength)).toString("utf8")) as FileTrailer;
+    return { handle, trailer, size };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** Reads just the trailer and size of an object file (`null` when missing). */
+export async function statObjectFile(path: string): Promise<{ trailer: FileTrailer; size: number } | null> {
+  const opened = await openObjectFile(path);
+  if (!opened) return null;
+  await opened.handle.close();
+  return { trailer: opened.trailer, size: opened.size };
+}
+
+/** A stream over the content of an opened object file; closes the handle when done. */
+export function contentStream(opened: OpenedObjectFile): Readable {
+  if (opened.size === 0) {
+    void opened.handle.close().catch(() => undefined);
+    return Readable.from([]);
+  }
+  return opened.handle.createReadStream({ start: 0, end: opened.size - 1, autoClose: true });
+}
+
+/** Yields the content of an opened object file as chunks (does not close the handle). */
+export async function* contentChunks(opened: OpenedObjectFile, chunkSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < opened.size; offset += chunkSize) {
+    yield await readAt(opened.handle, offset, Math.min(chunkSize, opened.size - offset));
+  }
+}
+
+/** True for "no such file or directory" errors. */
+export function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error("unexpected end of object file");
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}

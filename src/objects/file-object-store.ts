@@ -1,0 +1,404 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { type Clock, systemClock } from "../clock.js";
+import { ClosedError, InvalidArgumentError, InvalidKeyError, NotFoundError } from "../errors.js";
+import {
+  contentChunks,
+  contentStream,
+  isMissing,
+  type OpenedObjectFile,
+  openObjectFile,
+  statObjectFile,
+  writeObjectFile,
+} from "./file-object-format.js";
+import { withKeyLock } from "./key-locks.js";
+import { positiveSize } from "./memory-object-store.js";
+import { assertPartNumber, checkCompletedParts } from "./multipart-rules.js";
+import { bodyChunks } from "./object-body.js";
+import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
+import type {
+  CompletedPart,
+  ListOptions,
+  ListPage,
+  ObjectBody,
+  ObjectBodyInput,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+} from "./object-store.js";
+import { assertPutOptions, checkPutCondition } from "./put-condition.js";
+
+/** Options of {@link FileObjectStore}. */
+export interface FileObjectStoreOptions {
+  /** Directory the store owns (created if missing). */
+  root: string;
+  /** Minimum size of non-final multipart parts. Default 4 MiB (the seed's filesystem backend). */
+  partSize?: number;
+  /** Most parts per upload. Default `Infinity`. */
+  maxPartCount?: number;
+  /** Source of `lastModified`. Default the system clock. */
+  clock?: Clock;
+  /** A key lock file older than this (ms) is treated as left by a crashed process. Default 30,000. */
+  staleLockMs?: number;
+}
+
+// Object files end in ".obj" and folders in ".dir", so key "a" and key "a/b" never collide.
+const OBJ = ".obj";
+const DIR = ".dir";
+const MAX_SEGMENT_BYTES = 255 - OBJ.length;
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
+
+interface UploadMeta {
+  readonly key: string;
+  readonly contentType?: string;
+}
+
+/**
+ * An {@link ObjectStore} in a local directory: `objects/` holds one file per key, `multipart/`
+ * the open uploads, `tmp/` files being written, `locks/` per-key lock files. Etags are SHA-256
+ * hex of the content.
+ */
+export class FileObjectStore implements ObjectStore {
+  readonly partSize: number;
+  readonly maxPartCount: number;
+  readonly #root: string;
+  readonly #clock: Clock;
+  readonly #staleLockMs: number;
+  #ready: Promise<string> | undefined;
+  #closed = false;
+
+  constructor(options: FileObjectStoreOptions) {
+    if (typeof options?.root !== "string" || options.root === "")
+      throw new InvalidArgumentError("FileObjectStore needs a root directory");
+    this.#root = resolve(options.root);
+    this.partSize = positiveSize(options.partSize ?? 4 * 1024 * 1024, "partSize");
+    this.maxPartCount = options.maxPartCount ?? Number.POSITIVE_INFINITY;
+    this.#clock = options.clock ?? systemClock;
+    this.#staleLockMs = options.staleLockMs ?? 30_000;
+  }
+
+  async get(key: string): Promise<ObjectBody | null> {
+    const path = await this.#objectPath(key, "objects.get");
+    const opened = await openObjectFile(path);
+    return opened ? { ...this.#info(key, opened), body: contentStream(opened) } : null;
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const found = await statObjectFile(await this.#objectPath(key, "objects.head"));
+    return found ? this.#info(key, found) : null;
+  }
+
+  async put(key: string, body: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
+    const op = "objects.put";
+    const path = await this.#objectPath(key, op);
+    assertPutOptions(options, op);
+    const temp = await this.#tempPath();
+    try {
+      const { etag } = await writeObjectFile(temp, bodyChunks(body, op), {
+        lastModified: this.#clock.now(),
+        contentType: options.contentType,
+      });
+      await this.#locked(key, op, async () => {
+        this.#open(op);
+        checkPutCondition(key, (await statObjectFile(path))?.trailer.etag ?? null, options, op);
+        await publish(temp, path);
+      });
+      return { etag };
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const op = "objects.delete";
+    const path = await this.#objectPath(key, op);
+    await this.#locked(key, op, async () => {
+      await unlink(path).catch((err) => {
+        if (!isMissing(err)) throw err;
+      });
+    });
+    await this.#pruneEmptyDirs(dirname(path));
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    const op = "objects.list";
+    const root = await this.#init(op);
+    assertListPrefix(prefix, op);
+    const limit = listLimit(options.limit, op);
+    // Start in the deepest folder the prefix fully names; the walk filters the rest.
+    const folders = prefix.split("/").slice(0, -1);
+    const start = folders.every(isPlainSegment) ? folders : [];
+    const found: ObjectInfo[] = [];
+    await this.#walk(
+      join(root, "objects", ...start.map((s) => s + DIR)),
+      start.map((s) => `${s}/`).join(""),
+      { prefix, after: options.cursor, want: limit + 1 },
+      found,
+    );
+    const objects = found.slice(0, limit);
+    return found.length > limit ? { objects, cursor: (objects[objects.length - 1] as ObjectInfo).key } : { objects };
+  }
+
+  async initMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
+    const op = "objects.initMultipart";
+    await this.#objectPath(key, op);
+    const uploadId = randomBytes(16).toString("hex");
+    const dir = join(this.#rootSync(), "multipart", uploadId);
+    await mkdir(dir);
+    const meta: UploadMeta = {
+      key,
+      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+    };
+    await writeFile(join(dir, "upload.json"), JSON.stringify(meta));
+    return uploadId;
+  }
+
+  async putPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: ObjectBodyInput,
+  ): Promise<{ etag: string; size: number }> {
+    const op = "objects.putPart";
+    await this.#objectPath(key, op);
+    assertPartNumber(partNumber, this.maxPartCount, op);
+    const dir = await this.#uploadDir(key, uploadId, op);
+    const temp = await this.#tempPath();
+    try {
+      const result = await writeObjectFile(temp, bodyChunks(body, op), { lastModified: this.#clock.now() });
+      // The upload folder vanishing (complete or abort in between) makes the rename fail.
+      await rename(temp, join(dir, `${partNumber}.part`)).catch((err) => {
+        if (isMissing(err)) throw new NotFoundError(`multipart upload ${uploadId} is no longer open`, { op });
+        throw err;
+      });
+      return result;
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+    const op = "objects.completeMultipart";
+    const path = await this.#objectPath(key, op);
+    const dir = await this.#uploadDir(key, uploadId, op);
+    const meta = JSON.parse(await readFile(join(dir, "upload.json"), "utf8")) as UploadMeta;
+    const opened = await this.#openParts(dir, parts, op);
+    const temp = await this.#tempPath();
+    try {
+      // Each part is read through the same handle its etag and size were checked on.
+      checkCompletedParts(
+        parts,
+        new Map(opened.map(([n, file]) => [n, { etag: file.trailer.etag, size: file.size }])),
+        this.partSize,
+        op,
+      );
+      const ordered = [...opened].sort(([a], [b]) => a - b).map(([, file]) => file);
+      const lastModified = this.#clock.now();
+      const written = await writeObjectFile(temp, concatParts(ordered), {
+        lastModified,
+        contentType: meta.contentType,
+      });
+      await this.#locked(key, op, async () => {
+        await this.#uploadDir(key, uploadId, op);
+        await publish(temp, path);
+        await this.#discardUpload(dir);
+      });
+      return this.#info(key, {
+        trailer: { ...written, lastModified, contentType: meta.contentType },
+        size: written.size,
+      });
+    } finally {
+      await Promise.all(opened.map(([, file]) => file.handle.close().catch(() => undefined)));
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    const op = "objects.abortMultipart";
+    await this.#objectPath(key, op);
+    await this.#locked(key, op, async () => {
+      const dir = await this.#uploadDir(key, uploadId, op).catch((err) => {
+        if (err instanceof NotFoundError) return null;
+        throw err;
+      });
+      if (dir) await this.#discardUpload(dir);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #info(key: string, file: { trailer: OpenedObjectFile["trailer"]; size: number }): ObjectInfo {
+    const { etag, lastModified, contentType } = file.trailer;
+    return { key, size: file.size, etag, lastModified, ...(contentType === undefined ? {} : { contentType }) };
+  }
+
+  async #openParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<[number, OpenedObjectFile][]> {
+    if (!Array.isArray(parts)) throw new InvalidArgumentError("parts must be an array", { op });
+    const numbers = [...new Set(parts.map((p) => p.partNumber))].filter((n) => Number.isInteger(n) && n >= 1);
+    const opened: [number, OpenedObjectFile][] = [];
+    try {
+      for (const n of numbers) {
+        const file = await openObjectFile(join(dir, `${n}.part`));
+        if (file) opened.push([n, file]);
+      }
+    } catch (err) {
+      await Promise.all(opened.map(([, file]) => file.handle.close()));
+      throw err;
+    }
+    return opened;
+  }
+
+  async #walk(
+    dir: string,
+    keyPrefix: string,
+    query: { prefix: string; after: string | undefined; want: number },
+    found: ObjectInfo[],
+  ): Promise<void> {
+    const names = await readdir(dir).catch((err) => {
+      if (isMissing(err)) return [] as string[];
+      throw err;
+    });
+    const entries = names
+      .filter((name) => name.endsWith(OBJ) || name.endsWith(DIR))
+      .map((name) => {
+        const folder = name.endsWith(DIR);
+        const segment = name.slice(0, -(folder ? DIR : OBJ).length);
+        return { name, folder, key: keyPrefix + segment + (folder ? "/" : "") };
+      })
+      .sort((a, b) => compareKeys(a.key, b.key));
+    const { prefix, after } = query;
+    for (const entry of entries) {
+      if (found.length >= query.want) return;
+      if (entry.folder) {
+        const overlaps = entry.key.startsWith(prefix) || prefix.startsWith(entry.key);
+        const passed = after !== undefined && compareKeys(after, entry.key) > 0 && !after.startsWith(entry.key);
+        if (overlaps && !passed) await this.#walk(join(dir, entry.name), entry.key, query, found);
+      } else if (entry.key.startsWith(prefix) && (after === undefined || compareKeys(entry.key, after) > 0)) {
+        const info = await statObjectFile(join(dir, entry.name));
+        if (info) found.push(this.#info(entry.key, info));
+      }
+    }
+  }
+
+  async #uploadDir(key: string, uploadId: string, op: string): Promise<string> {
+    const missing = () =>
+      new NotFoundError(`no open multipart upload ${JSON.stringify(uploadId)} for this key`, { op });
+    if (typeof uploadId !== "string" || !UPLOAD_ID.test(uploadId)) throw missing();
+    const dir = join(this.#rootSync(), "multipart", uploadId);
+    const meta = await readFile(join(dir, "upload.json"), "utf8").catch((err) => {
+      if (isMissing(err)) throw missing();
+      throw err;
+    });
+    if ((JSON.parse(meta) as UploadMeta).key !== key) throw missing();
+    return dir;
+  }
+
+  async #discardUpload(dir: string): Promise<void> {
+    // Renamed away first so a concurrent putPart cannot land in a half-deleted folder.
+    const grave = join(this.#rootSync(), "tmp", `discard-${randomUUID()}`);
+    try {
+      await rename(dir, grave);
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw err;
+    }
+    await rm(grave, { recursive: true, force: true });
+  }
+
+  async #pruneEmptyDirs(dir: string): Promise<void> {
+    const stop = join(this.#rootSync(), "objects");
+    for (let current = dir; current.length > stop.length && current.startsWith(stop); current = dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  #locked<T>(key: string, op: string, fn: () => Promise<T>): Promise<T> {
+    const root = this.#rootSync();
+    return withKeyLock(
+      { root, lockDir: join(root, "locks"), staleLockMs: this.#staleLockMs, waitMs: 60_000 },
+      key,
+      op,
+      fn,
+    );
+  }
+
+  async #objectPath(key: string, op: string): Promise<string> {
+    const root = await this.#init(op);
+    assertObjectKey(key, op);
+    const segments = key.split("/");
+    for (const segment of segments) {
+      if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) {
+        throw new InvalidKeyError(`object key segments are limited to ${MAX_SEGMENT_BYTES} bytes on the filesystem`, {
+          op,
+        });
+      }
+    }
+    const file = segments.pop() as string;
+    return join(root, "objects", ...segments.map((s) => s + DIR), file + OBJ);
+  }
+
+  async #tempPath(): Promise<string> {
+    return join(this.#rootSync(), "tmp", `${randomUUID()}.tmp`);
+  }
+
+  #rootSync(): string {
+    return this.#realRoot as string;
+  }
+
+  #realRoot: string | undefined;
+
+  async #init(op: string): Promise<string> {
+    this.#open(op);
+    this.#ready ??= (async () => {
+      for (const sub of ["objects", "multipart", "tmp", "locks"])
+        await mkdir(join(this.#root, sub), { recursive: true });
+      this.#realRoot = await realpath(this.#root);
+      return this.#realRoot;
+    })();
+    try {
+      return await this.#ready;
+    } catch (err) {
+      this.#ready = undefined;
+      throw err;
+    }
+  }
+
+  #open(op: string): void {
+    if (this.#closed) throw new ClosedError("object store is closed", { op });
+  }
+}
+
+function isPlainSegment(segment: string): boolean {
+  return segment !== "" && segment !== "." && segment !== ".." && !segment.includes("\\") && !segment.includes("\0");
+}
+
+async function* concatParts(files: readonly OpenedObjectFile[]): AsyncGenerator<Uint8Array> {
+  for (const file of files) yield* contentChunks(file);
+}
+
+/** Renames a finished temp file over `path` (creating folders; retried if a delete pruned them meanwhile) and fsyncs the folder. */
+async function publish(temp: string, path: string): Promise<void> {
+  const dir = dirname(path);
+  for (let attempt = 0; ; attempt++) {
+    await mkdir(dir, { recursive: true });
+    try {
+      await rename(temp, path);
+      break;
+    } catch (err) {
+      if (!isMissing(err) || attempt >= 10) throw err;
+    }
+  }
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { isStoreError } from "../../src/errors.js";
+import { FileObjectStore } from "../../src/objects/file-object-store.js";
+import { runObjectStoreContract } from "../../src/testing/object-store-contract.js";
+import { useTempDir } from "../support/temp-dir.js";
+
+const base = useTempDir("storeroom-objects-file-");
+let counter = 0;
+const freshRoot = () => join(base, `root-${++counter}`);
+
+// Every case gets a brand-new root, plus a second run where all cases share one root.
+runObjectStoreContract(() => new FileObjectStore({ root: freshRoot(), partSize: 1024 }), {
+  describe,
+  it,
+  name: "FileObjectStore contract (fresh root per case)",
+});
+const sharedRoot = join(base, "shared");
+runObjectStoreContract(() => new FileObjectStore({ root: sharedRoot, partSize: 1024 }), {
+  describe,
+  it,
+  name: "FileObjectStore contract (one shared root)",
+});
+
+async function text(store: FileObjectStore, key: string): Promise<string | null> {
+  const got = await store.get(key);
+  if (!got) return null;
+  const chunks: Buffer[] = [];
+  for await (const c of got.body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function sha256(s: string | Buffer): string {
+  return createHash("sha256").update(s).digest("hex");
+}
+
+describe("FileObjectStore", () => {
+  it("defaults to 4 MiB parts", async () => {
+    const store = new FileObjectStore({ root: freshRoot() });
+    expect(store.partSize).toBe(4 * 1024 * 1024);
+    expect(store.maxPartCount).toBe(Number.POSITIVE_INFINITY);
+    await store.close();
+  });
+
+  it("keeps a key and its sub-keys apart on disk and prunes emptied folders", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root });
+    await store.put("a", "file a");
+    await store.put("a/b", "file a/b");
+    await store.put("a/b/c", "file a/b/c");
+    expect(await text(store, "a")).toBe("file a");
+    expect(await text(store, "a/b")).toBe("file a/b");
+    expect(readdirSync(join(root, "objects")).sort()).toEqual(["a.dir", "a.obj"]);
+    await store.delete("a/b/c");
+    await store.delete("a/b");
+    expect(readdirSync(join(root, "objects")).sort()).toEqual(["a.obj"]);
+    await store.close();
+  });
+
+  it("etags are the SHA-256 of the content and survive a reopen, as do open uploads", async () => {
+    const root = freshRoot();
+    const first = new FileObjectStore({ root, partSize: 4 });
+    const { etag } = await first.put("k", "abc", { contentType: "text/plain" });
+    expect(etag).toBe(sha256("abc"));
+    const uploadId = await first.initMultipart("m");
+    const p1 = await first.putPart("m", uploadId, 1, "1234");
+    await first.close();
+    const second = new FileObjectStore({ root, partSize: 4 });
+    expect(await second.head("k")).toMatchObject({ etag, size: 3, contentType: "text/plain" });
+    const p2 = await second.putPart("m", uploadId, 2, "5");
+    await second.completeMultipart("m", uploadId, [
+      { partNumber: 1, etag: p1.etag },
+      { partNumber: 2, etag: p2.etag },
+    ]);
+    expect(await text(second, "m")).toBe("12345");
+    await second.close();
+  });
+
+  it("readers never see a mix of two writes, and an open get keeps its snapshot", async () => {
+    const store = new FileObjectStore({ root: freshRoot() });
+    const a = Buffer.alloc(512 * 1024, "a");
+    const b = Buffer.alloc(512 * 1024, "b");
+    await store.put("k", a);
+    const snapshot = await store.get("k");
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; i < 20; i++) await store.put("k", i % 2 ? a : b);
+      writing = false;
+    })();
+    let reads = 0;
+    while (writing || reads < 5) {
+      const got = await store.get("k");
+      expect(got).not.toBeNull();
+      const chunks: Buffer[] = [];
+      for await (const c of got?.body ?? []) chunks.push(c as Buffer);
+      const bytes = Buffer.concat(chunks);
+      expect(bytes.equals(a) || bytes.equals(b)).toBe(true);
+      expect(got?.etag).toBe(sha256(bytes));
+      reads++;
+    }
+    await writer;
+    const chunks: Buffer[] = [];
+    for await (const c of snapshot?.body ?? []) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(a)).toBe(true);
+    await store.close();
+  });
+
+  it("a body that fails midway writes nothing and leaves no temp file", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root });
+    await store.put("k", "old");
+    async function* broken() {
+      yield Buffer.from("partial");
+      throw new Error("client went away");
+    }
+    await expect(store.put("k", broken())).rejects.toThrow("client went away");
+    expect(await text(store, "k")).toBe("old");
+    expect(await readdir(join(root, "tmp"))).toEqual([]);
+    await store.close();
+  });
+
+  it("rejects keys that could escape the root without creating anything outside it", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root });
+    for (const key of ["../escape", "a/../../escape", "/etc/passwd", "..\\escape", "a\0b"]) {
+      await expect(store.put(key, "x")).rejects.toSatisfy((err) => isStoreError(err, "INVALID_KEY"));
+    }
+    await expect(store.put(`${"s".repeat(252)}`, "x")).rejects.toSatisfy((err) => isStoreError(err, "INVALID_KEY"));
+    expect(readdirSync(base).some((name) => name.includes("escape"))).toBe(false);
+    expect(readdirSync(join(root, "objects"))).toEqual([]);
+    await store.close();
+  });
+
+  it("conditional writes are atomic across two store instances on one root", async () => {
+    const root = freshRoot();
+    const one = new FileObjectStore({ root });
+    const two = new FileObjectStore({ root });
+    for (let round = 0; round < 5; round++) {
+      const base = await one.put(`k${round}`, "base");
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? one : two).put(`k${round}`, `w${i}`, { ifMatch: base.etag })),
+      );
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const creators = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? one : two).put(`new${round}`, `c${i}`, { ifNoneMatch: "*" })),
+      );
+      expect(creators.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    }
+    await one.close();
+    await two.close();
+  });
+
+  it("waits for another process's key lock file and breaks a stale one", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root, staleLockMs: 2_000 });
+    await store.put("k", "v0");
+    const lockFile = join(root, "locks", `${sha256("k")}.lock`);
+    writeFileSync(lockFile, "other process");
+    let done = false;
+    const pending = store.put("k", "v1").then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(done).toBe(false);
+    expect(await text(store, "k")).toBe("v0");
+    const old = (Date.now() - 10_000) / 1000;
+    utimesSync(lockFile, old, old);
+    await pending;
+    expect(await text(store, "k")).toBe("v1");
+    expect(existsSync(lockFile)).toBe(false);
+    await store.close();
+  });
+
+  it("list ignores files it did not write and stays correct while folders are pruned", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root });
+    await store.put("x/1", "1");
+    await mkdir(join(root, "objects", "x.dir"), { recursive: true });
+    writeFileSync(join(root, "objects", "x.dir", "stray.txt"), "not mine");
+    expect((await store.list("x/")).objects.map((o) => o.key)).toEqual(["x/1"]);
+    const keys = Array.from({ length: 30 }, (_, i) => `churn/${i % 5}/${i}`);
+    await Promise.all([
+      ...keys.map((k) => store.put(k, k).then(() => store.delete(k))),
+      ...keys.map(() => store.list("churn/")),
+    ]);
+    expect((await store.list("churn/")).objects).toEqual([]);
+    await store.close();
+  });
+});
