@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerDemo } from "./demo.js";
+import { registerMigrate } from "./migrate.js";
 import { registerServe } from "./serve.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
-export const commands: readonly ((program: Command) => void)[] = [registerDemo, registerServe];
+export const commands: readonly ((program: Command) => void)[] = [registerDemo, registerServe, registerMigrate];
