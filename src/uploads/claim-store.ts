@@ -2,8 +2,9 @@ import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClaimNotFoundError, InvalidArgumentError } from "../errors.js";
 import type { Executor } from "../sql/index.js";
 import { appendEvent } from "./outbox.js";
+import { chunks, placeholders } from "./sql-lists.js";
 import { CLAIM_COLUMNS, type ClaimRow, claimFromRow, type NewUploadClaim, type UploadClaim } from "./upload-claim.js";
-import { chunks, placeholders, type UploadsCallOptions } from "./uploads-call-options.js";
+import type { UploadsCallOptions } from "./uploads-call-options.js";
 
 /** Options of {@link ClaimStore}. */
 export interface ClaimStoreOptions {

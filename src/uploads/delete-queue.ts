@@ -10,7 +10,8 @@ import {
   type PendingDelete,
   type PendingDeleteInput,
 } from "./pending-delete.js";
-import { chunks, placeholders, type UploadsCallOptions } from "./uploads-call-options.js";
+import { chunks, placeholders } from "./sql-lists.js";
+import type { UploadsCallOptions } from "./uploads-call-options.js";
 
 /** Options of {@link DeleteQueue}. */
 export interface DeleteQueueOptions {

@@ -1,5 +1,7 @@
 export * from "./claim-store.js";
+export * from "./claim-sweeper.js";
 export * from "./delete-queue.js";
+export * from "./delete-worker.js";
 export * from "./outbox.js";
 export * from "./pending-delete.js";
 export * from "./upload-claim.js";

@@ -1,8 +1,8 @@
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { Executor } from "../sql/index.js";
+import { placeholders } from "./sql-lists.js";
 import type { OutboxRecord, UploadEvent } from "./upload-events.js";
-import { placeholders } from "./uploads-call-options.js";
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {

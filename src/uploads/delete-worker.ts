@@ -1,0 +1,164 @@
+import { type Clock, systemClock } from "../clock.js";
+import { isStoreError } from "../errors.js";
+import type { ObjectStore } from "../objects/index.js";
+import type { Executor } from "../sql/index.js";
+import { DeleteQueue } from "./delete-queue.js";
+import { appendEvent } from "./outbox.js";
+import type { PendingDelete } from "./pending-delete.js";
+import { effective, WorkerTimer, warnWorkerError } from "./worker-timer.js";
+
+/** Options of {@link DeleteWorker}. Numbers <= 0 mean the default. */
+export interface DeleteWorkerOptions {
+  /** Database migrated with `uploadsMigrations`. */
+  db: Executor;
+  /** The backend to delete from. */
+  objects: ObjectStore;
+  /** Default {@link systemClock}. */
+  clock?: Clock;
+  /** Use this queue instance (e.g. an instrumented one); default a new `DeleteQueue` over `db`. */
+  queue?: DeleteQueue;
+  /** Time between ticks of {@link DeleteWorker.start}. Default 5 min. */
+  intervalMs?: number;
+  /** Rows leased per tick. Default 100. */
+  batchSize?: number;
+  /** How long leased rows stay invisible to other workers. Default 5 min. */
+  leaseMs?: number;
+  /** Deletes in flight at once. Default 8. */
+  concurrency?: number;
+  /** Attempts before a row is dead-lettered. Default 12. */
+  maxAttempts?: number;
+  /** First backoff step; attempt n waits `baseBackoffMs * 2^min(n, 7)`. Default 30 s. */
+  baseBackoffMs?: number;
+  /** Backoff cap. Default 1 h. */
+  maxBackoffMs?: number;
+  /** Receives errors of timer ticks. Default: `process.emitWarning`. */
+  onError?: (err: unknown) => void;
+}
+
+/** The outcome of one leased row. */
+export interface DeleteOutcome {
+  readonly id: string;
+  readonly key: string;
+  readonly status: "deleted" | "deferred" | "dead_letter";
+  /** The backend error of a deferred or dead-lettered row. */
+  readonly error?: unknown;
+}
+
+/** What one {@link DeleteWorker.runOnce} did. */
+export interface DeleteRunResult {
+  readonly leased: number;
+  readonly results: readonly DeleteOutcome[];
+}
+
+/** Backoff before attempt `attempt` (1-based): `base * 2^min(attempt, 7)`, capped. 30 s base: 1, 2, 4, ... 32 min, then 1 h. */
+export function deleteBackoffMs(attempt: number, baseMs = 30_000, maxMs = 3_600_000): number {
+  return Math.min(baseMs * 2 ** Math.min(Math.max(attempt, 0), 7), maxMs);
+}
+
+/** Dead-letter classification of a backend error. */
+export function classifyDeleteError(err: unknown): "access_denied" | "not_found" | "transient" {
+  if (isStoreError(err, "ACCESS_DENIED")) return "access_denied";
+  if (isStoreError(err, "NOT_FOUND")) return "not_found";
+  return "transient";
+}
+
+/**
+ * Drains the {@link DeleteQueue}: leases due rows, aborts the multipart session of rows that
+ * carry one, deletes the object (a missing object counts as success), then marks the row done
+ * and writes `file.deleted` in one transaction. A failure defers the row with exponential
+ * backoff; at the last attempt the row is dead-lettered (retired, with a `delete.dead_letter`
+ * event). A crashed worker's rows reappear when their lease ends.
+ *
+ * @example
+ * ```ts
+ * const worker = new DeleteWorker({ db, objects });
+ * worker.start(); // every 5 min
+ * await worker.runOnce(); // or drive it yourself (tests: with a ManualClock)
+ * ```
+ */
+export class DeleteWorker {
+  readonly #db: Executor;
+  readonly #objects: ObjectStore;
+  readonly #clock: Clock;
+  readonly #queue: DeleteQueue;
+  readonly #batchSize: number;
+  readonly #leaseMs: number;
+  readonly #concurrency: number;
+  readonly #maxAttempts: number;
+  readonly #baseBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #timer: WorkerTimer;
+
+  constructor(options: DeleteWorkerOptions) {
+    this.#db = options.db;
+    this.#objects = options.objects;
+    this.#clock = options.clock ?? systemClock;
+    this.#queue = options.queue ?? new DeleteQueue({ db: options.db, clock: this.#clock });
+    this.#batchSize = Math.floor(effective(options.batchSize, 100));
+    this.#leaseMs = effective(options.leaseMs, 5 * 60_000);
+    this.#concurrency = Math.floor(effective(options.concurrency, 8));
+    this.#maxAttempts = Math.floor(effective(options.maxAttempts, 12));
+    this.#baseBackoffMs = effective(options.baseBackoffMs, 30_000);
+    this.#maxBackoffMs = effective(options.maxBackoffMs, 3_600_000);
+    this.#timer = new WorkerTimer(
+      effective(options.intervalMs, 5 * 60_000),
+      () => this.runOnce(),
+      options.onError ?? warnWorkerError("delete worker"),
+    );
+  }
+
+  /** Leases one batch and processes it, at most `concurrency` rows at a time. */
+  async runOnce(): Promise<DeleteRunResult> {
+    const rows = await this.#queue.lease(this.#clock.now(), this.#batchSize, this.#leaseMs);
+    const results: DeleteOutcome[] = new Array(rows.length);
+    let next = 0;
+    const lane = async () => {
+      while (next < rows.length) {
+        const i = next++;
+        results[i] = await this.#process(rows[i] as PendingDelete);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, rows.length) }, lane));
+    return { leased: rows.length, results };
+  }
+
+  async #process(row: PendingDelete): Promise<DeleteOutcome> {
+    try {
+      if (row.uploadId !== "") await this.#objects.abortMultipart(row.key, row.uploadId);
+      await this.#objects.delete(row.key);
+    } catch (error) {
+      return this.#fail(row, error);
+    }
+    await this.#db.transaction(async (tx) => {
+      if ((await this.#queue.done([row.id], { executor: tx })) === 1) {
+        await appendEvent(tx, this.#clock.now(), {
+          topic: "file.deleted",
+          payload: { fileKey: row.key, reason: row.reason },
+        });
+      }
+    });
+    return { id: row.id, key: row.key, status: "deleted" };
+  }
+
+  async #fail(row: PendingDelete, error: unknown): Promise<DeleteOutcome> {
+    const attempt = row.attempts + 1;
+    const lastError = error instanceof Error ? error.message : String(error);
+    if (attempt >= this.#maxAttempts) {
+      await this.#queue.deadLetter(row.id, { lastError, errorClass: classifyDeleteError(error) });
+      return { id: row.id, key: row.key, status: "dead_letter", error };
+    }
+    const wait = deleteBackoffMs(attempt, this.#baseBackoffMs, this.#maxBackoffMs);
+    await this.#queue.defer(row.id, this.#clock.now() + wait, { lastError });
+    return { id: row.id, key: row.key, status: "deferred", error };
+  }
+
+  /** Runs {@link DeleteWorker.runOnce} every interval on an unref'd timer. Idempotent. */
+  start(): void {
+    this.#timer.start();
+  }
+
+  /** Stops the timer and waits for a run in progress. */
+  stop(): Promise<void> {
+    return this.#timer.stop();
+  }
+}

@@ -1,0 +1,160 @@
+import { expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { AccessDeniedError, UploadFailedError } from "../../src/errors.js";
+import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
+import { ClaimStore } from "../../src/uploads/claim-store.js";
+import { ClaimSweeper } from "../../src/uploads/claim-sweeper.js";
+import { DeleteQueue } from "../../src/uploads/delete-queue.js";
+import { DeleteWorker, deleteBackoffMs } from "../../src/uploads/delete-worker.js";
+import { Outbox } from "../../src/uploads/outbox.js";
+import { UploadPartStore } from "../../src/uploads/upload-part-store.js";
+import { forEachEngine } from "./engines.js";
+import { newClaim } from "./fixtures.js";
+import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+
+it("backs off 30 s x 2^attempt, clamped at 2^7 and capped at 1 h", () => {
+  expect([1, 2, 3, 4, 5, 6, 7, 8, 11].map((a) => deleteBackoffMs(a) / 60_000)).toEqual([
+    1, 2, 4, 8, 16, 32, 60, 60, 60,
+  ]);
+});
+
+forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
+  const setup = () => {
+    const { db } = ctx();
+    const clock = new ManualClock(1_000_000);
+    const objects = new InstrumentedObjectStore(new MemoryObjectStore({ partSize: 5 }));
+    return {
+      db,
+      clock,
+      objects,
+      claims: new ClaimStore({ db, clock }),
+      parts: new UploadPartStore({ db, clock }),
+      queue: new DeleteQueue({ db, clock }),
+      outbox: new Outbox({ db, clock }),
+      sweeper: new ClaimSweeper({ db, objects, clock }),
+      worker: new DeleteWorker({ db, objects, clock }),
+    };
+  };
+
+  it("moves an expired pending claim to the delete queue with its upload id; parts cascade", async () => {
+    const { claims, parts, queue, sweeper, clock, objects } = setup();
+    const uploadId = await objects.initMultipart("priv/x.bin");
+    const claim = await claims.create(newClaim({ key: "priv/x.bin", uploadId, expiresAt: clock.now() - 1 }));
+    await parts.upsert({ claimId: claim.id, partNumber: 1, etag: "e", size: 5 });
+    const result = await sweeper.runOnce();
+    expect(result.expired.map((c) => c.id)).toEqual([claim.id]);
+    expect(await claims.existingKeys([claim.key])).toEqual(new Set());
+    expect(await parts.listByClaim(claim.id)).toEqual([]);
+    expect((await queue.list()).map((r) => [r.key, r.uploadId, r.reason])).toEqual([
+      ["priv/x.bin", uploadId, "claim_expired"],
+    ]);
+  });
+
+  it("leaves live and uploaded claims alone and is a no-op when nothing expired", async () => {
+    const { claims, queue, sweeper, clock } = setup();
+    await claims.create(newClaim({ expiresAt: clock.now() + 1 }));
+    const uploaded = await claims.create(newClaim({ expiresAt: clock.now() - 100 }));
+    await claims.markUploaded(uploaded.id);
+    expect(await sweeper.runOnce()).toEqual({ expired: [], recovered: [] });
+    expect(await queue.count()).toBe(0);
+  });
+
+  it("recovers an expired claim whose object was already finalised", async () => {
+    const { claims, queue, sweeper, clock, objects } = setup();
+    await objects.put("priv/done.bin", "0123456789");
+    const claim = await claims.create(newClaim({ key: "priv/done.bin", size: 10, expiresAt: clock.now() - 1 }));
+    const result = await sweeper.runOnce();
+    expect(result.recovered.map((c) => c.id)).toEqual([claim.id]);
+    expect((await claims.get(claim.id)).status).toBe("uploaded");
+    expect(await queue.count()).toBe(0);
+  });
+
+  it("keeps claims and queue unchanged when the sweep cannot reach the backend", async () => {
+    const { claims, queue, sweeper, clock, objects } = setup();
+    const claim = await claims.create(newClaim({ expiresAt: clock.now() - 1 }));
+    objects.fail = (op) => (op === "head" ? new UploadFailedError("backend down") : undefined);
+    await expect(sweeper.runOnce()).rejects.toBeInstanceOf(UploadFailedError);
+    expect((await claims.get(claim.id)).status).toBe("pending");
+    expect(await queue.count()).toBe(0);
+  });
+
+  it("aborts the multipart session before deleting, marks done and writes file.deleted", async () => {
+    const { queue, worker, objects, outbox } = setup();
+    const uploadId = await objects.initMultipart("priv/m.bin");
+    await objects.put("priv/plain.bin", "x");
+    await queue.enqueue([{ key: "priv/m.bin", uploadId, reason: "claim_expired" }]);
+    await queue.schedule(["priv/plain.bin"], "deleted");
+    const result = await worker.runOnce();
+    expect(result.results.map((r) => r.status)).toEqual(["deleted", "deleted"]);
+    const mCalls = objects.calls.filter((c) => c.key === "priv/m.bin").map((c) => c.op);
+    expect(mCalls).toEqual(["initMultipart", "abortMultipart", "delete"]);
+    expect(await objects.head("priv/plain.bin")).toBeNull();
+    expect(await queue.count()).toBe(0);
+    const topics = (await outbox.pending()).map((e) => e.topic);
+    expect(topics).toEqual(["file.deleted", "file.deleted"]);
+  });
+
+  it("treats a missing object as success", async () => {
+    const { queue, worker } = setup();
+    await queue.schedule(["priv/never-existed.bin"], "deleted");
+    expect((await worker.runOnce()).results[0]?.status).toBe("deleted");
+    expect(await queue.count()).toBe(0);
+  });
+
+  it("defers a transient failure with backoff, then succeeds when due again", async () => {
+    const { queue, worker, objects, clock } = setup();
+    await objects.put("priv/a.bin", "x");
+    await queue.schedule(["priv/a.bin"], "deleted");
+    objects.fail = (op) => (op === "delete" ? new UploadFailedError("503") : undefined);
+    expect((await worker.runOnce()).results[0]?.status).toBe("deferred");
+    const [row] = await queue.list();
+    expect(row).toMatchObject({ attempts: 1, nextAttemptAt: clock.now() + 60_000, lastError: "503" });
+    objects.fail = () => undefined;
+    clock.advance(59_999);
+    expect((await worker.runOnce()).leased).toBe(0);
+    clock.advance(1);
+    expect((await worker.runOnce()).results[0]?.status).toBe("deleted");
+    expect(await objects.head("priv/a.bin")).toBeNull();
+  });
+
+  it("dead-letters after 12 attempts: the row is retired, never leased again, one event", async () => {
+    const { queue, worker, objects, clock, outbox } = setup();
+    await queue.schedule(["priv/locked.bin"], "deleted");
+    objects.fail = (op) => (op === "delete" ? new AccessDeniedError("denied") : undefined);
+    const statuses: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const { results } = await worker.runOnce();
+      statuses.push(...results.map((r) => r.status));
+      clock.advance(3_600_000);
+    }
+    expect(statuses).toEqual([...Array(11).fill("deferred"), "dead_letter"]);
+    expect(await queue.count()).toBe(0);
+    clock.advance(1_000 * 3_600_000);
+    expect((await worker.runOnce()).leased).toBe(0);
+    const [dead] = await queue.deadLetters();
+    expect(dead).toMatchObject({ key: "priv/locked.bin", attempts: 12, errorClass: "access_denied" });
+    const events = (await outbox.pending()).filter((e) => e.topic === "delete.dead_letter");
+    expect(events).toHaveLength(1);
+  });
+
+  it("uses every tunable's default when given a value <= 0", async () => {
+    const { db, queue, objects, clock } = setup();
+    const worker = new DeleteWorker({ db, objects, clock, batchSize: 0, leaseMs: -1, concurrency: 0, maxAttempts: 0 });
+    await queue.schedule(
+      Array.from({ length: 150 }, (_, i) => `k${i}`),
+      "deleted",
+    );
+    expect((await worker.runOnce()).leased).toBe(100);
+    expect((await worker.runOnce()).leased).toBe(50);
+  });
+
+  it("start() runs ticks on a timer and stop() waits for the running one", async () => {
+    const { db, queue, objects } = setup();
+    const worker = new DeleteWorker({ db, objects, intervalMs: 10 });
+    await queue.schedule(["t1"], "deleted");
+    worker.start();
+    await expect.poll(() => queue.count(), { timeout: 5_000 }).toBe(0);
+    await worker.stop();
+    expect(objects.deletes.get("t1")).toBe(1);
+  });
+});
