@@ -1,0 +1,241 @@
+import { type Clock, systemClock } from "../clock.js";
+import { ClosedError, InvalidArgumentError } from "../errors.js";
+import { Mutex } from "../internal/mutex.js";
+import type { Database, Executor } from "../sql/index.js";
+import { type AuditCheckpoint, checkpointSignatureValid, type KeyInput, signCheckpoint } from "./audit-checkpoint.js";
+import { blake3Hex } from "./blake3-hex.js";
+import { busMigrations } from "./bus-migrations.js";
+
+/** `hex(BLAKE3(""))`: the prev_hash of the first row. */
+export const AUDIT_GENESIS_HASH = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
+/** One append-only audit row. */
+export interface AuditRow {
+  /** Chain position, from 0. */
+  readonly seq: number;
+  /** Hash of the previous row ({@link AUDIT_GENESIS_HASH} for seq 0). */
+  readonly prevHash: string;
+  /** `hex(BLAKE3(prevHash as ASCII || event))`. */
+  readonly hash: string;
+  /** The event bytes, stored and hashed verbatim. */
+  readonly event: Uint8Array;
+  /** Append time, ms. */
+  readonly ts: number;
+}
+
+/** The first place where the chain does not hold. */
+export interface AuditBreak {
+  /** Position in the walk (0-based). */
+  readonly index: number;
+  /** Seq of the offending row (or of the checkpoint, for truncation and signature breaks). */
+  readonly seq: number;
+  /** What is wrong, in words. */
+  readonly detail: string;
+}
+
+/** Options of {@link AuditLog.verify}. */
+export interface AuditVerifyOptions {
+  /** A checkpoint from {@link AuditLog.checkpoint}: the log must still extend it. */
+  checkpoint?: AuditCheckpoint;
+  /** The Ed25519 public key matching the key that signed `checkpoint`; required with it. */
+  publicKey?: KeyInput;
+}
+
+/** Options of {@link AuditLog.open}. */
+export interface AuditLogOptions {
+  /** The database holding `bus_audit`; migrated on open. The caller keeps ownership. */
+  database: Database;
+  /** Source of row timestamps (ms). Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** Any 64-bit constant; it serializes appends of several processes on one PostgreSQL database. */
+const POSTGRES_AUDIT_LOCK = 4_711_042_424_242_017;
+
+/** The chain link: `hex(BLAKE3(prevHash || event))`, the previous hash entering as its hex ASCII. */
+export function auditChainHash(prevHash: string, event: Uint8Array): string {
+  return blake3Hex(prevHash, event);
+}
+
+/** Rows per page while verifying. */
+const VERIFY_PAGE = 4096;
+
+type RawAuditRow = { seq: number | string; prev_hash: string; hash: string; event: Uint8Array; ts: number | string };
+
+/**
+ * peerbus's tamper-evident, append-only audit chain. Appends are serialized: an in-process
+ * FIFO mutex plus one transaction per append (and an advisory lock on PostgreSQL), so
+ * concurrent callers, even in several processes, never fork the chain.
+ *
+ * @example
+ * ```ts
+ * const audit = await AuditLog.open({ database });
+ * await audit.append(Buffer.from('{"event":"send","id":"m1","from":"a","to":"b"}'));
+ * const cp = await audit.checkpoint(privateKey); // keep it elsewhere
+ * const broken = await audit.verify({ checkpoint: cp, publicKey }); // null when intact
+ * ```
+ */
+export class AuditLog {
+  readonly #db: Database;
+  readonly #clock: Clock;
+  readonly #mutex = new Mutex();
+  #closed = false;
+
+  private constructor(db: Database, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /** Migrates the `bus` set and returns a log. */
+  static async open(options: AuditLogOptions): Promise<AuditLog> {
+    await options.database.migrate(busMigrations);
+    return new AuditLog(options.database, options.clock ?? systemClock);
+  }
+
+  /** Appends one event (bytes, stored verbatim) and returns its row. */
+  async append(event: Uint8Array): Promise<AuditRow> {
+    const [row] = await this.appendMany([event]);
+    return row as AuditRow;
+  }
+
+  /** Appends events in order in one transaction; all or none. Returns their rows. */
+  async appendMany(events: readonly Uint8Array[]): Promise<AuditRow[]> {
+    this.#assertOpen("bus.audit.append");
+    for (const e of events) {
+      if (!(e instanceof Uint8Array))
+        throw new InvalidArgumentError("audit events must be bytes", { op: "bus.audit.append" });
+    }
+    if (events.length === 0) return [];
+    return this.#mutex.run(() =>
+      this.#db.transaction(async (tx) => {
+        if (tx.dialect.name === "postgres") await tx.run("SELECT pg_advisory_xact_lock($1)", [POSTGRES_AUDIT_LOCK]);
+        const last = await lastRow(tx);
+        let seq = last === undefined ? 0 : Number(last.seq) + 1;
+        let prevHash = last === undefined ? AUDIT_GENESIS_HASH : last.hash;
+        const ts = this.#clock.now();
+        const rows: AuditRow[] = [];
+        for (const event of events) {
+          const hash = auditChainHash(prevHash, event);
+          await tx.run("INSERT INTO bus_audit (seq, prev_hash, hash, event, ts) VALUES ($1, $2, $3, $4, $5)", [
+            seq,
+            prevHash,
+            hash,
+            event,
+            ts,
+          ]);
+          rows.push({ seq, prevHash, hash, event, ts });
+          prevHash = hash;
+          seq++;
+        }
+        return rows;
+      }),
+    );
+  }
+
+  /**
+   * Walks the log by seq and returns the first break (a missing or reordered seq, a wrong
+   * prev_hash, a tampered event), or `null` when intact; an empty log is intact. With a
+   * checkpoint it also breaks when the checkpoint's signature does not verify, when the row at
+   * the checkpoint's seq has another hash (a rewrite), or when the log ends before it
+   * (truncation). Rows are streamed, not loaded at once.
+   */
+  async verify(options: AuditVerifyOptions = {}): Promise<AuditBreak | null> {
+    this.#assertOpen("bus.audit.verify");
+    const { checkpoint, publicKey } = options;
+    if (checkpoint !== undefined) {
+      if (publicKey === undefined) throw new InvalidArgumentError("verifying a checkpoint needs its public key");
+      if (!checkpointSignatureValid(checkpoint, publicKey)) {
+        return { index: checkpoint.seq, seq: checkpoint.seq, detail: "checkpoint signature does not verify" };
+      }
+    }
+    let index = 0;
+    let expected = AUDIT_GENESIS_HASH;
+    for await (const page of this.#pages()) {
+      for (const row of page) {
+        const seq = Number(row.seq);
+        if (seq !== index)
+          return { index, seq, detail: `expected seq ${index}, found ${seq}: a row is missing or out of order` };
+        if (row.prev_hash !== expected)
+          return { index, seq, detail: "prev_hash does not match the previous row's hash" };
+        if (auditChainHash(row.prev_hash, row.event) !== row.hash) {
+          return { index, seq, detail: "hash does not match the event: the event or hash was tampered with" };
+        }
+        if (checkpoint !== undefined && seq === checkpoint.seq && row.hash !== checkpoint.hash) {
+          return { index, seq, detail: "row differs from the signed checkpoint: the log was rewritten" };
+        }
+        expected = row.hash;
+        index++;
+      }
+    }
+    if (checkpoint !== undefined && index <= checkpoint.seq) {
+      return {
+        index,
+        seq: checkpoint.seq,
+        detail: `log truncated: the checkpoint covers seq ${checkpoint.seq} but the log has ${index} rows`,
+      };
+    }
+    return null;
+  }
+
+  /** Signs the current last row with an Ed25519 private key. Throws {@link InvalidArgumentError} on an empty log. */
+  async checkpoint(privateKey: KeyInput): Promise<AuditCheckpoint> {
+    const last = await this.last();
+    if (last === undefined) throw new InvalidArgumentError("the audit log is empty: nothing to checkpoint");
+    return signCheckpoint(last.seq, last.hash, privateKey);
+  }
+
+  /** Every row by seq ascending (the whole log in memory; use {@link AuditLog.verify} to walk big logs). */
+  async rows(): Promise<AuditRow[]> {
+    this.#assertOpen("bus.audit.rows");
+    const rows = await this.#db.all<RawAuditRow>("SELECT seq, prev_hash, hash, event, ts FROM bus_audit ORDER BY seq");
+    return rows.map(toAuditRow);
+  }
+
+  /** The row with the highest seq, or `undefined` when the log is empty. */
+  async last(): Promise<AuditRow | undefined> {
+    this.#assertOpen("bus.audit.last");
+    const row = await lastRow(this.#db);
+    return row === undefined ? undefined : toAuditRow(row);
+  }
+
+  /** Number of rows. */
+  async count(): Promise<number> {
+    this.#assertOpen("bus.audit.count");
+    const row = await this.#db.get<{ n: number | string }>("SELECT COUNT(*) AS n FROM bus_audit");
+    return Number(row?.n ?? 0);
+  }
+
+  /** Marks the log closed; later calls throw {@link ClosedError}. The database stays open. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  /**
+   * Rows by seq in keyset pages: bounded memory like a cursor, but about twice as fast as
+   * per-row iteration because each page crosses the async boundary once.
+   */
+  async *#pages(): AsyncGenerator<RawAuditRow[]> {
+    let after = -1;
+    for (;;) {
+      const page = await this.#db.all<RawAuditRow>(
+        `SELECT seq, prev_hash, hash, event FROM bus_audit WHERE seq > $1 ORDER BY seq LIMIT ${VERIFY_PAGE}`,
+        [after],
+      );
+      if (page.length > 0) yield page;
+      if (page.length < VERIFY_PAGE) return;
+      after = Number(page[page.length - 1]?.seq);
+    }
+  }
+
+  #assertOpen(op: string): void {
+    if (this.#closed) throw new ClosedError("audit log is closed", { op });
+  }
+}
+
+function lastRow(executor: Executor): Promise<RawAuditRow | undefined> {
+  return executor.get<RawAuditRow>("SELECT seq, prev_hash, hash, event, ts FROM bus_audit ORDER BY seq DESC LIMIT 1");
+}
+
+function toAuditRow(r: RawAuditRow): AuditRow {
+  return { seq: Number(r.seq), prevHash: r.prev_hash, hash: r.hash, event: r.event, ts: Number(r.ts) };
+}
