@@ -91,7 +91,14 @@ export class SqliteConnection {
 
   runPrepared(p: PreparedStatement, params: SqlParams | undefined, op = "sql.run"): RunResult {
     try {
-      return { changes: p.statement.run(...bind(p, params)).changes };
+      const args = bind(p, params);
+      const info =
+        args.length === 2
+          ? p.statement.run(args[0], args[1])
+          : args.length === 1
+            ? p.statement.run(args[0])
+            : p.statement.run(...args);
+      return { changes: info.changes };
     } catch (err) {
       throw mapSqliteError(err, op);
     }
