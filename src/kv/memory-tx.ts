@@ -60,8 +60,10 @@ export class MemoryTx implements Tx {
       const committed = this.#data.get(ns);
       const staged = this.#staged?.get(ns);
       if (staged === undefined || staged.size === 0) {
-        const keys = committed?.keys(range) ?? [];
-        return Promise.resolve(keys.map((key) => ({ key, value: (committed?.get(key) as Uint8Array).slice() })));
+        if (committed === undefined) return Promise.resolve([]);
+        return Promise.resolve(
+          committed.keys(range).map((key) => ({ key, value: (committed.get(key) as Uint8Array).slice() })),
+        );
       }
       return Promise.resolve(mergeStaged(committed, staged, range));
     } catch (err) {
@@ -75,7 +77,10 @@ export class MemoryTx implements Tx {
       let target = this.#data.get(ns);
       for (const [key, value] of writes) {
         if (value !== null) {
-          if (target === undefined) this.#data.set(ns, (target = new SortedNamespace()));
+          if (target === undefined) {
+            target = new SortedNamespace();
+            this.#data.set(ns, target);
+          }
           target.set(key, value);
         } else {
           target?.delete(key);
@@ -92,7 +97,10 @@ export class MemoryTx implements Tx {
   #stage(op: string, ns: string): Map<string, Uint8Array | null> {
     if (this.#staged === undefined) throw new ReadOnlyError("cannot write inside view", { op });
     let writes = this.#staged.get(ns);
-    if (writes === undefined) this.#staged.set(ns, (writes = new Map()));
+    if (writes === undefined) {
+      writes = new Map();
+      this.#staged.set(ns, writes);
+    }
     return writes;
   }
 

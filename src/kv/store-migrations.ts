@@ -5,6 +5,13 @@ import type { Store, StoreMigrationResult, Tx } from "./store.js";
 /** The reserved namespace holding one record per applied migration: key = id, value = JSON `{"ordinal":n,"set":name}`. */
 export const STORE_MIGRATIONS_NAMESPACE = "__store_migrations__";
 
+/**
+ * Every migration step first writes its set's row here. Two concurrent steps then conflict on
+ * that write, before either runs `up`, so a driver that retries on conflicts (postgres) re-plans
+ * instead of running `up` twice.
+ */
+export const STORE_MIGRATIONS_LOCK_NAMESPACE = "__store_migrations_lock__";
+
 interface StoreMigrationRecord extends AppliedMigration {
   readonly set: string;
 }
@@ -29,6 +36,7 @@ export async function runStoreMigrations(store: Store, set?: MigrationSet<Tx>): 
 }
 
 async function migrateOne(tx: Tx, set: MigrationSet<Tx>): Promise<Step> {
+  await tx.put(STORE_MIGRATIONS_LOCK_NAMESPACE, set.name, new Uint8Array(0));
   const records = await readRecords(tx);
   const plan = planMigrations(
     set,
