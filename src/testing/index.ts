@@ -1,2 +1,3 @@
 export {};
 export * from "./object-store-contract.js";
+export * from "./kv-conformance.js";
