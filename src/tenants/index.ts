@@ -1,5 +1,10 @@
 export * from "./gateway-identity.js";
+export * from "./tenant-close-error.js";
+export * from "./tenant-conflict-error.js";
+export { TenantDatabase } from "./tenant-database.js";
 export * from "./tenant-key.js";
+export * from "./tenant-store.js";
+export * from "./tenant-store-options.js";
 
 /**
  * Whether {@link TenantStore} checkpoints are generation-checked (compare-and-swap on the

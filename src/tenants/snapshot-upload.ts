@@ -1,0 +1,63 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { ConflictError } from "../errors.js";
+import type { CompletedPart, ObjectStore } from "../objects/object-store.js";
+
+/** What a checkpoint upload wrote. */
+export interface UploadedSnapshot {
+  readonly etag: string;
+  readonly bytes: number;
+}
+
+const contentType = "application/vnd.sqlite3";
+
+/**
+ * Streams a snapshot file to `objectKey`, conditional on the generation the caller holds:
+ * `ifMatch: etag`, or `ifNoneMatch: "*"` when the tenant was never uploaded. Files of at least
+ * `multipartBytes` go up in parts. The ObjectStore seam has no conditional CompleteMultipart,
+ * so a multipart upload checks the generation with `head()` right before completing: a writer
+ * that lands between that check and the completion is not detected (single-part uploads have
+ * no such window). Throws {@link ConflictError} when the generation moved; other backend
+ * errors pass through.
+ */
+export async function uploadSnapshot(
+  store: ObjectStore,
+  objectKey: string,
+  file: string,
+  expectedEtag: string | null,
+  multipartBytes: number,
+): Promise<UploadedSnapshot> {
+  const { size } = await stat(file);
+  if (size < multipartBytes) {
+    const condition = expectedEtag === null ? { ifNoneMatch: "*" as const } : { ifMatch: expectedEtag };
+    const { etag } = await store.put(objectKey, createReadStream(file), {
+      ...condition,
+      contentLength: size,
+      contentType,
+    });
+    return { etag, bytes: size };
+  }
+  const partBytes = Math.max(store.partSize, Math.ceil(size / Math.min(store.maxPartCount, 10_000)));
+  const uploadId = await store.initMultipart(objectKey, { contentType });
+  try {
+    const parts: CompletedPart[] = [];
+    for (let start = 0, partNumber = 1; start < size; start += partBytes, partNumber++) {
+      const length = Math.min(partBytes, size - start);
+      const body = createReadStream(file, { start, end: start + length - 1 });
+      const { etag } = await store.putPart(objectKey, uploadId, partNumber, body, { contentLength: length });
+      parts.push({ partNumber, etag });
+    }
+    const current = await store.head(objectKey);
+    if ((current?.etag ?? null) !== expectedEtag) {
+      throw new ConflictError(`object ${objectKey} changed during a multipart checkpoint`, {
+        op: "tenants.checkpoint",
+      });
+    }
+    const info = await store.completeMultipart(objectKey, uploadId, parts);
+    return { etag: info.etag, bytes: size };
+  } catch (err) {
+    // The upload's own error is the one to report; a failed abort only leaves parts for the backend's expiry.
+    await store.abortMultipart(objectKey, uploadId).catch(() => undefined);
+    throw err;
+  }
+}
