@@ -209,3 +209,12 @@ export class AccessDeniedError extends StoreError {
     super("ACCESS_DENIED", message, options);
   }
 }
+
+/** A per-principal limit (e.g. the cap on unfinished uploads) would be exceeded; nothing was created. */
+export class LimitExceededError extends StoreError {
+  readonly max: number;
+  constructor(message: string, max: number, options?: StoreErrorOptions) {
+    super("LIMIT_EXCEEDED", message, options);
+    this.max = max;
+  }
+}

@@ -21,8 +21,8 @@ export class InstrumentedObjectStore implements ObjectStore {
   readonly calls: RecordedCall[] = [];
   readonly deletes = new Map<string, number>();
   fail: (op: string, key: string) => Error | undefined = () => undefined;
-  /** Awaited before each delete (lets tests hold deletes in flight). */
-  beforeDelete: (key: string) => Promise<void> = async () => {};
+  /** Awaited before each delegated call (lets tests hold calls in flight or inspect state). */
+  before: (op: string, key: string) => Promise<void> = async () => {};
 
   constructor(inner: ObjectStore) {
     this.inner = inner;
@@ -36,41 +36,41 @@ export class InstrumentedObjectStore implements ObjectStore {
     return this.inner.maxPartCount;
   }
 
-  #check(op: string, key: string): void {
+  async #check(op: string, key: string): Promise<void> {
+    await this.before(op, key);
     const err = this.fail(op, key);
     if (err !== undefined) throw err;
   }
 
   async get(key: string): Promise<ObjectBody | null> {
-    this.#check("get", key);
+    await this.#check("get", key);
     return this.inner.get(key);
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
-    this.#check("head", key);
+    await this.#check("head", key);
     return this.inner.head(key);
   }
 
   async put(key: string, body: ObjectBodyInput, options?: PutOptions): Promise<{ etag: string }> {
-    this.#check("put", key);
+    await this.#check("put", key);
     return this.inner.put(key, body, options);
   }
 
   async delete(key: string): Promise<void> {
-    await this.beforeDelete(key);
-    this.#check("delete", key);
+    await this.#check("delete", key);
     this.calls.push({ op: "delete", key });
     this.deletes.set(key, (this.deletes.get(key) ?? 0) + 1);
     return this.inner.delete(key);
   }
 
   async list(prefix: string, options?: ListOptions): Promise<ListPage> {
-    this.#check("list", prefix);
+    await this.#check("list", prefix);
     return this.inner.list(prefix, options);
   }
 
   async initMultipart(key: string, options?: { contentType?: string }): Promise<string> {
-    this.#check("initMultipart", key);
+    await this.#check("initMultipart", key);
     this.calls.push({ op: "initMultipart", key });
     return this.inner.initMultipart(key, options);
   }
@@ -82,18 +82,18 @@ export class InstrumentedObjectStore implements ObjectStore {
     body: ObjectBodyInput,
     options?: { contentLength?: number },
   ): Promise<{ etag: string; size: number }> {
-    this.#check("putPart", key);
+    await this.#check("putPart", key);
     return this.inner.putPart(key, uploadId, partNumber, body, options);
   }
 
   async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
-    this.#check("completeMultipart", key);
+    await this.#check("completeMultipart", key);
     this.calls.push({ op: "completeMultipart", key });
     return this.inner.completeMultipart(key, uploadId, parts);
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
-    this.#check("abortMultipart", key);
+    await this.#check("abortMultipart", key);
     this.calls.push({ op: "abortMultipart", key });
     return this.inner.abortMultipart(key, uploadId);
   }

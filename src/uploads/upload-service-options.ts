@@ -1,0 +1,78 @@
+import type { Clock } from "../clock.js";
+import type { ObjectBodyInput, ObjectStore } from "../objects/index.js";
+import type { Executor } from "../sql/index.js";
+
+/** Options of {@link UploadService}. Numbers <= 0 mean the default (the seed's `Effective*` rule). */
+export interface UploadServiceOptions {
+  /** Database migrated with `uploadsMigrations`. */
+  db: Executor;
+  /** The backend objects are uploaded to (its `partSize` / `maxPartCount` shape every upload). */
+  objects: ObjectStore;
+  /** Default the system clock. */
+  clock?: Clock;
+  /** Largest declared upload size in bytes. Default 1 GiB; re-checked at every part and at completion. */
+  maxUploadSize?: number;
+  /** How long an unfinished upload may take before the sweeper reaps it. Default 24 h. */
+  claimTtlMs?: number;
+  /** Unfinished uploads one owner may have at once. Default 100. */
+  maxPendingClaims?: number;
+  /** Whether `public: true` uploads (keys under `pub/`, served anonymously) are allowed. Default `false`. */
+  allowPublicUploads?: boolean;
+}
+
+/** Input of {@link UploadService.initUpload}. */
+export interface InitUploadInput {
+  /** The client's file name (1..255 characters); its extension is kept in the key. */
+  filename: string;
+  /** Declared size in bytes, >= 1. The assembled object must match it exactly. */
+  size: number;
+  /** Declared type (<= 127 characters); sanitised, see `sanitizeContentType`. */
+  contentType?: string;
+  /** Store under `pub/` (needs `allowPublicUploads`). Default `false`. */
+  public?: boolean;
+}
+
+/** What {@link UploadService.initUpload} returns: everything a client needs to send the parts. */
+export interface InitUploadResult {
+  readonly key: string;
+  readonly claimId: string;
+  readonly uploadId: string;
+  readonly originalFilename: string;
+  readonly contentType: string;
+  /** Every part but the last must be exactly this many bytes; the last at most this many. */
+  readonly partSize: number;
+  readonly partCount: number;
+  readonly expiresAt: number;
+}
+
+/** Input of {@link UploadService.uploadPart}. */
+export interface UploadPartInput {
+  claimId: string;
+  /** 1..partCount. */
+  partNumber: number;
+  body: ObjectBodyInput;
+  /** Byte length of a streamed body when known (lets S3 stream it without buffering). */
+  contentLength?: number;
+}
+
+/** A finished upload: the object's metadata plus the client's file name. */
+export interface CompletedUpload {
+  readonly key: string;
+  readonly size: number;
+  readonly etag: string;
+  readonly contentType: string;
+  readonly originalFilename: string;
+  readonly public: boolean;
+}
+
+/** What {@link UploadService.listParts} returns, so a client can resume. Etags are never exposed. */
+export interface UploadProgress {
+  readonly claimId: string;
+  readonly key: string;
+  readonly status: "pending" | "uploaded";
+  readonly size: number;
+  readonly partSize: number;
+  readonly partCount: number;
+  readonly expiresAt: number;
+  readonly parts: readonly { readonly partNumber: number; readonly size: number }[];
+}

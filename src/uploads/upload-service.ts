@@ -1,0 +1,344 @@
+import { randomUUID } from "node:crypto";
+import { type Clock, systemClock } from "../clock.js";
+import {
+  AccessDeniedError,
+  ClaimNotFoundError,
+  ConflictError,
+  InvalidArgumentError,
+  isStoreError,
+  LimitExceededError,
+  NotFoundError,
+  TooLargeError,
+  UploadFailedError,
+} from "../errors.js";
+import type { ObjectInfo, ObjectStore } from "../objects/index.js";
+import type { Executor } from "../sql/index.js";
+import { ClaimStore } from "./claim-store.js";
+import { sanitizeContentType } from "./content-type.js";
+import { limitBody } from "./part-body.js";
+import type { UploadClaim } from "./upload-claim.js";
+import { buildUploadKey } from "./upload-key.js";
+import { UploadPartStore } from "./upload-part-store.js";
+import type {
+  CompletedUpload,
+  InitUploadInput,
+  InitUploadResult,
+  UploadPartInput,
+  UploadProgress,
+  UploadServiceOptions,
+} from "./upload-service-options.js";
+import { effective } from "./worker-timer.js";
+
+const GiB = 1024 ** 3;
+/** Namespace of the per-owner advisory lock that makes the pending-claim cap exact on PostgreSQL. */
+const PENDING_CAP_LOCK = 0x5570;
+
+/**
+ * The upload flow of seed 001: every upload is multipart (a small file is one part).
+ * `initUpload` inserts the claim BEFORE any backend side effect, `uploadPart` streams parts
+ * (never trusting a client etag), `completeUpload` assembles and verifies the size (a mismatch
+ * deletes the object), `abortUpload` cleans up; complete and abort are idempotent. Every
+ * method checks that the caller owns the claim. Business code then adopts the object with
+ * `Files.onCreate` / `ClaimStore.consumeMany` inside its own transaction.
+ *
+ * @example
+ * ```ts
+ * const uploads = new UploadService({ db, objects: new FileObjectStore({ root: "./data" }) });
+ * const init = await uploads.initUpload(userId, { filename: "cat.png", size: bytes.length, contentType: "image/png" });
+ * for (let n = 1; n <= init.partCount; n++) {
+ *   const part = bytes.subarray((n - 1) * init.partSize, n * init.partSize);
+ *   await uploads.uploadPart(userId, { claimId: init.claimId, partNumber: n, body: part });
+ * }
+ * const done = await uploads.completeUpload(userId, init.claimId); // { key, size, etag, ... }
+ * ```
+ */
+export class UploadService {
+  readonly #db: Executor;
+  readonly #objects: ObjectStore;
+  readonly #clock: Clock;
+  readonly #claims: ClaimStore;
+  readonly #parts: UploadPartStore;
+  readonly #maxUploadSize: number;
+  readonly #claimTtlMs: number;
+  readonly #maxPendingClaims: number;
+  readonly #allowPublic: boolean;
+
+  constructor(options: UploadServiceOptions) {
+    this.#db = options.db;
+    this.#objects = options.objects;
+    this.#clock = options.clock ?? systemClock;
+    this.#claims = new ClaimStore({ db: options.db, clock: this.#clock });
+    this.#parts = new UploadPartStore({ db: options.db, clock: this.#clock });
+    this.#maxUploadSize = effective(options.maxUploadSize, GiB);
+    this.#claimTtlMs = effective(options.claimTtlMs, 24 * 3_600_000);
+    this.#maxPendingClaims = Math.floor(effective(options.maxPendingClaims, 100));
+    this.#allowPublic = options.allowPublicUploads === true;
+  }
+
+  /**
+   * Starts an upload. Errors (nothing created): an empty owner -> {@link AccessDeniedError};
+   * a bad filename, size or content type -> {@link InvalidArgumentError}; over the size limit
+   * or the backend's part count -> {@link TooLargeError}; `public` without
+   * `allowPublicUploads` -> {@link AccessDeniedError}; the owner already has
+   * `maxPendingClaims` unfinished uploads -> {@link LimitExceededError}.
+   */
+  async initUpload(owner: string, input: InitUploadInput): Promise<InitUploadResult> {
+    const op = "uploads.initUpload";
+    assertOwner(owner, op);
+    const { filename, size } = input;
+    if (typeof filename !== "string" || filename.length === 0 || filename.length > 255 || filename.includes("\0")) {
+      throw new InvalidArgumentError("filename must be 1..255 characters without NUL", { op });
+    }
+    if (!Number.isSafeInteger(size) || size < 1) throw new InvalidArgumentError("size must be an integer >= 1", { op });
+    if (input.contentType !== undefined && (typeof input.contentType !== "string" || input.contentType.length > 127)) {
+      throw new InvalidArgumentError("contentType must be at most 127 characters", { op });
+    }
+    if (size > this.#maxUploadSize) {
+      throw new TooLargeError(`upload of ${size} bytes exceeds the limit of ${this.#maxUploadSize}`, { op });
+    }
+    const isPublic = input.public === true;
+    if (isPublic && !this.#allowPublic) throw new AccessDeniedError("public uploads are not allowed", { op });
+    const partSize = this.#objects.partSize;
+    const partCount = Math.ceil(size / partSize);
+    if (partCount > this.#objects.maxPartCount) {
+      throw new TooLargeError(`upload needs ${partCount} parts, the backend allows ${this.#objects.maxPartCount}`, {
+        op,
+      });
+    }
+    const contentType = sanitizeContentType(input.contentType, filename);
+    const now = this.#clock.now();
+    const claim = await this.#db.transaction(async (tx) => {
+      if (tx.dialect.name === "postgres") {
+        await tx.get("SELECT pg_advisory_xact_lock($1, hashtext($2))", [PENDING_CAP_LOCK, owner]);
+      }
+      const pending = await this.#claims.countPendingByOwner(owner, { executor: tx });
+      if (pending >= this.#maxPendingClaims) {
+        throw new LimitExceededError(`${owner} already has ${pending} unfinished uploads`, this.#maxPendingClaims, {
+          op,
+        });
+      }
+      return this.#claims.create(
+        {
+          id: randomUUID(),
+          createdAt: now,
+          createdBy: owner,
+          key: buildUploadKey(isPublic, now, filename),
+          size,
+          contentType,
+          originalFilename: filename,
+          public: isPublic,
+          partSize,
+          partCount,
+          expiresAt: now + this.#claimTtlMs,
+        },
+        { executor: tx },
+      );
+    });
+    let uploadId: string;
+    try {
+      uploadId = await this.#objects.initMultipart(claim.key, { contentType });
+    } catch (err) {
+      // Best effort: if this cleanup fails too, the sweeper reaps the claim at its expiry.
+      await this.#claims.deleteById(claim.id).catch(() => undefined);
+      throw err;
+    }
+    try {
+      await this.#claims.updateUploadId(claim.id, uploadId);
+    } catch (err) {
+      await this.#objects.abortMultipart(claim.key, uploadId).catch(() => undefined);
+      throw err;
+    }
+    return {
+      key: claim.key,
+      claimId: claim.id,
+      uploadId,
+      originalFilename: filename,
+      contentType,
+      partSize,
+      partCount,
+      expiresAt: claim.expiresAt,
+    };
+  }
+
+  /**
+   * Stores one part and records its backend etag (re-sending a part number replaces it).
+   * Errors: unknown claim -> {@link ClaimNotFoundError}; not the owner -> {@link AccessDeniedError};
+   * completed or expired claim -> {@link ConflictError}; part number outside 1..partCount or a
+   * non-final part that is not exactly `partSize` -> {@link InvalidArgumentError} (not recorded);
+   * a part larger than `partSize`, or a claim over the current size limit -> {@link TooLargeError}.
+   */
+  async uploadPart(owner: string, input: UploadPartInput): Promise<{ partNumber: number; size: number }> {
+    const op = "uploads.uploadPart";
+    const claim = await this.#ownedClaim(owner, input.claimId, op);
+    if (claim.status !== "pending" || claim.uploadId === "") {
+      throw new ConflictError(`upload ${claim.id} is not accepting parts`, { op });
+    }
+    if (this.#clock.now() >= claim.expiresAt) throw new ConflictError(`upload ${claim.id} has expired`, { op });
+    this.#checkSize(claim, op);
+    const { partNumber } = input;
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > claim.partCount) {
+      throw new InvalidArgumentError(`part number must be in 1..${claim.partCount}`, { op });
+    }
+    if (input.contentLength !== undefined && input.contentLength > claim.partSize) {
+      throw new TooLargeError(`part is ${input.contentLength} bytes, more than the part size ${claim.partSize}`, {
+        op,
+      });
+    }
+    const body = limitBody(input.body, claim.partSize, op);
+    const stored = await this.#objects.putPart(
+      claim.key,
+      claim.uploadId,
+      partNumber,
+      body,
+      input.contentLength === undefined ? undefined : { contentLength: input.contentLength },
+    );
+    if (partNumber < claim.partCount && stored.size !== claim.partSize) {
+      throw new InvalidArgumentError(
+        `part ${partNumber} is ${stored.size} bytes; non-final parts must be ${claim.partSize}`,
+        {
+          op,
+        },
+      );
+    }
+    try {
+      await this.#parts.upsert({ claimId: claim.id, partNumber, etag: stored.etag, size: stored.size });
+    } catch (err) {
+      if (isStoreError(err, "CONSTRAINT"))
+        throw new ClaimNotFoundError(`claim ${claim.id} was removed`, { op, cause: err });
+      throw err;
+    }
+    return { partNumber, size: stored.size };
+  }
+
+  /**
+   * Assembles the recorded parts into the object and makes the claim consumable. Idempotent:
+   * completing an already completed upload returns the object again. Errors: not the owner
+   * -> {@link AccessDeniedError}; unknown or expired claim -> {@link ClaimNotFoundError};
+   * parts missing -> {@link InvalidArgumentError}; assembled size differs from the declared size
+   * -> {@link InvalidArgumentError} after the object was deleted; over the current size limit
+   * -> {@link TooLargeError}.
+   */
+  async completeUpload(owner: string, claimId: string): Promise<CompletedUpload> {
+    const op = "uploads.completeUpload";
+    const claim = await this.#ownedClaim(owner, claimId, op);
+    if (claim.status === "uploaded") return this.#completed(claim, op);
+    if (this.#clock.now() >= claim.expiresAt) throw new ClaimNotFoundError(`upload ${claim.id} has expired`, { op });
+    this.#checkSize(claim, op);
+    const parts = await this.#parts.listByClaim(claim.id);
+    if (parts.length !== claim.partCount) {
+      throw new InvalidArgumentError(`parts incomplete: ${parts.length} of ${claim.partCount} uploaded`, { op });
+    }
+    let info: ObjectInfo;
+    try {
+      info = await this.#objects.completeMultipart(
+        claim.key,
+        claim.uploadId,
+        parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
+      );
+    } catch (err) {
+      // A retry after a completion whose claim update failed: the session is gone, the object is there.
+      if (!isStoreError(err, "NOT_FOUND")) throw err;
+      const existing = await this.#objects.head(claim.key);
+      if (existing === null) throw err;
+      info = existing;
+    }
+    const actual = parts.reduce((n, p) => n + p.size, 0);
+    if (actual !== claim.size) {
+      await this.#objects.delete(claim.key);
+      await this.#claims.deleteById(claim.id).catch(() => undefined);
+      throw new InvalidArgumentError(`size mismatch: declared ${claim.size} bytes, uploaded ${actual}`, { op });
+    }
+    try {
+      await this.#db.transaction(async (tx) => {
+        await this.#claims.markUploaded(claim.id, { executor: tx });
+        await this.#parts.deleteByClaim(claim.id, { executor: tx });
+      });
+    } catch (err) {
+      // A concurrent completion may have won; then this one is a successful retry.
+      if (!isStoreError(err, "CLAIM_NOT_FOUND")) throw err;
+      const now = await this.#claims.get(claim.id);
+      if (now.status !== "uploaded") throw err;
+    }
+    return { ...this.#result(claim), etag: info.etag, size: actual };
+  }
+
+  /**
+   * Cancels an upload: aborts the multipart session, deletes the object and the claim.
+   * Idempotent: an unknown claim is success. Not the owner -> {@link AccessDeniedError};
+   * the backend refusing the abort -> {@link UploadFailedError} (the claim stays, so a retry
+   * or the sweeper finishes the job).
+   */
+  async abortUpload(owner: string, claimId: string): Promise<void> {
+    const op = "uploads.abortUpload";
+    assertOwner(owner, op);
+    let claim: UploadClaim;
+    try {
+      claim = await this.#claims.get(claimId);
+    } catch (err) {
+      if (isStoreError(err, "CLAIM_NOT_FOUND")) return;
+      throw err;
+    }
+    if (claim.createdBy !== owner) throw new AccessDeniedError(`upload ${claimId} belongs to someone else`, { op });
+    if (claim.uploadId !== "") {
+      try {
+        await this.#objects.abortMultipart(claim.key, claim.uploadId);
+      } catch (err) {
+        throw new UploadFailedError(`abort failed for upload ${claimId}`, { op, cause: err });
+      }
+    }
+    await this.#objects.delete(claim.key);
+    await this.#db.transaction(async (tx) => {
+      await this.#parts.deleteByClaim(claim.id, { executor: tx });
+      await this.#claims.deleteByIds([claim.id], { executor: tx });
+    });
+  }
+
+  /** The parts received so far (number and size, never etags), so a client can resume. Errors as `uploadPart`. */
+  async listParts(owner: string, claimId: string): Promise<UploadProgress> {
+    const claim = await this.#ownedClaim(owner, claimId, "uploads.listParts");
+    const parts = await this.#parts.listByClaim(claim.id);
+    return {
+      claimId: claim.id,
+      key: claim.key,
+      status: claim.status,
+      size: claim.size,
+      partSize: claim.partSize,
+      partCount: claim.partCount,
+      expiresAt: claim.expiresAt,
+      parts: parts.map((p) => ({ partNumber: p.partNumber, size: p.size })),
+    };
+  }
+
+  async #ownedClaim(owner: string, claimId: string, op: string): Promise<UploadClaim> {
+    assertOwner(owner, op);
+    if (typeof claimId !== "string" || claimId === "") throw new InvalidArgumentError("claimId is required", { op });
+    const claim = await this.#claims.get(claimId);
+    if (claim.createdBy !== owner) throw new AccessDeniedError(`upload ${claimId} belongs to someone else`, { op });
+    return claim;
+  }
+
+  #checkSize(claim: UploadClaim, op: string): void {
+    if (claim.size > this.#maxUploadSize) {
+      throw new TooLargeError(`upload of ${claim.size} bytes exceeds the limit of ${this.#maxUploadSize}`, { op });
+    }
+  }
+
+  async #completed(claim: UploadClaim, op: string): Promise<CompletedUpload> {
+    const info = await this.#objects.head(claim.key);
+    if (info === null) throw new NotFoundError(`object of upload ${claim.id} is missing`, { op });
+    return { ...this.#result(claim), etag: info.etag, size: info.size };
+  }
+
+  #result(claim: UploadClaim): Omit<CompletedUpload, "etag" | "size"> {
+    return {
+      key: claim.key,
+      contentType: claim.contentType,
+      originalFilename: claim.originalFilename,
+      public: claim.public,
+    };
+  }
+}
+
+function assertOwner(owner: string, op: string): void {
+  if (typeof owner !== "string" || owner === "") throw new AccessDeniedError("an owner is required", { op });
+}

@@ -1,0 +1,272 @@
+import { randomBytes } from "node:crypto";
+import { buffer } from "node:stream/consumers";
+import { expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import {
+  AccessDeniedError,
+  ClaimNotFoundError,
+  ConflictError,
+  InvalidArgumentError,
+  LimitExceededError,
+  TooLargeError,
+  UploadFailedError,
+} from "../../src/errors.js";
+import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
+import { ClaimStore } from "../../src/uploads/claim-store.js";
+import { ClaimSweeper } from "../../src/uploads/claim-sweeper.js";
+import { DeleteQueue } from "../../src/uploads/delete-queue.js";
+import { UploadService } from "../../src/uploads/upload-service.js";
+import type { UploadServiceOptions } from "../../src/uploads/upload-service-options.js";
+import { forEachEngine } from "./engines.js";
+import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+
+const PART = 1024;
+const START = Date.parse("2026-05-14T10:00:00Z");
+
+forEachEngine("UploadService", (ctx) => {
+  const setup = (options: Partial<UploadServiceOptions> = {}) => {
+    const { db } = ctx();
+    const clock = new ManualClock(START);
+    const objects = new InstrumentedObjectStore(new MemoryObjectStore({ partSize: PART, maxPartCount: 50 }));
+    const service = new UploadService({ db, objects, clock, ...options });
+    return {
+      db,
+      clock,
+      objects,
+      service,
+      claims: new ClaimStore({ db, clock }),
+      queue: new DeleteQueue({ db, clock }),
+    };
+  };
+
+  const uploadAll = async (service: UploadService, owner: string, claimId: string, data: Buffer, partSize = PART) => {
+    const count = Math.ceil(data.length / partSize);
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        service.uploadPart(owner, {
+          claimId,
+          partNumber: count - i,
+          body: data.subarray((count - i - 1) * partSize, (count - i) * partSize),
+        }),
+      ),
+    );
+  };
+
+  it("uploads in parts (out of order, concurrently), completes and makes the claim consumable", async () => {
+    const { service, objects, claims, db } = setup();
+    const data = randomBytes(PART * 3 + 100);
+    const init = await service.initUpload("alice", {
+      filename: "cat.PNG",
+      size: data.length,
+      contentType: "image/png",
+    });
+    expect(init).toMatchObject({ partSize: PART, partCount: 4, contentType: "image/png", originalFilename: "cat.PNG" });
+    expect(init.key).toMatch(/^priv\/2026\/05\/14\/[0-9a-f-]{36}\.PNG$/);
+    expect(init.expiresAt).toBe(START + 24 * 3_600_000);
+    await uploadAll(service, "alice", init.claimId, data);
+    const progress = await service.listParts("alice", init.claimId);
+    expect(progress.parts.map((p) => p.partNumber)).toEqual([1, 2, 3, 4]);
+    expect(Object.keys(progress.parts[0] ?? {})).toEqual(["partNumber", "size"]);
+    const done = await service.completeUpload("alice", init.claimId);
+    expect(done).toMatchObject({
+      key: init.key,
+      size: data.length,
+      contentType: "image/png",
+      originalFilename: "cat.PNG",
+    });
+    const stored = await objects.get(init.key);
+    expect(Buffer.compare(await buffer(stored!.body), data)).toBe(0);
+    expect((await claims.get(init.claimId)).status).toBe("uploaded");
+    expect(await service.completeUpload("alice", init.claimId)).toEqual(done);
+    await db.transaction((tx) => claims.consumeMany([init.key], "alice", { executor: tx }));
+    await expect(claims.get(init.claimId)).rejects.toBeInstanceOf(ClaimNotFoundError);
+  });
+
+  it("handles a single-part upload and sanitises the content type", async () => {
+    const { service } = setup({ allowPublicUploads: true });
+    const init = await service.initUpload("alice", {
+      filename: "evil.html",
+      size: 5,
+      contentType: "text/html",
+      public: true,
+    });
+    expect(init).toMatchObject({ partCount: 1, contentType: "application/octet-stream" });
+    expect(init.key).toMatch(/^pub\/2026\/05\/14\/[0-9a-f-]{36}\.html$/);
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "hello" });
+    expect((await service.completeUpload("alice", init.claimId)).size).toBe(5);
+  });
+
+  it("rejects bad init input with typed errors and creates nothing", async () => {
+    const { service, claims, objects } = setup({ maxUploadSize: PART * 10 });
+    const cases: [Parameters<UploadService["initUpload"]>, unknown][] = [
+      [["alice", { filename: "a.bin", size: PART * 10 + 1 }], TooLargeError],
+      [["alice", { filename: "x".repeat(256), size: 1 }], InvalidArgumentError],
+      [["alice", { filename: "", size: 1 }], InvalidArgumentError],
+      [["alice", { filename: "a.bin", size: 0 }], InvalidArgumentError],
+      [["alice", { filename: "a.bin", size: 1.5 }], InvalidArgumentError],
+      [["alice", { filename: "a.bin", size: 1, contentType: "x".repeat(128) }], InvalidArgumentError],
+      [["alice", { filename: "a.bin", size: 1, public: true }], AccessDeniedError],
+      [["", { filename: "a.bin", size: 1 }], AccessDeniedError],
+    ];
+    for (const [args, type] of cases) await expect(service.initUpload(...args)).rejects.toBeInstanceOf(type);
+    expect(await claims.countPendingByOwner("alice")).toBe(0);
+    expect(objects.calls).toEqual([]);
+  });
+
+  it("rejects an upload needing more parts than the backend allows", async () => {
+    const { service } = setup();
+    await expect(service.initUpload("alice", { filename: "a.bin", size: PART * 51 })).rejects.toBeInstanceOf(
+      TooLargeError,
+    );
+  });
+
+  it("caps unfinished uploads per owner, exactly, under concurrency", async () => {
+    const { service } = setup({ maxPendingClaims: 5 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => service.initUpload("alice", { filename: "a.bin", size: 1 })),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(5);
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(LimitExceededError);
+    await expect(service.initUpload("bob", { filename: "a.bin", size: 1 })).resolves.toBeDefined();
+  });
+
+  it("inserts the claim before any backend side effect and removes it when the backend fails", async () => {
+    const { service, objects, claims } = setup();
+    let claimAtInit: unknown;
+    objects.before = async (op, key) => {
+      if (op === "initMultipart") claimAtInit = await claims.getByKey(key);
+    };
+    objects.fail = (op) => (op === "initMultipart" ? new UploadFailedError("backend down") : undefined);
+    await expect(service.initUpload("alice", { filename: "a.bin", size: 1 })).rejects.toBeInstanceOf(UploadFailedError);
+    expect(claimAtInit).toMatchObject({ status: "pending", uploadId: "" });
+    expect(await claims.countPendingByOwner("alice")).toBe(0);
+  });
+
+  it("checks owner, state, part numbers and part sizes at uploadPart", async () => {
+    const { service, clock } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: PART * 2 + 10 });
+    const id = init.claimId;
+    await expect(
+      service.uploadPart("bob", { claimId: id, partNumber: 1, body: randomBytes(PART) }),
+    ).rejects.toBeInstanceOf(AccessDeniedError);
+    await expect(service.uploadPart("alice", { claimId: id, partNumber: 4, body: "x" })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(service.uploadPart("alice", { claimId: id, partNumber: 0, body: "x" })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(
+      service.uploadPart("alice", { claimId: id, partNumber: 1, body: randomBytes(10) }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(
+      service.uploadPart("alice", { claimId: id, partNumber: 3, body: randomBytes(PART + 1) }),
+    ).rejects.toBeInstanceOf(TooLargeError);
+    async function* stream() {
+      yield randomBytes(PART);
+      yield randomBytes(1);
+    }
+    await expect(service.uploadPart("alice", { claimId: id, partNumber: 2, body: stream() })).rejects.toBeInstanceOf(
+      TooLargeError,
+    );
+    await expect(service.uploadPart("alice", { claimId: "missing", partNumber: 1, body: "x" })).rejects.toBeInstanceOf(
+      ClaimNotFoundError,
+    );
+    expect((await service.listParts("alice", id)).parts).toEqual([]);
+    clock.advance(24 * 3_600_000);
+    await expect(service.uploadPart("alice", { claimId: id, partNumber: 3, body: "x" })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+  });
+
+  it("re-validates the size limit at part and at completion (resume bypass)", async () => {
+    const { db, objects, clock } = setup();
+    const generous = new UploadService({ db, objects, clock, maxUploadSize: PART * 4 });
+    const strict = new UploadService({ db, objects, clock, maxUploadSize: PART });
+    const init = await generous.initUpload("alice", { filename: "a.bin", size: PART * 2 });
+    const data = randomBytes(PART * 2);
+    await expect(
+      strict.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: data.subarray(0, PART) }),
+    ).rejects.toBeInstanceOf(TooLargeError);
+    await uploadAll(generous, "alice", init.claimId, data);
+    await expect(strict.completeUpload("alice", init.claimId)).rejects.toBeInstanceOf(TooLargeError);
+    expect((await generous.completeUpload("alice", init.claimId)).size).toBe(PART * 2);
+  });
+
+  it("refuses to complete with missing parts or after expiry", async () => {
+    const { service, clock } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: PART + 1 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: randomBytes(PART) });
+    await expect(service.completeUpload("alice", init.claimId)).rejects.toThrow(/parts incomplete: 1 of 2/);
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 2, body: "x" });
+    await expect(service.completeUpload("bob", init.claimId)).rejects.toBeInstanceOf(AccessDeniedError);
+    clock.advance(24 * 3_600_000);
+    await expect(service.completeUpload("alice", init.claimId)).rejects.toBeInstanceOf(ClaimNotFoundError);
+  });
+
+  it("deletes the object when the assembled size differs from the declared size", async () => {
+    const { service, objects, claims } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: PART + 10 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: randomBytes(PART) });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 2, body: randomBytes(3) });
+    await expect(service.completeUpload("alice", init.claimId)).rejects.toThrow(/size mismatch/);
+    expect(await objects.head(init.key)).toBeNull();
+    expect(await claims.existingKeys([init.key])).toEqual(new Set());
+  });
+
+  it("completes on retry when the backend already assembled the object", async () => {
+    const { service, objects, claims } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: 4 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abcd" });
+    const { etag } = await objects.putPart(init.key, init.uploadId, 1, "abcd");
+    await objects.inner.completeMultipart(init.key, init.uploadId, [{ partNumber: 1, etag }]);
+    const done = await service.completeUpload("alice", init.claimId);
+    expect(done.size).toBe(4);
+    expect((await claims.get(init.claimId)).status).toBe("uploaded");
+  });
+
+  it("aborts idempotently: session, object and claim are gone; only the owner may abort", async () => {
+    const { service, objects, claims } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: 5 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "hello" });
+    await expect(service.abortUpload("bob", init.claimId)).rejects.toBeInstanceOf(AccessDeniedError);
+    objects.fail = (op) => (op === "abortMultipart" ? new Error("503") : undefined);
+    await expect(service.abortUpload("alice", init.claimId)).rejects.toBeInstanceOf(UploadFailedError);
+    expect((await claims.get(init.claimId)).status).toBe("pending");
+    objects.fail = () => undefined;
+    await service.abortUpload("alice", init.claimId);
+    await service.abortUpload("alice", init.claimId);
+    await expect(claims.get(init.claimId)).rejects.toBeInstanceOf(ClaimNotFoundError);
+    await expect(objects.putPart(init.key, init.uploadId, 1, "hello")).rejects.toThrow();
+    expect(objects.calls.filter((c) => c.op === "abortMultipart")).toHaveLength(1);
+  });
+
+  it("never lets the sweeper reap a claim whose completion holds its lock", async () => {
+    const { service, db, clock, claims, queue } = setup({ claimTtlMs: 1_000 });
+    const init = await service.initUpload("alice", { filename: "a.bin", size: 3 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abc" });
+    const sweeper = new ClaimSweeper({ db, objects: new MemoryObjectStore(), clock });
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked: () => void = () => {};
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const completing = db.transaction(async (tx) => {
+      await claims.markUploaded(init.claimId, { executor: tx });
+      locked();
+      await held;
+    });
+    await isLocked;
+    clock.advance(2_000);
+    const sweeping = sweeper.runOnce();
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await completing;
+    const swept = await sweeping;
+    expect(swept.expired).toEqual([]);
+    expect((await claims.get(init.claimId)).status).toBe("uploaded");
+    expect(await queue.count()).toBe(0);
+  });
+});
