@@ -1,12 +1,16 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import type { TenantStore } from "../tenants/index.js";
 import { errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator } from "./identity.js";
 import { enforceAuth } from "./request-context.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
+import { registerStateRoutes } from "./routes/state-routes.js";
+import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
+import { openServerParts } from "./server-parts.js";
 import { TokenAuthenticator, type TokenFileState } from "./token-authenticator.js";
 
 /** What {@link StoreroomServer.close} managed to do. `flushed` is true only when nothing was lost. */
@@ -23,6 +27,8 @@ export interface StoreroomServer {
   readonly config: ResolvedServerConfig;
   readonly authenticator: Authenticator;
   readonly metrics: ServerMetrics;
+  /** The tenant store behind the state routes (checkpoint, evict, inspect). */
+  readonly tenants: TenantStore;
   /** Token mode: the tokens file and the token generated on this start, if any. */
   readonly tokenFile: TokenFileState | undefined;
   /** Starts listening on `config.host:config.port` and returns the base URL, e.g. `http://127.0.0.1:7480`. */
@@ -84,7 +90,28 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     return reply.code(status).send(body);
   });
 
+  const parts = await openServerParts(config, metrics);
+  metrics.setSources({
+    residentTenants: () => parts.tenants.stats.resident,
+    queueDepths: async () => ({ delete: await parts.deleteQueue.count() }),
+  });
+  const streams = new Set<{ end(): void }>();
+  app.addHook("preClose", async () => {
+    for (const stream of streams) stream.end();
+  });
+
   registerHealthRoutes(app, { metrics });
+  registerTenantRoutes(app, parts);
+  await app.register(async (scope) =>
+    registerStateRoutes(scope, {
+      states: {
+        get: (identity) => parts.stateFor(parts.tenantOf(identity)),
+        pin: (identity) => parts.pinState(parts.tenantOf(identity)),
+      },
+      maxValueBytes: config.maxValueBytes,
+      streams,
+    }),
+  );
 
   let closing: Promise<ShutdownReport> | undefined;
   return {
@@ -92,6 +119,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     config,
     authenticator,
     metrics,
+    tenants: parts.tenants,
     tokenFile: authenticator instanceof TokenAuthenticator ? authenticator.file : undefined,
     async listen() {
       return app.listen({ host: config.host, port: config.port });
@@ -104,6 +132,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
         } catch (err) {
           errors.push(`http: ${(err as Error).message}`);
         }
+        errors.push(...(await parts.close()));
         return { flushed: errors.length === 0, errors };
       })();
       return closing;

@@ -1,39 +1,32 @@
-import type { Database } from "../sql/index.js";
+import { ClosedError } from "../errors.js";
 
-/** The part of the tenant store the server uses: a leased tenant database. */
-export interface TenantLeaser<K> {
-  /** Runs `fn` with the tenant's database; the handle is not evicted while `fn` runs. */
-  withTenant<T>(key: K, fn: (db: Database) => Promise<T>): Promise<T>;
-}
-
-/** Something that must be closed with the tenant handle it was opened over. */
+/** Something opened per tenant and closed when it leaves the cache. */
 export interface Closable {
   close(): Promise<void>;
 }
 
 interface Entry<S> {
-  db: Database;
   state: Promise<S>;
+  /** Open event streams; an entry with streams is never evicted (its watchers would end). */
+  streams: number;
+  /** Used since the last {@link TenantStateCache.forEachRecent} pass. */
+  recent: boolean;
 }
 
 /**
- * One state store per resident tenant handle, so watchers (SSE) see every write made through
- * the server. A state store is reopened when the tenant store hands out a new handle (after an
- * eviction) and closed once its handle is closed (checked on every use and by `sweep()`).
+ * One state store per tenant, kept in an LRU so watchers (SSE) see every write the server
+ * makes for that tenant. The state stores sit on the tenant store's per-call views, so the
+ * tenant's SQLite handle is evicted and re-hydrated underneath them independently; this cache
+ * only bounds how many state stores (event hubs) exist.
  */
-export class TenantStateCache<K extends { toString(): string }, S extends Closable> {
-  readonly #tenants: TenantLeaser<K>;
-  readonly #open: (db: Database) => Promise<S>;
+export class TenantStateCache<S extends Closable> {
+  readonly #capacity: number;
   readonly #entries = new Map<string, Entry<S>>();
+  #closed = false;
 
-  constructor(tenants: TenantLeaser<K>, open: (db: Database) => Promise<S>) {
-    this.#tenants = tenants;
-    this.#open = open;
-  }
-
-  /** Runs `fn` with the tenant's state store while the tenant handle is leased. */
-  async with<T>(key: K, fn: (state: S, db: Database) => Promise<T>): Promise<T> {
-    return this.#tenants.withTenant(key, async (db) => fn(await this.#stateFor(key.toString(), db), db));
+  /** `capacity` bounds the entries without open streams (>= 1). */
+  constructor(capacity: number) {
+    this.#capacity = Math.max(1, capacity);
   }
 
   /** Number of cached state stores. */
@@ -41,35 +34,82 @@ export class TenantStateCache<K extends { toString(): string }, S extends Closab
     return this.#entries.size;
   }
 
-  /** Closes the state stores whose tenant handle was closed (evicted). Returns how many. */
-  async sweep(): Promise<number> {
-    let closed = 0;
-    for (const [id, entry] of this.#entries) {
-      if (!entry.db.closed) continue;
-      this.#entries.delete(id);
-      await closeQuietly(entry.state);
-      closed++;
-    }
-    return closed;
+  /** The tenant's state store, built by `open` on first use. */
+  async get(tenantId: string, open: () => Promise<S>): Promise<S> {
+    return this.#entry(tenantId, open).state;
   }
 
-  /** Closes every cached state store (watchers end). */
+  /** Like {@link get}, and keeps the entry cached until the returned `release` is called. */
+  async pin(tenantId: string, open: () => Promise<S>): Promise<{ state: S; release: () => void }> {
+    const entry = this.#entry(tenantId, open);
+    entry.streams += 1;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      entry.streams -= 1;
+      this.#trim(undefined);
+    };
+    try {
+      return { state: await entry.state, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** Runs `fn` on every state store used since the previous pass (e.g. the state purge). */
+  async forEachRecent(fn: (state: S, tenantId: string) => Promise<void>): Promise<{ done: number; failed: number }> {
+    let done = 0;
+    let failed = 0;
+    for (const [id, entry] of [...this.#entries]) {
+      if (!entry.recent) continue;
+      entry.recent = false;
+      try {
+        await fn(await entry.state, id);
+        done += 1;
+      } catch {
+        failed += 1;
+      }
+    }
+    return { done, failed };
+  }
+
+  /** Closes every cached state store (their watchers end). */
   async close(): Promise<void> {
+    this.#closed = true;
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.all(entries.map((e) => closeQuietly(e.state)));
   }
 
-  #stateFor(id: string, db: Database): Promise<S> {
-    const entry = this.#entries.get(id);
-    if (entry !== undefined && entry.db === db) return entry.state;
-    if (entry !== undefined) void closeQuietly(entry.state);
-    const state = this.#open(db);
-    this.#entries.set(id, { db, state });
-    state.catch(() => {
-      if (this.#entries.get(id)?.state === state) this.#entries.delete(id);
-    });
-    return state;
+  #entry(tenantId: string, open: () => Promise<S>): Entry<S> {
+    let entry = this.#entries.get(tenantId);
+    if (entry !== undefined) {
+      this.#entries.delete(tenantId);
+    } else {
+      if (this.#closed) throw new ClosedError("the server is shutting down", { op: "server.state" });
+      const state = open();
+      const created: Entry<S> = { state, streams: 0, recent: true };
+      entry = created;
+      state.catch(() => {
+        if (this.#entries.get(tenantId) === created) this.#entries.delete(tenantId);
+      });
+    }
+    entry.recent = true;
+    this.#entries.set(tenantId, entry);
+    this.#trim(tenantId);
+    return entry;
+  }
+
+  #trim(keep: string | undefined): void {
+    if (this.#entries.size <= this.#capacity) return;
+    for (const [id, entry] of this.#entries) {
+      if (this.#entries.size <= this.#capacity) break;
+      if (entry.streams > 0 || id === keep) continue;
+      this.#entries.delete(id);
+      void closeQuietly(entry.state);
+    }
   }
 }
 
@@ -77,6 +117,6 @@ async function closeQuietly(state: Promise<Closable>): Promise<void> {
   try {
     await (await state).close();
   } catch {
-    // A state store that failed to open or is already closed has nothing left to release.
+    // A state store that failed to open has nothing to release, and close() is idempotent.
   }
 }

@@ -4,12 +4,16 @@ import type { RequestIdentity } from "../identity.js";
 import { identityOf } from "../request-context.js";
 import type { StateApi, StateChange, StateWatcher } from "../state-api.js";
 
-/** Runs `fn` with the caller's state store (user tenant when a user id is present, else org). */
-export type WithState = <T>(identity: RequestIdentity, fn: (state: StateApi) => Promise<T>) => Promise<T>;
+/** The caller's state store: the user's tenant when the identity has a user id, else the org's. */
+export interface StateResolver {
+  get(identity: RequestIdentity): Promise<StateApi>;
+  /** Same store, kept open until `release()` (for event streams). */
+  pin(identity: RequestIdentity): Promise<{ state: StateApi; release: () => void }>;
+}
 
 /** Options of {@link registerStateRoutes}. */
 export interface StateRouteOptions {
-  withState: WithState;
+  states: StateResolver;
   /** Largest value accepted by PUT, bytes. */
   maxValueBytes: number;
   /** Open SSE streams; the server ends them on shutdown. */
@@ -28,7 +32,9 @@ const maxPageSize = 1000;
  * `GET /v1/state?prefix=`, `GET /v1/state/:group/events` (Server-Sent Events).
  */
 export async function registerStateRoutes(app: FastifyInstance, options: StateRouteOptions): Promise<void> {
-  const { withState } = options;
+  const { states } = options;
+  const withState = async <T>(identity: RequestIdentity, fn: (state: StateApi) => Promise<T>): Promise<T> =>
+    fn(await states.get(identity));
   // Values are opaque text: accept any content type and keep the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: options.maxValueBytes }, (_req, body, done) => {
@@ -81,7 +87,12 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
 
   app.get("/v1/state/:group/events", async (request, reply) => {
     const { group } = names(request);
-    await withState(identityOf(request), (state) => streamEvents(request, reply, state.watch(group), options));
+    const { state, release } = await states.pin(identityOf(request));
+    try {
+      await streamEvents(request, reply, state.watch(group), options);
+    } finally {
+      release();
+    }
   });
 }
 

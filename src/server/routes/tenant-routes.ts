@@ -1,0 +1,23 @@
+import type { FastifyInstance } from "fastify";
+import { HttpError } from "../error-reply.js";
+import type { ServerParts } from "../server-parts.js";
+
+/** Admin `GET /v1/tenants?org=`: every tenant stored in object storage, with residency. */
+export function registerTenantRoutes(app: FastifyInstance, parts: Pick<ServerParts, "tenants">): void {
+  app.get("/v1/tenants", { config: { auth: "admin" } }, async (request) => {
+    const org = (request.query as Record<string, string | undefined>).org;
+    if (org !== undefined && org === "") throw new HttpError(400, "INVALID_ARGUMENT", "org must not be empty");
+    const listing = await parts.tenants.list(org === undefined ? {} : { orgId: org });
+    return {
+      tenants: listing.map((t) => ({
+        tenant: t.key.toString(),
+        orgId: t.key.orgId,
+        ...(t.key.userId === undefined ? {} : { userId: t.key.userId }),
+        scope: t.key.scope,
+        size: t.size,
+        etag: t.etag,
+        lastModified: t.lastModified,
+      })),
+    };
+  });
+}

@@ -1,0 +1,128 @@
+import { join } from "node:path";
+import type { ObjectStore } from "../objects/index.js";
+import type { Database } from "../sql/index.js";
+import { StateStore } from "../state/index.js";
+import { TenantKey, TenantStore } from "../tenants/index.js";
+import { ClaimSweeper, DeleteQueue, DeleteWorker } from "../uploads/index.js";
+import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
+import type { RequestIdentity } from "./identity.js";
+import { openObjectStoreUrl } from "./object-store-url.js";
+import type { ResolvedServerConfig } from "./server-config.js";
+import type { ServerMetrics } from "./server-metrics.js";
+import { TenantStateCache } from "./tenant-state-cache.js";
+
+/** Largest delay Node timers accept; used to park the per-store purge timer (the server purges itself). */
+const maxTimerMs = 2_147_483_647;
+
+/** Everything the routes and background jobs use, opened from one config. */
+export interface ServerParts {
+  readonly objects: ObjectStore;
+  readonly tenants: TenantStore;
+  readonly control: Database;
+  readonly deleteQueue: DeleteQueue;
+  /** The caller's tenant: user scope when the identity has a user id, else org scope. Validated. */
+  tenantOf(identity: RequestIdentity): TenantKey;
+  /** The tenant's state store (cached; see {@link TenantStateCache}). */
+  stateFor(key: TenantKey): Promise<StateStore>;
+  /** Same, kept cached until `release()` (for event streams). */
+  pinState(key: TenantKey): Promise<{ state: StateStore; release: () => void }>;
+  /** Stops background jobs, closes state stores, checkpoints tenants, closes stores; one line per failure. */
+  close(): Promise<string[]>;
+}
+
+/** Opens the object store, tenant store, control database and starts the background jobs. */
+export async function openServerParts(config: ResolvedServerConfig, metrics: ServerMetrics): Promise<ServerParts> {
+  const { clock } = config;
+  const objects = await openObjectStoreUrl(config.objects);
+  const control = await openControlDatabase(config.database, clock);
+  try {
+    await migrateControlDatabase(control);
+  } catch (err) {
+    await control.close();
+    await objects.close();
+    throw err;
+  }
+  const tenants = new TenantStore({
+    objectStore: objects,
+    cacheRoot: join(config.dataDir, "cache"),
+    clock,
+    ...config.tenants,
+    onReapFailure: (key, error) => {
+      metrics.checkpointFailures.inc();
+      process.emitWarning(`storeroom: tenant ${key}: ${error instanceof Error ? error.message : String(error)}`);
+    },
+  });
+  const states = new TenantStateCache<StateStore>(config.tenants.lruSize ?? 1000);
+  const onError = (job: string) => (err: unknown) => {
+    metrics.backgroundFailures.inc({ job });
+    process.emitWarning(`storeroom: ${job}: ${err instanceof Error ? err.message : String(err)}`);
+  };
+  const deleteQueue = new DeleteQueue({ db: control, clock });
+  const sweeper = new ClaimSweeper({
+    db: control,
+    objects,
+    clock,
+    intervalMs: config.intervals.sweepMs,
+    onError: onError("claim_sweeper"),
+  });
+  const deleteWorker = new DeleteWorker({
+    db: control,
+    objects,
+    clock,
+    queue: deleteQueue,
+    intervalMs: config.intervals.deleteMs,
+    onError: onError("delete_worker"),
+  });
+  sweeper.start();
+  deleteWorker.start();
+  const purgeFailed = onError("state_purge");
+  const purgeTimer = setInterval(() => {
+    states
+      .forEachRecent((state) => state.purgeExpired().then(() => undefined))
+      .then((r) => {
+        for (let i = 0; i < r.failed; i++) purgeFailed(new Error("purge of a tenant failed"));
+      }, purgeFailed);
+  }, config.intervals.purgeMs);
+  purgeTimer.unref();
+
+  const openState = (key: TenantKey) => async () =>
+    StateStore.open({
+      database: await tenants.get(key),
+      purgeIntervalMs: maxTimerMs,
+      clock,
+      onListenerError: onError("state_listener"),
+    });
+
+  return {
+    objects,
+    tenants,
+    control,
+    deleteQueue,
+    tenantOf(identity) {
+      const key =
+        identity.userId === undefined ? TenantKey.org(identity.orgId) : TenantKey.user(identity.orgId, identity.userId);
+      key.validate();
+      return key;
+    },
+    stateFor: (key) => states.get(key.toString(), openState(key)),
+    pinState: (key) => states.pin(key.toString(), openState(key)),
+    async close() {
+      const errors: string[] = [];
+      const attempt = async (what: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+        } catch (err) {
+          errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      };
+      clearInterval(purgeTimer);
+      await attempt("claim sweeper", () => sweeper.stop());
+      await attempt("delete worker", () => deleteWorker.stop());
+      await attempt("state stores", () => states.close());
+      await attempt("tenants", () => tenants.close());
+      await attempt("control database", () => control.close());
+      await attempt("object store", () => objects.close());
+      return errors;
+    },
+  };
+}
