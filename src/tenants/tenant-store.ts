@@ -217,6 +217,7 @@ export class TenantStore {
     await this.#loading.get(id)?.promise.catch(() => undefined);
     const handle = this.#resident.get(id);
     if (handle !== undefined) await this.#retire(handle, true);
+    else await this.#retiring.get(id);
   }
 
   /** Every tenant that has an object in storage (optionally of one org), ordered by object key. */
@@ -395,7 +396,9 @@ export class TenantStore {
   }
 
   async #evictOverflow(): Promise<void> {
-    let excess = this.#resident.size - this.#lruSize;
+    let open = 0;
+    for (const h of this.#resident.values()) if (h.state === "open") open += 1;
+    let excess = open - this.#lruSize;
     if (excess <= 0) return;
     const victims: TenantHandle[] = [];
     for (const h of this.#resident.values()) {
@@ -443,7 +446,6 @@ export class TenantStore {
       await handle.flushLock.run(async () => {
         await handle.db.close();
         handle.state = "closed";
-        this.#resident.delete(handle.id);
       });
       if (handle.conflict !== undefined) {
         await moveAside(handle.path, handle.conflict.keptAt);
@@ -453,6 +455,8 @@ export class TenantStore {
       await this.#budget.keep(handle.path);
       return true;
     } finally {
+      // The key stays taken until its files are settled, so no load races the cleanup.
+      if (handle.state === "closed" && this.#resident.get(handle.id) === handle) this.#resident.delete(handle.id);
       this.#retiring.delete(handle.id);
       settle();
     }
