@@ -18,3 +18,31 @@ export { blake3Hex } from "./blake3-hex.js";
 export type { BusMessage, BusPeer, NewBusMessage } from "./bus-message.js";
 export { busMigrations } from "./bus-migrations.js";
 export { type MarkOptions, MessageStore, type MessageStoreOptions, type PendingOptions } from "./message-store.js";
+export {
+  BROADCAST,
+  canonicalEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseEnvelope,
+} from "./wire/envelope.js";
+export {
+  envelopeHmac,
+  type HmacSecret,
+  MIN_HMAC_SECRET_BYTES,
+  signEnvelope,
+  verifyEnvelope,
+} from "./wire/envelope-hmac.js";
+export {
+  type AckFrame,
+  type DeliverFrame,
+  type EnvelopeFrame,
+  type ErrorFrame,
+  encodeFrame,
+  type Frame,
+  type PeersFrame,
+  parseFrame,
+  type RegisterFrame,
+} from "./wire/frames.js";
+export { WireError, type WireErrorReason } from "./wire/wire-error.js";

@@ -1,0 +1,145 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { canonicalEnvelope, type Envelope, encodeEnvelope, parseEnvelope } from "../../src/bus/wire/envelope.js";
+import { envelopeHmac, signEnvelope, verifyEnvelope } from "../../src/bus/wire/envelope-hmac.js";
+import { encodeDeliver, encodeFrame, parseFrame } from "../../src/bus/wire/frames.js";
+import { compactGoJson, goJsonString, scanJsonObject } from "../../src/bus/wire/go-json.js";
+
+const SECRET = "0123456789abcdef0123456789abcdef";
+
+// The envelope as a Go or hand-written client might put it on the wire: whitespace in body,
+// raw <, >, &, U+2028, U+2029, a \t escape and a \u0041 escape.
+const WIRE =
+  '{"protocol_version":"v1","id":"m<1>&","from":"alice","to":"bob","ts":"2026-05-18T12:00:00Z",' +
+  '"source":"peer\\tbus \\u0041","kind":"msg",' +
+  '"body": { "text" : "a<b>&c\u2028d\u2029 \\u0041", "n": [ 1, 2.5e3 ], "e": { } },"hmac":""}';
+
+// Written by hand from Go's rules (encoding/json HTML-safe escapes, RawMessage compaction),
+// not by our encoder; its HMAC was computed with Python's hmac module.
+const CANONICAL =
+  '{"protocol_version":"v1","id":"m\\u003c1\\u003e\\u0026","from":"alice","to":"bob","ts":"2026-05-18T12:00:00Z",' +
+  '"source":"peer\\tbus A","kind":"msg",' +
+  '"body":{"text":"a\\u003cb\\u003e\\u0026c\\u2028d\\u2029 \\u0041","n":[1,2.5e3],"e":{}}}';
+const CANONICAL_HMAC = "1dea3121a4d88f54c8c1447f31a7231f69232ef9872827c9940fc5a11fad87bd";
+
+describe("wire protocol v1", () => {
+  it("canonical bytes and HMAC match the independent test vector", () => {
+    const env = parseEnvelope(WIRE);
+    expect(env.id).toBe("m<1>&");
+    expect(env.source).toBe("peer\tbus A");
+    expect(canonicalEnvelope(env)).toBe(CANONICAL);
+    expect(envelopeHmac(env, SECRET)).toBe(CANONICAL_HMAC);
+    const signed = { ...env, hmac: CANONICAL_HMAC };
+    expect(verifyEnvelope(signed, SECRET)).toBe(true);
+    expect(verifyEnvelope({ ...signed, hmac: CANONICAL_HMAC.toUpperCase() }, SECRET)).toBe(true);
+  });
+
+  it("verification fails on any change, a short or non-hex MAC, and refuses short secrets", () => {
+    const env = signEnvelope(parseEnvelope(WIRE), SECRET);
+    for (const field of ["id", "from", "to", "ts", "source"] as const) {
+      expect(verifyEnvelope({ ...env, [field]: `${env[field]}x` }, SECRET)).toBe(false);
+    }
+    expect(verifyEnvelope({ ...env, body: '{"text":1}' }, SECRET)).toBe(false);
+    expect(verifyEnvelope({ ...env, hmac: env.hmac.slice(2) }, SECRET)).toBe(false);
+    expect(verifyEnvelope({ ...env, hmac: "zz".repeat(32) }, SECRET)).toBe(false);
+    expect(verifyEnvelope(env, `${SECRET}!`)).toBe(false);
+    expect(() => signEnvelope(env, "short")).toThrow(/at least 32 bytes/);
+  });
+
+  it("an encoded envelope re-parses to the same envelope and the same canonical bytes", () => {
+    const env = signEnvelope(parseEnvelope(WIRE), SECRET);
+    const again = parseEnvelope(encodeEnvelope(env));
+    expect(again).toEqual(env);
+    expect(verifyEnvelope(again, SECRET)).toBe(true);
+    // Empty body canonicalizes as null.
+    expect(canonicalEnvelope({ ...env, body: "" })).toContain(',"body":null}');
+  });
+
+  it("goJsonString follows encoding/json: HTML escapes, control characters, lone surrogates", () => {
+    expect(goJsonString('<a href="x">&</a>')).toBe('"\\u003ca href=\\"x\\"\\u003e\\u0026\\u003c/a\\u003e"');
+    expect(goJsonString("\b\f\n\r\t\u0001\u001f\u007f")).toBe('"\\b\\f\\n\\r\\t\\u0001\\u001f\u007f"');
+    expect(goJsonString("\u2028\u2029")).toBe('"\\u2028\\u2029"');
+    expect(goJsonString("x\ud800y")).toBe('"x\\ufffdy"');
+    expect(goJsonString("\\ud800")).toBe('"\\\\ud800"');
+    expect(goJsonString("😀")).toBe('"😀"');
+  });
+
+  it("property: every string round-trips through goJsonString and its output is pure Go-safe JSON", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 40 }), (s) => {
+        const out = goJsonString(s);
+        expect(out).not.toMatch(/[<>&\u2028\u2029]/);
+        expect(JSON.parse(out)).toBe(
+          s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd"),
+        );
+      }),
+    );
+  });
+
+  it("property: compaction is idempotent and preserves the JSON value", () => {
+    fc.assert(
+      fc.property(fc.json(), (text) => {
+        const spaced = JSON.stringify(JSON.parse(text), null, 2);
+        const once = compactGoJson(spaced);
+        expect(compactGoJson(once)).toBe(once);
+        expect(JSON.parse(once)).toEqual(JSON.parse(text));
+      }),
+    );
+  });
+
+  it("rejects malformed JSON and invalid envelopes with a reason", () => {
+    const bad: [string, string][] = [
+      ["{", "malformed"],
+      ["[]", "malformed"],
+      ['{"a":1,"a":2}', "malformed"],
+      ['{"a":01}', "malformed"],
+      ['{"a":"\u0001"}', "malformed"],
+      ['{"a":1} x', "malformed"],
+      [`{"a":${"[".repeat(2000)}${"]".repeat(2000)}}`, "malformed"],
+      [WIRE.replace('"v1"', '"v2"'), "unsupported_version"],
+      [WIRE.replace('"id":"m<1>&"', '"id":""'), "invalid_envelope"],
+      [WIRE.replace('"id":"m<1>&"', '"id":7'), "invalid_envelope"],
+      [WIRE.replace(',"hmac":""', ""), "invalid_envelope"],
+      [WIRE.replace('"kind":"msg"', '"kind":"broadcast"'), "invalid_envelope"],
+      [WIRE.replace('"to":"bob"', '"to":"*"'), "invalid_envelope"],
+      [WIRE.replace('"kind":"msg"', '"kind":"shout"'), "invalid_envelope"],
+    ];
+    for (const [text, reason] of bad) {
+      let caught: unknown;
+      try {
+        parseEnvelope(text);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, text.slice(0, 60)).toMatchObject({ reason, code: "INVALID_ARGUMENT" });
+    }
+    expect(scanJsonObject('{"a":[1,{"b":null}], "c" : true }').get("a")).toBe('[1,{"b":null}]');
+  });
+
+  it("control frames encode in Go field order and parse back", () => {
+    const env = signEnvelope(parseEnvelope(WIRE), SECRET);
+    expect(encodeFrame({ type: "register", token: "t", name: "alice" })).toBe(
+      '{"protocol_version":"v1","type":"register","token":"t","name":"alice"}',
+    );
+    expect(encodeFrame({ type: "ack", id: "m1|bob" })).toBe('{"protocol_version":"v1","type":"ack","id":"m1|bob"}');
+    expect(encodeFrame({ type: "peers" })).toBe('{"protocol_version":"v1","type":"peers","names":null}');
+    const deliver = encodeDeliver("m1", encodeEnvelope(env));
+    expect(deliver).toBe(encodeFrame({ type: "deliver", deliveryKey: "m1", envelope: env }));
+    const parsed = parseFrame(deliver);
+    expect(parsed).toEqual({ type: "deliver", deliveryKey: "m1", envelope: env });
+    expect(parseFrame('{"protocol_version":"v1","type":"peers","names":["a","b"]}')).toEqual({
+      type: "peers",
+      names: ["a", "b"],
+    });
+    expect(parseFrame(encodeEnvelope(env))).toEqual({ type: "envelope", envelope: env });
+    expect(() => parseFrame('{"protocol_version":"v0","type":"ack","id":"x"}')).toThrow(/protocol_version/);
+    expect(() => parseFrame('{"protocol_version":"v1","type":"launch"}')).toThrow(/unknown frame type/);
+    const e: Envelope = env;
+    expect(parseFrame(encodeFrame({ type: "error", code: "bad_hmac", message: "no", id: e.id }))).toEqual({
+      type: "error",
+      code: "bad_hmac",
+      message: "no",
+      id: e.id,
+    });
+  });
+});
