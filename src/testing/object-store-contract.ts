@@ -5,7 +5,7 @@ import { isStoreError } from "../errors.js";
 import type { ObjectStore } from "../objects/object-store.js";
 
 /** Test groups of {@link runObjectStoreContract}. */
-export type ObjectStoreContractGroup = "objects" | "conditional" | "multipart";
+export type ObjectStoreContractGroup = "objects" | "list" | "conditional" | "multipart";
 
 /** The test-runner functions the contract registers its cases with (vitest, node:test, mocha...). */
 export interface ContractRunner {
@@ -15,7 +15,7 @@ export interface ContractRunner {
 
 /** Options of {@link runObjectStoreContract}. */
 export interface ObjectStoreContractOptions extends ContractRunner {
-  /** Which groups to register. Default all three. */
+  /** Which groups to register. Default all four. */
   groups?: readonly ObjectStoreContractGroup[];
   /** Name of the enclosing `describe`. Default `"ObjectStore contract"`. */
   name?: string;
@@ -38,7 +38,7 @@ export function runObjectStoreContract(
   options: ObjectStoreContractOptions,
 ): void {
   const { describe, it } = options;
-  const groups = new Set(options.groups ?? ["objects", "conditional", "multipart"]);
+  const groups = new Set(options.groups ?? ["objects", "list", "conditional", "multipart"]);
   const test = (name: string, fn: (store: ObjectStore, prefix: string) => Promise<void>) =>
     it(name, async () => {
       const store = await openFresh();
@@ -51,6 +51,7 @@ export function runObjectStoreContract(
 
   describe(options.name ?? "ObjectStore contract", () => {
     if (groups.has("objects")) describe("objects", () => registerObjectCases(test));
+    if (groups.has("list")) describe("list", () => registerListCases(test));
     if (groups.has("conditional")) describe("conditional put", () => registerConditionalCases(test));
     if (groups.has("multipart")) describe("multipart", () => registerMultipartCases(test));
   });
@@ -133,44 +134,6 @@ function registerObjectCases(test: Register): void {
     assert.equal((await store.head(`${p}big1`))?.etag, noLength.etag);
   });
 
-  test("list matches plain string prefixes, in key order, with folder and sibling boundaries", async (store, p) => {
-    const keys = [`${p}a`, `${p}a-`, `${p}a/b`, `${p}a/b/c`, `${p}ab`, `${p}b`, `${p}a.txt`];
-    for (const key of keys) await store.put(key, key);
-    const names = async (prefix: string) => (await store.list(prefix)).objects.map((o) => o.key.slice(p.length));
-    assert.deepEqual(await names(`${p}a`), ["a", "a-", "a.txt", "a/b", "a/b/c", "ab"]);
-    assert.deepEqual(await names(`${p}a/`), ["a/b", "a/b/c"]);
-    assert.deepEqual(await names(`${p}a/b`), ["a/b", "a/b/c"]);
-    assert.deepEqual(await names(`${p}a/b/`), ["a/b/c"]);
-    assert.deepEqual(await names(`${p}ab`), ["ab"]);
-    assert.deepEqual(await names(`${p}c`), []);
-    assert.deepEqual(await names(p), ["a", "a-", "a.txt", "a/b", "a/b/c", "ab", "b"]);
-    const page = await store.list(`${p}a/b`);
-    assert.equal(page.cursor, undefined);
-    const info = page.objects[0];
-    assert.ok(info);
-    assert.equal(info.size, Buffer.byteLength(`${p}a/b`));
-    assert.equal(info.etag, (await store.head(`${p}a/b`))?.etag);
-  });
-
-  test("list pages with a cursor: every key once, in order, pages no larger than the limit", async (store, p) => {
-    const keys = Array.from({ length: 23 }, (_, i) => `${p}${i % 2 ? "odd" : "even"}/${String(i).padStart(3, "0")}`);
-    await Promise.all(keys.map((key) => store.put(key, "x")));
-    for (const limit of [1, 5, 23, 100]) {
-      const seen: string[] = [];
-      let cursor: string | undefined;
-      let pages = 0;
-      do {
-        const page = await store.list(p, cursor === undefined ? { limit } : { limit, cursor });
-        assert.ok(page.objects.length <= limit);
-        seen.push(...page.objects.map((o) => o.key));
-        cursor = page.cursor;
-        pages += 1;
-        assert.ok(pages <= 30, "pagination does not terminate");
-      } while (cursor !== undefined);
-      assert.deepEqual(seen, [...keys].sort(byUtf8));
-    }
-  });
-
   test("rejects unsafe keys with InvalidKeyError before touching anything", async (store, p) => {
     const bad = [
       "",
@@ -223,6 +186,46 @@ function registerObjectCases(test: Register): void {
     await rejectsWith(store.put(`${p}k`, "y"), "CLOSED");
     await rejectsWith(store.list(p), "CLOSED");
     await rejectsWith(store.initMultipart(`${p}k`), "CLOSED");
+  });
+}
+
+function registerListCases(test: Register): void {
+  test("list matches plain string prefixes, in key order, with folder and sibling boundaries", async (store, p) => {
+    const keys = [`${p}a`, `${p}a-`, `${p}a/b`, `${p}a/b/c`, `${p}ab`, `${p}b`, `${p}a.txt`];
+    for (const key of keys) await store.put(key, key);
+    const names = async (prefix: string) => (await store.list(prefix)).objects.map((o) => o.key.slice(p.length));
+    assert.deepEqual(await names(`${p}a`), ["a", "a-", "a.txt", "a/b", "a/b/c", "ab"]);
+    assert.deepEqual(await names(`${p}a/`), ["a/b", "a/b/c"]);
+    assert.deepEqual(await names(`${p}a/b`), ["a/b", "a/b/c"]);
+    assert.deepEqual(await names(`${p}a/b/`), ["a/b/c"]);
+    assert.deepEqual(await names(`${p}ab`), ["ab"]);
+    assert.deepEqual(await names(`${p}c`), []);
+    assert.deepEqual(await names(p), ["a", "a-", "a.txt", "a/b", "a/b/c", "ab", "b"]);
+    const page = await store.list(`${p}a/b`);
+    assert.equal(page.cursor, undefined);
+    const info = page.objects[0];
+    assert.ok(info);
+    assert.equal(info.size, Buffer.byteLength(`${p}a/b`));
+    assert.equal(info.etag, (await store.head(`${p}a/b`))?.etag);
+  });
+
+  test("list pages with a cursor: every key once, in order, pages no larger than the limit", async (store, p) => {
+    const keys = Array.from({ length: 23 }, (_, i) => `${p}${i % 2 ? "odd" : "even"}/${String(i).padStart(3, "0")}`);
+    await Promise.all(keys.map((key) => store.put(key, "x")));
+    for (const limit of [1, 5, 23, 100]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.list(p, cursor === undefined ? { limit } : { limit, cursor });
+        assert.ok(page.objects.length <= limit);
+        seen.push(...page.objects.map((o) => o.key));
+        cursor = page.cursor;
+        pages += 1;
+        assert.ok(pages <= 30, "pagination does not terminate");
+      } while (cursor !== undefined);
+      assert.deepEqual(seen, [...keys].sort(byUtf8));
+    }
   });
 }
 

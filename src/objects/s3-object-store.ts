@@ -1,0 +1,447 @@
+import { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { AccessDeniedError, ClosedError, ConflictError, InvalidArgumentError, NotFoundError } from "../errors.js";
+import { positiveSize } from "./memory-object-store.js";
+import { assertPartNumber, checkCompletedParts, normalizeEtag, type RecordedPart } from "./multipart-rules.js";
+import { bodyChunks } from "./object-body.js";
+import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
+import type {
+  CompletedPart,
+  ListOptions,
+  ListPage,
+  ObjectBody,
+  ObjectBodyInput,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+} from "./object-store.js";
+import { assertPutOptions } from "./put-condition.js";
+
+/** Options of {@link S3ObjectStore}. */
+export interface S3ObjectStoreOptions {
+  /** Bucket holding the objects (must exist). */
+  bucket: string;
+  /** Endpoint URL for S3-compatible services, e.g. `http://127.0.0.1:9000`. Default AWS. */
+  endpoint?: string;
+  /** Default `"us-east-1"`. */
+  region?: string;
+  /** Static credentials. Default the SDK's chain (env, profile, instance role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Path-style URLs (`endpoint/bucket/key`), needed by MinIO, s3rver and most self-hosted services. Default false. */
+  forcePathStyle?: boolean;
+  /** Minimum size of non-final parts, also the part size of unknown-length puts. Default 16 MiB. */
+  partSize?: number;
+  /** Most parts per upload. Default 10,000 (the S3 limit). */
+  maxPartCount?: number;
+  /**
+   * When the SDK adds request checksums. Default `"WHEN_REQUIRED"`: the SDK default (`"WHEN_SUPPORTED"`)
+   * sends streamed bodies with `aws-chunked` framing, which s3rver and some S3-compatible
+   * services store verbatim, corrupting the object.
+   */
+  requestChecksumCalculation?: "WHEN_REQUIRED" | "WHEN_SUPPORTED";
+  /** When the SDK validates response checksums. Default `"WHEN_REQUIRED"`. */
+  responseChecksumValidation?: "WHEN_REQUIRED" | "WHEN_SUPPORTED";
+  /** A ready client to use instead (its own config wins; `close()` then leaves it open). */
+  client?: S3Client;
+}
+
+/** An {@link ObjectStore} on S3 or an S3-compatible service. Etags are S3's, without quotes. */
+export class S3ObjectStore implements ObjectStore {
+  readonly partSize: number;
+  readonly maxPartCount: number;
+  readonly #client: S3Client;
+  readonly #ownsClient: boolean;
+  readonly #bucket: string;
+  #closed = false;
+
+  constructor(options: S3ObjectStoreOptions) {
+    if (typeof options?.bucket !== "string" || options.bucket === "")
+      throw new InvalidArgumentError("S3ObjectStore needs a bucket");
+    this.#bucket = options.bucket;
+    this.partSize = positiveSize(options.partSize ?? 16 * 1024 * 1024, "partSize");
+    this.maxPartCount = positiveSize(options.maxPartCount ?? 10_000, "maxPartCount");
+    this.#ownsClient = options.client === undefined;
+    this.#client =
+      options.client ??
+      new S3Client({
+        region: options.region ?? "us-east-1",
+        forcePathStyle: options.forcePathStyle ?? false,
+        requestChecksumCalculation: options.requestChecksumCalculation ?? "WHEN_REQUIRED",
+        responseChecksumValidation: options.responseChecksumValidation ?? "WHEN_REQUIRED",
+        ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      });
+  }
+
+  async get(key: string): Promise<ObjectBody | null> {
+    const op = "objects.get";
+    this.#check(key, op);
+    try {
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return {
+        ...info(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType),
+        body: out.Body instanceof Readable ? out.Body : Readable.from([]),
+      };
+    } catch (err) {
+      if (isMissingObject(err)) return null;
+      throw mapError(err, op);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const op = "objects.head";
+    this.#check(key, op);
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return info(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType);
+    } catch (err) {
+      if (isMissingObject(err)) return null;
+      throw mapError(err, op);
+    }
+  }
+
+  async put(key: string, body: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
+    const op = "objects.put";
+    this.#check(key, op);
+    assertPutOptions(options, op);
+    const conditions = {
+      ...(options.ifMatch === undefined ? {} : { IfMatch: quote(options.ifMatch) }),
+      ...(options.ifNoneMatch === undefined ? {} : { IfNoneMatch: options.ifNoneMatch }),
+    };
+    const fixed = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof Uint8Array ? body : undefined;
+    let payload: Uint8Array | Readable;
+    let length: number;
+    if (fixed !== undefined) {
+      payload = fixed;
+      length = fixed.byteLength;
+    } else if (options.contentLength !== undefined) {
+      payload = Readable.from(bodyChunks(body, op));
+      length = options.contentLength;
+    } else {
+      // Unknown length: S3 needs one, so buffer up to a part and switch to multipart beyond it.
+      const chunks = bodyChunks(body, op)[Symbol.asyncIterator]();
+      const first = await readUpTo(chunks, this.partSize);
+      if (!first.done) return this.#putMultipart(key, first.bytes, chunks, options.contentType, conditions, op);
+      payload = first.bytes;
+      length = first.bytes.byteLength;
+    }
+    try {
+      const out = await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          Body: payload,
+          ContentLength: length,
+          ...(options.contentType === undefined ? {} : { ContentType: options.contentType }),
+          ...conditions,
+        }),
+      );
+      return { etag: normalizeEtag(out.ETag ?? "") };
+    } catch (err) {
+      throw mapError(err, op);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const op = "objects.delete";
+    this.#check(key, op);
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+    } catch (err) {
+      if (!isMissingObject(err)) throw mapError(err, op);
+    }
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
+    const op = "objects.list";
+    this.#open(op);
+    assertListPrefix(prefix, op);
+    const limit = listLimit(options.limit, op);
+    try {
+      const out = await this.#client.send(
+        new ListObjectsV2Command({
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          MaxKeys: Math.min(limit, 1000),
+          ...(options.cursor === undefined ? {} : { ContinuationToken: options.cursor }),
+        }),
+      );
+      const objects = (out.Contents ?? []).map((o) => info(o.Key ?? "", o.Size, o.ETag, o.LastModified, undefined));
+      return out.IsTruncated && out.NextContinuationToken
+        ? { objects, cursor: out.NextContinuationToken }
+        : { objects };
+    } catch (err) {
+      throw mapError(err, op);
+    }
+  }
+
+  async initMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
+    const op = "objects.initMultipart";
+    this.#check(key, op);
+    try {
+      const out = await this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          ...(options.contentType === undefined ? {} : { ContentType: options.contentType }),
+        }),
+      );
+      if (!out.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+      return out.UploadId;
+    } catch (err) {
+      throw mapError(err, op);
+    }
+  }
+
+  async putPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: ObjectBodyInput,
+    options: { contentLength?: number } = {},
+  ): Promise<{ etag: string; size: number }> {
+    const op = "objects.putPart";
+    this.#check(key, op);
+    assertPartNumber(partNumber, this.maxPartCount, op);
+    let payload: Uint8Array | Readable;
+    let size: number;
+    if (options.contentLength !== undefined) {
+      payload = Readable.from(bodyChunks(body, op));
+      size = options.contentLength;
+    } else {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of bodyChunks(body, op)) chunks.push(chunk);
+      payload = Buffer.concat(chunks);
+      size = payload.byteLength;
+    }
+    return { etag: await this.#uploadPart(key, uploadId, partNumber, payload, size, op), size };
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+    const op = "objects.completeMultipart";
+    this.#check(key, op);
+    // S3 only enforces its own 5 MiB minimum; the store's partSize rule is checked against ListParts.
+    const recorded = await this.#listParts(key, uploadId, op);
+    const ordered = checkCompletedParts(parts, recorded, this.partSize, op);
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    const etag = await this.#complete(key, uploadId, sorted, {}, op);
+    const size = ordered.reduce((sum, part) => sum + part.size, 0);
+    return { key, size, etag, lastModified: Date.now() };
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    const op = "objects.abortMultipart";
+    this.#check(key, op);
+    try {
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      if (!isNoSuchUpload(err) && !isMissingObject(err)) throw mapError(err, op);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsClient) this.#client.destroy();
+  }
+
+  async #putMultipart(
+    key: string,
+    first: Buffer,
+    rest: AsyncIterator<Uint8Array>,
+    contentType: string | undefined,
+    conditions: { IfMatch?: string; IfNoneMatch?: string },
+    op: string,
+  ): Promise<{ etag: string }> {
+    const uploadId = await this.initMultipart(key, contentType === undefined ? {} : { contentType });
+    try {
+      const parts: CompletedPart[] = [];
+      let part: { bytes: Buffer; done: boolean } = { bytes: first, done: false };
+      for (let n = 1; ; n++) {
+        if (n > this.maxPartCount)
+          throw new InvalidArgumentError(`body needs more than ${this.maxPartCount} parts`, { op });
+        parts.push({
+          partNumber: n,
+          etag: await this.#uploadPart(key, uploadId, n, part.bytes, part.bytes.byteLength, op),
+        });
+        if (part.done) break;
+        part = await readUpTo(rest, this.partSize);
+        if (part.done && part.bytes.byteLength === 0) break;
+      }
+      return { etag: await this.#complete(key, uploadId, parts, conditions, op) };
+    } catch (err) {
+      await this.abortMultipart(key, uploadId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    payload: Uint8Array | Readable,
+    size: number,
+    op: string,
+  ): Promise<string> {
+    try {
+      const out = await this.#client.send(
+        new UploadPartCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: payload,
+          ContentLength: size,
+        }),
+      );
+      return normalizeEtag(out.ETag ?? "");
+    } catch (err) {
+      throw mapError(err, op);
+    }
+  }
+
+  async #listParts(key: string, uploadId: string, op: string): Promise<Map<number, RecordedPart>> {
+    const recorded = new Map<number, RecordedPart>();
+    let marker: string | undefined;
+    try {
+      do {
+        const out = await this.#client.send(
+          new ListPartsCommand({
+            Bucket: this.#bucket,
+            Key: key,
+            UploadId: uploadId,
+            ...(marker === undefined ? {} : { PartNumberMarker: marker }),
+          }),
+        );
+        for (const part of out.Parts ?? []) {
+          if (part.PartNumber !== undefined)
+            recorded.set(part.PartNumber, { etag: normalizeEtag(part.ETag ?? ""), size: part.Size ?? 0 });
+        }
+        marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+      } while (marker !== undefined);
+    } catch (err) {
+      throw mapError(err, op);
+    }
+    return recorded;
+  }
+
+  async #complete(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    conditions: { IfMatch?: string; IfNoneMatch?: string },
+    op: string,
+  ): Promise<string> {
+    try {
+      const out = await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: quote(p.etag) })) },
+          ...conditions,
+        }),
+      );
+      return normalizeEtag(out.ETag ?? "");
+    } catch (err) {
+      throw mapError(err, op);
+    }
+  }
+
+  #check(key: string, op: string): void {
+    this.#open(op);
+    assertObjectKey(key, op);
+  }
+
+  #open(op: string): void {
+    if (this.#closed) throw new ClosedError("object store is closed", { op });
+  }
+}
+
+function info(
+  key: string,
+  size: number | undefined,
+  etag: string | undefined,
+  modified: Date | undefined,
+  contentType: string | undefined,
+): ObjectInfo {
+  return {
+    key,
+    size: size ?? 0,
+    etag: normalizeEtag(etag ?? ""),
+    lastModified: modified?.getTime() ?? 0,
+    ...(contentType === undefined ? {} : { contentType }),
+  };
+}
+
+function quote(etag: string): string {
+  return `"${normalizeEtag(etag)}"`;
+}
+
+async function readUpTo(chunks: AsyncIterator<Uint8Array>, limit: number): Promise<{ bytes: Buffer; done: boolean }> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const next = await chunks.next();
+    if (next.done) return { bytes: Buffer.concat(parts), done: true };
+    parts.push(next.value);
+    size += next.value.byteLength;
+  }
+  // A chunk may overshoot the limit; parts only need to be at least partSize, so keep it whole.
+  return { bytes: Buffer.concat(parts), done: false };
+}
+
+interface SdkError {
+  name?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function status(err: unknown): number | undefined {
+  return (err as SdkError | undefined)?.$metadata?.httpStatusCode;
+}
+
+function errorName(err: unknown): string | undefined {
+  return (err as SdkError | undefined)?.name ?? (err as SdkError | undefined)?.Code;
+}
+
+function isMissingObject(err: unknown): boolean {
+  const name = errorName(err);
+  return (
+    name === "NoSuchKey" ||
+    name === "NotFound" ||
+    (status(err) === 404 && name !== "NoSuchBucket" && name !== "NoSuchUpload")
+  );
+}
+
+function isNoSuchUpload(err: unknown): boolean {
+  return errorName(err) === "NoSuchUpload";
+}
+
+/** Maps S3 faults that callers branch on to storeroom errors; anything else passes through unchanged. */
+function mapError(err: unknown, op: string): unknown {
+  const name = errorName(err);
+  const code = status(err);
+  if (name === "PreconditionFailed" || name === "ConditionalRequestConflict" || code === 412) {
+    return new ConflictError("conditional write lost: the object changed", { op, cause: err });
+  }
+  if (name === "NoSuchUpload") return new NotFoundError("no open multipart upload with this id", { op, cause: err });
+  if (name === "InvalidPart" || name === "InvalidPartOrder" || name === "EntityTooSmall") {
+    return new InvalidArgumentError(`S3 rejected the parts: ${name}`, { op, cause: err });
+  }
+  if (name === "NoSuchBucket") return new NotFoundError("bucket does not exist", { op, cause: err });
+  if (name === "AccessDenied" || code === 403) return new AccessDeniedError("S3 denied access", { op, cause: err });
+  return err;
+}
