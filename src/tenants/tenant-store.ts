@@ -456,7 +456,7 @@ export class TenantStore {
       return true;
     } finally {
       // The key stays taken until its files are settled, so no load races the cleanup.
-      if (handle.state === "closed" && this.#resident.get(handle.id) === handle) this.#resident.delete(handle.id);
+      if (isClosed(handle) && this.#resident.get(handle.id) === handle) this.#resident.delete(handle.id);
       this.#retiring.delete(handle.id);
       settle();
     }
@@ -536,6 +536,11 @@ export class TenantStore {
   #assertOpen(op: string): void {
     if (this.#closing !== undefined) throw new ClosedError("tenant store is closed", { op });
   }
+}
+
+// A function, so TypeScript does not narrow `state` across the awaits in #retire.
+function isClosed(handle: TenantHandle): boolean {
+  return handle.state === "closed";
 }
 
 function validKey(key: TenantKey | TenantKeyInit): TenantKey {
