@@ -1,5 +1,5 @@
 import { NotFoundError, ReadOnlyError, TransactionError } from "../errors.js";
-import { assertKey, assertValue, compareKeys, type ResolvedRange, resolveRange } from "./key-order.js";
+import { assertKey, assertValue, compareKeys, copyBytes, type ResolvedRange, resolveRange } from "./key-order.js";
 import { SortedNamespace } from "./sorted-namespace.js";
 import type { KeyValue, ScanRange, Tx } from "./store.js";
 
@@ -26,7 +26,7 @@ export class MemoryTx implements Tx {
       const staged = this.#staged?.get(ns)?.get(key);
       const value = staged === undefined ? this.#data.get(ns)?.get(key) : staged;
       if (value === undefined || value === null) throw new NotFoundError("key not found", { op: "kv.get" });
-      return Promise.resolve(value.slice());
+      return Promise.resolve(copyBytes(value));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -36,7 +36,7 @@ export class MemoryTx implements Tx {
     try {
       this.#assertUsable("kv.put", ns, key);
       assertValue(value, "kv.put");
-      this.#stage("kv.put", ns).set(key, value.slice());
+      this.#stage("kv.put", ns).set(key, copyBytes(value));
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -62,7 +62,7 @@ export class MemoryTx implements Tx {
       if (staged === undefined || staged.size === 0) {
         if (committed === undefined) return Promise.resolve([]);
         return Promise.resolve(
-          committed.keys(range).map((key) => ({ key, value: (committed.get(key) as Uint8Array).slice() })),
+          committed.keys(range).map((key) => ({ key, value: copyBytes(committed.get(key) as Uint8Array) })),
         );
       }
       return Promise.resolve(mergeStaged(committed, staged, range));
@@ -131,7 +131,7 @@ function mergeStaged(
   if (range.reverse) keys.reverse();
   return keys
     .slice(0, range.limit ?? keys.length)
-    .map((key) => ({ key, value: (merged.get(key) as Uint8Array).slice() }));
+    .map((key) => ({ key, value: copyBytes(merged.get(key) as Uint8Array) }));
 }
 
 function inRange(key: string, range: ResolvedRange): boolean {

@@ -99,7 +99,16 @@ function run<T>(executor: Executor, writable: boolean, fn: (tx: Tx) => Promise<T
   } catch (err) {
     pending = Promise.reject(err);
   }
-  return pending.finally(() => tx.finish());
+  return pending.then(
+    (value) => {
+      tx.finish();
+      return value;
+    },
+    (err: unknown) => {
+      tx.finish();
+      throw err;
+    },
+  );
 }
 
 function closed(op: string): ClosedError {

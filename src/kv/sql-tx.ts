@@ -1,6 +1,6 @@
 import { NotFoundError, ReadOnlyError, TransactionError } from "../errors.js";
 import type { Executor, SqlValue } from "../sql/index.js";
-import { assertKey, assertValue, prefixSuccessor, resolveRange } from "./key-order.js";
+import { assertKey, assertValue, copyBytes, prefixSuccessor, resolveRange } from "./key-order.js";
 import type { KeyValue, ScanRange, Tx } from "./store.js";
 
 const GET = "SELECT value FROM kv WHERE ns = $1 AND key = $2";
@@ -48,11 +48,6 @@ function decodeKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
 }
 
-/** A fresh, unshared copy: row buffers may sit in a pooled slab. */
-function copyOut(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
-}
-
 /** The sqlite and postgres drivers' {@link Tx}: statements on one table through a foundation transaction. */
 export class SqlTx implements Tx {
   readonly #tx: Executor;
@@ -69,7 +64,8 @@ export class SqlTx implements Tx {
       this.#assertUsable("kv.get", ns, key);
       return this.#tx.get<{ value: Uint8Array }>(GET, [encodeNamespace(ns), encodeKey(key)]).then((row) => {
         if (row === undefined) throw new NotFoundError("key not found", { op: "kv.get" });
-        return copyOut(row.value);
+        // The driver hands back a fresh buffer per row, owned by nobody else: no second copy.
+        return row.value;
       });
     } catch (err) {
       return Promise.reject(err);
@@ -81,7 +77,7 @@ export class SqlTx implements Tx {
       this.#assertUsable("kv.put", ns, key);
       assertValue(value, "kv.put");
       this.#assertWritable("kv.put");
-      return this.#tx.run(PUT, [encodeNamespace(ns), encodeKey(key), Buffer.from(value)]).then(() => undefined);
+      return this.#tx.run(PUT, [encodeNamespace(ns), encodeKey(key), copyBytes(value)]).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -111,7 +107,7 @@ export class SqlTx implements Tx {
       const sql = scanSql(range.lower !== undefined, upper !== undefined, range.limit !== undefined, range.reverse);
       return this.#tx
         .all<{ key: Uint8Array; value: Uint8Array }>(sql, params)
-        .then((rows) => rows.map((row) => ({ key: decodeKey(row.key), value: copyOut(row.value) })));
+        .then((rows) => rows.map((row) => ({ key: decodeKey(row.key), value: row.value })));
     } catch (err) {
       return Promise.reject(err);
     }

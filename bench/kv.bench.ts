@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
+import { openStore } from "../src/kv/index.js";
+import { benchKey, benchValue, runStoreBenchmarks } from "../src/testing/index.js";
+import { type BenchCase, runSuite } from "./harness.js";
+
+const BATCH = 100;
+const KEYS = 1000;
+
+function repeat(op: () => unknown): () => void {
+  return () => {
+    for (let n = 0; n < BATCH; n++) op();
+  };
+}
+
+/**
+ * better-sqlite3 on its own `:memory:` database with the kv driver's table and statements:
+ * the floor the sqlite driver is measured against, with and without the BEGIN/COMMIT that a
+ * `view`/`update` costs.
+ */
+function rawSqliteCases(): { cases: BenchCase[]; close: () => void } {
+  const db = new BetterSqlite3(":memory:");
+  db.exec(
+    "CREATE TABLE kv (ns BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
+  );
+  const put = db.prepare(
+    "INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+  );
+  const get = db.prepare("SELECT value FROM kv WHERE ns = ? AND key = ?");
+  const scan = db.prepare("SELECT key, value FROM kv WHERE ns = ? ORDER BY key");
+  const begin = db.prepare("BEGIN");
+  const beginImmediate = db.prepare("BEGIN IMMEDIATE");
+  const commit = db.prepare("COMMIT");
+  const bench = Buffer.from("bench");
+  const scanNs = Buffer.from("scan");
+  const value = Buffer.from(benchValue);
+  db.transaction(() => {
+    for (let i = 0; i < KEYS; i++) put.run(bench, Buffer.from(benchKey(i)), value);
+    for (let i = 0; i < 100; i++) put.run(scanNs, Buffer.from(benchKey(i)), value);
+  })();
+  let next = 0;
+  const key = (): Buffer => {
+    next = (next + 1) % KEYS;
+    return Buffer.from(benchKey(next));
+  };
+  const inTx = (first: BetterSqlite3.Statement, fn: () => unknown) => () => {
+    first.run();
+    fn();
+    commit.run();
+  };
+  const raw = (group: string, name: string, fn: () => unknown): BenchCase => ({
+    group: `sqlite ${group}`,
+    name,
+    role: "raw",
+    batch: BATCH,
+    fn: repeat(fn),
+  });
+  const getRow = () => get.get(bench, key());
+  const cases = [
+    raw("kv Get", "raw better-sqlite3 SELECT", getRow),
+    raw("kv Get (vs BEGIN;SELECT;COMMIT)", "raw better-sqlite3 BEGIN;SELECT;COMMIT", inTx(begin, getRow)),
+    raw(
+      "kv Put",
+      "raw better-sqlite3 BEGIN IMMEDIATE;UPSERT;COMMIT",
+      inTx(beginImmediate, () => put.run(bench, key(), value)),
+    ),
+    raw(
+      "kv Update",
+      "raw better-sqlite3 BEGIN IMMEDIATE;COMMIT",
+      inTx(beginImmediate, () => undefined),
+    ),
+    raw(
+      "kv View",
+      "raw better-sqlite3 BEGIN;COMMIT",
+      inTx(begin, () => undefined),
+    ),
+    raw(
+      "kv Scan100",
+      "raw better-sqlite3 BEGIN;SELECT 100;COMMIT",
+      inTx(begin, () => scan.all(scanNs)),
+    ),
+  ];
+  return { cases, close: () => db.close() };
+}
+
+/** A throwaway database on the server of POSTGRES_URL, so the bench never touches real tables. */
+async function scratchPostgres(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `kv_bench_${randomBytes(4).toString("hex")}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const scratch = new URL(url);
+  scratch.pathname = `/${name}`;
+  return { url: scratch.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+export default async function kvBench(): Promise<void> {
+  const raw = rawSqliteCases();
+  const memory = await runStoreBenchmarks(() => openStore("memory", ""), {
+    name: "storeroom kv memory",
+    groupPrefix: "memory ",
+    batch: BATCH,
+    keys: KEYS,
+  });
+  const sqlite = await runStoreBenchmarks(() => openStore("sqlite", ":memory:"), {
+    name: "storeroom kv sqlite",
+    groupPrefix: "sqlite ",
+    batch: BATCH,
+    keys: KEYS,
+  });
+  const sqliteGet = sqlite.cases.find((c) => c.group === "sqlite kv Get");
+  const extra: BenchCase[] = sqliteGet ? [{ ...sqliteGet, group: "sqlite kv Get (vs BEGIN;SELECT;COMMIT)" }] : [];
+  const url = process.env.POSTGRES_URL;
+  const scratch = url ? await scratchPostgres(url) : undefined;
+  if (!scratch) console.warn("POSTGRES_URL is not set: postgres driver cases skipped");
+  const postgres = scratch
+    ? await runStoreBenchmarks(() => openStore("postgres", scratch.url), {
+        name: "storeroom kv postgres",
+        groupPrefix: "postgres ",
+        batch: 10,
+        keys: KEYS,
+      })
+    : undefined;
+  try {
+    await runSuite("kv", [...memory.cases, ...raw.cases, ...sqlite.cases, ...extra, ...(postgres?.cases ?? [])]);
+  } finally {
+    await memory.close();
+    await sqlite.close();
+    raw.close();
+    await postgres?.close();
+    await scratch?.drop();
+  }
+}
