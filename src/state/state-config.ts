@@ -1,0 +1,132 @@
+import { type Clock, systemClock } from "../clock.js";
+import { InvalidArgumentError } from "../errors.js";
+import type { Database } from "../sql/index.js";
+
+/** Where journal rows say they belong. Only `bucketName` is used; the other two are metadata. */
+export interface JournalConfig {
+  /** Metadata only (no network I/O happens), e.g. `"http://127.0.0.1:8086"`. */
+  endpointUrl?: string;
+  /** Metadata only, e.g. `"core"`. */
+  organisation?: string;
+  /** The `bucket_name` of journal rows, e.g. `"events"`. Default `"store"` when no journal is configured. */
+  bucketName?: string;
+}
+
+/**
+ * How {@link StateStore.open} builds a store. Give exactly one of `databasePath` (the store opens
+ * SQLite itself and closes it on `close()`) or `database` (any foundation database, also
+ * PostgreSQL; the store never closes it).
+ *
+ * @example
+ * ```ts
+ * const state = await StateStore.open({ databasePath: "./state.db", purgeIntervalMs: 30_000 });
+ * ```
+ */
+export interface StateStoreConfig {
+  /** A SQLite file path or `":memory:"`. Must not be empty. */
+  databasePath?: string;
+  /** An open database the caller owns. */
+  database?: Database;
+  /** Background purge period in ms. `0` or absent means the default, 60000 (as in the seed); negative is an error. */
+  purgeIntervalMs?: number;
+  /** Directory of workspace scratch files. Default `.core/state` (relative to the process CWD); trailing slashes are stripped. */
+  workspaceStateDirectory?: string;
+  /** Journal metadata; when any field is set, all three must be set. */
+  journal?: JournalConfig;
+  /** Source of time for TTLs, events and journal rows. Default {@link systemClock}. */
+  clock?: Clock;
+  /** Default buffer of {@link StateStore.watch} watchers. Default 16. */
+  watchBufferSize?: number;
+  /** Receives errors thrown by `onChange` callbacks and by the background purge. Default: `process.emitWarning`. */
+  onListenerError?: (err: unknown) => void;
+}
+
+/** A validated {@link StateStoreConfig} with every default filled in. */
+export interface NormalisedStateConfig {
+  readonly databasePath: string | undefined;
+  readonly database: Database | undefined;
+  readonly purgeIntervalMs: number;
+  readonly workspaceStateDirectory: string;
+  readonly journal: Readonly<Required<JournalConfig>> | undefined;
+  readonly bucketName: string;
+  readonly clock: Clock;
+  readonly watchBufferSize: number;
+  readonly onListenerError: (err: unknown) => void;
+}
+
+export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+export const DEFAULT_WORKSPACE_STATE_DIRECTORY = ".core/state";
+export const DEFAULT_JOURNAL_BUCKET = "store";
+export const DEFAULT_WATCH_BUFFER_SIZE = 16;
+
+/** Strips trailing slashes (keeping a lone `/`). */
+export function normaliseDirectory(dir: string): string {
+  const stripped = dir.replace(/[/\\]+$/, "");
+  return stripped === "" ? (dir === "" ? "" : "/") : stripped;
+}
+
+/** Validates `config` and fills defaults; throws {@link InvalidArgumentError} naming the bad field. */
+export function normaliseStateConfig(config: StateStoreConfig): NormalisedStateConfig {
+  if (config === null || typeof config !== "object") {
+    throw new InvalidArgumentError("state config must be an object", { op: "state.open" });
+  }
+  const { databasePath, database } = config;
+  if (databasePath !== undefined && database !== undefined) {
+    throw new InvalidArgumentError("give either databasePath or database, not both", { op: "state.open" });
+  }
+  if (database === undefined) {
+    if (typeof databasePath !== "string" || databasePath === "") {
+      throw new InvalidArgumentError('database path is empty; use a file path or ":memory:", or pass database', {
+        op: "state.open",
+      });
+    }
+  } else if (typeof database.get !== "function" || typeof database.transaction !== "function") {
+    throw new InvalidArgumentError("database must be a storeroom Database (openSqlite / openPostgres)", {
+      op: "state.open",
+    });
+  }
+  const purge = config.purgeIntervalMs ?? 0;
+  if (typeof purge !== "number" || !Number.isFinite(purge) || purge < 0) {
+    throw new InvalidArgumentError("purge interval must be zero or positive (milliseconds)", { op: "state.open" });
+  }
+  const buffer = config.watchBufferSize ?? DEFAULT_WATCH_BUFFER_SIZE;
+  if (!Number.isInteger(buffer) || buffer < 1) {
+    throw new InvalidArgumentError("watchBufferSize must be a positive integer", { op: "state.open" });
+  }
+  const dir = config.workspaceStateDirectory ?? "";
+  if (typeof dir !== "string") {
+    throw new InvalidArgumentError("workspaceStateDirectory must be a string", { op: "state.open" });
+  }
+  const journal = validateJournal(config.journal);
+  return Object.freeze({
+    databasePath,
+    database,
+    purgeIntervalMs: purge === 0 ? DEFAULT_PURGE_INTERVAL_MS : purge,
+    workspaceStateDirectory: normaliseDirectory(dir === "" ? DEFAULT_WORKSPACE_STATE_DIRECTORY : dir),
+    journal,
+    bucketName: journal?.bucketName ?? DEFAULT_JOURNAL_BUCKET,
+    clock: config.clock ?? systemClock,
+    watchBufferSize: buffer,
+    onListenerError: config.onListenerError ?? defaultListenerError,
+  });
+}
+
+function validateJournal(journal: JournalConfig | undefined): Readonly<Required<JournalConfig>> | undefined {
+  if (journal === undefined) return undefined;
+  const { endpointUrl = "", organisation = "", bucketName = "" } = journal;
+  if (endpointUrl === "" && organisation === "" && bucketName === "") return undefined;
+  const problem =
+    endpointUrl === ""
+      ? 'endpoint URL is empty; use values like "http://127.0.0.1:8086"'
+      : organisation === ""
+        ? 'organisation is empty; use values like "core"'
+        : bucketName === ""
+          ? 'bucket name is empty; use values like "events"'
+          : undefined;
+  if (problem !== undefined) throw new InvalidArgumentError(`journal config: ${problem}`, { op: "state.open" });
+  return Object.freeze({ endpointUrl, organisation, bucketName });
+}
+
+function defaultListenerError(err: unknown): void {
+  process.emitWarning(`storeroom state: a listener or background purge failed: ${String(err)}`, "StateStoreWarning");
+}

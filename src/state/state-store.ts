@@ -1,0 +1,277 @@
+import { ClosedError } from "../errors.js";
+import { type Database, type Executor, openSqlite } from "../sql/index.js";
+import { EntryOperations } from "./entry-operations.js";
+import { EventHub } from "./event-hub.js";
+import { insertJournalRow, type JournalCommit, type JournalRow, queryJournal } from "./journal.js";
+import {
+  type CompactOptions,
+  type CompactResult,
+  compactJournal,
+  normaliseCompactOptions,
+} from "./journal-compactor.js";
+import { normaliseScope, type ScopeQuota } from "./scoped-operations.js";
+import { ScopedStateStore } from "./scoped-state-store.js";
+import {
+  type NormalisedStateConfig,
+  normaliseDirectory,
+  normaliseStateConfig,
+  type StateStoreConfig,
+} from "./state-config.js";
+import type { ChangeCallback, StateEvent } from "./state-event.js";
+import { stateMigrations } from "./state-schema.js";
+import { StateTransaction } from "./state-transaction.js";
+import type { EventMapper, StateWatcher } from "./state-watcher.js";
+import { Workspace, type WorkspaceHost } from "./workspace.js";
+import { type RecoveredWorkspaces, recoverWorkspaces } from "./workspace-recovery.js";
+
+const UPSERT_SUMMARY =
+  "INSERT INTO entries (group_name, entry_key, entry_value, expires_at) VALUES ($1, 'summary', $2, NULL) " +
+  "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = NULL";
+
+/**
+ * The grouped state store (seed 004): string values in named groups, TTLs from an injectable
+ * clock, change events, transactions, namespaced stores with quotas, an append-only journal
+ * with compressed archives, and scratch workspaces. Runs on SQLite or PostgreSQL.
+ *
+ * @example
+ * ```ts
+ * const state = await StateStore.open({ databasePath: "./state.db" });
+ * await state.set("config", "colour", "blue");
+ * await state.setWithTtl("session", "token", "abc123", 60_000);
+ * console.log(await state.get("config", "colour")); // "blue"
+ * await state.close();
+ * ```
+ */
+export class StateStore extends EntryOperations {
+  readonly #db: Database;
+  readonly #ownsDb: boolean;
+  readonly #config: NormalisedStateConfig;
+  readonly #hub: EventHub;
+  readonly #workspaces = new Map<string, Workspace>();
+  readonly #host: WorkspaceHost;
+  #timer: NodeJS.Timeout | undefined;
+  #purging: Promise<unknown> | undefined;
+  #closed = false;
+
+  private constructor(db: Database, ownsDb: boolean, config: NormalisedStateConfig) {
+    super(config.clock);
+    this.#db = db;
+    this.#ownsDb = ownsDb;
+    this.#config = config;
+    this.#hub = new EventHub(config.onListenerError);
+    this.#host = {
+      now: () => config.clock.now(),
+      commitWorkspace: (name, aggregate) => this.#commitWorkspace(name, aggregate),
+      released: (ws) => {
+        if (this.#workspaces.get(ws.name) === ws) this.#workspaces.delete(ws.name);
+      },
+    };
+  }
+
+  /**
+   * Validates `config` (throwing {@link InvalidArgumentError} naming the problem), opens SQLite
+   * for `databasePath` or uses `database`, applies the `state` migrations (upgrading the seed's
+   * legacy `kv` table and pre-TTL `entries` in place) and starts the background purge.
+   */
+  static async open(config: StateStoreConfig): Promise<StateStore> {
+    const normalised = normaliseStateConfig(config);
+    const owns = normalised.database === undefined;
+    const db =
+      normalised.database ?? (await openSqlite(normalised.databasePath as string, { clock: normalised.clock }));
+    try {
+      await db.migrate(stateMigrations);
+    } catch (err) {
+      if (owns) await db.close();
+      throw err;
+    }
+    const store = new StateStore(db, owns, normalised);
+    store.#startPurge();
+    return store;
+  }
+
+  /** The normalised configuration. */
+  get config(): NormalisedStateConfig {
+    return this.#config;
+  }
+
+  /** The SQLite path when the store opened the database itself. */
+  get databasePath(): string | undefined {
+    return this.#config.databasePath;
+  }
+
+  /** Where workspace files live. */
+  get workspaceStateDirectory(): string {
+    return this.#config.workspaceStateDirectory;
+  }
+
+  /** True when all three journal fields were configured. */
+  get journalConfigured(): boolean {
+    return this.#config.journal !== undefined;
+  }
+
+  /** True after {@link close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Runs `fn` in one database transaction with the store's read/write API. Commits when it
+   * resolves, rolls back and rethrows when it rejects. Events are delivered after commit only.
+   * Inside `fn`, use `tx`, not the store (calling the store there throws {@link TransactionError} on SQLite).
+   */
+  async transaction<T>(fn: (tx: StateTransaction) => Promise<T>): Promise<T> {
+    const db = this.executor("state.transaction");
+    const events: StateEvent[] = [];
+    const result = await db.transaction(async (sqlTx) => {
+      const tx = new StateTransaction(sqlTx, this.#config.clock, events, () => this.#hub.listening);
+      try {
+        return await fn(tx);
+      } finally {
+        tx.finish();
+      }
+    });
+    for (const e of events) this.#hub.dispatch(e);
+    return result;
+  }
+
+  /**
+   * Watches one group, or `"*"` for every change. Events are buffered (default
+   * `watchBufferSize`, 16); when the buffer is full new events are dropped and counted in
+   * `watcher.dropped`. Registration is synchronous, so no change after this call is missed.
+   * On a closed store the watcher is already ended.
+   */
+  watch(group: string, options: { bufferSize?: number } = {}): StateWatcher {
+    return this.watchMapped(group, options.bufferSize);
+  }
+
+  /** @internal Watch with a filter/transform (scoped stores). */
+  watchMapped(group: string, bufferSize: number | undefined, map?: EventMapper): StateWatcher {
+    const size = bufferSize ?? this.#config.watchBufferSize;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError("bufferSize must be a positive integer");
+    }
+    const watcher = this.#hub.watch(group, size, map);
+    if (this.#closed) void watcher.close();
+    return watcher;
+  }
+
+  /** Ends a watcher (same as `watcher.close()`). Idempotent. */
+  async unwatch(watcher: StateWatcher): Promise<void> {
+    await watcher.close();
+  }
+
+  /**
+   * Calls `callback` synchronously after each committed change. Callbacks may subscribe or
+   * unsubscribe re-entrantly; a throwing callback is reported to `onListenerError` and never
+   * reaches the writer or other callbacks. Returns an idempotent unsubscribe function.
+   */
+  onChange(callback: ChangeCallback): () => void {
+    if (this.#closed) return () => {};
+    return this.#hub.onChange(callback);
+  }
+
+  /** A namespaced view with optional quotas; see {@link ScopedStateStore}. Throws {@link InvalidArgumentError} for a bad namespace or quota. */
+  scoped(namespace: string, quota?: ScopeQuota): ScopedStateStore {
+    return new ScopedStateStore(this, namespace, normaliseScope(namespace, quota));
+  }
+
+  /** Appends a journal row (bucket from the config, default `"store"`). `measurement` must be non-empty. */
+  async commitToJournal(
+    measurement: string,
+    fields?: Record<string, unknown> | null,
+    tags?: Record<string, string> | null,
+  ): Promise<JournalCommit> {
+    const db = this.executor("state.commitToJournal");
+    return insertJournalRow(db, this.#config.bucketName, measurement, fields, tags, this.#config.clock.now());
+  }
+
+  /**
+   * Queries the journal: `""` returns every non-archived row in commit order; a `SELECT` or
+   * `WITH` statement runs as SQL in a read-only transaction (writes throw {@link ReadOnlyError});
+   * otherwise the Flux subset (`from`, `range`, `filter` on `_measurement`, `_bucket`, tags and
+   * fields) applies, and unsupported Flux throws {@link UnsupportedError} naming the part.
+   */
+  async queryJournal(query = ""): Promise<JournalRow[]> {
+    return queryJournal(this.executor("state.queryJournal"), query, this.#config.clock.now());
+  }
+
+  /** Archives old journal rows to a compressed JSONL file; see {@link CompactOptions}. */
+  async compact(options: CompactOptions): Promise<CompactResult> {
+    const db = this.executor("state.compact");
+    return compactJournal(db as Database, normaliseCompactOptions(options), this.#config.clock.now());
+  }
+
+  /** Creates a workspace scratch database `<state dir>/<name>.sqlite`; the name must be a plain file name and new. */
+  async newWorkspace(name: string): Promise<Workspace> {
+    this.executor("state.newWorkspace");
+    const ws = await Workspace.create(this.#config.workspaceStateDirectory, name, this.#host);
+    this.#workspaces.set(name, ws);
+    return ws;
+  }
+
+  /**
+   * Opens the workspaces left in `directory` (default: the configured state directory) that
+   * this store does not have open. Corrupt files are moved to `quarantine/` and reported.
+   */
+  async recoverOrphans(directory?: string): Promise<RecoveredWorkspaces> {
+    this.executor("state.recoverOrphans");
+    const dir =
+      directory === undefined || directory === ""
+        ? this.#config.workspaceStateDirectory
+        : normaliseDirectory(directory);
+    const found = await recoverWorkspaces(dir, new Set(this.#workspaces.keys()), this.#host);
+    for (const ws of found.workspaces) this.#workspaces.set(ws.name, ws);
+    return found;
+  }
+
+  /**
+   * Stops the background purge (waiting for a running one), ends every watcher, drops
+   * callbacks, closes open workspaces (keeping their files) and closes the database if the
+   * store opened it. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#purging;
+    await this.#hub.closeAll();
+    for (const ws of [...this.#workspaces.values()]) await ws.close();
+    if (this.#ownsDb) await this.#db.close();
+  }
+
+  protected executor(op: string): Executor {
+    if (this.#closed) throw new ClosedError("state store is closed", { op });
+    return this.#db;
+  }
+
+  protected listening(): boolean {
+    return this.#hub.listening;
+  }
+
+  protected emit(event: StateEvent): void {
+    this.#hub.dispatch(event);
+  }
+
+  #startPurge(): void {
+    this.#timer = setInterval(() => {
+      if (this.#purging !== undefined || this.#closed) return;
+      this.#purging = this.purgeExpired()
+        .catch((err: unknown) => this.#config.onListenerError(err))
+        .finally(() => {
+          this.#purging = undefined;
+        });
+    }, this.#config.purgeIntervalMs);
+    this.#timer.unref();
+  }
+
+  async #commitWorkspace(name: string, aggregate: Record<string, number>): Promise<void> {
+    const group = `workspace:${name}`;
+    const value = JSON.stringify(aggregate);
+    const now = this.#config.clock.now();
+    await this.executor("state.workspace.commit").transaction(async (tx) => {
+      await insertJournalRow(tx, this.#config.bucketName, name, aggregate, { workspace: name }, now);
+      await tx.run(UPSERT_SUMMARY, [group, value]);
+    });
+    if (this.#hub.listening) this.#hub.dispatch({ type: "set", group, key: "summary", value, timestamp: now });
+  }
+}

@@ -1,0 +1,57 @@
+import type { Clock } from "../clock.js";
+import { TransactionError } from "../errors.js";
+import type { Executor } from "../sql/index.js";
+import { EntryOperations } from "./entry-operations.js";
+import type { StateEvent } from "./state-event.js";
+
+/**
+ * The `tx` of {@link StateStore.transaction}: the store's read/write API inside one database
+ * transaction. Reads see the transaction's own pending writes; events are buffered and
+ * delivered only after commit (never after a rollback). Unusable once the callback settled.
+ */
+export class StateTransaction extends EntryOperations {
+  readonly #tx: Executor;
+  readonly #events: StateEvent[];
+  readonly #listening: () => boolean;
+  #active = true;
+
+  /** @internal Built by {@link StateStore.transaction}. */
+  constructor(tx: Executor, clock: Clock, events: StateEvent[], listening: () => boolean) {
+    super(clock);
+    this.#tx = tx;
+    this.#events = events;
+    this.#listening = listening;
+  }
+
+  /**
+   * @internal Serialises quota checks of one namespace across concurrent transactions. SQLite
+   * needs nothing (BEGIN IMMEDIATE already admits one writer); PostgreSQL takes a
+   * transaction-scoped advisory lock.
+   */
+  async lockNamespace(namespace: string): Promise<void> {
+    const tx = this.executor("state.scoped");
+    if (tx.dialect.name === "postgres") {
+      await tx.run("SELECT pg_advisory_xact_lock(hashtext($1))", [`storeroom.state:${namespace}`]);
+    }
+  }
+
+  /** @internal Ends the handle when the callback settled. */
+  finish(): void {
+    this.#active = false;
+  }
+
+  protected executor(op: string): Executor {
+    if (!this.#active) {
+      throw new TransactionError("state transaction already finished: use tx only inside its callback", { op });
+    }
+    return this.#tx;
+  }
+
+  protected listening(): boolean {
+    return this.#listening();
+  }
+
+  protected emit(event: StateEvent): void {
+    this.#events.push(event);
+  }
+}

@@ -1,0 +1,75 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { type Database, openPostgres, openSqlite } from "../../src/sql/index.js";
+import { StateStore, type StateStoreConfig } from "../../src/state/index.js";
+import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { useTempDir } from "../support/temp-dir.js";
+
+export const START = Date.parse("2026-01-01T00:00:00Z");
+
+/** What a behaviour suite needs from an engine. */
+export interface StateHarness {
+  readonly engine: "sqlite" | "postgres";
+  /** The current test's clock (a fresh ManualClock at START per test). */
+  readonly clock: ManualClock;
+  /** A fresh, empty database, closed after the test. */
+  freshDatabase(): Promise<Database>;
+  /** A store over a fresh database, using the test clock unless overridden; closed after the test. */
+  open(overrides?: Omit<StateStoreConfig, "databasePath" | "database">): Promise<StateStore>;
+  /** A store over `database` (not closed by the store). */
+  openOn(database: Database, overrides?: Omit<StateStoreConfig, "databasePath" | "database">): Promise<StateStore>;
+}
+
+/** Registers `suite` once for SQLite and, when PostgreSQL is available, once for PostgreSQL. */
+export function forEachEngine(title: string, suite: (h: StateHarness) => void): void {
+  describe(`sqlite: ${title}`, () => {
+    const dir = useTempDir("storeroom-state-");
+    suite(harness("sqlite", () => openSqlite(join(dir, `${randomBytes(6).toString("hex")}.db`))));
+  });
+  describe.runIf(hasPostgres)(`postgres: ${title}`, () => {
+    const pg = useFreshPostgresDatabase();
+    suite(harness("postgres", () => openPostgres(pg.url, { schema: `s_${randomBytes(6).toString("hex")}`, max: 4 })));
+  });
+}
+
+function harness(engine: "sqlite" | "postgres", create: () => Promise<Database>): StateHarness {
+  let clock = new ManualClock(START);
+  const cleanup: (() => Promise<void>)[] = [];
+  beforeEach(() => {
+    clock = new ManualClock(START);
+  });
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  const h: StateHarness = {
+    engine,
+    get clock() {
+      return clock;
+    },
+    async freshDatabase() {
+      const db = await create();
+      cleanup.push(() => db.close());
+      return db;
+    },
+    async openOn(database, overrides = {}) {
+      const store = await StateStore.open({ database, clock, ...overrides });
+      cleanup.push(() => store.close());
+      return store;
+    },
+    async open(overrides = {}) {
+      return h.openOn(await h.freshDatabase(), overrides);
+    },
+  };
+  return h;
+}
+
+/** Collects events from `onChange` into an array. */
+export function recordEvents(store: {
+  onChange(cb: (e: import("../../src/state/index.js").StateEvent) => void): () => void;
+}) {
+  const events: import("../../src/state/index.js").StateEvent[] = [];
+  const stop = store.onChange((e) => events.push(e));
+  return { events, stop };
+}
