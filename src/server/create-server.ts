@@ -7,6 +7,7 @@ import { enforceAuth } from "./request-context.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
+import { registerUploadRoutes } from "./routes/upload-routes.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
@@ -102,6 +103,15 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
 
   registerHealthRoutes(app, { metrics });
   registerTenantRoutes(app, parts);
+  await app.register(async (scope) =>
+    registerUploadRoutes(scope, {
+      uploads: parts.uploads,
+      claims: parts.claims,
+      files: parts.files,
+      ownerOf: (identity) => parts.tenantOf(identity).toString(),
+      maxJsonBytes: config.maxJsonBytes,
+    }),
+  );
   await app.register(async (scope) =>
     registerStateRoutes(scope, {
       states: {

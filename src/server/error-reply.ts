@@ -22,6 +22,8 @@ const statusByCode: Readonly<Record<string, number>> = Object.freeze({
   // A quota does not clear by waiting, so it is a conflict with the tenant's state, not a rate limit.
   QUOTA_EXCEEDED: 409,
   TOO_LARGE: 413,
+  // The cap on unfinished uploads clears as uploads complete or expire: retry later.
+  LIMIT_EXCEEDED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNSUPPORTED: 501,
   UPLOAD_FAILED: 502,

@@ -41,6 +41,8 @@ export interface ServerConfig {
   maxJsonBytes?: number;
   /** Tenant cache tuning, passed to the tenant store. */
   tenants?: { lruSize?: number; idleTtlMs?: number; checkpointWrites?: number; checkpointIntervalMs?: number };
+  /** Upload rules passed to the upload service: public (`pub/`, served anonymously) uploads are off by default. */
+  uploads?: { allowPublic?: boolean; maxUploadSize?: number; maxPendingClaims?: number; claimTtlMs?: number };
   /** Background job intervals in ms (claim sweeper, delete worker, state purge). Defaults: 5 min, 5 min, 60 s. */
   intervals?: { sweepMs?: number; deleteMs?: number; purgeMs?: number };
   /** Log requests as JSON lines to stdout. Default false. */
@@ -63,6 +65,7 @@ export interface ResolvedServerConfig {
   readonly maxValueBytes: number;
   readonly maxJsonBytes: number;
   readonly tenants: NonNullable<ServerConfig["tenants"]>;
+  readonly uploads: NonNullable<ServerConfig["uploads"]>;
   readonly intervals: Required<NonNullable<ServerConfig["intervals"]>>;
   readonly logger: boolean;
   readonly clock: Clock;
@@ -98,6 +101,7 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
     maxValueBytes,
     maxJsonBytes,
     tenants: { ...config.tenants },
+    uploads: { ...config.uploads },
     intervals: {
       sweepMs: config.intervals?.sweepMs ?? 5 * 60_000,
       deleteMs: config.intervals?.deleteMs ?? 5 * 60_000,

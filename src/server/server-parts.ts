@@ -3,10 +3,11 @@ import type { ObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
 import { StateStore } from "../state/index.js";
 import { TenantKey, TenantStore } from "../tenants/index.js";
-import { ClaimSweeper, DeleteQueue, DeleteWorker } from "../uploads/index.js";
+import { ClaimStore, ClaimSweeper, DeleteQueue, DeleteWorker, UploadService } from "../uploads/index.js";
 import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
 import type { RequestIdentity } from "./identity.js";
 import { openObjectStoreUrl } from "./object-store-url.js";
+import { PrefixedObjectStore } from "./prefixed-object-store.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
@@ -17,9 +18,13 @@ const maxTimerMs = 2_147_483_647;
 /** Everything the routes and background jobs use, opened from one config. */
 export interface ServerParts {
   readonly objects: ObjectStore;
+  /** The `files/` view of the object store, where uploads land. */
+  readonly files: ObjectStore;
   readonly tenants: TenantStore;
   readonly control: Database;
   readonly deleteQueue: DeleteQueue;
+  readonly claims: ClaimStore;
+  readonly uploads: UploadService;
   /** The caller's tenant: user scope when the identity has a user id, else org scope. Validated. */
   tenantOf(identity: RequestIdentity): TenantKey;
   /** The tenant's state store (cached; see {@link TenantStateCache}). */
@@ -42,8 +47,10 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     await objects.close();
     throw err;
   }
+  // Tenant databases and uploaded files share the store under separate prefixes.
+  const files = new PrefixedObjectStore(objects, "files/");
   const tenants = new TenantStore({
-    objectStore: objects,
+    objectStore: new PrefixedObjectStore(objects, "tenants/"),
     cacheRoot: join(config.dataDir, "cache"),
     clock,
     ...config.tenants,
@@ -58,16 +65,26 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     process.emitWarning(`storeroom: ${job}: ${err instanceof Error ? err.message : String(err)}`);
   };
   const deleteQueue = new DeleteQueue({ db: control, clock });
+  const claims = new ClaimStore({ db: control, clock });
+  const uploads = new UploadService({
+    db: control,
+    objects: files,
+    clock,
+    allowPublicUploads: config.uploads.allowPublic === true,
+    ...(config.uploads.maxUploadSize === undefined ? {} : { maxUploadSize: config.uploads.maxUploadSize }),
+    ...(config.uploads.maxPendingClaims === undefined ? {} : { maxPendingClaims: config.uploads.maxPendingClaims }),
+    ...(config.uploads.claimTtlMs === undefined ? {} : { claimTtlMs: config.uploads.claimTtlMs }),
+  });
   const sweeper = new ClaimSweeper({
     db: control,
-    objects,
+    objects: files,
     clock,
     intervalMs: config.intervals.sweepMs,
     onError: onError("claim_sweeper"),
   });
   const deleteWorker = new DeleteWorker({
     db: control,
-    objects,
+    objects: files,
     clock,
     queue: deleteQueue,
     intervalMs: config.intervals.deleteMs,
@@ -95,6 +112,9 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
 
   return {
     objects,
+    files,
+    claims,
+    uploads,
     tenants,
     control,
     deleteQueue,

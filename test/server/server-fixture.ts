@@ -9,6 +9,7 @@ export const tokens = {
   acme: "acme-org-token-0123456789",
   ada: "acme-ada-token-0123456789",
   globex: "globex-org-token-0123456789",
+  pub: "pub-org-token-0123456789",
 } as const;
 
 export const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -24,6 +25,7 @@ export async function startServer(dataDir: string, config: ServerConfig = {}): P
         { token: tokens.acme, orgId: "acme" },
         { token: tokens.ada, orgId: "acme", userId: "ada" },
         { token: tokens.globex, orgId: "globex" },
+        { token: tokens.pub, orgId: "pub" },
       ],
     }),
   );

@@ -60,7 +60,7 @@ describe("state events over SSE", async () => {
   it("requires identity for the stream", async () => {
     const res = await fetch(`${base}/v1/state/config/events`);
     expect(res.status).toBe(401);
-    expect((await res.json()).error.code).toBe("UNAUTHENTICATED");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("UNAUTHENTICATED");
   });
 
   it("ends open streams when the server closes", async () => {
