@@ -1,0 +1,25 @@
+/**
+ * Child process of crash.test.ts: runs one DeleteWorker batch against the shared SQLite file
+ * and object directory, prints "MID_BATCH" once a few deletes went through, then hangs in the
+ * next delete until the parent kills it.
+ */
+import { FileObjectStore } from "../../src/objects/file-object-store.js";
+import { openSqlite } from "../../src/sql/index.js";
+import { DeleteWorker } from "../../src/uploads/delete-worker.js";
+import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+
+const [dbPath, root, leaseMs] = process.argv.slice(2) as [string, string, string];
+const db = await openSqlite(dbPath);
+const objects = new InstrumentedObjectStore(new FileObjectStore({ root }));
+let deletes = 0;
+objects.before = async (op) => {
+  if (op !== "delete") return;
+  deletes++;
+  if (deletes === 6) {
+    process.stdout.write("MID_BATCH\n");
+    await new Promise(() => {});
+  }
+};
+const worker = new DeleteWorker({ db, objects, batchSize: 50, concurrency: 1, leaseMs: Number(leaseMs) });
+await worker.runOnce();
+process.stdout.write("FINISHED\n");

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
+import { type Database, openPostgres } from "../../src/sql/index.js";
+import { DeleteQueue } from "../../src/uploads/delete-queue.js";
+import { DeleteWorker } from "../../src/uploads/delete-worker.js";
+import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
+import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+import { LeaseLedger, TrackingDeleteQueue } from "./tracking-delete-queue.js";
+
+describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending deletes at once", () => {
+  const pg = useFreshPostgresDatabase();
+  const handles: Database[] = [];
+  beforeAll(async () => {
+    const db = await openPostgres(pg.url);
+    handles.push(db);
+    await db.migrate(uploadsMigrations);
+  });
+  afterAll(async () => {
+    for (const h of handles) await h.close();
+  });
+
+  it("deletes each object exactly once and never leases a row to two workers at the same time", {
+    timeout: 60_000,
+  }, async () => {
+    const objects = new InstrumentedObjectStore(new MemoryObjectStore());
+    const keys = Array.from({ length: 2_000 }, (_, i) => `priv/2026/01/01/obj-${String(i).padStart(4, "0")}.bin`);
+    for (const key of keys) await objects.put(key, key);
+    await new DeleteQueue({ db: handles[0] as Database }).schedule(keys, "deleted");
+    // Deletes yield to the event loop so the workers' batches genuinely interleave.
+    objects.before = () => new Promise((r) => setImmediate(r));
+
+    const ledger = new LeaseLedger();
+    const workers = await Promise.all(
+      ["w1", "w2", "w3", "w4"].map(async (name) => {
+        const db = await openPostgres(pg.url, { max: 10 });
+        handles.push(db);
+        const queue = new TrackingDeleteQueue({ db }, ledger, name);
+        return new DeleteWorker({ db, objects, queue, batchSize: 100, concurrency: 8 });
+      }),
+    );
+    const rounds = await Promise.all(
+      workers.map(async (worker) => {
+        let leased = 0;
+        for (;;) {
+          const { results } = await worker.runOnce();
+          if (results.length === 0) return leased;
+          expect(results.every((r) => r.status === "deleted")).toBe(true);
+          leased += results.length;
+        }
+      }),
+    );
+
+    expect(ledger.overlaps).toEqual([]);
+    expect(ledger.leasedTotal).toBe(2_000);
+    expect(rounds.reduce((a, b) => a + b, 0)).toBe(2_000);
+    expect(rounds.filter((n) => n > 0).length).toBeGreaterThan(1);
+    expect(objects.deletes.size).toBe(2_000);
+    expect([...objects.deletes.values()].every((n) => n === 1)).toBe(true);
+    expect(await new DeleteQueue({ db: handles[0] as Database }).count()).toBe(0);
+    expect((await objects.list("priv/")).objects).toEqual([]);
+    for (const h of handles.splice(0)) await h.close();
+  });
+});
