@@ -16,7 +16,7 @@ import { withKeyLock } from "./key-locks.js";
 import { positiveSize } from "./memory-object-store.js";
 import { assertPartNumber, checkCompletedParts } from "./multipart-rules.js";
 import { bodyChunks } from "./object-body.js";
-import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
+import { assertListPrefix, assertObjectKey, compareKeys, hasLoneSurrogate, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   ListOptions,
@@ -376,7 +376,14 @@ export class FileObjectStore implements ObjectStore {
 }
 
 function isPlainSegment(segment: string): boolean {
-  return segment !== "" && segment !== "." && segment !== ".." && !segment.includes("\\") && !segment.includes("\0");
+  return (
+    segment !== "" &&
+    segment !== "." &&
+    segment !== ".." &&
+    !segment.includes("\\") &&
+    !segment.includes("\0") &&
+    !hasLoneSurrogate(segment)
+  );
 }
 
 async function* concatParts(files: readonly OpenedObjectFile[]): AsyncGenerator<Uint8Array> {

@@ -5,13 +5,15 @@ export const MAX_OBJECT_KEY_BYTES = 1024;
 
 /**
  * Throws {@link InvalidKeyError} unless `key` is a safe relative `/`-separated path: not empty,
- * not absolute, no backslash or NUL, no empty, `.` or `..` segment (so no `//` and no trailing
+ * not absolute, no backslash or NUL, no lone UTF-16 surrogate, no empty, `.` or `..` segment (so no `//` and no trailing
  * `/`), at most {@link MAX_OBJECT_KEY_BYTES} bytes. Every backend applies the same rules.
  */
 export function assertObjectKey(key: unknown, op: string): asserts key is string {
   if (typeof key !== "string" || key.length === 0)
     throw new InvalidKeyError("object key must be a non-empty string", { op });
   if (key.includes("\0")) throw new InvalidKeyError("object key must not contain NUL", { op });
+  if (hasLoneSurrogate(key))
+    throw new InvalidKeyError("object key must be well-formed Unicode (no lone surrogates)", { op });
   if (key.includes("\\"))
     throw new InvalidKeyError(`object key must not contain a backslash: ${JSON.stringify(key)}`, { op });
   if (key.startsWith("/")) throw new InvalidKeyError(`object key must be relative: ${JSON.stringify(key)}`, { op });
@@ -44,4 +46,9 @@ export function listLimit(limit: number | undefined, op: string): number {
 /** Orders keys by their UTF-8 bytes, as S3 does. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** True when `text` holds a UTF-16 surrogate without its partner (not encodable as UTF-8). */
+export function hasLoneSurrogate(text: string): boolean {
+  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }

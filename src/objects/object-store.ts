@@ -6,7 +6,11 @@ export interface ObjectInfo {
   readonly key: string;
   /** Size in bytes. */
   readonly size: number;
-  /** Opaque version tag; changes on every write. Pass it back as `ifMatch` for a conditional write. */
+  /**
+   * Opaque version tag, without quotes; changes whenever the content changes (rewriting identical
+   * bytes may keep it: memory and file stores use the content's SHA-256, S3 its MD5). Pass it
+   * back as `ifMatch` for a conditional write.
+   */
   readonly etag: string;
   /** MIME type given at upload, if any. */
   readonly contentType?: string;
@@ -42,7 +46,7 @@ export interface ListOptions {
   limit?: number;
 }
 
-/** One page of a listing, ordered by key. `cursor` is absent on the last page. */
+/** One page of a listing, ordered by the keys' UTF-8 bytes. `cursor` (opaque) is absent on the last page. */
 export interface ListPage {
   readonly objects: readonly ObjectInfo[];
   readonly cursor?: string;
@@ -79,7 +83,7 @@ export interface ObjectStore {
    * returns its new etag. Conditional options failing -> {@link ConflictError}, nothing written.
    */
   put(key: string, body: ObjectBodyInput, options?: PutOptions): Promise<{ etag: string }>;
-  /** Deletes an object; deleting a missing object succeeds. */
+  /** Deletes an object; deleting a missing object succeeds. Invalid key -> {@link InvalidKeyError}. */
   delete(key: string): Promise<void>;
   /**
    * Lists objects whose key starts with `prefix` (a plain string prefix: `"a/b"` also matches

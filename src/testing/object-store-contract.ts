@@ -147,6 +147,7 @@ function registerObjectCases(test: Register): void {
       `${p}a/`,
       `${p}a\\b`,
       `${p}a\0b`,
+      `${p}\uD800x`,
       "x".repeat(1025),
     ];
     for (const key of bad) {
