@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidArgumentError } from "../errors.js";
 import type { Database } from "../sql/index.js";
@@ -82,7 +82,11 @@ export async function compactJournal(
   );
   const data = await compressArchive(Buffer.from(`${lines.join("\n")}\n`), options.format);
   mkdirSync(options.output, { recursive: true });
-  const path = join(options.output, `journal-${stamp(now)}${archiveExtension(options.format)}`);
+  let path = join(options.output, `journal-${stamp(now)}${archiveExtension(options.format)}`);
+  // Another process (or an earlier run with the same clock) may have used the name already.
+  for (let i = 1; existsSync(path); i++) {
+    path = join(options.output, `journal-${stamp(now)}-${i}${archiveExtension(options.format)}`);
+  }
   const staging = `${path}.tmp-${process.pid}`;
   writeDurably(staging, data);
   renameSync(staging, path);

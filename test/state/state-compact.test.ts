@@ -1,0 +1,115 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { decompress as zstdDecompress } from "zstd-napi";
+import { InvalidArgumentError } from "../../src/errors.js";
+import { useTempDir } from "../support/temp-dir.js";
+import { forEachEngine, START } from "./state-harness.js";
+
+const dir = useTempDir("storeroom-compact-");
+let n = 0;
+const outDir = () => join(dir, `out-${n++}`);
+
+function lines(buf: Buffer): unknown[] {
+  return buf
+    .toString("utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
+
+forEachEngine("StateStore.compact", (h) => {
+  it("writes due rows as gzip JSON lines in commit order and marks them archived", async () => {
+    const s = await h.open();
+    h.clock.set(START + 20);
+    await s.commitToJournal("second", { n: 2 }, { t: "b" });
+    h.clock.set(START + 10);
+    await s.commitToJournal("first", { n: 1 }, { t: "a" });
+    h.clock.set(START + 100);
+    await s.commitToJournal("not-due");
+    const output = outDir();
+    const res = await s.compact({ before: START + 50, output });
+    expect(res.rows).toBe(2);
+    expect(res.path).toMatch(/journal-20260101-000000\.100000000\.jsonl\.gz$/);
+    expect(lines(gunzipSync(readFileSync(res.path as string)))).toEqual([
+      { bucket: "store", measurement: "first", fields: { n: 1 }, tags: { t: "a" }, committed_at: START + 10 },
+      { bucket: "store", measurement: "second", fields: { n: 2 }, tags: { t: "b" }, committed_at: START + 20 },
+    ]);
+    expect((await s.queryJournal()).map((r) => r.measurement)).toEqual(["not-due"]);
+    const marked = await s.queryJournal("SELECT archived_at FROM journal_entries WHERE archived_at IS NOT NULL");
+    expect(marked.map((r) => Number(r.archived_at))).toEqual([START + 100, START + 100]);
+    // No staging files are left behind.
+    expect(readdirSync(output)).toEqual([res.path?.split("/").pop()]);
+  });
+
+  it("writes zstd archives any zstd decoder reads (decoded here with the native zstd-napi)", async () => {
+    const s = await h.open();
+    await s.commitToJournal("z", { v: "x".repeat(1000) });
+    const res = await s.compact({ before: new Date(START + 1), output: outDir(), format: " ZSTD " });
+    expect(res.path).toMatch(/\.jsonl\.zst$/);
+    expect(lines(zstdDecompress(readFileSync(res.path as string)))).toEqual([
+      { bucket: "store", measurement: "z", fields: { v: "x".repeat(1000) }, tags: {}, committed_at: START },
+    ]);
+  });
+
+  it("with no due rows returns { path: null, rows: 0 } and writes no file", async () => {
+    const s = await h.open();
+    await s.commitToJournal("future");
+    const output = outDir();
+    expect(await s.compact({ before: START, output })).toEqual({ path: null, rows: 0 });
+    expect(existsSync(output)).toBe(false);
+  });
+
+  it("already archived rows are never archived twice", async () => {
+    const s = await h.open();
+    await s.commitToJournal("a");
+    const output = outDir();
+    expect((await s.compact({ before: START + 1, output })).rows).toBe(1);
+    h.clock.advance(1000);
+    expect(await s.compact({ before: START + 1, output })).toEqual({ path: null, rows: 0 });
+  });
+
+  it("two compactions in the same millisecond get distinct files", async () => {
+    const s = await h.open();
+    const output = outDir();
+    await s.commitToJournal("a");
+    const first = await s.compact({ before: START + 1, output });
+    await s.commitToJournal("b");
+    const second = await s.compact({ before: START + 1, output });
+    expect(first.path).not.toBe(second.path);
+    expect(readdirSync(output)).toHaveLength(2);
+  });
+
+  it("if marking rows fails, the archive is removed and the rows stay unarchived", async () => {
+    const db = await h.freshDatabase();
+    const failing = new Proxy(db, {
+      get(target, prop) {
+        if (prop === "transaction") return () => Promise.reject(new Error("disk full"));
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const s = await h.openOn(failing);
+    await s.commitToJournal("a");
+    const output = outDir();
+    await expect(s.compact({ before: START + 1, output })).rejects.toThrow("disk full");
+    expect(readdirSync(output)).toEqual([]);
+    expect((await s.queryJournal()).map((r) => r.measurement)).toEqual(["a"]);
+  });
+});
+
+describe("compact options", () => {
+  it("validates before and format; normalises format", async () => {
+    const { normaliseCompactOptions } = await import("../../src/state/journal-compactor.js");
+    expect(() => normaliseCompactOptions({ before: Number.NaN })).toThrow(InvalidArgumentError);
+    expect(() => normaliseCompactOptions({} as never)).toThrow(/needs a before time/);
+    expect(() => normaliseCompactOptions({ before: 1, format: "brotli" })).toThrow(/"gzip" or "zstd"/);
+    expect(normaliseCompactOptions({ before: 1 })).toEqual({ before: 1, output: ".core/archive", format: "gzip" });
+    expect(normaliseCompactOptions({ before: new Date(5), format: " Gzip", output: "/x" })).toEqual({
+      before: 5,
+      output: "/x",
+      format: "gzip",
+    });
+  });
+});
