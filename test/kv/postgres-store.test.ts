@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BusyError } from "../../src/errors.js";
+import { openSqlStore, openStore, type Store } from "../../src/kv/index.js";
+import { openPostgres } from "../../src/sql/index.js";
+import { createDatabase, dropDatabase, hasPostgres } from "../support/postgres.js";
+
+const encode = (n: number) => new TextEncoder().encode(String(n));
+const decode = (v: Uint8Array) => Number(new TextDecoder().decode(v));
+
+function increment(store: Store, key: string, pause = false): Promise<void> {
+  return store.update(async (tx) => {
+    const n = decode(await tx.get("counters", key));
+    if (pause) await new Promise((resolve) => setTimeout(resolve, 5));
+    await tx.put("counters", key, encode(n + 1));
+  });
+}
+
+describe.runIf(hasPostgres)("postgres kv driver", () => {
+  const db = { name: "", url: "" };
+  beforeAll(async () => Object.assign(db, await createDatabase("kvpg")));
+  afterAll(async () => {
+    if (db.name !== "") await dropDatabase(db.name);
+  });
+
+  it("loses no update: 8 connections x 100 increments = 800", async () => {
+    const stores = await Promise.all(Array.from({ length: 8 }, () => openStore("postgres", db.url)));
+    try {
+      await stores[0]?.update((tx) => tx.put("counters", "n", encode(0)));
+      await Promise.all(
+        stores.map(async (store) => {
+          for (let i = 0; i < 100; i++) await increment(store, "n");
+        }),
+      );
+      expect(decode(await (stores[0] as Store).view((tx) => tx.get("counters", "n")))).toBe(800);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  }, 90_000);
+
+  it("surfaces the serialization failure when retries are disabled", async () => {
+    const store = await openSqlStore(await openPostgres(db.url), { closeDatabase: true, maxAttempts: 1 });
+    try {
+      await store.update((tx) => tx.put("counters", "m", encode(0)));
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => increment(store, "m", true)));
+      const failures = results.filter((r) => r.status === "rejected");
+      expect(failures.length).toBeGreaterThan(0);
+      for (const f of failures) expect((f as PromiseRejectedResult).reason).toBeInstanceOf(BusyError);
+      const committed = results.length - failures.length;
+      expect(decode(await store.view((tx) => tx.get("counters", "m")))).toBe(committed);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("stores namespaces and keys as BYTEA", async () => {
+    const store = await openStore("postgres", db.url);
+    await store.update((tx) => tx.put("n\u0000", "k\u0000", new Uint8Array([1])));
+    await store.close();
+    const raw = await openPostgres(db.url);
+    const columns = await raw.all<{ column_name: string; data_type: string }>(
+      "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'kv' ORDER BY ordinal_position",
+    );
+    expect(columns.map((c) => [c.column_name, c.data_type])).toEqual([
+      ["ns", "bytea"],
+      ["key", "bytea"],
+      ["value", "bytea"],
+    ]);
+    const row = await raw.get<{ key: string }>("SELECT encode(key, 'hex') AS key FROM kv WHERE ns = $1", [
+      new Uint8Array([0x6e, 0]),
+    ]);
+    expect(row?.key).toBe("6b00");
+    await raw.close();
+  });
+});

@@ -1,0 +1,90 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ClosedError, isStoreError } from "../../src/errors.js";
+import { openSqlStore, openStore } from "../../src/kv/index.js";
+import { openSqlite } from "../../src/sql/index.js";
+import { useTempDir } from "../support/temp-dir.js";
+
+const dir = useTempDir("storeroom-kv-sqlite-");
+const bytes = (s: string) => new TextEncoder().encode(s);
+let n = 0;
+const freshPath = () => join(dir, `kv-${n++}.db`);
+
+describe("sqlite kv driver", () => {
+  it("keeps data across reopen of a file", async () => {
+    const path = freshPath();
+    const first = await openStore("sqlite", path);
+    await first.update((tx) => tx.put("ns", "k\u0000", bytes("kept")));
+    await first.close();
+    const second = await openStore("sqlite", path);
+    expect(new TextDecoder().decode(await second.view((tx) => tx.get("ns", "k\u0000")))).toBe("kept");
+    await second.close();
+  });
+
+  it("stores one WITHOUT ROWID table with keys as UTF-8 bytes, NUL included", async () => {
+    const path = freshPath();
+    const store = await openStore("sqlite", path);
+    await store.update(async (tx) => {
+      await tx.put("n\u0000s", "a\u0000b", bytes("v"));
+      await tx.put("n\u0000s", "😀", bytes("w"));
+    });
+    await store.close();
+    const db = await openSqlite(path);
+    const table = await db.get<{ sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'kv'");
+    expect(table?.sql).toMatch(/WITHOUT ROWID$/);
+    const rows = await db.all<{ ns: string; key: string }>(
+      "SELECT hex(ns) AS ns, hex(key) AS key FROM kv ORDER BY key",
+    );
+    expect(rows).toEqual([
+      { ns: "6E0073", key: "610062" },
+      { ns: "6E0073", key: "F09F9880" },
+    ]);
+    const applied = await db.all<{ id: string }>("SELECT id FROM storeroom_migrations WHERE set_name = 'kv'");
+    expect(applied.map((r) => r.id)).toEqual(["kv/001-table"]);
+    await db.close();
+  });
+
+  it("runs over a caller's database and leaves it open unless asked to close it", async () => {
+    const db = await openSqlite(freshPath());
+    const store = await openSqlStore(db);
+    await store.update((tx) => tx.put("ns", "k", bytes("v")));
+    await store.close();
+    expect(db.closed).toBe(false);
+    await expect(store.view((tx) => tx.get("ns", "k"))).rejects.toBeInstanceOf(ClosedError);
+    const again = await openSqlStore(db, { closeDatabase: true });
+    expect(await again.view((tx) => tx.scan("ns", ""))).toHaveLength(1);
+    await again.close();
+    expect(db.closed).toBe(true);
+  });
+
+  it("fails to open a path in a missing directory with a typed error", async () => {
+    const err = await openStore("sqlite", join(dir, "missing", "dir", "kv.db")).catch((e: unknown) => e);
+    expect(isStoreError(err)).toBe(true);
+  });
+
+  it("lets writers and many readers interleave on a file without torn reads", async () => {
+    const store = await openStore("sqlite", freshPath());
+    await store.update(async (tx) => {
+      await tx.put("ns", "a", bytes("0"));
+      await tx.put("ns", "b", bytes("0"));
+    });
+    const read = (tx: Parameters<Parameters<typeof store.view>[0]>[0], key: string) =>
+      tx.get("ns", key).then((v) => Number(new TextDecoder().decode(v)));
+    const writers = Array.from({ length: 50 }, (_, i) =>
+      store.update(async (tx) => {
+        await tx.put("ns", "a", bytes(String(i + 1)));
+        await new Promise((resolve) => setImmediate(resolve));
+        await tx.put("ns", "b", bytes(String(i + 1)));
+      }),
+    );
+    const readers = Array.from({ length: 50 }, () =>
+      store.view(async (tx) => {
+        const a = await read(tx, "a");
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(await read(tx, "b")).toBe(a);
+      }),
+    );
+    await Promise.all([...writers, ...readers]);
+    await store.close();
+  });
+});
