@@ -1,0 +1,247 @@
+import { existsSync } from "node:fs";
+import { describe, expect, it, vi } from "vitest";
+import type { ObjectBody, ObjectStore } from "../../src/objects/object-store.js";
+import { TenantKey } from "../../src/tenants/index.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
+import { useTenantStores } from "./tenant-fixture.js";
+
+const ada = TenantKey.user("acme", "ada");
+const bob = TenantKey.user("acme", "bob");
+const user = (i: number): TenantKey => TenantKey.user("acme", `u${i}`);
+
+/** An object store whose `get` waits until `parties` gets are in flight at once (or fails after 5 s). */
+class BarrierObjectStore extends FaultyObjectStore {
+  #waiting: (() => void)[] = [];
+  constructor(
+    inner: ObjectStore,
+    readonly parties: number,
+  ) {
+    super(inner);
+  }
+  override async get(key: string): Promise<ObjectBody | null> {
+    await new Promise<void>((resolve, reject) => {
+      this.#waiting.push(resolve);
+      if (this.#waiting.length >= this.parties) for (const wake of this.#waiting.splice(0)) wake();
+      setTimeout(() => reject(new Error("cold loads did not run in parallel")), 5000).unref();
+    });
+    return super.get(key);
+  }
+}
+
+describe("TenantStore: leases, LRU, reaper", () => {
+  const t = useTenantStores();
+
+  it("runs cold loads of different tenants in parallel (no store-wide lock across I/O)", async () => {
+    const store = t.open({ objectStore: new BarrierObjectStore(t.objects(), 10) });
+    const dbs = await Promise.all(Array.from({ length: 10 }, (_, i) => store.get(user(i))));
+    expect(dbs).toHaveLength(10);
+    expect(store.stats.resident).toBe(10);
+  });
+
+  it("never evicts a leased tenant: LRU pressure skips it, evict() waits for the callback", async () => {
+    const store = t.open({ lruSize: 1 });
+    const order: string[] = [];
+    await store
+      .withTenant(ada, async (db) => {
+        await db.run("CREATE TABLE notes (body TEXT)");
+        await store.get(bob); // over capacity, but ada is leased
+        expect((await store.inspect(ada)).resident).toBe(true);
+        const evicting = store.evict(ada).then(() => order.push("evicted"));
+        await new Promise((r) => setTimeout(r, 20));
+        // Nested calls on the leased tenant do not wait for the pending eviction.
+        await db.run("INSERT INTO notes VALUES ('still mine')");
+        await (await store.get(ada)).run("INSERT INTO notes VALUES ('nested get')");
+        order.push("callback done");
+        return { evicting };
+      })
+      .then(({ evicting }) => evicting);
+    expect(order).toEqual(["callback done", "evicted"]);
+    expect((await store.inspect(ada)).resident).toBe(false);
+    const again = await store.get(ada);
+    expect((await again.all("SELECT body FROM notes ORDER BY rowid")).map((r) => r.body)).toEqual([
+      "still mine",
+      "nested get",
+    ]);
+  });
+
+  it("never evicts a tenant inside a transaction; a get() view keeps working across evictions", async () => {
+    const store = t.open({ lruSize: 1, idleTtlMs: 1000 });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (body TEXT)");
+    await db.transaction(async (tx) => {
+      await tx.run("INSERT INTO notes VALUES ('in tx')");
+      await store.get(bob);
+      t.clock.advance(5000);
+      expect((await store.reap()).done).toBe(1); // bob only
+      expect((await store.inspect(ada)).resident).toBe(true);
+      await tx.run("INSERT INTO notes VALUES ('still in tx')");
+    });
+    await store.get(bob); // now ada is evictable
+    expect((await store.inspect(ada)).resident).toBe(false);
+    expect(((await db.get<{ n: number }>("SELECT count(*) AS n FROM notes")) as { n: number }).n).toBe(2);
+  });
+
+  it("evicts the least recently used tenant", async () => {
+    const store = t.open({ lruSize: 3 });
+    for (const i of [0, 1, 2]) await store.get(user(i));
+    await (await store.get(user(0))).get("SELECT 1"); // u0 is now the most recent
+    await store.get(user(3));
+    const resident = await Promise.all([0, 1, 2, 3].map(async (i) => (await store.inspect(user(i))).resident));
+    expect(resident).toEqual([true, false, true, true]);
+  });
+
+  it("reaps idle tenants after idleTtlMs (each on its own; a cold get is not held behind the reap)", async () => {
+    const slow = new FaultyObjectStore(t.objects());
+    const store = t.open({ objectStore: slow, idleTtlMs: 1000, lruSize: 500 });
+    for (let i = 0; i < 100; i++) {
+      await store.withTenant(user(i), (db) => db.run("CREATE TABLE t (x)"));
+    }
+    const putSlowly = slow.put.bind(slow);
+    slow.put = async (...args) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return putSlowly(...args);
+    };
+    t.clock.advance(999);
+    expect(await store.reap()).toEqual({ done: 0, failed: 0 });
+    t.clock.advance(1);
+    let reapDone = false;
+    const reaping = store.reap().then((r) => {
+      reapDone = true;
+      return r;
+    });
+    await store.get(TenantKey.user("acme", "newcomer"));
+    expect(reapDone).toBe(false);
+    expect(await reaping).toEqual({ done: 100, failed: 0 });
+    expect(store.stats.resident).toBe(1);
+    expect((await store.list({ orgId: "acme" })).length).toBe(100);
+  });
+
+  it("runs the reaper on its own timer, and idleTtlMs 0 disables it", async () => {
+    const timed = t.open({ idleTtlMs: 20, clock: undefined });
+    await timed.get(ada);
+    await vi.waitFor(() => expect(timed.stats.resident).toBe(0), { timeout: 2000 });
+    const off = t.open({ idleTtlMs: 0 });
+    await off.get(ada);
+    t.clock.advance(10 * 60_000);
+    expect(await off.reap()).toEqual({ done: 0, failed: 0 });
+    expect(off.stats.resident).toBe(1);
+  });
+
+  it("reports reap failures to onReapFailure and keeps the tenant for the next pass", async () => {
+    const objects = new FaultyObjectStore(t.objects());
+    const store = t.open({ objectStore: objects, idleTtlMs: 1000 });
+    await store.withTenant(ada, (db) => db.run("CREATE TABLE t (x)"));
+    objects.failNext("put");
+    t.clock.advance(1000);
+    expect(await store.reap()).toEqual({ done: 0, failed: 1 });
+    expect(t.failures.map((f) => f.key)).toEqual(["acme/users/ada"]);
+    expect((await store.inspect(ada)).resident).toBe(true);
+    expect(await store.reap()).toEqual({ done: 1, failed: 0 });
+  });
+
+  it("removes cache files of evicted tenants, or keeps them within diskBudgetBytes and reuses them", async () => {
+    const objects = new FaultyObjectStore(t.objects());
+    const store = t.open({ objectStore: objects, diskBudgetBytes: 3 * 8192 });
+    for (let i = 0; i < 5; i++) {
+      await store.withTenant(user(i), (db) => db.run("CREATE TABLE t (x)"));
+      await store.evict(user(i));
+    }
+    expect(store.stats.keptBytes).toBeLessThanOrEqual(3 * 8192);
+    expect([0, 1, 2, 3, 4].map((i) => existsSync(user(i).localPath(store.cacheRoot)))).toEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
+    const gets = objects.count("get");
+    const db = await store.get(user(4)); // adopted from the cache: a head, no download
+    expect(objects.count("get")).toBe(gets);
+    expect(await db.all("SELECT * FROM t")).toEqual([]);
+  });
+
+  it("lists tenants from object storage, per org, skipping other objects", async () => {
+    const objects = t.objects();
+    await objects.put("acme/notes.txt", "not a tenant");
+    const store = t.open();
+    for (const key of [ada, bob, TenantKey.org("acme"), TenantKey.user("zeta", "zed")]) {
+      await store.withTenant(key, (db) => db.run("CREATE TABLE t (x)"));
+      await store.evict(key);
+    }
+    expect((await store.list({ orgId: "acme" })).map((l) => l.key.toString())).toEqual([
+      "acme/org",
+      "acme/users/ada",
+      "acme/users/bob",
+    ]);
+    const all = await store.list();
+    expect(all.map((l) => l.key.toString())).toEqual([
+      "acme/org",
+      "acme/users/ada",
+      "acme/users/bob",
+      "zeta/users/zed",
+    ]);
+    expect(all.every((l) => l.size > 0 && l.etag !== "")).toBe(true);
+  });
+});
+
+describe("TenantStore: snapshots while writers continue", () => {
+  const t = useTenantStores();
+
+  it("every checkpoint taken during concurrent writes restores to one committed state", async () => {
+    const store = t.open({ checkpointWrites: 1e9 });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE a (n INTEGER)");
+    await db.run("CREATE TABLE b (n INTEGER)");
+    let stop = false;
+    let committed = 0;
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        // Each transaction keeps sum(a) = sum(b), across awaits.
+        await db.transaction(async (tx) => {
+          await tx.run("INSERT INTO a VALUES ($1)", [w * 1000 + i]);
+          await new Promise((r) => setImmediate(r));
+          await tx.run("INSERT INTO b VALUES ($1)", [w * 1000 + i]);
+        });
+        committed += 1;
+      }
+    });
+    const restored: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      await store.markDirty(ada);
+      await store.checkpoint(ada);
+      const check = t.open();
+      const view = await check.get(ada);
+      const row = (await view.get<{ a: number; b: number; n: number }>(
+        "SELECT (SELECT coalesce(sum(n), 0) FROM a) AS a, (SELECT coalesce(sum(n), 0) FROM b) AS b, (SELECT count(*) FROM a) AS n",
+      )) as { a: number; b: number; n: number };
+      expect(row.a).toBe(row.b);
+      restored.push(row.n);
+      await check.close();
+    }
+    stop = true;
+    await Promise.all(writers);
+    expect(committed).toBeGreaterThan(0);
+    expect([...restored].sort((x, y) => x - y)).toEqual(restored); // monotonic
+    await store.checkpoint(ada);
+    const final = t.open();
+    expect(((await (await final.get(ada)).get<{ n: number }>("SELECT count(*) AS n FROM a")) as { n: number }).n).toBe(
+      committed,
+    );
+  });
+
+  it("a transaction that spans a snapshot keeps the tenant dirty", async () => {
+    const store = t.open();
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (body TEXT)");
+    await store.checkpoint(ada);
+    await db.transaction(async (tx) => {
+      await tx.run("INSERT INTO notes VALUES ('late')");
+      await store.checkpoint(ada); // cannot see the uncommitted row
+    });
+    expect((await store.inspect(ada)).dirtyChanges).toBeGreaterThan(0);
+    await store.checkpoint(ada);
+    const other = t.open();
+    expect(await (await other.get(ada)).all("SELECT body FROM notes")).toEqual([{ body: "late" }]);
+  });
+});
