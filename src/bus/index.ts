@@ -14,7 +14,13 @@ export {
   type AuditVerifyOptions,
   auditChainHash,
 } from "./audit-log.js";
+export { backoffDelay } from "./backoff.js";
 export { blake3Hex } from "./blake3-hex.js";
+export { Broker } from "./broker.js";
+export { type BrokerAuditEvent, brokerAuditEvent } from "./broker-events.js";
+export { type BrokerOptions, BusCloseCode } from "./broker-options.js";
+export { BusClient, BusRejectedError } from "./bus-client.js";
+export type { BusClientOptions, BusDelivery } from "./bus-client-options.js";
 export type { BusMessage, BusPeer, NewBusMessage } from "./bus-message.js";
 export { busMigrations } from "./bus-migrations.js";
 export { type MarkOptions, MessageStore, type MessageStoreOptions, type PendingOptions } from "./message-store.js";

@@ -8,7 +8,8 @@ export type WireErrorReason =
   | "bad_hmac"
   | "sender_mismatch"
   | "unknown_peer"
-  | "unexpected_frame";
+  | "unexpected_frame"
+  | "internal";
 
 /** A frame that breaks wire protocol v1. Nothing was stored for it. */
 export class WireError extends InvalidArgumentError {

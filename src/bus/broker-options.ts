@@ -1,0 +1,39 @@
+import type { AuditLog } from "./audit-log.js";
+import type { MessageStore } from "./message-store.js";
+import type { HmacSecret } from "./wire/envelope-hmac.js";
+
+/** Options of {@link Broker}. */
+export interface BrokerOptions {
+  /** Where messages, peers and name-to-token bindings live. The broker never closes it. */
+  store: MessageStore;
+  /** Where `send` / `deliver` / `ack` rows go. Default: no audit rows. */
+  audit?: AuditLog;
+  /** Accepted static bearer tokens (peerbus `PEERBUS_TOKENS`). Required unless `authenticate` is given. */
+  tokens?: readonly string[];
+  /**
+   * Decides whether a register token is valid, instead of `tokens` (e.g. per-organisation API
+   * keys when a server mounts one broker per org). Default: membership in `tokens`.
+   */
+  authenticate?: (token: string) => boolean | Promise<boolean>;
+  /** Shared HMAC secret (at least 32 bytes); envelopes whose HMAC does not verify are refused. */
+  hmacSecret: HmacSecret;
+  /** Largest accepted frame in bytes; bigger frames close the connection with 1009. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Receives faults that no client can be told about (a storage error in a drain). Default: `console.error`. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * WebSocket close codes the broker uses. 1009 (frame too big) and 1001 (broker shutting down)
+ * are the standard ones.
+ */
+export const BusCloseCode = Object.freeze({
+  /** The first frame was not a valid v1 `register` (malformed, wrong version, bad name). */
+  badRegister: 4400,
+  /** The register token is not accepted. */
+  badToken: 4401,
+  /** The name is bound to another token (also after a broker restart). */
+  nameTaken: 4403,
+  /** Another connection registered the same name with the same token (takeover). */
+  replaced: 4409,
+});

@@ -1,0 +1,287 @@
+import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { type WebSocket, WebSocketServer } from "ws";
+import { InvalidArgumentError, isStoreError } from "../errors.js";
+import { brokerAuditEvent } from "./broker-events.js";
+import { type BrokerOptions, BusCloseCode } from "./broker-options.js";
+import { DeliveryLane } from "./delivery-lane.js";
+import type { MessageStore } from "./message-store.js";
+import { BROADCAST, type Envelope, encodeEnvelope, MAX_FRAME_BYTES } from "./wire/envelope.js";
+import { hmacKey, verifyEnvelope } from "./wire/envelope-hmac.js";
+import { encodeDeliver, encodeFrame, type Frame, parseFrame } from "./wire/frames.js";
+import { WireError } from "./wire/wire-error.js";
+
+/** Rows fetched per drain round; each round is marked delivered in one statement. */
+const DRAIN_BATCH = 256;
+
+interface Connection {
+  readonly ws: WebSocket;
+  name: string | undefined;
+  /** Frames of one connection are handled one after another, in arrival order. */
+  chain: Promise<void>;
+}
+
+/**
+ * The peerbus v1 broker: a WebSocket server that authenticates peers by static bearer token,
+ * persists every message before delivering it, routes direct and broadcast messages,
+ * redelivers unacked messages on reconnect and writes `send` / `deliver` / `ack` audit rows.
+ *
+ * Beyond peerbus: broadcasts are queued durably for every registered peer, online or not;
+ * name-to-token bindings are stored, so they survive a restart; acks only touch the acking
+ * peer's rows; an envelope whose `from` is not the sender's registered name is refused.
+ *
+ * @example
+ * ```ts
+ * const broker = new Broker({ store, audit, tokens: ["t0ken"], hmacSecret });
+ * const { port } = await broker.listen({ host: "127.0.0.1", port: 47821 });
+ * // or mount it: httpServer.on("upgrade", (req, socket, head) => broker.handleUpgrade(req, socket, head));
+ * ```
+ */
+export class Broker {
+  readonly #store: MessageStore;
+  readonly #options: BrokerOptions;
+  readonly #tokenHashes: ReadonlySet<string>;
+  readonly #wss: WebSocketServer;
+  readonly #registry = new Map<string, Connection>();
+  readonly #lanes = new Map<string, DeliveryLane>();
+  readonly #connections = new Set<Connection>();
+  readonly #work = new Set<Promise<unknown>>();
+  #server: Server | undefined;
+  #closed = false;
+
+  constructor(options: BrokerOptions) {
+    hmacKey(options.hmacSecret);
+    if (options.authenticate === undefined && (options.tokens === undefined || options.tokens.length === 0)) {
+      throw new InvalidArgumentError("a broker needs at least one token (or an authenticate function)");
+    }
+    if ((options.tokens ?? []).some((t) => typeof t !== "string" || t.length === 0)) {
+      throw new InvalidArgumentError("broker tokens must be non-empty strings");
+    }
+    this.#options = options;
+    this.#store = options.store;
+    this.#tokenHashes = new Set((options.tokens ?? []).map(tokenHash));
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? MAX_FRAME_BYTES });
+    this.#wss.on("connection", (ws) => this.#accept(ws));
+  }
+
+  /**
+   * Starts an HTTP server of its own that accepts WebSocket upgrades on any path. Default
+   * address 127.0.0.1:47821; pass `port: 0` for a free port. Resolves with the bound address.
+   */
+  async listen(options: { host?: string; port?: number } = {}): Promise<{ host: string; port: number }> {
+    if (this.#server !== undefined) throw new InvalidArgumentError("the broker is already listening");
+    const server = createServer((_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain" }).end("peerbus v1: connect with a WebSocket\n");
+    });
+    server.on("upgrade", (req, socket, head) => this.handleUpgrade(req, socket, head));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 47821, options.host ?? "127.0.0.1", () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /**
+   * Takes over an HTTP upgrade request from a server you run (mount the broker on a route;
+   * authorise the request before calling). After {@link Broker.close} the socket is destroyed.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#wss.emit("connection", ws, req));
+  }
+
+  /** Names of the peers connected right now, sorted. */
+  connectedPeers(): string[] {
+    return [...this.#registry.keys()].sort();
+  }
+
+  /**
+   * Stops accepting connections, closes every connection (1001), waits for the frames and
+   * drains in progress, and stops its own HTTP server. Idempotent. The store stays open.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const conn of this.#connections) conn.ws.close(1001, "broker shutting down");
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
+    this.#wss.close();
+    const server = this.#server;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #accept(ws: WebSocket): void {
+    const conn: Connection = { ws, name: undefined, chain: Promise.resolve() };
+    this.#connections.add(conn);
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return; // Non-text frames carry no protocol meaning.
+      const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
+      conn.chain = this.#track(conn.chain.then(() => this.#onFrame(conn, text)));
+    });
+    ws.on("close", () => {
+      this.#connections.delete(conn);
+      if (conn.name !== undefined && this.#registry.get(conn.name) === conn) this.#registry.delete(conn.name);
+    });
+    ws.on("error", () => ws.terminate());
+  }
+
+  async #onFrame(conn: Connection, text: string): Promise<void> {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    let frame: Frame;
+    try {
+      frame = parseFrame(text);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      if (conn.name === undefined) conn.ws.close(BusCloseCode.badRegister, err.message.slice(0, 120));
+      else this.#sendError(conn, err);
+      return;
+    }
+    if (conn.name === undefined) return this.#register(conn, frame);
+    switch (frame.type) {
+      case "envelope":
+        return this.#route(conn, conn.name, frame.envelope);
+      case "ack":
+        return this.#ack(conn.name, frame.id);
+      case "peers":
+        conn.ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
+        return;
+      default:
+        // A repeated register, a deliver or an error from a client carry no meaning (peerbus ignores them).
+        return;
+    }
+  }
+
+  async #register(conn: Connection, frame: Frame): Promise<void> {
+    const ws = conn.ws;
+    if (frame.type !== "register") return ws.close(BusCloseCode.badRegister, "the first frame must be a register");
+    const name = frame.name;
+    if (name.length === 0 || name === BROADCAST || name.includes("\u0000")) {
+      return ws.close(BusCloseCode.badRegister, "invalid peer name");
+    }
+    if (!(await this.#authenticate(frame.token))) return ws.close(BusCloseCode.badToken, "invalid token");
+    try {
+      // Registering before binding means no message for a first-time peer can be refused meanwhile.
+      await this.#store.bindToken(name, tokenHash(frame.token));
+    } catch (err) {
+      if (isStoreError(err, "ACCESS_DENIED")) return ws.close(BusCloseCode.nameTaken, "name is bound to another token");
+      throw err;
+    }
+    // Inside the lane, so no drain for this name runs between binding and the peers ack.
+    await this.#lane(name).run(async () => {
+      if (ws.readyState !== ws.OPEN) return;
+      const previous = this.#registry.get(name);
+      conn.name = name;
+      this.#registry.set(name, conn);
+      if (previous !== undefined && previous !== conn) {
+        previous.ws.close(BusCloseCode.replaced, "replaced by a new connection");
+      }
+      await this.#store.requeueUnacked(name);
+      ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
+      await this.#drain(name);
+    });
+  }
+
+  async #route(conn: Connection, sender: string, env: Envelope): Promise<void> {
+    if (!verifyEnvelope(env, this.#options.hmacSecret)) {
+      return this.#sendError(conn, new WireError("bad_hmac", "the envelope's HMAC does not verify"), env.id);
+    }
+    if (env.from !== sender) {
+      const err = new WireError("sender_mismatch", `"from" must be the registered name "${sender}"`);
+      return this.#sendError(conn, err, env.id);
+    }
+    const bytes = Buffer.from(encodeEnvelope(env), "utf8");
+    const recipients =
+      env.to === BROADCAST ? (await this.#store.peers()).map((p) => p.name).filter((n) => n !== sender) : [env.to];
+    const sent: Uint8Array[] = [];
+    const stored: string[] = [];
+    for (const to of recipients) {
+      const id = env.to === BROADCAST ? `${env.id}|${to}` : env.id;
+      try {
+        await this.#store.enqueue({ id, from: sender, to, envelope: bytes });
+      } catch (err) {
+        if (isStoreError(err, "DUPLICATE_ID")) continue; // A re-sent message: the first copy stands.
+        if (isStoreError(err, "UNKNOWN_PEER")) {
+          return this.#sendError(conn, new WireError("unknown_peer", `unknown peer "${to}"`), env.id);
+        }
+        this.#sendError(conn, new WireError("internal", "the message could not be stored"), env.id);
+        throw err;
+      }
+      sent.push(brokerAuditEvent("send", id, sender, to));
+      stored.push(to);
+    }
+    // Accepted crash window (as peerbus): a crash here leaves a stored message without a send row.
+    await this.#options.audit?.appendMany(sent);
+    for (const to of stored) {
+      if (this.#registry.has(to)) this.#track(this.#lane(to).kick(() => this.#drain(to)));
+    }
+  }
+
+  async #ack(name: string, id: string): Promise<void> {
+    if (id.length === 0 || id.includes("\u0000")) return;
+    const changed = await this.#store.markAcked([id], { recipient: name });
+    if (changed > 0) await this.#options.audit?.append(brokerAuditEvent("ack", id, name, ""));
+  }
+
+  /** Sends every pending row to the recipient's current connection; call inside its lane. */
+  async #drain(name: string): Promise<void> {
+    for (;;) {
+      const conn = this.#registry.get(name);
+      if (conn === undefined || conn.ws.readyState !== conn.ws.OPEN) return;
+      const rows = await this.#store.pendingFor(name, { limit: DRAIN_BATCH });
+      if (rows.length === 0) return;
+      let written: Promise<void> = Promise.resolve();
+      for (const row of rows) {
+        const frame = encodeDeliver(row.id, Buffer.from(row.envelope).toString("utf8"));
+        written = new Promise<void>((resolve) => conn.ws.send(frame, () => resolve()));
+      }
+      // Sent (or failed) rows are marked delivered; a reconnect requeues whatever was not acked.
+      await this.#store.markDelivered(
+        rows.map((r) => r.id),
+        { recipient: name },
+      );
+      await this.#options.audit?.appendMany(rows.map((r) => brokerAuditEvent("deliver", r.id, r.from, r.to)));
+      // Backpressure: the next batch waits until this one left the process.
+      await written;
+      if (rows.length < DRAIN_BATCH) return;
+    }
+  }
+
+  async #authenticate(token: string): Promise<boolean> {
+    if (this.#options.authenticate !== undefined) return (await this.#options.authenticate(token)) === true;
+    return this.#tokenHashes.has(tokenHash(token));
+  }
+
+  #sendError(conn: Connection, err: WireError, id?: string): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    conn.ws.send(
+      encodeFrame({ type: "error", code: err.reason, message: err.message, ...(id === undefined ? {} : { id }) }),
+    );
+  }
+
+  #lane(name: string): DeliveryLane {
+    let lane = this.#lanes.get(name);
+    if (lane === undefined) {
+      lane = new DeliveryLane();
+      this.#lanes.set(name, lane);
+    }
+    return lane;
+  }
+
+  #track(work: Promise<void>): Promise<void> {
+    const tracked = work.catch((err) => (this.#options.onError ?? console.error)(err));
+    this.#work.add(tracked);
+    void tracked.finally(() => this.#work.delete(tracked));
+    return tracked;
+  }
+}
+
+/** The stored and compared form of a token: its SHA-256, so the database never holds tokens. */
+function tokenHash(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}

@@ -1,0 +1,263 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Broker } from "../../src/bus/broker.js";
+import { BusCloseCode } from "../../src/bus/broker-options.js";
+import { BusClient } from "../../src/bus/bus-client.js";
+import type { BusDelivery } from "../../src/bus/bus-client-options.js";
+import { verifyEnvelope } from "../../src/bus/wire/envelope-hmac.js";
+import { useTempDir } from "../support/temp-dir.js";
+import { dbPath, eventually, RawPeer, type RunningBroker, SECRET, startBroker, TOKEN } from "./bus-fixtures.js";
+
+const dir = useTempDir("storeroom-broker-");
+
+describe("Broker", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  async function broker(path = dbPath(dir, "b")): Promise<RunningBroker> {
+    const b = await startBroker(path);
+    cleanup.push(() => b.stop());
+    return b;
+  }
+  function client(b: RunningBroker, name: string, onMessage: (m: BusDelivery) => Promise<void> | void, token = TOKEN) {
+    const errors: unknown[] = [];
+    const c = new BusClient({ url: b.url, name, token, hmacSecret: SECRET, onMessage, onError: (e) => errors.push(e) });
+    cleanup.push(() => c.close());
+    return Object.assign(c, { errors });
+  }
+  async function raw(b: RunningBroker, name: string, token = TOKEN) {
+    const p = await RawPeer.register(b.url, name, token);
+    cleanup.push(() => p.close());
+    return p;
+  }
+
+  it("delivers a direct message, acks it and writes send/deliver/ack audit rows", async () => {
+    const b = await broker();
+    const got: BusDelivery[] = [];
+    const bob = client(b, "bob", (m) => {
+      got.push(m);
+    });
+    await bob.connect();
+    const alice = client(b, "alice", () => {});
+    await alice.connect();
+    const id = await alice.send("bob", { text: "hi <there> & \u2028" });
+    await eventually(() => got.length === 1);
+    expect(got[0]).toMatchObject({ id, from: "alice", to: "bob", kind: "msg", body: { text: "hi <there> & \u2028" } });
+    expect(got[0]?.deliveryKey).toBe(id);
+    await eventually(async () => (await b.store.get(id))?.acked === true);
+    const events = (await b.audit.rows()).map((r) => JSON.parse(Buffer.from(r.event).toString()));
+    expect(events).toEqual([
+      { event: "send", id, from: "alice", to: "bob" },
+      { event: "deliver", id, from: "alice", to: "bob" },
+      { event: "ack", id, from: "bob", to: "" },
+    ]);
+    expect(await b.audit.verify()).toBeNull();
+    expect((await alice.peers()).sort()).toEqual(["alice", "bob"]);
+  });
+
+  it("queues for an offline peer and delivers in per-sender order after it reconnects", async () => {
+    const b = await broker();
+    const bobRaw = await raw(b, "bob");
+    await bobRaw.close();
+    const alice = client(b, "alice", () => {});
+    await alice.connect();
+    for (let i = 0; i < 50; i++) await alice.send("bob", { i }, { id: `m${String(i).padStart(3, "0")}` });
+    await eventually(async () => (await b.store.pendingFor("bob")).length === 50);
+    const got: number[] = [];
+    const bob = client(b, "bob", (m) => {
+      got.push((m.body as { i: number }).i);
+    });
+    await bob.connect();
+    await eventually(() => got.length === 50);
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await eventually(async () => (await b.store.pendingFor("bob")).length === 0);
+  });
+
+  it("redelivers unacked messages on reconnect; a failing handler means no ack", async () => {
+    const b = await broker();
+    const bob1 = await raw(b, "bob");
+    const alice = await raw(b, "alice");
+    alice.sendMessage("alice", "bob", "m1");
+    await bob1.waitFor((f) => f.type === "deliver");
+    await bob1.close(); // no ack
+    let calls = 0;
+    const bob = client(b, "bob", () => {
+      calls++;
+      if (calls === 1) throw new Error("handler failed");
+    });
+    await bob.connect();
+    await eventually(() => calls === 1);
+    expect((await b.store.get("m1"))?.acked).toBe(false);
+    // Reconnect: the broker requeues and redelivers; this time the handler succeeds.
+    await bob.close();
+    const bobAgain = client(b, "bob", () => {
+      calls++;
+    });
+    await bobAgain.connect();
+    await eventually(async () => (await b.store.get("m1"))?.acked === true);
+    expect(calls).toBe(2);
+    expect((await b.store.get("m1"))?.attempts).toBe(3);
+  });
+
+  it("broadcast reaches online and registered-but-offline peers, with end-to-end HMACs", async () => {
+    const b = await broker();
+    const carol = await raw(b, "carol");
+    await carol.close();
+    const bob = await raw(b, "bob");
+    const alice = await raw(b, "alice");
+    alice.sendMessage("alice", "*", "b1", { all: true });
+    const toBob = await bob.waitFor((f) => f.type === "deliver");
+    expect(toBob).toMatchObject({ deliveryKey: "b1|bob", envelope: { id: "b1", to: "*", kind: "broadcast" } });
+    if (toBob.type === "deliver") expect(verifyEnvelope(toBob.envelope, SECRET)).toBe(true);
+    const carolAgain = await raw(b, "carol");
+    const toCarol = await carolAgain.waitFor((f) => f.type === "deliver");
+    expect(toCarol).toMatchObject({ deliveryKey: "b1|carol" });
+    expect(alice.delivered()).toEqual([]);
+    expect(await b.store.get("b1|alice")).toBeUndefined();
+  });
+
+  it("duplicate sends are stored and delivered once", async () => {
+    const b = await broker();
+    const bob = await raw(b, "bob");
+    const alice = await raw(b, "alice");
+    for (let i = 0; i < 5; i++) alice.sendMessage("alice", "bob", "dup", { i });
+    alice.sendMessage("alice", "bob", "after");
+    await bob.waitFor((f) => f.type === "deliver" && f.deliveryKey === "after");
+    expect(bob.delivered()).toEqual(["dup", "after"]);
+    const row = await b.store.get("dup");
+    expect(JSON.parse(Buffer.from(row?.envelope ?? []).toString()).body).toEqual({ i: 0 });
+    const sends = (await b.audit.rows()).filter((r) => Buffer.from(r.event).toString().includes('"send"'));
+    expect(sends).toHaveLength(2);
+  });
+
+  it("takeover on the same token, refusal on another token, bindings survive a restart", async () => {
+    const path = dbPath(dir, "bind");
+    const b = await startBroker(path);
+    const first = await RawPeer.register(b.url, "bob");
+    const second = await RawPeer.register(b.url, "bob");
+    expect((await first.closed).code).toBe(BusCloseCode.replaced);
+    const thief = new RawPeer(b.url);
+    await thief.opened;
+    thief.send('{"protocol_version":"v1","type":"register","token":"token-two","name":"bob"}');
+    expect((await thief.closed).code).toBe(BusCloseCode.nameTaken);
+    // The live connection was not disturbed.
+    second.send('{"protocol_version":"v1","type":"peers"}');
+    await eventually(() => second.frames.filter((f) => f.type === "peers").length === 2);
+    await second.close();
+    await b.stop();
+    const again = await startBroker(path);
+    cleanup.push(() => again.stop());
+    const thief2 = new RawPeer(again.url);
+    await thief2.opened;
+    thief2.send('{"protocol_version":"v1","type":"register","token":"token-two","name":"bob"}');
+    expect((await thief2.closed).code).toBe(BusCloseCode.nameTaken);
+    const owner = await raw(again, "bob");
+    expect(owner.frames[0]?.type).toBe("peers");
+  });
+
+  it("refuses bad handshakes with close codes", async () => {
+    const b = await broker();
+    const cases: [string, number][] = [
+      ["not json", BusCloseCode.badRegister],
+      ['{"protocol_version":"v1","type":"peers"}', BusCloseCode.badRegister],
+      ['{"protocol_version":"v2","type":"register","token":"token-one","name":"x"}', BusCloseCode.badRegister],
+      ['{"protocol_version":"v1","type":"register","token":"token-one","name":""}', BusCloseCode.badRegister],
+      ['{"protocol_version":"v1","type":"register","token":"token-one","name":"*"}', BusCloseCode.badRegister],
+      ['{"protocol_version":"v1","type":"register","token":"nope","name":"x"}', BusCloseCode.badToken],
+    ];
+    for (const [text, code] of cases) {
+      const p = new RawPeer(b.url);
+      await p.opened;
+      p.send(text);
+      expect((await p.closed).code, text).toBe(code);
+    }
+    expect(await b.store.peers()).toEqual([]);
+    const rejected = client(b, "x", () => {}, "nope");
+    await expect(rejected.connect()).rejects.toMatchObject({ closeCode: BusCloseCode.badToken });
+  });
+
+  it("bad frames after register get an error frame, store nothing, and leave others unaffected", async () => {
+    const b = await broker();
+    const bob = await raw(b, "bob");
+    const eve = await raw(b, "eve");
+    eve.send("{nope");
+    eve.sendMessage("eve", "bob", "forged", {}, "another-secret-another-secret-123");
+    eve.sendMessage("mallory", "bob", "spoofed");
+    eve.sendMessage("eve", "ghost", "lost");
+    eve.send(
+      '{"protocol_version":"v9","id":"v","from":"eve","to":"bob","ts":"","source":"","kind":"msg","body":1,"hmac":""}',
+    );
+    eve.send('{"protocol_version":"v1","type":"ack","id":"not-mine"}');
+    await eventually(() => eve.frames.filter((f) => f.type === "error").length === 5);
+    expect(eve.frames.flatMap((f) => (f.type === "error" ? [f.code] : []))).toEqual([
+      "malformed",
+      "bad_hmac",
+      "sender_mismatch",
+      "unknown_peer",
+      "unsupported_version",
+    ]);
+    for (const id of ["forged", "spoofed", "lost", "v"]) expect(await b.store.get(id)).toBeUndefined();
+    // Oversize frame: the connection is closed with 1009; bob is unaffected.
+    eve.send(Buffer.alloc((1 << 20) + 1, 97).toString());
+    expect((await eve.closed).code).toBe(1009);
+    const alice = await raw(b, "alice");
+    alice.sendMessage("alice", "bob", "fine");
+    await bob.waitFor((f) => f.type === "deliver" && f.deliveryKey === "fine");
+    expect(bob.delivered()).toEqual(["fine"]);
+    expect(await b.audit.verify()).toBeNull();
+  });
+
+  it("a peer cannot ack another peer's message", async () => {
+    const b = await broker();
+    const bob = await raw(b, "bob");
+    const eve = await raw(b, "eve");
+    eve.sendMessage("eve", "bob", "m1");
+    await bob.waitFor((f) => f.type === "deliver");
+    eve.send('{"protocol_version":"v1","type":"ack","id":"m1"}');
+    eve.send('{"protocol_version":"v1","type":"peers"}');
+    await eventually(() => eve.frames.filter((f) => f.type === "peers").length === 2);
+    expect((await b.store.get("m1"))?.acked).toBe(false);
+  });
+
+  it("many concurrent senders keep per-sender FIFO end to end", async () => {
+    const b = await broker();
+    const got: BusDelivery[] = [];
+    const bob = client(b, "bob", (m) => {
+      got.push(m);
+    });
+    await bob.connect();
+    const senders = await Promise.all(["s1", "s2", "s3", "s4"].map((n) => raw(b, n)));
+    for (let i = 0; i < 40; i++) {
+      senders.forEach((s, k) => {
+        s.sendMessage(`s${k + 1}`, "bob", `s${k + 1}-${i}`, { i });
+      });
+    }
+    await eventually(() => got.length === 160, 10_000);
+    for (const name of ["s1", "s2", "s3", "s4"]) {
+      expect(got.filter((m) => m.from === name).map((m) => (m.body as { i: number }).i)).toEqual(
+        Array.from({ length: 40 }, (_, i) => i),
+      );
+    }
+  });
+
+  it("mounts on a server of your own through handleUpgrade and closes idempotently", async () => {
+    const { createServer } = await import("node:http");
+    const b = await broker();
+    const mounted = new Broker({ store: b.store, tokens: [TOKEN], hmacSecret: SECRET });
+    const server = createServer();
+    server.on("upgrade", (req, socket, head) => {
+      if (req.url === "/v1/bus") mounted.handleUpgrade(req, socket, head);
+      else socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const p = await RawPeer.register(`ws://127.0.0.1:${port}/v1/bus`, "zoe");
+    expect(p.frames[0]).toEqual({ type: "peers", names: ["zoe"] });
+    await mounted.close();
+    await mounted.close();
+    expect((await p.closed).code).toBe(1001);
+    await new Promise<void>((r) => server.close(() => r()));
+    expect(() => new Broker({ store: b.store, tokens: [], hmacSecret: SECRET })).toThrow(/token/);
+    expect(() => new Broker({ store: b.store, tokens: ["t"], hmacSecret: "short" })).toThrow(/32 bytes/);
+  });
+});

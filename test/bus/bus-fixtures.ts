@@ -1,0 +1,135 @@
+import { join } from "node:path";
+import WebSocket from "ws";
+import { AuditLog } from "../../src/bus/audit-log.js";
+import { Broker } from "../../src/bus/broker.js";
+import type { BrokerOptions } from "../../src/bus/broker-options.js";
+import { MessageStore } from "../../src/bus/message-store.js";
+import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
+import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
+import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
+import { openSqlite, type SqliteDatabase } from "../../src/sql/index.js";
+
+export const SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!";
+export const TOKEN = "token-one";
+
+export interface RunningBroker {
+  broker: Broker;
+  url: string;
+  db: SqliteDatabase;
+  store: MessageStore;
+  audit: AuditLog;
+  stop(): Promise<void>;
+}
+
+/** A broker on a SQLite file (reused when `path` exists) on a free loopback port. */
+export async function startBroker(path: string, options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
+  const db = await openSqlite(path);
+  const store = await MessageStore.open({ database: db });
+  const audit = await AuditLog.open({ database: db });
+  const broker = new Broker({ store, audit, tokens: [TOKEN, "token-two"], hmacSecret: SECRET, ...options });
+  const { port } = await broker.listen({ port: 0 });
+  return {
+    broker,
+    url: `ws://127.0.0.1:${port}`,
+    db,
+    store,
+    audit,
+    async stop() {
+      await broker.close();
+      await db.close();
+    },
+  };
+}
+
+export function dbPath(dir: string, name: string): string {
+  return join(dir, `${name}-${Math.random().toString(36).slice(2)}.db`);
+}
+
+/** A hand-driven WebSocket peer that records every frame and the close code. */
+export class RawPeer {
+  readonly ws: WebSocket;
+  readonly frames: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly opened: Promise<void>;
+  #waiters: (() => void)[] = [];
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", () => resolve());
+      this.ws.once("error", reject);
+    });
+    this.closed = new Promise((resolve) =>
+      this.ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    this.ws.on("message", (data) => {
+      this.frames.push(parseFrame((data as Buffer).toString("utf8")));
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  static async register(url: string, name: string, token = TOKEN): Promise<RawPeer> {
+    const peer = new RawPeer(url);
+    await peer.opened;
+    peer.send(encodeFrame({ type: "register", token, name }));
+    await peer.waitFor((f) => f.type === "peers");
+    return peer;
+  }
+
+  send(text: string | Buffer): void {
+    this.ws.send(text);
+  }
+
+  /** Signs and sends an envelope. */
+  sendMessage(from: string, to: string, id: string, body: unknown = { n: id }, secret = SECRET): void {
+    const env = signEnvelope(
+      {
+        protocol_version: PROTOCOL_VERSION,
+        id,
+        from,
+        to,
+        ts: "2026-01-01T00:00:00Z",
+        source: "test",
+        kind: to === "*" ? "broadcast" : "msg",
+        body: JSON.stringify(body),
+      },
+      secret,
+    );
+    this.send(encodeFrame({ type: "envelope", envelope: env }));
+  }
+
+  /** Resolves with the first recorded frame (from the start) that matches, waiting if needed. */
+  async waitFor(match: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.frames.find(match);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(`timed out; frames: ${JSON.stringify(this.frames)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  delivered(): string[] {
+    return this.frames.flatMap((f) => (f.type === "deliver" ? [f.deliveryKey] : []));
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
+    await this.closed;
+  }
+}
+
+/** Polls `check` until it returns true (real time; for cross-connection effects). */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
