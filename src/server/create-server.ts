@@ -1,13 +1,17 @@
+import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { TenantStore } from "../tenants/index.js";
 import { errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator } from "./identity.js";
+import { OrgBuses } from "./org-buses.js";
 import { enforceAuth } from "./request-context.js";
+import { registerBusRoute } from "./routes/bus-route.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import { registerUploadRoutes } from "./routes/upload-routes.js";
+import { readOrCreateSecret } from "./secret-file.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
@@ -101,7 +105,19 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     for (const stream of streams) stream.end();
   });
 
+  const buses = new OrgBuses({
+    database: config.database,
+    dataDir: config.dataDir,
+    hmacSecret: config.busHmacSecret ?? (await readOrCreateSecret(join(config.dataDir, "bus-hmac.key"))),
+    clock: config.clock,
+    onError: (err) => {
+      metrics.backgroundFailures.inc({ job: "bus" });
+      process.emitWarning(`storeroom: bus: ${err instanceof Error ? err.message : String(err)}`);
+    },
+  });
+
   registerHealthRoutes(app, { metrics });
+  registerBusRoute(app, authenticator, buses);
   registerTenantRoutes(app, parts);
   await app.register(async (scope) =>
     registerUploadRoutes(scope, {
@@ -141,6 +157,11 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
           await app.close();
         } catch (err) {
           errors.push(`http: ${(err as Error).message}`);
+        }
+        try {
+          await buses.close();
+        } catch (err) {
+          errors.push(`bus: ${(err as Error).message}`);
         }
         errors.push(...(await parts.close()));
         return { flushed: errors.length === 0, errors };

@@ -31,6 +31,8 @@ export interface ServerConfig {
   auth?: "token" | "gateway";
   /** Shared secret (>= 32 bytes) the gateway sends in `X-Storeroom-Gateway-Secret`. Required in gateway mode. */
   gatewaySecret?: string;
+  /** HMAC secret (>= 32 bytes) bus peers sign envelopes with. Default: generated once into `<dataDir>/bus-hmac.key`. */
+  busHmacSecret?: string;
   /** Tokens file for token mode. Default `<dataDir>/tokens.json` (generated on first start). */
   tokensFile?: string;
   /** Serve the inspector page at `GET /`. Default true. */
@@ -61,6 +63,7 @@ export interface ResolvedServerConfig {
   readonly auth: "token" | "gateway";
   readonly gatewaySecret: string | undefined;
   readonly tokensFile: string;
+  readonly busHmacSecret: string | undefined;
   readonly inspector: boolean;
   readonly maxValueBytes: number;
   readonly maxJsonBytes: number;
@@ -80,6 +83,9 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
   if (auth !== "token" && auth !== "gateway") throw invalid(`auth must be "token" or "gateway", got ${String(auth)}`);
   if (auth === "gateway" && !config.gatewaySecret)
     throw invalid("gateway mode needs a gateway secret (--gateway-secret)");
+  if (config.busHmacSecret !== undefined && Buffer.byteLength(config.busHmacSecret) < 32) {
+    throw invalid("the bus HMAC secret must be at least 32 bytes");
+  }
   const maxValueBytes = config.maxValueBytes ?? 1024 * 1024;
   const maxJsonBytes = config.maxJsonBytes ?? 64 * 1024;
   for (const [name, v] of [
@@ -97,6 +103,7 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
     auth,
     gatewaySecret: config.gatewaySecret,
     tokensFile: config.tokensFile ?? resolve(dataDir, "tokens.json"),
+    busHmacSecret: config.busHmacSecret,
     inspector: config.inspector ?? true,
     maxValueBytes,
     maxJsonBytes,

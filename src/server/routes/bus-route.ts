@@ -1,0 +1,36 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { FastifyInstance } from "fastify";
+import { errorReply, HttpError } from "../error-reply.js";
+import type { Authenticator } from "../identity.js";
+import type { OrgBuses } from "../org-buses.js";
+
+/**
+ * `GET /v1/bus`: a WebSocket upgrade to the peerbus v1 protocol, on the broker of the caller's
+ * org. The upgrade is authenticated like any request (bearer token or gateway headers); a
+ * plain GET answers 426.
+ */
+export function registerBusRoute(app: FastifyInstance, auth: Authenticator, buses: OrgBuses): void {
+  app.get("/v1/bus", async () => {
+    throw new HttpError(426, "UPGRADE_REQUIRED", "connect with a WebSocket (peerbus v1)");
+  });
+  app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "").split("?")[0];
+    if (path !== "/v1/bus") return refuse(socket, new HttpError(404, "NOT_FOUND", "no WebSocket endpoint here"));
+    const identity = auth.identify(req.headers);
+    if (identity === null)
+      return refuse(socket, new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials"));
+    buses.broker(identity.orgId).then(
+      (broker) => broker.handleUpgrade(req, socket, head),
+      (err: unknown) => refuse(socket, err),
+    );
+  });
+}
+
+function refuse(socket: Duplex, err: unknown): void {
+  const { status, body } = errorReply(err);
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { useTempDir } from "../support/temp-dir.js";
+import { TestPeer } from "./bus-peer.js";
+import { auth, startServer, tokens } from "./server-fixture.js";
+
+const secret = "b".repeat(48);
+
+describe("bus over /v1/bus", async () => {
+  const dir = useTempDir();
+  const server = await startServer(dir, { busHmacSecret: secret });
+  const base = await server.listen();
+  const wsUrl = `${base.replace("http", "ws")}/v1/bus`;
+
+  it("delivers direct messages and broadcasts within one org only", async () => {
+    const alice = await TestPeer.connect(wsUrl, auth(tokens.acme), "alice", secret);
+    const bob = await TestPeer.connect(wsUrl, auth(tokens.ada), "bob", secret);
+    // Same peer name in another org: a different broker, never sees acme's traffic.
+    const otherBob = await TestPeer.connect(wsUrl, auth(tokens.globex), "bob", secret);
+    alice.send("bob", { hello: "bob" }, "m1");
+    alice.send("*", { all: true }, "m2");
+    const got = await bob.waitFor(2);
+    expect(got.map((e) => JSON.parse(e.body))).toEqual([{ hello: "bob" }, { all: true }]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(otherBob.deliveries).toEqual([]);
+    for (const p of [alice, bob, otherBob]) p.close();
+  });
+
+  it("queues for an offline peer of the org and delivers on reconnect", async () => {
+    const carol = await TestPeer.connect(wsUrl, auth(tokens.acme), "carol", secret);
+    carol.close();
+    const alice = await TestPeer.connect(wsUrl, auth(tokens.acme), "alice", secret);
+    alice.send("carol", { n: 1 }, "m3");
+    await new Promise((r) => setTimeout(r, 100));
+    const back = await TestPeer.connect(wsUrl, auth(tokens.acme), "carol", secret);
+    expect((await back.waitFor(1)).map((e) => e.id)).toEqual(["m3"]);
+    alice.close();
+    back.close();
+  });
+
+  it("refuses upgrades without identity, with forged gateway headers, or on other paths", async () => {
+    const attempt = (url: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(url, { headers });
+        ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once("open", () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.once("error", () => resolve(-1));
+      });
+    expect(await attempt(wsUrl, {})).toBe(401);
+    expect(await attempt(wsUrl, { "x-org-id": "acme", "x-storeroom-gateway-secret": "x".repeat(40) })).toBe(401);
+    expect(await attempt(`${base.replace("http", "ws")}/v1/elsewhere`, auth(tokens.acme))).toBe(404);
+    const plain = await fetch(`${base}/v1/bus`, { headers: auth(tokens.acme) });
+    expect(plain.status).toBe(426);
+  });
+});
