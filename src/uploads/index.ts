@@ -9,6 +9,7 @@ export * from "./file-refs.js";
 export * from "./files.js";
 export * from "./outbox.js";
 export * from "./pending-delete.js";
+export * from "./reconcile.js";
 export * from "./upload-claim.js";
 export * from "./upload-events.js";
 export * from "./upload-key.js";
