@@ -47,6 +47,8 @@ export interface AuditLogOptions {
   database: Database;
   /** Source of row timestamps (ms). Default {@link systemClock}. */
   clock?: Clock;
+  /** Apply the `bus` migrations on open. Default `true`; `false` for read-only inspection of an existing log. */
+  migrate?: boolean;
 }
 
 /** Any 64-bit constant; it serializes appends of several processes on one PostgreSQL database. */
@@ -86,9 +88,9 @@ export class AuditLog {
     this.#clock = clock;
   }
 
-  /** Migrates the `bus` set and returns a log. */
+  /** Migrates the `bus` set (unless `migrate: false`) and returns a log. */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
-    await options.database.migrate(busMigrations);
+    if (options.migrate !== false) await options.database.migrate(busMigrations);
     return new AuditLog(options.database, options.clock ?? systemClock);
   }
 

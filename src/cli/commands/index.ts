@@ -1,7 +1,15 @@
 import type { Command } from "commander";
+import { registerAudit } from "./audit.js";
+import { registerBus } from "./bus.js";
 import { registerDemo } from "./demo.js";
 import { registerMigrate } from "./migrate.js";
 import { registerServe } from "./serve.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
-export const commands: readonly ((program: Command) => void)[] = [registerDemo, registerServe, registerMigrate];
+export const commands: readonly ((program: Command) => void)[] = [
+  registerDemo,
+  registerServe,
+  registerMigrate,
+  registerAudit,
+  registerBus,
+];

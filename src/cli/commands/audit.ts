@@ -1,0 +1,84 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { type AuditCheckpoint, AuditLog, parseCheckpoint } from "../../bus/index.js";
+import { InvalidArgumentError } from "../../errors.js";
+import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
+import { ExitCode, printJson } from "../output.js";
+
+interface AuditDbOptions {
+  db: string;
+  schema?: string;
+  json?: boolean;
+}
+
+/** `storeroom audit verify | checkpoint`: the bus audit chain, as `peerbus audit verify`. */
+export function registerAudit(program: Command): void {
+  const audit = program.command("audit").description("Inspect the bus audit chain (BLAKE3 hash chain).");
+  audit
+    .command("verify")
+    .description("Walk the audit chain and report the first break.")
+    .requiredOption("--db <path>", "SQLite file or postgres://... URL holding the bus tables")
+    .option("--schema <name>", "PostgreSQL schema of the bus tables")
+    .option("--checkpoint <file>", "signed checkpoint JSON ({seq, hash, signature}) the log must still extend")
+    .option("--public-key <file>", "Ed25519 public key (PEM) that signed the checkpoint")
+    .option("--json", 'print {"intact":true,"rows":n} or {"intact":false,"rows":n,"break":{"index","seq","detail"}}')
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  storeroom audit verify --db ./bus.db",
+        "  storeroom audit verify --db ./bus.db --checkpoint cp.json --public-key audit.pub --json",
+        "",
+        "Exit codes: 0 intact, 1 a break was found (printed), 2 operational error.",
+      ].join("\n"),
+    )
+    .action(async (opts: AuditDbOptions & { checkpoint?: string; publicKey?: string }) => {
+      if ((opts.checkpoint === undefined) !== (opts.publicKey === undefined)) {
+        throw new InvalidArgumentError("--checkpoint and --public-key go together");
+      }
+      const checkpoint =
+        opts.checkpoint === undefined ? undefined : parseCheckpoint(readFileSync(opts.checkpoint, "utf8"));
+      const publicKey = opts.publicKey === undefined ? undefined : readFileSync(opts.publicKey, "utf8");
+      await withAuditLog(opts, async (log) => {
+        const found = await log.verify(checkpoint === undefined ? {} : { checkpoint, publicKey });
+        const rows = await log.count();
+        if (opts.json) printJson(found === null ? { intact: true, rows } : { intact: false, rows, break: found });
+        else if (found === null) process.stdout.write(`audit chain intact: ${rows} rows\n`);
+        else process.stdout.write(`audit chain BROKEN at index ${found.index} (seq ${found.seq}): ${found.detail}\n`);
+        if (found !== null) process.exitCode = ExitCode.finding;
+      });
+    });
+  audit
+    .command("checkpoint")
+    .description("Sign the chain's last row with an Ed25519 private key; keep the output away from the database.")
+    .requiredOption("--db <path>", "SQLite file or postgres://... URL holding the bus tables")
+    .option("--schema <name>", "PostgreSQL schema of the bus tables")
+    .requiredOption("--private-key <file>", "Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`")
+    .option("--out <file>", "write the checkpoint JSON here instead of stdout")
+    .action(async (opts: AuditDbOptions & { privateKey: string; out?: string }) => {
+      const key = readFileSync(opts.privateKey, "utf8");
+      await withAuditLog(opts, async (log) => {
+        const cp: AuditCheckpoint = await log.checkpoint(key);
+        const text = `${JSON.stringify(cp)}\n`;
+        if (opts.out === undefined) process.stdout.write(text);
+        else writeFileSync(opts.out, text);
+      });
+    });
+}
+
+async function withAuditLog(opts: AuditDbOptions, fn: (log: AuditLog) => Promise<void>): Promise<void> {
+  let db: Database;
+  if (/^postgres(ql)?:\/\//.test(opts.db)) {
+    db = await openPostgres(opts.db, opts.schema === undefined ? { max: 1 } : { schema: opts.schema, max: 1 });
+  } else {
+    // Never create a database by inspecting it.
+    if (!existsSync(opts.db)) throw new InvalidArgumentError(`no database at ${opts.db}`);
+    db = await openSqlite(opts.db, { readonly: true });
+  }
+  try {
+    await fn(await AuditLog.open({ database: db, migrate: false }));
+  } finally {
+    await db.close();
+  }
+}
