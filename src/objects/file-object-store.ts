@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, InvalidKeyError, NotFoundError } from "../errors.js";
@@ -14,7 +14,7 @@ import {
 } from "./file-object-format.js";
 import { withKeyLock } from "./key-locks.js";
 import { positiveSize } from "./memory-object-store.js";
-import { assertPartNumber, checkCompletedParts } from "./multipart-rules.js";
+import { assertPartNumber, checkCompletedParts, type RecordedPart } from "./multipart-rules.js";
 import { bodyChunks } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, compareKeys, hasLoneSurrogate, listLimit } from "./object-key.js";
 import type {
@@ -48,6 +48,8 @@ const OBJ = ".obj";
 const DIR = ".dir";
 const MAX_SEGMENT_BYTES = 255 - OBJ.length;
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
+// Temp files this old were left by a crashed writer (no write takes a day); removed on open.
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 interface UploadMeta {
   readonly key: string;
@@ -183,19 +185,13 @@ export class FileObjectStore implements ObjectStore {
     const path = await this.#objectPath(key, op);
     const dir = await this.#uploadDir(key, uploadId, op);
     const meta = JSON.parse(await readFile(join(dir, "upload.json"), "utf8")) as UploadMeta;
-    const opened = await this.#openParts(dir, parts, op);
+    const recorded = await this.#recordedParts(dir, parts, op);
+    const ordered = checkCompletedParts(parts, recorded, this.partSize, op);
     const temp = await this.#tempPath();
     try {
-      // Each part is read through the same handle its etag and size were checked on.
-      checkCompletedParts(
-        parts,
-        new Map(opened.map(([n, file]) => [n, { etag: file.trailer.etag, size: file.size }])),
-        this.partSize,
-        op,
-      );
-      const ordered = [...opened].sort(([a], [b]) => a - b).map(([, file]) => file);
       const lastModified = this.#clock.now();
-      const written = await writeObjectFile(temp, concatParts(ordered), {
+      const files = ordered.map((part, i) => ({ path: join(dir, `${i + 1}.part`), etag: part.etag }));
+      const written = await writeObjectFile(temp, concatParts(files, op), {
         lastModified,
         contentType: meta.contentType,
       });
@@ -209,7 +205,6 @@ export class FileObjectStore implements ObjectStore {
         size: written.size,
       });
     } finally {
-      await Promise.all(opened.map(([, file]) => file.handle.close().catch(() => undefined)));
       await unlink(temp).catch(() => undefined);
     }
   }
@@ -235,20 +230,15 @@ export class FileObjectStore implements ObjectStore {
     return { key, size: file.size, etag, lastModified, ...(contentType === undefined ? {} : { contentType }) };
   }
 
-  async #openParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<[number, OpenedObjectFile][]> {
+  async #recordedParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<Map<number, RecordedPart>> {
     if (!Array.isArray(parts)) throw new InvalidArgumentError("parts must be an array", { op });
     const numbers = [...new Set(parts.map((p) => p.partNumber))].filter((n) => Number.isInteger(n) && n >= 1);
-    const opened: [number, OpenedObjectFile][] = [];
-    try {
-      for (const n of numbers) {
-        const file = await openObjectFile(join(dir, `${n}.part`));
-        if (file) opened.push([n, file]);
-      }
-    } catch (err) {
-      await Promise.all(opened.map(([, file]) => file.handle.close()));
-      throw err;
+    const recorded = new Map<number, RecordedPart>();
+    for (const n of numbers) {
+      const file = await statObjectFile(join(dir, `${n}.part`));
+      if (file) recorded.set(n, { etag: file.trailer.etag, size: file.size });
     }
-    return opened;
+    return recorded;
   }
 
   async #walk(
@@ -360,6 +350,7 @@ export class FileObjectStore implements ObjectStore {
       for (const sub of ["objects", "multipart", "tmp", "locks"])
         await mkdir(join(this.#root, sub), { recursive: true });
       this.#realRoot = await realpath(this.#root);
+      await removeStaleTemps(join(this.#realRoot, "tmp"), Date.now() - STALE_TEMP_MS);
       return this.#realRoot;
     })();
     try {
@@ -386,8 +377,27 @@ function isPlainSegment(segment: string): boolean {
   );
 }
 
-async function* concatParts(files: readonly OpenedObjectFile[]): AsyncGenerator<Uint8Array> {
-  for (const file of files) yield* contentChunks(file);
+/** Streams the parts in order, one open file at a time; a part replaced since it was checked fails the completion. */
+async function* concatParts(files: readonly { path: string; etag: string }[], op: string): AsyncGenerator<Uint8Array> {
+  for (const { path, etag } of files) {
+    const opened = await openObjectFile(path);
+    if (!opened || opened.trailer.etag !== etag) {
+      await opened?.handle.close();
+      throw new InvalidArgumentError("a part was replaced or removed while the upload was being completed", { op });
+    }
+    try {
+      yield* contentChunks(opened);
+    } finally {
+      await opened.handle.close();
+    }
+  }
+}
+
+async function removeStaleTemps(dir: string, before: number): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const info = await stat(join(dir, name)).catch(() => null);
+    if (info && info.mtimeMs < before) await rm(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 /** Renames a finished temp file over `path` (creating folders; retried if a delete pruned them meanwhile) and fsyncs the folder. */

@@ -44,3 +44,20 @@ describe("FaultyObjectStore", () => {
     await store.putPart("bad/x", bad, 1, "x");
   });
 });
+
+describe("FaultyObjectStore.beforeCall", () => {
+  it("can hold a call until the test releases it", async () => {
+    const store = new FaultyObjectStore(new MemoryObjectStore());
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    store.beforeCall = (method, key) => (method === "put" && key === "slow" ? gate : undefined);
+    const slow = store.put("slow", "late");
+    await store.put("fast", "early");
+    expect(await store.head("slow")).toBeNull();
+    release();
+    await slow;
+    expect((await store.head("slow"))?.size).toBe(4);
+  });
+});

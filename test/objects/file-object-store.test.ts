@@ -190,3 +190,45 @@ describe("FileObjectStore", () => {
     await store.close();
   });
 });
+
+describe("FileObjectStore housekeeping", () => {
+  it("removes temp files older than a day when it opens a root, and keeps recent ones", async () => {
+    const root = freshRoot();
+    await mkdir(join(root, "tmp"), { recursive: true });
+    writeFileSync(join(root, "tmp", "old.tmp"), "crashed writer");
+    writeFileSync(join(root, "tmp", "recent.tmp"), "someone writing");
+    const old = (Date.now() - 25 * 60 * 60 * 1000) / 1000;
+    utimesSync(join(root, "tmp", "old.tmp"), old, old);
+    const store = new FileObjectStore({ root });
+    await store.head("anything");
+    expect(readdirSync(join(root, "tmp"))).toEqual(["recent.tmp"]);
+    await store.close();
+  });
+
+  it("a part replaced after the check fails completion with InvalidArgumentError and keeps the upload open", async () => {
+    const store = new FileObjectStore({ root: freshRoot(), partSize: 4 });
+    const uploadId = await store.initMultipart("m");
+    const p1 = await store.putPart("m", uploadId, 1, "1234");
+    const p2 = await store.putPart("m", uploadId, 2, "5");
+    const racing = store.completeMultipart("m", uploadId, [
+      { partNumber: 1, etag: p1.etag },
+      { partNumber: 2, etag: p2.etag },
+    ]);
+    const replaced = await store.putPart("m", uploadId, 1, "abcd");
+    const outcome = await racing.then(
+      () => "completed",
+      (err) => (isStoreError(err, "INVALID_ARGUMENT") ? "rejected" : String(err)),
+    );
+    if (outcome === "completed") {
+      expect(["12345", "abcd5"]).toContain(await text(store, "m"));
+    } else {
+      expect(outcome).toBe("rejected");
+      await store.completeMultipart("m", uploadId, [
+        { partNumber: 1, etag: replaced.etag },
+        { partNumber: 2, etag: p2.etag },
+      ]);
+      expect(await text(store, "m")).toBe("abcd5");
+    }
+    await store.close();
+  });
+});

@@ -63,6 +63,11 @@ interface Rule extends Required<Omit<FaultOptions, "match" | "error">> {
  */
 export class FaultyObjectStore implements ObjectStore {
   readonly calls: { method: ObjectStoreMethod; key: string; failed: boolean }[] = [];
+  /**
+   * Awaited before every call (after recording it, before any fault): lets a test pause a call
+   * at a chosen point, e.g. hold a `put` until another writer has gone first.
+   */
+  beforeCall: ((method: ObjectStoreMethod, key: string) => void | Promise<void>) | undefined;
   readonly #inner: ObjectStore;
   #rules: Rule[] = [];
 
@@ -159,9 +164,12 @@ export class FaultyObjectStore implements ObjectStore {
   async #call<T>(method: ObjectStoreMethod, key: string, run: () => Promise<T>): Promise<T> {
     const rule = this.#rules.find((r) => r.method === method && (r.match === undefined || r.match(key)));
     this.calls.push({ method, key, failed: rule !== undefined });
+    if (rule) {
+      rule.times -= 1;
+      if (rule.times <= 0) this.#rules = this.#rules.filter((r) => r !== rule);
+    }
+    await this.beforeCall?.(method, key);
     if (!rule) return run();
-    rule.times -= 1;
-    if (rule.times <= 0) this.#rules = this.#rules.filter((r) => r !== rule);
     if (rule.when === "after") await run();
     throw rule.error();
   }
