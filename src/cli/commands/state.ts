@@ -1,0 +1,140 @@
+import type { Command } from "commander";
+import { isStoreError } from "../../errors.js";
+import type { StateStore } from "../../state/index.js";
+import { ExitCode, printJson } from "../output.js";
+
+interface DbOptions {
+  db: string;
+  json?: boolean;
+}
+
+/** Opens the store at `--db`, runs `fn`, closes it; a StoreError becomes exit code 2 with the message on stderr. */
+export async function withStateStore(opts: DbOptions, fn: (state: StateStore) => Promise<number>): Promise<void> {
+  const { StateStore } = await import("../../state/index.js");
+  let code: number = ExitCode.error;
+  try {
+    const state = await StateStore.open({ databasePath: opts.db });
+    try {
+      code = await fn(state);
+    } finally {
+      await state.close();
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (opts.json) printJson({ error: { code: isStoreError(err) ? err.code : "ERROR", message } });
+    else process.stderr.write(`storeroom: ${message}\n`);
+    code = ExitCode.error;
+  }
+  process.exitCode = code;
+}
+
+function dbCommand(parent: Command, name: string, description: string, example: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .requiredOption("--db <path>", "SQLite database file of the state store")
+    .option("--json", "print one line of JSON")
+    .addHelpText("after", `\nExample:\n  ${example}\n\nExit codes: 0 ok, 1 not found, 2 error.`);
+}
+
+/** `storeroom state get|set|delete|ls|render`: the grouped state store on a SQLite file. */
+export function registerState(program: Command): void {
+  const state = program
+    .command("state")
+    .description("Read and write the grouped state store (groups of string keys with optional TTL).");
+
+  dbCommand(
+    state,
+    "get <group> <key>",
+    "Print a live value.",
+    "storeroom state get config colour --db ./state.db",
+  ).action((group: string, key: string, opts: DbOptions) =>
+    withStateStore(opts, async (s) => {
+      try {
+        const value = await s.get(group, key);
+        if (opts.json) printJson({ group, key, value });
+        else process.stdout.write(`${value}\n`);
+        return ExitCode.ok;
+      } catch (err) {
+        if (!isStoreError(err, "NOT_FOUND")) throw err;
+        if (opts.json) printJson({ group, key, found: false });
+        else process.stderr.write(`not found: ${group}/${key}\n`);
+        return ExitCode.finding;
+      }
+    }),
+  );
+
+  dbCommand(
+    state,
+    "set <group> <key> <value>",
+    "Write a value (clears any TTL, or sets one with --ttl).",
+    "storeroom state set session token abc123 --ttl 60000 --db ./state.db",
+  )
+    .option("--ttl <ms>", "expire after this many milliseconds")
+    .action((group: string, key: string, value: string, opts: DbOptions & { ttl?: string }) =>
+      withStateStore(opts, async (s) => {
+        if (opts.ttl === undefined) await s.set(group, key, value);
+        else await s.setWithTtl(group, key, value, Number(opts.ttl));
+        if (opts.json) printJson({ group, key, value, ttlMs: opts.ttl === undefined ? null : Number(opts.ttl) });
+        return ExitCode.ok;
+      }),
+    );
+
+  dbCommand(
+    state,
+    "delete <group> [key]",
+    "Delete a key, or the whole group when no key is given.",
+    "storeroom state delete cache --db ./state.db",
+  ).action((group: string, key: string | undefined, opts: DbOptions) =>
+    withStateStore(opts, async (s) => {
+      if (key === undefined) {
+        const rows = await s.deleteGroup(group);
+        if (opts.json) printJson({ group, deleted: rows });
+        else process.stdout.write(`deleted ${rows} entries from ${group}\n`);
+      } else {
+        const existed = await s.exists(group, key);
+        await s.delete(group, key);
+        if (opts.json) printJson({ group, key, deleted: existed });
+      }
+      return ExitCode.ok;
+    }),
+  );
+
+  dbCommand(
+    state,
+    "ls [group]",
+    "List groups with their live key counts, or the entries of one group.",
+    "storeroom state ls --prefix tenant-a: --db ./state.db --json",
+  )
+    .option("--prefix <prefix>", "only groups starting with this prefix")
+    .action((group: string | undefined, opts: DbOptions & { prefix?: string }) =>
+      withStateStore(opts, async (s) => {
+        if (group === undefined) {
+          const groups = [];
+          for (const name of await s.groups(opts.prefix ?? "")) groups.push({ group: name, keys: await s.count(name) });
+          if (opts.json) printJson({ groups });
+          else for (const g of groups) process.stdout.write(`${g.group}\t${g.keys}\n`);
+          return ExitCode.ok;
+        }
+        const entries = [];
+        for await (const e of s.all(group)) entries.push(e);
+        if (opts.json) printJson({ group, entries });
+        else for (const e of entries) process.stdout.write(`${e.key}=${e.value}\n`);
+        return ExitCode.ok;
+      }),
+    );
+
+  dbCommand(
+    state,
+    "render <template> <group>",
+    "Render {{ .key }} placeholders with a group's values (missing keys render <no value>).",
+    'storeroom state render "Hello {{ .name }}" user --db ./state.db',
+  ).action((template: string, group: string, opts: DbOptions) =>
+    withStateStore(opts, async (s) => {
+      const text = await s.render(template, group);
+      if (opts.json) printJson({ group, text });
+      else process.stdout.write(`${text}\n`);
+      return ExitCode.ok;
+    }),
+  );
+}
