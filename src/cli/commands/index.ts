@@ -1,15 +1,21 @@
 import type { Command } from "commander";
 import { registerAudit } from "./audit.js";
 import { registerBus } from "./bus.js";
+import { registerCompact } from "./compact.js";
 import { registerDemo } from "./demo.js";
+import { registerJournal } from "./journal.js";
 import { registerMigrate } from "./migrate.js";
 import { registerServe } from "./serve.js";
+import { registerState } from "./state.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
 export const commands: readonly ((program: Command) => void)[] = [
   registerDemo,
   registerServe,
   registerMigrate,
+  registerState,
+  registerJournal,
+  registerCompact,
   registerAudit,
   registerBus,
 ];
