@@ -8,6 +8,7 @@ import { OrgBuses } from "./org-buses.js";
 import { enforceAuth } from "./request-context.js";
 import { registerBusRoute } from "./routes/bus-route.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
+import { registerInspectorRoutes } from "./routes/inspector-routes.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import { registerUploadRoutes } from "./routes/upload-routes.js";
@@ -118,6 +119,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
 
   registerHealthRoutes(app, { metrics });
   registerBusRoute(app, authenticator, buses);
+  if (config.inspector) registerInspectorRoutes(app, parts, buses);
   registerTenantRoutes(app, parts);
   await app.register(async (scope) =>
     registerUploadRoutes(scope, {

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { Broker } from "../bus/broker.js";
-import { type AuditBreak, AuditLog, MessageStore } from "../bus/index.js";
+import { type AuditBreak, AuditLog, Broker, MessageStore } from "../bus/index.js";
 import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
 import type { Database } from "../sql/index.js";

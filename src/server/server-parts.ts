@@ -1,12 +1,12 @@
 import { join } from "node:path";
 import type { ObjectStore } from "../objects/index.js";
+import { openObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
 import { StateStore } from "../state/index.js";
 import { TenantKey, TenantStore } from "../tenants/index.js";
 import { ClaimStore, ClaimSweeper, DeleteQueue, DeleteWorker, UploadService } from "../uploads/index.js";
 import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
 import type { RequestIdentity } from "./identity.js";
-import { openObjectStoreUrl } from "./object-store-url.js";
 import { PrefixedObjectStore } from "./prefixed-object-store.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
@@ -31,6 +31,8 @@ export interface ServerParts {
   stateFor(key: TenantKey): Promise<StateStore>;
   /** Same, kept cached until `release()` (for event streams). */
   pinState(key: TenantKey): Promise<{ state: StateStore; release: () => void }>;
+  /** Tenant ids (`org/org`, `org/users/user`) used through the state routes since start (bounded by the cache). */
+  cachedTenantIds(): string[];
   /** Stops background jobs, closes state stores, checkpoints tenants, closes stores; one line per failure. */
   close(): Promise<string[]>;
 }
@@ -38,7 +40,7 @@ export interface ServerParts {
 /** Opens the object store, tenant store, control database and starts the background jobs. */
 export async function openServerParts(config: ResolvedServerConfig, metrics: ServerMetrics): Promise<ServerParts> {
   const { clock } = config;
-  const objects = await openObjectStoreUrl(config.objects);
+  const objects = await openObjectStore(config.objects);
   const control = await openControlDatabase(config.database, clock);
   try {
     await migrateControlDatabase(control);
@@ -124,6 +126,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
       key.validate();
       return key;
     },
+    cachedTenantIds: () => states.ids(),
     stateFor: (key) => states.get(key.toString(), openState(key)),
     pinState: (key) => states.pin(key.toString(), openState(key)),
     async close() {

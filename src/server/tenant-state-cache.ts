@@ -34,6 +34,11 @@ export class TenantStateCache<S extends Closable> {
     return this.#entries.size;
   }
 
+  /** Tenant ids with a cached state store, least recently used first. */
+  ids(): string[] {
+    return [...this.#entries.keys()];
+  }
+
   /** The tenant's state store, built by `open` on first use. */
   async get(tenantId: string, open: () => Promise<S>): Promise<S> {
     return this.#entry(tenantId, open).state;

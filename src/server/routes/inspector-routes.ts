@@ -1,0 +1,75 @@
+import type { FastifyInstance } from "fastify";
+import { TenantKey } from "../../tenants/index.js";
+import { inspectorHtml } from "../inspector-page.js";
+import type { OrgBuses } from "../org-buses.js";
+import type { ServerParts } from "../server-parts.js";
+
+/** Tenants shown per inspector refresh, and keys shown per group. */
+const maxTenants = 50;
+const keysPerGroup = 20;
+
+/** `GET /` (the inspector page, anonymous: it holds no data) and admin `GET /v1/inspector` (its data). */
+export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts, buses: OrgBuses): void {
+  app.get("/", { config: { auth: "none" } }, async (_request, reply) =>
+    reply
+      .type("text/html; charset=utf-8")
+      .header("x-content-type-options", "nosniff")
+      .header("cache-control", "no-store")
+      .header("content-security-policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+      .send(inspectorHtml),
+  );
+
+  app.get("/v1/inspector", { config: { auth: "admin" } }, async () => {
+    const stored = await parts.tenants.list();
+    const ids = new Set(stored.map((t) => t.key.toString()));
+    const keys = stored.map((t) => t.key);
+    for (const id of parts.cachedTenantIds()) {
+      const key = TenantKey.fromObjectKey(`${id}.db`);
+      if (key !== undefined && !ids.has(id)) {
+        ids.add(id);
+        keys.push(key);
+      }
+    }
+    const tenants = [];
+    for (const key of keys.slice(0, maxTenants)) {
+      const info = await parts.tenants.inspect(key);
+      try {
+        const state = await parts.stateFor(key);
+        const groups = [];
+        for (const group of await state.groups()) {
+          const page = await state.getPage(group, 0, keysPerGroup);
+          groups.push({ group, count: await state.count(group), keys: page.map((e) => e.key) });
+        }
+        tenants.push({
+          tenant: key.toString(),
+          scope: key.scope,
+          resident: info.resident,
+          dirtyChanges: info.dirtyChanges,
+          groups,
+        });
+      } catch (err) {
+        tenants.push({
+          tenant: key.toString(),
+          scope: key.scope,
+          resident: info.resident,
+          groups: [],
+          error: (err as Error).message,
+        });
+      }
+    }
+    const orgs = await buses.auditStatus();
+    const broken = orgs.find((o) => !o.intact);
+    return {
+      generatedAt: Date.now(),
+      tenants,
+      tenantsTotal: keys.length,
+      queues: { delete: await parts.deleteQueue.count() },
+      audit: {
+        rows: orgs.reduce((n, o) => n + o.rows, 0),
+        intact: broken === undefined,
+        ...(broken?.break === undefined ? {} : { break: { orgId: broken.orgId, ...broken.break } }),
+        orgs,
+      },
+    };
+  });
+}
