@@ -7,6 +7,7 @@ import { registerJournal } from "./journal.js";
 import { registerMigrate } from "./migrate.js";
 import { registerServe } from "./serve.js";
 import { registerState } from "./state.js";
+import { registerUploads } from "./uploads.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
 export const commands: readonly ((program: Command) => void)[] = [
@@ -16,6 +17,7 @@ export const commands: readonly ((program: Command) => void)[] = [
   registerState,
   registerJournal,
   registerCompact,
+  registerUploads,
   registerAudit,
   registerBus,
 ];
