@@ -1,3 +1,5 @@
+export type { CacheState } from "./cache-state.js";
+export type { CachedTenant } from "./cached-tenants.js";
 export * from "./gateway-identity.js";
 export * from "./tenant-close-error.js";
 export * from "./tenant-conflict-error.js";

@@ -71,6 +71,22 @@ export class TenantKey {
   }
 
   /**
+   * Parses the {@link TenantKey.toString} form (`"acme/users/ada"`, `"acme/org"`); the result is
+   * validated. Anything else -> {@link InvalidKeyError}.
+   */
+  static parse(text: string): TenantKey {
+    const parts = typeof text === "string" ? text.split("/") : [];
+    let key: TenantKey | undefined;
+    if (parts.length === 3 && parts[1] === "users") key = TenantKey.user(parts[0] as string, parts[2] as string);
+    else if (parts.length === 2 && parts[1] === "org") key = TenantKey.org(parts[0] as string);
+    if (key === undefined) {
+      throw new InvalidKeyError('a tenant is written "org/users/user" or "org/org"', { op: "tenants.key" });
+    }
+    key.validate();
+    return key;
+  }
+
+  /**
    * Throws {@link InvalidKeyError} unless the org slug (and, for scope `"user"`, the user
    * slug) is 1-128 bytes of `[a-z0-9_-]`: no uppercase, spaces, dots, slashes or traversal.
    */

@@ -7,7 +7,9 @@ import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError, UploadFailedError } from "../errors.js";
 import type { ObjectInfo, ObjectStore } from "../objects/object-store.js";
 import { openSqlite, type SqliteDatabase } from "../sql/index.js";
+import { lockCache } from "./cache-lock.js";
 import { writeCacheState } from "./cache-state.js";
+import { type CachedTenant, scanCache } from "./cached-tenants.js";
 import { DiskBudget } from "./disk-budget.js";
 import { conflictPath, moveAside, prepareLocalCopy, tempDir } from "./local-copy.js";
 import { uploadSnapshot } from "./snapshot-upload.js";
@@ -107,6 +109,7 @@ export class TenantStore {
   readonly #context = new AsyncLocalStorage<ReadonlyMap<string, TenantHandle>>();
   readonly #leaser: TenantLeaser;
   readonly #timers: NodeJS.Timeout[] = [];
+  readonly #unlock: () => void;
   #reaping = false;
   #ticking = false;
   #closing: Promise<void> | undefined;
@@ -136,6 +139,7 @@ export class TenantStore {
       release: (handle, wrote) => this.#release(handle, wrote),
     };
     mkdirSync(this.cacheRoot, { recursive: true, mode: 0o700 });
+    this.#unlock = lockCache(this.cacheRoot);
     if (this.#idleTtlMs > 0) this.#every(this.#idleTtlMs / 2, () => this.reap());
     if (this.#checkpointIntervalMs > 0) this.#every(this.#checkpointIntervalMs / 2, () => this.checkpointDue());
   }
@@ -255,6 +259,15 @@ export class TenantStore {
   }
 
   /**
+   * Tenant files in the local cache, with what the cache recorded about them (`state.open`
+   * true and the tenant not resident: a crashed or failed-to-close store left it, and the next
+   * `get` adopts it and uploads it at its next checkpoint).
+   */
+  async listCached(): Promise<CachedTenant[]> {
+    return scanCache(this.cacheRoot);
+  }
+
+  /**
    * Evicts every unleased tenant idle for `idleTtlMs` (the reaper runs this every
    * `idleTtlMs / 2`). Each eviction runs on its own; failures go to `onReapFailure` and the
    * tenant stays resident for the next pass. Does nothing when `idleTtlMs` is 0.
@@ -307,6 +320,14 @@ export class TenantStore {
   }
 
   async #shutdown(): Promise<void> {
+    try {
+      await this.#drain();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  async #drain(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
     await Promise.allSettled([...this.#loading.values()].map((l) => l.promise));
     await Promise.allSettled([...this.#retiring.values()]);

@@ -53,6 +53,14 @@ describe("TenantKey", () => {
     }
   });
 
+  it("parses its string form and rejects anything else", () => {
+    expect(TenantKey.parse("acme/users/ada").equals(TenantKey.user("acme", "ada"))).toBe(true);
+    expect(TenantKey.parse("acme/org").equals(TenantKey.org("acme"))).toBe(true);
+    for (const bad of ["acme", "acme/users", "acme/users/ADA", "../x/org", "acme/team/x", "a/users/b/c"]) {
+      expect(() => TenantKey.parse(bad)).toThrow(InvalidKeyError);
+    }
+  });
+
   it("exposes CAS = true", () => {
     expect(CAS).toBe(true);
   });

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
-import { ClosedError, CorruptDatabaseError, InvalidKeyError, UploadFailedError } from "../../src/errors.js";
+import { BusyError, ClosedError, CorruptDatabaseError, InvalidKeyError, UploadFailedError } from "../../src/errors.js";
 import {
   readGatewayIdentity,
   runWithGatewayIdentity,
@@ -62,7 +62,7 @@ describe("TenantStore: hydrate, cache, isolation", () => {
     }
     await expect(store.list({ orgId: "../x" })).rejects.toBeInstanceOf(InvalidKeyError);
     expect(objects.calls).toEqual([]);
-    expect(readdirSync(store.cacheRoot)).toEqual([]);
+    expect(readdirSync(store.cacheRoot)).toEqual([".lock"]);
   });
 
   it("serves a cache hit without touching object storage", async () => {
@@ -262,6 +262,22 @@ describe("TenantStore: checkpoint, eviction, close", () => {
     t.clock.advance(60_000);
     expect(await store.checkpointDue()).toEqual({ done: 1, failed: 0 });
     expect(await t.objects().head(ada.objectKey())).not.toBeNull();
+  });
+
+  it("locks its cache directory against a second store until close, and lists cached files", async () => {
+    const cacheRoot = t.newCacheRoot();
+    const store = t.open({ cacheRoot });
+    expect(() => t.open({ cacheRoot })).toThrow(BusyError);
+    await store.withTenant(ada, (db) => db.run("CREATE TABLE notes (body TEXT)"));
+    await store.withTenant(TenantKey.org("acme"), (db) => db.run("CREATE TABLE notes (body TEXT)"));
+    const cached = await store.listCached();
+    expect(cached.map((c) => [c.key.toString(), c.state])).toEqual([
+      ["acme/org", { etag: null, open: true }],
+      ["acme/users/ada", { etag: null, open: true }],
+    ]);
+    await store.close();
+    const again = t.open({ cacheRoot });
+    expect(await again.listCached()).toEqual([]);
   });
 
   it("rejects bad options with InvalidArgumentError", () => {
