@@ -10,6 +10,8 @@ interface ServeOptions {
   database?: string;
   auth: string;
   gatewaySecret?: string;
+  busHmacSecret?: string;
+  allowPublicUploads?: boolean;
   inspector: boolean;
   log?: boolean;
   json?: boolean;
@@ -39,6 +41,12 @@ export function registerServe(program: Command): void {
       "shared secret (>= 32 bytes) for gateway mode (env STOREROOM_GATEWAY_SECRET)",
       process.env.STOREROOM_GATEWAY_SECRET,
     )
+    .option(
+      "--bus-hmac-secret <secret>",
+      "HMAC secret (>= 32 bytes) bus peers sign with (env STOREROOM_BUS_HMAC_SECRET; default generated into <data>/bus-hmac.key)",
+      process.env.STOREROOM_BUS_HMAC_SECRET,
+    )
+    .option("--allow-public-uploads", "allow uploads with public: true (served anonymously under /v1/files/pub/)")
     .option("--no-inspector", "do not serve the inspector page at /")
     .option("--log", "log every request as a JSON line")
     .option("--json", "print one JSON line when listening and one at shutdown instead of text")
@@ -65,6 +73,8 @@ export function registerServe(program: Command): void {
         database: opts.database,
         auth: opts.auth as "token" | "gateway",
         gatewaySecret: opts.gatewaySecret,
+        busHmacSecret: opts.busHmacSecret,
+        uploads: { allowPublic: opts.allowPublicUploads === true },
         inspector: opts.inspector,
         logger: opts.log === true,
       });
