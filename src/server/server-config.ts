@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
+import type { ObjectStore } from "../objects/index.js";
 
 /** Default port of `storeroom serve` (and `STOREROOM_PORT`). */
 export const defaultPort = 7480;
@@ -23,8 +24,12 @@ export interface ServerConfig {
   port?: number;
   /** Data directory: `objects/`, `cache/`, `control.db`, `tokens.json`. Default `./.storeroom`. */
   dataDir?: string;
-  /** Object store URL (`file:///path`, `s3://bucket?endpoint=...`, `memory:`). Default `file://<dataDir>/objects`. */
-  objects?: string;
+  /**
+   * Object store URL (`file:///path`, `s3://bucket?endpoint=...`, `memory:`; see the objects
+   * module's `openObjectStore`) or an open store (the server then does not close it).
+   * Default `file://<dataDir>/objects`.
+   */
+  objects?: string | ObjectStore;
   /** Control database (uploads + bus tables): a SQLite path or `postgres://...`. Default `<dataDir>/control.db`. */
   database?: string;
   /** Identity mode. Default `"token"`. */
@@ -58,7 +63,7 @@ export interface ResolvedServerConfig {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
-  readonly objects: string;
+  readonly objects: string | ObjectStore;
   readonly database: string;
   readonly auth: "token" | "gateway";
   readonly gatewaySecret: string | undefined;

@@ -40,13 +40,14 @@ export interface ServerParts {
 /** Opens the object store, tenant store, control database and starts the background jobs. */
 export async function openServerParts(config: ResolvedServerConfig, metrics: ServerMetrics): Promise<ServerParts> {
   const { clock } = config;
-  const objects = await openObjectStore(config.objects);
+  const ownsObjects = typeof config.objects === "string";
+  const objects = typeof config.objects === "string" ? await openObjectStore(config.objects) : config.objects;
   const control = await openControlDatabase(config.database, clock);
   try {
     await migrateControlDatabase(control);
   } catch (err) {
     await control.close();
-    await objects.close();
+    if (ownsObjects) await objects.close();
     throw err;
   }
   // Tenant databases and uploaded files share the store under separate prefixes.
@@ -144,7 +145,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
       await attempt("state stores", () => states.close());
       await attempt("tenants", () => tenants.close());
       await attempt("control database", () => control.close());
-      await attempt("object store", () => objects.close());
+      if (ownsObjects) await attempt("object store", () => objects.close());
       return errors;
     },
   };

@@ -93,7 +93,10 @@ describe("storeroom serve (built CLI, child process)", () => {
     // Tenants never see each other's data.
     expect(await (await fetch(`${u}/v1/state/prefs/k3`, { headers: bearer(token.globex) })).text()).toBe("globex-3");
     expect(await (await fetch(`${u}/v1/state/prefs/k3`, { headers: bearer(token.ada) })).text()).toBe("ada-3");
-    expect((await (await fetch(`${u}/v1/state/prefs?limit=5`, { headers: bearer(token.acme) })).json()).total).toBe(20);
+    const page = (await (await fetch(`${u}/v1/state/prefs?limit=5`, { headers: bearer(token.acme) })).json()) as {
+      total: number;
+    };
+    expect(page.total).toBe(20);
 
     // Bad input: an error with a stable code and nothing changed.
     const cases: [string, RequestInit, number, string][] = [

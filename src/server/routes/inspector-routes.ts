@@ -24,8 +24,8 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
     const ids = new Set(stored.map((t) => t.key.toString()));
     const keys = stored.map((t) => t.key);
     for (const id of parts.cachedTenantIds()) {
-      const key = TenantKey.fromObjectKey(`${id}.db`);
-      if (key !== undefined && !ids.has(id)) {
+      if (!ids.has(id)) {
+        const key = TenantKey.parse(id);
         ids.add(id);
         keys.push(key);
       }
