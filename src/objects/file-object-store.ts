@@ -13,8 +13,13 @@ import {
   writeObjectFile,
 } from "./file-object-format.js";
 import { withKeyLock } from "./key-locks.js";
-import { positiveSize } from "./memory-object-store.js";
-import { assertPartNumber, checkCompletedParts, type RecordedPart } from "./multipart-rules.js";
+import {
+  assertPartNumber,
+  checkCompletedParts,
+  partCountLimit,
+  positiveSize,
+  type RecordedPart,
+} from "./multipart-rules.js";
 import { bodyChunks } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, compareKeys, hasLoneSurrogate, listLimit } from "./object-key.js";
 import type {
@@ -75,7 +80,7 @@ export class FileObjectStore implements ObjectStore {
       throw new InvalidArgumentError("FileObjectStore needs a root directory");
     this.#root = resolve(options.root);
     this.partSize = positiveSize(options.partSize ?? 4 * 1024 * 1024, "partSize");
-    this.maxPartCount = options.maxPartCount ?? Number.POSITIVE_INFINITY;
+    this.maxPartCount = partCountLimit(options.maxPartCount);
     this.#clock = options.clock ?? systemClock;
     this.#staleLockMs = options.staleLockMs ?? 30_000;
   }

@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../clock.js";
-import { ClosedError, InvalidArgumentError, NotFoundError } from "../errors.js";
-import { assertPartNumber, checkCompletedParts, type RecordedPart } from "./multipart-rules.js";
+import { ClosedError, NotFoundError } from "../errors.js";
+import {
+  assertPartNumber,
+  checkCompletedParts,
+  partCountLimit,
+  positiveSize,
+  type RecordedPart,
+} from "./multipart-rules.js";
 import { bufferStream, readBody } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
 import type {
@@ -48,7 +54,7 @@ export class MemoryObjectStore implements ObjectStore {
 
   constructor(options: MemoryObjectStoreOptions = {}) {
     this.partSize = positiveSize(options.partSize ?? 64 * 1024, "partSize");
-    this.maxPartCount = options.maxPartCount ?? Number.POSITIVE_INFINITY;
+    this.maxPartCount = partCountLimit(options.maxPartCount);
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -168,11 +174,4 @@ export class MemoryObjectStore implements ObjectStore {
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Validates a configured part size (a positive integer). */
-export function positiveSize(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
-  return value;
 }

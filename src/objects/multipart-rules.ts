@@ -53,3 +53,17 @@ export function checkCompletedParts(
 export function normalizeEtag(etag: string): string {
   return typeof etag === "string" ? etag.replace(/^W\//, "").replace(/"/g, "") : "";
 }
+
+/** Validates a configured size or count (a positive safe integer). */
+export function positiveSize(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Validates a configured part-count limit: `Infinity` or a positive safe integer. */
+export function partCountLimit(value: number | undefined): number {
+  return value === undefined || value === Number.POSITIVE_INFINITY
+    ? Number.POSITIVE_INFINITY
+    : positiveSize(value, "maxPartCount");
+}

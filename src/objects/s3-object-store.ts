@@ -13,8 +13,13 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { AccessDeniedError, ClosedError, ConflictError, InvalidArgumentError, NotFoundError } from "../errors.js";
-import { positiveSize } from "./memory-object-store.js";
-import { assertPartNumber, checkCompletedParts, normalizeEtag, type RecordedPart } from "./multipart-rules.js";
+import {
+  assertPartNumber,
+  checkCompletedParts,
+  normalizeEtag,
+  positiveSize,
+  type RecordedPart,
+} from "./multipart-rules.js";
 import { bodyChunks } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
@@ -92,7 +97,7 @@ export class S3ObjectStore implements ObjectStore {
       const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
       return {
         ...info(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType),
-        body: out.Body instanceof Readable ? out.Body : Readable.from([]),
+        body: bodyStream(out.Body),
       };
     } catch (err) {
       if (isMissingObject(err)) return null;
@@ -384,6 +389,13 @@ function info(
     lastModified: modified?.getTime() ?? 0,
     ...(contentType === undefined ? {} : { contentType }),
   };
+}
+
+/** The SDK's Node body is already a Readable; a missing body is an empty object. */
+function bodyStream(body: unknown): Readable {
+  if (body === undefined) return Readable.from([]);
+  if (body instanceof Readable) return body;
+  throw new TypeError("S3 returned a body that is not a Node stream (is this running outside Node?)");
 }
 
 function quote(etag: string): string {

@@ -62,7 +62,7 @@ describe.each(backends)("%s list against a model", (_name, open) => {
           }
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 });
