@@ -7,6 +7,7 @@ import { registerJournal } from "./journal.js";
 import { registerMigrate } from "./migrate.js";
 import { registerServe } from "./serve.js";
 import { registerState } from "./state.js";
+import { registerTenants } from "./tenants.js";
 import { registerUploads } from "./uploads.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
@@ -20,4 +21,5 @@ export const commands: readonly ((program: Command) => void)[] = [
   registerUploads,
   registerAudit,
   registerBus,
+  registerTenants,
 ];
