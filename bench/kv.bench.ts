@@ -1,8 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { openStore } from "../src/kv/index.js";
-import { benchKey, benchValue, runStoreBenchmarks } from "../src/testing/index.js";
+import { openSqlStore, openStore } from "../src/kv/index.js";
+import { openSqlite } from "../src/sql/index.js";
+import { kvBenchKey, kvBenchValue, runStoreBenchmarks } from "../src/testing/index.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
 const BATCH = 100;
@@ -19,8 +23,10 @@ function repeat(op: () => unknown): () => void {
  * the floor the sqlite driver is measured against, with and without the BEGIN/COMMIT that a
  * `view`/`update` costs.
  */
-function rawSqliteCases(): { cases: BenchCase[]; close: () => void } {
-  const db = new BetterSqlite3(":memory:");
+function rawSqliteCases(path: string, prefix: string): { cases: BenchCase[]; close: () => void } {
+  const db = new BetterSqlite3(path);
+  if (path !== ":memory:") db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
   db.exec(
     "CREATE TABLE kv (ns BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID",
   );
@@ -34,15 +40,15 @@ function rawSqliteCases(): { cases: BenchCase[]; close: () => void } {
   const commit = db.prepare("COMMIT");
   const bench = Buffer.from("bench");
   const scanNs = Buffer.from("scan");
-  const value = Buffer.from(benchValue);
+  const value = Buffer.from(kvBenchValue);
   db.transaction(() => {
-    for (let i = 0; i < KEYS; i++) put.run(bench, Buffer.from(benchKey(i)), value);
-    for (let i = 0; i < 100; i++) put.run(scanNs, Buffer.from(benchKey(i)), value);
+    for (let i = 0; i < KEYS; i++) put.run(bench, Buffer.from(kvBenchKey(i)), value);
+    for (let i = 0; i < 100; i++) put.run(scanNs, Buffer.from(kvBenchKey(i)), value);
   })();
   let next = 0;
   const key = (): Buffer => {
     next = (next + 1) % KEYS;
-    return Buffer.from(benchKey(next));
+    return Buffer.from(kvBenchKey(next));
   };
   const inTx = (first: BetterSqlite3.Statement, fn: () => unknown) => () => {
     first.run();
@@ -50,7 +56,7 @@ function rawSqliteCases(): { cases: BenchCase[]; close: () => void } {
     commit.run();
   };
   const raw = (group: string, name: string, fn: () => unknown): BenchCase => ({
-    group: `sqlite ${group}`,
+    group: `${prefix} ${group}`,
     name,
     role: "raw",
     batch: BATCH,
@@ -84,6 +90,33 @@ function rawSqliteCases(): { cases: BenchCase[]; close: () => void } {
   return { cases, close: () => db.close() };
 }
 
+/**
+ * The same point read through the foundation's `SqliteDatabase.get` with no transaction at all:
+ * not a kv operation, but the ceiling for a `view` once the per-transaction cost is gone.
+ */
+async function noTransactionCeiling(): Promise<{ case: BenchCase; close: () => Promise<void> }> {
+  const db = await openSqlite(":memory:");
+  const store = await openSqlStore(db);
+  await store.update(async (tx) => {
+    for (let i = 0; i < KEYS; i++) await tx.put("bench", kvBenchKey(i), kvBenchValue);
+  });
+  const ns = Buffer.from("bench");
+  let next = 0;
+  const benchCase: BenchCase = {
+    group: "sqlite kv Get",
+    name: "storeroom SqliteDatabase.get, no view (ceiling)",
+    role: "ours",
+    batch: BATCH,
+    fn: async () => {
+      for (let n = 0; n < BATCH; n++) {
+        next = (next + 1) % KEYS;
+        await db.get("SELECT value FROM kv WHERE ns = $1 AND key = $2", [ns, Buffer.from(kvBenchKey(next))]);
+      }
+    },
+  };
+  return { case: benchCase, close: () => db.close() };
+}
+
 /** A throwaway database on the server of POSTGRES_URL, so the bench never touches real tables. */
 async function scratchPostgres(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `kv_bench_${randomBytes(4).toString("hex")}`;
@@ -103,7 +136,9 @@ async function scratchPostgres(url: string): Promise<{ url: string; drop: () => 
 }
 
 export default async function kvBench(): Promise<void> {
-  const raw = rawSqliteCases();
+  const dir = mkdtempSync(join(tmpdir(), "storeroom-kv-bench-"));
+  const raw = rawSqliteCases(":memory:", "sqlite");
+  const rawFile = rawSqliteCases(join(dir, "raw.db"), "sqlite-file");
   const memory = await runStoreBenchmarks(() => openStore("memory", ""), {
     name: "storeroom kv memory",
     groupPrefix: "memory ",
@@ -116,8 +151,21 @@ export default async function kvBench(): Promise<void> {
     batch: BATCH,
     keys: KEYS,
   });
+  const sqliteFile = await runStoreBenchmarks(() => openStore("sqlite", join(dir, "ours.db")), {
+    name: "storeroom kv sqlite (file)",
+    groupPrefix: "sqlite-file ",
+    batch: BATCH,
+    keys: KEYS,
+  });
+  const ceiling = await noTransactionCeiling();
   const sqliteGet = sqlite.cases.find((c) => c.group === "sqlite kv Get");
-  const extra: BenchCase[] = sqliteGet ? [{ ...sqliteGet, group: "sqlite kv Get (vs BEGIN;SELECT;COMMIT)" }] : [];
+  const fileGet = sqliteFile.cases.find((c) => c.group === "sqlite-file kv Get");
+  const extra: BenchCase[] = [
+    ...(sqliteGet ? [{ ...sqliteGet, group: "sqlite kv Get (vs BEGIN;SELECT;COMMIT)" }] : []),
+    ...(fileGet ? [fileGet] : []),
+    ...rawFile.cases.filter((c) => c.group === "sqlite-file kv Get"),
+    ceiling.case,
+  ];
   const url = process.env.POSTGRES_URL;
   const scratch = url ? await scratchPostgres(url) : undefined;
   if (!scratch) console.warn("POSTGRES_URL is not set: postgres driver cases skipped");
@@ -134,8 +182,12 @@ export default async function kvBench(): Promise<void> {
   } finally {
     await memory.close();
     await sqlite.close();
+    await sqliteFile.close();
     raw.close();
+    rawFile.close();
+    await ceiling.close();
     await postgres?.close();
     await scratch?.drop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }

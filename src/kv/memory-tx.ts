@@ -1,7 +1,7 @@
 import { NotFoundError, ReadOnlyError, TransactionError } from "../errors.js";
 import { assertKey, assertValue, compareKeys, copyBytes, type ResolvedRange, resolveRange } from "./key-order.js";
 import { SortedNamespace } from "./sorted-namespace.js";
-import type { KeyValue, ScanRange, Tx } from "./store.js";
+import type { KvEntry, ScanRange, Tx } from "./store.js";
 
 /** Staged writes of an update: `null` marks a delete. */
 type Staged = Map<string, Map<string, Uint8Array | null>>;
@@ -53,7 +53,7 @@ export class MemoryTx implements Tx {
     }
   }
 
-  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KeyValue[]> {
+  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KvEntry[]> {
     try {
       this.#assertUsable("kv.scan", ns, "");
       const range = resolveRange(prefixOrRange, "kv.scan");
@@ -117,7 +117,7 @@ function mergeStaged(
   committed: SortedNamespace | undefined,
   staged: Map<string, Uint8Array | null>,
   range: ResolvedRange,
-): KeyValue[] {
+): KvEntry[] {
   const merged = new Map<string, Uint8Array>();
   for (const key of committed?.keys({ ...range, limit: undefined, reverse: false }) ?? []) {
     merged.set(key, committed?.get(key) as Uint8Array);

@@ -1,7 +1,7 @@
 import { NotFoundError, ReadOnlyError, TransactionError } from "../errors.js";
 import type { Executor, SqlValue } from "../sql/index.js";
 import { assertKey, assertValue, copyBytes, prefixSuccessor, resolveRange } from "./key-order.js";
-import type { KeyValue, ScanRange, Tx } from "./store.js";
+import type { KvEntry, ScanRange, Tx } from "./store.js";
 
 const GET = "SELECT value FROM kv WHERE ns = $1 AND key = $2";
 const PUT =
@@ -93,7 +93,7 @@ export class SqlTx implements Tx {
     }
   }
 
-  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KeyValue[]> {
+  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KvEntry[]> {
     try {
       this.#assertUsable("kv.scan", ns, "");
       const range = resolveRange(prefixOrRange, "kv.scan");

@@ -1,7 +1,7 @@
 import type { MigrationSet } from "../sql/index.js";
 
 /** One entry returned by {@link Tx.scan}. */
-export interface KeyValue {
+export interface KvEntry {
   /** The entry's key. */
   readonly key: string;
   /** A copy of the stored value, owned by the caller. */
@@ -73,7 +73,7 @@ export interface Tx {
    * const tasks = await store.view((tx) => tx.scan("tasks", "task:"));
    * ```
    */
-  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KeyValue[]>;
+  scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KvEntry[]>;
 }
 
 /**

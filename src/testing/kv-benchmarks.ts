@@ -33,12 +33,12 @@ export interface StoreBenchmarks {
 }
 
 /** The key of the i-th preloaded entry, so raw comparisons can use the same data. */
-export function benchKey(i: number): string {
+export function kvBenchKey(i: number): string {
   return `key:${String(i).padStart(6, "0")}`;
 }
 
 /** The 100-byte value every preloaded entry carries. */
-export const benchValue: Uint8Array = new Uint8Array(100).fill(0x61);
+export const kvBenchValue: Uint8Array = new Uint8Array(100).fill(0x61);
 
 /**
  * Opens a store, preloads `keys` entries in namespace `"bench"` and 100 in `"scan"`, and
@@ -62,13 +62,13 @@ export async function runStoreBenchmarks(
   const keyCount = options.keys ?? 1000;
   const store = await openFresh();
   await store.update(async (tx) => {
-    for (let i = 0; i < keyCount; i++) await tx.put("bench", benchKey(i), benchValue);
-    for (let i = 0; i < 100; i++) await tx.put("scan", benchKey(i), benchValue);
+    for (let i = 0; i < keyCount; i++) await tx.put("bench", kvBenchKey(i), kvBenchValue);
+    for (let i = 0; i < 100; i++) await tx.put("scan", kvBenchKey(i), kvBenchValue);
   });
   let next = 0;
   const key = (): string => {
     next = (next + 1) % keyCount;
-    return benchKey(next);
+    return kvBenchKey(next);
   };
   const repeat =
     (op: () => Promise<unknown>): (() => Promise<void>) =>
@@ -80,7 +80,7 @@ export async function runStoreBenchmarks(
       if ((await tx.scan("scan", "")).length !== 100) throw new Error("Scan100 did not see 100 entries");
     });
   const cases: StoreBenchCase[] = [
-    { group: "kv Put", fn: repeat(() => store.update((tx) => tx.put("bench", key(), benchValue))) },
+    { group: "kv Put", fn: repeat(() => store.update((tx) => tx.put("bench", key(), kvBenchValue))) },
     { group: "kv Get", fn: repeat(() => store.view((tx) => tx.get("bench", key()))) },
     { group: "kv Update", fn: repeat(() => store.update(async () => undefined)) },
     { group: "kv View", fn: repeat(() => store.view(async () => undefined)) },

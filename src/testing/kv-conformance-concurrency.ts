@@ -28,9 +28,8 @@ export const concurrencyCases: StoreCase[] = [
   },
   {
     name: "NoLostUpdatesUnderConcurrentUpdates",
-    async run(store) {
-      const workers = 8;
-      const increments = 100;
+    async run(store, options) {
+      const { workers, increments } = options.lostUpdate ?? { workers: 8, increments: 100 };
       await store.update((tx) => tx.put("counters", "n", bytes("0")));
       await Promise.all(
         Array.from({ length: workers }, async () => {

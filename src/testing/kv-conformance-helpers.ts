@@ -4,7 +4,7 @@ import type { Store, Tx } from "../kv/index.js";
 /** One conformance case: runs against a fresh store, which the suite closes afterwards. */
 export interface StoreCase {
   readonly name: string;
-  run(store: Store): Promise<void>;
+  run(store: Store, options: { lostUpdate?: { workers: number; increments: number } }): Promise<void>;
 }
 
 export const encoder = new TextEncoder();

@@ -17,6 +17,8 @@ export interface StoreConformanceOptions {
   it?: (name: string, fn: () => Promise<void>) => unknown;
   /** Title of the enclosing `describe`. Default `"kv store conformance"`. */
   name?: string;
+  /** Size of the lost-update case: `workers` concurrent callers each incrementing one counter `increments` times. Default 8 x 100. */
+  lostUpdate?: { workers: number; increments: number };
 }
 
 /** Every case, in order; exported so a harness can assert that none is silently dropped. */
@@ -54,7 +56,7 @@ export function runStoreConformance(openFresh: () => Promise<Store>, options: St
       it(c.name, async () => {
         const store = await openFresh();
         try {
-          await c.run(store);
+          await c.run(store, options);
         } finally {
           await store.close();
         }
