@@ -130,9 +130,10 @@ export class FileObjectStore implements ObjectStore {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     const op = "objects.list";
-    const root = await this.#init(op);
+    this.#open(op);
     assertListPrefix(prefix, op);
     const limit = listLimit(options.limit, op);
+    const root = await this.#init(op);
     // Start in the deepest folder the prefix fully names; the walk filters the rest.
     const folders = prefix.split("/").slice(0, -1);
     const start = folders.every(isPlainSegment) ? folders : [];
@@ -325,7 +326,7 @@ export class FileObjectStore implements ObjectStore {
   }
 
   async #objectPath(key: string, op: string): Promise<string> {
-    const root = await this.#init(op);
+    this.#open(op);
     assertObjectKey(key, op);
     const segments = key.split("/");
     for (const segment of segments) {
@@ -335,6 +336,7 @@ export class FileObjectStore implements ObjectStore {
         });
       }
     }
+    const root = await this.#init(op);
     const file = segments.pop() as string;
     return join(root, "objects", ...segments.map((s) => s + DIR), file + OBJ);
   }

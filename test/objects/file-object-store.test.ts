@@ -130,7 +130,7 @@ describe("FileObjectStore", () => {
     }
     await expect(store.put(`${"s".repeat(252)}`, "x")).rejects.toSatisfy((err) => isStoreError(err, "INVALID_KEY"));
     expect(readdirSync(base).some((name) => name.includes("escape"))).toBe(false);
-    expect(readdirSync(join(root, "objects"))).toEqual([]);
+    expect(existsSync(root)).toBe(false);
     await store.close();
   });
 
@@ -192,6 +192,16 @@ describe("FileObjectStore", () => {
 });
 
 describe("FileObjectStore housekeeping", () => {
+  it("invalid keys and list arguments are rejected before the root is even created", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root });
+    await expect(store.put("../x", "v")).rejects.toSatisfy((err) => isStoreError(err, "INVALID_KEY"));
+    await expect(store.get("a//b")).rejects.toSatisfy((err) => isStoreError(err, "INVALID_KEY"));
+    await expect(store.list("", { limit: 0 })).rejects.toSatisfy((err) => isStoreError(err, "INVALID_ARGUMENT"));
+    expect(existsSync(root)).toBe(false);
+    await store.close();
+  });
+
   it("removes temp files older than a day when it opens a root, and keeps recent ones", async () => {
     const root = freshRoot();
     await mkdir(join(root, "tmp"), { recursive: true });

@@ -123,6 +123,15 @@ describe("S3ObjectStore", () => {
     await store.close();
   });
 
+  it("wrong credentials are AccessDeniedError", async () => {
+    const store = new S3ObjectStore({
+      ...s3.storeOptions,
+      credentials: { accessKeyId: "NOBODY", secretAccessKey: "wrong" },
+    });
+    await expect(store.put("denied/k", "v")).rejects.toSatisfy((err) => isStoreError(err, "ACCESS_DENIED"));
+    await store.close();
+  });
+
   it("close leaves a caller-supplied client usable", async () => {
     const client = new S3Client({ ...s3.storeOptions, requestChecksumCalculation: "WHEN_REQUIRED" });
     const store = new S3ObjectStore({ bucket: s3.bucket, client });
