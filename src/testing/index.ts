@@ -1,4 +1,3 @@
-export {};
-export * from "./object-store-contract.js";
-export * from "./kv-conformance.js";
 export * from "./kv-benchmarks.js";
+export * from "./kv-conformance.js";
+export * from "./object-store-contract.js";
