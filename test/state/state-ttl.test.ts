@@ -110,6 +110,27 @@ forEachEngine("StateStore TTL and purge", (h) => {
     expect(s.closed).toBe(true);
   });
 
+  it("close stops the background purge: no purge statement runs afterwards", async () => {
+    const db = await h.freshDatabase();
+    let purges = 0;
+    const counting = new Proxy(db, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          if (typeof args[0] === "string" && args[0].includes("expires_at <= $1")) purges++;
+          return v.apply(target, args);
+        };
+      },
+    });
+    const s = await h.openOn(counting, { purgeIntervalMs: 5 });
+    await expect.poll(() => purges, { timeout: 3_000, interval: 5 }).toBeGreaterThan(0);
+    await s.close();
+    const after = purges;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(purges).toBe(after);
+  });
+
   it("property: a key is visible exactly while now < set time + ttl", async () => {
     const s = await h.open();
     let round = 0;

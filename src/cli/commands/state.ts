@@ -95,6 +95,7 @@ export function registerState(program: Command): void {
         const existed = await s.exists(group, key);
         await s.delete(group, key);
         if (opts.json) printJson({ group, key, deleted: existed });
+        else process.stdout.write(existed ? `deleted ${group}/${key}\n` : `no live key ${group}/${key}\n`);
       }
       return ExitCode.ok;
     }),
