@@ -26,7 +26,7 @@ export class StateWatcher implements AsyncIterableIterator<StateEvent> {
   readonly #buffer: StateEvent[] = [];
   readonly #map: EventMapper | undefined;
   readonly #onClose: (w: StateWatcher) => void;
-  #waiting: ((r: IteratorResult<StateEvent>) => void) | undefined;
+  readonly #waiting: ((r: IteratorResult<StateEvent>) => void)[] = [];
   #dropped = 0;
   #closed = false;
 
@@ -52,9 +52,8 @@ export class StateWatcher implements AsyncIterableIterator<StateEvent> {
     if (this.#closed) return;
     const mapped = this.#map === undefined ? event : this.#map(event);
     if (mapped === undefined) return;
-    const waiting = this.#waiting;
+    const waiting = this.#waiting.shift();
     if (waiting !== undefined) {
-      this.#waiting = undefined;
       waiting({ value: mapped, done: false });
     } else if (this.#buffer.length < this.bufferSize) {
       this.#buffer.push(mapped);
@@ -67,11 +66,8 @@ export class StateWatcher implements AsyncIterableIterator<StateEvent> {
     const event = this.#buffer.shift();
     if (event !== undefined) return Promise.resolve({ value: event, done: false });
     if (this.#closed) return Promise.resolve({ value: undefined, done: true });
-    if (this.#waiting !== undefined) {
-      return Promise.reject(new Error("StateWatcher.next() called again before the previous call resolved"));
-    }
     return new Promise((resolve) => {
-      this.#waiting = resolve;
+      this.#waiting.push(resolve);
     });
   }
 
@@ -87,9 +83,7 @@ export class StateWatcher implements AsyncIterableIterator<StateEvent> {
     if (this.#closed) return;
     this.#closed = true;
     this.#onClose(this);
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.({ value: undefined, done: true });
+    for (const waiting of this.#waiting.splice(0)) waiting({ value: undefined, done: true });
   }
 
   [Symbol.asyncIterator](): this {

@@ -100,6 +100,20 @@ forEachEngine("StateStore events", (h) => {
     expect(w.dropped).toBe(1);
   });
 
+  it("several pending next() calls are served in order and all end on close", async () => {
+    const s = await h.open();
+    const w = s.watch("g");
+    const a = w.next();
+    const b = w.next();
+    const c = w.next();
+    await s.set("g", "1", "v");
+    await s.set("g", "2", "v");
+    expect((await a).value).toMatchObject({ key: "1" });
+    expect((await b).value).toMatchObject({ key: "2" });
+    await w.close();
+    expect(await c).toEqual({ value: undefined, done: true });
+  });
+
   it("unwatch and break end a watcher; unwatch is idempotent", async () => {
     const s = await h.open();
     const w = s.watch("g");
