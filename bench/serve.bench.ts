@@ -67,6 +67,7 @@ export default async function serveBench(): Promise<LoadResult[]> {
 
   const server = await createServer({ dataDir: dir, port: 0, inspector: false });
   const url = await server.listen();
+  let report: { flushed: boolean; errors: readonly string[] } | undefined;
   try {
     for (const t of tokens) {
       const res = await fetch(`${url}/v1/state/bench/key`, {
@@ -86,10 +87,10 @@ export default async function serveBench(): Promise<LoadResult[]> {
     results.push(await load(`state GET, ${tenantCount} tenants`, url, perTenant("GET")));
     results.push(await load(`state PUT, ${tenantCount} tenants`, url, perTenant("PUT", "value-0123456789")));
   } finally {
-    const report = await server.close();
+    report = await server.close();
     rmSync(dir, { recursive: true, force: true });
-    if (!report.flushed) throw new Error(`bench server did not flush: ${report.errors.join("; ")}`);
   }
+  if (!report.flushed) throw new Error(`bench server did not flush: ${report.errors.join("; ")}`);
 
   const ceiling = results[0]?.requestsPerSec ?? Number.NaN;
   console.log(`\nserve (${connections} connections, autocannon in a second process)`);
