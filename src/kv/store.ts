@@ -101,6 +101,11 @@ export interface Store {
   /**
    * Runs `fn` in a read-only transaction over a consistent snapshot and resolves to its
    * result; `fn`'s error is rethrown unchanged. Writes reject with {@link ReadOnlyError}.
+   *
+   * @example
+   * ```ts
+   * const [a, b] = await store.view((tx) => Promise.all([tx.get("acct", "a"), tx.get("acct", "b")]));
+   * ```
    */
   view<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 
@@ -108,6 +113,14 @@ export interface Store {
    * Runs `fn` in a serializable read-write transaction and commits when it resolves. If `fn`
    * rejects, nothing is written and the same error is rethrown. A driver may run `fn` again
    * after a serialization conflict (the postgres driver does), so keep side effects out of it.
+   *
+   * @example
+   * ```ts
+   * await store.update(async (tx) => {
+   *   const n = Number(new TextDecoder().decode(await tx.get("counters", "hits")));
+   *   await tx.put("counters", "hits", new TextEncoder().encode(String(n + 1)));
+   * });
+   * ```
    */
   update<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 
@@ -132,5 +145,10 @@ export interface StoreMigrationResult {
 /**
  * Builds a {@link Store} from a driver-specific data-source name, for {@link registerDriver}.
  * `memory` ignores the dsn; `sqlite` takes a path or `":memory:"`; `postgres` a connection string.
+ *
+ * @example
+ * ```ts
+ * const factory: StoreFactory = async (dsn) => openSqlStore(await openSqlite(dsn), { closeDatabase: true });
+ * ```
  */
 export type StoreFactory = (dsn: string) => Promise<Store>;

@@ -65,10 +65,11 @@ export async function runStoreBenchmarks(
     for (let i = 0; i < keyCount; i++) await tx.put("bench", kvBenchKey(i), kvBenchValue);
     for (let i = 0; i < 100; i++) await tx.put("scan", kvBenchKey(i), kvBenchValue);
   });
+  const keys = Array.from({ length: keyCount }, (_, i) => kvBenchKey(i));
   let next = 0;
   const key = (): string => {
     next = (next + 1) % keyCount;
-    return kvBenchKey(next);
+    return keys[next] as string;
   };
   const repeat =
     (op: () => Promise<unknown>): (() => Promise<void>) =>
