@@ -1,0 +1,70 @@
+import { strict as assert } from "node:assert";
+import { isStoreError } from "../errors.js";
+import { type Register, readAll, rejectsWith, text } from "./object-store-contract-helpers.js";
+
+export function registerConditionalCases(test: Register): void {
+  test('ifNoneMatch "*" creates a missing object and refuses an existing one', async (store, p) => {
+    const created = await store.put(`${p}k`, "first", { ifNoneMatch: "*" });
+    await rejectsWith(store.put(`${p}k`, "second", { ifNoneMatch: "*" }), "CONFLICT");
+    assert.equal(await text(store, `${p}k`), "first");
+    assert.equal((await store.head(`${p}k`))?.etag, created.etag);
+  });
+
+  test("ifMatch writes only over the given etag", async (store, p) => {
+    const v1 = await store.put(`${p}k`, "v1");
+    const v2 = await store.put(`${p}k`, "v2", { ifMatch: v1.etag });
+    assert.equal(await text(store, `${p}k`), "v2");
+    await rejectsWith(store.put(`${p}k`, "stale", { ifMatch: v1.etag }), "CONFLICT");
+    assert.equal(await text(store, `${p}k`), "v2");
+    const v3 = await store.put(`${p}k`, "v3", { ifMatch: v2.etag });
+    assert.equal((await store.head(`${p}k`))?.etag, v3.etag);
+  });
+
+  test("ifMatch on a missing object is a conflict and creates nothing", async (store, p) => {
+    const other = await store.put(`${p}other`, "x");
+    await rejectsWith(store.put(`${p}k`, "v", { ifMatch: other.etag }), "CONFLICT");
+    assert.equal(await store.head(`${p}k`), null);
+  });
+
+  test('concurrent ifNoneMatch "*" creators: exactly one wins', async (store, p) => {
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => store.put(`${p}k`, `writer-${i}`, { ifNoneMatch: "*" })),
+    );
+    const winners = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+    assert.equal(winners.length, 1);
+    for (const r of results)
+      if (r.status === "rejected") assert.ok(isStoreError(r.reason, "CONFLICT"), String(r.reason));
+    assert.equal(await text(store, `${p}k`), `writer-${winners[0]}`);
+  });
+
+  test("concurrent ifMatch writers over one etag: exactly one wins, the rest conflict", async (store, p) => {
+    const base = await store.put(`${p}k`, "base");
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => store.put(`${p}k`, `writer-${i}`, { ifMatch: base.etag })),
+    );
+    const winners = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+    assert.equal(winners.length, 1);
+    for (const r of results)
+      if (r.status === "rejected") assert.ok(isStoreError(r.reason, "CONFLICT"), String(r.reason));
+    assert.equal(await text(store, `${p}k`), `writer-${winners[0]}`);
+  });
+
+  test("a compare-and-swap loop of concurrent incrementers loses no update", async (store, p) => {
+    await store.put(`${p}counter`, "0");
+    const increment = async () => {
+      for (;;) {
+        const got = await store.get(`${p}counter`);
+        assert.ok(got);
+        const value = Number((await readAll(got.body)).toString("utf8"));
+        try {
+          await store.put(`${p}counter`, String(value + 1), { ifMatch: got.etag });
+          return;
+        } catch (err) {
+          if (!isStoreError(err, "CONFLICT")) throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, increment));
+    assert.equal(await text(store, `${p}counter`), "8");
+  });
+}

@@ -1,0 +1,146 @@
+import { strict as assert } from "node:assert";
+import { Readable } from "node:stream";
+import type { ObjectStore } from "../objects/object-store.js";
+import { bytesOf, filled, type Register, readAll, rejectsWith, sha256 } from "./object-store-contract-helpers.js";
+
+export function registerMultipartCases(test: Register): void {
+  const upload = async (store: ObjectStore, key: string, sizes: number[], contentType?: string) => {
+    const uploadId = await store.initMultipart(key, contentType === undefined ? {} : { contentType });
+    const parts = [];
+    const datas: Buffer[] = [];
+    for (const [i, size] of sizes.entries()) {
+      const data = filled(size, i + 1);
+      datas.push(data);
+      const result = await store.putPart(key, uploadId, i + 1, data);
+      assert.equal(result.size, size);
+      parts.push({ partNumber: i + 1, etag: result.etag });
+    }
+    return { uploadId, parts, content: Buffer.concat(datas) };
+  };
+
+  test("seed 1: happy path assembles the parts in order, keeps the content type, closes the upload", async (store, p) => {
+    const ps = store.partSize;
+    const { uploadId, parts, content } = await upload(store, `${p}obj`, [ps, ps, 17], "application/pdf");
+    const info = await store.completeMultipart(`${p}obj`, uploadId, parts);
+    assert.equal(info.key, `${p}obj`);
+    assert.equal(info.size, 2 * ps + 17);
+    const got = await store.get(`${p}obj`);
+    assert.ok(got);
+    assert.equal(got.etag, info.etag);
+    assert.equal(got.contentType, "application/pdf");
+    assert.equal(sha256(await readAll(got.body)), sha256(content));
+  });
+
+  test("seed 2: re-uploading a part number replaces it (last writer wins)", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, 5]);
+    const replaced = await store.putPart(`${p}obj`, uploadId, 2, "later");
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "INVALID_ARGUMENT");
+    await store.completeMultipart(`${p}obj`, uploadId, [parts[0] as never, { partNumber: 2, etag: replaced.etag }]);
+    const bytes = await bytesOf(store, `${p}obj`);
+    assert.equal(bytes.subarray(store.partSize).toString(), "later");
+  });
+
+  test("seed 3: an etag mismatch is rejected and keeps the upload open", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, 3]);
+    const wrong = parts.map((part) =>
+      part.partNumber === 2 ? { ...part, etag: "0123456789abcdef0123456789abcdef" } : part,
+    );
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, wrong), "INVALID_ARGUMENT");
+    assert.equal(await store.head(`${p}obj`), null);
+    const info = await store.completeMultipart(`${p}obj`, uploadId, parts);
+    assert.equal(info.size, store.partSize + 3);
+  });
+
+  test("seed 4: a gap in the part numbers is rejected", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, store.partSize, 3]);
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, [parts[0], parts[2]] as never), "INVALID_ARGUMENT");
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, [parts[1], parts[2]] as never), "INVALID_ARGUMENT");
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, [parts[0], parts[0]] as never), "INVALID_ARGUMENT");
+    assert.equal(await store.head(`${p}obj`), null);
+  });
+
+  test("seed 5: completing with no parts is rejected", async (store, p) => {
+    const uploadId = await store.initMultipart(`${p}obj`);
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, []), "INVALID_ARGUMENT");
+    assert.equal(await store.head(`${p}obj`), null);
+  });
+
+  test("seed 6: completing a completed upload is NotFoundError", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
+    await store.completeMultipart(`${p}obj`, uploadId, parts);
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "NOT_FOUND");
+  });
+
+  test("seed 7: putPart after complete is NotFoundError", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
+    await store.completeMultipart(`${p}obj`, uploadId, parts);
+    await rejectsWith(store.putPart(`${p}obj`, uploadId, 2, "late"), "NOT_FOUND");
+    assert.equal((await store.head(`${p}obj`))?.size, 9);
+  });
+
+  test("seed 8: abort is idempotent, also for unknown uploads", async (store, p) => {
+    const { uploadId } = await upload(store, `${p}obj`, [9]);
+    await store.abortMultipart(`${p}obj`, uploadId);
+    await store.abortMultipart(`${p}obj`, uploadId);
+    await store.abortMultipart(`${p}obj`, "no-such-upload");
+    assert.equal(await store.head(`${p}obj`), null);
+  });
+
+  test("seed 9: putPart and complete after abort are NotFoundError", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
+    await store.abortMultipart(`${p}obj`, uploadId);
+    await rejectsWith(store.putPart(`${p}obj`, uploadId, 1, "again"), "NOT_FOUND");
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "NOT_FOUND");
+    assert.equal(await store.head(`${p}obj`), null);
+  });
+
+  test("seed 10: a non-final part smaller than partSize is rejected", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize - 1, 3]);
+    await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "INVALID_ARGUMENT");
+    assert.equal(await store.head(`${p}obj`), null);
+  });
+
+  test("part numbers outside 1..maxPartCount are InvalidArgumentError", async (store, p) => {
+    const uploadId = await store.initMultipart(`${p}obj`);
+    for (const n of [0, -1, 1.5, Number.isFinite(store.maxPartCount) ? store.maxPartCount + 1 : Number.NaN]) {
+      await rejectsWith(store.putPart(`${p}obj`, uploadId, n, "x"), "INVALID_ARGUMENT", `part ${n}`);
+    }
+    await store.abortMultipart(`${p}obj`, uploadId);
+  });
+
+  test("an upload id is bound to its key; unknown ids are NotFoundError", async (store, p) => {
+    const uploadId = await store.initMultipart(`${p}obj`);
+    await rejectsWith(store.putPart(`${p}other`, uploadId, 1, "x"), "NOT_FOUND");
+    await rejectsWith(store.putPart(`${p}obj`, "no-such-upload", 1, "x"), "NOT_FOUND");
+    await rejectsWith(
+      store.completeMultipart(`${p}obj`, "no-such-upload", [{ partNumber: 1, etag: "x" }]),
+      "NOT_FOUND",
+    );
+    await store.abortMultipart(`${p}obj`, uploadId);
+  });
+
+  test("parts upload concurrently, from streams, and may be listed out of order at completion", async (store, p) => {
+    const ps = store.partSize;
+    const uploadId = await store.initMultipart(`${p}obj`);
+    const datas = [filled(ps, 1), filled(ps, 2), filled(ps, 3), filled(11, 4)];
+    const results = await Promise.all(
+      datas.map((data, i) =>
+        store.putPart(`${p}obj`, uploadId, i + 1, Readable.from([data.subarray(0, 5), data.subarray(5)]), {
+          contentLength: data.byteLength,
+        }),
+      ),
+    );
+    const parts = results.map((r, i) => ({ partNumber: i + 1, etag: r.etag })).reverse();
+    const info = await store.completeMultipart(`${p}obj`, uploadId, parts);
+    assert.equal(info.size, 3 * ps + 11);
+    assert.equal(sha256(await bytesOf(store, `${p}obj`)), sha256(Buffer.concat(datas)));
+    assert.equal((await store.head(`${p}obj`))?.etag, info.etag);
+  });
+
+  test("a completed multipart upload replaces an existing object", async (store, p) => {
+    await store.put(`${p}obj`, "old");
+    const { uploadId, parts, content } = await upload(store, `${p}obj`, [20]);
+    await store.completeMultipart(`${p}obj`, uploadId, parts);
+    assert.deepEqual(await bytesOf(store, `${p}obj`), content);
+  });
+}
