@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
@@ -174,14 +174,13 @@ async function slowCases(dir: string, backends: { name: string; objects: ObjectS
 }
 
 /** Churn: new tenants (one write each) through an LRU of 50, with memory and descriptors sampled. */
-async function churn(dir: string): Promise<Record<string, string | number>> {
+async function churn(dir: string, cache: string, tenants: number): Promise<Record<string, string | number>> {
   const store = new TenantStore({
     objectStore: new MemoryObjectStore(),
     cacheRoot: join(dir, "churn"),
     lruSize: 50,
     ...quiet,
   });
-  const tenants = 2000;
   const fdsBefore = openFds();
   let maxFds = fdsBefore;
   let maxRss = process.memoryUsage().rss;
@@ -205,6 +204,7 @@ async function churn(dir: string): Promise<Record<string, string | number>> {
   const seconds = (performance.now() - started) / 1000;
   await store.close();
   return {
+    cache,
     tenants,
     lruSize: 50,
     "tenants/s": Math.round(tenants / seconds),
@@ -231,9 +231,17 @@ export default async function run(): Promise<void> {
     ]);
     console.log("\n## tenants: cold hydrate and checkpoint");
     console.table(slow);
-    const churned = await churn(dir);
-    console.log("\n## tenants: churn");
-    console.table([churned]);
+    const churned = [await churn(dir, "disk (os tmpdir)", 500)];
+    if (existsSync("/dev/shm")) {
+      const shm = mkdtempSync("/dev/shm/storeroom-bench-");
+      try {
+        churned.push(await churn(shm, "tmpfs (/dev/shm)", 2000));
+      } finally {
+        rmSync(shm, { recursive: true, force: true });
+      }
+    }
+    console.log("\n## tenants: churn (new tenant, one write, through an LRU of 50; 8 concurrent callers)");
+    console.table(churned);
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
     writeFileSync(
       new URL("./results/tenants-io.json", import.meta.url),
