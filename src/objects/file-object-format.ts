@@ -110,7 +110,7 @@ export async function* contentChunks(opened: OpenedObjectFile, chunkSize = 1024 
 /** True for "no such file or directory" errors. */
 export function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === "ENOENT" || code === "ENOTDIR";
+  return code === "ENOENT" || code === "ENOTDIR" || code === "ENAMETOOLONG";
 }
 
 async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {

@@ -1,17 +1,11 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, InvalidKeyError, NotFoundError } from "../errors.js";
-import {
-  contentChunks,
-  contentStream,
-  isMissing,
-  type OpenedObjectFile,
-  openObjectFile,
-  statObjectFile,
-  writeObjectFile,
-} from "./file-object-format.js";
+import { contentStream, isMissing, openObjectFile, statObjectFile, writeObjectFile } from "./file-object-format.js";
+import { concatParts, publish, removeStaleTemps } from "./file-object-io.js";
+import { fileObjectInfo, listObjectFiles, OBJECT_SUFFIX, objectFilePath } from "./file-object-listing.js";
 import { withKeyLock } from "./key-locks.js";
 import {
   assertPartNumber,
@@ -21,7 +15,7 @@ import {
   type RecordedPart,
 } from "./multipart-rules.js";
 import { bodyChunks } from "./object-body.js";
-import { assertListPrefix, assertObjectKey, compareKeys, hasLoneSurrogate, listLimit } from "./object-key.js";
+import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   ListOptions,
@@ -48,10 +42,7 @@ export interface FileObjectStoreOptions {
   staleLockMs?: number;
 }
 
-// Object files end in ".obj" and folders in ".dir", so key "a" and key "a/b" never collide.
-const OBJ = ".obj";
-const DIR = ".dir";
-const MAX_SEGMENT_BYTES = 255 - OBJ.length;
+const MAX_SEGMENT_BYTES = 255 - OBJECT_SUFFIX.length;
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
 // Temp files this old were left by a crashed writer (no write takes a day); removed on open.
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
@@ -88,12 +79,12 @@ export class FileObjectStore implements ObjectStore {
   async get(key: string): Promise<ObjectBody | null> {
     const path = await this.#objectPath(key, "objects.get");
     const opened = await openObjectFile(path);
-    return opened ? { ...this.#info(key, opened), body: contentStream(opened) } : null;
+    return opened ? { ...fileObjectInfo(key, opened), body: contentStream(opened) } : null;
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
     const found = await statObjectFile(await this.#objectPath(key, "objects.head"));
-    return found ? this.#info(key, found) : null;
+    return found ? fileObjectInfo(key, found) : null;
   }
 
   async put(key: string, body: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
@@ -134,16 +125,7 @@ export class FileObjectStore implements ObjectStore {
     assertListPrefix(prefix, op);
     const limit = listLimit(options.limit, op);
     const root = await this.#init(op);
-    // Start in the deepest folder the prefix fully names; the walk filters the rest.
-    const folders = prefix.split("/").slice(0, -1);
-    const start = folders.every(isPlainSegment) ? folders : [];
-    const found: ObjectInfo[] = [];
-    await this.#walk(
-      join(root, "objects", ...start.map((s) => s + DIR)),
-      start.map((s) => `${s}/`).join(""),
-      { prefix, after: options.cursor, want: limit + 1 },
-      found,
-    );
+    const found = await listObjectFiles(join(root, "objects"), prefix, options.cursor, limit + 1);
     const objects = found.slice(0, limit);
     return found.length > limit ? { objects, cursor: (objects[objects.length - 1] as ObjectInfo).key } : { objects };
   }
@@ -206,7 +188,7 @@ export class FileObjectStore implements ObjectStore {
         await publish(temp, path);
         await this.#discardUpload(dir);
       });
-      return this.#info(key, {
+      return fileObjectInfo(key, {
         trailer: { ...written, lastModified, contentType: meta.contentType },
         size: written.size,
       });
@@ -231,11 +213,6 @@ export class FileObjectStore implements ObjectStore {
     this.#closed = true;
   }
 
-  #info(key: string, file: { trailer: OpenedObjectFile["trailer"]; size: number }): ObjectInfo {
-    const { etag, lastModified, contentType } = file.trailer;
-    return { key, size: file.size, etag, lastModified, ...(contentType === undefined ? {} : { contentType }) };
-  }
-
   async #recordedParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<Map<number, RecordedPart>> {
     if (!Array.isArray(parts)) throw new InvalidArgumentError("parts must be an array", { op });
     const numbers = [...new Set(parts.map((p) => p.partNumber))].filter((n) => Number.isInteger(n) && n >= 1);
@@ -245,38 +222,6 @@ export class FileObjectStore implements ObjectStore {
       if (file) recorded.set(n, { etag: file.trailer.etag, size: file.size });
     }
     return recorded;
-  }
-
-  async #walk(
-    dir: string,
-    keyPrefix: string,
-    query: { prefix: string; after: string | undefined; want: number },
-    found: ObjectInfo[],
-  ): Promise<void> {
-    const names = await readdir(dir).catch((err) => {
-      if (isMissing(err)) return [] as string[];
-      throw err;
-    });
-    const entries = names
-      .filter((name) => name.endsWith(OBJ) || name.endsWith(DIR))
-      .map((name) => {
-        const folder = name.endsWith(DIR);
-        const segment = name.slice(0, -(folder ? DIR : OBJ).length);
-        return { name, folder, key: keyPrefix + segment + (folder ? "/" : "") };
-      })
-      .sort((a, b) => compareKeys(a.key, b.key));
-    const { prefix, after } = query;
-    for (const entry of entries) {
-      if (found.length >= query.want) return;
-      if (entry.folder) {
-        const overlaps = entry.key.startsWith(prefix) || prefix.startsWith(entry.key);
-        const passed = after !== undefined && compareKeys(after, entry.key) > 0 && !after.startsWith(entry.key);
-        if (overlaps && !passed) await this.#walk(join(dir, entry.name), entry.key, query, found);
-      } else if (entry.key.startsWith(prefix) && (after === undefined || compareKeys(entry.key, after) > 0)) {
-        const info = await statObjectFile(join(dir, entry.name));
-        if (info) found.push(this.#info(entry.key, info));
-      }
-    }
   }
 
   async #uploadDir(key: string, uploadId: string, op: string): Promise<string> {
@@ -337,8 +282,7 @@ export class FileObjectStore implements ObjectStore {
       }
     }
     const root = await this.#init(op);
-    const file = segments.pop() as string;
-    return join(root, "objects", ...segments.map((s) => s + DIR), file + OBJ);
+    return objectFilePath(join(root, "objects"), segments);
   }
 
   async #tempPath(): Promise<string> {
@@ -370,59 +314,5 @@ export class FileObjectStore implements ObjectStore {
 
   #open(op: string): void {
     if (this.#closed) throw new ClosedError("object store is closed", { op });
-  }
-}
-
-function isPlainSegment(segment: string): boolean {
-  return (
-    segment !== "" &&
-    segment !== "." &&
-    segment !== ".." &&
-    !segment.includes("\\") &&
-    !segment.includes("\0") &&
-    !hasLoneSurrogate(segment)
-  );
-}
-
-/** Streams the parts in order, one open file at a time; a part replaced since it was checked fails the completion. */
-async function* concatParts(files: readonly { path: string; etag: string }[], op: string): AsyncGenerator<Uint8Array> {
-  for (const { path, etag } of files) {
-    const opened = await openObjectFile(path);
-    if (!opened || opened.trailer.etag !== etag) {
-      await opened?.handle.close();
-      throw new InvalidArgumentError("a part was replaced or removed while the upload was being completed", { op });
-    }
-    try {
-      yield* contentChunks(opened);
-    } finally {
-      await opened.handle.close();
-    }
-  }
-}
-
-async function removeStaleTemps(dir: string, before: number): Promise<void> {
-  for (const name of await readdir(dir)) {
-    const info = await stat(join(dir, name)).catch(() => null);
-    if (info && info.mtimeMs < before) await rm(join(dir, name), { recursive: true, force: true });
-  }
-}
-
-/** Renames a finished temp file over `path` (creating folders; retried if a delete pruned them meanwhile) and fsyncs the folder. */
-async function publish(temp: string, path: string): Promise<void> {
-  const dir = dirname(path);
-  for (let attempt = 0; ; attempt++) {
-    await mkdir(dir, { recursive: true });
-    try {
-      await rename(temp, path);
-      break;
-    } catch (err) {
-      if (!isMissing(err) || attempt >= 10) throw err;
-    }
-  }
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -247,3 +247,13 @@ describe("FileObjectStore housekeeping", () => {
     }
   });
 });
+
+describe("FileObjectStore listing edge cases", () => {
+  it("a prefix naming a folder longer than a file name lists nothing instead of failing", async () => {
+    const store = new FileObjectStore({ root: freshRoot() });
+    await store.put("a/b", "x");
+    expect((await store.list(`${"f".repeat(300)}/`)).objects).toEqual([]);
+    expect((await store.list("a/")).objects.map((o) => o.key)).toEqual(["a/b"]);
+    await store.close();
+  });
+});
