@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
 import type { Executor } from "../sql/index.js";
@@ -10,7 +9,7 @@ import {
   type PendingDelete,
   type PendingDeleteInput,
 } from "./pending-delete.js";
-import { chunks, placeholders } from "./sql-lists.js";
+import { chunks, placeholders, sortableId } from "./sql-lists.js";
 import type { UploadsCallOptions } from "./uploads-call-options.js";
 
 /** Options of {@link DeleteQueue}. */
@@ -112,7 +111,7 @@ export class DeleteQueue {
       for (const part of chunks(items, 100)) {
         const values: (string | number)[] = [];
         const rows = part.map((item, i) => {
-          values.push(randomUUID(), item.key, item.uploadId ?? "", item.reason, item.nextAttemptAt ?? now, now);
+          values.push(sortableId(now), item.key, item.uploadId ?? "", item.reason, item.nextAttemptAt ?? now, now);
           const b = i * 6;
           return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`;
         });
