@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnsupportedError } from "../errors.js";
+import { UnsupportedError } from "../errors.js";
 
 /** One `r.column == literal` comparison of a Flux `filter`. */
 export interface FluxEquality {
@@ -152,11 +152,4 @@ export function matchesEqualities(
     } else if (fields[column] !== value) return false;
   }
   return true;
-}
-
-/** Checks a measurement name; throws {@link InvalidArgumentError}. */
-export function checkMeasurement(measurement: string): void {
-  if (typeof measurement !== "string" || measurement === "") {
-    throw new InvalidArgumentError("measurement must be a non-empty string", { op: "state.commitToJournal" });
-  }
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, ReadOnlyError } from "../errors.js";
 import type { Executor, Row, SqlValue } from "../sql/index.js";
-import { checkMeasurement, matchesEqualities, parseFlux } from "./flux-query.js";
+import { matchesEqualities, parseFlux } from "./flux-query.js";
 
 /** What {@link StateStore.commitToJournal} wrote. */
 export interface JournalCommit {
@@ -95,4 +95,10 @@ function inflate(rows: Row[]): JournalRow[] {
     if (typeof row.tags_json === "string") out.tags = JSON.parse(row.tags_json) as Record<string, string>;
     return out;
   });
+}
+
+function checkMeasurement(measurement: string): void {
+  if (typeof measurement !== "string" || measurement === "") {
+    throw new InvalidArgumentError("measurement must be a non-empty string", { op: "state.commitToJournal" });
+  }
 }

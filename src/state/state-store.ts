@@ -197,8 +197,8 @@ export class StateStore extends EntryOperations {
 
   /** Archives old journal rows to a compressed JSONL file; see {@link CompactOptions}. */
   async compact(options: CompactOptions): Promise<CompactResult> {
-    const db = this.executor("state.compact");
-    return compactJournal(db as Database, normaliseCompactOptions(options), this.#config.clock.now());
+    this.executor("state.compact");
+    return compactJournal(this.#db, normaliseCompactOptions(options), this.#config.clock.now());
   }
 
   /** Creates a workspace scratch database `<state dir>/<name>.sqlite`; the name must be a plain file name and new. */
