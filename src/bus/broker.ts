@@ -10,8 +10,18 @@ import { DeliveryLane } from "./delivery-lane.js";
 import type { MessageStore } from "./message-store.js";
 import { BROADCAST, type Envelope, encodeEnvelope, MAX_FRAME_BYTES } from "./wire/envelope.js";
 import { hmacKey, verifyEnvelope } from "./wire/envelope-hmac.js";
-import { encodeDeliver, encodeFrame, type Frame, parseFrame } from "./wire/frames.js";
+import {
+  type AckFrame,
+  type EnvelopeFrame,
+  encodeDeliver,
+  encodeFrame,
+  type Frame,
+  parseFrame,
+} from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
+
+/** A parsed frame, or the reason a frame could not be parsed. */
+type Incoming = Frame | { readonly type: "invalid"; readonly error: WireError };
 
 /** Rows fetched per drain round; each round is marked delivered in one statement. */
 const DRAIN_BATCH = 256;
@@ -19,8 +29,10 @@ const DRAIN_BATCH = 256;
 interface Connection {
   readonly ws: WebSocket;
   name: string | undefined;
-  /** Frames of one connection are handled one after another, in arrival order. */
-  chain: Promise<void>;
+  /** Frames not handled yet, in arrival order. */
+  readonly inbox: string[];
+  /** True while a pump works through `inbox`; one pump per connection keeps frames in order. */
+  pumping: boolean;
 }
 
 /**
@@ -117,12 +129,16 @@ export class Broker {
   }
 
   #accept(ws: WebSocket): void {
-    const conn: Connection = { ws, name: undefined, chain: Promise.resolve() };
+    const conn: Connection = { ws, name: undefined, inbox: [], pumping: false };
     this.#connections.add(conn);
     ws.on("message", (data, isBinary) => {
       if (isBinary) return; // Non-text frames carry no protocol meaning.
       const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
-      conn.chain = this.#track(conn.chain.then(() => this.#onFrame(conn, text)));
+      conn.inbox.push(text);
+      if (!conn.pumping) {
+        conn.pumping = true;
+        void this.#track(this.#pump(conn));
+      }
     });
     ws.on("close", () => {
       this.#connections.delete(conn);
@@ -131,33 +147,72 @@ export class Broker {
     ws.on("error", () => ws.terminate());
   }
 
-  async #onFrame(conn: Connection, text: string): Promise<void> {
-    if (conn.ws.readyState !== conn.ws.OPEN) return;
-    let frame: Frame;
+  /**
+   * Handles the connection's frames in arrival order. Frames that queued up meanwhile are taken
+   * together: consecutive envelopes are stored in one transaction and consecutive acks marked
+   * in one statement, so a busy sender does not pay a transaction per message.
+   */
+  async #pump(conn: Connection): Promise<void> {
     try {
-      frame = parseFrame(text);
-    } catch (err) {
-      if (!(err instanceof WireError)) throw err;
-      if (conn.name === undefined) conn.ws.close(BusCloseCode.badRegister, err.message.slice(0, 120));
-      else this.#sendError(conn, err);
-      return;
-    }
-    if (conn.name === undefined) return this.#register(conn, frame);
-    switch (frame.type) {
-      case "envelope":
-        return this.#route(conn, conn.name, frame.envelope);
-      case "ack":
-        return this.#ack(conn.name, frame.id);
-      case "peers":
-        conn.ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
-        return;
-      default:
-        // A repeated register, a deliver or an error from a client carry no meaning (peerbus ignores them).
-        return;
+      while (conn.inbox.length > 0) {
+        const frames = this.#parseAll(conn, conn.inbox.splice(0));
+        for (let i = 0; i < frames.length; ) {
+          const frame = frames[i] as Incoming;
+          const name = conn.name;
+          if (conn.ws.readyState !== conn.ws.OPEN) return;
+          if (name === undefined) {
+            await this.#register(conn, frame);
+            i++;
+            continue;
+          }
+          let j = i;
+          while (j < frames.length && frames[j]?.type === frame.type) j++;
+          const run = frames.slice(i, j);
+          i = j;
+          if (frame.type === "envelope") {
+            await this.#route(
+              conn,
+              name,
+              run.map((f) => (f as EnvelopeFrame).envelope),
+            );
+          } else if (frame.type === "ack") {
+            await this.#ack(
+              name,
+              run.map((f) => (f as AckFrame).id),
+            );
+          } else if (frame.type === "invalid") {
+            for (const f of run) this.#sendError(conn, (f as { error: WireError }).error);
+          } else if (frame.type === "peers") {
+            for (const _ of run) conn.ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
+          }
+          // A repeated register, a deliver or an error from a client carry no meaning (peerbus ignores them).
+        }
+      }
+    } finally {
+      conn.pumping = false;
     }
   }
 
-  async #register(conn: Connection, frame: Frame): Promise<void> {
+  /** Parses frames; a bad one closes an unregistered connection or gets an error frame. */
+  #parseAll(conn: Connection, texts: string[]): Incoming[] {
+    const frames: Incoming[] = [];
+    for (const text of texts) {
+      try {
+        frames.push(parseFrame(text));
+      } catch (err) {
+        if (!(err instanceof WireError)) throw err;
+        if (conn.name === undefined && frames.length === 0) {
+          conn.ws.close(BusCloseCode.badRegister, err.message.slice(0, 120));
+          return [];
+        }
+        // Keep the order: the error frame goes out when the pump reaches this position.
+        frames.push({ type: "invalid", error: err });
+      }
+    }
+    return frames;
+  }
+
+  async #register(conn: Connection, frame: Incoming): Promise<void> {
     const ws = conn.ws;
     if (frame.type !== "register") return ws.close(BusCloseCode.badRegister, "the first frame must be a register");
     const name = frame.name;
@@ -187,45 +242,62 @@ export class Broker {
     });
   }
 
-  async #route(conn: Connection, sender: string, env: Envelope): Promise<void> {
-    if (!verifyEnvelope(env, this.#options.hmacSecret)) {
-      return this.#sendError(conn, new WireError("bad_hmac", "the envelope's HMAC does not verify"), env.id);
+  async #route(conn: Connection, sender: string, envs: Envelope[]): Promise<void> {
+    const accepted: Envelope[] = [];
+    for (const env of envs) {
+      if (!verifyEnvelope(env, this.#options.hmacSecret)) {
+        this.#sendError(conn, new WireError("bad_hmac", "the envelope's HMAC does not verify"), env.id);
+      } else if (env.from !== sender) {
+        this.#sendError(
+          conn,
+          new WireError("sender_mismatch", `"from" must be the registered name "${sender}"`),
+          env.id,
+        );
+      } else accepted.push(env);
     }
-    if (env.from !== sender) {
-      const err = new WireError("sender_mismatch", `"from" must be the registered name "${sender}"`);
-      return this.#sendError(conn, err, env.id);
-    }
-    const bytes = Buffer.from(encodeEnvelope(env), "utf8");
-    const recipients =
-      env.to === BROADCAST ? (await this.#store.peers()).map((p) => p.name).filter((n) => n !== sender) : [env.to];
+    if (accepted.length === 0) return;
+    const everyone = accepted.some((e) => e.to === BROADCAST)
+      ? (await this.#store.peers()).map((p) => p.name).filter((n) => n !== sender)
+      : [];
     const sent: Uint8Array[] = [];
-    const stored: string[] = [];
-    for (const to of recipients) {
-      const id = env.to === BROADCAST ? `${env.id}|${to}` : env.id;
-      try {
-        await this.#store.enqueue({ id, from: sender, to, envelope: bytes });
-      } catch (err) {
-        if (isStoreError(err, "DUPLICATE_ID")) continue; // A re-sent message: the first copy stands.
-        if (isStoreError(err, "UNKNOWN_PEER")) {
-          return this.#sendError(conn, new WireError("unknown_peer", `unknown peer "${to}"`), env.id);
+    const woken = new Set<string>();
+    const refused: Envelope[] = [];
+    try {
+      await this.#store.database.transaction(async (tx) => {
+        for (const env of accepted) {
+          const bytes = Buffer.from(encodeEnvelope(env), "utf8");
+          for (const to of env.to === BROADCAST ? everyone : [env.to]) {
+            const id = env.to === BROADCAST ? `${env.id}|${to}` : env.id;
+            try {
+              await this.#store.enqueue({ id, from: sender, to, envelope: bytes }, tx);
+            } catch (err) {
+              if (isStoreError(err, "DUPLICATE_ID")) continue; // A re-sent message: the first copy stands.
+              if (!isStoreError(err, "UNKNOWN_PEER")) throw err;
+              refused.push(env);
+              continue;
+            }
+            sent.push(brokerAuditEvent("send", id, sender, to));
+            woken.add(to);
+          }
         }
+      });
+    } catch (err) {
+      for (const env of accepted)
         this.#sendError(conn, new WireError("internal", "the message could not be stored"), env.id);
-        throw err;
-      }
-      sent.push(brokerAuditEvent("send", id, sender, to));
-      stored.push(to);
+      throw err;
     }
-    // Accepted crash window (as peerbus): a crash here leaves a stored message without a send row.
+    for (const env of refused) this.#sendError(conn, new WireError("unknown_peer", `unknown peer "${env.to}"`), env.id);
+    // Accepted crash window (as peerbus): a crash here leaves stored messages without send rows.
     await this.#options.audit?.appendMany(sent);
-    for (const to of stored) {
+    for (const to of woken) {
       if (this.#registry.has(to)) this.#track(this.#lane(to).kick(() => this.#drain(to)));
     }
   }
 
-  async #ack(name: string, id: string): Promise<void> {
-    if (id.length === 0 || id.includes("\u0000")) return;
-    const changed = await this.#store.markAcked([id], { recipient: name });
-    if (changed > 0) await this.#options.audit?.append(brokerAuditEvent("ack", id, name, ""));
+  async #ack(name: string, ids: string[]): Promise<void> {
+    const valid = ids.filter((id) => id.length > 0 && !id.includes("\u0000"));
+    const acked = await this.#store.ackFor(name, valid);
+    await this.#options.audit?.appendMany(acked.map((id) => brokerAuditEvent("ack", id, name, "")));
   }
 
   /** Sends every pending row to the recipient's current connection; call inside its lane. */

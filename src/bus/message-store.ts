@@ -217,6 +217,32 @@ export class MessageStore {
   }
 
   /**
+   * Acks, in one transaction, those of `ids` that are addressed to `recipient` and were not
+   * acked yet, and returns exactly those ids (so a broker writes one audit row per real ack,
+   * none for repeated or foreign acks).
+   */
+  async ackFor(recipient: string, ids: readonly string[]): Promise<string[]> {
+    const op = "bus.ackFor";
+    this.#assertOpen(op);
+    checkBusName(recipient, "recipient", op);
+    for (const id of ids) checkBusName(id, "message id", op);
+    if (ids.length === 0) return [];
+    return this.#db.transaction(async (tx) => {
+      const acked: string[] = [];
+      for (let i = 0; i < ids.length; i += ID_CHUNK) {
+        const chunk = ids.slice(i, i + ID_CHUNK);
+        const marks = chunk.map((_, k) => `$${k + 2}`).join(", ");
+        const rows = await tx.all<{ id: string }>(
+          `UPDATE bus_messages SET acked = 1, delivered = 1 WHERE recipient = $1 AND acked = 0 AND id IN (${marks}) RETURNING id`,
+          [recipient, ...chunk],
+        );
+        for (const r of rows) acked.push(r.id);
+      }
+      return acked;
+    });
+  }
+
+  /**
    * Makes every delivered-but-unacked message for `name` pending again and returns how many.
    * Acked messages stay done. Throws {@link UnknownPeerError} for an unregistered name.
    */
