@@ -3,6 +3,7 @@ import { InvalidArgumentError } from "../errors.js";
 import type { Executor } from "../sql/index.js";
 import { placeholders } from "./sql-lists.js";
 import type { OutboxRecord, UploadEvent } from "./upload-events.js";
+import { effective, WorkerTimer, warnWorkerError } from "./worker-timer.js";
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
@@ -58,6 +59,7 @@ export async function appendEvent(executor: Executor, now: number, event: Upload
 export class Outbox {
   readonly #db: Executor;
   readonly #clock: Clock;
+  #timer: WorkerTimer | undefined;
 
   constructor(options: OutboxOptions) {
     this.#db = options.db;
@@ -103,6 +105,35 @@ export class Outbox {
       dispatched++;
     }
     return { dispatched };
+  }
+
+  /**
+   * Drains every `intervalMs` (default 1 s) on an unref'd timer until {@link Outbox.stop}.
+   * A handler rejection goes to `onError` (default a process warning) and the events are
+   * retried on a later tick. Calling it while polling -> {@link InvalidArgumentError}.
+   */
+  start(
+    handler: (event: OutboxRecord) => Promise<void>,
+    options: DrainOptions & { intervalMs?: number; onError?: (err: unknown) => void } = {},
+  ): void {
+    if (this.#timer !== undefined) throw new InvalidArgumentError("the outbox is already polling");
+    const onError = options.onError ?? warnWorkerError("outbox");
+    this.#timer = new WorkerTimer(
+      effective(options.intervalMs, 1_000),
+      async () => {
+        const result = await this.drain(handler, options);
+        if (result.error !== undefined) onError(result.error);
+      },
+      onError,
+    );
+    this.#timer.start();
+  }
+
+  /** Stops polling and waits for a drain in progress. */
+  async stop(): Promise<void> {
+    const timer = this.#timer;
+    this.#timer = undefined;
+    await timer?.stop();
   }
 
   /** Undispatched events, oldest first, without leasing them (inspection and tests). */

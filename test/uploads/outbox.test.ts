@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
+import { InvalidArgumentError } from "../../src/errors.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { appendEvent, Outbox } from "../../src/uploads/outbox.js";
 import type { OutboxRecord } from "../../src/uploads/upload-events.js";
@@ -66,5 +67,31 @@ forEachEngine("Outbox", (ctx) => {
     );
     expect(results.reduce((n, r) => n + r.dispatched, 0)).toBe(40);
     expect(new Set(seen).size).toBe(40);
+  });
+});
+
+forEachEngine("Outbox polling", (ctx) => {
+  it("start() dispatches on a timer, retries a failed event later, stop() ends it", async () => {
+    const { db } = ctx();
+    const outbox = new Outbox({ db });
+    await appendEvent(db, 1, { topic: "file.deleted", payload: { fileKey: "a", reason: "deleted" } });
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    let failOnce = true;
+    outbox.start(
+      async (e) => {
+        if (failOnce) {
+          failOnce = false;
+          throw new Error("transient");
+        }
+        if (e.topic === "file.deleted") seen.push(e.payload.fileKey);
+      },
+      { intervalMs: 10, onError: (err) => errors.push(err) },
+    );
+    expect(() => outbox.start(async () => {})).toThrow(InvalidArgumentError);
+    await expect.poll(() => seen, { timeout: 5_000 }).toEqual(["a"]);
+    await outbox.stop();
+    expect(errors).toHaveLength(1);
+    expect(await outbox.pending()).toEqual([]);
   });
 });
