@@ -38,7 +38,7 @@ export async function insertJournalRow(
   }
   await ex.run(
     "INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json, committed_at) VALUES ($1, $2, $3, $4, $5)",
-    [bucket, measurement, JSON.stringify(f), JSON.stringify(t), committedAt],
+    [bucket, measurement, toJson(f, "state.commitToJournal"), JSON.stringify(t), committedAt],
   );
   return { bucket, measurement, fields: f, tags: t, committedAt };
 }
@@ -100,5 +100,14 @@ function inflate(rows: Row[]): JournalRow[] {
 function checkMeasurement(measurement: string): void {
   if (typeof measurement !== "string" || measurement === "") {
     throw new InvalidArgumentError("measurement must be a non-empty string", { op: "state.commitToJournal" });
+  }
+}
+
+/** JSON-encodes `value`; values JSON cannot hold (BigInt, cycles) throw {@link InvalidArgumentError}. */
+export function toJson(value: unknown, op: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`value cannot be encoded as JSON: ${(err as Error).message}`, { op, cause: err });
   }
 }

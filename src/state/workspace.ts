@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ClosedError, InvalidArgumentError, InvalidKeyError } from "../errors.js";
 import { openSqlite, type Row, type SqliteDatabase } from "../sql/index.js";
+import { toJson } from "./journal.js";
 
 /** How a workspace reaches its store; supplied by {@link StateStore}. */
 export interface WorkspaceHost {
@@ -104,7 +105,7 @@ export class Workspace {
     }
     await this.#db.run("INSERT INTO workspace_entries (entry_kind, entry_data, created_at) VALUES ($1, $2, $3)", [
       kind,
-      JSON.stringify(data ?? {}),
+      toJson(data ?? {}, "state.workspace.put"),
       this.#host.now(),
     ]);
   }

@@ -39,6 +39,9 @@ forEachEngine("StateStore workspaces", (h) => {
     const s = await h.open({ workspaceStateDirectory: stateDir() });
     const ws = await s.newWorkspace("p");
     await expect(ws.put("")).rejects.toBeInstanceOf(InvalidArgumentError);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(ws.put("k", cyclic)).rejects.toBeInstanceOf(InvalidArgumentError);
     await ws.put("k", null);
     expect(await ws.query("SELECT data FROM entries")).toEqual([{ data: "{}" }]);
   });
