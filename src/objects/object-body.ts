@@ -35,3 +35,22 @@ export async function readBody(body: ObjectBodyInput, op: string): Promise<Buffe
 export function bufferStream(bytes: Uint8Array): Readable {
   return Readable.from(bytes.byteLength === 0 ? [] : [Buffer.from(bytes)], { objectMode: false });
 }
+
+/**
+ * Reads chunks until at least `limit` bytes are collected or the source ends (`done`). A chunk
+ * may overshoot the limit; it is kept whole.
+ */
+export async function readUpTo(
+  chunks: AsyncIterator<Uint8Array>,
+  limit: number,
+): Promise<{ bytes: Buffer; done: boolean }> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const next = await chunks.next();
+    if (next.done) return { bytes: Buffer.concat(parts), done: true };
+    parts.push(next.value);
+    size += next.value.byteLength;
+  }
+  return { bytes: Buffer.concat(parts), done: false };
+}

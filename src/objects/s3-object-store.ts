@@ -12,7 +12,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { AccessDeniedError, ClosedError, ConflictError, InvalidArgumentError, NotFoundError } from "../errors.js";
+import { ClosedError, InvalidArgumentError } from "../errors.js";
 import {
   assertPartNumber,
   checkCompletedParts,
@@ -20,7 +20,7 @@ import {
   positiveSize,
   type RecordedPart,
 } from "./multipart-rules.js";
-import { bodyChunks } from "./object-body.js";
+import { bodyChunks, readUpTo } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
@@ -33,6 +33,7 @@ import type {
   PutOptions,
 } from "./object-store.js";
 import { assertPutOptions } from "./put-condition.js";
+import { isMissingObject, isNoSuchUpload, mapError } from "./s3-errors.js";
 
 /** Options of {@link S3ObjectStore}. */
 export interface S3ObjectStoreOptions {
@@ -400,60 +401,4 @@ function bodyStream(body: unknown): Readable {
 
 function quote(etag: string): string {
   return `"${normalizeEtag(etag)}"`;
-}
-
-async function readUpTo(chunks: AsyncIterator<Uint8Array>, limit: number): Promise<{ bytes: Buffer; done: boolean }> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  while (size < limit) {
-    const next = await chunks.next();
-    if (next.done) return { bytes: Buffer.concat(parts), done: true };
-    parts.push(next.value);
-    size += next.value.byteLength;
-  }
-  // A chunk may overshoot the limit; parts only need to be at least partSize, so keep it whole.
-  return { bytes: Buffer.concat(parts), done: false };
-}
-
-interface SdkError {
-  name?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-function status(err: unknown): number | undefined {
-  return (err as SdkError | undefined)?.$metadata?.httpStatusCode;
-}
-
-function errorName(err: unknown): string | undefined {
-  return (err as SdkError | undefined)?.name ?? (err as SdkError | undefined)?.Code;
-}
-
-function isMissingObject(err: unknown): boolean {
-  const name = errorName(err);
-  return (
-    name === "NoSuchKey" ||
-    name === "NotFound" ||
-    (status(err) === 404 && name !== "NoSuchBucket" && name !== "NoSuchUpload")
-  );
-}
-
-function isNoSuchUpload(err: unknown): boolean {
-  return errorName(err) === "NoSuchUpload";
-}
-
-/** Maps S3 faults that callers branch on to storeroom errors; anything else passes through unchanged. */
-function mapError(err: unknown, op: string): unknown {
-  const name = errorName(err);
-  const code = status(err);
-  if (name === "PreconditionFailed" || name === "ConditionalRequestConflict" || code === 412) {
-    return new ConflictError("conditional write lost: the object changed", { op, cause: err });
-  }
-  if (name === "NoSuchUpload") return new NotFoundError("no open multipart upload with this id", { op, cause: err });
-  if (name === "InvalidPart" || name === "InvalidPartOrder" || name === "EntityTooSmall") {
-    return new InvalidArgumentError(`S3 rejected the parts: ${name}`, { op, cause: err });
-  }
-  if (name === "NoSuchBucket") return new NotFoundError("bucket does not exist", { op, cause: err });
-  if (name === "AccessDenied" || code === 403) return new AccessDeniedError("S3 denied access", { op, cause: err });
-  return err;
 }
