@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BusyError } from "../../src/errors.js";
 import { openSqlStore, openStore, type Store } from "../../src/kv/index.js";
-import { openPostgres } from "../../src/sql/index.js";
+import { type Database, openPostgres } from "../../src/sql/index.js";
 import { createDatabase, dropDatabase, hasPostgres } from "../support/postgres.js";
 
 const encode = (n: number) => new TextEncoder().encode(String(n));
@@ -13,6 +13,31 @@ function increment(store: Store, key: string, pause = false): Promise<void> {
     if (pause) await new Promise((resolve) => setTimeout(resolve, 5));
     await tx.put("counters", key, encode(n + 1));
   });
+}
+
+/** Fault injection around the real database: the first `failures` transactions lose a serialization check. */
+function flaky(db: Database, failures: number, code = "40001"): { db: Database; calls: () => number } {
+  let calls = 0;
+  const wrapped: Database = {
+    dialect: db.dialect,
+    get closed() {
+      return db.closed;
+    },
+    run: (sql, params) => db.run(sql, params),
+    get: (sql, params) => db.get(sql, params),
+    all: (sql, params) => db.all(sql, params),
+    iterate: (sql, params, options) => db.iterate(sql, params, options),
+    migrate: (set) => db.migrate(set),
+    close: () => db.close(),
+    transaction: (fn, options) => {
+      calls++;
+      if (calls <= failures) {
+        return Promise.reject(new BusyError("injected", { cause: Object.assign(new Error("injected"), { code }) }));
+      }
+      return db.transaction(fn, options);
+    },
+  };
+  return { db: wrapped, calls: () => calls };
 }
 
 describe.runIf(hasPostgres)("postgres kv driver", () => {
@@ -49,6 +74,37 @@ describe.runIf(hasPostgres)("postgres kv driver", () => {
       expect(decode(await store.view((tx) => tx.get("counters", "m")))).toBe(committed);
     } finally {
       await store.close();
+    }
+  });
+
+  it("retries an update only on retryable errors, and at most maxAttempts times", async () => {
+    const real = await openPostgres(db.url);
+    try {
+      const recovering = flaky(real, 3);
+      const store = await openSqlStore(recovering.db, { maxAttempts: 4 });
+      await store.update((tx) => tx.put("retry", "k", encode(1)));
+      expect(recovering.calls()).toBe(4);
+      const exhausted = flaky(real, 10);
+      const store2 = await openSqlStore(exhausted.db, { maxAttempts: 3 });
+      const before = exhausted.calls();
+      await expect(store2.update((tx) => tx.put("retry", "k", encode(2)))).rejects.toBeInstanceOf(BusyError);
+      expect(exhausted.calls() - before).toBe(3);
+      const fatal = flaky(real, 1, "23505");
+      const store3 = await openSqlStore(fatal.db, { maxAttempts: 5 });
+      await expect(store3.update((tx) => tx.put("retry", "k", encode(3)))).rejects.toBeInstanceOf(BusyError);
+      expect(fatal.calls()).toBe(1);
+      const own = new Error("callback failed");
+      let runs = 0;
+      await expect(
+        store.update(async () => {
+          runs++;
+          throw own;
+        }),
+      ).rejects.toBe(own);
+      expect(runs).toBe(1);
+      expect(decode(await store.view((tx) => tx.get("retry", "k")))).toBe(1);
+    } finally {
+      await real.close();
     }
   });
 
