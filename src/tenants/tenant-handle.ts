@@ -26,6 +26,8 @@ export class TenantHandle {
   snapshots = 0;
   lastAccess: number;
   lastFlush: number;
+  /** When the last upload attempt failed (`-Infinity`: never), to hold back write-count retries. */
+  lastFailure = Number.NEGATIVE_INFINITY;
   /** Set when a checkpoint lost the generation check; the handle is then retired and kept aside. */
   conflict: TenantConflictError | undefined;
   /** Serializes checkpoints of this tenant (never held across other tenants' work). */

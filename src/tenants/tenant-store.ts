@@ -69,7 +69,9 @@ interface Loading {
 
 /** Parallel uploads of one background pass or of close(). */
 const PASS_CONCURRENCY = 8;
-/** Never split a snapshot below this size. */
+/** How long after a failed upload the write-count trigger stays quiet. */
+const WRITE_RETRY_BACKOFF_MS = 1000;
+/** Default size from which snapshots are uploaded in parts. */
 const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -389,6 +391,8 @@ export class TenantStore {
   #release(handle: TenantHandle, wrote: boolean, leased = true): void {
     if (leased) handle.release(this.#clock.now());
     if (!wrote || handle.state !== "open" || handle.flushLock.locked) return;
+    // After a failed upload, writes do not hammer the backend; the timers and evictions retry.
+    if (this.#clock.now() - handle.lastFailure < WRITE_RETRY_BACKOFF_MS) return;
     if (handle.dirtyChanges() >= this.#checkpointWrites) {
       this.#checkpoint(handle).catch((err) => this.#backgroundFailure(handle, err));
     }
@@ -500,6 +504,7 @@ export class TenantStore {
           uploaded = await uploadSnapshot(this.#objects, objectKey, snapshot, handle.etag, this.#multipartBytes);
         } catch (err) {
           if (isStoreError(err, "CONFLICT")) throw this.#conflict(handle, err);
+          handle.lastFailure = this.#clock.now();
           throw new UploadFailedError(`checkpoint of tenant ${handle.key} failed: ${(err as Error)?.message ?? err}`, {
             op: "tenants.checkpoint",
             cause: err,

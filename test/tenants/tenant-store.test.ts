@@ -254,6 +254,22 @@ describe("TenantStore: checkpoint, eviction, close", () => {
     expect(objects.count("put")).toBe(1);
   });
 
+  it("holds back write-count retries for a second after a failed upload", async () => {
+    const objects = new FaultyObjectStore(t.objects());
+    const store = t.open({ objectStore: objects, checkpointWrites: 2 });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (body TEXT)");
+    objects.failNext("put");
+    await db.run("INSERT INTO notes VALUES ('1')"); // crosses the threshold: the upload fails
+    await vi.waitFor(() => expect(t.failures).toHaveLength(1));
+    for (let i = 0; i < 5; i++) await db.run("INSERT INTO notes VALUES ('more')");
+    expect(objects.count("put")).toBe(1);
+    t.clock.advance(1000);
+    await db.run("INSERT INTO notes VALUES ('retry')");
+    await vi.waitFor(async () => expect((await store.inspect(ada)).dirtyChanges).toBe(0));
+    expect(objects.count("put")).toBe(2);
+  });
+
   it("checkpoints dirty tenants after checkpointIntervalMs", async () => {
     const store = t.open({ checkpointIntervalMs: 60_000 });
     const db = await store.get(ada);
