@@ -40,6 +40,11 @@ export abstract class EntryOperations {
     this.#clock = clock;
   }
 
+  /** Whole milliseconds: BIGINT parameters must be integers, and for integer expiries `e > now` equals `e > floor(now)`. */
+  #now(): number {
+    return Math.floor(this.#clock.now());
+  }
+
   /** The executor to run on; throws {@link ClosedError} / {@link TransactionError} when unusable. */
   protected abstract executor(op: string): Executor;
   /** Whether anyone listens for events (none are built otherwise). */
@@ -61,7 +66,7 @@ export abstract class EntryOperations {
     checkText(ex, "state.get", group, key);
     const row = await ex.get<EntryRow>(SELECT_ENTRY, [group, key]);
     if (row !== undefined) {
-      const now = this.#clock.now();
+      const now = this.#now();
       if (row.expires_at === null || row.expires_at > now) return row.entry_value;
       const { changes } = await ex.run(DELETE_EXPIRED_ENTRY, [group, key, now]);
       if (changes > 0 && this.listening()) this.emit({ type: "delete", group, key, timestamp: now });
@@ -74,7 +79,7 @@ export abstract class EntryOperations {
     const ex = this.executor("state.set");
     checkText(ex, "state.set", group, key, value);
     await ex.run(UPSERT, [group, key, value, null]);
-    if (this.listening()) this.emit({ type: "set", group, key, value, timestamp: this.#clock.now() });
+    if (this.listening()) this.emit({ type: "set", group, key, value, timestamp: this.#now() });
   }
 
   /** Upserts `value` expiring `ttlMs` (a positive number of ms) from now on the store's clock, and emits `set`. */
@@ -82,8 +87,8 @@ export abstract class EntryOperations {
     const ex = this.executor("state.setWithTtl");
     checkText(ex, "state.setWithTtl", group, key, value);
     checkTtl(ttlMs);
-    const now = this.#clock.now();
-    await ex.run(UPSERT, [group, key, value, Math.floor(now) + Math.ceil(ttlMs)]);
+    const now = this.#now();
+    await ex.run(UPSERT, [group, key, value, now + Math.ceil(ttlMs)]);
     if (this.listening()) this.emit({ type: "set", group, key, value, timestamp: now });
   }
 
@@ -92,7 +97,7 @@ export abstract class EntryOperations {
     const ex = this.executor("state.delete");
     checkText(ex, "state.delete", group, key);
     const { changes } = await ex.run(DELETE_ENTRY, [group, key]);
-    if (changes > 0 && this.listening()) this.emit({ type: "delete", group, key, timestamp: this.#clock.now() });
+    if (changes > 0 && this.listening()) this.emit({ type: "delete", group, key, timestamp: this.#now() });
   }
 
   /** Whether a live entry exists. */
@@ -100,7 +105,7 @@ export abstract class EntryOperations {
     const ex = this.executor("state.exists");
     checkText(ex, "state.exists", group, key);
     const sql = `SELECT 1 AS one FROM entries WHERE group_name = $1 AND entry_key = $2 AND ${live(3)}`;
-    return (await ex.get(sql, [group, key, this.#clock.now()])) !== undefined;
+    return (await ex.get(sql, [group, key, this.#now()])) !== undefined;
   }
 
   /** Whether the group has at least one live entry (groups exist only while they have keys). */
@@ -108,7 +113,7 @@ export abstract class EntryOperations {
     const ex = this.executor("state.groupExists");
     checkText(ex, "state.groupExists", group);
     const sql = `SELECT 1 AS one FROM entries WHERE group_name = $1 AND ${live(2)} LIMIT 1`;
-    return (await ex.get(sql, [group, this.#clock.now()])) !== undefined;
+    return (await ex.get(sql, [group, this.#now()])) !== undefined;
   }
 
   /** Number of live entries in the group. */
@@ -116,7 +121,7 @@ export abstract class EntryOperations {
     const ex = this.executor("state.count");
     checkText(ex, "state.count", group);
     const sql = `SELECT COUNT(*) AS n FROM entries WHERE group_name = $1 AND ${live(2)}`;
-    return Number((await ex.get<{ n: number }>(sql, [group, this.#clock.now()]))?.n ?? 0);
+    return Number((await ex.get<{ n: number }>(sql, [group, this.#now()]))?.n ?? 0);
   }
 
   /** Number of live entries across groups whose name starts with `groupPrefix` (literally; `""` = all). */
@@ -124,7 +129,7 @@ export abstract class EntryOperations {
     const ex = this.executor("state.countAll");
     checkText(ex, "state.countAll", groupPrefix);
     const sql = `SELECT COUNT(*) AS n FROM entries WHERE group_name LIKE $1 ESCAPE '\\' AND ${live(2)}`;
-    return Number((await ex.get<{ n: number }>(sql, [likePrefix(groupPrefix), this.#clock.now()]))?.n ?? 0);
+    return Number((await ex.get<{ n: number }>(sql, [likePrefix(groupPrefix), this.#now()]))?.n ?? 0);
   }
 
   /** Removes every row of the group (live or expired); emits one `delete_group` when rows were removed. Returns rows removed. */
@@ -133,7 +138,7 @@ export abstract class EntryOperations {
     checkText(ex, "state.deleteGroup", group);
     const { changes } = await ex.run("DELETE FROM entries WHERE group_name = $1", [group]);
     if (changes > 0 && this.listening()) {
-      this.emit({ type: "delete_group", group, key: "", timestamp: this.#clock.now() });
+      this.emit({ type: "delete_group", group, key: "", timestamp: this.#now() });
     }
     return changes;
   }
@@ -148,7 +153,7 @@ export abstract class EntryOperations {
     const sql = "DELETE FROM entries WHERE group_name LIKE $1 ESCAPE '\\'";
     if (!this.listening()) return (await ex.run(sql, [likePrefix(groupPrefix)])).changes;
     const rows = await ex.all<{ group_name: string }>(`${sql} RETURNING group_name`, [likePrefix(groupPrefix)]);
-    const now = this.#clock.now();
+    const now = this.#now();
     for (const group of [...new Set(rows.map((r) => r.group_name))].sort(byCodePoint)) {
       this.emit({ type: "delete_group", group, key: "", timestamp: now });
     }
@@ -161,7 +166,7 @@ export abstract class EntryOperations {
     checkText(ex, "state.getAll", group);
     const rows = await ex.all<{ entry_key: string; entry_value: string }>(
       `SELECT entry_key, entry_value FROM entries WHERE group_name = $1 AND ${live(2)}`,
-      [group, this.#clock.now()],
+      [group, this.#now()],
     );
     const map = new Map<string, string>();
     for (const r of rows) map.set(r.entry_key, r.entry_value);
@@ -177,7 +182,7 @@ export abstract class EntryOperations {
     const rows = await ex.all<{ entry_key: string; entry_value: string }>(
       `SELECT entry_key, entry_value FROM entries WHERE group_name = $1 AND ${live(2)} ` +
         `ORDER BY entry_key${ex.dialect.binaryCollation} LIMIT $3 OFFSET $4`,
-      [group, this.#clock.now(), limit, offset],
+      [group, this.#now(), limit, offset],
     );
     return rows.map((r) => ({ key: r.entry_key, value: r.entry_value }));
   }
@@ -189,7 +194,7 @@ export abstract class EntryOperations {
     const rows = ex.iterate<{ entry_key: string; entry_value: string }>(
       `SELECT entry_key, entry_value FROM entries WHERE group_name = $1 AND ${live(2)} ` +
         `ORDER BY entry_key${ex.dialect.binaryCollation}`,
-      [group, this.#clock.now()],
+      [group, this.#now()],
     );
     for await (const r of rows) yield { key: r.entry_key, value: r.entry_value };
   }
@@ -201,7 +206,7 @@ export abstract class EntryOperations {
     const rows = await ex.all<{ group_name: string }>(
       `SELECT group_name FROM entries WHERE group_name LIKE $1 ESCAPE '\\' AND ${live(2)} ` +
         `GROUP BY group_name ORDER BY group_name${ex.dialect.binaryCollation}`,
-      [likePrefix(groupPrefix), this.#clock.now()],
+      [likePrefix(groupPrefix), this.#now()],
     );
     return rows.map((r) => r.group_name);
   }
@@ -243,7 +248,7 @@ export abstract class EntryOperations {
   async purgeExpired(groupPrefix = ""): Promise<number> {
     const ex = this.executor("state.purgeExpired");
     checkText(ex, "state.purgeExpired", groupPrefix);
-    const now = this.#clock.now();
+    const now = this.#now();
     const filter = groupPrefix === "" ? "" : " AND group_name LIKE $2 ESCAPE '\\'";
     const sql = `DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= $1${filter}`;
     const params = groupPrefix === "" ? [now] : [now, likePrefix(groupPrefix)];

@@ -60,7 +60,7 @@ export class StateStore extends EntryOperations {
     this.#config = config;
     this.#hub = new EventHub(config.onListenerError);
     this.#host = {
-      now: () => config.clock.now(),
+      now: () => Math.floor(config.clock.now()),
       commitWorkspace: (name, aggregate) => this.#commitWorkspace(name, aggregate),
       released: (ws) => {
         if (this.#workspaces.get(ws.name) === ws) this.#workspaces.delete(ws.name);
@@ -182,7 +182,14 @@ export class StateStore extends EntryOperations {
     tags?: Record<string, string> | null,
   ): Promise<JournalCommit> {
     const db = this.executor("state.commitToJournal");
-    return insertJournalRow(db, this.#config.bucketName, measurement, fields, tags, this.#config.clock.now());
+    return insertJournalRow(
+      db,
+      this.#config.bucketName,
+      measurement,
+      fields,
+      tags,
+      Math.floor(this.#config.clock.now()),
+    );
   }
 
   /**
@@ -192,13 +199,13 @@ export class StateStore extends EntryOperations {
    * fields) applies, and unsupported Flux throws {@link UnsupportedError} naming the part.
    */
   async queryJournal(query = ""): Promise<JournalRow[]> {
-    return queryJournal(this.executor("state.queryJournal"), query, this.#config.clock.now());
+    return queryJournal(this.executor("state.queryJournal"), query, Math.floor(this.#config.clock.now()));
   }
 
   /** Archives old journal rows to a compressed JSONL file; see {@link CompactOptions}. */
   async compact(options: CompactOptions): Promise<CompactResult> {
     this.executor("state.compact");
-    return compactJournal(this.#db, normaliseCompactOptions(options), this.#config.clock.now());
+    return compactJournal(this.#db, normaliseCompactOptions(options), Math.floor(this.#config.clock.now()));
   }
 
   /** Creates a workspace scratch database `<state dir>/<name>.sqlite`; the name must be a plain file name and new. */
@@ -267,7 +274,7 @@ export class StateStore extends EntryOperations {
   async #commitWorkspace(name: string, aggregate: Record<string, number>): Promise<void> {
     const group = `workspace:${name}`;
     const value = JSON.stringify(aggregate);
-    const now = this.#config.clock.now();
+    const now = Math.floor(this.#config.clock.now());
     await this.executor("state.workspace.commit").transaction(async (tx) => {
       await insertJournalRow(tx, this.#config.bucketName, name, aggregate, { workspace: name }, now);
       await tx.run(UPSERT_SUMMARY, [group, value]);

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { InvalidArgumentError, NotFoundError } from "../../src/errors.js";
-import { forEachEngine, recordEvents } from "./state-harness.js";
+import { forEachEngine, recordEvents, START } from "./state-harness.js";
 
 forEachEngine("StateStore TTL and purge", (h) => {
   it("a TTL entry is readable before expiry and NotFound at and after it", async () => {
@@ -42,6 +42,18 @@ forEachEngine("StateStore TTL and purge", (h) => {
     expect(streamed).toEqual(["live"]);
     expect(await s.groups()).toEqual(["g"]);
     expect(await s.render("{{ .live }}/{{ .old }}", "g")).toBe("1/<no value>");
+  });
+
+  it("a clock with fractional milliseconds works on every engine", async () => {
+    const s = await h.open();
+    h.clock.set(START + 0.75);
+    await s.setWithTtl("g", "k", "v", 10.5);
+    await s.commitToJournal("m");
+    h.clock.set(START + 10.9);
+    expect(await s.get("g", "k")).toBe("v");
+    h.clock.set(START + 11.2);
+    await expect(s.get("g", "k")).rejects.toBeInstanceOf(NotFoundError);
+    expect(await s.purgeExpired()).toBe(0);
   });
 
   it("set clears a TTL; setWithTtl refreshes it", async () => {
