@@ -50,13 +50,13 @@ export class Files<T = unknown> {
   }
 
   /** The distinct keys `model` references. A field of the wrong type -> {@link InvalidArgumentError}. */
-  keysOf(model: T | null | undefined): string[] {
+  async keysOf(model: T | null | undefined): Promise<string[]> {
     return extractFileKeys(model, this.#fields, this.#mapper);
   }
 
   /** Adopts every key `model` references. */
   async onCreate(owner: string, model: T | null | undefined, options: FilesCallOptions): Promise<void> {
-    await this.#claims.consumeMany(this.keysOf(model), owner, { executor: options.executor });
+    await this.#claims.consumeMany(await this.keysOf(model), owner, { executor: options.executor });
   }
 
   /** Adopts keys only `after` references and queues keys only `before` referenced (reason `replaced`). */
@@ -66,8 +66,8 @@ export class Files<T = unknown> {
     after: T | null | undefined,
     options: FilesCallOptions,
   ): Promise<void> {
-    const old = new Set(this.keysOf(before));
-    const next = new Set(this.keysOf(after));
+    const old = new Set(await this.keysOf(before));
+    const next = new Set(await this.keysOf(after));
     await this.#claims.consumeMany(
       [...next].filter((k) => !old.has(k)),
       owner,
@@ -82,6 +82,6 @@ export class Files<T = unknown> {
 
   /** Queues every key `model` references for deletion (reason `deleted`). */
   async onDelete(model: T | null | undefined, options: FilesCallOptions): Promise<void> {
-    await this.#queue.schedule(this.keysOf(model), "deleted", { executor: options.executor });
+    await this.#queue.schedule(await this.keysOf(model), "deleted", { executor: options.executor });
   }
 }

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from "vitest";
 import { type Database, openPostgres, openSqlite } from "../../src/sql/index.js";
 import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
-import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { createDatabase, dropDatabase, hasPostgres } from "../support/postgres.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /** What an engine-parameterised suite gets: the migrated database of the current test. */
@@ -39,14 +39,17 @@ export function forEachEngine(title: string, suite: (ctx: () => EngineContext) =
     suite(() => current as EngineContext);
   });
   describe.runIf(hasPostgres)(`postgres: ${title}`, () => {
-    const pgdb = useFreshPostgresDatabase();
+    const pgdb = { name: "", url: "" };
     let db: Database | undefined;
     beforeAll(async () => {
+      Object.assign(pgdb, await createDatabase("uploads"));
       db = await openPostgres(pgdb.url, { max: 12 });
       await db.migrate(uploadsMigrations);
     });
+    // One hook closes the pool and then drops the database, so no idle client sees the drop.
     afterAll(async () => {
       await db?.close();
+      if (pgdb.name !== "") await dropDatabase(pgdb.name);
     });
     beforeEach(async () => {
       for (const t of TABLES) await db?.run(`DELETE FROM ${t}`);

@@ -66,11 +66,11 @@ forEachEngine("Files", (ctx) => {
     "pub/s1.png",
   ];
 
-  it("extracts keys from strings, arrays, record values, rich text, markdown and nested paths", () => {
+  it("extracts keys from strings, arrays, record values, rich text, markdown and nested paths", async () => {
     const { files } = setup();
-    expect(files.keysOf(post).sort()).toEqual([...allKeys].sort());
-    expect(files.keysOf(null)).toEqual([]);
-    expect(() => files.keysOf({ cover: 3 as unknown as string })).toThrow(InvalidArgumentError);
+    expect((await files.keysOf(post)).sort()).toEqual([...allKeys].sort());
+    expect(await files.keysOf(null)).toEqual([]);
+    await expect(files.keysOf({ cover: 3 as unknown as string })).rejects.toThrow(InvalidArgumentError);
   });
 
   it("onCreate adopts every referenced upload inside the business transaction", async () => {

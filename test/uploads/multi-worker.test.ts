@@ -4,20 +4,22 @@ import { type Database, openPostgres } from "../../src/sql/index.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { DeleteWorker } from "../../src/uploads/delete-worker.js";
 import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
-import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { createDatabase, dropDatabase, hasPostgres } from "../support/postgres.js";
 import { InstrumentedObjectStore } from "./instrumented-object-store.js";
 import { LeaseLedger, TrackingDeleteQueue } from "./tracking-delete-queue.js";
 
 describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending deletes at once", () => {
-  const pg = useFreshPostgresDatabase();
+  const pg = { name: "", url: "" };
   const handles: Database[] = [];
   beforeAll(async () => {
+    Object.assign(pg, await createDatabase("uploads"));
     const db = await openPostgres(pg.url);
     handles.push(db);
     await db.migrate(uploadsMigrations);
   });
   afterAll(async () => {
     for (const h of handles) await h.close();
+    if (pg.name !== "") await dropDatabase(pg.name);
   });
 
   it("deletes each object exactly once and never leases a row to two workers at the same time", {
@@ -59,6 +61,5 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
     expect([...objects.deletes.values()].every((n) => n === 1)).toBe(true);
     expect(await new DeleteQueue({ db: handles[0] as Database }).count()).toBe(0);
     expect((await objects.list("priv/")).objects).toEqual([]);
-    for (const h of handles.splice(0)) await h.close();
   });
 });
