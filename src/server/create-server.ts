@@ -102,9 +102,6 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     queueDepths: async () => ({ delete: await parts.deleteQueue.count() }),
   });
   const streams = new Set<{ end(): void }>();
-  app.addHook("preClose", async () => {
-    for (const stream of streams) stream.end();
-  });
 
   const buses = new OrgBuses({
     database: config.database,
@@ -115,6 +112,15 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
       metrics.backgroundFailures.inc({ job: "bus" });
       process.emitWarning(`storeroom: bus: ${err instanceof Error ? err.message : String(err)}`);
     },
+  });
+
+  // Upgraded sockets (bus peers) and event streams would keep server.close() waiting forever.
+  let busCloseError: unknown;
+  app.addHook("preClose", async () => {
+    for (const stream of streams) stream.end();
+    await buses.close().catch((err: unknown) => {
+      busCloseError = err;
+    });
   });
 
   registerHealthRoutes(app, { metrics });
@@ -160,11 +166,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
         } catch (err) {
           errors.push(`http: ${(err as Error).message}`);
         }
-        try {
-          await buses.close();
-        } catch (err) {
-          errors.push(`bus: ${(err as Error).message}`);
-        }
+        if (busCloseError !== undefined) errors.push(`bus: ${(busCloseError as Error).message}`);
         errors.push(...(await parts.close()));
         return { flushed: errors.length === 0, errors };
       })();

@@ -68,6 +68,11 @@ export class TestPeer {
     return this.deliveries;
   }
 
+  /** Resolves with the close code once the server closes the socket. */
+  closed(): Promise<number> {
+    return new Promise((resolve) => this.#ws.once("close", (code) => resolve(code)));
+  }
+
   close(): void {
     this.#ws.close();
   }

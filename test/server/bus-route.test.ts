@@ -56,3 +56,15 @@ describe("bus over /v1/bus", async () => {
     expect(plain.status).toBe(426);
   });
 });
+
+describe("shutdown with connected peers", () => {
+  const dir = useTempDir();
+  it("closes the peers' sockets (1001) instead of waiting for them", async () => {
+    const server = await startServer(dir, { busHmacSecret: secret });
+    const base = await server.listen();
+    const peer = await TestPeer.connect(`${base.replace("http", "ws")}/v1/bus`, auth(tokens.acme), "alice", secret);
+    const closed = peer.closed();
+    expect(await server.close()).toEqual({ flushed: true, errors: [] });
+    expect(await closed).toBe(1001);
+  });
+});
