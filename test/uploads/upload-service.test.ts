@@ -4,6 +4,7 @@ import { expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import {
   AccessDeniedError,
+  BusyError,
   ClaimNotFoundError,
   ConflictError,
   InvalidArgumentError,
@@ -18,6 +19,8 @@ import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { UploadService } from "../../src/uploads/upload-service.js";
 import type { UploadServiceOptions } from "../../src/uploads/upload-service-options.js";
 import { forEachEngine } from "./engines.js";
+import { FaultyExecutor } from "./faulty-executor.js";
+import { newClaim } from "./fixtures.js";
 import { InstrumentedObjectStore } from "./instrumented-object-store.js";
 
 const PART = 1024;
@@ -268,5 +271,42 @@ forEachEngine("UploadService", (ctx) => {
     expect(swept.expired).toEqual([]);
     expect((await claims.get(init.claimId)).status).toBe("uploaded");
     expect(await queue.count()).toBe(0);
+  });
+});
+
+forEachEngine("UploadService under database faults", (ctx) => {
+  it("aborts the multipart session when attaching its upload id fails, and the sweeper reaps the claim", async () => {
+    const { db } = ctx();
+    const clock = new ManualClock(START);
+    const objects = new InstrumentedObjectStore(new MemoryObjectStore({ partSize: PART }));
+    const faulty = new FaultyExecutor(db, (sql) =>
+      sql.includes("SET upload_id") ? new BusyError("database is busy") : undefined,
+    );
+    const service = new UploadService({ db: faulty, objects, clock });
+    await expect(service.initUpload("alice", { filename: "a.bin", size: 3 })).rejects.toBeInstanceOf(BusyError);
+    expect(objects.calls.map((c) => c.op)).toEqual(["initMultipart", "abortMultipart"]);
+    const claims = new ClaimStore({ db, clock });
+    const [claim] = await claims.scanExpired(START + 25 * 3_600_000, 10);
+    expect(claim).toMatchObject({ status: "pending", uploadId: "" });
+    clock.advance(25 * 3_600_000);
+    const swept = await new ClaimSweeper({ db, objects, clock }).runOnce();
+    expect(swept.expired.map((c) => c.id)).toEqual([claim?.id]);
+  });
+
+  it("several sweepers at once reap every expired claim exactly once", async () => {
+    const { db } = ctx();
+    const clock = new ManualClock(START);
+    const objects = new MemoryObjectStore();
+    const claims = new ClaimStore({ db, clock });
+    for (let i = 0; i < 120; i++) await claims.create(newClaim({ expiresAt: START - 1 - i }));
+    const sweepers = Array.from({ length: 3 }, () => new ClaimSweeper({ db, objects, clock, batchSize: 50 }));
+    const swept: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      const results = await Promise.all(sweepers.map((s) => s.runOnce()));
+      for (const r of results) swept.push(...r.expired.map((c) => c.id));
+    }
+    expect(swept).toHaveLength(120);
+    expect(new Set(swept).size).toBe(120);
+    expect(await new DeleteQueue({ db, clock }).count()).toBe(120);
   });
 });
