@@ -235,7 +235,7 @@ function blake3Cases(): BenchCase[] {
 
 /** Two peers over loopback: alice sends `n` messages, bob handles and acks them. */
 async function brokerCases(dir: string): Promise<{ cases: BenchCase[]; close: () => Promise<void> }> {
-  const N = 200;
+  const N = 1000;
   const db = await openSqlite(join(dir, "broker.db"));
   const store = await MessageStore.open({ database: db });
   const audit = await AuditLog.open({ database: db });

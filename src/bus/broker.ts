@@ -159,9 +159,12 @@ export class Broker {
         for (let i = 0; i < frames.length; ) {
           const frame = frames[i] as Incoming;
           const name = conn.name;
-          if (conn.ws.readyState !== conn.ws.OPEN) return;
           if (name === undefined) {
-            await this.#register(conn, frame);
+            if (conn.ws.readyState !== conn.ws.OPEN) return;
+            await this.#register(conn, frame).catch((err: unknown) => {
+              conn.ws.close(1011, "internal error");
+              this.#report(err);
+            });
             i++;
             continue;
           }
@@ -169,28 +172,33 @@ export class Broker {
           while (j < frames.length && frames[j]?.type === frame.type) j++;
           const run = frames.slice(i, j);
           i = j;
-          if (frame.type === "envelope") {
-            await this.#route(
-              conn,
-              name,
-              run.map((f) => (f as EnvelopeFrame).envelope),
-            );
-          } else if (frame.type === "ack") {
-            await this.#ack(
-              name,
-              run.map((f) => (f as AckFrame).id),
-            );
-          } else if (frame.type === "invalid") {
-            for (const f of run) this.#sendError(conn, (f as { error: WireError }).error);
-          } else if (frame.type === "peers") {
-            for (const _ of run) conn.ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
-          }
-          // A repeated register, a deliver or an error from a client carry no meaning (peerbus ignores them).
+          // Frames that arrived before a close are still handled: their sender was authenticated.
+          await this.#handleRun(conn, name, frame.type, run).catch((err: unknown) => this.#report(err));
         }
       }
     } finally {
       conn.pumping = false;
     }
+  }
+
+  async #handleRun(conn: Connection, name: string, type: Incoming["type"], run: Incoming[]): Promise<void> {
+    if (type === "envelope") {
+      await this.#route(
+        conn,
+        name,
+        run.map((f) => (f as EnvelopeFrame).envelope),
+      );
+    } else if (type === "ack") {
+      await this.#ack(
+        name,
+        run.map((f) => (f as AckFrame).id),
+      );
+    } else if (type === "invalid") {
+      for (const f of run) this.#sendError(conn, (f as { error: WireError }).error);
+    } else if (type === "peers" && conn.ws.readyState === conn.ws.OPEN) {
+      for (const _ of run) conn.ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
+    }
+    // A repeated register, a deliver or an error from a client carry no meaning (peerbus ignores them).
   }
 
   /** Parses frames; a bad one closes an unregistered connection or gets an error frame. */
@@ -345,8 +353,12 @@ export class Broker {
     return lane;
   }
 
+  #report(err: unknown): void {
+    (this.#options.onError ?? console.error)(err);
+  }
+
   #track(work: Promise<void>): Promise<void> {
-    const tracked = work.catch((err) => (this.#options.onError ?? console.error)(err));
+    const tracked = work.catch((err: unknown) => this.#report(err));
     this.#work.add(tracked);
     void tracked.finally(() => this.#work.delete(tracked));
     return tracked;

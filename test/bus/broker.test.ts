@@ -207,6 +207,22 @@ describe("Broker", () => {
     expect(await b.audit.verify()).toBeNull();
   });
 
+  it("a storage fault is reported, the sender gets an internal error frame, later frames are still handled", async () => {
+    const errors: unknown[] = [];
+    const b = await startBroker(dbPath(dir, "fault"), { onError: (e) => errors.push(e) });
+    cleanup.push(() => b.stop());
+    await raw(b, "bob");
+    const alice = await raw(b, "alice");
+    await b.store.close(); // fault injection: every later store call throws ClosedError
+    alice.sendMessage("alice", "bob", "m1");
+    alice.send('{"protocol_version":"v1","type":"peers"}');
+    await alice.waitFor((f) => f.type === "error");
+    await eventually(() => alice.frames.filter((f) => f.type === "peers").length === 2);
+    expect(alice.frames.find((f) => f.type === "error")).toMatchObject({ code: "internal", id: "m1" });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: "CLOSED" });
+  });
+
   it("a peer cannot ack another peer's message", async () => {
     const b = await broker();
     const bob = await raw(b, "bob");
