@@ -48,6 +48,7 @@ export class SqliteDatabase implements Database {
   readonly #gate = new Mutex();
   readonly #context = new AsyncLocalStorage<SqliteTransaction>();
   readonly #clock: Clock;
+  #spareCursor: SqliteConnection | undefined;
   #closed = false;
 
   constructor(path: string, options: SqliteOptions = {}) {
@@ -107,12 +108,16 @@ export class SqliteDatabase implements Database {
       yield* await this.all<T>(sql, params);
       return;
     }
-    // A cursor keeps its connection busy, so each iteration gets its own snapshot connection.
-    const conn = new SqliteConnection(this.path, { ...this.#options, readonly: true, statementCacheSize: 1 });
+    // A cursor keeps its connection busy, so each running iteration gets its own snapshot
+    // connection; one is kept for the next iteration so sequential ones do not pay an open.
+    const conn =
+      this.#spareCursor ?? new SqliteConnection(this.path, { ...this.#options, readonly: true, statementCacheSize: 16 });
+    this.#spareCursor = undefined;
     try {
       yield* conn.iterate<T>(sql, params);
     } finally {
-      conn.close();
+      if (this.#closed || this.#spareCursor !== undefined) conn.close();
+      else this.#spareCursor = conn;
     }
   }
 
@@ -158,6 +163,8 @@ export class SqliteDatabase implements Database {
     // Work admitted before close() runs to completion first (the gate is FIFO).
     await this.#gate.acquire();
     try {
+      this.#spareCursor?.close();
+      this.#spareCursor = undefined;
       this.#reader?.close();
       this.#writer.close();
     } finally {
