@@ -7,6 +7,7 @@ export { TenantDatabase } from "./tenant-database.js";
 export * from "./tenant-key.js";
 export * from "./tenant-store.js";
 export * from "./tenant-store-options.js";
+export * from "./tenant-store-results.js";
 
 /**
  * Whether {@link TenantStore} checkpoints are generation-checked (compare-and-swap on the

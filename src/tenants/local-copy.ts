@@ -98,8 +98,8 @@ async function download(store: ObjectStore, key: TenantKey, path: string, cacheR
         op: "tenants.hydrate",
       });
     }
+    // No directory fsync: a rename lost to a power cut leaves no file, and the next get downloads again.
     await rename(tmp, path);
-    await syncDir(dirname(path));
     await writeCacheState(path, { etag: object.etag, open: true });
     return { etag: object.etag, source: "object", unflushed: false };
   } finally {
@@ -126,14 +126,5 @@ async function exists(path: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw err;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -5,7 +5,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError, UploadFailedError } from "../errors.js";
-import type { ObjectInfo, ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/object-store.js";
 import { openSqlite, type SqliteDatabase } from "../sql/index.js";
 import { lockCache } from "./cache-lock.js";
 import { writeCacheState } from "./cache-state.js";
@@ -13,54 +13,14 @@ import { type CachedTenant, scanCache } from "./cached-tenants.js";
 import { DiskBudget } from "./disk-budget.js";
 import { conflictPath, moveAside, prepareLocalCopy, tempDir } from "./local-copy.js";
 import { uploadSnapshot } from "./snapshot-upload.js";
+import { count, forEachLimit, isClosed, validKey } from "./store-helpers.js";
 import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
 import { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
 import { TenantHandle } from "./tenant-handle.js";
 import { TenantKey, type TenantKeyInit } from "./tenant-key.js";
 import type { TenantStoreOptions } from "./tenant-store-options.js";
-
-/** What {@link TenantStore.checkpoint} did. */
-export interface CheckpointResult {
-  readonly key: TenantKey;
-  /** False when the tenant was not resident or had no changes since its last checkpoint. */
-  readonly uploaded: boolean;
-  /** The object's generation after the call (`null`: never uploaded). */
-  readonly etag: string | null;
-  /** Bytes uploaded (0 when nothing was). */
-  readonly bytes: number;
-}
-
-/** A tenant found in object storage by {@link TenantStore.list}. */
-export interface TenantListing {
-  readonly key: TenantKey;
-  readonly size: number;
-  readonly etag: string;
-  readonly lastModified: number;
-}
-
-/** What {@link TenantStore.inspect} reports about one tenant. */
-export interface TenantInfo {
-  readonly key: TenantKey;
-  readonly objectKey: string;
-  readonly localPath: string;
-  /** Open in this store right now. */
-  readonly resident: boolean;
-  /** Calls and callbacks using it now (0 when not resident). */
-  readonly leases: number;
-  /** Changes not yet checkpointed (0 when not resident). */
-  readonly dirtyChanges: number;
-  /** Generation the resident copy derives from (`null`: never uploaded, or not resident). */
-  readonly etag: string | null;
-  /** The object as stored now, or `null` when there is none. */
-  readonly object: ObjectInfo | null;
-}
-
-/** Counters of one background pass ({@link TenantStore.reap}, {@link TenantStore.checkpointDue}). */
-export interface PassResult {
-  readonly done: number;
-  readonly failed: number;
-}
+import type { CheckpointResult, PassResult, TenantInfo, TenantListing } from "./tenant-store-results.js";
 
 interface Loading {
   waiters: number;
@@ -562,32 +522,4 @@ export class TenantStore {
   #assertOpen(op: string): void {
     if (this.#closing !== undefined) throw new ClosedError("tenant store is closed", { op });
   }
-}
-
-// A function, so TypeScript does not narrow `state` across the awaits in #retire.
-function isClosed(handle: TenantHandle): boolean {
-  return handle.state === "closed";
-}
-
-function validKey(key: TenantKey | TenantKeyInit): TenantKey {
-  const valid = TenantKey.from(key);
-  valid.validate();
-  return valid;
-}
-
-function count(value: number, name: string, min: number): number {
-  if (!Number.isFinite(value) || value < min) {
-    throw new InvalidArgumentError(`TenantStore option ${name} must be a number >= ${min}, got ${value}`, {
-      op: "tenants.open",
-    });
-  }
-  return value;
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
