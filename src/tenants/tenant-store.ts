@@ -514,7 +514,11 @@ export class TenantStore {
   }
 
   #every(ms: number, fn: () => Promise<unknown>): void {
-    const timer = setInterval(() => void fn(), Math.max(1, Math.floor(ms)));
+    // A pass reports per-tenant failures itself; anything else must not become an unhandled rejection.
+    const tick = (): void => {
+      fn().catch((err: unknown) => process.emitWarning(`tenant store background pass failed: ${String(err)}`));
+    };
+    const timer = setInterval(tick, Math.max(1, Math.floor(ms)));
     timer.unref();
     this.#timers.push(timer);
   }
