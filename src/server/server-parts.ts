@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { InvalidKeyError } from "../errors.js";
 import type { ObjectStore } from "../objects/index.js";
 import { openObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
@@ -7,10 +8,12 @@ import { TenantKey, TenantStore } from "../tenants/index.js";
 import { ClaimStore, ClaimSweeper, DeleteQueue, DeleteWorker, UploadService } from "../uploads/index.js";
 import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
 import type { RequestIdentity } from "./identity.js";
-import { PrefixedObjectStore } from "./prefixed-object-store.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
+
+/** Org ids that would share a key prefix with uploaded files (`pub/`, `priv/`) or reconcile's quarantine. */
+export const reservedOrgIds: ReadonlySet<string> = new Set(["pub", "priv", "quarantine"]);
 
 /** Largest delay Node timers accept; used to park the per-store purge timer (the server purges itself). */
 const maxTimerMs = 2_147_483_647;
@@ -18,7 +21,7 @@ const maxTimerMs = 2_147_483_647;
 /** Everything the routes and background jobs use, opened from one config. */
 export interface ServerParts {
   readonly objects: ObjectStore;
-  /** The `files/` view of the object store, where uploads land. */
+  /** Where uploads land (the same store; keys under `pub/` and `priv/`). */
   readonly files: ObjectStore;
   readonly tenants: TenantStore;
   readonly control: Database;
@@ -50,10 +53,12 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     if (ownsObjects) await objects.close();
     throw err;
   }
-  // Tenant databases and uploaded files share the store under separate prefixes.
-  const files = new PrefixedObjectStore(objects, "files/");
+  // Tenant databases (`<org>/...`) and uploaded files (`pub/`, `priv/`) share the store's key
+  // space, so the standalone `tenants` and `uploads` commands work on a server's store as is;
+  // the org ids that would overlap are reserved (see tenantOf).
+  const files = objects;
   const tenants = new TenantStore({
-    objectStore: new PrefixedObjectStore(objects, "tenants/"),
+    objectStore: objects,
     cacheRoot: join(config.dataDir, "cache"),
     clock,
     ...config.tenants,
@@ -122,6 +127,11 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     control,
     deleteQueue,
     tenantOf(identity) {
+      if (reservedOrgIds.has(identity.orgId)) {
+        throw new InvalidKeyError(`org id "${identity.orgId}" is reserved (upload key prefixes)`, {
+          op: "server.tenant",
+        });
+      }
       const key =
         identity.userId === undefined ? TenantKey.org(identity.orgId) : TenantKey.user(identity.orgId, identity.userId);
       key.validate();

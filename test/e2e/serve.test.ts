@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { TestPeer } from "../server/bus-peer.js";
 import { startConditionalS3Proxy } from "../support/conditional-s3-proxy.js";
@@ -8,6 +10,7 @@ import { useTempDir } from "../support/temp-dir.js";
 import { type ServeProcess, startServe } from "./serve-process.js";
 
 const MiB = 1024 * 1024;
+const cli = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 const busSecret = "e2e-bus-secret-".padEnd(40, "x");
 const token = { acme: "acme-e2e-token-000000", globex: "globex-e2e-token-00000", ada: "ada-e2e-token-000000000" };
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -162,6 +165,16 @@ describe("storeroom serve (built CLI, child process)", () => {
     const { code, stopped } = await stop(a);
     expect(stopped).toMatchObject({ flushed: true });
     expect(code).toBe(0);
+
+    // The standalone tenants command reads the server's object store as is.
+    const listed = spawnSync(
+      process.execPath,
+      [cli, "tenants", "ls", "--objects", objects, "--cache", join(root, "cli-cache"), "--json"],
+      { encoding: "utf8" },
+    );
+    expect(listed.status).toBe(0);
+    const keys = (JSON.parse(listed.stdout) as { tenants: { key: string }[] }).tenants.map((t) => t.key);
+    expect(keys).toEqual(expect.arrayContaining(["acme/org", "acme/users/ada", "globex/org"]));
 
     // A fresh server with an EMPTY cache on the same object store sees every acknowledged write.
     const dataB = join(root, "b");

@@ -127,11 +127,26 @@ describe("upload and file routes", async () => {
     expect((await fetch(`${base}/v1/files/pub/2020/01/01/missing.png`)).status).toBe(404);
   });
 
-  it("never serves tenant databases through the file route, even for an org named pub", async () => {
-    await fetch(`${base}/v1/state/g/k`, { method: "PUT", headers: auth(tokens.pub), body: "secret" });
-    await server.tenants.evict(TenantKey.org("pub"));
-    expect((await fetch(`${base}/v1/files/pub/org.db`)).status).toBe(404);
-    expect((await fetch(`${base}/v1/files/tenants/pub/org.db`, { headers: auth(tokens.pub) })).status).toBe(403);
+  it("serves only completed uploads: never tenant databases or other stray objects", async () => {
+    await fetch(`${base}/v1/state/g/k`, { method: "PUT", headers: auth(tokens.acme), body: "secret" });
+    await server.tenants.evict(TenantKey.org("acme"));
+    expect((await fetch(`${base}/v1/files/acme/org.db`, { headers: auth(tokens.acme) })).status).toBe(403);
+    expect((await fetch(`${base}/v1/files/acme/org.db`)).status).toBe(403);
+    // An org named like an upload prefix is refused, so its database could never sit under pub/.
+    const reserved = await fetch(`${base}/v1/state/g/k`, { method: "PUT", headers: auth(tokens.pub), body: "x" });
+    expect(reserved.status).toBe(400);
+    expect(((await reserved.json()) as { error: { code: string } }).error.code).toBe("INVALID_KEY");
+    // A pending (not completed) public upload is not served either.
+    const init = (await json(await post("/v1/uploads", tokens.acme, { filename: "p.png", size: 3, public: true }))) as {
+      claimId: string;
+      key: string;
+    };
+    await fetch(`${base}/v1/uploads/${init.claimId}/parts/1`, {
+      method: "PUT",
+      headers: auth(tokens.acme),
+      body: "abc",
+    });
+    expect((await fetch(`${base}/v1/files/${init.key}`)).status).toBe(404);
   });
 
   it("answers bad upload input with typed errors and aborts idempotently", async () => {

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { isStoreError } from "../../errors.js";
 import type { ObjectStore } from "../../objects/index.js";
-import type { ClaimStore, UploadService } from "../../uploads/index.js";
+import type { ClaimStore, UploadClaim, UploadService } from "../../uploads/index.js";
 import { openDownload } from "../../uploads/index.js";
 import { HttpError } from "../error-reply.js";
 import type { RequestIdentity } from "../identity.js";
@@ -12,7 +12,7 @@ import { identityOf } from "../request-context.js";
 export interface UploadRouteOptions {
   uploads: UploadService;
   claims: ClaimStore;
-  /** Where uploaded files live (the `files/` view of the object store). */
+  /** Where uploaded files live. */
   files: ObjectStore;
   /** The owner id of a caller: its tenant id (`org/users/user` or `org/org`). */
   ownerOf(identity: RequestIdentity): string;
@@ -92,9 +92,7 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
     const download = await openDownload(rawKey(request), {
       objects: options.files,
       ...(principal === undefined ? {} : { principal }),
-      acl: {
-        canRead: (who, key) => key.startsWith("pub/") || (who !== undefined && ownsFile(options.claims, who, key)),
-      },
+      acl: { canRead: (who, key) => canRead(options.claims, who, key) },
     });
     if (download === null) throw new HttpError(404, "NOT_FOUND", "no such file");
     return reply.headers(download.headers).send(download.object.body);
@@ -107,13 +105,24 @@ function rawKey(request: FastifyRequest): string {
   return path.startsWith(filesPrefix) ? path.slice(filesPrefix.length) : "";
 }
 
-async function ownsFile(claims: ClaimStore, principal: string, key: string): Promise<boolean> {
+/**
+ * Only objects that arrived through a completed upload are served: `pub/` ones to everybody,
+ * others to the tenant that uploaded them. Anything else in the store (tenant databases, a
+ * pending upload) is never readable here. A public key without an upload is a plain 404.
+ */
+async function canRead(claims: ClaimStore, principal: string | undefined, key: string): Promise<boolean> {
+  let claim: UploadClaim | undefined;
   try {
-    return (await claims.getByKey(key)).createdBy === principal;
+    claim = await claims.getByKey(key);
   } catch (err) {
-    if (isStoreError(err, "CLAIM_NOT_FOUND") || isStoreError(err, "NOT_FOUND")) return false;
-    throw err;
+    if (!isStoreError(err, "CLAIM_NOT_FOUND")) throw err;
   }
+  const uploaded = claim !== undefined && claim.status === "uploaded";
+  if (key.startsWith("pub/")) {
+    if (!uploaded) throw new HttpError(404, "NOT_FOUND", "no such file");
+    return true;
+  }
+  return uploaded && principal !== undefined && claim?.createdBy === principal;
 }
 
 function jsonObject(body: unknown): Record<string, unknown> {
