@@ -1,10 +1,13 @@
 import { createBLAKE3 } from "hash-wasm";
 
 /**
- * BLAKE3 through hash-wasm's WebAssembly build: measured in bench/bus.bench.ts against
- * blake3-wasm (same speed, CommonJS-only, unmaintained since 2020) and @noble/hashes (about
- * 7x slower on 200-byte events). One hasher is reused; calls are synchronous, so they never
- * interleave.
+ * BLAKE3 through hash-wasm's WebAssembly build. bench/bus.bench.ts measures it against
+ * blake3-wasm 2.1.5 and @noble/hashes:
+ * - blake3-wasm: within run-to-run noise of hash-wasm (0.9x to 1.6x either way), but
+ *   CommonJS-only and unmaintained since 2020.
+ * - @noble/hashes: 13x to 60x slower on 200-byte events.
+ *
+ * One hasher is reused. Calls are synchronous, so they never interleave.
  */
 const hasher = await createBLAKE3();
 
