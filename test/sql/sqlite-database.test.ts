@@ -44,8 +44,8 @@ describe("openSqlite", () => {
     await db.close();
   });
 
-  it("refuses the outer database inside its own transaction instead of waiting forever", async () => {
-    const db = await openSqlite(join(dir, "reentrant.db"));
+  it("with detectSelfDeadlock, refuses calls that would wait for their own transaction", async () => {
+    const db = await openSqlite(join(dir, "reentrant.db"), { detectSelfDeadlock: true });
     await db.run("CREATE TABLE t (k TEXT)");
     await expect(
       db.transaction(async () => {
@@ -57,7 +57,46 @@ describe("openSqlite", () => {
         await db.transaction(async () => undefined);
       }),
     ).rejects.toBeInstanceOf(TransactionError);
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.transaction(async () => {
+          await tx.run("INSERT INTO t VALUES ('outer tx from inside the nested one')");
+        });
+      }),
+    ).rejects.toBeInstanceOf(TransactionError);
     expect(await db.all("SELECT k FROM t")).toEqual([]);
+    await db.close();
+  });
+
+  it("runs read-only transactions on a snapshot beside a write transaction that is holding the writer", async () => {
+    const db = await openSqlite(join(dir, "snapshot-tx.db"));
+    await db.run("CREATE TABLE t (k INTEGER)");
+    await db.run("INSERT INTO t VALUES (1)");
+    let release: () => void = () => {};
+    const writing = db.transaction(async (tx) => {
+      await tx.run("INSERT INTO t VALUES (2)");
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await new Promise((r) => setImmediate(r));
+    // Would never settle if it queued behind the open write transaction.
+    const seen = await db.transaction(
+      async (tx) => {
+        const first = await tx.all("SELECT k FROM t ORDER BY k");
+        await new Promise((r) => setImmediate(r));
+        const second = await tx.all("SELECT k FROM t ORDER BY k");
+        return { first, second };
+      },
+      { readOnly: true },
+    );
+    expect(seen).toEqual({ first: [{ k: 1 }], second: [{ k: 1 }] });
+    release();
+    await writing;
+    expect(await db.transaction((tx) => tx.all("SELECT k FROM t ORDER BY k"), { readOnly: true })).toEqual([
+      { k: 1 },
+      { k: 2 },
+    ]);
     await db.close();
   });
 

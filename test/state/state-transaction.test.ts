@@ -1,6 +1,8 @@
 import { expect, it } from "vitest";
 import { NotFoundError, TransactionError } from "../../src/errors.js";
+import { openSqlite } from "../../src/sql/index.js";
 import type { StateTransaction } from "../../src/state/index.js";
+import { StateStore } from "../../src/state/index.js";
 import { forEachEngine, recordEvents } from "./state-harness.js";
 
 forEachEngine("StateStore transactions", (h) => {
@@ -166,10 +168,13 @@ forEachEngine("StateStore transactions", (h) => {
   });
 
   if (h.engine === "sqlite") {
-    it("calling the store itself inside its transaction throws TransactionError instead of deadlocking", async () => {
-      const s = await h.open();
+    it("with detectSelfDeadlock, calling the store itself inside its transaction throws instead of deadlocking", async () => {
+      const db = await openSqlite(":memory:", { detectSelfDeadlock: true });
+      const s = await StateStore.open({ database: db, purgeIntervalMs: 60_000 });
       await expect(s.transaction(async () => s.set("g", "k", "v"))).rejects.toBeInstanceOf(TransactionError);
       expect(await s.exists("g", "k")).toBe(false);
+      await s.close();
+      await db.close();
     });
   }
 });

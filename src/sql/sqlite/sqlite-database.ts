@@ -6,8 +6,10 @@ import { sqliteDialect } from "../dialect.js";
 import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
 import type { MigrationSet } from "../migration-set.js";
+import { SlowWaitWarning } from "./slow-wait-warning.js";
 import { SqliteConnection, type SqliteConnectionOptions } from "./sqlite-connection.js";
-import { runSqliteTransaction, type SqliteTransaction } from "./sqlite-transaction.js";
+import { SqliteSnapshotPool } from "./sqlite-snapshot-pool.js";
+import { runSqliteTransaction, type SqliteTransaction, type TransactionContext } from "./sqlite-transaction.js";
 
 /** Options of {@link openSqlite}. */
 export interface SqliteOptions {
@@ -27,6 +29,13 @@ export interface SqliteOptions {
   statementCacheSize?: number;
   /** Clock for migration timestamps. Default {@link systemClock}. */
   clock?: Clock;
+  /**
+   * Throw {@link TransactionError} when the database (or an outer `tx`) is called from inside
+   * its own transaction, which would otherwise wait forever (a process warning is emitted
+   * after 5 s). Costs an AsyncLocalStorage context per transaction, which on Node 20 turns on
+   * promise hooks for the whole process, so it is meant for development and tests. Default `false`.
+   */
+  detectSelfDeadlock?: boolean;
 }
 
 /**
@@ -45,10 +54,12 @@ export class SqliteDatabase implements Database {
   readonly #writer: SqliteConnection;
   readonly #reader: SqliteConnection | undefined;
   readonly #options: SqliteConnectionOptions;
+  readonly #snapshots: SqliteSnapshotPool | undefined;
   readonly #gate = new Mutex();
-  readonly #context = new AsyncLocalStorage<SqliteTransaction>();
+  readonly #context: TransactionContext | undefined;
+  readonly #warning: SlowWaitWarning;
+  readonly #readTransactions = new Set<Promise<unknown>>();
   readonly #clock: Clock;
-  #spareCursor: SqliteConnection | undefined;
   #closed = false;
 
   constructor(path: string, options: SqliteOptions = {}) {
@@ -66,6 +77,11 @@ export class SqliteDatabase implements Database {
     this.#writer = new SqliteConnection(this.path, this.#options);
     const wantReader = !memory && (options.readConnection ?? true);
     this.#reader = wantReader ? new SqliteConnection(this.path, { ...this.#options, readonly: true }) : undefined;
+    this.#snapshots = wantReader
+      ? new SqliteSnapshotPool(() => new SqliteConnection(this.path, { ...this.#options, readonly: true }))
+      : undefined;
+    this.#context = options.detectSelfDeadlock ? new AsyncLocalStorage<SqliteTransaction>() : undefined;
+    this.#warning = new SlowWaitWarning(`SQLite database ${this.path}`);
   }
 
   get closed(): boolean {
@@ -104,30 +120,31 @@ export class SqliteDatabase implements Database {
 
   async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
     if (this.#closed) throw new ClosedError("database is closed", { op: "sql.iterate" });
-    if (this.#reader === undefined || !this.#reader.prepare(sql).readonly) {
+    const snapshots = this.#snapshots;
+    if (snapshots === undefined || this.#reader?.prepare(sql).readonly !== true) {
       yield* await this.all<T>(sql, params);
       return;
     }
-    // A cursor keeps its connection busy, so each running iteration gets its own snapshot
-    // connection; one is kept for the next iteration so sequential ones do not pay an open.
-    const conn =
-      this.#spareCursor ?? new SqliteConnection(this.path, { ...this.#options, readonly: true, statementCacheSize: 16 });
-    this.#spareCursor = undefined;
+    const conn = snapshots.take();
     try {
       yield* conn.iterate<T>(sql, params);
     } finally {
-      if (this.#closed || this.#spareCursor !== undefined) conn.close();
-      else this.#spareCursor = conn;
+      snapshots.give(conn);
     }
   }
 
   async transaction<T>(fn: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#assertOpen("sql.transaction");
+    if (options.readOnly === true && this.#snapshots !== undefined) return this.#readTransaction(fn);
     this.#assertNotInsideOwnTransaction();
-    await this.#gate.acquire();
+    await this.#warning.acquire(this.#gate);
     try {
       this.#assertWriterOpen("sql.transaction");
-      return await runSqliteTransaction(this.#writer, this.#context, undefined, options.readOnly === true, fn);
+      return await runSqliteTransaction(this.#writer, this.#context, this.#warning, {
+        parent: undefined,
+        readOnly: options.readOnly === true,
+        fn,
+      });
     } finally {
       this.#gate.release();
     }
@@ -150,6 +167,23 @@ export class SqliteDatabase implements Database {
     await this.#onWriter(() => this.#writer.run("VACUUM INTO $1", [path], "sql.snapshot"));
   }
 
+  /**
+   * A read-only transaction on its own snapshot connection: it sees one consistent state of
+   * the committed data and neither waits for nor blocks the writer.
+   */
+  async #readTransaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    const snapshots = this.#snapshots as SqliteSnapshotPool;
+    const conn = snapshots.take();
+    const running = runSqliteTransaction(conn, this.#context, this.#warning, { parent: undefined, readOnly: true, fn });
+    this.#readTransactions.add(running);
+    try {
+      return await running;
+    } finally {
+      this.#readTransactions.delete(running);
+      snapshots.give(conn);
+    }
+  }
+
   /** Rows changed through this database's writer since it was opened; grows on every committed or attempted write. */
   totalChanges(): number {
     this.#assertOpen("sql.totalChanges");
@@ -162,9 +196,9 @@ export class SqliteDatabase implements Database {
     this.#assertNotInsideOwnTransaction();
     // Work admitted before close() runs to completion first (the gate is FIFO).
     await this.#gate.acquire();
+    await Promise.allSettled([...this.#readTransactions]);
     try {
-      this.#spareCursor?.close();
-      this.#spareCursor = undefined;
+      this.#snapshots?.close();
       this.#reader?.close();
       this.#writer.close();
     } finally {
@@ -177,9 +211,13 @@ export class SqliteDatabase implements Database {
       this.#assertOpen("sql.run");
       if (!this.#gate.locked) return Promise.resolve(fn());
       this.#assertNotInsideOwnTransaction();
-      return this.#gate.run(() => {
-        this.#assertWriterOpen("sql.run");
-        return fn();
+      return this.#warning.acquire(this.#gate).then(() => {
+        try {
+          this.#assertWriterOpen("sql.run");
+          return fn();
+        } finally {
+          this.#gate.release();
+        }
       });
     } catch (err) {
       return Promise.reject(err);
@@ -195,7 +233,7 @@ export class SqliteDatabase implements Database {
   }
 
   #assertNotInsideOwnTransaction(): void {
-    if (this.#context.getStore()?.active) {
+    if (this.#context?.getStore()?.active) {
       throw new TransactionError(
         "the database was called from inside one of its own transactions, which would wait for itself; use the tx passed to the callback",
         { op: "sql.transaction" },

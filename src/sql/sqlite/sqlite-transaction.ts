@@ -3,34 +3,42 @@ import { ReadOnlyError, TransactionError } from "../../errors.js";
 import { Mutex } from "../../internal/mutex.js";
 import { sqliteDialect } from "../dialect.js";
 import type { Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
+import type { SlowWaitWarning } from "./slow-wait-warning.js";
 import type { PreparedStatement, SqliteConnection } from "./sqlite-connection.js";
 
-/** The async context a transaction callback runs in; used to refuse calls that would wait for themselves. */
+/**
+ * The async context a transaction callback runs in, present only with
+ * `detectSelfDeadlock`: it lets calls that would wait for themselves throw instead.
+ */
 export type TransactionContext = AsyncLocalStorage<SqliteTransaction>;
 
 /**
- * The `tx` of a SQLite transaction or savepoint. Statements run synchronously on the writer
- * connection, which the transaction owns until it settles. While a nested transaction is open,
- * statements on this `tx` from other async branches wait for it to finish.
+ * The `tx` of a SQLite transaction or savepoint. Statements run synchronously on the
+ * connection the transaction owns until it settles. While a nested transaction is open,
+ * statements on this `tx` wait for it to finish, so they never land inside its savepoint.
  */
 export class SqliteTransaction implements Executor {
   readonly dialect = sqliteDialect;
   readonly #conn: SqliteConnection;
-  readonly #context: TransactionContext;
+  readonly #context: TransactionContext | undefined;
+  readonly #warning: SlowWaitWarning;
   readonly #parent: SqliteTransaction | undefined;
   readonly #readOnly: boolean;
   readonly #depth: number;
-  readonly #children = new Mutex();
+  // Allocated on the first nested transaction; most transactions never nest.
+  #children: Mutex | undefined;
   #active = true;
 
   constructor(
     conn: SqliteConnection,
-    context: TransactionContext,
+    context: TransactionContext | undefined,
+    warning: SlowWaitWarning,
     parent: SqliteTransaction | undefined,
     readOnly: boolean,
   ) {
     this.#conn = conn;
     this.#context = context;
+    this.#warning = warning;
     this.#parent = parent;
     this.#readOnly = readOnly;
     this.#depth = parent === undefined ? 0 : parent.#depth + 1;
@@ -42,7 +50,7 @@ export class SqliteTransaction implements Executor {
   }
 
   run(sql: string, params?: SqlParams): Promise<RunResult> {
-    if (this.#active && !this.#children.locked) {
+    if (this.#active && this.#children?.locked !== true) {
       try {
         return Promise.resolve(this.#conn.runPrepared(this.#writable(sql), params));
       } catch (err) {
@@ -53,7 +61,7 @@ export class SqliteTransaction implements Executor {
   }
 
   get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
-    if (this.#active && !this.#children.locked) {
+    if (this.#active && this.#children?.locked !== true) {
       try {
         return Promise.resolve(this.#conn.getPrepared<T>(this.#writable(sql), params));
       } catch (err) {
@@ -64,7 +72,7 @@ export class SqliteTransaction implements Executor {
   }
 
   all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
-    if (this.#active && !this.#children.locked) {
+    if (this.#active && this.#children?.locked !== true) {
       try {
         return Promise.resolve(this.#conn.allPrepared<T>(this.#writable(sql), params));
       } catch (err) {
@@ -75,7 +83,7 @@ export class SqliteTransaction implements Executor {
   }
 
   async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
-    // The writer connection cannot run other statements while a cursor is open on it, and the
+    // The connection cannot run other statements while a cursor is open on it, and the
     // transaction may need it between rows, so rows inside a transaction are fetched at once.
     yield* await this.all<T>(sql, params);
   }
@@ -83,16 +91,15 @@ export class SqliteTransaction implements Executor {
   async transaction<T>(fn: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#assertActive();
     this.#assertNotInsideChild("transaction");
-    await this.#children.acquire();
+    this.#children ??= new Mutex();
+    await this.#warning.acquire(this.#children);
     try {
       this.#assertActive();
-      return await runSqliteTransaction(
-        this.#conn,
-        this.#context,
-        this,
-        this.#readOnly || options.readOnly === true,
+      return await runSqliteTransaction(this.#conn, this.#context, this.#warning, {
+        parent: this,
+        readOnly: this.#readOnly || options.readOnly === true,
         fn,
-      );
+      });
     } finally {
       this.#children.release();
     }
@@ -100,9 +107,10 @@ export class SqliteTransaction implements Executor {
 
   /** Waits for nested transactions started without `await` before the outer one commits. */
   async settle(): Promise<void> {
-    if (!this.#children.locked) return;
-    await this.#children.acquire();
-    this.#children.release();
+    const children = this.#children;
+    if (children === undefined || !children.locked) return;
+    await children.acquire();
+    children.release();
   }
 
   finish(): void {
@@ -121,11 +129,16 @@ export class SqliteTransaction implements Executor {
   #call<T>(fn: () => T): Promise<T> {
     try {
       this.#assertActive();
-      if (!this.#children.locked) return Promise.resolve(fn());
+      const children = this.#children;
+      if (children === undefined || !children.locked) return Promise.resolve(fn());
       this.#assertNotInsideChild("statement");
-      return this.#children.run(() => {
-        this.#assertActive();
-        return fn();
+      return this.#warning.acquire(children).then(() => {
+        try {
+          this.#assertActive();
+          return fn();
+        } finally {
+          children.release();
+        }
       });
     } catch (err) {
       return Promise.reject(err);
@@ -141,7 +154,7 @@ export class SqliteTransaction implements Executor {
   }
 
   #assertNotInsideChild(what: string): void {
-    const current = this.#context.getStore();
+    const current = this.#context?.getStore();
     if (current !== undefined && current !== this && current.active && current.isWithin(this)) {
       throw new TransactionError(
         `a ${what} on an outer transaction was called from inside a nested one; use the nested tx instead`,
@@ -160,39 +173,50 @@ export class SqliteTransaction implements Executor {
   }
 }
 
+/** What {@link runSqliteTransaction} opens: a top-level transaction or, under `parent`, a savepoint. */
+export interface SqliteTransactionScope<T> {
+  parent: SqliteTransaction | undefined;
+  readOnly: boolean;
+  fn: (tx: Executor) => Promise<T>;
+}
+
 /**
- * Opens a transaction (or, under `parent`, a savepoint) on `conn`, runs `fn` in its async
- * context, and commits or rolls back. `fn`'s error is rethrown unchanged.
+ * Opens a transaction (or savepoint) on `conn`, runs `fn` (in its async context when there
+ * is one), and commits or rolls back. `fn`'s error is rethrown unchanged. BEGIN, COMMIT and
+ * friends go through the statement cache, so they are parsed once per connection.
  */
 export async function runSqliteTransaction<T>(
   conn: SqliteConnection,
-  context: TransactionContext,
-  parent: SqliteTransaction | undefined,
-  readOnly: boolean,
-  fn: (tx: Executor) => Promise<T>,
+  context: TransactionContext | undefined,
+  warning: SlowWaitWarning,
+  scope: SqliteTransactionScope<T>,
 ): Promise<T> {
-  const tx = new SqliteTransaction(conn, context, parent, readOnly);
+  const { parent, readOnly, fn } = scope;
+  const tx = new SqliteTransaction(conn, context, warning, parent, readOnly);
   const savepoint = `storeroom_sp${tx.depth}`;
   // BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading.
-  conn.exec(
+  conn.run(
     parent !== undefined ? `SAVEPOINT ${savepoint}` : readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE",
+    undefined,
     "sql.begin",
   );
   let result: T;
   try {
-    result = await context.run(tx, () => fn(tx));
+    result = await (context === undefined ? fn(tx) : context.run(tx, () => fn(tx)));
     await tx.settle();
   } catch (err) {
     tx.finish();
-    if (parent !== undefined) conn.exec(`ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`, "sql.rollback");
-    else if (conn.inTransaction) conn.exec("ROLLBACK", "sql.rollback");
+    if (parent !== undefined) {
+      conn.run(`ROLLBACK TO ${savepoint}`, undefined, "sql.rollback");
+      conn.run(`RELEASE ${savepoint}`, undefined, "sql.rollback");
+    } else if (conn.inTransaction) conn.run("ROLLBACK", undefined, "sql.rollback");
     throw err;
   }
   tx.finish();
   try {
-    conn.exec(parent !== undefined ? `RELEASE ${savepoint}` : "COMMIT", "sql.commit");
+    conn.run(parent !== undefined ? `RELEASE ${savepoint}` : "COMMIT", undefined, "sql.commit");
   } catch (err) {
-    if (parent === undefined && conn.inTransaction) conn.exec("ROLLBACK", "sql.rollback");
+    if (parent === undefined && conn.inTransaction) conn.run("ROLLBACK", undefined, "sql.rollback");
     throw err;
   }
   return result;
