@@ -45,6 +45,8 @@ describe("Broker", () => {
     expect(got[0]).toMatchObject({ id, from: "alice", to: "bob", kind: "msg", body: { text: "hi <there> & \u2028" } });
     expect(got[0]?.deliveryKey).toBe(id);
     await eventually(async () => (await b.store.get(id))?.acked === true);
+    // The ack row is written right after the ack transaction commits.
+    await eventually(async () => (await b.audit.count()) === 3);
     const events = (await b.audit.rows()).map((r) => JSON.parse(Buffer.from(r.event).toString()));
     expect(events).toEqual([
       { event: "send", id, from: "alice", to: "bob" },

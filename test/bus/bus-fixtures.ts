@@ -7,7 +7,7 @@ import { MessageStore } from "../../src/bus/message-store.js";
 import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
 import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
-import { openSqlite, type SqliteDatabase } from "../../src/sql/index.js";
+import { type Database, openSqlite } from "../../src/sql/index.js";
 
 export const SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!";
 export const TOKEN = "token-one";
@@ -15,7 +15,7 @@ export const TOKEN = "token-one";
 export interface RunningBroker {
   broker: Broker;
   url: string;
-  db: SqliteDatabase;
+  db: Database;
   store: MessageStore;
   audit: AuditLog;
   stop(): Promise<void>;
@@ -23,7 +23,11 @@ export interface RunningBroker {
 
 /** A broker on a SQLite file (reused when `path` exists) on a free loopback port. */
 export async function startBroker(path: string, options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
-  const db = await openSqlite(path);
+  return startBrokerOn(await openSqlite(path), options);
+}
+
+/** A broker over any open database (closed by `stop`). */
+export async function startBrokerOn(db: Database, options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
   const store = await MessageStore.open({ database: db });
   const audit = await AuditLog.open({ database: db });
   const broker = new Broker({ store, audit, tokens: [TOKEN, "token-two"], hmacSecret: SECRET, ...options });
