@@ -43,7 +43,7 @@ export function forEachEngine(title: string, suite: (ctx: () => EngineContext) =
     let db: Database | undefined;
     beforeAll(async () => {
       Object.assign(pgdb, await createDatabase("uploads"));
-      db = await openPostgres(pgdb.url, { max: 12 });
+      db = await openPostgres(pgdb.url, { max: 5 });
       await db.migrate(uploadsMigrations);
     });
     // One hook closes the pool and then drops the database, so no idle client sees the drop.

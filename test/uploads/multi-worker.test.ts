@@ -13,7 +13,7 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
   const handles: Database[] = [];
   beforeAll(async () => {
     Object.assign(pg, await createDatabase("uploads"));
-    const db = await openPostgres(pg.url);
+    const db = await openPostgres(pg.url, { max: 2 });
     handles.push(db);
     await db.migrate(uploadsMigrations);
   });
@@ -35,7 +35,8 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
     const ledger = new LeaseLedger();
     const workers = await Promise.all(
       ["w1", "w2", "w3", "w4"].map(async (name) => {
-        const db = await openPostgres(pg.url, { max: 10 });
+        // Small pools: each worker still runs 8 deletes at once, and the suite shares the server with others.
+        const db = await openPostgres(pg.url, { max: 3 });
         handles.push(db);
         const queue = new TrackingDeleteQueue({ db }, ledger, name);
         return new DeleteWorker({ db, objects, queue, batchSize: 100, concurrency: 8 });
