@@ -96,6 +96,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     return reply.code(status).send(body);
   });
 
+  const busHmacSecret = config.busHmacSecret ?? (await readOrCreateSecret(join(config.dataDir, "bus-hmac.key")));
   const parts = await openServerParts(config, metrics);
   metrics.setSources({
     residentTenants: () => parts.tenants.stats.resident,
@@ -106,7 +107,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
   const buses = new OrgBuses({
     database: config.database,
     dataDir: config.dataDir,
-    hmacSecret: config.busHmacSecret ?? (await readOrCreateSecret(join(config.dataDir, "bus-hmac.key"))),
+    hmacSecret: busHmacSecret,
     clock: config.clock,
     onError: (err) => {
       metrics.backgroundFailures.inc({ job: "bus" });
@@ -125,7 +126,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
 
   registerHealthRoutes(app, { metrics });
   registerBusRoute(app, authenticator, buses);
-  if (config.inspector) registerInspectorRoutes(app, parts, buses);
+  if (config.inspector) registerInspectorRoutes(app, parts, buses, config.clock);
   registerTenantRoutes(app, parts);
   await app.register(async (scope) =>
     registerUploadRoutes(scope, {

@@ -55,7 +55,13 @@ export class TokenAuthenticator implements Authenticator {
         roles: ["admin"],
       };
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, `${JSON.stringify({ tokens: [generated] }, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+      try {
+        await writeFile(path, `${JSON.stringify({ tokens: [generated] }, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+      } catch (err) {
+        // Another process created it first: use its tokens.
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") return TokenAuthenticator.open(path);
+        throw err;
+      }
       return new TokenAuthenticator([generated], { path, generated, count: 1 });
     }
     const entries = parseTokens(text, path);

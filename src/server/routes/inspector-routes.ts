@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import type { Clock } from "../../clock.js";
 import { TenantKey } from "../../tenants/index.js";
 import { inspectorHtml } from "../inspector-page.js";
 import type { OrgBuses } from "../org-buses.js";
@@ -9,7 +10,7 @@ const maxTenants = 50;
 const keysPerGroup = 20;
 
 /** `GET /` (the inspector page, anonymous: it holds no data) and admin `GET /v1/inspector` (its data). */
-export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts, buses: OrgBuses): void {
+export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts, buses: OrgBuses, clock: Clock): void {
   app.get("/", { config: { auth: "none" } }, async (_request, reply) =>
     reply
       .type("text/html; charset=utf-8")
@@ -60,7 +61,7 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
     const orgs = await buses.auditStatus();
     const broken = orgs.find((o) => !o.intact);
     return {
-      generatedAt: Date.now(),
+      generatedAt: clock.now(),
       tenants,
       tenantsTotal: keys.length,
       queues: { delete: await parts.deleteQueue.count() },
