@@ -77,3 +77,20 @@ describe.runIf(hasPostgres)("openPostgres", () => {
     await db.close();
   });
 });
+
+describe.runIf(hasPostgres)("openPostgres when the server drops idle connections", () => {
+  it("survives the idle clients' errors and reconnects on the next query", async () => {
+    const { createDatabase, dropDatabase } = await import("../support/postgres.js");
+    const { url, name } = await createDatabase("idle");
+    const db = await openPostgres(url, { max: 2 });
+    expect(await db.get("SELECT 1 AS one")).toEqual({ one: 1 });
+    const admin = new pg.Client({ connectionString: url.replace(`/${name}`, "/postgres") });
+    await admin.connect();
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name]);
+    await admin.end();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await db.get("SELECT 2 AS two")).toEqual({ two: 2 });
+    await db.close();
+    await dropDatabase(name);
+  });
+});

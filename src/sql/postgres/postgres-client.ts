@@ -42,11 +42,15 @@ const types = {
 
 /** Creates a pool for a connection string, optionally with a default `search_path`. */
 export function createPool(connectionString: string, options: { schema?: string; max?: number }): PgPool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
-  }) as unknown as PgPool;
+  });
+  // An idle client dying (server restart, admin disconnect) is removed from the pool and the
+  // next query opens a new one; without a listener the 'error' event would crash the process.
+  pool.on("error", () => {});
+  return pool as unknown as PgPool;
 }
 
 /**
