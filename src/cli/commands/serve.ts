@@ -22,7 +22,7 @@ export function registerServe(program: Command): void {
   program
     .command("serve")
     .description("Run the multi-tenant HTTP + WebSocket server (state, uploads, files, bus, metrics, inspector).")
-    .option("--port <n>", "TCP port (env STOREROOM_PORT; 0 = any free port)", process.env.STOREROOM_PORT)
+    .option("--port <n>", "TCP port, default 7480 (env STOREROOM_PORT; 0 = any free port)", process.env.STOREROOM_PORT)
     .option("--host <addr>", "interface to bind (env STOREROOM_HOST)", process.env.STOREROOM_HOST ?? "127.0.0.1")
     .option("--data <dir>", "data directory (env STOREROOM_DATA)", process.env.STOREROOM_DATA ?? "./.storeroom")
     .option(
