@@ -48,4 +48,9 @@ export interface BusClientOptions {
   peersTimeoutMs?: number;
   /** Clock for envelope `ts`. Default the system clock. */
   clock?: Clock;
+  /**
+   * Extra HTTP headers of the WebSocket upgrade request, e.g. `{ authorization: "Bearer ..." }`
+   * for `storeroom serve`'s `/v1/bus`. Default none.
+   */
+  headers?: Record<string, string>;
 }

@@ -64,6 +64,7 @@ export class BusClient {
       source: "storeroom",
       peersTimeoutMs: 5000,
       clock: systemClock,
+      headers: {},
       ...options,
     };
     this.#seen = new LruMap(this.#o.dedupeSize);
@@ -172,7 +173,7 @@ export class BusClient {
 
   #dial(): void {
     this.#timer = undefined;
-    const ws = new WebSocket(this.#o.url, { maxPayload: MAX_FRAME_BYTES });
+    const ws = new WebSocket(this.#o.url, { maxPayload: MAX_FRAME_BYTES, headers: this.#o.headers });
     this.#ws = ws;
     ws.on("open", () => ws.send(encodeFrame({ type: "register", token: this.#o.token, name: this.#o.name })));
     ws.on("message", (data, isBinary) => {

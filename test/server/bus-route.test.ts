@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { BusClient } from "../../src/bus/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
@@ -36,6 +37,35 @@ describe("bus over /v1/bus", async () => {
     expect((await back.waitFor(1)).map((e) => e.id)).toEqual(["m3"]);
     alice.close();
     back.close();
+  });
+
+  it("accepts the library's BusClient, authenticated through its upgrade headers", async () => {
+    const received: unknown[] = [];
+    const dave = new BusClient({
+      url: wsUrl,
+      name: "dave",
+      token: "dave-peer-token",
+      hmacSecret: secret,
+      headers: auth(tokens.acme),
+      onMessage: (m) => {
+        received.push(m.body);
+      },
+    });
+    const erin = new BusClient({
+      url: wsUrl,
+      name: "erin",
+      token: "erin-peer-token",
+      hmacSecret: secret,
+      headers: auth(tokens.acme),
+      onMessage: () => {},
+    });
+    await dave.connect();
+    await erin.connect();
+    await erin.send("dave", { hi: "dave" });
+    for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(received).toEqual([{ hi: "dave" }]);
+    await dave.close();
+    await erin.close();
   });
 
   it("refuses upgrades without identity, with forged gateway headers, or on other paths", async () => {
