@@ -1,3 +1,5 @@
+import { relative } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidKeyError } from "../../src/errors.js";
 import { CAS, TenantKey } from "../../src/tenants/index.js";
@@ -59,6 +61,31 @@ describe("TenantKey", () => {
     for (const bad of ["acme", "acme/users", "acme/users/ADA", "../x/org", "acme/team/x", "a/users/b/c"]) {
       expect(() => TenantKey.parse(bad)).toThrow(InvalidKeyError);
     }
+  });
+
+  it("any string either fails validation or yields paths inside the cache that round-trip (property)", () => {
+    const slug = fc.oneof(
+      fc.string({ maxLength: 140 }),
+      fc.stringMatching(/^[a-z0-9_-]{1,130}$/),
+      fc.constantFrom("..", ".", "a/b", "a\\b", "%2e%2e", "a\u0000b"),
+    );
+    fc.assert(
+      fc.property(slug, slug, fc.boolean(), (orgId, userId, org) => {
+        const key = org ? TenantKey.org(orgId) : TenantKey.user(orgId, userId);
+        try {
+          key.validate();
+        } catch (err) {
+          expect(err).toBeInstanceOf(InvalidKeyError);
+          return;
+        }
+        const rel = relative("/cache", key.localPath("/cache"));
+        expect(rel.startsWith("..")).toBe(false);
+        expect(rel).toBe(key.objectKey());
+        expect(TenantKey.fromObjectKey(key.objectKey())?.equals(key)).toBe(true);
+        expect(TenantKey.parse(key.toString()).equals(key)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("exposes CAS = true", () => {
