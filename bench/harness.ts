@@ -32,8 +32,13 @@ export interface BenchResult {
 }
 
 export interface SuiteOptions {
-  /** Milliseconds per case (default 1500, or BENCH_TIME_MS). */
+  /** Milliseconds per case and round (default 1500, or BENCH_TIME_MS). */
   timeMs?: number;
+  /**
+   * Rounds (default 3, or BENCH_ROUNDS). Each round runs every case, in an order rotated by
+   * one, so no case always runs first or last; the reported value is the median over rounds.
+   */
+  rounds?: number;
   /** Warm-up milliseconds per case (default 300). */
   warmupMs?: number;
 }
@@ -44,16 +49,30 @@ export interface SuiteOptions {
  */
 export async function runSuite(suite: string, cases: BenchCase[], options: SuiteOptions = {}): Promise<BenchResult[]> {
   const timeMs = options.timeMs ?? Number(process.env.BENCH_TIME_MS ?? 1500);
-  const bench = new Bench({ name: suite, time: timeMs, warmupTime: options.warmupMs ?? 300 });
-  for (const c of cases) bench.add(`${c.group} :: ${c.name}`, c.fn);
-  await bench.run();
-  const results: BenchResult[] = cases.map((c) => {
-    const task = bench.getTask(`${c.group} :: ${c.name}`);
-    const r = task?.result as
-      | { latency?: { p50: number; p99: number; samplesCount?: number }; throughput?: { p50: number } }
-      | undefined;
+  const rounds = Math.max(1, options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 3));
+  const samples = cases.map(() => ({ p50: [] as number[], p99: [] as number[], count: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    const bench = new Bench({ name: suite, time: timeMs, warmupTime: options.warmupMs ?? 300 });
+    const order = cases.map((_, i) => (i + round) % cases.length);
+    for (const i of order) {
+      const c = cases[i] as BenchCase;
+      bench.add(`${c.group} :: ${c.name}`, c.fn);
+    }
+    await bench.run();
+    cases.forEach((c, i) => {
+      const r = bench.getTask(`${c.group} :: ${c.name}`)?.result as
+        | { latency?: { p50: number; p99: number; samplesCount?: number } }
+        | undefined;
+      const slot = samples[i] as { p50: number[]; p99: number[]; count: number };
+      slot.p50.push(r?.latency?.p50 ?? Number.NaN);
+      slot.p99.push(r?.latency?.p99 ?? Number.NaN);
+      slot.count += r?.latency?.samplesCount ?? 0;
+    });
+  }
+  const results: BenchResult[] = cases.map((c, i) => {
+    const slot = samples[i] as { p50: number[]; p99: number[]; count: number };
     const batch = c.batch ?? 1;
-    const latencyMs = r?.latency?.p50 ?? Number.NaN;
+    const latencyMs = median(slot.p50);
     return {
       suite,
       group: c.group,
@@ -61,8 +80,8 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
       role: c.role,
       opsPerSecMedian: (1000 / latencyMs) * batch,
       latencyMedianUs: (latencyMs * 1000) / batch,
-      latencyP99Us: ((r?.latency?.p99 ?? Number.NaN) * 1000) / batch,
-      samples: r?.latency?.samplesCount ?? 0,
+      latencyP99Us: (median(slot.p99) * 1000) / batch,
+      samples: slot.count,
     };
   });
   for (const r of results) {
@@ -75,9 +94,18 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   writeFileSync(
     new URL(`./results/${suite}.json`, import.meta.url),
-    `${JSON.stringify({ suite, date: new Date().toISOString(), node: process.version, results }, null, 2)}\n`,
+    `${JSON.stringify({ suite, date: new Date().toISOString(), node: process.version, rounds, results }, null, 2)}\n`,
   );
   return results;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function printTable(suite: string, results: BenchResult[]): void {
