@@ -18,6 +18,7 @@ import { bodyChunks } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
+  CompleteMultipartOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -168,9 +169,15 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    options: CompleteMultipartOptions = {},
+  ): Promise<ObjectInfo> {
     const op = "objects.completeMultipart";
     const path = await this.#objectPath(key, op);
+    assertPutOptions(options, op);
     const dir = await this.#uploadDir(key, uploadId, op);
     const meta = JSON.parse(await readFile(join(dir, "upload.json"), "utf8")) as UploadMeta;
     const recorded = await this.#recordedParts(dir, parts, op);
@@ -185,6 +192,8 @@ export class FileObjectStore implements ObjectStore {
       });
       await this.#locked(key, op, async () => {
         await this.#uploadDir(key, uploadId, op);
+        // Checked under the key lock every writer of this key takes, so check and publish are atomic.
+        checkPutCondition(key, (await statObjectFile(path))?.trailer.etag ?? null, options, op);
         await publish(temp, path);
         await this.#discardUpload(dir);
       });

@@ -12,6 +12,7 @@ import { bufferStream, readBody } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
+  CompleteMultipartOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -123,11 +124,18 @@ export class MemoryObjectStore implements ObjectStore {
     return { etag: part.etag, size: part.size };
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    options: CompleteMultipartOptions = {},
+  ): Promise<ObjectInfo> {
     const op = "objects.completeMultipart";
     this.#check(key, op);
+    assertPutOptions(options, op);
     const upload = this.#upload(key, uploadId, op);
     const ordered = checkCompletedParts(parts, upload.parts, this.partSize, op) as (RecordedPart & { bytes: Buffer })[];
+    checkPutCondition(key, this.#objects.get(key)?.info.etag ?? null, options, op);
     this.#uploads.delete(uploadId);
     return this.#store(key, Buffer.concat(ordered.map((part) => part.bytes)), upload.contentType);
   }

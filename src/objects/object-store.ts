@@ -38,6 +38,14 @@ export interface PutOptions {
   contentLength?: number;
 }
 
+/** Options of {@link ObjectStore.completeMultipart}: the conditions of {@link PutOptions}. */
+export interface CompleteMultipartOptions {
+  /** Complete only if the current object has this etag; otherwise {@link ConflictError}, nothing written, upload kept open. */
+  ifMatch?: string;
+  /** `"*"`: complete only if no object exists under the key; otherwise {@link ConflictError}, upload kept open. */
+  ifNoneMatch?: "*";
+}
+
 /** Options of {@link ObjectStore.list}. */
 export interface ListOptions {
   /** Continue after a previous page (its `cursor`). */
@@ -113,8 +121,23 @@ export interface ObjectStore {
    * numbers are contiguous 1..N, and that non-final parts are at least `partSize`; a mismatch
    * throws {@link InvalidArgumentError} and keeps the upload open. Unknown or finished upload
    * -> {@link NotFoundError}. Closes the upload on success.
+   *
+   * `options` are the same conditions as {@link PutOptions}, checked atomically with the
+   * publication (against the object as it is at completion, not at `initMultipart`): a failed
+   * condition throws {@link ConflictError}, writes nothing and keeps the upload open, so the
+   * caller should {@link abortMultipart} it (S3 expires it otherwise).
+   *
+   * @example
+   * ```ts
+   * const info = await store.completeMultipart(key, uploadId, parts, { ifMatch: knownEtag });
+   * ```
    */
-  completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo>;
+  completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    options?: CompleteMultipartOptions,
+  ): Promise<ObjectInfo>;
   /** Discards an upload and its parts. Idempotent: aborting an unknown or finished upload succeeds. */
   abortMultipart(key: string, uploadId: string): Promise<void>;
 

@@ -24,6 +24,7 @@ import { bodyChunks, readUpTo } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
+  CompleteMultipartOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -122,10 +123,6 @@ export class S3ObjectStore implements ObjectStore {
     const op = "objects.put";
     this.#check(key, op);
     assertPutOptions(options, op);
-    const conditions = {
-      ...(options.ifMatch === undefined ? {} : { IfMatch: quote(options.ifMatch) }),
-      ...(options.ifNoneMatch === undefined ? {} : { IfNoneMatch: options.ifNoneMatch }),
-    };
     const fixed = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof Uint8Array ? body : undefined;
     let payload: Uint8Array | Readable;
     let length: number;
@@ -139,7 +136,8 @@ export class S3ObjectStore implements ObjectStore {
       // Unknown length: S3 needs one, so buffer up to a part and switch to multipart beyond it.
       const chunks = bodyChunks(body, op)[Symbol.asyncIterator]();
       const first = await readUpTo(chunks, this.partSize);
-      if (!first.done) return this.#putMultipart(key, first.bytes, chunks, options.contentType, conditions, op);
+      if (!first.done)
+        return this.#putMultipart(key, first.bytes, chunks, options.contentType, sdkConditions(options), op);
       payload = first.bytes;
       length = first.bytes.byteLength;
     }
@@ -151,7 +149,7 @@ export class S3ObjectStore implements ObjectStore {
           Body: payload,
           ContentLength: length,
           ...(options.contentType === undefined ? {} : { ContentType: options.contentType }),
-          ...conditions,
+          ...sdkConditions(options),
         }),
       );
       return { etag: normalizeEtag(out.ETag ?? "") };
@@ -235,14 +233,20 @@ export class S3ObjectStore implements ObjectStore {
     return { etag: await this.#uploadPart(key, uploadId, partNumber, payload, size, op), size };
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    options: CompleteMultipartOptions = {},
+  ): Promise<ObjectInfo> {
     const op = "objects.completeMultipart";
     this.#check(key, op);
+    assertPutOptions(options, op);
     // S3 only enforces its own 5 MiB minimum; the store's partSize rule is checked against ListParts.
     const recorded = await this.#listParts(key, uploadId, op);
     const ordered = checkCompletedParts(parts, recorded, this.partSize, op);
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-    const etag = await this.#complete(key, uploadId, sorted, {}, op);
+    const etag = await this.#complete(key, uploadId, sorted, sdkConditions(options), op);
     const size = ordered.reduce((sum, part) => sum + part.size, 0);
     return { key, size, etag, lastModified: Date.now() };
   }
@@ -397,6 +401,14 @@ function bodyStream(body: unknown): Readable {
   if (body === undefined) return Readable.from([]);
   if (body instanceof Readable) return body;
   throw new TypeError("S3 returned a body that is not a Node stream (is this running outside Node?)");
+}
+
+/** The SDK's conditional-write parameters (PutObject and CompleteMultipartUpload share them). */
+function sdkConditions(options: CompleteMultipartOptions): { IfMatch?: string; IfNoneMatch?: string } {
+  return {
+    ...(options.ifMatch === undefined ? {} : { IfMatch: quote(options.ifMatch) }),
+    ...(options.ifNoneMatch === undefined ? {} : { IfNoneMatch: options.ifNoneMatch }),
+  };
 }
 
 function quote(etag: string): string {

@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { ConflictError } from "../errors.js";
+import type { ConflictError } from "../errors.js";
 import type { CompletedPart, ObjectStore } from "../objects/object-store.js";
 
 /** What a checkpoint upload wrote. */
@@ -14,10 +14,9 @@ const contentType = "application/vnd.sqlite3";
 /**
  * Streams a snapshot file to `objectKey`, conditional on the generation the caller holds:
  * `ifMatch: etag`, or `ifNoneMatch: "*"` when the tenant was never uploaded. Files of at least
- * `multipartBytes` go up in parts. The ObjectStore seam has no conditional CompleteMultipart,
- * so a multipart upload checks the generation with `head()` right before completing: a writer
- * that lands between that check and the completion is not detected (single-part uploads have
- * no such window). Throws {@link ConflictError} when the generation moved; other backend
+ * `multipartBytes` go up in parts, and the same condition is checked by `completeMultipart`
+ * atomically with the publication, so a writer landing at any point of the upload is detected.
+ * Throws {@link ConflictError} when the generation moved (the upload is aborted); other backend
  * errors pass through.
  */
 export async function uploadSnapshot(
@@ -28,8 +27,8 @@ export async function uploadSnapshot(
   multipartBytes: number,
 ): Promise<UploadedSnapshot> {
   const { size } = await stat(file);
+  const condition = expectedEtag === null ? { ifNoneMatch: "*" as const } : { ifMatch: expectedEtag };
   if (size < multipartBytes) {
-    const condition = expectedEtag === null ? { ifNoneMatch: "*" as const } : { ifMatch: expectedEtag };
     const { etag } = await store.put(objectKey, createReadStream(file), {
       ...condition,
       contentLength: size,
@@ -47,13 +46,7 @@ export async function uploadSnapshot(
       const { etag } = await store.putPart(objectKey, uploadId, partNumber, body, { contentLength: length });
       parts.push({ partNumber, etag });
     }
-    const current = await store.head(objectKey);
-    if ((current?.etag ?? null) !== expectedEtag) {
-      throw new ConflictError(`object ${objectKey} changed during a multipart checkpoint`, {
-        op: "tenants.checkpoint",
-      });
-    }
-    const info = await store.completeMultipart(objectKey, uploadId, parts);
+    const info = await store.completeMultipart(objectKey, uploadId, parts, condition);
     return { etag: info.etag, bytes: size };
   } catch (err) {
     // The upload's own error is the one to report; a failed abort only leaves parts for the backend's expiry.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NotFoundError } from "../../src/errors.js";
+import { ConflictError, NotFoundError } from "../../src/errors.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
 import type { ObjectInfo, ObjectStore } from "../../src/objects/object-store.js";
 import { type ObjectStoreContractGroup, runObjectStoreContract } from "../../src/testing/object-store-contract.js";
@@ -132,6 +132,39 @@ describe("the ObjectStore contract catches broken stores", () => {
     expect(failed.some((n) => n.includes("seed 8"))).toBe(true);
     expect(failed.some((n) => n.includes("seed 7"))).toBe(true);
     expect(failed.some((n) => n.includes("seed 9"))).toBe(true);
+  });
+
+  it("completion that ignores its conditions (the multipart CAS hole)", async () => {
+    const failed = await failing(
+      mutant((inner) => ({
+        completeMultipart: (key, uploadId, parts) => inner.completeMultipart(key, uploadId, parts),
+      })),
+      ["conditional"],
+    );
+    expect(failed.map((n) => n.replace(/^.* > /, "")).sort()).toEqual([
+      "a put landing between initMultipart and completeMultipart is detected",
+      "completeMultipart with a stale ifMatch conflicts and keeps the upload open; the current etag completes it",
+      "completeMultipart with ifMatch on a missing object conflicts and creates nothing",
+      'completeMultipart with ifNoneMatch "*" refuses an existing object and leaves it unchanged',
+      "concurrent conditional completions over one etag: exactly one wins",
+    ]);
+  });
+
+  it("completion that checks its condition before assembling, not atomically with the write", async () => {
+    const failed = await failing(
+      mutant((inner) => ({
+        completeMultipart: async (key, uploadId, parts, options) => {
+          const current = await inner.head(key);
+          if (options?.ifMatch !== undefined && current?.etag !== options.ifMatch)
+            throw new ConflictError("stale", { op: "mutant" });
+          if (options?.ifNoneMatch === "*" && current !== null) throw new ConflictError("exists", { op: "mutant" });
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          return inner.completeMultipart(key, uploadId, parts);
+        },
+      })),
+      ["conditional"],
+    );
+    expect(failed).toEqual([expect.stringContaining("concurrent conditional completions")]);
   });
 
   it("completion that leaves the upload open (a second complete succeeds)", async () => {

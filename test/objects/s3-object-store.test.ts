@@ -108,6 +108,29 @@ describe("S3ObjectStore", () => {
     await store.close();
   });
 
+  it("completeMultipart conditions travel as If-Match/If-None-Match on CompleteMultipartUpload (checked by the server)", async () => {
+    const store = new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint, partSize: 1024 });
+    const base = await store.put("cond-complete/k", "base");
+    const uploadId = await store.initMultipart("cond-complete/k");
+    const { etag } = await store.putPart("cond-complete/k", uploadId, 1, "multipart");
+    const parts = [{ partNumber: 1, etag }];
+    const intruder = await store.put("cond-complete/k", "intruder");
+    const before = proxy.stats.preconditionFailed;
+    await expect(store.completeMultipart("cond-complete/k", uploadId, parts, { ifMatch: base.etag })).rejects.toSatisfy(
+      (err) => isStoreError(err, "CONFLICT"),
+    );
+    await expect(store.completeMultipart("cond-complete/k", uploadId, parts, { ifNoneMatch: "*" })).rejects.toSatisfy(
+      (err) => isStoreError(err, "CONFLICT"),
+    );
+    expect(proxy.stats.preconditionFailed).toBe(before + 2);
+    expect((await store.head("cond-complete/k"))?.etag).toBe(intruder.etag);
+    const info = await store.completeMultipart("cond-complete/k", uploadId, parts, { ifMatch: intruder.etag });
+    expect((await store.head("cond-complete/k"))?.etag).toBe(info.etag);
+    const got = await store.get("cond-complete/k");
+    expect((await readAll(got?.body ?? [])).toString()).toBe("multipart");
+    await store.close();
+  });
+
   it("without the proxy s3rver ignores If-None-Match (why the proxy exists)", async () => {
     const store = new S3ObjectStore({ ...s3.storeOptions });
     await store.put("ignored/k", "first");

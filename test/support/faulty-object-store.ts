@@ -1,5 +1,6 @@
 import type {
   CompletedPart,
+  CompleteMultipartOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -149,8 +150,13 @@ export class FaultyObjectStore implements ObjectStore {
     return this.#call("putPart", key, () => this.#inner.putPart(key, uploadId, partNumber, body, options));
   }
 
-  completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
-    return this.#call("completeMultipart", key, () => this.#inner.completeMultipart(key, uploadId, parts));
+  completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    options?: CompleteMultipartOptions,
+  ): Promise<ObjectInfo> {
+    return this.#call("completeMultipart", key, () => this.#inner.completeMultipart(key, uploadId, parts, options));
   }
 
   abortMultipart(key: string, uploadId: string): Promise<void> {

@@ -1,5 +1,6 @@
 import type {
   CompletedPart,
+  CompleteMultipartOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -86,10 +87,15 @@ export class InstrumentedObjectStore implements ObjectStore {
     return this.inner.putPart(key, uploadId, partNumber, body, options);
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<ObjectInfo> {
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    options?: CompleteMultipartOptions,
+  ): Promise<ObjectInfo> {
     await this.#check("completeMultipart", key);
     this.calls.push({ op: "completeMultipart", key });
-    return this.inner.completeMultipart(key, uploadId, parts);
+    return this.inner.completeMultipart(key, uploadId, parts, options);
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
