@@ -19,6 +19,11 @@ export class SlowWaitWarning {
 
   acquire(mutex: Mutex): Promise<void> {
     if (mutex.tryAcquire()) return Promise.resolve();
+    return this.wait(mutex);
+  }
+
+  /** The slow path of {@link SlowWaitWarning.acquire}: the lock is held by someone else. */
+  wait(mutex: Mutex): Promise<void> {
     if (this.#emitted) return mutex.acquire();
     const timer = setTimeout(() => {
       if (this.#emitted) return;

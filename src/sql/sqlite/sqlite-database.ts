@@ -137,7 +137,7 @@ export class SqliteDatabase implements Database {
     this.#assertOpen("sql.transaction");
     if (options.readOnly === true && this.#snapshots !== undefined) return this.#readTransaction(fn);
     this.#assertNotInsideOwnTransaction();
-    await this.#warning.acquire(this.#gate);
+    if (!this.#gate.tryAcquire()) await this.#warning.wait(this.#gate);
     try {
       this.#assertWriterOpen("sql.transaction");
       return await runSqliteTransaction(this.#writer, this.#context, this.#warning, {
