@@ -39,6 +39,11 @@ export interface AuditVerifyOptions {
   checkpoint?: AuditCheckpoint;
   /** The Ed25519 public key matching the key that signed `checkpoint`; required with it. */
   publicKey?: KeyInput;
+  /**
+   * Called after each row checked with the rows checked so far and the row count when the walk
+   * started (rows appended meanwhile can make `done` exceed it). For a progress bar; must not throw.
+   */
+  onProgress?: (done: number, total?: number) => void;
 }
 
 /** Options of {@link AuditLog.open}. */
@@ -150,6 +155,8 @@ export class AuditLog {
         return { index: checkpoint.seq, seq: checkpoint.seq, detail: "checkpoint signature does not verify" };
       }
     }
+    const { onProgress } = options;
+    const total = onProgress === undefined ? undefined : await this.count();
     let index = 0;
     let expected = AUDIT_GENESIS_HASH;
     for await (const page of this.#pages()) {
@@ -167,6 +174,7 @@ export class AuditLog {
         }
         expected = row.hash;
         index++;
+        onProgress?.(index, total);
       }
     }
     if (checkpoint !== undefined && index <= checkpoint.seq) {

@@ -12,6 +12,11 @@ export interface CompactOptions {
   output?: string;
   /** `"gzip"` (default) or `"zstd"`, case-insensitive. */
   format?: string;
+  /**
+   * Called after each batch of rows is marked archived with the rows marked so far and the
+   * rows due (for a progress bar). Not called when nothing is due. Must not throw.
+   */
+  onProgress?: (done: number, total?: number) => void;
 }
 
 /** What {@link StateStore.compact} did. */
@@ -27,6 +32,7 @@ export interface NormalisedCompactOptions {
   readonly before: number;
   readonly output: string;
   readonly format: ArchiveFormat;
+  readonly onProgress?: (done: number, total?: number) => void;
 }
 
 /** Validates and fills defaults; throws {@link InvalidArgumentError}. */
@@ -42,7 +48,9 @@ export function normaliseCompactOptions(options: CompactOptions): NormalisedComp
     });
   }
   const output = (options.output ?? "").trim() === "" ? ".core/archive" : (options.output as string);
-  return { before, output, format };
+  return options.onProgress === undefined
+    ? { before, output, format }
+    : { before, output, format, onProgress: options.onProgress };
 }
 
 interface JournalDbRow {
@@ -97,6 +105,7 @@ export async function compactJournal(
         const ids = rows.slice(i, i + 500).map((r) => r.entry_id);
         const list = ids.map((_, j) => `$${j + 2}`).join(", ");
         await tx.run(`UPDATE journal_entries SET archived_at = $1 WHERE entry_id IN (${list})`, [now, ...ids]);
+        options.onProgress?.(i + ids.length, rows.length);
       }
     });
   } catch (err) {

@@ -49,6 +49,11 @@ export interface ReconcileOptions {
   minAgeMs?: number;
   /** Quarantined copies older than this are deleted for good (not in a dry run). Default 7 days. */
   quarantineRetentionMs?: number;
+  /**
+   * Called after each listed page with the objects scanned so far (no total: the listing is
+   * paged). For a progress bar; must not throw.
+   */
+  onProgress?: (done: number, total?: number) => void;
 }
 
 /** What {@link reconcile} found and did. */
@@ -104,6 +109,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   for (const prefix of prefixes) {
     for await (const page of pages(options.objects, prefix)) {
       scanned += page.length;
+      options.onProgress?.(scanned);
       const old = page.filter((o) => now - o.lastModified >= minAgeMs).map((o) => o.key);
       if (old.length === 0) continue;
       const claimed = await claims.existingKeys(old);

@@ -124,6 +124,22 @@ export function describeAuditLog(
       await expect(audit.verify({ checkpoint: cp })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     });
 
+    it("verify reports each checked row against the starting count and returns the same result", async () => {
+      const { audit } = await fresh();
+      await audit.appendMany(["a", "b", "c"].map(enc));
+      const calls: [number, number | undefined][] = [];
+      expect(await audit.verify({ onProgress: (d, t) => calls.push([d, t]) })).toBeNull();
+      expect(calls).toEqual([
+        [1, 3],
+        [2, 3],
+        [3, 3],
+      ]);
+      const empty = await fresh();
+      const none: number[] = [];
+      expect(await empty.audit.verify({ onProgress: (d) => none.push(d) })).toBeNull();
+      expect(none).toEqual([]);
+    });
+
     it("rejects non-byte events, checkpoints of an empty log, and calls after close", async () => {
       const { audit } = await fresh();
       await expect(audit.append("text" as unknown as Uint8Array)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });

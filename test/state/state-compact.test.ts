@@ -97,6 +97,26 @@ forEachEngine("StateStore.compact", (h) => {
     expect(readdirSync(output)).toEqual([]);
     expect((await s.queryJournal()).map((r) => r.measurement)).toEqual(["a"]);
   });
+
+  it("reports progress per marked batch with the due total; the result is the same as without", async () => {
+    const s = await h.open();
+    for (let i = 0; i < 1200; i++) await s.commitToJournal("m", { i });
+    const calls: [number, number | undefined][] = [];
+    const res = await s.compact({ before: START + 1, output: outDir(), onProgress: (d, t) => calls.push([d, t]) });
+    expect(res.rows).toBe(1200);
+    expect(calls).toEqual([
+      [500, 1200],
+      [1000, 1200],
+      [1200, 1200],
+    ]);
+    expect(await s.queryJournal()).toEqual([]);
+    const none: number[] = [];
+    expect(await s.compact({ before: START + 1, output: outDir(), onProgress: (d) => none.push(d) })).toEqual({
+      path: null,
+      rows: 0,
+    });
+    expect(none).toEqual([]);
+  });
 });
 
 describe("compact options", () => {

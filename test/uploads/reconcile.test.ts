@@ -93,4 +93,17 @@ forEachEngine("reconcile", (ctx) => {
       InvalidArgumentError,
     );
   });
+
+  it("reports the objects scanned so far after each listed page without changing the report", async () => {
+    const { db, clock, objects, references } = await setup();
+    const plain = await reconcile({ db, objects, references, clock });
+    const calls: [number, number | undefined][] = [];
+    const report = await reconcile({ db, objects, references, clock, onProgress: (d, t) => calls.push([d, t]) });
+    expect(report).toEqual(plain);
+    // pub/ holds two objects, priv/ four: one page each.
+    expect(calls).toEqual([
+      [2, undefined],
+      [6, undefined],
+    ]);
+  });
 });

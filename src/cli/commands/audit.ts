@@ -4,6 +4,7 @@ import { type AuditCheckpoint, AuditLog, parseCheckpoint } from "../../bus/index
 import { InvalidArgumentError } from "../../errors.js";
 import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
 import { ExitCode, printJson } from "../output.js";
+import { startProgress } from "../progress.js";
 
 interface AuditDbOptions {
   db: string;
@@ -41,7 +42,14 @@ export function registerAudit(program: Command): void {
         opts.checkpoint === undefined ? undefined : parseCheckpoint(readFileSync(opts.checkpoint, "utf8"));
       const publicKey = opts.publicKey === undefined ? undefined : readFileSync(opts.publicKey, "utf8");
       await withAuditLog(opts, async (log) => {
-        const found = await log.verify(checkpoint === undefined ? {} : { checkpoint, publicKey });
+        const bar = await startProgress("rows verified", opts);
+        const onProgress = (done: number, total?: number) => bar?.update(done, total);
+        let found: Awaited<ReturnType<typeof log.verify>>;
+        try {
+          found = await log.verify(checkpoint === undefined ? { onProgress } : { checkpoint, publicKey, onProgress });
+        } finally {
+          bar?.stop();
+        }
         const rows = await log.count();
         if (opts.json) printJson(found === null ? { intact: true, rows } : { intact: false, rows, break: found });
         else if (found === null) process.stdout.write(`audit chain intact: ${rows} rows\n`);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../errors.js";
 import { ExitCode, printJson } from "../output.js";
+import { startProgress } from "../progress.js";
 import { withStateStore } from "./state.js";
 
 interface CompactCliOptions {
@@ -41,7 +42,19 @@ export function registerCompact(program: Command): void {
     )
     .action((opts: CompactCliOptions) =>
       withStateStore(opts, async (s) => {
-        const res = await s.compact({ before: parseBefore(opts.before), output: opts.output, format: opts.format });
+        const before = parseBefore(opts.before);
+        const bar = await startProgress("rows archived", opts);
+        let res: Awaited<ReturnType<typeof s.compact>>;
+        try {
+          res = await s.compact({
+            before,
+            output: opts.output,
+            format: opts.format,
+            onProgress: (done, total) => bar?.update(done, total),
+          });
+        } finally {
+          bar?.stop();
+        }
         if (opts.json) printJson(res);
         else
           process.stdout.write(

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, printJson } from "../output.js";
+import { type CliProgress, startProgress } from "../progress.js";
 
 interface CommonOptions {
   objects: string;
@@ -60,32 +61,27 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Runs `fn` per key, with a progress bar on an interactive terminal. */
+/** Runs `fn` per key, advancing `progress` (a bar on an interactive terminal) after each. */
 async function eachWithProgress<T>(
   keys: readonly Key[],
-  show: boolean,
+  progress: CliProgress | undefined,
   fn: (key: Key) => Promise<T>,
 ): Promise<{ done: { key: string; result: T }[]; failed: { key: string; error: string }[] }> {
   const done: { key: string; result: T }[] = [];
   const failed: { key: string; error: string }[] = [];
-  let bar: import("cli-progress").SingleBar | undefined;
-  if (show && process.stderr.isTTY) {
-    const { SingleBar, Presets } = await import("cli-progress");
-    bar = new SingleBar(
-      { stream: process.stderr, format: "{bar} {value}/{total} tenants {key}" },
-      Presets.shades_classic,
-    );
-    bar.start(keys.length, 0, { key: "" });
-  }
-  for (const key of keys) {
-    try {
-      done.push({ key: key.toString(), result: await fn(key) });
-    } catch (err) {
-      failed.push({ key: key.toString(), error: message(err) });
+  progress?.update(0, keys.length);
+  try {
+    for (const key of keys) {
+      try {
+        done.push({ key: key.toString(), result: await fn(key) });
+      } catch (err) {
+        failed.push({ key: key.toString(), error: message(err) });
+      }
+      progress?.update(done.length + failed.length, keys.length);
     }
-    bar?.increment(1, { key: key.toString() });
+  } finally {
+    progress?.stop();
   }
-  bar?.stop();
   return { done, failed };
 }
 
@@ -144,7 +140,7 @@ export function registerTenants(program: Command): void {
         const cached = await store.listCached();
         const keys = explicit.length > 0 ? explicit : cached.filter((c) => c.state?.open !== false).map((c) => c.key);
         const cachedIds = new Set(cached.map((c) => c.key.toString()));
-        const { done, failed } = await eachWithProgress(keys, !opts.json, async (key) => {
+        const { done, failed } = await eachWithProgress(keys, await startProgress("tenants", opts), async (key) => {
           if (!cachedIds.has(key.toString())) return { uploaded: false, etag: null, bytes: 0, note: "not cached" };
           await store.get(key);
           await store.markDirty(key);
@@ -172,7 +168,7 @@ export function registerTenants(program: Command): void {
         opts,
         async (store) => {
           const cachedIds = new Set((await store.listCached()).map((c) => c.key.toString()));
-          const { done, failed } = await eachWithProgress(keys, false, async (key) => {
+          const { done, failed } = await eachWithProgress(keys, undefined, async (key) => {
             if (!cachedIds.has(key.toString())) return "not cached";
             await store.get(key);
             await store.evict(key);

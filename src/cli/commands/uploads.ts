@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, printJson } from "../output.js";
+import { startProgress } from "../progress.js";
 
 interface CommonOptions {
   db: string;
@@ -128,23 +129,30 @@ export function registerUploads(program: Command): void {
           all ??= new Set((await db.all<{ key: string }>(opts.referencesQuery)).map((r) => String(r.key)));
           return all;
         };
-        const result = await reconcile({
-          db,
-          objects,
-          dryRun: opts.apply !== true,
-          quarantinePrefix: opts.quarantinePrefix,
-          limit: Number(opts.limit),
-          minAgeMs: Number(opts.minAgeMs),
-          references: {
-            referencedKeys: async (keys) => {
-              const refs = await load();
-              return new Set(keys.filter((k) => refs.has(k)));
+        const bar = await startProgress("objects scanned", opts);
+        let result: Awaited<ReturnType<typeof reconcile>>;
+        try {
+          result = await reconcile({
+            db,
+            objects,
+            dryRun: opts.apply !== true,
+            quarantinePrefix: opts.quarantinePrefix,
+            limit: Number(opts.limit),
+            minAgeMs: Number(opts.minAgeMs),
+            onProgress: (done) => bar?.update(done),
+            references: {
+              referencedKeys: async (keys) => {
+                const refs = await load();
+                return new Set(keys.filter((k) => refs.has(k)));
+              },
+              async *allReferences() {
+                yield* await load();
+              },
             },
-            async *allReferences() {
-              yield* await load();
-            },
-          },
-        });
+          });
+        } finally {
+          bar?.stop();
+        }
         if (opts.json) printJson(result);
         else {
           process.stdout.write(
