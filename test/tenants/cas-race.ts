@@ -4,6 +4,7 @@ import { ConflictError } from "../../src/errors.js";
 import type { ObjectStore } from "../../src/objects/object-store.js";
 import { openSqlite } from "../../src/sql/index.js";
 import { TenantConflictError, TenantKey, type TenantStore } from "../../src/tenants/index.js";
+import type { FaultyObjectStore } from "../support/faulty-object-store.js";
 
 export const ada = TenantKey.user("acme", "ada");
 
@@ -62,4 +63,53 @@ export async function race(
   await fresh.run("INSERT INTO notes VALUES ('merged')");
   expect((await loser.checkpoint(ada)).uploaded).toBe(true);
   expect((await objects.head(ada.objectKey()))?.etag).toBe((await loser.inspect(ada)).etag);
+}
+
+/**
+ * `a` writes the tenant (a conditional checkpoint of its own) after `b`'s multipart checkpoint
+ * has uploaded its parts, right before `b` completes it: `b` must lose with a
+ * {@link TenantConflictError} and keep its copy aside. `b`'s object store is `paused`, a
+ * FaultyObjectStore over the one `a` and `reader` use.
+ */
+export async function writeIntoMultipartWindow(
+  a: TenantStore,
+  b: TenantStore,
+  paused: FaultyObjectStore,
+  reader: TenantStore,
+  key: TenantKey = TenantKey.user("acme", "ada"),
+): Promise<void> {
+  await a.withTenant(key, async (db) => {
+    await db.run("CREATE TABLE notes (body TEXT)");
+    await db.run("CREATE TABLE filler (body TEXT)");
+    await db.transaction(async (tx) => {
+      for (let i = 0; i < 1000; i++) await tx.run("INSERT INTO filler VALUES (hex(randomblob(100)))");
+    });
+  });
+  await a.evict(key);
+  const dbA = await a.get(key);
+  const dbB = await b.get(key);
+  await dbA.run("INSERT INTO notes VALUES ('from a')");
+  await dbB.run("INSERT INTO notes VALUES ('from b')");
+  // A writes (its own conditional checkpoint) after B's parts are up, right before B completes.
+  let intruded = false;
+  paused.beforeCall = async (method) => {
+    if (method !== "completeMultipart" || intruded) return;
+    intruded = true;
+    expect((await a.checkpoint(key)).uploaded).toBe(true);
+  };
+  const lost = await b.checkpoint(key).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(intruded).toBe(true);
+  expect(paused.calls.filter((c) => c.method === "putPart").length).toBeGreaterThan(1);
+  expect(lost).toBeInstanceOf(TenantConflictError);
+  expect(lost).toBeInstanceOf(ConflictError);
+  const conflict = lost as TenantConflictError;
+  expect(paused.calls.map((c) => c.method)).toContain("abortMultipart");
+  // A's write is in object storage; B's is in the copy it kept aside.
+  expect((await paused.inner.head(key.objectKey()))?.etag).toBe((await a.inspect(key)).etag);
+  expect(await notes(await reader.get(key))).toEqual(["from a"]);
+  await b.evict(key).catch((err) => expect(err).toBe(conflict));
+  expect(await keptNotes(conflict.keptAt)).toEqual(["from b"]);
 }

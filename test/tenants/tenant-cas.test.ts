@@ -1,13 +1,12 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConflictError } from "../../src/errors.js";
 import { FileObjectStore } from "../../src/objects/file-object-store.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
 import type { ObjectStore } from "../../src/objects/object-store.js";
 import { TenantConflictError } from "../../src/tenants/index.js";
 import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { useTempDir } from "../support/temp-dir.js";
-import { ada, keptNotes, notes, race } from "./cas-race.js";
+import { ada, keptNotes, notes, race, writeIntoMultipartWindow } from "./cas-race.js";
 import { useTenantStores } from "./tenant-fixture.js";
 
 describe("CAS: two stores, one tenant", () => {
@@ -77,42 +76,13 @@ describe("CAS: two stores, one tenant", () => {
     it(`a write landing between a multipart checkpoint's init and its completion is detected (${name})`, async () => {
       const objects = make(join(root, `window-${name}`));
       const paused = new FaultyObjectStore(objects);
-      const a = t.open({ objectStore: objects, multipartThresholdBytes: 1, checkpointWrites: 1e9 });
-      const b = t.open({ objectStore: paused, multipartThresholdBytes: 1, checkpointWrites: 1e9 });
-      await a.withTenant(ada, async (db) => {
-        await db.run("CREATE TABLE notes (body TEXT)");
-        await db.run("CREATE TABLE filler (body TEXT)");
-        await db.transaction(async (tx) => {
-          for (let i = 0; i < 500; i++) await tx.run("INSERT INTO filler VALUES (hex(randomblob(100)))");
-        });
-      });
-      await a.evict(ada);
-      const dbA = await a.get(ada);
-      const dbB = await b.get(ada);
-      await dbA.run("INSERT INTO notes VALUES ('from a')");
-      await dbB.run("INSERT INTO notes VALUES ('from b')");
-      // A writes (its own conditional checkpoint) after B's parts are up, right before B completes.
-      let intruded = false;
-      paused.beforeCall = async (method) => {
-        if (method !== "completeMultipart" || intruded) return;
-        intruded = true;
-        expect((await a.checkpoint(ada)).uploaded).toBe(true);
-      };
-      const lost = await b.checkpoint(ada).then(
-        () => undefined,
-        (err: unknown) => err,
+      const options = { multipartThresholdBytes: 1, checkpointWrites: 1e9 };
+      await writeIntoMultipartWindow(
+        t.open({ objectStore: objects, ...options }),
+        t.open({ objectStore: paused, ...options }),
+        paused,
+        t.open({ objectStore: objects }),
       );
-      expect(intruded).toBe(true);
-      expect(paused.calls.filter((c) => c.method === "putPart").length).toBeGreaterThan(1);
-      expect(lost).toBeInstanceOf(TenantConflictError);
-      expect(lost).toBeInstanceOf(ConflictError);
-      const conflict = lost as TenantConflictError;
-      expect(paused.calls.map((c) => c.method)).toContain("abortMultipart");
-      // A's write is in object storage; B's is in the copy it kept aside.
-      expect((await objects.head(ada.objectKey()))?.etag).toBe((await a.inspect(ada)).etag);
-      expect(await notes(await t.open({ objectStore: objects }).get(ada))).toEqual(["from a"]);
-      await b.evict(ada).catch((err) => expect(err).toBe(conflict));
-      expect(await keptNotes(conflict.keptAt)).toEqual(["from b"]);
       await objects.close();
     });
   }

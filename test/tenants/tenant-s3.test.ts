@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3ObjectStore } from "../../src/objects/s3-object-store.js";
 import { TenantKey } from "../../src/tenants/index.js";
 import { type ConditionalS3Proxy, startConditionalS3Proxy } from "../support/conditional-s3-proxy.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { type S3rverHandle, startS3rver } from "../support/s3rver.js";
-import { race } from "./cas-race.js";
+import { race, writeIntoMultipartWindow } from "./cas-race.js";
 import { useTenantStores } from "./tenant-fixture.js";
 
 describe("TenantStore on S3 (s3rver behind the conditional proxy)", () => {
@@ -41,6 +42,21 @@ describe("TenantStore on S3 (s3rver behind the conditional proxy)", () => {
       expect(proxy.stats.preconditionFailed).toBeGreaterThan(refused);
     });
   }
+
+  it("a write landing between a multipart checkpoint's init and its completion is refused by CompleteMultipartUpload", async () => {
+    const refused = proxy.stats.preconditionFailed;
+    const objects = objectStore();
+    const paused = new FaultyObjectStore(objectStore());
+    const options = { multipartThresholdBytes: 1, checkpointWrites: 1e9 };
+    await writeIntoMultipartWindow(
+      t.open({ objectStore: objects, ...options }),
+      t.open({ objectStore: paused, ...options }),
+      paused,
+      t.open({ objectStore: objectStore() }),
+      TenantKey.user("s3-window", "ada"),
+    );
+    expect(proxy.stats.preconditionFailed).toBe(refused + 1);
+  });
 
   it("checkpoints in parts above the threshold and hydrates them back", async () => {
     const objects = objectStore();
