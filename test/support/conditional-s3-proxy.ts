@@ -12,7 +12,8 @@ import { Mutex } from "../../src/internal/mutex.js";
  * - conditional writes: a PUT or CompleteMultipartUpload carrying `If-Match`/`If-None-Match`
  *   HEADs the object on s3rver first and answers 412 PreconditionFailed when the condition
  *   fails; writes (conditional or not) and deletes are serialised per key while the check and
- *   the forwarded write run, so check-then-write is atomic;
+ *   the forwarded write run, so check-then-write is atomic; a Complete refused with 412
+ *   leaves its upload open (it can be completed again or aborted);
  * - multipart: tracks uploads started through it; UploadPart, ListParts, Complete and Abort
  *   on an unknown or finished upload answer 404 NoSuchUpload; Complete checks part order
  *   (InvalidPartOrder) and etags (InvalidPart); ListParts and Abort are answered here.
