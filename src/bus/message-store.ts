@@ -189,6 +189,15 @@ export class MessageStore {
     return rows.map(toMessage);
   }
 
+  /** Number of messages not yet delivered (and not acked) to any recipient: the backlog, for metrics. */
+  async countUndelivered(): Promise<number> {
+    this.#assertOpen("bus.countUndelivered");
+    const row = await this.#db.get<{ n: number | string }>(
+      "SELECT count(*) AS n FROM bus_messages WHERE delivered = 0 AND acked = 0",
+    );
+    return Number(row?.n ?? 0);
+  }
+
   /** One message by id, or `undefined`. */
   async get(id: string): Promise<BusMessage | undefined> {
     this.#assertOpen("bus.get");

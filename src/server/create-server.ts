@@ -5,6 +5,7 @@ import { errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator } from "./identity.js";
 import { OrgBuses } from "./org-buses.js";
+import { readQueueDepths } from "./queue-depths.js";
 import { enforceAuth } from "./request-context.js";
 import { registerBusRoute } from "./routes/bus-route.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
@@ -98,10 +99,6 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
 
   const busHmacSecret = config.busHmacSecret ?? (await readOrCreateSecret(join(config.dataDir, "bus-hmac.key")));
   const parts = await openServerParts(config, metrics);
-  metrics.setSources({
-    residentTenants: () => parts.tenants.stats.resident,
-    queueDepths: async () => ({ delete: await parts.deleteQueue.count() }),
-  });
   const streams = new Set<{ end(): void }>();
 
   const buses = new OrgBuses({
@@ -113,6 +110,11 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
       metrics.backgroundFailures.inc({ job: "bus" });
       process.emitWarning(`storeroom: bus: ${err instanceof Error ? err.message : String(err)}`);
     },
+  });
+
+  metrics.setSources({
+    residentTenants: () => parts.tenants.stats.resident,
+    queueDepths: async () => ({ ...(await readQueueDepths(parts, buses)) }),
   });
 
   // Upgraded sockets (bus peers) and event streams would keep server.close() waiting forever.

@@ -59,6 +59,13 @@ export class OrgBuses {
     return [...this.#buses.keys()].sort();
   }
 
+  /** Undelivered messages summed over the org buses open in this process. */
+  async countUndelivered(): Promise<number> {
+    let total = 0;
+    for (const orgId of this.orgs) total += await (await this.#bus(orgId)).store.countUndelivered();
+    return total;
+  }
+
   /** Audit chain status of every open org bus. */
   async auditStatus(): Promise<OrgAuditStatus[]> {
     const out: OrgAuditStatus[] = [];

@@ -59,7 +59,7 @@ export class ServerMetrics {
     });
     new Gauge({
       name: "storeroom_queue_depth",
-      help: "Rows waiting per queue: delete (due or leased deletes), claims_pending (unfinished uploads), bus_pending (undelivered messages).",
+      help: "Rows waiting per queue: delete (due or leased deletes), claims_pending (unfinished uploads), outbox_pending (undispatched upload events), bus_pending (undelivered bus messages, all orgs open here).",
       labelNames: ["queue"],
       registers,
       async collect() {

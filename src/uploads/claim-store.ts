@@ -112,6 +112,14 @@ export class ClaimStore {
     return found;
   }
 
+  /** Number of `pending` claims of every owner (unfinished uploads; a queue depth for metrics). */
+  async countPending(options: UploadsCallOptions = {}): Promise<number> {
+    const row = await (options.executor ?? this.#db).get<{ n: number | string }>(
+      "SELECT count(*) AS n FROM storeroom_upload_claims WHERE status = 'pending'",
+    );
+    return Number(row?.n ?? 0);
+  }
+
   /** Number of `pending` claims owned by `owner` (the per-user in-flight cap). */
   async countPendingByOwner(owner: string, options: UploadsCallOptions = {}): Promise<number> {
     const row = await (options.executor ?? this.#db).get<{ n: number }>(

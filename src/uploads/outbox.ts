@@ -149,6 +149,14 @@ export class Outbox {
     );
   }
 
+  /** Number of undispatched events, leased ones included (a queue depth for metrics). */
+  async countPending(): Promise<number> {
+    const row = await this.#db.get<{ n: number | string }>(
+      "SELECT count(*) AS n FROM storeroom_upload_outbox WHERE dispatched_at IS NULL",
+    );
+    return Number(row?.n ?? 0);
+  }
+
   /** Deletes dispatched events older than `before` (ms); returns how many. */
   async purgeDispatched(before: number): Promise<number> {
     const { changes } = await this.#db.run(

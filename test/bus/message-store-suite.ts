@@ -39,6 +39,23 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       expect(await store.peers()).toEqual([]);
     });
 
+    it("countUndelivered counts messages neither delivered nor acked, over all recipients", async () => {
+      const { store } = await fresh();
+      expect(await store.countUndelivered()).toBe(0);
+      for (const name of ["a", "b", "c"]) await store.register({ name });
+      for (const [id, to] of [
+        ["m1", "b"],
+        ["m2", "c"],
+        ["m3", "b"],
+      ]) {
+        await store.enqueue({ id: id as string, from: "a", to: to as string, envelope: bytes(id as string) });
+      }
+      expect(await store.countUndelivered()).toBe(3);
+      await store.markDelivered("m1");
+      await store.markAcked("m2");
+      expect(await store.countUndelivered()).toBe(1);
+    });
+
     it("enqueue needs a registered recipient", async () => {
       const { store } = await fresh();
       const err = await store.enqueue({ id: "m1", from: "a", to: "ghost", envelope: bytes("x") }).catch((e) => e);

@@ -35,7 +35,7 @@ describe("inspector page", async () => {
     expect(data.tenants).toContainEqual(
       expect.objectContaining({ tenant: "acme/org", groups: [{ group: "settings", count: 1, keys: ["theme"] }] }),
     );
-    expect(data.queues).toEqual({ delete: 0 });
+    expect(data.queues).toEqual({ delete: 0, claims_pending: 0, outbox_pending: 0, bus_pending: 0 });
     expect(data.audit.intact).toBe(true);
   });
 

@@ -10,6 +10,7 @@ import {
   TokenAuthenticator,
 } from "../../src/server/index.js";
 import { useTempDir } from "../support/temp-dir.js";
+import { TestPeer } from "./bus-peer.js";
 
 const secret = "s".repeat(40);
 
@@ -134,5 +135,35 @@ describe("http skeleton", async () => {
     expect(metrics.headers["content-type"]).toMatch(/text\/plain/);
     expect(metrics.body).toMatch(/storeroom_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/);
     expect(metrics.body).toMatch(/storeroom_http_request_duration_seconds_bucket/);
+    const depth = (body: string, queue: string) =>
+      Number(body.match(new RegExp(`^storeroom_queue_depth\\{queue="${queue}"\\} (\\d+)$`, "m"))?.[1]);
+    for (const queue of ["delete", "claims_pending", "outbox_pending", "bus_pending"]) {
+      expect(depth(metrics.body, queue)).toBe(0);
+    }
+
+    // A pending upload claim and an undelivered bus message (its recipient is offline).
+    const init = await server.app.inject({
+      method: "POST",
+      url: "/v1/uploads",
+      headers: auth,
+      payload: { filename: "a.bin", size: 3 },
+    });
+    expect(init.statusCode).toBe(201);
+    const secret = readFileSync(join(dir, "bus-hmac.key"), "utf8").trim();
+    const wsUrl = `${(await server.listen()).replace("http", "ws")}/v1/bus`;
+    const carol = await TestPeer.connect(wsUrl, auth, "carol", secret);
+    carol.close();
+    const alice = await TestPeer.connect(wsUrl, auth, "alice", secret);
+    alice.send("carol", { n: 1 }, "m1");
+    let after = "";
+    for (let i = 0; i < 50 && depth(after, "bus_pending") !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = (await server.app.inject({ url: "/metrics", headers: auth })).body;
+    }
+    alice.close();
+    expect(depth(after, "claims_pending")).toBe(1);
+    expect(depth(after, "bus_pending")).toBe(1);
+    expect(depth(after, "delete")).toBe(0);
+    expect(depth(after, "outbox_pending")).toBe(0);
   });
 });

@@ -48,6 +48,16 @@ forEachEngine("ClaimStore", (ctx) => {
     await expect(claims.markUploaded(c.id)).rejects.toBeInstanceOf(ClaimNotFoundError);
   });
 
+  it("countPending counts pending claims of every owner only", async () => {
+    const { claims } = stores();
+    const before = await claims.countPending();
+    await claims.create(newClaim({ createdBy: "ada" }));
+    await claims.create(newClaim({ createdBy: "bob" }));
+    const done = await claims.create(newClaim({ createdBy: "ada" }));
+    await claims.markUploaded(done.id);
+    expect(await claims.countPending()).toBe(before + 2);
+  });
+
   it("consumes uploaded claims of the owner inside the caller's transaction and writes file.claimed", async () => {
     const { db, claims, outbox } = stores();
     const a = await claims.create(newClaim());

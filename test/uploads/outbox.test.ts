@@ -33,6 +33,7 @@ forEachEngine("Outbox", (ctx) => {
       seen.push(e.payload.fileKey);
     });
     expect(first).toEqual({ dispatched: 1, error: boom });
+    expect(await outbox.countPending()).toBe(2);
     expect((await outbox.pending()).map((e) => (e.topic === "file.deleted" ? e.payload.fileKey : ""))).toEqual([
       "b",
       "c",
@@ -44,6 +45,7 @@ forEachEngine("Outbox", (ctx) => {
     expect(seen).toEqual(["a", "b", "c"]);
     expect(await outbox.pending()).toEqual([]);
     expect(await outbox.drain(async () => {})).toEqual({ dispatched: 0 });
+    expect(await outbox.countPending()).toBe(0);
     clock.advance(10);
     expect(await outbox.purgeDispatched(clock.now())).toBe(3);
   });

@@ -3,6 +3,7 @@ import type { Clock } from "../../clock.js";
 import { TenantKey } from "../../tenants/index.js";
 import { inspectorHtml } from "../inspector-page.js";
 import type { OrgBuses } from "../org-buses.js";
+import { readQueueDepths } from "../queue-depths.js";
 import type { ServerParts } from "../server-parts.js";
 
 /** Tenants shown per inspector refresh, and keys shown per group. */
@@ -64,7 +65,7 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
       generatedAt: clock.now(),
       tenants,
       tenantsTotal: keys.length,
-      queues: { delete: await parts.deleteQueue.count() },
+      queues: await readQueueDepths(parts, buses),
       audit: {
         rows: orgs.reduce((n, o) => n + o.rows, 0),
         intact: broken === undefined,
