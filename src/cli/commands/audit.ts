@@ -64,13 +64,27 @@ export function registerAudit(program: Command): void {
     .option("--schema <name>", "PostgreSQL schema of the bus tables")
     .requiredOption("--private-key <file>", "Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`")
     .option("--out <file>", "write the checkpoint JSON here instead of stdout")
+    .option("--json", 'print {"checkpoint":{"seq","hash","signature"},"out":file|null,"rows":n}')
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Example:",
+        "  openssl genpkey -algorithm ed25519 -out audit.key && openssl pkey -in audit.key -pubout -out audit.pub",
+        "  storeroom audit checkpoint --db ./bus.db --private-key audit.key --out /safe/place/cp.json --json",
+        "",
+        "Exit codes: 0 signed, 2 error (also an empty log: nothing to sign).",
+      ].join("\n"),
+    )
     .action(async (opts: AuditDbOptions & { privateKey: string; out?: string }) => {
       const key = readFileSync(opts.privateKey, "utf8");
       await withAuditLog(opts, async (log) => {
         const cp: AuditCheckpoint = await log.checkpoint(key);
         const text = `${JSON.stringify(cp)}\n`;
-        if (opts.out === undefined) process.stdout.write(text);
-        else writeFileSync(opts.out, text);
+        if (opts.out !== undefined) writeFileSync(opts.out, text);
+        if (opts.json) printJson({ checkpoint: cp, out: opts.out ?? null, rows: await log.count() });
+        else if (opts.out === undefined) process.stdout.write(text);
+        else process.stdout.write(`signed seq ${cp.seq} into ${opts.out}\n`);
       });
     });
 }

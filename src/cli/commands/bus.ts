@@ -77,6 +77,8 @@ export function registerBus(program: Command): void {
         "  storeroom bus serve --listen 0.0.0.0:47821 --db postgres://app@db/storeroom --schema bus",
         "",
         "Flags win over environment variables. The secret in a flag is visible in `ps`; prefer the variable.",
+        "",
+        "Exit codes: 0 stopped by SIGINT/SIGTERM, 2 error (bad configuration, database, port in use).",
       ].join("\n"),
     )
     .action(async (flags: BusServeFlags) => {

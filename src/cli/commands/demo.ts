@@ -16,7 +16,7 @@ export function registerDemo(program: Command): void {
     .description("Open a SQLite database, migrate it, write a note and print the latest one.")
     .option("--db <path>", "database file", "./.storeroom/demo.db")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExample:\n  storeroom demo --db ./demo.db")
+    .addHelpText("after", "\nExample:\n  storeroom demo --db ./demo.db\n\nExit codes: 0 ok, 2 error.")
     .action(async (opts: { db: string; json?: boolean }) => {
       const { mkdirSync } = await import("node:fs");
       const { dirname } = await import("node:path");

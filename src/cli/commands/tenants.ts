@@ -96,7 +96,7 @@ export function registerTenants(program: Command): void {
     .option("--org <org>", "only this org")
     .addHelpText(
       "after",
-      "\nExample:\n  storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --org acme",
+      "\nExample:\n  storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --org acme\n\nExit codes: 0 ok, 2 error.",
     )
     .action(async (opts: CommonOptions & { org?: string }) => {
       await withTenants(opts, async (store) => {
@@ -132,7 +132,7 @@ export function registerTenants(program: Command): void {
     .argument("[keys...]", 'tenants as "org/users/user" or "org/org"')
     .addHelpText(
       "after",
-      "\nExample:\n  storeroom tenants checkpoint --objects ./objects --cache ./cache acme/users/ada",
+      "\nExample:\n  storeroom tenants checkpoint --objects ./objects --cache ./cache acme/users/ada\n\nExit codes: 0 every tenant done, 2 error (also when any tenant failed; listed under failed).",
     )
     .action(async (texts: string[], opts: CommonOptions) => {
       const explicit = await parseKeys(texts);
@@ -161,7 +161,10 @@ export function registerTenants(program: Command): void {
   common(tenants.command("evict"))
     .description("Checkpoint cached tenants if needed and remove their local copies.")
     .argument("<keys...>", 'tenants as "org/users/user" or "org/org"')
-    .addHelpText("after", "\nExample:\n  storeroom tenants evict --objects ./objects --cache ./cache acme/org")
+    .addHelpText(
+      "after",
+      "\nExample:\n  storeroom tenants evict --objects ./objects --cache ./cache acme/org\n\nExit codes: 0 every tenant done, 2 error (also when any tenant failed; listed under failed).",
+    )
     .action(async (texts: string[], opts: CommonOptions) => {
       const keys = await parseKeys(texts);
       await withTenants(
@@ -191,7 +194,7 @@ export function registerTenants(program: Command): void {
     .argument("<key>", 'tenant as "org/users/user" or "org/org"')
     .addHelpText(
       "after",
-      "\nExample:\n  storeroom tenants inspect --objects ./objects --cache ./cache acme/users/ada --json",
+      "\nExample:\n  storeroom tenants inspect --objects ./objects --cache ./cache acme/users/ada --json\n\nExit codes: 0 ok, 2 error (e.g. a malformed tenant key).",
     )
     .action(async (text: string, opts: CommonOptions) => {
       const [key] = await parseKeys([text]);

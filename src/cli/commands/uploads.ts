@@ -66,7 +66,7 @@ export function registerUploads(program: Command): void {
     .description("Reap expired unfinished uploads once (their objects are queued for deletion).")
     .addHelpText(
       "after",
-      "\nExample:\n  storeroom uploads sweep --db ./.storeroom/control.db --objects ./.storeroom/objects --json",
+      "\nExample:\n  storeroom uploads sweep --db ./.storeroom/control.db --objects ./.storeroom/objects --json\n\nExit codes: 0 ok (also when nothing expired), 2 error.",
     )
     .action(async (opts: CommonOptions) => {
       const { ClaimSweeper } = await import("../../uploads/index.js");
