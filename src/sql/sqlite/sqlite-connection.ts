@@ -92,12 +92,13 @@ export class SqliteConnection {
   runPrepared(p: PreparedStatement, params: SqlParams | undefined, op = "sql.run"): RunResult {
     try {
       const args = bind(p, params);
-      // better-sqlite3's own result object already has `changes`; returning it spares an allocation.
-      return args.length === 2
-        ? p.statement.run(args[0], args[1])
-        : args.length === 1
-          ? p.statement.run(args[0])
-          : p.statement.run(...args);
+      const info =
+        args.length === 2
+          ? p.statement.run(args[0], args[1])
+          : args.length === 1
+            ? p.statement.run(args[0])
+            : p.statement.run(...args);
+      return { changes: info.changes };
     } catch (err) {
       throw mapSqliteError(err, op);
     }
