@@ -3,38 +3,20 @@ import { generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AuditLog } from "../../src/bus/audit-log.js";
 import { registerAudit } from "../../src/cli/commands/audit.js";
 import { resolveBusServeConfig } from "../../src/cli/commands/bus.js";
 import { openSqlite } from "../../src/sql/index.js";
+import { runCommand } from "../support/run-command.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { RawPeer, SECRET } from "./bus-fixtures.js";
 
 const dir = useTempDir("storeroom-bus-cli-");
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
-/** Runs `storeroom audit ...` in this process; a thrown error is what main.ts turns into exit code 2. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = new Command("storeroom").exitOverride();
-  registerAudit(program);
-  let stdout = "";
-  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await program.parseAsync(["node", "storeroom", ...args]);
-    return { code: Number(process.exitCode ?? 0), stdout, stderr: "" };
-  } catch (err) {
-    return { code: 2, stdout, stderr: (err as Error).message };
-  } finally {
-    spy.mockRestore();
-    process.exitCode = saved;
-  }
+function cli(args: string[]) {
+  return runCommand(registerAudit, args);
 }
 
 async function auditDb(name: string, rows: number): Promise<string> {

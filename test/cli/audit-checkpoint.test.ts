@@ -1,31 +1,16 @@
 import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Command } from "commander";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AuditLog, parseCheckpoint } from "../../src/bus/index.js";
 import { registerAudit } from "../../src/cli/commands/audit.js";
 import { openSqlite } from "../../src/sql/index.js";
+import { runCommand } from "../support/run-command.js";
 import { useTempDir } from "../support/temp-dir.js";
 
-/** Runs `storeroom audit ...` in this process, capturing stdout and the exit code. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  const program = new Command("storeroom").exitOverride();
-  registerAudit(program);
-  let stdout = "";
-  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await program.parseAsync(["node", "storeroom", ...args]);
-    return { code: Number(process.exitCode ?? 0), stdout };
-  } finally {
-    spy.mockRestore();
-    process.exitCode = saved;
-  }
+  const { code, stdout } = await runCommand(registerAudit, args);
+  return { code, stdout };
 }
 
 describe("storeroom audit checkpoint --json", () => {

@@ -1,0 +1,35 @@
+import { Command } from "commander";
+import { vi } from "vitest";
+
+/** What an in-process command run printed and the exit code it set. */
+export interface CommandRun {
+  code: number;
+  stdout: string;
+  /** The message of an error thrown out of the command (main.ts turns it into exit code 2). */
+  stderr: string;
+}
+
+/**
+ * Runs one command group in this process, as `storeroom <args>` would, capturing stdout and
+ * the exit code; a thrown error becomes code 2 like in main.ts.
+ */
+export async function runCommand(register: (program: Command) => void, args: string[]): Promise<CommandRun> {
+  const program = new Command("storeroom").exitOverride();
+  register(program);
+  let stdout = "";
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const saved = process.exitCode;
+  process.exitCode = undefined;
+  try {
+    await program.parseAsync(["node", "storeroom", ...args]);
+    return { code: Number(process.exitCode ?? 0), stdout, stderr: "" };
+  } catch (err) {
+    return { code: 2, stdout, stderr: (err as Error).message };
+  } finally {
+    spy.mockRestore();
+    process.exitCode = saved;
+  }
+}
