@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { openPostgres, openSqlite } from "../../src/sql/index.js";
+import { type Database, openPostgres, openSqlite } from "../../src/sql/index.js";
 import { StateStore } from "../../src/state/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -46,19 +46,7 @@ describe("sqlite: state schema upgrades from the seed's older layouts", () => {
   });
 
   it("adds expires_at to an entries table created before TTL support", async () => {
-    const db = await fresh();
-    await db.run(
-      "CREATE TABLE entries (group_name TEXT NOT NULL, entry_key TEXT NOT NULL, entry_value TEXT NOT NULL, PRIMARY KEY (group_name, entry_key))",
-    );
-    await db.run("INSERT INTO entries VALUES ('g', 'k', 'old')");
-    const clock = new ManualClock(NOW);
-    const s = await StateStore.open({ database: db, clock });
-    expect(await s.get("g", "k")).toBe("old");
-    await s.setWithTtl("g", "t", "v", 5);
-    clock.advance(5);
-    expect(await s.exists("g", "t")).toBe(false);
-    await s.close();
-    await db.close();
+    await expectPreTtlUpgrade(await fresh());
   });
 
   it("merges a legacy kv table into an existing entries table; entries rows win", async () => {
@@ -109,18 +97,22 @@ describe.runIf(hasPostgres)("postgres: state schema upgrades from the seed's old
   });
 
   it("adds expires_at to a pre-TTL entries table", async () => {
-    const db = await fresh();
-    await db.run(
-      "CREATE TABLE entries (group_name TEXT NOT NULL, entry_key TEXT NOT NULL, entry_value TEXT NOT NULL, PRIMARY KEY (group_name, entry_key))",
-    );
-    await db.run("INSERT INTO entries VALUES ('g', 'k', 'old')");
-    const clock = new ManualClock(NOW);
-    const s = await StateStore.open({ database: db, clock });
-    expect(await s.get("g", "k")).toBe("old");
-    await s.setWithTtl("g", "t", "v", 5);
-    clock.advance(5);
-    expect(await s.exists("g", "t")).toBe(false);
-    await s.close();
-    await db.close();
+    await expectPreTtlUpgrade(await fresh());
   });
 });
+
+/** An `entries` table from before TTL support is upgraded in place: old rows stay, TTL works. */
+async function expectPreTtlUpgrade(db: Database): Promise<void> {
+  await db.run(
+    "CREATE TABLE entries (group_name TEXT NOT NULL, entry_key TEXT NOT NULL, entry_value TEXT NOT NULL, PRIMARY KEY (group_name, entry_key))",
+  );
+  await db.run("INSERT INTO entries VALUES ('g', 'k', 'old')");
+  const clock = new ManualClock(NOW);
+  const s = await StateStore.open({ database: db, clock });
+  expect(await s.get("g", "k")).toBe("old");
+  await s.setWithTtl("g", "t", "v", 5);
+  clock.advance(5);
+  expect(await s.exists("g", "t")).toBe(false);
+  await s.close();
+  await db.close();
+}
