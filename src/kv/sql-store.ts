@@ -64,14 +64,14 @@ export class SqlStore implements Store {
 
   view<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(closed("kv.view"));
-    return this.#db.transaction((tx) => run(tx, false, fn), this.#viewOptions);
+    return this.#db.transaction((tx) => fn(new SqlTx(tx, false)), this.#viewOptions);
   }
 
   async update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       if (this.#closed) throw closed("kv.update");
       try {
-        return await this.#db.transaction((tx) => run(tx, true, fn), this.#updateOptions);
+        return await this.#db.transaction((tx) => fn(new SqlTx(tx, true)), this.#updateOptions);
       } catch (err) {
         if (attempt >= this.#maxAttempts || !isRetryableTransactionError(err)) throw err;
         await sleep(Math.random() * Math.min(2 * attempt, 25));
@@ -89,26 +89,6 @@ export class SqlStore implements Store {
     this.#closed = true;
     if (this.#closeDatabase) await this.#db.close();
   }
-}
-
-function run<T>(executor: Executor, writable: boolean, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const tx = new SqlTx(executor, writable);
-  let pending: Promise<T>;
-  try {
-    pending = Promise.resolve(fn(tx));
-  } catch (err) {
-    pending = Promise.reject(err);
-  }
-  return pending.then(
-    (value) => {
-      tx.finish();
-      return value;
-    },
-    (err: unknown) => {
-      tx.finish();
-      throw err;
-    },
-  );
 }
 
 function closed(op: string): ClosedError {

@@ -1,5 +1,5 @@
-import { NotFoundError, ReadOnlyError, TransactionError } from "../errors.js";
-import type { Executor, SqlValue } from "../sql/index.js";
+import { NotFoundError, ReadOnlyError } from "../errors.js";
+import { asSyncReader, type Executor, type SqlValue, type SyncReader } from "../sql/index.js";
 import { assertKey, assertValue, copyBytes, prefixSuccessor, resolveRange } from "./key-order.js";
 import type { KvEntry, ScanRange, Tx } from "./store.js";
 
@@ -48,20 +48,31 @@ function decodeKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
 }
 
-/** The sqlite and postgres drivers' {@link Tx}: statements on one table through a foundation transaction. */
+/**
+ * The sqlite and postgres drivers' {@link Tx}: statements on one table through a foundation
+ * transaction, whose own check makes a `Tx` used after its callback throw TransactionError.
+ */
 export class SqlTx implements Tx {
   readonly #tx: Executor;
+  readonly #reader: SyncReader | undefined;
   readonly #writable: boolean;
-  #active = true;
 
   constructor(tx: Executor, writable: boolean) {
     this.#tx = tx;
+    this.#reader = asSyncReader(tx);
     this.#writable = writable;
   }
 
   get(ns: string, key: string): Promise<Uint8Array> {
     try {
-      this.#assertUsable("kv.get", ns, key);
+      this.#assertKeys("kv.get", ns, key);
+      const reader = this.#reader;
+      if (reader !== undefined) {
+        // SQLite: reading synchronously spares a promise hop, a tenth of a one-Get view.
+        const row = reader.getNow<{ value: Uint8Array }>(GET, [encodeNamespace(ns), encodeKey(key)]);
+        if (row === undefined) throw new NotFoundError("key not found", { op: "kv.get" });
+        return Promise.resolve(row.value);
+      }
       return this.#tx.get<{ value: Uint8Array }>(GET, [encodeNamespace(ns), encodeKey(key)]).then((row) => {
         if (row === undefined) throw new NotFoundError("key not found", { op: "kv.get" });
         // The driver hands back a fresh buffer per row, owned by nobody else: no second copy.
@@ -74,9 +85,9 @@ export class SqlTx implements Tx {
 
   put(ns: string, key: string, value: Uint8Array): Promise<void> {
     try {
-      this.#assertUsable("kv.put", ns, key);
+      this.#assertKeys("kv.put", ns, key);
       assertValue(value, "kv.put");
-      this.#assertWritable("kv.put");
+      if (!this.#writable) return this.#refuseWrite("kv.put");
       return this.#tx.run(PUT, [encodeNamespace(ns), encodeKey(key), copyBytes(value)]).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
@@ -85,8 +96,8 @@ export class SqlTx implements Tx {
 
   delete(ns: string, key: string): Promise<void> {
     try {
-      this.#assertUsable("kv.delete", ns, key);
-      this.#assertWritable("kv.delete");
+      this.#assertKeys("kv.delete", ns, key);
+      if (!this.#writable) return this.#refuseWrite("kv.delete");
       return this.#tx.run(DELETE, [encodeNamespace(ns), encodeKey(key)]).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
@@ -95,7 +106,7 @@ export class SqlTx implements Tx {
 
   scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KvEntry[]> {
     try {
-      this.#assertUsable("kv.scan", ns, "");
+      this.#assertKeys("kv.scan", ns, "");
       const range = resolveRange(prefixOrRange, "kv.scan");
       const params: SqlValue[] = [encodeNamespace(ns)];
       if (range.lower !== undefined) params.push(encodeKey(range.lower));
@@ -113,19 +124,18 @@ export class SqlTx implements Tx {
     }
   }
 
-  finish(): void {
-    this.#active = false;
-  }
-
-  #assertUsable(op: string, ns: string, key: string): void {
-    if (!this.#active) {
-      throw new TransactionError("transaction already finished: use the tx only inside its callback", { op });
-    }
+  #assertKeys(op: string, ns: string, key: string): void {
     assertKey("namespace", ns, op);
     assertKey("key", key, op);
   }
 
-  #assertWritable(op: string): void {
-    if (!this.#writable) throw new ReadOnlyError("cannot write inside view", { op });
+  /**
+   * ReadOnlyError for a write inside a view, but TransactionError once the view's callback
+   * settled, as on every driver: a no-op read lets the foundation's own finished check decide.
+   */
+  #refuseWrite(op: string): Promise<never> {
+    return this.#tx.get("SELECT 1 AS ok").then(() => {
+      throw new ReadOnlyError("cannot write inside view", { op });
+    });
   }
 }

@@ -16,3 +16,4 @@ export type { PgPool } from "./postgres/postgres-client.js";
 export { openPostgres, PostgresDatabase, type PostgresOptions } from "./postgres/postgres-database.js";
 export { isRetryableTransactionError } from "./postgres/postgres-errors.js";
 export { openSqlite, SqliteDatabase, type SqliteOptions } from "./sqlite/sqlite-database.js";
+export { asSyncReader, type SyncReader } from "./sync-reader.js";

@@ -173,10 +173,16 @@ export const basicCases: StoreCase[] = [
       const tx = kept as Tx;
       await rejectsWithCode(tx.put("ns", "late", bytes("x")), "TRANSACTION");
       await rejectsWithCode(tx.get("ns", "late"), "TRANSACTION");
+      await rejectsWithCode(tx.delete("ns", "late"), "TRANSACTION");
+      await rejectsWithCode(tx.scan("ns", ""), "TRANSACTION");
       await store.view(async (viewTx) => {
         kept = viewTx;
       });
-      await rejectsWithCode((kept as Tx).scan("ns", ""), "TRANSACTION");
+      const view = kept as Tx;
+      await rejectsWithCode(view.get("ns", "late"), "TRANSACTION");
+      await rejectsWithCode(view.scan("ns", ""), "TRANSACTION");
+      await rejectsWithCode(view.put("ns", "late", bytes("x")), "TRANSACTION");
+      await rejectsWithCode(view.delete("ns", "late"), "TRANSACTION");
       await rejectsWithCode(
         store.view((t) => t.get("ns", "late")),
         "NOT_FOUND",

@@ -93,11 +93,13 @@ export class SqliteConnection {
     try {
       const args = bind(p, params);
       const info =
-        args.length === 2
-          ? p.statement.run(args[0], args[1])
-          : args.length === 1
-            ? p.statement.run(args[0])
-            : p.statement.run(...args);
+        args.length === 0
+          ? p.statement.run()
+          : args.length === 2
+            ? p.statement.run(args[0], args[1])
+            : args.length === 1
+              ? p.statement.run(args[0])
+              : p.statement.run(...args);
       return { changes: info.changes };
     } catch (err) {
       throw mapSqliteError(err, op);
@@ -109,6 +111,7 @@ export class SqliteConnection {
       if (p.returnsData) {
         const args = bind(p, params);
         // Spread calls cost measurably on this hot path; one and two parameters are the common cases.
+        if (args.length === 0) return p.statement.get() as T | undefined;
         if (args.length === 1) return p.statement.get(args[0]) as T | undefined;
         if (args.length === 2) return p.statement.get(args[0], args[1]) as T | undefined;
         return p.statement.get(...args) as T | undefined;
