@@ -35,8 +35,11 @@ export interface SuiteOptions {
   /** Milliseconds per case and round (default 1500, or BENCH_TIME_MS). */
   timeMs?: number;
   /**
-   * Rounds (default 3, or BENCH_ROUNDS). Each round runs every case, in an order rotated by
-   * one, so no case always runs first or last; the reported value is the median over rounds.
+   * Rounds (default 3, or BENCH_ROUNDS). Each round runs every case, group by group so that
+   * the cases compared with each other run back to back, with the order of groups and of
+   * cases inside a group rotated by one per round, so no case always runs first or last.
+   * Ops/s are medians over rounds; ratios are medians of the per-round ratios, which keeps
+   * them steady on a machine whose speed drifts over minutes.
    */
   rounds?: number;
   /** Warm-up milliseconds per case (default 300). */
@@ -53,8 +56,7 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
   const samples = cases.map(() => ({ p50: [] as number[], p99: [] as number[], count: 0 }));
   for (let round = 0; round < rounds; round++) {
     const bench = new Bench({ name: suite, time: timeMs, warmupTime: options.warmupMs ?? 300 });
-    const order = cases.map((_, i) => (i + round) % cases.length);
-    for (const i of order) {
+    for (const i of roundOrder(cases, round)) {
       const c = cases[i] as BenchCase;
       bench.add(`${c.group} :: ${c.name}`, c.fn);
     }
@@ -84,12 +86,20 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
       samples: slot.count,
     };
   });
-  for (const r of results) {
-    const raw = results.find((x) => x.group === r.group && x.role === "raw");
-    const peer = results.find((x) => x.group === r.group && x.role === "peer");
-    if (raw && r.role !== "raw") r.ratioToRaw = r.opsPerSecMedian / raw.opsPerSecMedian;
-    if (peer && r.role === "ours") r.ratioToPeer = r.opsPerSecMedian / peer.opsPerSecMedian;
-  }
+  // Per round, ops/s ratio = other latency / own latency (per call; batches may differ).
+  const pairedRatio = (i: number, j: number): number => {
+    const own = samples[i] as { p50: number[] };
+    const other = samples[j] as { p50: number[] };
+    const ownBatch = cases[i]?.batch ?? 1;
+    const otherBatch = cases[j]?.batch ?? 1;
+    return median(own.p50.map((t, round) => ((other.p50[round] as number) / otherBatch / t) * ownBatch));
+  };
+  results.forEach((r, i) => {
+    const raw = results.findIndex((x) => x.group === r.group && x.role === "raw");
+    const peer = results.findIndex((x) => x.group === r.group && x.role === "peer");
+    if (raw >= 0 && r.role !== "raw") r.ratioToRaw = pairedRatio(i, raw);
+    if (peer >= 0 && r.role === "ours") r.ratioToPeer = pairedRatio(i, peer);
+  });
   printTable(suite, results);
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   writeFileSync(
@@ -97,6 +107,13 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
     `${JSON.stringify({ suite, date: new Date().toISOString(), node: process.version, rounds, results }, null, 2)}\n`,
   );
   return results;
+}
+
+/** Case indexes for one round: grouped, with groups and cases inside a group rotated by `round`. */
+function roundOrder(cases: BenchCase[], round: number): number[] {
+  const groups = [...new Set(cases.map((c) => c.group))];
+  const rotate = <T>(xs: T[]): T[] => xs.map((_, k) => xs[(k + round) % xs.length] as T);
+  return rotate(groups).flatMap((g) => rotate(cases.flatMap((c, i) => (c.group === g ? [i] : []))));
 }
 
 function median(values: number[]): number {

@@ -89,6 +89,16 @@ export class SqliteConnection {
     return this.allPrepared<T>(this.prepare(sql), params);
   }
 
+  /** Runs a statement without parameters or result, such as BEGIN, COMMIT or SAVEPOINT. */
+  control(sql: string, op: string): void {
+    const p = this.prepare(sql);
+    try {
+      p.statement.run();
+    } catch (err) {
+      throw mapSqliteError(err, op);
+    }
+  }
+
   runPrepared(p: PreparedStatement, params: SqlParams | undefined, op = "sql.run"): RunResult {
     try {
       const args = bind(p, params);

@@ -151,15 +151,16 @@ export class SqliteDatabase implements Database {
   async #queuedTransaction<T>(fn: (tx: Executor) => Promise<T>, readOnly: boolean): Promise<T> {
     this.#assertNotInsideOwnTransaction();
     if (!this.#gate.tryAcquire()) await this.#warning.wait(this.#gate);
+    // close() may have run while this call waited: it closes the writer while holding the gate.
+    if (!this.#writer.open) {
+      this.#gate.release();
+      throw new ClosedError("database is closed", { op: "sql.transaction" });
+    }
     return this.#onGate(fn, readOnly);
   }
 
   /** Runs a transaction on the writer while holding the gate, which the transaction releases as it ends. */
   #onGate<T>(fn: (tx: Executor) => Promise<T>, readOnly: boolean): Promise<T> {
-    if (!this.#writer.open) {
-      this.#gate.release();
-      return Promise.reject(new ClosedError("database is closed", { op: "sql.transaction" }));
-    }
     return runSqliteTransaction(this.#writer, this.#context, this.#warning, {
       parent: undefined,
       readOnly,

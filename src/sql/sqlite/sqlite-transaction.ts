@@ -215,9 +215,8 @@ export async function runSqliteTransaction<T>(
   let result: T;
   try {
     // BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading.
-    conn.run(
+    conn.control(
       parent !== undefined ? `SAVEPOINT ${savepoint}` : readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE",
-      undefined,
       "sql.begin",
     );
     result = await (context === undefined ? fn(tx) : context.run(tx, () => fn(tx)));
@@ -227,9 +226,9 @@ export async function runSqliteTransaction<T>(
     tx.finish();
     try {
       if (parent !== undefined) {
-        conn.run(`ROLLBACK TO ${savepoint}`, undefined, "sql.rollback");
-        conn.run(`RELEASE ${savepoint}`, undefined, "sql.rollback");
-      } else if (conn.inTransaction) conn.run("ROLLBACK", undefined, "sql.rollback");
+        conn.control(`ROLLBACK TO ${savepoint}`, "sql.rollback");
+        conn.control(`RELEASE ${savepoint}`, "sql.rollback");
+      } else if (conn.inTransaction) conn.control("ROLLBACK", "sql.rollback");
     } finally {
       lease?.release();
     }
@@ -237,9 +236,9 @@ export async function runSqliteTransaction<T>(
   }
   tx.finish();
   try {
-    conn.run(parent !== undefined ? `RELEASE ${savepoint}` : "COMMIT", undefined, "sql.commit");
+    conn.control(parent !== undefined ? `RELEASE ${savepoint}` : "COMMIT", "sql.commit");
   } catch (err) {
-    if (parent === undefined && conn.inTransaction) conn.run("ROLLBACK", undefined, "sql.rollback");
+    if (parent === undefined && conn.inTransaction) conn.control("ROLLBACK", "sql.rollback");
     throw err;
   } finally {
     lease?.release();
