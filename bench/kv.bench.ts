@@ -169,8 +169,8 @@ export default async function kvBench(): Promise<void> {
   const fileGet = sqliteFile.cases.find((c) => c.group === "sqlite-file kv Get");
   const extra: BenchCase[] = [
     ...(sqliteGet ? [{ ...sqliteGet, group: "sqlite kv Get (vs BEGIN;SELECT;COMMIT)" }] : []),
-    ...(fileGet ? [fileGet] : []),
-    ...rawFile.cases.filter((c) => c.group === "sqlite-file kv Get"),
+    ...(fileGet ? [fileGet, { ...fileGet, group: "sqlite-file kv Get (vs BEGIN;SELECT;COMMIT)" }] : []),
+    ...rawFile.cases.filter((c) => c.group.startsWith("sqlite-file kv Get")),
     ceiling.case,
     ...(memoryGet ? [{ ...memoryGet, group: "memory kv Get (after SQLite transactions ran)" }] : []),
   ];
