@@ -100,6 +100,22 @@ describe("openSqlite", () => {
     await db.close();
   });
 
+  it("rethrows a callback that throws before returning a promise, and frees what it held", async () => {
+    const db = await openSqlite(join(dir, "sync-throw.db"));
+    await db.run("CREATE TABLE t (k TEXT)");
+    const boom = new Error("thrown synchronously");
+    const thrower = (() => {
+      throw boom;
+    }) as unknown as () => Promise<void>;
+    for (const readOnly of [false, true]) {
+      await expect(db.transaction(thrower, { readOnly })).rejects.toBe(boom);
+    }
+    await db.transaction((tx) => tx.run("INSERT INTO t VALUES ('after')"));
+    expect(await db.transaction((tx) => tx.all("SELECT k FROM t"), { readOnly: true })).toEqual([{ k: "after" }]);
+    await db.close();
+    await expect(db.transaction(async () => undefined)).rejects.toThrow(/closed/);
+  });
+
   it("reports another connection's write lock as BusyError after busy_timeout", async () => {
     const path = join(dir, "busy.db");
     const a = await openSqlite(path);
@@ -115,9 +131,19 @@ describe("openSqlite", () => {
     await new Promise((r) => setImmediate(r));
     const err = await b.run("INSERT INTO t VALUES ('b')").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BusyError);
+    // A transaction whose BEGIN IMMEDIATE is refused must give the writer back.
+    const ran: string[] = [];
+    const refused = await b
+      .transaction(async () => {
+        ran.push("callback");
+      })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BusyError);
+    expect(ran).toEqual([]);
     release();
     await held;
-    expect(await b.all("SELECT k FROM t")).toEqual([{ k: "a" }]);
+    await b.transaction((tx) => tx.run("INSERT INTO t VALUES ('c')"));
+    expect(await b.all("SELECT k FROM t ORDER BY k")).toEqual([{ k: "a" }, { k: "c" }]);
     await a.close();
     await b.close();
   });

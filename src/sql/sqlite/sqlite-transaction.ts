@@ -212,13 +212,18 @@ export async function runSqliteTransaction<T>(
   const tx = new SqliteTransaction(conn, context, warning, parent, readOnly);
   // Only savepoints need a name; a top-level transaction should not pay for building one.
   const savepoint = parent === undefined ? "" : `storeroom_sp${tx.depth}`;
-  let result: T;
   try {
     // BEGIN IMMEDIATE takes the write lock up front, so two processes never deadlock upgrading.
     conn.control(
       parent !== undefined ? `SAVEPOINT ${savepoint}` : readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE",
       "sql.begin",
     );
+  } catch (err) {
+    lease?.release();
+    throw err;
+  }
+  let result: T;
+  try {
     result = await (context === undefined ? fn(tx) : context.run(tx, () => fn(tx)));
     const settling = tx.settle();
     if (settling !== undefined) await settling;
