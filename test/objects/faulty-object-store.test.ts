@@ -43,6 +43,25 @@ describe("FaultyObjectStore", () => {
     store.clearFaults();
     await store.putPart("bad/x", bad, 1, "x");
   });
+
+  it("times: Infinity keeps failing until clearFaults; succeeded counts only calls no fault failed", async () => {
+    const store = new FaultyObjectStore(new MemoryObjectStore());
+    await store.put("a", "1");
+    await store.put("b", "2");
+    store.failNext("delete", { times: Infinity, error: () => new Error("503") });
+    for (let i = 0; i < 3; i++) await expect(store.delete("a")).rejects.toThrow("503");
+    expect(store.pendingFaults).toBe(Infinity);
+    expect(await store.head("a")).not.toBeNull();
+    store.clearFaults();
+    await store.delete("a");
+    await store.delete("b");
+    await store.delete("b");
+    expect(store.count("delete")).toBe(6);
+    expect(store.succeeded("delete")).toBe(3);
+    expect(store.succeeded("delete", "a")).toBe(1);
+    expect(store.succeeded("delete", "b")).toBe(2);
+    expect(store.succeeded("put", "a")).toBe(1);
+  });
 });
 
 describe("FaultyObjectStore.beforeCall", () => {

@@ -32,7 +32,7 @@ export class InjectedFault extends Error {
 
 /** How a fault behaves. */
 export interface FaultOptions {
-  /** How many matching calls fail. Default 1. */
+  /** How many matching calls fail. Default 1. `Infinity`: every one, until {@link FaultyObjectStore.clearFaults}. */
   times?: number;
   /**
    * `"before"` (default): the call fails without reaching the real store (nothing changes).
@@ -60,9 +60,11 @@ interface Rule extends Required<Omit<FaultOptions, "match" | "error">> {
  * const objects = new FaultyObjectStore(new MemoryObjectStore());
  * objects.failNext("put", { times: 2 });               // the next two puts throw InjectedFault
  * objects.failNext("completeMultipart", { when: "after" }); // completes, then reports failure
+ * objects.failNext("delete", { times: Infinity });   // every delete fails until clearFaults()
  * ```
  */
 export class FaultyObjectStore implements ObjectStore {
+  /** Every call, in the order made (recorded on entry); `failed`: an injected fault failed it. */
   readonly calls: { method: ObjectStoreMethod; key: string; failed: boolean }[] = [];
   /**
    * Awaited before every call (after recording it, before any fault): lets a test pause a call
@@ -89,7 +91,10 @@ export class FaultyObjectStore implements ObjectStore {
     return this.#inner.maxPartCount;
   }
 
-  /** Makes the next `times` matching calls of `method` fail. Rules queue up in order. */
+  /**
+   * Makes the next `times` matching calls of `method` fail (all of them with `times: Infinity`).
+   * Rules queue up in order: a call meets the first armed rule that matches it.
+   */
   failNext(method: ObjectStoreMethod, options: FaultOptions = {}): this {
     this.#rules.push({
       method,
@@ -106,7 +111,7 @@ export class FaultyObjectStore implements ObjectStore {
     this.#rules = [];
   }
 
-  /** Faults still armed (remaining failures over all rules). */
+  /** Faults still armed (remaining failures over all rules; `Infinity` while a `times: Infinity` rule is). */
   get pendingFaults(): number {
     return this.#rules.reduce((sum, rule) => sum + rule.times, 0);
   }
@@ -114,6 +119,17 @@ export class FaultyObjectStore implements ObjectStore {
   /** How many calls of `method` were made (failed ones included). */
   count(method: ObjectStoreMethod): number {
     return this.calls.filter((call) => call.method === method).length;
+  }
+
+  /**
+   * How many calls of `method` (on `key`, if given) no injected fault failed. Only injected faults
+   * count as failures: an error the real store itself throws does not, while a call failed by a
+   * `when: "after"` fault does even though the real store performed it.
+   */
+  succeeded(method: ObjectStoreMethod, key?: string): number {
+    return this.calls.filter(
+      (call) => call.method === method && !call.failed && (key === undefined || call.key === key),
+    ).length;
   }
 
   get(key: string): Promise<ObjectBody | null> {

@@ -6,14 +6,14 @@
 import { FileObjectStore } from "../../src/objects/file-object-store.js";
 import { openSqlite } from "../../src/sql/index.js";
 import { DeleteWorker } from "../../src/uploads/delete-worker.js";
-import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 
 const [dbPath, root, leaseMs] = process.argv.slice(2) as [string, string, string];
 const db = await openSqlite(dbPath);
-const objects = new InstrumentedObjectStore(new FileObjectStore({ root }));
+const objects = new FaultyObjectStore(new FileObjectStore({ root }));
 let deletes = 0;
-objects.before = async (op) => {
-  if (op !== "delete") return;
+objects.beforeCall = async (method) => {
+  if (method !== "delete") return;
   deletes++;
   if (deletes === 6) {
     process.stdout.write("MID_BATCH\n");

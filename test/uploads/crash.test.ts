@@ -8,8 +8,8 @@ import { openSqlite } from "../../src/sql/index.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { DeleteWorker } from "../../src/uploads/delete-worker.js";
 import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { useTempDir } from "../support/temp-dir.js";
-import { InstrumentedObjectStore } from "./instrumented-object-store.js";
 
 const CHILD = fileURLToPath(new URL("./crash-worker-child.ts", import.meta.url));
 
@@ -21,7 +21,7 @@ describe("a DeleteWorker killed mid-batch", () => {
     const root = join(dir, "objects");
     const db = await openSqlite(dbPath);
     await db.migrate(uploadsMigrations);
-    const objects = new InstrumentedObjectStore(new FileObjectStore({ root }));
+    const objects = new FaultyObjectStore(new FileObjectStore({ root }));
     const keys = Array.from({ length: 80 }, (_, i) => `priv/2026/01/01/crash-${i}.bin`);
     for (const key of keys) await objects.put(key, key);
     const queue = new DeleteQueue({ db });

@@ -4,8 +4,8 @@ import { type Database, openPostgres } from "../../src/sql/index.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { DeleteWorker } from "../../src/uploads/delete-worker.js";
 import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { createDatabase, dropDatabase, hasPostgres } from "../support/postgres.js";
-import { InstrumentedObjectStore } from "./instrumented-object-store.js";
 import { LeaseLedger, TrackingDeleteQueue } from "./tracking-delete-queue.js";
 
 describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending deletes at once", () => {
@@ -25,12 +25,12 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
   it("deletes each object exactly once and never leases a row to two workers at the same time", {
     timeout: 60_000,
   }, async () => {
-    const objects = new InstrumentedObjectStore(new MemoryObjectStore());
+    const objects = new FaultyObjectStore(new MemoryObjectStore());
     const keys = Array.from({ length: 2_000 }, (_, i) => `priv/2026/01/01/obj-${String(i).padStart(4, "0")}.bin`);
     for (const key of keys) await objects.put(key, key);
     await new DeleteQueue({ db: handles[0] as Database }).schedule(keys, "deleted");
     // Deletes yield to the event loop so the workers' batches genuinely interleave.
-    objects.before = () => new Promise((r) => setImmediate(r));
+    objects.beforeCall = () => new Promise((r) => setImmediate(r));
 
     const ledger = new LeaseLedger();
     const workers = await Promise.all(
@@ -58,8 +58,8 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
     expect(ledger.leasedTotal).toBe(2_000);
     expect(rounds.reduce((a, b) => a + b, 0)).toBe(2_000);
     expect(rounds.filter((n) => n > 0).length).toBeGreaterThan(1);
-    expect(objects.deletes.size).toBe(2_000);
-    expect([...objects.deletes.values()].every((n) => n === 1)).toBe(true);
+    expect(objects.succeeded("delete")).toBe(2_000);
+    expect(keys.every((key) => objects.succeeded("delete", key) === 1)).toBe(true);
     expect(await new DeleteQueue({ db: handles[0] as Database }).count()).toBe(0);
     expect((await objects.list("priv/")).objects).toEqual([]);
   });

@@ -18,10 +18,10 @@ import { ClaimSweeper } from "../../src/uploads/claim-sweeper.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { UploadService } from "../../src/uploads/upload-service.js";
 import type { UploadServiceOptions } from "../../src/uploads/upload-service-options.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { forEachEngine } from "./engines.js";
 import { FaultyExecutor } from "./faulty-executor.js";
-import { newClaim } from "./fixtures.js";
-import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+import { lifecycleCalls, newClaim } from "./fixtures.js";
 
 const PART = 1024;
 const START = Date.parse("2026-05-14T10:00:00Z");
@@ -30,7 +30,7 @@ forEachEngine("UploadService", (ctx) => {
   const setup = (options: Partial<UploadServiceOptions> = {}) => {
     const { db } = ctx();
     const clock = new ManualClock(START);
-    const objects = new InstrumentedObjectStore(new MemoryObjectStore({ partSize: PART, maxPartCount: 50 }));
+    const objects = new FaultyObjectStore(new MemoryObjectStore({ partSize: PART, maxPartCount: 50 }));
     const service = new UploadService({ db, objects, clock, ...options });
     return {
       db,
@@ -113,7 +113,7 @@ forEachEngine("UploadService", (ctx) => {
     ];
     for (const [args, type] of cases) await expect(service.initUpload(...args)).rejects.toBeInstanceOf(type);
     expect(await claims.countPendingByOwner("alice")).toBe(0);
-    expect(objects.calls).toEqual([]);
+    expect(lifecycleCalls(objects)).toEqual([]);
   });
 
   it("rejects an upload needing more parts than the backend allows", async () => {
@@ -136,10 +136,10 @@ forEachEngine("UploadService", (ctx) => {
   it("inserts the claim before any backend side effect and removes it when the backend fails", async () => {
     const { service, objects, claims } = setup();
     let claimAtInit: unknown;
-    objects.before = async (op, key) => {
-      if (op === "initMultipart") claimAtInit = await claims.getByKey(key);
+    objects.beforeCall = async (method, key) => {
+      if (method === "initMultipart") claimAtInit = await claims.getByKey(key);
     };
-    objects.fail = (op) => (op === "initMultipart" ? new UploadFailedError("backend down") : undefined);
+    objects.failNext("initMultipart", { times: Infinity, error: () => new UploadFailedError("backend down") });
     await expect(service.initUpload("alice", { filename: "a.bin", size: 1 })).rejects.toBeInstanceOf(UploadFailedError);
     expect(claimAtInit).toMatchObject({ status: "pending", uploadId: "" });
     expect(await claims.countPendingByOwner("alice")).toBe(0);
@@ -232,15 +232,15 @@ forEachEngine("UploadService", (ctx) => {
     const init = await service.initUpload("alice", { filename: "a.bin", size: 5 });
     await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "hello" });
     await expect(service.abortUpload("bob", init.claimId)).rejects.toBeInstanceOf(AccessDeniedError);
-    objects.fail = (op) => (op === "abortMultipart" ? new Error("503") : undefined);
+    objects.failNext("abortMultipart", { times: Infinity, error: () => new Error("503") });
     await expect(service.abortUpload("alice", init.claimId)).rejects.toBeInstanceOf(UploadFailedError);
     expect((await claims.get(init.claimId)).status).toBe("pending");
-    objects.fail = () => undefined;
+    objects.clearFaults();
     await service.abortUpload("alice", init.claimId);
     await service.abortUpload("alice", init.claimId);
     await expect(claims.get(init.claimId)).rejects.toBeInstanceOf(ClaimNotFoundError);
     await expect(objects.putPart(init.key, init.uploadId, 1, "hello")).rejects.toThrow();
-    expect(objects.calls.filter((c) => c.op === "abortMultipart")).toHaveLength(1);
+    expect(objects.succeeded("abortMultipart")).toBe(1);
   });
 
   it("never lets the sweeper reap a claim whose completion holds its lock", async () => {
@@ -278,13 +278,13 @@ forEachEngine("UploadService under database faults", (ctx) => {
   it("aborts the multipart session when attaching its upload id fails, and the sweeper reaps the claim", async () => {
     const { db } = ctx();
     const clock = new ManualClock(START);
-    const objects = new InstrumentedObjectStore(new MemoryObjectStore({ partSize: PART }));
+    const objects = new FaultyObjectStore(new MemoryObjectStore({ partSize: PART }));
     const faulty = new FaultyExecutor(db, (sql) =>
       sql.includes("SET upload_id") ? new BusyError("database is busy") : undefined,
     );
     const service = new UploadService({ db: faulty, objects, clock });
     await expect(service.initUpload("alice", { filename: "a.bin", size: 3 })).rejects.toBeInstanceOf(BusyError);
-    expect(objects.calls.map((c) => c.op)).toEqual(["initMultipart", "abortMultipart"]);
+    expect(lifecycleCalls(objects)).toEqual(["initMultipart", "abortMultipart"]);
     const claims = new ClaimStore({ db, clock });
     const [claim] = await claims.scanExpired(START + 25 * 3_600_000, 10);
     expect(claim).toMatchObject({ status: "pending", uploadId: "" });

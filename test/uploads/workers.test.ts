@@ -8,9 +8,9 @@ import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { DeleteWorker, deleteBackoffMs } from "../../src/uploads/delete-worker.js";
 import { Outbox } from "../../src/uploads/outbox.js";
 import { UploadPartStore } from "../../src/uploads/upload-part-store.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { forEachEngine } from "./engines.js";
-import { newClaim } from "./fixtures.js";
-import { InstrumentedObjectStore } from "./instrumented-object-store.js";
+import { lifecycleCalls, newClaim } from "./fixtures.js";
 
 it("backs off 30 s x 2^attempt, clamped at 2^7 and capped at 1 h", () => {
   expect([1, 2, 3, 4, 5, 6, 7, 8, 11].map((a) => deleteBackoffMs(a) / 60_000)).toEqual([
@@ -22,7 +22,7 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
   const setup = () => {
     const { db } = ctx();
     const clock = new ManualClock(1_000_000);
-    const objects = new InstrumentedObjectStore(new MemoryObjectStore({ partSize: 5 }));
+    const objects = new FaultyObjectStore(new MemoryObjectStore({ partSize: 5 }));
     return {
       db,
       clock,
@@ -72,7 +72,7 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
   it("keeps claims and queue unchanged when the sweep cannot reach the backend", async () => {
     const { claims, queue, sweeper, clock, objects } = setup();
     const claim = await claims.create(newClaim({ expiresAt: clock.now() - 1 }));
-    objects.fail = (op) => (op === "head" ? new UploadFailedError("backend down") : undefined);
+    objects.failNext("head", { times: Infinity, error: () => new UploadFailedError("backend down") });
     await expect(sweeper.runOnce()).rejects.toBeInstanceOf(UploadFailedError);
     expect((await claims.get(claim.id)).status).toBe("pending");
     expect(await queue.count()).toBe(0);
@@ -86,8 +86,7 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     await queue.schedule(["priv/plain.bin"], "deleted");
     const result = await worker.runOnce();
     expect(result.results.map((r) => r.status)).toEqual(["deleted", "deleted"]);
-    const mCalls = objects.calls.filter((c) => c.key === "priv/m.bin").map((c) => c.op);
-    expect(mCalls).toEqual(["initMultipart", "abortMultipart", "delete"]);
+    expect(lifecycleCalls(objects, "priv/m.bin")).toEqual(["initMultipart", "abortMultipart", "delete"]);
     expect(await objects.head("priv/plain.bin")).toBeNull();
     expect(await queue.count()).toBe(0);
     const topics = (await outbox.pending()).map((e) => e.topic);
@@ -105,11 +104,11 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     const { queue, worker, objects, clock } = setup();
     await objects.put("priv/a.bin", "x");
     await queue.schedule(["priv/a.bin"], "deleted");
-    objects.fail = (op) => (op === "delete" ? new UploadFailedError("503") : undefined);
+    objects.failNext("delete", { times: Infinity, error: () => new UploadFailedError("503") });
     expect((await worker.runOnce()).results[0]?.status).toBe("deferred");
     const [row] = await queue.list();
     expect(row).toMatchObject({ attempts: 1, nextAttemptAt: clock.now() + 60_000, lastError: "503" });
-    objects.fail = () => undefined;
+    objects.clearFaults();
     clock.advance(59_999);
     expect((await worker.runOnce()).leased).toBe(0);
     clock.advance(1);
@@ -120,7 +119,7 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
   it("dead-letters after 12 attempts: the row is retired, never leased again, one event", async () => {
     const { queue, worker, objects, clock, outbox } = setup();
     await queue.schedule(["priv/locked.bin"], "deleted");
-    objects.fail = (op) => (op === "delete" ? new AccessDeniedError("denied") : undefined);
+    objects.failNext("delete", { times: Infinity, error: () => new AccessDeniedError("denied") });
     const statuses: string[] = [];
     for (let i = 0; i < 12; i++) {
       const { results } = await worker.runOnce();
@@ -155,6 +154,6 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     worker.start();
     await expect.poll(() => queue.count(), { timeout: 5_000 }).toBe(0);
     await worker.stop();
-    expect(objects.deletes.get("t1")).toBe(1);
+    expect(objects.succeeded("delete", "t1")).toBe(1);
   });
 });
