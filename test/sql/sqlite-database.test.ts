@@ -184,6 +184,34 @@ describe("openSqlite", () => {
     await ro.close();
   });
 
+  it("lets read-only transactions in flight finish before close() closes their connections", async () => {
+    const db = await openSqlite(join(dir, "close-readers.db"));
+    await db.run("CREATE TABLE t (k TEXT)");
+    await db.run("INSERT INTO t VALUES ('x')");
+    const gates: (() => void)[] = [];
+    const readers = [1, 2, 3].map(() =>
+      db.transaction(
+        async (tx) => {
+          await new Promise<void>((resolve) => gates.push(resolve));
+          return tx.all("SELECT k FROM t");
+        },
+        { readOnly: true },
+      ),
+    );
+    await new Promise((r) => setImmediate(r));
+    let closed = false;
+    const closing = db.close().then(() => {
+      closed = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    for (const open of gates) open();
+    expect(await Promise.all(readers)).toEqual([[{ k: "x" }], [{ k: "x" }], [{ k: "x" }]]);
+    await closing;
+    expect(closed).toBe(true);
+    await expect(db.transaction(async () => 1, { readOnly: true })).rejects.toThrow(/closed/);
+  });
+
   it("runs queued work admitted before close, then refuses new work", async () => {
     const db = await openSqlite(join(dir, "close.db"));
     await db.run("CREATE TABLE t (k TEXT)");

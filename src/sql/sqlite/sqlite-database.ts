@@ -58,7 +58,9 @@ export class SqliteDatabase implements Database {
   readonly #gate = new Mutex();
   readonly #context: TransactionContext | undefined;
   readonly #warning: SlowWaitWarning;
-  readonly #readTransactions = new Set<Promise<unknown>>();
+  // Read-only transactions in flight, and what close() waits on until they are done.
+  #readers = 0;
+  #readersDone: (() => void) | undefined;
   readonly #clock: Clock;
   #closed = false;
 
@@ -193,24 +195,14 @@ export class SqliteDatabase implements Database {
   #readTransaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
     const snapshots = this.#snapshots as SqliteSnapshotPool;
     const conn = snapshots.take();
-    // The lease is released before runSqliteTransaction returns when BEGIN or a synchronous callback throws.
-    let running: Promise<T> | undefined;
-    let released = false;
+    this.#readers++;
     const lease = {
       release: () => {
-        released = true;
-        if (running !== undefined) this.#readTransactions.delete(running);
         snapshots.give(conn);
+        if (--this.#readers === 0) this.#readersDone?.();
       },
     };
-    running = runSqliteTransaction(conn, this.#context, this.#warning, {
-      parent: undefined,
-      readOnly: true,
-      fn,
-      lease,
-    });
-    if (!released) this.#readTransactions.add(running);
-    return running;
+    return runSqliteTransaction(conn, this.#context, this.#warning, { parent: undefined, readOnly: true, fn, lease });
   }
 
   /** Rows changed through this database's writer since it was opened; grows on every committed or attempted write. */
@@ -225,7 +217,7 @@ export class SqliteDatabase implements Database {
     this.#assertNotInsideOwnTransaction();
     // Work admitted before close() runs to completion first (the gate is FIFO).
     await this.#gate.acquire();
-    await Promise.allSettled([...this.#readTransactions]);
+    if (this.#readers > 0) await new Promise<void>((resolve) => (this.#readersDone = resolve));
     try {
       this.#snapshots?.close();
       this.#reader?.close();
