@@ -26,12 +26,13 @@ function scanSql(lower: boolean, upper: boolean, limit: boolean, reverse: boolea
   return sql;
 }
 
-/** Namespaces repeat on every call; their UTF-8 encodings are kept in a small cache. */
+/** Namespaces repeat on every call: their UTF-8 encodings are cached, and checked once, on a miss. */
 const namespaceBytes = new Map<string, Buffer>();
 
-function encodeNamespace(ns: string): Buffer {
+function encodeNamespace(ns: string, op: string): Buffer {
   let bytes = namespaceBytes.get(ns);
   if (bytes === undefined) {
+    assertKey("namespace", ns, op);
     if (namespaceBytes.size >= 1024) namespaceBytes.clear();
     bytes = Buffer.from(ns, "utf8");
     namespaceBytes.set(ns, bytes);
@@ -65,15 +66,16 @@ export class SqlTx implements Tx {
 
   get(ns: string, key: string): Promise<Uint8Array> {
     try {
-      this.#assertKeys("kv.get", ns, key);
+      const nsBytes = encodeNamespace(ns, "kv.get");
+      assertKey("key", key, "kv.get");
       const reader = this.#reader;
       if (reader !== undefined) {
         // SQLite: reading synchronously spares a promise hop, a tenth of a one-Get view.
-        const row = reader.getNow<{ value: Uint8Array }>(GET, [encodeNamespace(ns), encodeKey(key)]);
+        const row = reader.getNow<{ value: Uint8Array }>(GET, [nsBytes, encodeKey(key)]);
         if (row === undefined) throw new NotFoundError("key not found", { op: "kv.get" });
         return Promise.resolve(row.value);
       }
-      return this.#tx.get<{ value: Uint8Array }>(GET, [encodeNamespace(ns), encodeKey(key)]).then((row) => {
+      return this.#tx.get<{ value: Uint8Array }>(GET, [nsBytes, encodeKey(key)]).then((row) => {
         if (row === undefined) throw new NotFoundError("key not found", { op: "kv.get" });
         // The driver hands back a fresh buffer per row, owned by nobody else: no second copy.
         return row.value;
@@ -85,10 +87,11 @@ export class SqlTx implements Tx {
 
   put(ns: string, key: string, value: Uint8Array): Promise<void> {
     try {
-      this.#assertKeys("kv.put", ns, key);
+      const nsBytes = encodeNamespace(ns, "kv.put");
+      assertKey("key", key, "kv.put");
       assertValue(value, "kv.put");
       if (!this.#writable) return this.#refuseWrite("kv.put");
-      return this.#tx.run(PUT, [encodeNamespace(ns), encodeKey(key), copyBytes(value)]).then(() => undefined);
+      return this.#tx.run(PUT, [nsBytes, encodeKey(key), copyBytes(value)]).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -96,9 +99,10 @@ export class SqlTx implements Tx {
 
   delete(ns: string, key: string): Promise<void> {
     try {
-      this.#assertKeys("kv.delete", ns, key);
+      const nsBytes = encodeNamespace(ns, "kv.delete");
+      assertKey("key", key, "kv.delete");
       if (!this.#writable) return this.#refuseWrite("kv.delete");
-      return this.#tx.run(DELETE, [encodeNamespace(ns), encodeKey(key)]).then(() => undefined);
+      return this.#tx.run(DELETE, [nsBytes, encodeKey(key)]).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -106,9 +110,9 @@ export class SqlTx implements Tx {
 
   scan(ns: string, prefixOrRange?: string | ScanRange): Promise<KvEntry[]> {
     try {
-      this.#assertKeys("kv.scan", ns, "");
+      const nsBytes = encodeNamespace(ns, "kv.scan");
       const range = resolveRange(prefixOrRange, "kv.scan");
-      const params: SqlValue[] = [encodeNamespace(ns)];
+      const params: SqlValue[] = [nsBytes];
       if (range.lower !== undefined) params.push(encodeKey(range.lower));
       let upper: Uint8Array | undefined = range.upper === undefined ? undefined : encodeKey(range.upper);
       const prefixEnd = prefixSuccessor(encodeKey(range.prefix));
@@ -122,11 +126,6 @@ export class SqlTx implements Tx {
     } catch (err) {
       return Promise.reject(err);
     }
-  }
-
-  #assertKeys(op: string, ns: string, key: string): void {
-    assertKey("namespace", ns, op);
-    assertKey("key", key, op);
   }
 
   /**

@@ -176,7 +176,12 @@ function bind(p: PreparedStatement, params: SqlParams | undefined): unknown[] {
   if (order === undefined) {
     for (let i = 0; i < params.length; i++) {
       const v = params[i];
-      if (typeof v === "boolean" || (v instanceof Uint8Array && !Buffer.isBuffer(v))) return params.map(toSqlite);
+      // Buffers (the common binary case) pass as they are: one instanceof check each.
+      if (
+        typeof v === "object" ? v !== null && !(v instanceof Buffer) && v instanceof Uint8Array : typeof v === "boolean"
+      ) {
+        return params.map(toSqlite);
+      }
     }
     return params as unknown[];
   }
