@@ -8,8 +8,7 @@ import { MemoryObjectStore } from "../src/objects/memory-object-store.js";
 import type { ObjectStore } from "../src/objects/object-store.js";
 import { S3ObjectStore } from "../src/objects/s3-object-store.js";
 import { TenantKey, TenantStore } from "../src/tenants/index.js";
-import { startConditionalS3Proxy } from "../test/support/conditional-s3-proxy.js";
-import { startS3rver } from "../test/support/s3rver.js";
+import { startProxiedS3rver } from "../test/support/s3rver.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
 const MB = 1024 * 1024;
@@ -240,11 +239,10 @@ async function churn(dir: string, cache: string, tenants: number): Promise<Recor
 
 export default async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-bench-tenants-"));
-  const s3 = await startS3rver({ bucket: "bench" });
-  const file = new FileObjectStore({ root: join(dir, "objects") });
   // s3rver lacks ListParts (used to verify multipart completion); the test proxy answers it as S3 does.
-  const proxy = await startConditionalS3Proxy(s3.endpoint);
-  const s3store = new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint });
+  const s3 = await startProxiedS3rver({ bucket: "bench" });
+  const file = new FileObjectStore({ root: join(dir, "objects") });
+  const s3store = new S3ObjectStore({ ...s3.storeOptions });
   try {
     const warm = await warmCases(dir);
     await runSuite("tenants", warm.cases);
@@ -274,7 +272,6 @@ export default async function run(): Promise<void> {
   } finally {
     await file.close();
     await s3store.close();
-    await proxy.stop();
     await s3.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -12,8 +12,7 @@ import { ManualClock } from "../src/clock.js";
 import { FileObjectStore, type ObjectStore, S3ObjectStore } from "../src/objects/index.js";
 import { type Database, openPostgres, openSqlite } from "../src/sql/index.js";
 import { DeleteQueue, UploadService, uploadsMigrations } from "../src/uploads/index.js";
-import { startConditionalS3Proxy } from "../test/support/conditional-s3-proxy.js";
-import { startS3rver } from "../test/support/s3rver.js";
+import { startProxiedS3rver } from "../test/support/s3rver.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
 const LEASE = 100;
@@ -255,23 +254,19 @@ export default async function uploadsBench(): Promise<void> {
       },
     );
 
-    const s3 = await startS3rver();
     // s3rver lacks ListParts/Abort; multipart traffic (ours and lib-storage alike) goes through the test proxy.
-    const proxy = await startConditionalS3Proxy(s3.endpoint);
-    closers.push(async () => {
-      await proxy.stop();
-      await s3.stop();
-    });
+    const s3 = await startProxiedS3rver();
+    closers.push(() => s3.stop());
     const s3Data = randomBytes(10 * MiB);
-    const s3Objects = new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint, partSize: 5 * MiB });
+    const s3Objects = new S3ObjectStore({ ...s3.storeOptions, partSize: 5 * MiB });
     closers.push(() => s3Objects.close());
     const s3Db = await openSqlite(join(dir, "s3.db"));
     closers.push(() => s3Db.close());
     await s3Db.migrate(uploadsMigrations);
     const client = new S3Client({
-      endpoint: proxy.endpoint,
-      region: s3.region,
-      credentials: s3.credentials,
+      endpoint: s3.storeOptions.endpoint,
+      region: s3.storeOptions.region,
+      credentials: s3.storeOptions.credentials,
       forcePathStyle: true,
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
@@ -289,7 +284,7 @@ export default async function uploadsBench(): Promise<void> {
           const key = freshKeys(1)[0] as string;
           await new Upload({
             client,
-            params: { Bucket: s3.bucket, Key: key, Body: s3Data },
+            params: { Bucket: s3.storeOptions.bucket, Key: key, Body: s3Data },
             partSize: 5 * MiB,
             queueSize: 2,
           }).done();

@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { TestPeer } from "../server/bus-peer.js";
-import { startConditionalS3Proxy } from "../support/conditional-s3-proxy.js";
-import { startS3rver } from "../support/s3rver.js";
+import { startProxiedS3rver } from "../support/s3rver.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { type ServeProcess, startServe } from "./serve-process.js";
 
@@ -190,12 +189,11 @@ describe("storeroom serve (built CLI, child process)", () => {
   });
 
   it("runs on S3 (s3rver): multipart upload and tenant state survive a restart", async () => {
-    const s3 = await startS3rver({ bucket: "e2e" });
+    const s3 = await startProxiedS3rver({ bucket: "e2e" });
     // s3rver lacks ListParts and conditional writes (If-Match / If-None-Match, used by the tenant
     // CAS checkpoints); the objects helper's test proxy answers those in front of it, as S3 does.
-    const proxy = await startConditionalS3Proxy(s3.endpoint);
     try {
-      const objects = `s3://e2e?endpoint=${encodeURIComponent(proxy.endpoint)}&region=us-east-1&forcePathStyle=true&accessKeyId=S3RVER&secretAccessKey=S3RVER&partSize=${5 * MiB}`;
+      const objects = `s3://e2e?endpoint=${encodeURIComponent(s3.proxy.endpoint)}&region=us-east-1&forcePathStyle=true&accessKeyId=S3RVER&secretAccessKey=S3RVER&partSize=${5 * MiB}`;
       const data1 = join(root, "s3-1");
       writeTokens(data1);
       const p = await serve(["--data", data1, "--objects", objects]);
@@ -233,7 +231,6 @@ describe("storeroom serve (built CLI, child process)", () => {
       expect(Buffer.from(await got.arrayBuffer()).equals(file)).toBe(true);
       expect((await stop(q)).code).toBe(0);
     } finally {
-      await proxy.stop();
       await s3.stop();
     }
   });

@@ -1,27 +1,17 @@
 import { Readable } from "node:stream";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isStoreError } from "../../src/errors.js";
 import { S3ObjectStore } from "../../src/objects/s3-object-store.js";
 import { runObjectStoreContract } from "../../src/testing/object-store-contract.js";
-import { type ConditionalS3Proxy, startConditionalS3Proxy } from "../support/conditional-s3-proxy.js";
-import { type S3rverHandle, startS3rver } from "../support/s3rver.js";
+import { useProxiedS3rver } from "../support/use-proxied-s3rver.js";
 
-let s3: S3rverHandle;
-let proxy: ConditionalS3Proxy;
-beforeAll(async () => {
-  s3 = await startS3rver();
-  proxy = await startConditionalS3Proxy(s3.endpoint);
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await s3?.stop();
-});
+const s3rver = useProxiedS3rver();
 
 // s3rver directly: plain object operations (streamed bodies, keys, close). Listing is not in
 // this run: s3rver lists in filesystem order and its continuation tokens need DES, which
 // Node's OpenSSL 3 refuses.
-runObjectStoreContract(() => new S3ObjectStore({ ...s3.storeOptions, partSize: 256 * 1024 }), {
+runObjectStoreContract(() => new S3ObjectStore({ ...s3rver.s3.storeOptions, partSize: 256 * 1024 }), {
   describe,
   it,
   groups: ["objects"],
@@ -33,7 +23,7 @@ runObjectStoreContract(() => new S3ObjectStore({ ...s3.storeOptions, partSize: 2
 // enforces all of them, so the list, conditional and multipart cases run through the
 // test-only proxy in test/support/conditional-s3-proxy.ts, which stands in for a real S3's
 // conditional writes (and multipart bookkeeping and listing) in front of s3rver.
-runObjectStoreContract(() => new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint, partSize: 1024 }), {
+runObjectStoreContract(() => new S3ObjectStore({ ...s3rver.storeOptions, partSize: 1024 }), {
   describe,
   it,
   groups: ["objects", "list", "conditional", "multipart"],
@@ -48,7 +38,7 @@ async function readAll(body: Iterable<unknown> | AsyncIterable<unknown>): Promis
 
 describe("S3ObjectStore", () => {
   it("defaults: 16 MiB parts, 10,000 parts", async () => {
-    const store = new S3ObjectStore({ bucket: "b", region: "us-east-1", credentials: s3.credentials });
+    const store = new S3ObjectStore({ bucket: "b", region: "us-east-1", credentials: s3rver.s3.credentials });
     expect(store.partSize).toBe(16 * 1024 * 1024);
     expect(store.maxPartCount).toBe(10_000);
     await store.close();
@@ -56,16 +46,16 @@ describe("S3ObjectStore", () => {
 
   it("the SDK's default checksum mode corrupts streamed puts on s3rver; the store's default does not", async () => {
     const data = Buffer.alloc(100_000, "x");
-    const sdkDefault = new S3Client({ ...s3.storeOptions });
+    const sdkDefault = new S3Client({ ...s3rver.s3.storeOptions });
     await sdkDefault.send(
       new PutObjectCommand({
-        Bucket: s3.bucket,
+        Bucket: s3rver.s3.bucket,
         Key: "checksum/sdk-default",
         Body: Readable.from([data]),
         ContentLength: data.length,
       }),
     );
-    const raw = await sdkDefault.send(new GetObjectCommand({ Bucket: s3.bucket, Key: "checksum/sdk-default" }));
+    const raw = await sdkDefault.send(new GetObjectCommand({ Bucket: s3rver.s3.bucket, Key: "checksum/sdk-default" }));
     const stored = await readAll(raw.Body as Readable);
     // The aws-chunked framing (hex chunk size, trailer checksum) was stored as content.
     expect(stored.equals(data)).toBe(false);
@@ -73,7 +63,7 @@ describe("S3ObjectStore", () => {
     expect(stored.subarray(0, 5).toString()).toBe(data.byteLength.toString(16));
     sdkDefault.destroy();
 
-    const store = new S3ObjectStore({ ...s3.storeOptions });
+    const store = new S3ObjectStore({ ...s3rver.s3.storeOptions });
     await store.put("checksum/ours", Readable.from([data]), { contentLength: data.length });
     const got = await store.get("checksum/ours");
     expect(got?.size).toBe(data.length);
@@ -82,7 +72,7 @@ describe("S3ObjectStore", () => {
   });
 
   it("an unknown-length stream larger than a part goes up as a multipart upload", async () => {
-    const store = new S3ObjectStore({ ...s3.storeOptions, partSize: 64 * 1024 });
+    const store = new S3ObjectStore({ ...s3rver.s3.storeOptions, partSize: 64 * 1024 });
     async function* body() {
       for (let i = 0; i < 10; i++) yield Buffer.alloc(20_000, i);
     }
@@ -96,33 +86,33 @@ describe("S3ObjectStore", () => {
   });
 
   it("an unknown-length conditional put above one part is checked at CompleteMultipartUpload", async () => {
-    const store = new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint, partSize: 1024 });
+    const store = new S3ObjectStore({ ...s3rver.storeOptions, partSize: 1024 });
     await store.put("cond-mpu/k", "existing");
-    const before = proxy.stats.preconditionFailed;
+    const before = s3rver.proxy.stats.preconditionFailed;
     await expect(
       store.put("cond-mpu/k", Readable.from([Buffer.alloc(5000, 1)]), { ifNoneMatch: "*" }),
     ).rejects.toSatisfy((err) => isStoreError(err, "CONFLICT"));
-    expect(proxy.stats.preconditionFailed).toBe(before + 1);
+    expect(s3rver.proxy.stats.preconditionFailed).toBe(before + 1);
     const got = await store.get("cond-mpu/k");
     expect((await readAll(got?.body ?? [])).toString()).toBe("existing");
     await store.close();
   });
 
   it("completeMultipart conditions travel as If-Match/If-None-Match on CompleteMultipartUpload (checked by the server)", async () => {
-    const store = new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint, partSize: 1024 });
+    const store = new S3ObjectStore({ ...s3rver.storeOptions, partSize: 1024 });
     const base = await store.put("cond-complete/k", "base");
     const uploadId = await store.initMultipart("cond-complete/k");
     const { etag } = await store.putPart("cond-complete/k", uploadId, 1, "multipart");
     const parts = [{ partNumber: 1, etag }];
     const intruder = await store.put("cond-complete/k", "intruder");
-    const before = proxy.stats.preconditionFailed;
+    const before = s3rver.proxy.stats.preconditionFailed;
     await expect(store.completeMultipart("cond-complete/k", uploadId, parts, { ifMatch: base.etag })).rejects.toSatisfy(
       (err) => isStoreError(err, "CONFLICT"),
     );
     await expect(store.completeMultipart("cond-complete/k", uploadId, parts, { ifNoneMatch: "*" })).rejects.toSatisfy(
       (err) => isStoreError(err, "CONFLICT"),
     );
-    expect(proxy.stats.preconditionFailed).toBe(before + 2);
+    expect(s3rver.proxy.stats.preconditionFailed).toBe(before + 2);
     expect((await store.head("cond-complete/k"))?.etag).toBe(intruder.etag);
     const info = await store.completeMultipart("cond-complete/k", uploadId, parts, { ifMatch: intruder.etag });
     expect((await store.head("cond-complete/k"))?.etag).toBe(info.etag);
@@ -132,7 +122,7 @@ describe("S3ObjectStore", () => {
   });
 
   it("without the proxy s3rver ignores If-None-Match (why the proxy exists)", async () => {
-    const store = new S3ObjectStore({ ...s3.storeOptions });
+    const store = new S3ObjectStore({ ...s3rver.s3.storeOptions });
     await store.put("ignored/k", "first");
     await store.put("ignored/k", "second", { ifNoneMatch: "*" });
     const got = await store.get("ignored/k");
@@ -141,14 +131,14 @@ describe("S3ObjectStore", () => {
   });
 
   it("a missing bucket is NotFoundError, not null", async () => {
-    const store = new S3ObjectStore({ ...s3.storeOptions, bucket: "no-such-bucket" });
+    const store = new S3ObjectStore({ ...s3rver.s3.storeOptions, bucket: "no-such-bucket" });
     await expect(store.put("k", "v")).rejects.toSatisfy((err) => isStoreError(err, "NOT_FOUND"));
     await store.close();
   });
 
   it("wrong credentials are AccessDeniedError", async () => {
     const store = new S3ObjectStore({
-      ...s3.storeOptions,
+      ...s3rver.s3.storeOptions,
       credentials: { accessKeyId: "NOBODY", secretAccessKey: "wrong" },
     });
     await expect(store.put("denied/k", "v")).rejects.toSatisfy((err) => isStoreError(err, "ACCESS_DENIED"));
@@ -156,11 +146,11 @@ describe("S3ObjectStore", () => {
   });
 
   it("close leaves a caller-supplied client usable", async () => {
-    const client = new S3Client({ ...s3.storeOptions, requestChecksumCalculation: "WHEN_REQUIRED" });
-    const store = new S3ObjectStore({ bucket: s3.bucket, client });
+    const client = new S3Client({ ...s3rver.s3.storeOptions, requestChecksumCalculation: "WHEN_REQUIRED" });
+    const store = new S3ObjectStore({ bucket: s3rver.s3.bucket, client });
     await store.put("own-client/k", "v");
     await store.close();
-    const out = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: "own-client/k" }));
+    const out = await client.send(new GetObjectCommand({ Bucket: s3rver.s3.bucket, Key: "own-client/k" }));
     expect(await out.Body?.transformToString()).toBe("v");
     client.destroy();
   });

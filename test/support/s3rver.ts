@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type ConditionalS3Proxy, startConditionalS3Proxy } from "./conditional-s3-proxy.js";
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -75,6 +76,43 @@ export async function startS3rver(options: { bucket?: string } = {}): Promise<S3
       server.httpServer?.closeAllConnections();
       await server.close();
       rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** s3rver with the test proxy in front (see conditional-s3-proxy.ts for what it stands in for). */
+export interface ProxiedS3rver {
+  /** s3rver itself, for tests that talk to it directly or inspect its directory. */
+  readonly s3: S3rverHandle;
+  readonly proxy: ConditionalS3Proxy;
+  /** `s3.storeOptions` aimed at the proxy: what `new S3ObjectStore(...)` needs to behave like S3. */
+  readonly storeOptions: S3rverHandle["storeOptions"];
+  /** Stops the proxy, then s3rver. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts s3rver and the conditional proxy in front of it.
+ *
+ * @example
+ * ```ts
+ * const s3 = await startProxiedS3rver({ bucket: "bench" });
+ * const store = new S3ObjectStore({ ...s3.storeOptions, partSize: 5 * MiB });
+ * ```
+ */
+export async function startProxiedS3rver(options: { bucket?: string } = {}): Promise<ProxiedS3rver> {
+  const s3 = await startS3rver(options);
+  const proxy = await startConditionalS3Proxy(s3.endpoint).catch(async (err: unknown) => {
+    await s3.stop();
+    throw err;
+  });
+  return {
+    s3,
+    proxy,
+    storeOptions: { ...s3.storeOptions, endpoint: proxy.endpoint },
+    async stop() {
+      await proxy.stop();
+      await s3.stop();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { S3ObjectStore } from "../../src/objects/s3-object-store.js";
 import { openSqlite } from "../../src/sql/index.js";
 import {
@@ -15,9 +15,8 @@ import {
   UploadService,
   uploadsMigrations,
 } from "../../src/uploads/index.js";
-import { type ConditionalS3Proxy, startConditionalS3Proxy } from "../support/conditional-s3-proxy.js";
-import { type S3rverHandle, startS3rver } from "../support/s3rver.js";
 import { useTempDir } from "../support/temp-dir.js";
+import { useProxiedS3rver } from "../support/use-proxied-s3rver.js";
 
 const MiB = 1024 * 1024;
 
@@ -35,25 +34,16 @@ function streamOf(data: Buffer): Readable {
 
 describe("end to end: 20 MiB through UploadService to S3 (s3rver), adopted, replaced, deleted by the worker", () => {
   const dir = useTempDir("storeroom-uploads-e2e-");
-  let s3: S3rverHandle;
-  let proxy: ConditionalS3Proxy;
-  beforeAll(async () => {
-    s3 = await startS3rver();
-    // s3rver has no ListParts/AbortMultipartUpload (S3ObjectStore verifies parts with ListParts
-    // and the worker aborts sessions), so multipart calls go through the test-only S3 fidelity
-    // proxy in front of it; object bytes still live in s3rver.
-    proxy = await startConditionalS3Proxy(s3.endpoint);
-  });
-  afterAll(async () => {
-    await proxy?.stop();
-    await s3?.stop();
-  });
+  // s3rver has no ListParts/AbortMultipartUpload (S3ObjectStore verifies parts with ListParts
+  // and the worker aborts sessions), so multipart calls go through the test-only S3 fidelity
+  // proxy in front of it; object bytes still live in s3rver.
+  const s3rver = useProxiedS3rver();
 
   it("works as a new user would wire it", { timeout: 60_000 }, async () => {
     const db = await openSqlite(join(dir, "app.db"));
     await db.migrate(uploadsMigrations);
     await db.run("CREATE TABLE posts (id TEXT PRIMARY KEY, cover TEXT, body TEXT)");
-    const objects = new S3ObjectStore({ ...s3.storeOptions, endpoint: proxy.endpoint, partSize: 5 * MiB });
+    const objects = new S3ObjectStore({ ...s3rver.storeOptions, partSize: 5 * MiB });
     const uploads = new UploadService({ db, objects });
     const claims = new ClaimStore({ db });
     const queue = new DeleteQueue({ db });
