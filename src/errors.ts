@@ -210,6 +210,13 @@ export class AccessDeniedError extends StoreError {
   }
 }
 
+/** The request carries no credentials, or credentials that are unknown, expired or not trusted. */
+export class UnauthenticatedError extends StoreError {
+  constructor(message = "missing or invalid credentials", options?: StoreErrorOptions) {
+    super("UNAUTHENTICATED", message, options);
+  }
+}
+
 /** A per-principal limit (e.g. the cap on unfinished uploads) would be exceeded; nothing was created. */
 export class LimitExceededError extends StoreError {
   readonly max: number;

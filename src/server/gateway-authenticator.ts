@@ -1,47 +1,67 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import { InvalidArgumentError } from "../errors.js";
-import { readGatewayIdentity, stripGatewayHeaders } from "../tenants/index.js";
+import { InvalidKeyError, UnauthenticatedError } from "../errors.js";
+import {
+  GATEWAY_SECRET_HEADER,
+  type GatewayRequest,
+  gatewayTrustCheck,
+  readGatewayIdentity,
+  stripGatewayHeaders,
+} from "../tenants/index.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
+import { acceptIdentity } from "./identity-policy.js";
 
 /** Header carrying the shared secret that proves a request came through the gateway. */
-export const gatewaySecretHeader = "x-storeroom-gateway-secret";
+export const gatewaySecretHeader = GATEWAY_SECRET_HEADER;
+
+/** Options of {@link GatewayAuthenticator}. */
+export interface GatewayAuthenticatorOptions {
+  /** Shared secret (>= 32 bytes) the gateway sends in `X-Storeroom-Gateway-Secret`. */
+  secret: string;
+  /** Accept `operator` in `X-Roles` (every org). Default false: such a request gets 403. */
+  operatorRole?: boolean;
+}
 
 /**
  * Gateway mode: `X-Org-Id`, `X-User-Id`, `X-Roles` are trusted only when the request also
- * carries the shared secret in `X-Storeroom-Gateway-Secret`; otherwise they are stripped.
+ * carries the shared secret; without it they are stripped and the request is anonymous, with a
+ * wrong secret it is refused (401). Trusted headers are read strictly (the tenants module's
+ * {@link readGatewayIdentity}) and then go through the server's identity policy.
  */
 export class GatewayAuthenticator implements Authenticator {
   readonly mode = "gateway" as const;
-  readonly #secretDigest: Buffer;
+  readonly #trusted: (request: GatewayRequest) => boolean;
+  readonly #operatorRole: boolean;
 
-  /** `secret` must be at least 32 bytes; shorter -> InvalidArgumentError. */
-  constructor(secret: string) {
-    if (Buffer.byteLength(secret) < 32) {
-      throw new InvalidArgumentError("gateway secret must be at least 32 bytes", { op: "server.gateway" });
-    }
-    this.#secretDigest = digest(secret);
+  /** A secret shorter than 32 bytes -> InvalidArgumentError. */
+  constructor(options: GatewayAuthenticatorOptions) {
+    this.#trusted = gatewayTrustCheck({ secret: options.secret });
+    this.#operatorRole = options.operatorRole === true;
   }
 
   identify(headers: IncomingHttpHeaders): RequestIdentity | null {
-    const presented = headers[gatewaySecretHeader];
-    const trusted = typeof presented === "string" && timingSafeEqual(digest(presented), this.#secretDigest);
+    const presented = headers[gatewaySecretHeader] !== undefined;
+    const trusted = presented && this.#trusted({ headers });
     if (!trusted) {
-      stripIdentityHeaders(headers);
+      stripGatewayHeaders(headers);
+      if (presented) throw new UnauthenticatedError("wrong gateway secret", { op: "server.gateway" });
       return null;
     }
-    const { orgId, userId, roles } = readGatewayIdentity(headers);
-    if (orgId === undefined) return null;
-    return Object.freeze({ orgId, ...(userId === undefined ? {} : { userId }), roles });
+    let stated: ReturnType<typeof readGatewayIdentity>;
+    try {
+      stated = readGatewayIdentity(headers);
+    } finally {
+      stripGatewayHeaders(headers);
+    }
+    const { orgId, userId, roles } = stated;
+    if (orgId === undefined) {
+      if (roles.length > 0) throw new InvalidKeyError("x-roles needs x-org-id", { op: "server.gateway" });
+      return null;
+    }
+    return acceptIdentity({ orgId, userId, roles }, { operatorRole: this.#operatorRole });
   }
 }
 
 /** Removes the identity headers (and the secret) so nothing downstream can read forged values. */
 export function stripIdentityHeaders(headers: IncomingHttpHeaders): void {
   stripGatewayHeaders(headers);
-  delete headers[gatewaySecretHeader];
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
 }

@@ -59,17 +59,17 @@ export class OrgBuses {
     return [...this.#buses.keys()].sort();
   }
 
-  /** Undelivered messages summed over the org buses open in this process. */
-  async countUndelivered(): Promise<number> {
+  /** Undelivered messages summed over the org buses open in this process (only `orgId`'s when given). */
+  async countUndelivered(orgId?: string): Promise<number> {
     let total = 0;
-    for (const orgId of this.orgs) total += await (await this.#bus(orgId)).store.countUndelivered();
+    for (const org of this.#openOrgs(orgId)) total += await (await this.#bus(org)).store.countUndelivered();
     return total;
   }
 
-  /** Audit chain status of every open org bus. */
-  async auditStatus(): Promise<OrgAuditStatus[]> {
+  /** Audit chain status of every open org bus (only `orgId`'s when given). */
+  async auditStatus(only?: string): Promise<OrgAuditStatus[]> {
     const out: OrgAuditStatus[] = [];
-    for (const orgId of this.orgs) {
+    for (const orgId of this.#openOrgs(only)) {
       const bus = await this.#bus(orgId);
       const found = await bus.audit.verify();
       out.push(
@@ -103,6 +103,10 @@ export class OrgBuses {
       }
     }
     if (errors.length > 0) throw new AggregateError(errors, `closing ${errors.length} bus part(s) failed`);
+  }
+
+  #openOrgs(only: string | undefined): string[] {
+    return only === undefined ? this.orgs : this.orgs.filter((o) => o === only);
   }
 
   #bus(orgId: string): Promise<OrgBus> {

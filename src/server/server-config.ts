@@ -36,6 +36,8 @@ export interface ServerConfig {
   auth?: "token" | "gateway";
   /** Shared secret (>= 32 bytes) the gateway sends in `X-Storeroom-Gateway-Secret`. Required in gateway mode. */
   gatewaySecret?: string;
+  /** Gateway mode: accept the `operator` role (every org) in `X-Roles`. Default false (such requests get 403). */
+  gatewayOperatorRole?: boolean;
   /** HMAC secret (>= 32 bytes) bus peers sign envelopes with. Default: generated once into `<dataDir>/bus-hmac.key`. */
   busHmacSecret?: string;
   /** Tokens file for token mode. Default `<dataDir>/tokens.json` (generated on first start). */
@@ -67,6 +69,7 @@ export interface ResolvedServerConfig {
   readonly database: string;
   readonly auth: "token" | "gateway";
   readonly gatewaySecret: string | undefined;
+  readonly gatewayOperatorRole: boolean;
   readonly tokensFile: string;
   readonly busHmacSecret: string | undefined;
   readonly inspector: boolean;
@@ -107,6 +110,7 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
     database: config.database ?? resolve(dataDir, "control.db"),
     auth,
     gatewaySecret: config.gatewaySecret,
+    gatewayOperatorRole: config.gatewayOperatorRole === true,
     tokensFile: config.tokensFile ?? resolve(dataDir, "tokens.json"),
     busHmacSecret: config.busHmacSecret,
     inspector: config.inspector ?? true,

@@ -1,19 +1,16 @@
 import { join } from "node:path";
-import { InvalidKeyError } from "../errors.js";
 import type { ObjectStore } from "../objects/index.js";
 import { openObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
 import { StateStore } from "../state/index.js";
-import { TenantKey, TenantStore } from "../tenants/index.js";
+import { type TenantKey, TenantStore } from "../tenants/index.js";
 import { ClaimStore, ClaimSweeper, DeleteQueue, DeleteWorker, UploadService } from "../uploads/index.js";
 import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
 import type { RequestIdentity } from "./identity.js";
+import { tenantKeyOf } from "./identity-policy.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
-
-/** Org ids that would share a key prefix with uploaded files (`pub/`, `priv/`) or reconcile's quarantine. */
-export const reservedOrgIds: ReadonlySet<string> = new Set(["pub", "priv", "quarantine"]);
 
 /** Largest delay Node timers accept; used to park the per-store purge timer (the server purges itself). */
 const maxTimerMs = 2_147_483_647;
@@ -126,17 +123,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     tenants,
     control,
     deleteQueue,
-    tenantOf(identity) {
-      if (reservedOrgIds.has(identity.orgId)) {
-        throw new InvalidKeyError(`org id "${identity.orgId}" is reserved (upload key prefixes)`, {
-          op: "server.tenant",
-        });
-      }
-      const key =
-        identity.userId === undefined ? TenantKey.org(identity.orgId) : TenantKey.user(identity.orgId, identity.userId);
-      key.validate();
-      return key;
-    },
+    tenantOf: tenantKeyOf,
     cachedTenantIds: () => states.ids(),
     stateFor: (key) => states.get(key.toString(), openState(key)),
     pinState: (key) => states.pin(key.toString(), openState(key)),

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import { dirname } from "node:path";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError, UnauthenticatedError } from "../errors.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
 
 /** One entry of the tokens file (`<dataDir>/tokens.json`). */
@@ -76,10 +76,11 @@ export class TokenAuthenticator implements Authenticator {
 
   identify(headers: IncomingHttpHeaders): RequestIdentity | null {
     const value = headers.authorization;
-    if (typeof value !== "string" || !value.startsWith("Bearer ")) return null;
-    const token = value.slice(7).trim();
-    if (token === "") return null;
-    return this.#byHash.get(hashToken(token)) ?? null;
+    if (value === undefined) return null;
+    const token = typeof value === "string" && value.startsWith("Bearer ") ? value.slice(7).trim() : "";
+    const identity = token === "" ? undefined : this.#byHash.get(hashToken(token));
+    if (identity === undefined) throw new UnauthenticatedError("unknown bearer token", { op: "server.tokens" });
+    return identity;
   }
 }
 

@@ -27,7 +27,7 @@ describe("inspector page", async () => {
     await fetch(`${base}/v1/state/settings/theme`, { method: "PUT", headers: auth(tokens.acme), body: "dark" });
     expect((await fetch(`${base}/v1/inspector`, { headers: auth(tokens.acme) })).status).toBe(403);
     expect((await fetch(`${base}/v1/inspector`)).status).toBe(401);
-    const data = (await (await fetch(`${base}/v1/inspector`, { headers: auth(tokens.admin) })).json()) as {
+    const data = (await (await fetch(`${base}/v1/inspector`, { headers: auth(tokens.operator) })).json()) as {
       tenants: { tenant: string; groups: { group: string; keys: string[] }[] }[];
       queues: Record<string, number>;
       audit: { intact: boolean };
@@ -56,7 +56,7 @@ describe("inspector page", async () => {
       const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
       try {
         const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-        await page.goto(`${base}/#token=${tokens.admin}`);
+        await page.goto(`${base}/#token=${tokens.operator}`);
         await page.waitForSelector("#content:not([hidden])");
         const rows = await page.locator("#tenants tbody tr").allInnerTexts();
         expect(rows.join("\n")).toContain("acme/users/ada");

@@ -5,7 +5,8 @@ import { createServer, type ServerConfig, type StoreroomServer } from "../../src
 
 /** Tokens written into the data dir before the server starts. */
 export const tokens = {
-  admin: "admin-token-0123456789",
+  operator: "operator-token-0123456789",
+  acmeAdmin: "acme-admin-token-0123456789",
   acme: "acme-org-token-0123456789",
   ada: "acme-ada-token-0123456789",
   globex: "globex-org-token-0123456789",
@@ -21,7 +22,8 @@ export async function startServer(dataDir: string, config: ServerConfig = {}): P
     join(dataDir, "tokens.json"),
     JSON.stringify({
       tokens: [
-        { token: tokens.admin, orgId: "ops", roles: ["admin"] },
+        { token: tokens.operator, orgId: "ops", roles: ["operator"] },
+        { token: tokens.acmeAdmin, orgId: "acme", roles: ["admin"] },
         { token: tokens.acme, orgId: "acme" },
         { token: tokens.ada, orgId: "acme", userId: "ada" },
         { token: tokens.globex, orgId: "globex" },

@@ -1,7 +1,15 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConflictError, NotFoundError, QuotaExceededError, StoreError } from "../../src/errors.js";
+import {
+  AccessDeniedError,
+  ConflictError,
+  InvalidKeyError,
+  NotFoundError,
+  QuotaExceededError,
+  StoreError,
+  UnauthenticatedError,
+} from "../../src/errors.js";
 import {
   createServer,
   errorReply,
@@ -61,7 +69,7 @@ describe("token mode", () => {
     expect(second.file.generated).toBeUndefined();
     const token = JSON.parse(readFileSync(path, "utf8")).tokens[0].token as string;
     expect(second.identify({ authorization: `Bearer ${token}` })).toEqual({ orgId: "default", roles: ["admin"] });
-    expect(second.identify({ authorization: "Bearer wrong-token-wrong-token" })).toBeNull();
+    expect(() => second.identify({ authorization: "Bearer wrong-token-wrong-token" })).toThrow(UnauthenticatedError);
     expect(second.identify({})).toBeNull();
   });
   it("rejects malformed token entries", () => {
@@ -71,12 +79,14 @@ describe("token mode", () => {
 });
 
 describe("gateway mode", () => {
-  const auth = new GatewayAuthenticator(secret);
+  const auth = new GatewayAuthenticator({ secret });
   it("trusts identity headers only with the shared secret, stripping them otherwise", () => {
     const forged: Record<string, string> = { "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin" };
     expect(auth.identify(forged)).toBeNull();
     expect(forged["x-org-id"]).toBeUndefined();
-    expect(auth.identify({ "x-org-id": "acme", "x-storeroom-gateway-secret": `${secret}x` })).toBeNull();
+    expect(() => auth.identify({ "x-org-id": "acme", "x-storeroom-gateway-secret": `${secret}x` })).toThrow(
+      UnauthenticatedError,
+    );
     expect(
       auth.identify({
         "x-org-id": "acme",
@@ -90,14 +100,22 @@ describe("gateway mode", () => {
       roles: ["admin", "ops"],
     });
   });
-  it("treats long or control-byte values as absent", () => {
-    expect(auth.identify({ "x-org-id": "a".repeat(257), "x-storeroom-gateway-secret": secret })).toBeNull();
-    expect(auth.identify({ "x-org-id": "acme", "x-user-id": "a\u0001", "x-storeroom-gateway-secret": secret })).toEqual(
-      { orgId: "acme", roles: [] },
+  it("refuses long or control-byte values instead of dropping them", () => {
+    expect(() => auth.identify({ "x-org-id": "a".repeat(257), "x-storeroom-gateway-secret": secret })).toThrow(
+      InvalidKeyError,
     );
+    expect(() =>
+      auth.identify({ "x-org-id": "acme", "x-user-id": "a\u0001", "x-storeroom-gateway-secret": secret }),
+    ).toThrow(InvalidKeyError);
+  });
+  it("accepts the operator role only when configured", () => {
+    const headers = () => ({ "x-org-id": "ops", "x-roles": "operator", "x-storeroom-gateway-secret": secret });
+    expect(() => auth.identify(headers())).toThrow(AccessDeniedError);
+    const trusting = new GatewayAuthenticator({ secret, operatorRole: true });
+    expect(trusting.identify(headers())).toEqual({ orgId: "ops", roles: ["operator"] });
   });
   it("refuses a short secret", () => {
-    expect(() => new GatewayAuthenticator("short")).toThrow(/32 bytes/);
+    expect(() => new GatewayAuthenticator({ secret: "short" })).toThrow(/32 bytes/);
   });
 });
 

@@ -137,7 +137,7 @@ describe("state routes", async () => {
     const denied = await app.inject({ url: "/v1/tenants", headers: auth(tokens.acme) });
     expect(denied.statusCode).toBe(403);
     expect(denied.json().error.code).toBe("ACCESS_DENIED");
-    const ok = await app.inject({ url: "/v1/tenants", headers: auth(tokens.admin) });
+    const ok = await app.inject({ url: "/v1/tenants", headers: auth(tokens.operator) });
     expect(ok.statusCode).toBe(200);
     expect(ok.json().tenants).toContainEqual(
       expect.objectContaining({ tenant: TenantKey.org("acme").toString(), orgId: "acme", scope: "org" }),

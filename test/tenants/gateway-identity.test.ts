@@ -2,9 +2,10 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders } from "
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidKeyError } from "../../src/errors.js";
+import { InvalidArgumentError, InvalidKeyError } from "../../src/errors.js";
 import {
   currentGatewayIdentity,
+  gatewayTrustCheck,
   readGatewayIdentity,
   requireGateway,
   runWithGatewayIdentity,
@@ -27,26 +28,47 @@ function send(port: number, headers: Record<string, string>): Promise<{ status: 
   });
 }
 
+const secret = "g".repeat(40);
+const trust = { secret };
+
 describe("gateway identity headers", () => {
-  it("reads org, user and roles and treats oversized or control-byte values as absent", () => {
-    const id = readGatewayIdentity({ "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin, ,viewer" });
+  it("reads org, user and roles exactly as sent", () => {
+    const id = readGatewayIdentity({ "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin, viewer" });
     expect(id).toEqual({ orgId: "acme", userId: "ada", roles: ["admin", "viewer"] });
-    const bad = readGatewayIdentity({
-      "x-org-id": "a".repeat(257),
-      "x-user-id": "ada\u0001",
-      "x-roles": "x\u007f",
-    } as IncomingHttpHeaders);
-    expect(bad).toEqual({ orgId: undefined, userId: undefined, roles: [] });
-    expect(readGatewayIdentity({ "x-org-id": "a".repeat(256) }).orgId).toHaveLength(256);
+    expect(readGatewayIdentity({})).toEqual({ orgId: undefined, userId: undefined, roles: [] });
+    expect(readGatewayIdentity({ "x-org-id": "a".repeat(128) }).orgId).toHaveLength(128);
   });
 
-  it("strips identity headers and keeps the rest", () => {
-    const headers: IncomingHttpHeaders = { "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin", host: "h" };
+  it("refuses a present but invalid header instead of treating it as absent", () => {
+    const bad: IncomingHttpHeaders[] = [
+      { "x-org-id": "acme", "x-user-id": "a".repeat(300) },
+      { "x-org-id": "acme", "x-user-id": "ada\tx" },
+      { "x-org-id": "acme", "x-user-id": "ada\u0001" },
+      { "x-org-id": "acme", "x-user-id": "" },
+      { "x-org-id": "acme", "x-user-id": "ada, bob" },
+      { "x-org-id": "a".repeat(129) },
+      { "x-org-id": "ACME" },
+      { "x-user-id": "ada" },
+      { "x-org-id": "acme", "x-roles": "admin,,viewer" },
+      { "x-org-id": "acme", "x-roles": "x\u007f" },
+    ];
+    for (const headers of bad)
+      expect(() => readGatewayIdentity(headers), JSON.stringify(headers)).toThrow(InvalidKeyError);
+  });
+
+  it("strips identity headers and the secret and keeps the rest", () => {
+    const headers: IncomingHttpHeaders = {
+      "x-org-id": "acme",
+      "x-user-id": "ada",
+      "x-roles": "admin",
+      "x-storeroom-gateway-secret": secret,
+      host: "h",
+    };
     stripGatewayHeaders(headers);
     expect(headers).toEqual({ host: "h" });
   });
 
-  it("binds the identity for everything awaited inside and derives tenant keys (ForCtx / ForOrg)", async () => {
+  it("binds the identity for everything awaited inside and derives user and org tenant keys", async () => {
     expect(currentGatewayIdentity()).toBeUndefined();
     const identity = readGatewayIdentity({ "x-org-id": "acme", "x-user-id": "ada" });
     const keys = await runWithGatewayIdentity(identity, async () => {
@@ -58,30 +80,37 @@ describe("gateway identity headers", () => {
     const orgOnly = readGatewayIdentity({ "x-org-id": "acme" });
     expect(() => tenantKeyFromIdentity(orgOnly, "user")).toThrow(InvalidKeyError);
     expect(tenantKeyFromIdentity(orgOnly, "org").objectKey()).toBe("acme/org.db");
-    expect(() => tenantKeyFromIdentity(readGatewayIdentity({ "x-org-id": "../etc", "x-user-id": "a" }))).toThrow(
-      InvalidKeyError,
-    );
+  });
+
+  it("has no implicit trust: a missing trust or a short secret is refused", () => {
+    expect(() => gatewayTrustCheck(undefined)).toThrow(InvalidArgumentError);
+    expect(() => gatewayTrustCheck({ secret: "short" })).toThrow(/32 bytes/);
   });
 });
 
 describe("requireGateway over real sockets", () => {
   const plain = createServer((req, res) =>
-    requireGateway(req, res, () => {
-      res.end(JSON.stringify(currentGatewayIdentity()));
-    }),
+    requireGateway(
+      req,
+      res,
+      () => {
+        res.end(JSON.stringify(currentGatewayIdentity()));
+      },
+      { trust },
+    ),
   );
-  const untrusting = createServer((req, res) =>
-    requireGateway(req, res, () => res.end("never"), { trusted: () => false, scope: "org" }),
+  const custom = createServer((req, res) =>
+    requireGateway(req, res, () => res.end("never"), { trust: () => false, scope: "org" }),
   );
   const fastify = Fastify();
   fastify.addHook("onRequest", (request, reply, done) => {
-    requireGateway(request.raw, reply.raw, done, { scope: "org" });
+    requireGateway(request.raw, reply.raw, done, { trust, scope: "org" });
   });
   fastify.get("/", async () => ({ tenant: tenantKeyFromIdentity(undefined, "org").toString() }));
 
   afterAll(async () => {
     plain.close();
-    untrusting.close();
+    custom.close();
     await fastify.close();
   });
 
@@ -90,28 +119,34 @@ describe("requireGateway over real sockets", () => {
     return (server.address() as AddressInfo).port;
   }
 
-  it("answers 503 without identity and binds it with identity (node:http)", async () => {
+  it("refuses loopback peers without the secret, bad identities and missing users; binds a good one", async () => {
     const port = await listen(plain);
-    const missing = await send(port, { "x-org-id": "acme" });
-    expect(missing.status).toBe(503);
-    expect(JSON.parse(missing.body).error.code).toBe("GATEWAY_REQUIRED");
-    const ok = await send(port, { "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin" });
+    const loopbackNoSecret = await send(port, { "x-org-id": "acme", "x-user-id": "ada" });
+    expect(loopbackNoSecret.status).toBe(401);
+    expect(JSON.parse(loopbackNoSecret.body).error.code).toBe("UNAUTHENTICATED");
+    const secretHeader = { "x-storeroom-gateway-secret": secret };
+    const missing = await send(port, { ...secretHeader, "x-org-id": "acme" });
+    expect(missing.status).toBe(401);
+    const tab = await send(port, { ...secretHeader, "x-org-id": "acme", "x-user-id": "ada\tx" });
+    expect(tab.status).toBe(400);
+    expect(JSON.parse(tab.body).error.code).toBe("INVALID_KEY");
+    const ok = await send(port, { ...secretHeader, "x-org-id": "acme", "x-user-id": "ada", "x-roles": "admin" });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ orgId: "acme", userId: "ada", roles: ["admin"] });
   });
 
-  it("strips headers from untrusted peers, so they get 503", async () => {
-    const port = await listen(untrusting);
-    const res = await send(port, { "x-org-id": "acme", "x-user-id": "ada" });
-    expect(res.status).toBe(503);
+  it("uses a trust function as given", async () => {
+    const port = await listen(custom);
+    const res = await send(port, { "x-org-id": "acme", "x-user-id": "ada", "x-storeroom-gateway-secret": secret });
+    expect(res.status).toBe(401);
   });
 
   it("works as a Fastify onRequest hook", async () => {
     await fastify.listen({ port: 0, host: "127.0.0.1" });
     const port = (fastify.server.address() as AddressInfo).port;
-    const ok = await send(port, { "x-org-id": "acme" });
+    const ok = await send(port, { "x-org-id": "acme", "x-storeroom-gateway-secret": secret });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ tenant: "acme/org" });
-    expect((await send(port, {})).status).toBe(503);
+    expect((await send(port, { "x-org-id": "acme" })).status).toBe(401);
   });
 });

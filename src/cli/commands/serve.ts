@@ -10,6 +10,7 @@ interface ServeOptions {
   database?: string;
   auth: string;
   gatewaySecret?: string;
+  gatewayOperatorRole: boolean;
   busHmacSecret?: string;
   allowPublicUploads?: boolean;
   inspector: boolean;
@@ -40,6 +41,11 @@ export function registerServe(program: Command): void {
       "--gateway-secret <secret>",
       "shared secret (>= 32 bytes) for gateway mode (env STOREROOM_GATEWAY_SECRET)",
       process.env.STOREROOM_GATEWAY_SECRET,
+    )
+    .option(
+      "--gateway-operator-role",
+      "gateway mode: accept X-Roles: operator, which sees every org (env STOREROOM_GATEWAY_OPERATOR_ROLE=1)",
+      process.env.STOREROOM_GATEWAY_OPERATOR_ROLE === "1",
     )
     .option(
       "--bus-hmac-secret <secret>",
@@ -73,6 +79,7 @@ export function registerServe(program: Command): void {
         database: opts.database,
         auth: opts.auth as "token" | "gateway",
         gatewaySecret: opts.gatewaySecret,
+        gatewayOperatorRole: opts.gatewayOperatorRole,
         busHmacSecret: opts.busHmacSecret,
         uploads: { allowPublic: opts.allowPublicUploads === true },
         inspector: opts.inspector,

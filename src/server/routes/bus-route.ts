@@ -1,8 +1,8 @@
-import type { IncomingMessage } from "node:http";
+import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import { errorReply, HttpError } from "../error-reply.js";
-import type { Authenticator } from "../identity.js";
+import type { Authenticator, RequestIdentity } from "../identity.js";
 import type { OrgBuses } from "../org-buses.js";
 
 /**
@@ -17,7 +17,12 @@ export function registerBusRoute(app: FastifyInstance, auth: Authenticator, buse
   app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/v1/bus") return refuse(socket, new HttpError(404, "NOT_FOUND", "no WebSocket endpoint here"));
-    const identity = auth.identify(req.headers);
+    let identity: RequestIdentity | null;
+    try {
+      identity = auth.identify(req.headers);
+    } catch (err) {
+      return refuse(socket, err);
+    }
     if (identity === null)
       return refuse(socket, new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials"));
     buses.broker(identity.orgId).then(
@@ -31,6 +36,6 @@ function refuse(socket: Duplex, err: unknown): void {
   const { status, body } = errorReply(err);
   const text = JSON.stringify(body);
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
   );
 }

@@ -4,13 +4,17 @@ import { TenantKey } from "../../tenants/index.js";
 import { inspectorHtml } from "../inspector-page.js";
 import type { OrgBuses } from "../org-buses.js";
 import { readQueueDepths } from "../queue-depths.js";
+import { administeredOrg, identityOf } from "../request-context.js";
 import type { ServerParts } from "../server-parts.js";
 
 /** Tenants shown per inspector refresh, and keys shown per group. */
 const maxTenants = 50;
 const keysPerGroup = 20;
 
-/** `GET /` (the inspector page, anonymous: it holds no data) and admin `GET /v1/inspector` (its data). */
+/**
+ * `GET /` (the inspector page, anonymous: it holds no data) and admin `GET /v1/inspector` (its
+ * data, scoped like every admin route: an admin's own org, or every org for an operator).
+ */
 export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts, buses: OrgBuses, clock: Clock): void {
   app.get("/", { config: { auth: "none" } }, async (_request, reply) =>
     reply
@@ -21,13 +25,16 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
       .send(inspectorHtml),
   );
 
-  app.get("/v1/inspector", { config: { auth: "admin" } }, async () => {
-    const stored = await parts.tenants.list();
+  // An admin sees its own org (tenants, its bus queue and audit chain); an operator sees every org and the server's queues.
+  app.get("/v1/inspector", { config: { auth: "admin" } }, async (request) => {
+    const org = administeredOrg(identityOf(request), undefined);
+    const stored = await parts.tenants.list(org === undefined ? {} : { orgId: org });
     const ids = new Set(stored.map((t) => t.key.toString()));
     const keys = stored.map((t) => t.key);
     for (const id of parts.cachedTenantIds()) {
       if (!ids.has(id)) {
         const key = TenantKey.parse(id);
+        if (org !== undefined && key.orgId !== org) continue;
         ids.add(id);
         keys.push(key);
       }
@@ -59,13 +66,14 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
         });
       }
     }
-    const orgs = await buses.auditStatus();
+    const orgs = await buses.auditStatus(org);
     const broken = orgs.find((o) => !o.intact);
     return {
       generatedAt: clock.now(),
       tenants,
       tenantsTotal: keys.length,
-      queues: await readQueueDepths(parts, buses),
+      queues:
+        org === undefined ? await readQueueDepths(parts, buses) : { bus_pending: await buses.countUndelivered(org) },
       audit: {
         rows: orgs.reduce((n, o) => n + o.rows, 0),
         intact: broken === undefined,

@@ -1,12 +1,14 @@
 import type { FastifyInstance } from "fastify";
-import { HttpError } from "../error-reply.js";
+import { administeredOrg, identityOf } from "../request-context.js";
 import type { ServerParts } from "../server-parts.js";
 
-/** Admin `GET /v1/tenants?org=`: every tenant stored in object storage, with residency. */
+/**
+ * Admin `GET /v1/tenants?org=`: every tenant stored in object storage, with residency. An
+ * `admin` sees its own org only (the default `org`); an `operator` sees every org, or `org`.
+ */
 export function registerTenantRoutes(app: FastifyInstance, parts: Pick<ServerParts, "tenants">): void {
   app.get("/v1/tenants", { config: { auth: "admin" } }, async (request) => {
-    const org = (request.query as Record<string, string | undefined>).org;
-    if (org !== undefined && org === "") throw new HttpError(400, "INVALID_ARGUMENT", "org must not be empty");
+    const org = administeredOrg(identityOf(request), (request.query as Record<string, string | undefined>).org);
     const listing = await parts.tenants.list(org === undefined ? {} : { orgId: org });
     return {
       tenants: listing.map((t) => ({
