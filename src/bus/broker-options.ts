@@ -15,6 +15,16 @@ export interface BrokerOptions {
    * keys when a server mounts one broker per org). Default: membership in `tokens`.
    */
   authenticate?: (token: string) => boolean | Promise<boolean>;
+  /**
+   * Decides whether a connection may register `name`, after its token was accepted and before
+   * the name is bound. `context` is what the mounting server passed to
+   * {@link Broker.handleUpgrade} (`undefined` on the broker's own listener), e.g. the caller it
+   * authenticated, so a server can tie peer names to its own identities. Returning anything
+   * but `true` refuses the registration with close code 4403 and leaves any peer already
+   * registered under the name untouched; a throw closes the connection with 1011 and goes to
+   * `onError`. Default: every name is allowed.
+   */
+  authorizeRegistration?: (name: string, context: unknown) => boolean | Promise<boolean>;
   /** Shared HMAC secret (at least 32 bytes); envelopes whose HMAC does not verify are refused. */
   hmacSecret: HmacSecret;
   /** Largest accepted frame in bytes; bigger frames close the connection with 1009. Default 1 MiB. */
@@ -32,7 +42,7 @@ export const BusCloseCode = Object.freeze({
   badRegister: 4400,
   /** The register token is not accepted. */
   badToken: 4401,
-  /** The name is bound to another token (also after a broker restart). */
+  /** The name is bound to another token (also after a broker restart), or `authorizeRegistration` refused it. */
   nameTaken: 4403,
   /** Another connection registered the same name with the same token (takeover). */
   replaced: 4409,

@@ -33,6 +33,8 @@ interface Connection {
   readonly inbox: string[];
   /** True while a pump works through `inbox`; one pump per connection keeps frames in order. */
   pumping: boolean;
+  /** What the mounting server passed to `handleUpgrade` (e.g. the authenticated caller). */
+  readonly context: unknown;
 }
 
 /**
@@ -75,7 +77,6 @@ export class Broker {
     this.#store = options.store;
     this.#tokenHashes = new Set((options.tokens ?? []).map(tokenHash));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? MAX_FRAME_BYTES });
-    this.#wss.on("connection", (ws) => this.#accept(ws));
   }
 
   /**
@@ -99,14 +100,16 @@ export class Broker {
 
   /**
    * Takes over an HTTP upgrade request from a server you run (mount the broker on a route;
-   * authorise the request before calling). After {@link Broker.close} the socket is destroyed.
+   * authorise the request before calling). `context` is handed to
+   * {@link BrokerOptions.authorizeRegistration} when the connection registers (e.g. the caller
+   * your server authenticated). After {@link Broker.close} the socket is destroyed.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, context?: unknown): void {
     if (this.#closed) {
       socket.destroy();
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#wss.emit("connection", ws, req));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, context));
   }
 
   /** Names of the peers connected right now, sorted. */
@@ -128,8 +131,8 @@ export class Broker {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  #accept(ws: WebSocket): void {
-    const conn: Connection = { ws, name: undefined, inbox: [], pumping: false };
+  #accept(ws: WebSocket, context: unknown): void {
+    const conn: Connection = { ws, name: undefined, inbox: [], pumping: false, context };
     this.#connections.add(conn);
     ws.on("message", (data, isBinary) => {
       if (isBinary) return; // Non-text frames carry no protocol meaning.
@@ -228,6 +231,10 @@ export class Broker {
       return ws.close(BusCloseCode.badRegister, "invalid peer name");
     }
     if (!(await this.#authenticate(frame.token))) return ws.close(BusCloseCode.badToken, "invalid token");
+    const authorize = this.#options.authorizeRegistration;
+    if (authorize !== undefined && (await authorize(name, conn.context)) !== true) {
+      return ws.close(BusCloseCode.nameTaken, "name is owned by another identity");
+    }
     try {
       // Registering before binding means no message for a first-time peer can be refused meanwhile.
       await this.#store.bindToken(name, tokenHash(frame.token));
