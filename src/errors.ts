@@ -1,21 +1,55 @@
 /**
  * The storeroom error hierarchy. Every fault a store raises is a {@link StoreError} with a
- * stable `code`, the operation that failed (`op`) and, for driver errors, the native error as
- * `cause` (its own `code`, e.g. `SQLITE_BUSY` or `23505`, stays reachable there).
+ * stable {@link StoreErrorCode}, the operation that failed (`op`) and, for driver errors, the
+ * native error as `cause` (its own `code`, e.g. `SQLITE_BUSY` or `23505`, stays reachable there).
  *
- * "Missing" is not an error where a seed says so (`ObjectStore.get` returns `null`); where a
- * seed has a not-found sentinel, {@link NotFoundError} is thrown.
+ * "Missing" is a value where a caller routinely asks about something that may not exist
+ * (`ObjectStore.get` returns `null`, `StateStore.get` returns `undefined`); it is a
+ * {@link NotFoundError} where the caller named something that must exist (a claim, a file, a
+ * tenant). `docs/errors.md` lists each API.
  *
  * @example
  * ```ts
  * try {
- *   await tx.get("users", "ada");
+ *   await uploads.completeUpload(claimId, userId);
  * } catch (err) {
- *   if (isStoreError(err, "NOT_FOUND")) return undefined;
+ *   if (isStoreError(err, "CLAIM_NOT_FOUND")) return undefined;
  *   throw err;
  * }
  * ```
  */
+
+/**
+ * Every code a {@link StoreError} can carry. Codes never change meaning between versions; a
+ * new code is a new member of this union (and a CHANGELOG entry).
+ */
+export type StoreErrorCode =
+  | "ACCESS_DENIED"
+  | "BUSY"
+  | "CLAIM_NOT_FOUND"
+  | "CLOSED"
+  | "CONFLICT"
+  | "CONSTRAINT"
+  | "CORRUPT_DATABASE"
+  | "DUPLICATE_DRIVER"
+  | "DUPLICATE_ID"
+  | "DUPLICATE_MIGRATION"
+  | "INVALID_ARGUMENT"
+  | "INVALID_KEY"
+  | "LIMIT_EXCEEDED"
+  | "MIGRATION_OUT_OF_ORDER"
+  | "NOT_FOUND"
+  | "QUOTA_EXCEEDED"
+  | "READ_ONLY"
+  | "SQL_ERROR"
+  | "TIMEOUT"
+  | "TOO_LARGE"
+  | "TRANSACTION"
+  | "UNIQUE_VIOLATION"
+  | "UNKNOWN_DRIVER"
+  | "UNKNOWN_PEER"
+  | "UNSUPPORTED"
+  | "UPLOAD_FAILED";
 
 /** Options shared by every {@link StoreError} constructor. */
 export interface StoreErrorOptions {
@@ -28,11 +62,11 @@ export interface StoreErrorOptions {
 /** Base class of every error storeroom throws on purpose. */
 export class StoreError extends Error {
   /** A stable, machine-readable code such as `"NOT_FOUND"`; never changes between versions. */
-  readonly code: string;
+  readonly code: StoreErrorCode;
   /** The operation that failed, when known. */
   readonly op: string | undefined;
 
-  constructor(code: string, message: string, options: StoreErrorOptions = {}) {
+  constructor(code: StoreErrorCode, message: string, options: StoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -40,8 +74,12 @@ export class StoreError extends Error {
   }
 }
 
-/** True when `err` is a {@link StoreError}, and, if `code` is given, has that code. */
-export function isStoreError(err: unknown, code?: string): err is StoreError {
+/**
+ * True when `err` is a {@link StoreError}, and, if `code` is given, has exactly that code. To
+ * match a family (a {@link ClaimNotFoundError} is also a {@link NotFoundError}), use
+ * `instanceof`.
+ */
+export function isStoreError(err: unknown, code?: StoreErrorCode): err is StoreError {
   return err instanceof StoreError && (code === undefined || err.code === code);
 }
 
@@ -119,10 +157,14 @@ export class DuplicateDriverError extends StoreError {
   }
 }
 
-/** An upload claim does not exist, is not in the required state, or is not the caller's. */
-export class ClaimNotFoundError extends StoreError {
+/**
+ * An upload claim does not exist, has expired, is not in the required state, or is not the
+ * caller's. A {@link NotFoundError} with its own code, `CLAIM_NOT_FOUND`.
+ */
+export class ClaimNotFoundError extends NotFoundError {
+  override readonly code: StoreErrorCode = "CLAIM_NOT_FOUND";
   constructor(message = "claim not found", options?: StoreErrorOptions) {
-    super("CLAIM_NOT_FOUND", message, options);
+    super(message, options);
   }
 }
 

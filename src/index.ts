@@ -2,6 +2,7 @@
  * storeroom: a storage toolkit on SQLite, with PostgreSQL and S3-compatible object storage.
  * @module
  */
+export * from "./background-job.js";
 export * from "./bus/index.js";
 export * from "./clock.js";
 export * from "./errors.js";

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { Mutex } from "../internal/mutex.js";
-import type { Database, Executor } from "../sql/index.js";
+import { type Database, type Executor, takeTransactionLock } from "../sql/index.js";
 import { type AuditCheckpoint, checkpointSignatureValid, type KeyInput, signCheckpoint } from "./audit-checkpoint.js";
 import { blake3Hex } from "./blake3-hex.js";
 import { busMigrations } from "./bus-migrations.js";
@@ -57,7 +57,7 @@ export interface AuditLogOptions {
 }
 
 /** Any 64-bit constant; it serializes appends of several processes on one PostgreSQL database. */
-const POSTGRES_AUDIT_LOCK = 4_711_042_424_242_017;
+const AUDIT_APPEND_LOCK = 4_711_042_424_242_017;
 
 /** The chain link: `hex(BLAKE3(prevHash || event))`, the previous hash entering as its hex ASCII. */
 export function auditChainHash(prevHash: string, event: Uint8Array): string {
@@ -115,7 +115,7 @@ export class AuditLog {
     if (events.length === 0) return [];
     return this.#mutex.run(() =>
       this.#db.transaction(async (tx) => {
-        if (tx.dialect.name === "postgres") await tx.run("SELECT pg_advisory_xact_lock($1)", [POSTGRES_AUDIT_LOCK]);
+        await takeTransactionLock(tx, AUDIT_APPEND_LOCK);
         const last = await lastRow(tx);
         let seq = last === undefined ? 0 : Number(last.seq) + 1;
         let prevHash = last === undefined ? AUDIT_GENESIS_HASH : last.hash;

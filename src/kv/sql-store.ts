@@ -15,9 +15,8 @@ export const kvTableMigrations = new MigrationSet<Executor>("kv").add({
   id: "kv/001-table",
   async up(tx) {
     const blob = tx.dialect.blobType;
-    const withoutRowid = tx.dialect.name === "sqlite" ? " WITHOUT ROWID" : "";
     await tx.run(
-      `CREATE TABLE kv (ns ${blob} NOT NULL, key ${blob} NOT NULL, value ${blob} NOT NULL, PRIMARY KEY (ns, key))${withoutRowid}`,
+      `CREATE TABLE kv (ns ${blob} NOT NULL, key ${blob} NOT NULL, value ${blob} NOT NULL, PRIMARY KEY (ns, key))${tx.dialect.keyOrderedTable}`,
     );
   },
 });
@@ -51,10 +50,12 @@ export class SqlStore implements Store {
     }
     this.#db = db;
     this.#closeDatabase = options.closeDatabase ?? false;
-    const postgres = db.dialect.name === "postgres";
-    this.#maxAttempts = postgres ? maxAttempts : 1;
-    this.#viewOptions = postgres ? { readOnly: true, isolation: "repeatable read" } : { readOnly: true };
-    this.#updateOptions = postgres ? { isolation: "serializable" } : {};
+    // Where writers run side by side, views read one snapshot and updates are serializable
+    // and retried; with one writer at a time transactions are serializable by construction.
+    const concurrent = db.dialect.concurrentWriters;
+    this.#maxAttempts = concurrent ? maxAttempts : 1;
+    this.#viewOptions = concurrent ? { readOnly: true, isolation: "repeatable read" } : { readOnly: true };
+    this.#updateOptions = concurrent ? { isolation: "serializable" } : {};
   }
 
   migrate(set?: MigrationSet<Tx>): Promise<StoreMigrationResult> {

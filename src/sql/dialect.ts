@@ -1,16 +1,34 @@
+import type { SqlParams } from "./executor.js";
+
+/** A statement and its parameters, produced by a {@link Dialect} for the caller to run. */
+export interface SqlStatement {
+  readonly sql: string;
+  readonly params: SqlParams;
+}
+
 /**
- * The few SQL differences between SQLite and PostgreSQL that stores need. Everything else
- * (`$1` placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, `RETURNING`, `LIKE ... ESCAPE`)
- * is written once and runs on both.
+ * The key of a transaction-scoped lock: one 64-bit integer, or a name (hashed by the engine)
+ * optionally inside a 32-bit `space`, so unrelated features never share a lock.
+ */
+export type TransactionLockKey = number | { readonly name: string; readonly space?: number };
+
+/**
+ * The SQL differences between the engine families (SQLite, PostgreSQL) that stores need, as
+ * capabilities and fragments. Stores never branch on {@link Dialect.name}: a new engine
+ * family is a new {@link Dialect} value, and no store changes. Everything else (`$1`
+ * placeholders, `LIKE ... ESCAPE`) is written once and runs on both.
  *
  * @example
  * ```ts
  * const ddl = `CREATE TABLE files (id ${db.dialect.serialPrimaryKey}, body ${db.dialect.blobType})`;
  * const due = `SELECT id FROM jobs WHERE due <= $1 ORDER BY due LIMIT $2${db.dialect.skipLocked}`;
+ * await db.transaction(async (tx) => {
+ *   await takeTransactionLock(tx, { name: "jobs" }); // a no-op where writers are serialised anyway
+ * });
  * ```
  */
 export interface Dialect {
-  /** The engine. Branch on this only for SQL that {@link Dialect} does not cover. */
+  /** The engine family, for messages and diagnostics. Stores use the capabilities below instead. */
   readonly name: "sqlite" | "postgres";
   /** Column type for binary values: `BLOB` or `BYTEA`. */
   readonly blobType: string;
@@ -18,38 +36,96 @@ export interface Dialect {
   readonly bigintType: string;
   /** Column definition of an auto-incrementing 64-bit primary key. */
   readonly serialPrimaryKey: string;
-  /** `" FOR UPDATE SKIP LOCKED"` on PostgreSQL; `""` on SQLite, where the writer lock already excludes others. */
-  readonly skipLocked: string;
-  /** `" FOR UPDATE"` on PostgreSQL; `""` on SQLite. */
-  readonly forUpdate: string;
   /** Text collation that orders by code point (byte order): `""` on SQLite (BINARY), `' COLLATE "C"'` on PostgreSQL. */
   readonly binaryCollation: string;
   /** Whether text columns may hold U+0000. PostgreSQL rejects NUL in TEXT; store such strings as blobs. */
   readonly textAllowsNul: boolean;
+  /**
+   * Appended to `CREATE TABLE (...)` of a table always read by its primary key, to store rows
+   * in key order: `" WITHOUT ROWID"` on SQLite, `""` on PostgreSQL.
+   */
+  readonly keyOrderedTable: string;
+  /** `INSERT/UPDATE/DELETE ... RETURNING` works. `true` on both families; stores rely on it. */
+  readonly returning: boolean;
+  /**
+   * `INSERT ... ON CONFLICT (cols) DO UPDATE SET c = excluded.c` and `DO NOTHING` work. `true`
+   * on both families; stores rely on it.
+   */
+  readonly upsert: boolean;
+  /** `" FOR UPDATE SKIP LOCKED"` on PostgreSQL; `""` on SQLite, where the writer lock already excludes others. */
+  readonly skipLocked: string;
+  /** `" FOR UPDATE"` on PostgreSQL; `""` on SQLite. */
+  readonly forUpdate: string;
+  /**
+   * Whether write transactions run side by side (PostgreSQL), so a serializable one may fail
+   * a serialization check and be retried. `false` where one writer runs at a time (SQLite).
+   */
+  readonly concurrentWriters: boolean;
+  /** Whether {@link Dialect.transactionLock} takes a real lock (PostgreSQL advisory locks). */
+  readonly advisoryLocks: boolean;
+  /**
+   * The statement that takes a lock on `key` until the current transaction ends, or
+   * `undefined` when the engine admits one writer at a time anyway (SQLite's `BEGIN IMMEDIATE`).
+   * Run it with {@link takeTransactionLock}.
+   */
+  transactionLock(key: TransactionLockKey): SqlStatement | undefined;
+  /** A query that returns one row when `table` exists in the current schema, none otherwise. */
+  tableExists(table: string): SqlStatement;
+  /** A query that returns one `{ name }` row per column of `table`. */
+  columnNames(table: string): SqlStatement;
 }
 
-/** SQLite, through better-sqlite3. */
+/** SQLite (any SQLite engine). */
 export const sqliteDialect: Dialect = Object.freeze({
   name: "sqlite",
   blobType: "BLOB",
   bigintType: "INTEGER",
   serialPrimaryKey: "INTEGER PRIMARY KEY AUTOINCREMENT",
-  skipLocked: "",
-  forUpdate: "",
   binaryCollation: "",
   textAllowsNul: true,
+  keyOrderedTable: " WITHOUT ROWID",
+  returning: true,
+  upsert: true,
+  skipLocked: "",
+  forUpdate: "",
+  concurrentWriters: false,
+  advisoryLocks: false,
+  transactionLock: () => undefined,
+  tableExists: (table: string) => ({
+    sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1",
+    params: [table],
+  }),
+  columnNames: (table: string) => ({ sql: "SELECT name FROM pragma_table_info($1)", params: [table] }),
 });
 
-/** PostgreSQL, through pg. */
+/** PostgreSQL. */
 export const postgresDialect: Dialect = Object.freeze({
   name: "postgres",
   blobType: "BYTEA",
   bigintType: "BIGINT",
   serialPrimaryKey: "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-  skipLocked: " FOR UPDATE SKIP LOCKED",
-  forUpdate: " FOR UPDATE",
   binaryCollation: ' COLLATE "C"',
   textAllowsNul: false,
+  keyOrderedTable: "",
+  returning: true,
+  upsert: true,
+  skipLocked: " FOR UPDATE SKIP LOCKED",
+  forUpdate: " FOR UPDATE",
+  concurrentWriters: true,
+  advisoryLocks: true,
+  transactionLock(key: TransactionLockKey): SqlStatement {
+    if (typeof key === "number") return { sql: "SELECT pg_advisory_xact_lock($1)", params: [key] };
+    if (key.space === undefined) return { sql: "SELECT pg_advisory_xact_lock(hashtext($1))", params: [key.name] };
+    return { sql: "SELECT pg_advisory_xact_lock($1, hashtext($2))", params: [key.space, key.name] };
+  },
+  tableExists: (table: string) => ({
+    sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+    params: [table],
+  }),
+  columnNames: (table: string) => ({
+    sql: "SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+    params: [table],
+  }),
 });
 
 /**

@@ -96,6 +96,24 @@ export interface Executor {
 }
 
 /**
+ * The options argument of a store method that can join the caller's transaction: pass the
+ * `tx` of your transaction as `executor` and the method's statements commit or roll back with
+ * your own writes. Without it the store uses its own database.
+ *
+ * @example
+ * ```ts
+ * await db.transaction(async (tx) => {
+ *   await tx.run("INSERT INTO posts (id, cover) VALUES ($1, $2)", [id, key]);
+ *   await claims.consumeMany([key], userId, { executor: tx });
+ * });
+ * ```
+ */
+export interface ExecutorOptions {
+  /** Where the statements run. Default: the store's own database. */
+  executor?: Executor;
+}
+
+/**
  * An open database: an {@link Executor} that also migrates and closes.
  * Obtain one with {@link openSqlite} or {@link openPostgres}.
  */

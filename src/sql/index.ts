@@ -1,7 +1,16 @@
-export { type Dialect, escapeLike, likePrefix, postgresDialect, sqliteDialect } from "./dialect.js";
+export {
+  type Dialect,
+  escapeLike,
+  likePrefix,
+  postgresDialect,
+  type SqlStatement,
+  sqliteDialect,
+  type TransactionLockKey,
+} from "./dialect.js";
 export type {
   Database,
   Executor,
+  ExecutorOptions,
   IterateOptions,
   Row,
   RunResult,
@@ -15,5 +24,7 @@ export { type Migration, MigrationSet } from "./migration-set.js";
 export type { PgPool } from "./postgres/postgres-client.js";
 export { openPostgres, PostgresDatabase, type PostgresOptions } from "./postgres/postgres-database.js";
 export { isRetryableTransactionError } from "./postgres/postgres-errors.js";
+export { columnNames, tableExists } from "./schema-introspection.js";
 export { openSqlite, SqliteDatabase, type SqliteOptions } from "./sqlite/sqlite-database.js";
 export { asSyncReader, type SyncReader } from "./sync-reader.js";
+export { takeTransactionLock } from "./transaction-lock.js";

@@ -2,6 +2,7 @@ import type { Clock } from "../clock.js";
 import type { Executor } from "./executor.js";
 import { type AppliedMigration, planMigrations } from "./migration-plan.js";
 import type { MigrationSet } from "./migration-set.js";
+import { takeTransactionLock } from "./transaction-lock.js";
 
 /** What {@link Database.migrate} did. */
 export interface MigrationResult {
@@ -15,7 +16,7 @@ export interface MigrationResult {
 export const MIGRATIONS_TABLE = "storeroom_migrations";
 
 /** Any 64-bit constant works; it only has to be the same in every process. */
-const POSTGRES_MIGRATION_LOCK = 7_305_861_142_337_981;
+const MIGRATION_LOCK = 7_305_861_142_337_981;
 
 /**
  * Applies a set's pending migrations one transaction at a time. Every transaction first takes
@@ -46,9 +47,7 @@ export async function runMigrations(db: Executor, set: MigrationSet<Executor>, c
 }
 
 async function lockMigrations(tx: Executor): Promise<void> {
-  if (tx.dialect.name === "postgres") {
-    await tx.run("SELECT pg_advisory_xact_lock($1)", [POSTGRES_MIGRATION_LOCK]);
-  }
+  await takeTransactionLock(tx, MIGRATION_LOCK);
   await tx.run(
     `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
       set_name TEXT NOT NULL,

@@ -1,26 +1,7 @@
-import { type Executor, MigrationSet } from "../sql/index.js";
-
-async function tableExists(tx: Executor, table: string): Promise<boolean> {
-  const row =
-    tx.dialect.name === "sqlite"
-      ? await tx.get("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1", [table])
-      : await tx.get(
-          "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
-          [table],
-        );
-  return row !== undefined;
-}
+import { columnNames, type Executor, MigrationSet, tableExists } from "../sql/index.js";
 
 async function columnExists(tx: Executor, table: string, column: string): Promise<boolean> {
-  if (tx.dialect.name === "sqlite") {
-    const cols = await tx.all<{ name: string }>(`PRAGMA table_info(${table})`);
-    return cols.some((c) => c.name === column);
-  }
-  const row = await tx.get(
-    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2",
-    [table, column],
-  );
-  return row !== undefined;
+  return (await columnNames(tx, table)).includes(column);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.js";
 import { TransactionError } from "../errors.js";
-import type { Executor } from "../sql/index.js";
+import { type Executor, takeTransactionLock } from "../sql/index.js";
 import { EntryOperations } from "./entry-operations.js";
 import type { StateEvent } from "./state-event.js";
 
@@ -29,10 +29,7 @@ export class StateTransaction extends EntryOperations {
    * transaction-scoped advisory lock.
    */
   async lockNamespace(namespace: string): Promise<void> {
-    const tx = this.executor("state.scoped");
-    if (tx.dialect.name === "postgres") {
-      await tx.run("SELECT pg_advisory_xact_lock(hashtext($1))", [`storeroom.state:${namespace}`]);
-    }
+    await takeTransactionLock(this.executor("state.scoped"), { name: `storeroom.state:${namespace}` });
   }
 
   /** @internal Ends the handle when the callback settled. */

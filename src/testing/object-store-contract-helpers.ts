@@ -1,12 +1,12 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
-import { isStoreError } from "../errors.js";
+import { isStoreError, type StoreErrorCode } from "../errors.js";
 import type { ObjectStore } from "../objects/object-store.js";
 
 /** Registers one contract case; the case gets a fresh store and a random key prefix. */
 export type Register = (name: string, fn: (store: ObjectStore, prefix: string) => Promise<void>) => void;
 
-export async function rejectsWith(promise: Promise<unknown>, code: string, message?: string): Promise<void> {
+export async function rejectsWith(promise: Promise<unknown>, code: StoreErrorCode, message?: string): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
     assert.ok(isStoreError(err, code), `${message ?? ""} expected ${code}, got ${String(err)}`);
     return true;

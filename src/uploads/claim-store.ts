@@ -170,11 +170,14 @@ export class ClaimStore {
     });
   }
 
-  /** Up to `limit` `pending` claims that expired before `now`, oldest first. Uploaded claims are never returned. */
+  /**
+   * Up to `limit` `pending` claims expired at `now` (`expiresAt <= now`, the moment `UploadService`
+   * refuses them too), oldest first. Uploaded claims are never returned.
+   */
   async scanExpired(now: number, limit: number, options: UploadsCallOptions = {}): Promise<UploadClaim[]> {
     const rows = await (options.executor ?? this.#db).all<ClaimRow>(
       `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims
-       WHERE status = 'pending' AND expires_at < $1 ORDER BY expires_at LIMIT $2`,
+       WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2`,
       [now, positiveLimit(limit)],
     );
     return rows.map(claimFromRow);
@@ -192,7 +195,7 @@ export class ClaimStore {
   ): Promise<UploadClaim[]> {
     const rows = await options.executor.all<ClaimRow>(
       `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims
-       WHERE status = 'pending' AND expires_at < $1 ORDER BY expires_at LIMIT $2${options.executor.dialect.skipLocked}`,
+       WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2${options.executor.dialect.skipLocked}`,
       [now, positiveLimit(limit)],
     );
     return rows.map(claimFromRow);

@@ -12,7 +12,7 @@ import {
   UploadFailedError,
 } from "../errors.js";
 import type { ObjectInfo, ObjectStore } from "../objects/index.js";
-import type { Executor } from "../sql/index.js";
+import { type Executor, takeTransactionLock } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
 import { sanitizeContentType } from "./content-type.js";
 import { limitBody } from "./part-body.js";
@@ -108,9 +108,7 @@ export class UploadService {
     const contentType = sanitizeContentType(input.contentType, filename);
     const now = this.#clock.now();
     const claim = await this.#db.transaction(async (tx) => {
-      if (tx.dialect.name === "postgres") {
-        await tx.get("SELECT pg_advisory_xact_lock($1, hashtext($2))", [PENDING_CAP_LOCK, owner]);
-      }
+      await takeTransactionLock(tx, { space: PENDING_CAP_LOCK, name: owner });
       const pending = await this.#claims.countPendingByOwner(owner, { executor: tx });
       if (pending >= this.#maxPendingClaims) {
         throw new LimitExceededError(`${owner} already has ${pending} unfinished uploads`, this.#maxPendingClaims, {
@@ -162,8 +160,9 @@ export class UploadService {
 
   /**
    * Stores one part and records its backend etag (re-sending a part number replaces it).
-   * Errors: unknown claim -> {@link ClaimNotFoundError}; not the owner -> {@link AccessDeniedError};
-   * completed or expired claim -> {@link ConflictError}; part number outside 1..partCount or a
+   * Errors: unknown or expired claim -> {@link ClaimNotFoundError} (an expired claim is treated
+   * like one the sweeper already removed); not the owner -> {@link AccessDeniedError};
+   * completed claim -> {@link ConflictError}; part number outside 1..partCount or a
    * non-final part that is not exactly `partSize` -> {@link InvalidArgumentError} (not recorded);
    * a part larger than `partSize`, or a claim over the current size limit -> {@link TooLargeError}.
    */
@@ -173,7 +172,7 @@ export class UploadService {
     if (claim.status !== "pending" || claim.uploadId === "") {
       throw new ConflictError(`upload ${claim.id} is not accepting parts`, { op });
     }
-    if (this.#clock.now() >= claim.expiresAt) throw new ConflictError(`upload ${claim.id} has expired`, { op });
+    if (this.#clock.now() >= claim.expiresAt) throw new ClaimNotFoundError(`upload ${claim.id} has expired`, { op });
     this.#checkSize(claim, op);
     const { partNumber } = input;
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > claim.partCount) {

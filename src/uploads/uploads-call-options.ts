@@ -1,4 +1,4 @@
-import type { Executor } from "../sql/index.js";
+import type { ExecutorOptions } from "../sql/index.js";
 
 /**
  * Options of the store methods that business code calls inside its own transaction (the
@@ -13,7 +13,4 @@ import type { Executor } from "../sql/index.js";
  * });
  * ```
  */
-export interface UploadsCallOptions {
-  /** Where the statements run. Default: the store's own database (its own transaction). */
-  executor?: Executor;
-}
+export interface UploadsCallOptions extends ExecutorOptions {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isStoreError } from "../../src/errors.js";
+import { isStoreError, type StoreErrorCode } from "../../src/errors.js";
 import { isMissingObject, isNoSuchUpload, mapError } from "../../src/objects/s3-errors.js";
 
 // Error shapes as @aws-sdk/client-s3 throws them (name + $metadata.httpStatusCode).
@@ -7,7 +7,7 @@ const sdkError = (name: string, httpStatusCode: number) =>
   Object.assign(new Error(name), { name, $metadata: { httpStatusCode } });
 
 describe("S3 error mapping", () => {
-  it.each([
+  it.each<[string, number, StoreErrorCode]>([
     ["PreconditionFailed", 412, "CONFLICT"],
     ["ConditionalRequestConflict", 409, "CONFLICT"],
     ["Unknown", 412, "CONFLICT"],

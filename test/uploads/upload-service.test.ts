@@ -9,6 +9,7 @@ import {
   ConflictError,
   InvalidArgumentError,
   LimitExceededError,
+  NotFoundError,
   TooLargeError,
   UploadFailedError,
 } from "../../src/errors.js";
@@ -177,8 +178,43 @@ forEachEngine("UploadService", (ctx) => {
     expect((await service.listParts("alice", id)).parts).toEqual([]);
     clock.advance(24 * 3_600_000);
     await expect(service.uploadPart("alice", { claimId: id, partNumber: 3, body: "x" })).rejects.toBeInstanceOf(
-      ConflictError,
+      ClaimNotFoundError,
     );
+  });
+
+  it("a completed claim refuses more parts with ConflictError", async () => {
+    const { service } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: 3 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abc" });
+    await service.completeUpload("alice", init.claimId);
+    await expect(
+      service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abd" }),
+    ).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it("an expired claim gives the same error on every path, before and after the sweeper removed it", async () => {
+    const { db, service, clock, objects } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: PART + 1 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: randomBytes(PART) });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 2, body: "x" });
+    clock.advance(24 * 3_600_000);
+    const paths = () => [
+      service.uploadPart("alice", { claimId: init.claimId, partNumber: 2, body: "y" }),
+      service.completeUpload("alice", init.claimId),
+    ];
+    for (const attempt of paths()) {
+      const err = await attempt.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ClaimNotFoundError);
+      expect(err).toBeInstanceOf(NotFoundError);
+    }
+    const swept = await new ClaimSweeper({ db, objects, clock }).runOnce();
+    expect(swept.expired.map((c) => c.id)).toEqual([init.claimId]);
+    for (const attempt of [...paths(), service.listParts("alice", init.claimId)]) {
+      await expect(attempt).rejects.toBeInstanceOf(ClaimNotFoundError);
+    }
   });
 
   it("re-validates the size limit at part and at completion (resume bypass)", async () => {

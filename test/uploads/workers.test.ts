@@ -50,6 +50,15 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     ]);
   });
 
+  it("sweeps a claim at the moment it expires, when UploadService starts refusing it", async () => {
+    const { claims, sweeper, clock } = setup();
+    const live = await claims.create(newClaim({ expiresAt: clock.now() + 1 }));
+    const due = await claims.create(newClaim({ expiresAt: clock.now() }));
+    expect((await sweeper.runOnce()).expired.map((c) => c.id)).toEqual([due.id]);
+    clock.advance(1);
+    expect((await sweeper.runOnce()).expired.map((c) => c.id)).toEqual([live.id]);
+  });
+
   it("leaves live and uploaded claims alone and is a no-op when nothing expired", async () => {
     const { claims, queue, sweeper, clock } = setup();
     await claims.create(newClaim({ expiresAt: clock.now() + 1 }));
