@@ -45,6 +45,7 @@ export type StoreErrorCode =
   | "TIMEOUT"
   | "TOO_LARGE"
   | "TRANSACTION"
+  | "UNAUTHENTICATED"
   | "UNIQUE_VIOLATION"
   | "UNKNOWN_DRIVER"
   | "UNKNOWN_PEER"
