@@ -5,9 +5,10 @@ import type { Clock } from "../clock.js";
 import type { Database, MigrationResult } from "../sql/index.js";
 import { openPostgres, openSqlite } from "../sql/index.js";
 import { uploadsMigrations } from "../uploads/index.js";
+import { serverMigrations } from "./server-migrations.js";
 
 /** The migration sets of the control database, in the order they are applied. */
-export const controlMigrationSets = Object.freeze([uploadsMigrations, busMigrations]);
+export const controlMigrationSets = Object.freeze([uploadsMigrations, busMigrations, serverMigrations]);
 
 /** True when `target` names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(target: string): boolean {

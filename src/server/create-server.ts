@@ -3,10 +3,11 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { TenantStore } from "../tenants/index.js";
 import { errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
-import type { Authenticator } from "./identity.js";
+import type { Authenticator, RequestIdentity } from "./identity.js";
 import { OrgBuses } from "./org-buses.js";
 import { readQueueDepths } from "./queue-depths.js";
 import { enforceAuth } from "./request-context.js";
+import { registerBusNameRoutes } from "./routes/bus-name-routes.js";
 import { registerBusRoute } from "./routes/bus-route.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerInspectorRoutes } from "./routes/inspector-routes.js";
@@ -111,6 +112,11 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     dataDir: config.dataDir,
     hmacSecret: busHmacSecret,
     clock: config.clock,
+    authorizeRegistration: (orgId, name, context) => {
+      const identity = context as RequestIdentity;
+      // The broker is the caller's org's, so this holds by construction; checked so a wiring mistake fails closed.
+      return identity.orgId === orgId ? parts.peerNames.authorize(identity, name) : Promise.resolve(false);
+    },
     onError: (err) => {
       metrics.backgroundFailures.inc({ job: "bus" });
       process.emitWarning(`storeroom: bus: ${err instanceof Error ? err.message : String(err)}`);
@@ -133,6 +139,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
 
   registerHealthRoutes(app, { metrics });
   registerBusRoute(app, authenticator, buses);
+  registerBusNameRoutes(app, parts.peerNames);
   if (config.inspector) registerInspectorRoutes(app, parts, buses, config.clock);
   registerTenantRoutes(app, parts);
   await app.register(async (scope) =>

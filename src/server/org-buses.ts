@@ -18,6 +18,8 @@ export interface OrgBusesOptions {
   hmacSecret: string;
   clock: Clock;
   onError: (err: unknown) => void;
+  /** Whether the caller passed to {@link Broker.handleUpgrade} may register `name` on its org's bus. */
+  authorizeRegistration: (orgId: string, name: string, context: unknown) => Promise<boolean>;
 }
 
 interface OrgBus {
@@ -37,8 +39,9 @@ export interface OrgAuditStatus {
 
 /**
  * One peerbus broker per org, each over its own message store and audit chain, so peer names,
- * queues and broadcasts never cross orgs. The HTTP upgrade is authenticated by the server; the
- * register frame's token only binds the peer name (any non-empty string, kept per name).
+ * queues and broadcasts never cross orgs. The HTTP upgrade is authenticated by the server and
+ * its identity decides which peer names the connection may register (`authorizeRegistration`);
+ * the register frame's token is any non-empty string.
  */
 export class OrgBuses {
   readonly #options: OrgBusesOptions;
@@ -122,7 +125,7 @@ export class OrgBuses {
   }
 
   async #open(orgId: string): Promise<OrgBus> {
-    const { database, dataDir, clock, hmacSecret, onError } = this.#options;
+    const { database, dataDir, clock, hmacSecret, onError, authorizeRegistration } = this.#options;
     let db: Database;
     if (isPostgresUrl(database)) {
       // Schema names allow [a-z0-9_] only; a digest keeps every org slug (with '-') distinct.
@@ -135,7 +138,14 @@ export class OrgBuses {
     try {
       const store = await MessageStore.open({ database: db, clock });
       const audit = await AuditLog.open({ database: db, clock });
-      const broker = new Broker({ store, audit, hmacSecret, authenticate: (token) => token.length > 0, onError });
+      const broker = new Broker({
+        store,
+        audit,
+        hmacSecret,
+        authenticate: (token) => token.length > 0,
+        authorizeRegistration: (name, context) => authorizeRegistration(orgId, name, context),
+        onError,
+      });
       return { db, store, audit, broker };
     } catch (err) {
       await db.close();

@@ -8,6 +8,7 @@ import { ClaimStore, ClaimSweeper, DeleteQueue, DeleteWorker, UploadService } fr
 import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
 import type { RequestIdentity } from "./identity.js";
 import { tenantKeyOf } from "./identity-policy.js";
+import { PeerNames } from "./peer-names.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
@@ -24,6 +25,8 @@ export interface ServerParts {
   readonly control: Database;
   readonly deleteQueue: DeleteQueue;
   readonly claims: ClaimStore;
+  /** Who owns each bus peer name (control database). */
+  readonly peerNames: PeerNames;
   readonly uploads: UploadService;
   /** The caller's tenant: user scope when the identity has a user id, else org scope. Validated. */
   tenantOf(identity: RequestIdentity): TenantKey;
@@ -120,6 +123,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     files,
     claims,
     uploads,
+    peerNames: new PeerNames({ db: control, clock }),
     tenants,
     control,
     deleteQueue,

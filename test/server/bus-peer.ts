@@ -38,6 +38,27 @@ export class TestPeer {
     return peer;
   }
 
+  /**
+   * Tries to register `name` and resolves with the close code the server answered with; fails
+   * when the registration was accepted instead.
+   */
+  static async refusedCode(url: string, headers: Record<string, string>, name: string): Promise<number> {
+    const ws = new WebSocket(url, { headers });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const outcome = new Promise<number>((resolve, reject) => {
+      ws.once("message", () => {
+        ws.close();
+        reject(new Error(`${name}: registration was accepted`));
+      });
+      ws.once("close", (code) => resolve(code));
+    });
+    ws.send(encodeFrame({ type: "register", token: `${name}-peer-token`, name }));
+    return outcome;
+  }
+
   send(to: string, body: unknown, id: string): void {
     const env = signEnvelope(
       {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { BusClient } from "../../src/bus/index.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -97,4 +97,60 @@ describe("shutdown with connected peers", () => {
     expect(await server.close()).toEqual({ flushed: true, errors: [] });
     expect(await closed).toBe(1001);
   });
+});
+
+describe("bus peer names bound to the caller's identity", async () => {
+  const dir = useTempDir();
+  const server = await startServer(dir, { busHmacSecret: secret });
+  const base = await server.listen();
+  const wsUrl = `${base.replace("http", "ws")}/v1/bus`;
+
+  it("refuses another user's takeover of a name (4403): the owner stays connected and keeps her queue", async () => {
+    const ada = await TestPeer.connect(wsUrl, auth(tokens.ada), "ada", secret);
+    const adaClosed = ada.closed();
+    // Online: bob cannot displace her.
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(4403);
+    const sender = await TestPeer.connect(wsUrl, auth(tokens.acme), "sender", secret);
+    sender.send("ada", { n: 0 }, "live-0");
+    expect((await ada.waitFor(1)).map((e) => e.id)).toEqual(["live-0"]);
+    ada.close();
+    expect(await adaClosed).not.toBe(4409);
+    // Offline: her queued messages stay hers.
+    for (const i of [1, 2, 3]) sender.send("ada", { n: i }, `queued-${i}`);
+    await vi.waitFor(async () => expect(await undelivered()).toBe(3));
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(4403);
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.acme), "ada")).toBe(4403);
+    const back = await TestPeer.connect(wsUrl, auth(tokens.ada), "ada", secret);
+    expect((await back.waitFor(3)).map((e) => e.id)).toEqual(["queued-1", "queued-2", "queued-3"]);
+    back.close();
+    sender.close();
+  });
+
+  it("lets an org admin list, reassign and release names in its org only", async () => {
+    (await TestPeer.connect(wsUrl, auth(tokens.bob), "bob-laptop", secret)).close();
+    const list = await fetch(`${base}/v1/bus/names`, { headers: auth(tokens.acmeAdmin) });
+    expect(((await list.json()) as { names: { name: string; userId?: string }[] }).names).toContainEqual(
+      expect.objectContaining({ orgId: "acme", name: "bob-laptop", userId: "bob" }),
+    );
+    expect((await fetch(`${base}/v1/bus/names?org=globex`, { headers: auth(tokens.acmeAdmin) })).status).toBe(403);
+    expect((await fetch(`${base}/v1/bus/names`, { headers: auth(tokens.bob) })).status).toBe(403);
+    const give = await fetch(`${base}/v1/bus/names/bob-laptop`, {
+      method: "PUT",
+      headers: { ...auth(tokens.acmeAdmin), "content-type": "application/json" },
+      body: JSON.stringify({ userId: "ada" }),
+    });
+    expect(give.status).toBe(200);
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "bob-laptop")).toBe(4403);
+    (await TestPeer.connect(wsUrl, auth(tokens.ada), "bob-laptop", secret)).close();
+    const free = await fetch(`${base}/v1/bus/names/bob-laptop`, { method: "DELETE", headers: auth(tokens.acmeAdmin) });
+    expect(free.status).toBe(204);
+    (await TestPeer.connect(wsUrl, auth(tokens.bob), "bob-laptop", secret)).close();
+    const gone = await fetch(`${base}/v1/bus/names/nobody`, { method: "DELETE", headers: auth(tokens.acmeAdmin) });
+    expect(gone.status).toBe(404);
+  });
+
+  async function undelivered(): Promise<number> {
+    const { text } = await server.metrics.render();
+    return Number(/storeroom_queue_depth\{queue="bus_pending"\} (\d+)/.exec(text)?.[1]);
+  }
 });

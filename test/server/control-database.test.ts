@@ -12,7 +12,7 @@ async function migrateTwice(target: string): Promise<void> {
   const db = await openControlDatabase(target);
   try {
     const first = await migrateControlDatabase(db);
-    expect(first.map((r) => r.set)).toEqual(["uploads", "bus"]);
+    expect(first.map((r) => r.set)).toEqual(["uploads", "bus", "server"]);
     for (const [i, r] of first.entries()) expect(r.result.applied.length).toBe(controlMigrationSets[i]?.size);
     const second = await migrateControlDatabase(db);
     for (const r of second) expect(r.result).toEqual({ applied: [], ahead: [] });
@@ -24,6 +24,7 @@ async function migrateTwice(target: string): Promise<void> {
     const names = tables.map((t) => t.n);
     expect(names).toContain("bus_messages");
     expect(names).toContain("storeroom_upload_claims");
+    expect(names).toContain("storeroom_bus_peer_names");
   } finally {
     await db.close();
   }

@@ -9,6 +9,7 @@ export const tokens = {
   acmeAdmin: "acme-admin-token-0123456789",
   acme: "acme-org-token-0123456789",
   ada: "acme-ada-token-0123456789",
+  bob: "acme-bob-token-0123456789",
   globex: "globex-org-token-0123456789",
   pub: "pub-org-token-0123456789",
 } as const;
@@ -26,6 +27,7 @@ export async function startServer(dataDir: string, config: ServerConfig = {}): P
         { token: tokens.acmeAdmin, orgId: "acme", roles: ["admin"] },
         { token: tokens.acme, orgId: "acme" },
         { token: tokens.ada, orgId: "acme", userId: "ada" },
+        { token: tokens.bob, orgId: "acme", userId: "bob" },
         { token: tokens.globex, orgId: "globex" },
         { token: tokens.pub, orgId: "pub" },
       ],

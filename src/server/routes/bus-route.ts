@@ -26,7 +26,7 @@ export function registerBusRoute(app: FastifyInstance, auth: Authenticator, buse
     if (identity === null)
       return refuse(socket, new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials"));
     buses.broker(identity.orgId).then(
-      (broker) => broker.handleUpgrade(req, socket, head),
+      (broker) => broker.handleUpgrade(req, socket, head, identity),
       (err: unknown) => refuse(socket, err),
     );
   });
