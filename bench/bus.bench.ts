@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
@@ -13,7 +13,7 @@ import { blake3Hex } from "../src/bus/blake3-hex.js";
 import { Broker } from "../src/bus/broker.js";
 import { BusClient } from "../src/bus/bus-client.js";
 import { MessageStore } from "../src/bus/message-store.js";
-import { openSqlite } from "../src/sql/index.js";
+import { type Database, openSqlite, type SqlParams } from "../src/sql/index.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
 const BATCH = 100;
@@ -233,40 +233,115 @@ function blake3Cases(): BenchCase[] {
   return cases;
 }
 
-/** Two peers over loopback: alice sends `n` messages, bob handles and acks them. */
-async function brokerCases(dir: string): Promise<{ cases: BenchCase[]; close: () => Promise<void> }> {
-  const N = 1000;
-  const db = await openSqlite(join(dir, "broker.db"));
-  const store = await MessageStore.open({ database: db });
-  const audit = await AuditLog.open({ database: db });
+const FLOOD = Number(process.env.BUS_FLOOD ?? 20_000);
+const SERIAL = Number(process.env.BUS_SERIAL ?? 2_000);
+const FAN_IN = 8;
+const PAD = "x".repeat(200 - JSON.stringify({ t: 1234567.891, pad: "" }).length);
+
+/** A 200-byte JSON body carrying its send time. */
+const body = () => ({ t: Math.round(performance.now() * 1000) / 1000, pad: PAD });
+
+/**
+ * A view of `db` that counts commits: top-level transactions plus writes outside one (each an
+ * autocommit). Reads are not counted; everything else passes through.
+ */
+function countCommits(db: Database): { db: Database; commits: () => number } {
+  let commits = 0;
+  const isWrite = (sql: string) => !/^\s*(SELECT|WITH|PRAGMA)\b/i.test(sql);
+  const wrapped = new Proxy(db, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target) as unknown;
+      if (key === "transaction") {
+        return (...args: Parameters<Database["transaction"]>) => {
+          commits++;
+          return target.transaction(...args);
+        };
+      }
+      if (key === "run" || key === "get" || key === "all") {
+        return (sql: string, params?: SqlParams) => {
+          if (isWrite(sql)) commits++;
+          return (target[key] as (s: string, p?: SqlParams) => Promise<unknown>).call(target, sql, params);
+        };
+      }
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { db: wrapped, commits: () => commits };
+}
+
+/** One timed run: messages per second, delivery latency percentiles, commits per message. */
+interface Run {
+  msgsPerSec: number;
+  latencies: number[];
+  commitsPerMsg?: number;
+}
+
+type Shape = "flood" | "serial" | "fan-in";
+
+async function ourRun(dir: string, shape: Shape): Promise<Run> {
+  const counted = countCommits(await openSqlite(join(dir, `broker-${shape}-${counter++}.db`)));
+  const store = await MessageStore.open({ database: counted.db });
+  const audit = await AuditLog.open({ database: counted.db });
   const broker = new Broker({ store, audit, tokens: ["t"], hmacSecret: SECRET });
   const { port } = await broker.listen({ port: 0 });
   const url = `ws://127.0.0.1:${port}`;
+  const latencies: number[] = [];
   let received = 0;
-  let wake: () => void = () => {};
+  let wake = () => {};
   const bob = new BusClient({
     url,
     name: "bob",
     token: "t",
     hmacSecret: SECRET,
-    dedupeSize: 4096,
-    onMessage: () => {
+    onMessage: (m) => {
+      latencies.push(performance.now() - (m.body as { t: number }).t);
       received++;
       wake();
     },
   });
-  const alice = new BusClient({ url, name: "alice", token: "t", hmacSecret: SECRET, onMessage: () => {} });
+  const senderCount = shape === "fan-in" ? FAN_IN : 1;
+  const senders = Array.from(
+    { length: senderCount },
+    (_, i) => new BusClient({ url, name: `s${i}`, token: "t", hmacSecret: SECRET, onMessage: () => {} }),
+  );
   await bob.connect();
-  await alice.connect();
-  const waitFor = (target: number) =>
+  await Promise.all(senders.map((s) => s.connect()));
+  const until = (n: number) =>
     new Promise<void>((resolve) => {
       wake = () => {
-        if (received >= target) resolve();
+        if (received >= n) resolve();
       };
       wake();
     });
+  const total = shape === "serial" ? SERIAL : FLOOD;
+  const before = counted.commits();
+  const start = performance.now();
+  if (shape === "serial") {
+    const alice = senders[0] as BusClient;
+    for (let i = 0; i < total; i++) {
+      void alice.send("bob", body());
+      await until(i + 1);
+    }
+  } else {
+    for (let i = 0; i < total; i++) void (senders[i % senderCount] as BusClient).send("bob", body());
+    await until(total);
+  }
+  // The run ends when every ack is committed too.
+  for (;;) {
+    const row = await counted.db.get<{ n: number }>("SELECT count(*) AS n FROM bus_messages WHERE acked = 0");
+    if (row?.n === 0) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const elapsed = performance.now() - start;
+  const commits = counted.commits() - before;
+  await Promise.all([bob, ...senders].map((c) => c.close()));
+  await broker.close();
+  await counted.db.close();
+  return { msgsPerSec: (total / elapsed) * 1000, latencies, commitsPerMsg: commits / total };
+}
 
-  // The same traffic through a bare ws relay: no storage, no HMAC, no audit.
+/** The same traffic through a bare ws relay: no storage, no HMAC, no audit; acks go back to the sender. */
+async function relayRun(shape: Shape): Promise<Run> {
   const server = createServer();
   const wss = new WebSocketServer({ server });
   const sockets = new Map<string, WebSocket>();
@@ -274,80 +349,145 @@ async function brokerCases(dir: string): Promise<{ cases: BenchCase[]; close: ()
     const name = req.url?.slice(1) ?? "";
     sockets.set(name, ws);
     ws.on("message", (data) => {
-      const to = name === "alice" ? "bob" : "alice";
-      sockets.get(to)?.send(data);
+      // Frames to bob are "<sender>\n<payload>"; acks from bob are "<sender>\n<ack>".
+      const text = data.toString();
+      const to = name === "bob" ? text.slice(0, text.indexOf("\n")) : "bob";
+      sockets.get(to)?.send(name === "bob" ? text : `${name}\n${text}`);
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const relayPort = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   const open = (name: string) =>
     new Promise<WebSocket>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${relayPort}/${name}`);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/${name}`);
       ws.once("open", () => resolve(ws));
     });
-  const rawAlice = await open("alice");
-  const rawBob = await open("bob");
-  let rawReceived = 0;
-  let rawWake: () => void = () => {};
-  rawBob.on("message", (data) => {
-    rawReceived++;
-    rawBob.send(`ack:${data.toString().slice(0, 20)}`);
-    rawWake();
+  const senderCount = shape === "fan-in" ? FAN_IN : 1;
+  const bob = await open("bob");
+  const senders = await Promise.all(Array.from({ length: senderCount }, (_, i) => open(`s${i}`)));
+  const latencies: number[] = [];
+  let received = 0;
+  let acked = 0;
+  let wake = () => {};
+  bob.on("message", (data) => {
+    const text = data.toString();
+    const nl = text.indexOf("\n");
+    const payload = JSON.parse(text.slice(nl + 1)) as { t: number };
+    latencies.push(performance.now() - payload.t);
+    received++;
+    bob.send(`${text.slice(0, nl)}\nack`);
+    wake();
   });
-  const payload = JSON.stringify({ text: "x".repeat(150) });
+  for (const s of senders) {
+    s.on("message", () => {
+      acked++;
+      wake();
+    });
+  }
+  const until = (check: () => boolean) =>
+    new Promise<void>((resolve) => {
+      wake = () => {
+        if (check()) resolve();
+      };
+      wake();
+    });
+  const total = shape === "serial" ? SERIAL : FLOOD;
+  const start = performance.now();
+  if (shape === "serial") {
+    const alice = senders[0] as WebSocket;
+    for (let i = 0; i < total; i++) {
+      alice.send(JSON.stringify(body()));
+      await until(() => received >= i + 1);
+    }
+  } else {
+    for (let i = 0; i < total; i++) (senders[i % senderCount] as WebSocket).send(JSON.stringify(body()));
+  }
+  await until(() => acked >= total);
+  const elapsed = performance.now() - start;
+  for (const ws of [bob, ...senders]) ws.close();
+  for (const ws of wss.clients) ws.terminate();
+  wss.close();
+  await new Promise<void>((r) => server.close(() => r()));
+  return { msgsPerSec: (total / elapsed) * 1000, latencies };
+}
 
-  const cases: BenchCase[] = [
-    {
-      group: "broker end to end (2 peers, acks)",
-      name: "storeroom Broker + BusClient",
-      role: "ours",
-      batch: N,
-      fn: async () => {
-        const target = received + N;
-        for (let i = 0; i < N; i++) void alice.send("bob", { text: "x".repeat(150) });
-        await waitFor(target);
-      },
-    },
-    {
-      group: "broker end to end (2 peers, acks)",
-      name: "bare ws relay (no storage)",
-      role: "raw",
-      batch: N,
-      fn: async () => {
-        const target = rawReceived + N;
-        for (let i = 0; i < N; i++) rawAlice.send(payload);
-        await new Promise<void>((resolve) => {
-          rawWake = () => {
-            if (rawReceived >= target) resolve();
-          };
-          rawWake();
-        });
-      },
-    },
-  ];
-  return {
-    cases,
-    async close() {
-      await alice.close();
-      await bob.close();
-      await broker.close();
-      await db.close();
-      rawAlice.close();
-      rawBob.close();
-      for (const ws of wss.clients) ws.terminate();
-      wss.close();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+/**
+ * Broker end to end, paired with a bare ws relay in the same round: each round runs every
+ * shape, ours and the relay back to back (order alternating by round). Throughput is the median
+ * over rounds, the ratio the median of per-round ratios, latency percentiles are over the
+ * messages of all rounds.
+ */
+async function brokerSection(dir: string): Promise<void> {
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+  const shapes: Shape[] = ["flood", "serial", "fan-in"];
+  const results: Record<string, { ours: Run[]; relay: Run[] }> = {};
+  for (const shape of shapes) results[shape] = { ours: [], relay: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const shape of shapes) {
+      const slot = results[shape] as { ours: Run[]; relay: Run[] };
+      if (round % 2 === 0) {
+        slot.ours.push(await ourRun(dir, shape));
+        slot.relay.push(await relayRun(shape));
+      } else {
+        slot.relay.push(await relayRun(shape));
+        slot.ours.push(await ourRun(dir, shape));
+      }
+    }
+  }
+  const label: Record<Shape, string> = {
+    flood: `flood of ${FLOOD}, 1 -> 1`,
+    serial: `one at a time, ${SERIAL} messages`,
+    "fan-in": `flood of ${FLOOD}, fan-in ${FAN_IN} -> 1`,
   };
+  const rows = shapes.flatMap((shape) => {
+    const { ours, relay } = results[shape] as { ours: Run[]; relay: Run[] };
+    const ratio = median(ours.map((r, i) => r.msgsPerSec / (relay[i] as Run).msgsPerSec));
+    const row = (name: string, runs: Run[], extra: Record<string, string>) => {
+      const lat = runs.flatMap((r) => r.latencies);
+      return {
+        group: `broker end to end: ${label[shape]} (200 B bodies, acks)`,
+        case: name,
+        "msgs/s (median)": Math.round(median(runs.map((r) => r.msgsPerSec))),
+        "p50 ms": percentile(lat, 50).toFixed(2),
+        "p99 ms": percentile(lat, 99).toFixed(2),
+        ...extra,
+      };
+    };
+    return [
+      row("storeroom Broker + BusClient", ours, {
+        "x relay": ratio.toFixed(2),
+        "commits/msg": median(ours.map((r) => r.commitsPerMsg ?? Number.NaN)).toFixed(2),
+      }),
+      row("bare ws relay (no storage, no HMAC, no audit)", relay, {}),
+    ];
+  });
+  console.log("\n## bus broker (paired with a bare ws relay)");
+  console.table(rows);
+  mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL("./results/bus-broker.json", import.meta.url),
+    `${JSON.stringify({ suite: "bus-broker", date: new Date().toISOString(), node: process.version, rounds, rows }, null, 2)}\n`,
+  );
 }
 
 export default async function busBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-bus-bench-"));
   try {
-    const broker = await brokerCases(dir);
-    const cases = [...(await storeCases(dir)), ...(await auditCases(dir)), ...blake3Cases(), ...broker.cases];
-    await runSuite("bus", cases);
-    await broker.close();
+    if (process.env.BUS_ONLY !== "broker") {
+      await runSuite("bus", [...(await storeCases(dir)), ...(await auditCases(dir)), ...blake3Cases()]);
+    }
+    await brokerSection(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

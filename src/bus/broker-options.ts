@@ -20,9 +20,10 @@ export interface BrokerOptions {
    * the name is bound. `context` is what the mounting server passed to
    * {@link Broker.handleUpgrade} (`undefined` on the broker's own listener), e.g. the caller it
    * authenticated, so a server can tie peer names to its own identities. Returning anything
-   * but `true` refuses the registration with close code 4403 and leaves any peer already
-   * registered under the name untouched; a throw closes the connection with 1011 and goes to
-   * `onError`. Default: every name is allowed.
+   * but `true` refuses the registration with 1008 "name claimed under a different token" (what
+   * peerbus clients recognise to pick another name) and leaves any peer already registered
+   * under the name untouched; a throw closes the connection with 1011 and goes to `onError`.
+   * Default: every name is allowed.
    */
   authorizeRegistration?: (name: string, context: unknown) => boolean | Promise<boolean>;
   /** Shared HMAC secret (at least 32 bytes); envelopes whose HMAC does not verify are refused. */
@@ -32,18 +33,3 @@ export interface BrokerOptions {
   /** Receives faults that no client can be told about (a storage error in a drain). Default: `console.error`. */
   onError?: (err: unknown) => void;
 }
-
-/**
- * WebSocket close codes the broker uses. 1009 (frame too big) and 1001 (broker shutting down)
- * are the standard ones.
- */
-export const BusCloseCode = Object.freeze({
-  /** The first frame was not a valid v1 `register` (malformed, wrong version, bad name). */
-  badRegister: 4400,
-  /** The register token is not accepted. */
-  badToken: 4401,
-  /** The name is bound to another token (also after a broker restart), or `authorizeRegistration` refused it. */
-  nameTaken: 4403,
-  /** Another connection registered the same name with the same token (takeover). */
-  replaced: 4409,
-});

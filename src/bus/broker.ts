@@ -5,23 +5,39 @@ import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import { InvalidArgumentError, isStoreError } from "../errors.js";
 import { brokerAuditEvent } from "./broker-events.js";
-import { type BrokerOptions, BusCloseCode } from "./broker-options.js";
+import type { BrokerOptions } from "./broker-options.js";
 import { DeliveryLane } from "./delivery-lane.js";
 import type { MessageStore } from "./message-store.js";
-import { BROADCAST, type Envelope, encodeEnvelope, MAX_FRAME_BYTES } from "./wire/envelope.js";
-import { hmacKey, verifyEnvelope } from "./wire/envelope-hmac.js";
+import { peerbusSocketClass } from "./peerbus-socket.js";
+import { BusClose, type BusCloseFrame } from "./wire/close-codes.js";
+import {
+  BROADCAST,
+  checkDeliverable,
+  checkEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+} from "./wire/envelope.js";
+import { checkEnvelopeHmac, hmacKey } from "./wire/envelope-hmac.js";
 import {
   type AckFrame,
+  deliverFrameSize,
   type EnvelopeFrame,
   encodeDeliver,
   encodeFrame,
   type Frame,
   parseFrame,
+  parseRegister,
 } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
+import { decodeWireText, wireBytes } from "./wire/wire-text.js";
 
 /** A parsed frame, or the reason a frame could not be parsed. */
 type Incoming = Frame | { readonly type: "invalid"; readonly error: WireError };
+
+/** A frame as received: its text (see {@link decodeWireText}), or `null` for a binary frame. */
+type Received = string | null;
 
 /** Rows fetched per drain round; each round is marked delivered in one statement. */
 const DRAIN_BATCH = 256;
@@ -30,21 +46,29 @@ interface Connection {
   readonly ws: WebSocket;
   name: string | undefined;
   /** Frames not handled yet, in arrival order. */
-  readonly inbox: string[];
+  readonly inbox: Received[];
   /** True while a pump works through `inbox`; one pump per connection keeps frames in order. */
   pumping: boolean;
   /** What the mounting server passed to `handleUpgrade` (e.g. the authenticated caller). */
   readonly context: unknown;
+  /** True once the first frame went to the handshake. */
+  handshakeSeen: boolean;
 }
+
+const UNVERIFIABLE =
+  "the envelope's HMAC covers a string field that was not valid UTF-8, which no receiver can reproduce: send valid UTF-8";
 
 /**
  * The peerbus v1 broker: a WebSocket server that authenticates peers by static bearer token,
  * persists every message before delivering it, routes direct and broadcast messages,
  * redelivers unacked messages on reconnect and writes `send` / `deliver` / `ack` audit rows.
+ * Frames are decoded as Go's `encoding/json` decodes them and answered with peerbus's close
+ * codes and reasons (docs/bus.md).
  *
  * Beyond peerbus: broadcasts are queued durably for every registered peer, online or not;
  * name-to-token bindings are stored, so they survive a restart; acks only touch the acking
- * peer's rows; an envelope whose `from` is not the sender's registered name is refused.
+ * peer's rows; an envelope whose HMAC does not verify, or whose `from` is not the sender's
+ * registered name, is refused with an error frame.
  *
  * @example
  * ```ts
@@ -57,6 +81,7 @@ export class Broker {
   readonly #store: MessageStore;
   readonly #options: BrokerOptions;
   readonly #tokenHashes: ReadonlySet<string>;
+  readonly #maxFrameBytes: number;
   readonly #wss: WebSocketServer;
   readonly #registry = new Map<string, Connection>();
   readonly #lanes = new Map<string, DeliveryLane>();
@@ -76,7 +101,15 @@ export class Broker {
     this.#options = options;
     this.#store = options.store;
     this.#tokenHashes = new Set((options.tokens ?? []).map(tokenHash));
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? MAX_FRAME_BYTES });
+    const maxPayload = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#maxFrameBytes = maxPayload;
+    // Go peers put bytes that are not UTF-8 inside JSON strings; ws would close such frames with 1007.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload,
+      skipUTF8Validation: true,
+      WebSocket: peerbusSocketClass(maxPayload),
+    });
   }
 
   /**
@@ -118,13 +151,13 @@ export class Broker {
   }
 
   /**
-   * Stops accepting connections, closes every connection (1001), waits for the frames and
+   * Stops accepting connections, closes every connection (1001 "server shutting down"), waits for the frames and
    * drains in progress, and stops its own HTTP server. Idempotent. The store stays open.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const conn of this.#connections) conn.ws.close(1001, "broker shutting down");
+    for (const conn of this.#connections) conn.ws.close(BusClose.shuttingDown.code, BusClose.shuttingDown.reason);
     while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
     this.#wss.close();
     const server = this.#server;
@@ -132,12 +165,11 @@ export class Broker {
   }
 
   #accept(ws: WebSocket, context: unknown): void {
-    const conn: Connection = { ws, name: undefined, inbox: [], pumping: false, context };
+    const conn: Connection = { ws, name: undefined, inbox: [], pumping: false, handshakeSeen: false, context };
     this.#connections.add(conn);
     ws.on("message", (data, isBinary) => {
-      if (isBinary) return; // Non-text frames carry no protocol meaning.
-      const text = Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.concat(data as Buffer[]).toString("utf8");
-      conn.inbox.push(text);
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+      conn.inbox.push(isBinary ? null : decodeWireText(bytes).text);
       if (!conn.pumping) {
         conn.pumping = true;
         void this.#track(this.#pump(conn));
@@ -158,19 +190,22 @@ export class Broker {
   async #pump(conn: Connection): Promise<void> {
     try {
       while (conn.inbox.length > 0) {
-        const frames = this.#parseAll(conn, conn.inbox.splice(0));
+        const name = conn.name;
+        if (name === undefined) {
+          // Frames after a refused handshake mean nothing: the connection is closing.
+          if (conn.handshakeSeen || conn.ws.readyState !== conn.ws.OPEN) return;
+          conn.handshakeSeen = true;
+          await this.#register(conn, conn.inbox.shift() as Received).catch((err: unknown) => {
+            if (conn.ws.readyState === conn.ws.OPEN) {
+              conn.ws.close(BusClose.persistenceFailed.code, BusClose.persistenceFailed.reason);
+            }
+            this.#report(err);
+          });
+          continue;
+        }
+        const frames = this.#parseAll(conn.inbox.splice(0));
         for (let i = 0; i < frames.length; ) {
           const frame = frames[i] as Incoming;
-          const name = conn.name;
-          if (name === undefined) {
-            if (conn.ws.readyState !== conn.ws.OPEN) return;
-            await this.#register(conn, frame).catch((err: unknown) => {
-              conn.ws.close(1011, "internal error");
-              this.#report(err);
-            });
-            i++;
-            continue;
-          }
           let j = i;
           while (j < frames.length && frames[j]?.type === frame.type) j++;
           const run = frames.slice(i, j);
@@ -204,18 +239,18 @@ export class Broker {
     // A repeated register, a deliver or an error from a client carry no meaning (peerbus ignores them).
   }
 
-  /** Parses frames; a bad one closes an unregistered connection or gets an error frame. */
-  #parseAll(conn: Connection, texts: string[]): Incoming[] {
+  /**
+   * Parses frames after the handshake; binary frames are ignored (peerbus ignores them), a bad
+   * one gets an error frame in its place.
+   */
+  #parseAll(received: Received[]): Incoming[] {
     const frames: Incoming[] = [];
-    for (const text of texts) {
+    for (const text of received) {
+      if (text === null) continue;
       try {
         frames.push(parseFrame(text));
       } catch (err) {
         if (!(err instanceof WireError)) throw err;
-        if (conn.name === undefined && frames.length === 0) {
-          conn.ws.close(BusCloseCode.badRegister, err.message.slice(0, 120));
-          return [];
-        }
         // Keep the order: the error frame goes out when the pump reaches this position.
         frames.push({ type: "invalid", error: err });
       }
@@ -223,23 +258,36 @@ export class Broker {
     return frames;
   }
 
-  async #register(conn: Connection, frame: Incoming): Promise<void> {
+  /** The register handshake, with peerbus's close code and reason for each refusal. */
+  async #register(conn: Connection, first: Received): Promise<void> {
     const ws = conn.ws;
-    if (frame.type !== "register") return ws.close(BusCloseCode.badRegister, "the first frame must be a register");
+    const refuse = (close: BusCloseFrame) => ws.close(close.code, close.reason);
+    if (first === null) return refuse(BusClose.handshakeNotText);
+    let frame: ReturnType<typeof parseRegister>;
+    try {
+      frame = parseRegister(first);
+    } catch {
+      return refuse(BusClose.malformedHandshake);
+    }
+    if (frame.type !== "register") return refuse(BusClose.notRegister);
+    if (frame.protocolVersion !== PROTOCOL_VERSION) {
+      return refuse(BusClose.unsupportedVersion);
+    }
     const name = frame.name;
-    if (name.length === 0 || name === BROADCAST || name.includes("\u0000")) {
-      return ws.close(BusCloseCode.badRegister, "invalid peer name");
+    if (name.length === 0) return refuse(BusClose.emptyName);
+    if (name === BROADCAST || name.includes("\u0000")) {
+      return refuse(BusClose.invalidName);
     }
-    if (!(await this.#authenticate(frame.token))) return ws.close(BusCloseCode.badToken, "invalid token");
+    if (!(await this.#authenticate(frame.token))) return refuse(BusClose.badToken);
     const authorize = this.#options.authorizeRegistration;
-    if (authorize !== undefined && (await authorize(name, conn.context)) !== true) {
-      return ws.close(BusCloseCode.nameTaken, "name is owned by another identity");
-    }
+    // A name another identity owns is refused as peerbus refuses a claimed name, so its clients pick another.
+    if (authorize !== undefined && (await authorize(name, conn.context)) !== true) return refuse(BusClose.nameClaimed);
     try {
       // Registering before binding means no message for a first-time peer can be refused meanwhile.
       await this.#store.bindToken(name, tokenHash(frame.token));
     } catch (err) {
-      if (isStoreError(err, "ACCESS_DENIED")) return ws.close(BusCloseCode.nameTaken, "name is bound to another token");
+      if (isStoreError(err, "ACCESS_DENIED")) return refuse(BusClose.nameClaimed);
+      refuse(BusClose.persistenceFailed);
       throw err;
     }
     // Inside the lane, so no drain for this name runs between binding and the peers ack.
@@ -248,9 +296,8 @@ export class Broker {
       const previous = this.#registry.get(name);
       conn.name = name;
       this.#registry.set(name, conn);
-      if (previous !== undefined && previous !== conn) {
-        previous.ws.close(BusCloseCode.replaced, "replaced by a new connection");
-      }
+      // A takeover tears the old connection down without a close frame, as peerbus does.
+      if (previous !== undefined && previous !== conn) previous.ws.terminate();
       await this.#store.requeueUnacked(name);
       ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
       await this.#drain(name);
@@ -260,7 +307,18 @@ export class Broker {
   async #route(conn: Connection, sender: string, envs: Envelope[]): Promise<void> {
     const accepted: Envelope[] = [];
     for (const env of envs) {
-      if (!verifyEnvelope(env, this.#options.hmacSecret)) {
+      try {
+        checkEnvelope(env);
+        checkDeliverable(env);
+      } catch (err) {
+        if (!(err instanceof WireError)) throw err;
+        this.#sendError(conn, err, env.id || undefined);
+        continue;
+      }
+      const mac = checkEnvelopeHmac(env, this.#options.hmacSecret);
+      if (mac === "unverifiable") {
+        this.#sendError(conn, new WireError("unverifiable", UNVERIFIABLE), env.id);
+      } else if (mac !== "valid") {
         this.#sendError(conn, new WireError("bad_hmac", "the envelope's HMAC does not verify"), env.id);
       } else if (env.from !== sender) {
         this.#sendError(
@@ -277,12 +335,17 @@ export class Broker {
     const sent: Uint8Array[] = [];
     const woken = new Set<string>();
     const refused: Envelope[] = [];
+    const tooBig = new Set<Envelope>();
     try {
       await this.#store.database.transaction(async (tx) => {
         for (const env of accepted) {
-          const bytes = Buffer.from(encodeEnvelope(env), "utf8");
+          const bytes = wireBytes(encodeEnvelope(env));
           for (const to of env.to === BROADCAST ? everyone : [env.to]) {
             const id = env.to === BROADCAST ? `${env.id}|${to}` : env.id;
+            if (deliverFrameSize(id, bytes.length) > this.#maxFrameBytes) {
+              tooBig.add(env);
+              continue;
+            }
             try {
               await this.#store.enqueue({ id, from: sender, to, envelope: bytes }, tx);
             } catch (err) {
@@ -302,6 +365,13 @@ export class Broker {
       throw err;
     }
     for (const env of refused) this.#sendError(conn, new WireError("unknown_peer", `unknown peer "${env.to}"`), env.id);
+    for (const env of tooBig) {
+      this.#sendError(
+        conn,
+        new WireError("undeliverable", "the deliver frame would exceed the frame size limit"),
+        env.id,
+      );
+    }
     // Accepted crash window (as peerbus): a crash here leaves stored messages without send rows.
     await this.#options.audit?.appendMany(sent);
     for (const to of woken) {
@@ -324,8 +394,8 @@ export class Broker {
       if (rows.length === 0) return;
       let written: Promise<void> = Promise.resolve();
       for (const row of rows) {
-        const frame = encodeDeliver(row.id, Buffer.from(row.envelope).toString("utf8"));
-        written = new Promise<void>((resolve) => conn.ws.send(frame, () => resolve()));
+        const frame = encodeDeliver(row.id, row.envelope);
+        written = new Promise<void>((resolve) => conn.ws.send(frame, { binary: false }, () => resolve()));
       }
       // Sent (or failed) rows are marked delivered; a reconnect requeues whatever was not acked.
       await this.#store.markDelivered(

@@ -1,25 +1,37 @@
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { systemClock } from "../clock.js";
-import { ClosedError, StoreError } from "../errors.js";
+import { ClosedError, InvalidArgumentError, StoreError } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
 import { backoffDelay } from "./backoff.js";
-import { BusCloseCode } from "./broker-options.js";
 import type { BusClientOptions } from "./bus-client-options.js";
+import { BusDeliveryError } from "./bus-delivery-error.js";
+import { BusCloseCode } from "./wire/close-codes.js";
 import { BROADCAST, type Envelope, encodeEnvelope, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
-import { hmacKey, signEnvelope, verifyEnvelope } from "./wire/envelope-hmac.js";
-import { type DeliverFrame, encodeFrame, parseFrame } from "./wire/frames.js";
+import { checkEnvelopeHmac, hmacKey, signEnvelope } from "./wire/envelope-hmac.js";
+import { type DeliverFrame, encodeFrame, parseFrame, peekDeliveryKey } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
+import { decodeWireText, replaceRawBytes } from "./wire/wire-text.js";
 
-/** Close codes after which reconnecting cannot help. */
-const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
-  BusCloseCode.badRegister,
-  BusCloseCode.badToken,
-  BusCloseCode.nameTaken,
-  BusCloseCode.replaced,
-]);
+/**
+ * Largest frame the client reads: a deliver frame wraps an envelope of up to 1 MiB in a
+ * delivery key, and a frame it cannot read would close the connection and come back on every
+ * reconnect.
+ */
+const MAX_INCOMING_BYTES = 4 * MAX_FRAME_BYTES;
 
-/** The broker refused this client for good (bad token, name taken, replaced by another connection). */
+/**
+ * True for a close after which reconnecting cannot help: 1008 (peerbus's policy violations:
+ * bad token, name claimed, unsupported version...), 1003, storeroom's older 4400-4499 codes,
+ * and a 1007 or 1009 answering the handshake itself.
+ */
+function isRejection(code: number, registered: boolean): boolean {
+  if (code === BusCloseCode.policyViolation || code === BusCloseCode.unsupportedData) return true;
+  if (code >= 4400 && code <= 4499) return true;
+  return !registered && (code === BusCloseCode.invalidPayload || code === BusCloseCode.tooBig);
+}
+
+/** The broker refused this client for good (bad token, name claimed under another token, ...). */
 export class BusRejectedError extends StoreError {
   /** The WebSocket close code. */
   readonly closeCode: number;
@@ -77,15 +89,21 @@ export class BusClient {
 
   /**
    * Starts connecting (and reconnecting after drops) and resolves once registered. Rejects with
-   * {@link BusRejectedError} when the broker refuses the token or name, and with
-   * {@link ClosedError} after {@link BusClient.close}.
+   * {@link BusRejectedError} when the broker refuses the registration (close code 1008, 1003,
+   * 4400-4499, or 1007 / 1009 in answer to the handshake): that is final, reported to `onError`
+   * too, and every later call rejects with it. Rejects with {@link ClosedError} after
+   * {@link BusClient.close}.
    */
   connect(): Promise<void> {
     if (this.#ws === undefined && this.#timer === undefined && !this.#closed) this.#dial();
     return this.#ready();
   }
 
-  /** Signs and sends a direct message; waits for a registered connection first. Returns the envelope id. */
+  /**
+   * Signs and sends a direct message; waits for a registered connection first. Returns the
+   * envelope id. Throws {@link InvalidArgumentError} for a body that does not serialize to JSON,
+   * a field with a lone surrogate, or an envelope over 1 MiB.
+   */
   async send(to: string, body: unknown, options: { id?: string } = {}): Promise<string> {
     return this.#sendEnvelope(to, "msg", body, options.id);
   }
@@ -135,6 +153,8 @@ export class BusClient {
     id: string = randomUUID(),
   ): Promise<string> {
     const text = body === undefined ? "null" : JSON.stringify(body);
+    if (text === undefined)
+      throw new InvalidArgumentError("the body does not serialize to JSON", { op: "bus.client.send" });
     const env: Envelope = signEnvelope(
       {
         protocol_version: PROTOCOL_VERSION,
@@ -148,6 +168,10 @@ export class BusClient {
       },
       this.#o.hmacSecret,
     );
+    const frame = encodeEnvelope(env);
+    if (Buffer.byteLength(frame) > MAX_FRAME_BYTES) {
+      throw new InvalidArgumentError(`the envelope exceeds ${MAX_FRAME_BYTES} bytes`, { op: "bus.client.send" });
+    }
     for (;;) {
       await this.#ready();
       const ws = this.#ws;
@@ -156,9 +180,7 @@ export class BusClient {
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
-      await new Promise<void>((resolve, reject) =>
-        ws.send(encodeEnvelope(env), (err) => (err ? reject(err) : resolve())),
-      );
+      await new Promise<void>((resolve, reject) => ws.send(frame, (err) => (err ? reject(err) : resolve())));
       return id;
     }
   }
@@ -173,11 +195,17 @@ export class BusClient {
 
   #dial(): void {
     this.#timer = undefined;
-    const ws = new WebSocket(this.#o.url, { maxPayload: MAX_FRAME_BYTES, headers: this.#o.headers });
+    // Go brokers relay bytes that are not UTF-8 inside JSON strings; ws would close such frames with 1007.
+    const ws = new WebSocket(this.#o.url, {
+      maxPayload: MAX_INCOMING_BYTES,
+      headers: this.#o.headers,
+      skipUTF8Validation: true,
+    });
     this.#ws = ws;
     ws.on("open", () => ws.send(encodeFrame({ type: "register", token: this.#o.token, name: this.#o.name })));
     ws.on("message", (data, isBinary) => {
-      if (!isBinary) this.#onFrame(ws, (data as Buffer).toString("utf8"));
+      if (!isBinary)
+        this.#onFrame(ws, decodeWireText(Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[])).text);
     });
     ws.on("error", () => {}); // A "close" always follows; reconnecting is decided there.
     ws.on("close", (code, reason) => this.#onClose(ws, code, reason.toString("utf8")));
@@ -188,7 +216,15 @@ export class BusClient {
     try {
       frame = parseFrame(text);
     } catch (err) {
-      this.#report(err);
+      const key = peekDeliveryKey(text);
+      const failed = new BusDeliveryError(
+        err instanceof WireError ? err.reason : "malformed",
+        `a frame from the broker does not decode: ${(err as Error).message}`,
+        text,
+        key,
+      );
+      // In line with the deliveries before it, so the ack keeps its place.
+      this.#inbox = this.#inbox.then(() => this.#reject(ws, failed));
       return;
     }
     if (frame.type === "peers") {
@@ -200,17 +236,25 @@ export class BusClient {
       }
       for (const w of this.#peerWaiters.splice(0)) w(frame.names === undefined ? [] : [...frame.names]);
     } else if (frame.type === "deliver") {
-      this.#inbox = this.#inbox.then(() => this.#handle(ws, frame as DeliverFrame));
+      this.#inbox = this.#inbox.then(() => this.#handle(ws, frame as DeliverFrame, text));
     } else if (frame.type === "error") {
       this.#report(new WireError(frame.code, `broker refused a frame: ${frame.message}`));
     }
   }
 
-  async #handle(ws: WebSocket, frame: DeliverFrame): Promise<void> {
+  async #handle(ws: WebSocket, frame: DeliverFrame, text: string): Promise<void> {
     const env = frame.envelope;
-    if (!verifyEnvelope(env, this.#o.hmacSecret)) {
-      this.#report(new WireError("bad_hmac", `dropped message "${env.id}": its HMAC does not verify`));
-      return;
+    const mac = checkEnvelopeHmac(env, this.#o.hmacSecret);
+    if (mac !== "valid") {
+      const why =
+        mac === "unverifiable" ? "was signed over bytes that are not UTF-8" : "has an HMAC that does not verify";
+      const failed = new BusDeliveryError(
+        mac === "unverifiable" ? "unverifiable" : "bad_hmac",
+        `dropped message "${env.id}": it ${why}`,
+        text,
+        frame.deliveryKey,
+      );
+      return this.#reject(ws, failed);
     }
     if (!this.#seen.has(env.id)) {
       try {
@@ -219,7 +263,7 @@ export class BusClient {
           from: env.from,
           to: env.to,
           kind: env.kind as "msg" | "broadcast",
-          body: JSON.parse(env.body),
+          body: JSON.parse(replaceRawBytes(env.body)),
           envelope: env,
           deliveryKey: frame.deliveryKey,
         });
@@ -232,12 +276,21 @@ export class BusClient {
     if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame({ type: "ack", id: frame.deliveryKey }));
   }
 
+  /** Reports a delivery that cannot be handed over, and acks it so it is not delivered again. */
+  async #reject(ws: WebSocket, failed: BusDeliveryError): Promise<void> {
+    this.#report(failed);
+    if (failed.deliveryKey !== undefined && ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeFrame({ type: "ack", id: failed.deliveryKey }));
+    }
+  }
+
   #onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.#ws) return;
+    const registered = this.#registered;
     this.#ws = undefined;
     this.#registered = false;
     if (this.#closed) return;
-    if (FATAL_CLOSE_CODES.has(code)) {
+    if (isRejection(code, registered)) {
       this.#fatal = new BusRejectedError(code, reason);
       this.#failWaiters(this.#fatal);
       this.#report(this.#fatal);

@@ -18,15 +18,19 @@ export { backoffDelay } from "./backoff.js";
 export { blake3Hex } from "./blake3-hex.js";
 export { Broker } from "./broker.js";
 export { type BrokerAuditEvent, brokerAuditEvent } from "./broker-events.js";
-export { type BrokerOptions, BusCloseCode } from "./broker-options.js";
+export type { BrokerOptions } from "./broker-options.js";
 export { BusClient, BusRejectedError } from "./bus-client.js";
 export type { BusClientOptions, BusDelivery } from "./bus-client-options.js";
+export { BusDeliveryError } from "./bus-delivery-error.js";
 export type { BusMessage, BusPeer, NewBusMessage } from "./bus-message.js";
 export { busMigrations } from "./bus-migrations.js";
 export { type MarkOptions, MessageStore, type MessageStoreOptions, type PendingOptions } from "./message-store.js";
+export { BusClose, BusCloseCode, type BusCloseFrame } from "./wire/close-codes.js";
 export {
   BROADCAST,
   canonicalEnvelope,
+  checkEnvelope,
+  decodeEnvelope,
   type Envelope,
   encodeEnvelope,
   MAX_FRAME_BYTES,
@@ -34,7 +38,10 @@ export {
   parseEnvelope,
 } from "./wire/envelope.js";
 export {
+  canonicalBytes,
+  checkEnvelopeHmac,
   envelopeHmac,
+  type HmacCheck,
   type HmacSecret,
   MIN_HMAC_SECRET_BYTES,
   signEnvelope,
@@ -51,4 +58,6 @@ export {
   parseFrame,
   type RegisterFrame,
 } from "./wire/frames.js";
+export { MAX_JSON_DEPTH } from "./wire/go-json.js";
 export { WireError, type WireErrorReason } from "./wire/wire-error.js";
+export { decodeWireText, type WireText, wireBytes } from "./wire/wire-text.js";

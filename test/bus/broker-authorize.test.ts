@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { Broker } from "../../src/bus/broker.js";
-import { BusCloseCode } from "../../src/bus/broker-options.js";
+import { BusClose } from "../../src/bus/wire/close-codes.js";
 import { encodeFrame } from "../../src/bus/wire/frames.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { dbPath, RawPeer, SECRET, startBroker, TOKEN } from "./bus-fixtures.js";
@@ -14,7 +14,7 @@ describe("Broker authorizeRegistration", () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  it("hands the upgrade context to the hook and refuses names it rejects with 4403, keeping the holder", async () => {
+  it("hands the upgrade context to the hook and refuses names it rejects as claimed (1008), keeping the holder", async () => {
     const b = await startBroker(dbPath(dir, "a"));
     cleanup.push(() => b.stop());
     const seen: [string, unknown][] = [];
@@ -43,7 +43,7 @@ describe("Broker authorizeRegistration", () => {
     const bob = new RawPeer(url("user-bob"));
     await bob.opened;
     bob.send(encodeFrame({ type: "register", token: TOKEN, name: "alice" }));
-    expect((await bob.closed).code).toBe(BusCloseCode.nameTaken);
+    expect(await bob.closed).toEqual(BusClose.nameClaimed);
     expect(mounted.connectedPeers()).toEqual(["alice"]);
     expect(alice.ws.readyState).toBe(alice.ws.OPEN);
     expect(seen).toEqual([

@@ -5,13 +5,19 @@ import { type WebSocket, WebSocketServer } from "ws";
 import { backoffDelay } from "../../src/bus/backoff.js";
 import { BusClient } from "../../src/bus/bus-client.js";
 import type { BusDelivery } from "../../src/bus/bus-client-options.js";
+import { BusDeliveryError } from "../../src/bus/bus-delivery-error.js";
 import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
-import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
+import { envelopeHmac } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
+import { MAX_JSON_DEPTH } from "../../src/bus/wire/go-json.js";
+import { decodeWireText, wireBytes } from "../../src/bus/wire/wire-text.js";
 import { eventually, SECRET } from "./bus-fixtures.js";
 
-/** A scripted broker on a real socket: accepts any register, records frames, lets the test push frames. */
-async function fakeBroker() {
+/**
+ * A scripted broker on a real socket: accepts any register (or refuses every one with
+ * `refuse`), records frames, lets the test push frames.
+ */
+async function fakeBroker(refuse?: { code: number; reason: string }) {
   const server = createServer();
   const wss = new WebSocketServer({ server });
   const received: Frame[] = [];
@@ -21,7 +27,9 @@ async function fakeBroker() {
     ws.on("message", (data) => {
       const frame = parseFrame((data as Buffer).toString());
       received.push(frame);
-      if (frame.type === "register") ws.send(encodeFrame({ type: "peers", names: [frame.name] }));
+      if (frame.type !== "register") return;
+      if (refuse !== undefined) ws.close(refuse.code, refuse.reason);
+      else ws.send(encodeFrame({ type: "peers", names: [frame.name] }));
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -38,13 +46,13 @@ async function fakeBroker() {
   };
 }
 
-function deliver(key: string, id: string, secret = SECRET): string {
-  const envelope = signEnvelope(
-    { protocol_version: PROTOCOL_VERSION, id, from: "a", to: "b", ts: "", source: "t", kind: "msg", body: "{}" },
-    secret,
-  );
-  return encodeFrame({ type: "deliver", deliveryKey: key, envelope });
+/** A deliver frame as any broker may send it (signed without signEnvelope's checks). */
+function deliver(key: string, id: string, secret = SECRET, body = "{}"): string {
+  const env = { protocol_version: PROTOCOL_VERSION, id, from: "a", to: "b", ts: "", source: "t", kind: "msg", body };
+  return encodeFrame({ type: "deliver", deliveryKey: key, envelope: { ...env, hmac: envelopeHmac(env, secret) } });
 }
+
+const acks = (frames: Frame[]) => frames.flatMap((f) => (f.type === "ack" ? [f.id] : []));
 
 describe("BusClient", () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -83,7 +91,7 @@ describe("BusClient", () => {
     expect(fake.received.flatMap((f) => (f.type === "ack" ? [f.id] : []))).toEqual(["k1", "k1", "k2", "k3", "k1"]);
   });
 
-  it("drops a delivery whose HMAC does not verify, without acking", async () => {
+  it("reports a delivery whose HMAC does not verify once, acks it, and never hands it over", async () => {
     const fake = await fakeBroker();
     cleanup.push(() => fake.close());
     const errors: unknown[] = [];
@@ -103,11 +111,104 @@ describe("BusClient", () => {
     const ws = fake.sockets[0] as WebSocket;
     ws.send(deliver("k1", "forged", "x".repeat(40)));
     ws.send(deliver("k2", "good"));
-    await eventually(() => got.length === 1);
+    // Wait for the acks themselves, not for the handler: the ack leaves after the handler returns.
+    await eventually(() => acks(fake.received).length === 2);
     expect(got).toEqual(["good"]);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ reason: "bad_hmac" });
-    expect(fake.received.flatMap((f) => (f.type === "ack" ? [f.id] : []))).toEqual(["k2"]);
+    expect(errors).toEqual([expect.any(BusDeliveryError)]);
+    expect(errors[0]).toMatchObject({ reason: "bad_hmac", deliveryKey: "k1" });
+    // Acked, so the broker does not hand it out again on the next connection.
+    expect(acks(fake.received)).toEqual(["k1", "k2"]);
+  });
+
+  for (const refusal of [
+    { code: 1008, reason: "invalid bearer token" },
+    { code: 1008, reason: "name claimed under a different token" },
+    { code: 4403, reason: "name is bound to another token" },
+  ]) {
+    it(`treats a ${refusal.code} "${refusal.reason}" refusal as final: onError once, connect() rejects, no reconnect`, async () => {
+      const fake = await fakeBroker(refusal);
+      cleanup.push(() => fake.close());
+      const errors: unknown[] = [];
+      const c = new BusClient({
+        url: fake.url,
+        name: "b",
+        token: "t",
+        hmacSecret: SECRET,
+        minBackoffMs: 1,
+        maxBackoffMs: 1,
+        onMessage: () => {},
+        onError: (e) => errors.push(e),
+      });
+      cleanup.push(() => c.close());
+      await expect(c.connect()).rejects.toMatchObject({ closeCode: refusal.code, code: "ACCESS_DENIED" });
+      expect(errors).toEqual([expect.objectContaining({ closeCode: refusal.code })]);
+      await expect(c.send("x", 1)).rejects.toBe(errors[0]);
+      // A barrier: a second client's whole handshake with the same broker. A reconnect after 1 ms
+      // would have dialed by then.
+      const other = new BusClient({ url: fake.url, name: "o", token: "t", hmacSecret: SECRET, onMessage: () => {} });
+      cleanup.push(() => other.close());
+      await expect(other.connect()).rejects.toMatchObject({ closeCode: refusal.code });
+      expect(fake.received.filter((f) => f.type === "register" && f.name === "b")).toHaveLength(1);
+      expect(errors).toHaveLength(1);
+    });
+  }
+
+  it("verifies and hands over a body with bytes that are not UTF-8 (a Go broker relays them raw); no 1007, no reconnect", async () => {
+    const fake = await fakeBroker();
+    cleanup.push(() => fake.close());
+    const got: unknown[] = [];
+    const errors: unknown[] = [];
+    const c = new BusClient({
+      url: fake.url,
+      name: "b",
+      token: "t",
+      hmacSecret: SECRET,
+      onMessage: (m) => {
+        got.push(m.body);
+      },
+      onError: (e) => errors.push(e),
+    });
+    cleanup.push(() => c.close());
+    await c.connect();
+    // The body holds the raw bytes FF and C3 28 inside a string, signed over those exact bytes.
+    const body = decodeWireText(Buffer.from([...Buffer.from('{"s":"'), 0xff, 0xc3, 0x28, ...Buffer.from('"}')])).text;
+    (fake.sockets[0] as WebSocket).send(wireBytes(deliver("k1", "raw", SECRET, body)), { binary: false });
+    await eventually(() => acks(fake.received).length === 1);
+    expect(got).toEqual([{ s: "\ufffd\ufffd(" }]);
+    expect(errors).toEqual([]);
+    expect(fake.received.filter((f) => f.type === "register")).toHaveLength(1);
+  });
+
+  it("a deliver frame too deep to decode is reported and acked once, and later deliveries still arrive", async () => {
+    const fake = await fakeBroker();
+    cleanup.push(() => fake.close());
+    const got: string[] = [];
+    const errors: unknown[] = [];
+    const c = new BusClient({
+      url: fake.url,
+      name: "b",
+      token: "t",
+      hmacSecret: SECRET,
+      onMessage: (m) => {
+        got.push(m.id);
+      },
+      onError: (e) => errors.push(e),
+    });
+    cleanup.push(() => c.close());
+    await c.connect();
+    const ws = fake.sockets[0] as WebSocket;
+    // Valid for a Go broker as an envelope (depth 10000), one level too deep inside a deliver frame.
+    const deep = `${"[".repeat(MAX_JSON_DEPTH - 1)}${"]".repeat(MAX_JSON_DEPTH - 1)}`;
+    ws.send(deliver("k-deep", "deep", SECRET, deep));
+    ws.send("{not json at all");
+    ws.send(deliver("k2", "after"));
+    await eventually(() => acks(fake.received).length === 2);
+    expect(acks(fake.received)).toEqual(["k-deep", "k2"]);
+    expect(got).toEqual(["after"]);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ reason: "malformed", deliveryKey: "k-deep" });
+    expect(errors[1]).toMatchObject({ reason: "malformed", deliveryKey: undefined });
+    expect(fake.received.filter((f) => f.type === "register")).toHaveLength(1);
   });
 
   it("reconnects after the connection drops and re-registers", async () => {

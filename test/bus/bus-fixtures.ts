@@ -7,6 +7,7 @@ import { MessageStore } from "../../src/bus/message-store.js";
 import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
 import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
+import { decodeWireText } from "../../src/bus/wire/wire-text.js";
 import { type Database, openSqlite } from "../../src/sql/index.js";
 
 export const SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!";
@@ -53,12 +54,14 @@ export function dbPath(dir: string, name: string): string {
 export class RawPeer {
   readonly ws: WebSocket;
   readonly frames: Frame[] = [];
+  /** The raw bytes of every frame received, in order. */
+  readonly raw: Buffer[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
   #waiters: (() => void)[] = [];
 
   constructor(url: string) {
-    this.ws = new WebSocket(url);
+    this.ws = new WebSocket(url, { skipUTF8Validation: true, maxPayload: 4 << 20 });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once("open", () => resolve());
       this.ws.once("error", reject);
@@ -67,7 +70,8 @@ export class RawPeer {
       this.ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
     );
     this.ws.on("message", (data) => {
-      this.frames.push(parseFrame((data as Buffer).toString("utf8")));
+      this.raw.push(data as Buffer);
+      this.frames.push(parseFrame(decodeWireText(data as Buffer).text));
       for (const w of this.#waiters.splice(0)) w();
     });
   }
@@ -80,8 +84,9 @@ export class RawPeer {
     return peer;
   }
 
+  /** Sends a text frame; a Buffer goes out as the frame's exact bytes (UTF-8 or not). */
   send(text: string | Buffer): void {
-    this.ws.send(text);
+    this.ws.send(text, { binary: false });
   }
 
   /** Signs and sends an envelope. */

@@ -2,8 +2,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalEnvelope, type Envelope, encodeEnvelope, parseEnvelope } from "../../src/bus/wire/envelope.js";
 import { envelopeHmac, signEnvelope, verifyEnvelope } from "../../src/bus/wire/envelope-hmac.js";
-import { encodeDeliver, encodeFrame, parseFrame } from "../../src/bus/wire/frames.js";
-import { compactGoJson, goJsonString, scanJsonObject } from "../../src/bus/wire/go-json.js";
+import { encodeDeliver, encodeFrame, parseFrame, peekDeliveryKey } from "../../src/bus/wire/frames.js";
+import { compactGoJson, goJsonString, MAX_JSON_DEPTH, scanJson } from "../../src/bus/wire/go-json.js";
+import { decodeWireText, replaceRawBytes, wireBytes } from "../../src/bus/wire/wire-text.js";
 
 const SECRET = "0123456789abcdef0123456789abcdef";
 
@@ -90,16 +91,16 @@ describe("wire protocol v1", () => {
   it("rejects malformed JSON and invalid envelopes with a reason", () => {
     const bad: [string, string][] = [
       ["{", "malformed"],
-      ["[]", "malformed"],
-      ['{"a":1,"a":2}', "malformed"],
+      ["[]", "invalid_envelope"],
       ['{"a":01}', "malformed"],
       ['{"a":"\u0001"}', "malformed"],
       ['{"a":1} x', "malformed"],
-      [`{"a":${"[".repeat(2000)}${"]".repeat(2000)}}`, "malformed"],
+      ['{"a":"\\x"}', "malformed"],
+      [`{"a":${"[".repeat(MAX_JSON_DEPTH)}${"]".repeat(MAX_JSON_DEPTH)}}`, "malformed"],
       [WIRE.replace('"v1"', '"v2"'), "unsupported_version"],
       [WIRE.replace('"id":"m<1>&"', '"id":""'), "invalid_envelope"],
       [WIRE.replace('"id":"m<1>&"', '"id":7'), "invalid_envelope"],
-      [WIRE.replace(',"hmac":""', ""), "invalid_envelope"],
+      [WIRE.replace('"id":"m<1>&"', '"id":"a\\u0000b"'), "invalid_envelope"],
       [WIRE.replace('"kind":"msg"', '"kind":"broadcast"'), "invalid_envelope"],
       [WIRE.replace('"to":"bob"', '"to":"*"'), "invalid_envelope"],
       [WIRE.replace('"kind":"msg"', '"kind":"shout"'), "invalid_envelope"],
@@ -113,7 +114,10 @@ describe("wire protocol v1", () => {
       }
       expect(caught, text.slice(0, 60)).toMatchObject({ reason, code: "INVALID_ARGUMENT" });
     }
-    expect(scanJsonObject('{"a":[1,{"b":null}], "c" : true }').get("a")).toBe('[1,{"b":null}]');
+    expect(scanJson('{"a":[1,{"b":null}], "c" : true }').members).toEqual([
+      { name: "a", raw: '[1,{"b":null}]' },
+      { name: "c", raw: "true" },
+    ]);
   });
 
   it("control frames encode in Go field order and parse back", () => {
@@ -123,7 +127,7 @@ describe("wire protocol v1", () => {
     );
     expect(encodeFrame({ type: "ack", id: "m1|bob" })).toBe('{"protocol_version":"v1","type":"ack","id":"m1|bob"}');
     expect(encodeFrame({ type: "peers" })).toBe('{"protocol_version":"v1","type":"peers","names":null}');
-    const deliver = encodeDeliver("m1", encodeEnvelope(env));
+    const deliver = encodeDeliver("m1", Buffer.from(encodeEnvelope(env))).toString("utf8");
     expect(deliver).toBe(encodeFrame({ type: "deliver", deliveryKey: "m1", envelope: env }));
     const parsed = parseFrame(deliver);
     expect(parsed).toEqual({ type: "deliver", deliveryKey: "m1", envelope: env });
@@ -132,8 +136,14 @@ describe("wire protocol v1", () => {
       names: ["a", "b"],
     });
     expect(parseFrame(encodeEnvelope(env))).toEqual({ type: "envelope", envelope: env });
-    expect(() => parseFrame('{"protocol_version":"v0","type":"ack","id":"x"}')).toThrow(/protocol_version/);
-    expect(() => parseFrame('{"protocol_version":"v1","type":"launch"}')).toThrow(/unknown frame type/);
+    // As peerbus: control frames after register carry no version check, an unknown type is an envelope.
+    expect(parseFrame('{"protocol_version":"v0","type":"ack","id":"x"}')).toEqual({ type: "ack", id: "x" });
+    expect(parseFrame('{"protocol_version":"v1","type":"launch","id":"x"}')).toMatchObject({
+      type: "envelope",
+      envelope: { id: "x", body: "null" },
+    });
+    expect(parseFrame('{"type":5,"ID":"y"}')).toMatchObject({ type: "envelope", envelope: { id: "y" } });
+    expect(() => parseFrame('{"type":"ack","id":5}')).toThrow(/must be a string/);
     const e: Envelope = env;
     expect(parseFrame(encodeFrame({ type: "error", code: "bad_hmac", message: "no", id: e.id }))).toEqual({
       type: "error",
@@ -141,5 +151,86 @@ describe("wire protocol v1", () => {
       message: "no",
       id: e.id,
     });
+  });
+
+  it("decodes as Go's encoding/json: any case, last duplicate wins, null and missing members, deep nesting", () => {
+    const env = parseEnvelope(
+      '{"PROTOCOL_VERSION":"v1","Id":"x","id":"m1","from":"a","\u017ftring":1,"\u212aIND":"msg","to":null,"to":"b","TO":null,"hmac":"h"}',
+    );
+    expect(env).toEqual({
+      protocol_version: "v1",
+      id: "m1",
+      from: "a",
+      to: "b",
+      ts: "",
+      source: "",
+      kind: "msg",
+      body: "null",
+      hmac: "h",
+    });
+    // U+017F folds to S and U+212A to K, as in Go; other look-alikes do not match.
+    expect(parseEnvelope(WIRE.replace('"source"', '"\u017fource"')).source).toBe("peer\tbus A");
+    expect(parseEnvelope(WIRE.replace('"source"', '"sourc\u0435"')).source).toBe("");
+    const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+    expect(
+      parseEnvelope(WIRE.replace(/"body":[\s\S]*,"hmac"/, `"body":${deep(MAX_JSON_DEPTH - 1)},"hmac"`)).body,
+    ).toHaveLength(2 * (MAX_JSON_DEPTH - 1));
+    expect(() => parseEnvelope(WIRE.replace(/"body":[\s\S]*,"hmac"/, `"body":${deep(MAX_JSON_DEPTH)},"hmac"`))).toThrow(
+      /nesting deeper than 10000/,
+    );
+  });
+
+  it("a deliver frame too deep to decode still yields its delivery key; repeated envelope members merge", () => {
+    const env = signEnvelope(parseEnvelope(WIRE), SECRET);
+    const deep = `${"[".repeat(MAX_JSON_DEPTH - 1)}${"]".repeat(MAX_JSON_DEPTH - 1)}`;
+    const frame = encodeFrame({ type: "deliver", deliveryKey: "k1", envelope: { ...env, body: deep } });
+    expect(() => parseFrame(frame)).toThrow(/nesting/);
+    expect(peekDeliveryKey(frame)).toBe("k1");
+    expect(peekDeliveryKey("{nope")).toBeUndefined();
+    const merged = parseFrame(
+      '{"type":"deliver","delivery_key":"k","envelope":{"id":"m","from":"a"},"Envelope":{"id":"n","to":"b"}}',
+    );
+    expect(merged).toMatchObject({ type: "deliver", deliveryKey: "k", envelope: { id: "n", from: "a", to: "b" } });
+  });
+
+  it("property: any bytes survive decodeWireText -> wireBytes exactly", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const { text, lossless } = decodeWireText(bytes);
+        expect(wireBytes(text)).toEqual(Buffer.from(bytes));
+        expect(lossless).toBe(Buffer.from(text, "utf8").equals(Buffer.from(bytes)));
+      }),
+    );
+  });
+
+  it("bytes that are not UTF-8 become one U+FFFD each, as Go's decoder makes them (not one per WHATWG subpart)", () => {
+    const decode = (bytes: number[]) => replaceRawBytes(decodeWireText(Uint8Array.from(bytes)).text);
+    expect(decode([0xe2, 0x82, 0x41])).toBe("\ufffd\ufffdA");
+    expect(new TextDecoder().decode(Uint8Array.from([0xe2, 0x82, 0x41]))).toBe("\ufffdA");
+    expect(decode([0xed, 0xa0, 0x80])).toBe("\ufffd\ufffd\ufffd"); // an encoded surrogate
+    expect(decode([0xc0, 0xaf])).toBe("\ufffd\ufffd"); // overlong
+    expect(decode([0xf4, 0x90, 0x80, 0x80])).toBe("\ufffd\ufffd\ufffd\ufffd"); // above U+10FFFF
+    expect(decode([0xf0, 0x90, 0x82, 0x80, 0xff])).toBe("\u{10080}\ufffd");
+    // A field decodes that way; the body keeps the raw bytes, so signatures over them still verify.
+    const wire = Buffer.concat([
+      Buffer.from('{"protocol_version":"v1","id":"i","from":"a\\ud800'),
+      Buffer.from([0x80]),
+      Buffer.from('","to":"b","ts":"","source":"","kind":"msg","body":{"s":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"},"hmac":""}'),
+    ]);
+    const env = parseEnvelope(decodeWireText(wire).text);
+    expect(env.from).toBe("a\ufffd\ufffd");
+    const signed = signEnvelope({ ...env, from: "a" }, SECRET);
+    expect(verifyEnvelope(signed, SECRET)).toBe(true);
+    expect(wireBytes(encodeEnvelope(signed)).includes(Buffer.from([0xff, 0xfe]))).toBe(true);
+    expect(JSON.parse(replaceRawBytes(signed.body))).toEqual({ s: "\ufffd\ufffd" });
+  });
+
+  it("signing refuses what no receiver could verify: a lone surrogate in a field, a body that is not JSON", () => {
+    const env = parseEnvelope(WIRE);
+    expect(() => signEnvelope({ ...env, from: "a\ud800" }, SECRET)).toThrow(/lone surrogate/);
+    expect(() => signEnvelope({ ...env, body: '{"a":}' }, SECRET)).toThrow(/malformed JSON/);
+    expect(() => signEnvelope({ ...env, body: "1 2" }, SECRET)).toThrow(/trailing/);
   });
 });

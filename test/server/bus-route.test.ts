@@ -105,11 +105,11 @@ describe("bus peer names bound to the caller's identity", async () => {
   const base = await server.listen();
   const wsUrl = `${base.replace("http", "ws")}/v1/bus`;
 
-  it("refuses another user's takeover of a name (4403): the owner stays connected and keeps her queue", async () => {
+  it("refuses another user's takeover of a name (1008, as a claimed name): the owner stays connected and keeps her queue", async () => {
     const ada = await TestPeer.connect(wsUrl, auth(tokens.ada), "ada", secret);
     const adaClosed = ada.closed();
     // Online: bob cannot displace her.
-    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(4403);
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(1008);
     const sender = await TestPeer.connect(wsUrl, auth(tokens.acme), "sender", secret);
     sender.send("ada", { n: 0 }, "live-0");
     expect((await ada.waitFor(1)).map((e) => e.id)).toEqual(["live-0"]);
@@ -118,8 +118,8 @@ describe("bus peer names bound to the caller's identity", async () => {
     // Offline: her queued messages stay hers.
     for (const i of [1, 2, 3]) sender.send("ada", { n: i }, `queued-${i}`);
     await vi.waitFor(async () => expect(await undelivered()).toBe(3));
-    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(4403);
-    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.acme), "ada")).toBe(4403);
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(1008);
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.acme), "ada")).toBe(1008);
     const back = await TestPeer.connect(wsUrl, auth(tokens.ada), "ada", secret);
     expect((await back.waitFor(3)).map((e) => e.id)).toEqual(["queued-1", "queued-2", "queued-3"]);
     back.close();
@@ -140,7 +140,7 @@ describe("bus peer names bound to the caller's identity", async () => {
       body: JSON.stringify({ userId: "ada" }),
     });
     expect(give.status).toBe(200);
-    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "bob-laptop")).toBe(4403);
+    expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "bob-laptop")).toBe(1008);
     (await TestPeer.connect(wsUrl, auth(tokens.ada), "bob-laptop", secret)).close();
     const free = await fetch(`${base}/v1/bus/names/bob-laptop`, { method: "DELETE", headers: auth(tokens.acmeAdmin) });
     expect(free.status).toBe(204);

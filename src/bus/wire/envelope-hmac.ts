@@ -1,12 +1,27 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { InvalidArgumentError } from "../../errors.js";
-import { canonicalEnvelope, type Envelope } from "./envelope.js";
+import { canonicalEnvelope, canonicalEnvelopeWith, checkBody, type Envelope } from "./envelope.js";
+import { goJsonString } from "./go-json.js";
+import { wireBytes } from "./wire-text.js";
 
 /** Shortest accepted HMAC secret: 32 bytes, the SHA-256 output size (as peerbus). */
 export const MIN_HMAC_SECRET_BYTES = 32;
 
 /** A shared secret as bytes or a UTF-8 string. */
 export type HmacSecret = Uint8Array | string;
+
+/**
+ * How an envelope's HMAC checks out:
+ * - `valid`: it verifies (also when signed by a Go build older than 1.22, which escaped
+ *   U+0008 and U+000C in string fields as `\u0008` / `\u000c`);
+ * - `invalid`: it does not;
+ * - `unverifiable`: it was signed over a string field holding bytes that are not UTF-8 (Go
+ *   writes each as `\ufffd`, a JavaScript signer wrote a lone surrogate so), which every
+ *   receiver decodes to U+FFFD and so can never reproduce; refused as a sender error.
+ */
+export type HmacCheck = "valid" | "invalid" | "unverifiable";
+
+const STRING_FIELDS = ["protocol_version", "id", "from", "to", "ts", "source", "kind"] as const;
 
 /** The secret as bytes; throws {@link InvalidArgumentError} when it is shorter than 32 bytes. */
 export function hmacKey(secret: HmacSecret): Buffer {
@@ -17,22 +32,69 @@ export function hmacKey(secret: HmacSecret): Buffer {
   return key;
 }
 
-/** Lowercase hex HMAC-SHA256 of the canonical form. */
-export function envelopeHmac(env: Omit<Envelope, "hmac">, secret: HmacSecret): string {
-  return createHmac("sha256", hmacKey(secret)).update(canonicalEnvelope(env), "utf8").digest("hex");
+/** The exact bytes the HMAC covers: {@link canonicalEnvelope}, with raw body bytes restored. */
+export function canonicalBytes(env: Omit<Envelope, "hmac">): Buffer {
+  return wireBytes(canonicalEnvelope(env));
 }
 
-/** Returns `env` with `hmac` set. */
+/** Lowercase hex HMAC-SHA256 of the canonical bytes. */
+export function envelopeHmac(env: Omit<Envelope, "hmac">, secret: HmacSecret): string {
+  return macOf(canonicalEnvelope(env), hmacKey(secret)).toString("hex");
+}
+
+/**
+ * Returns `env` with `hmac` set. Throws {@link InvalidArgumentError} when a string field is
+ * not well-formed Unicode (a lone surrogate: no receiver could verify it) or when `body` is not
+ * one valid JSON value (Go refuses to encode it).
+ */
 export function signEnvelope(env: Omit<Envelope, "hmac">, secret: HmacSecret): Envelope {
+  for (const f of STRING_FIELDS) {
+    if (typeof env[f] !== "string") throw new InvalidArgumentError(`envelope field "${f}" must be a string`);
+    if (!env[f].isWellFormed()) {
+      throw new InvalidArgumentError(`envelope field "${f}" holds a lone surrogate: no receiver could verify it`);
+    }
+  }
+  checkBody(env.body);
   return { ...env, hmac: envelopeHmac(env, secret) };
 }
 
 /**
- * True when `env.hmac` is the HMAC of its canonical form under `secret` (constant-time
- * compare); false for a mismatch, a missing or non-hex MAC. Throws only for a short secret.
+ * True when `env.hmac` is the HMAC of its canonical bytes under `secret` (constant-time
+ * compare, hex in either case); false for a mismatch or a missing or non-hex MAC. Throws only
+ * for a short secret. See {@link checkEnvelopeHmac} for why a check failed.
  */
 export function verifyEnvelope(env: Envelope, secret: HmacSecret): boolean {
-  const want = envelopeHmac(env, secret);
-  if (!/^[0-9a-fA-F]{64}$/.test(env.hmac)) return false;
-  return timingSafeEqual(Buffer.from(want, "hex"), Buffer.from(env.hmac, "hex"));
+  return checkEnvelopeHmac(env, secret) === "valid";
+}
+
+/** Verifies like {@link verifyEnvelope} and tells an invalid MAC from an unverifiable one ({@link HmacCheck}). */
+export function checkEnvelopeHmac(env: Envelope, secret: HmacSecret): HmacCheck {
+  const key = hmacKey(secret);
+  if (!/^[0-9a-fA-F]{64}$/.test(env.hmac)) return "invalid";
+  const given = Buffer.from(env.hmac, "hex");
+  const matches = (canonical: string) => timingSafeEqual(macOf(canonical, key), given);
+  if (matches(canonicalEnvelope(env))) return "valid";
+  const fields = STRING_FIELDS.map((f) => env[f]).join("");
+  if (/[\b\f]/.test(fields) && matches(canonicalEnvelopeWith(env, go119String))) return "valid";
+  if (
+    fields.includes("\ufffd") &&
+    matches(canonicalEnvelopeWith(env, (s) => goJsonString(s).replace(/\ufffd/g, "\\ufffd")))
+  ) {
+    return "unverifiable";
+  }
+  return "invalid";
+}
+
+function macOf(canonical: string, key: Buffer): Buffer {
+  const mac = createHmac("sha256", key);
+  if (canonical.isWellFormed()) mac.update(canonical, "utf8");
+  else mac.update(wireBytes(canonical));
+  return mac.digest();
+}
+
+/** A string as Go before 1.22 wrote it: U+0008 and U+000C as `\u0008` / `\u000c` instead of `\b` / `\f`. */
+function go119String(value: string): string {
+  return goJsonString(value).replace(/\\([\s\S])/g, (m, c: string) =>
+    c === "b" ? "\\u0008" : c === "f" ? "\\u000c" : m,
+  );
 }

@@ -1,5 +1,6 @@
 import { checkBusName } from "../bus-message.js";
-import { compactGoJson, goJsonString, scanJsonObject } from "./go-json.js";
+import { decodeGoString, GoStruct } from "./go-decode.js";
+import { compactGoJson, goJsonString, type JsonMember, MAX_JSON_DEPTH, scanJson } from "./go-json.js";
 import { WireError } from "./wire-error.js";
 
 /** The only protocol version v1 accepts, exact match. */
@@ -12,9 +13,11 @@ export const BROADCAST = "*";
 export const MAX_FRAME_BYTES = 1 << 20;
 
 /**
- * A peerbus v1 message envelope: exactly nine fields, none omitted. Field names are the wire
- * names. `body` is the raw JSON text of the payload, compacted as Go compacts it (`"null"`
- * when absent); it is signed and carried verbatim, never re-encoded.
+ * A peerbus v1 message envelope: nine fields, written in this order, none omitted. Field names
+ * are the wire names. `body` is the raw JSON text of the payload, compacted as Go compacts a
+ * `json.RawMessage` (`"null"` when absent); it is signed and carried verbatim, never
+ * re-encoded. A body decoded from bytes that are not valid UTF-8 keeps each such byte as a lone
+ * surrogate U+DC80-U+DCFF, so the signed bytes can be rebuilt exactly (see docs/bus.md).
  */
 export interface Envelope {
   readonly protocol_version: string;
@@ -36,54 +39,86 @@ export interface Envelope {
   readonly hmac: string;
 }
 
-const STRING_FIELDS = ["protocol_version", "id", "from", "to", "ts", "source", "kind", "hmac"] as const;
+const FIELDS = ["protocol_version", "id", "from", "to", "ts", "source", "kind", "body", "hmac"] as const;
+type Field = (typeof FIELDS)[number];
+const ENVELOPE = new GoStruct<Field>(FIELDS);
 
 /**
- * The signed bytes: the eight fields other than `hmac`, in wire order, as Go's
- * `encoding/json` writes them (HTML-safe escapes included), with `body` spliced in.
+ * The signed text: the eight fields other than `hmac`, in wire order, as Go's
+ * `encoding/json` writes them (HTML-safe escapes included), with `body` compacted and spliced
+ * in. An empty `body` is written `null`. Sign and verify its bytes ({@link canonicalBytes}).
  */
 export function canonicalEnvelope(env: Omit<Envelope, "hmac">): string {
+  return canonicalEnvelopeWith(env, goJsonString);
+}
+
+/** {@link canonicalEnvelope} with the string fields written by `quote` (to rebuild what other encoders signed). */
+export function canonicalEnvelopeWith(env: Omit<Envelope, "hmac">, quote: (value: string) => string): string {
   return (
-    `{"protocol_version":${goJsonString(env.protocol_version)},"id":${goJsonString(env.id)}` +
-    `,"from":${goJsonString(env.from)},"to":${goJsonString(env.to)},"ts":${goJsonString(env.ts)}` +
-    `,"source":${goJsonString(env.source)},"kind":${goJsonString(env.kind)}` +
+    `{"protocol_version":${quote(env.protocol_version)},"id":${quote(env.id)}` +
+    `,"from":${quote(env.from)},"to":${quote(env.to)},"ts":${quote(env.ts)}` +
+    `,"source":${quote(env.source)},"kind":${quote(env.kind)}` +
     `,"body":${env.body === "" ? "null" : compactGoJson(env.body)}}`
   );
 }
 
-/** The envelope as one JSON object in wire order (what the broker stores and delivers). */
+/** The envelope as one JSON object in wire order: what the broker stores and delivers, and Go's `json.Marshal` of it. */
 export function encodeEnvelope(env: Envelope): string {
   return `${canonicalEnvelope(env).slice(0, -1)},"hmac":${goJsonString(env.hmac)}}`;
 }
 
 /**
- * Parses and validates an envelope from its JSON text: all nine fields present, strings where
- * strings belong, `protocol_version` exactly `"v1"`, non-empty `id`/`from`/`to`, `kind` `msg`
- * or `broadcast`, and `to: "*"` exactly when `kind` is `broadcast`. Unknown members are
- * ignored, as Go ignores them. Throws {@link WireError}.
+ * Decodes an envelope as Go's `json.Unmarshal` into peerbus's `wire.Envelope` does: member
+ * names match case-insensitively, the last of duplicate members wins, unknown members are
+ * ignored, a missing or `null` string field is `""`, a missing `body` is `null`, nesting up to
+ * 10000 levels. Throws {@link WireError} `malformed` for invalid JSON and `invalid_envelope`
+ * for a member of the wrong type. It does not check the values; see {@link checkEnvelope}.
  */
-export function parseEnvelope(text: string): Envelope {
-  return envelopeFromMembers(scanJsonObject(text));
+export function decodeEnvelope(text: string): Envelope {
+  const scanned = scanJson(text);
+  if (scanned.kind === "n") return envelopeFromMembers([]);
+  if (scanned.kind !== "{") throw new WireError("invalid_envelope", "an envelope must be a JSON object");
+  return envelopeFromMembers(scanned.members);
 }
 
-/** {@link parseEnvelope} over an already scanned object. */
-export function envelopeFromMembers(members: Map<string, string>): Envelope {
-  const fields: Record<string, string> = {};
-  for (const name of STRING_FIELDS) {
-    const raw = members.get(name);
-    if (raw === undefined) throw new WireError("invalid_envelope", `envelope field "${name}" is missing`);
-    const value: unknown = JSON.parse(raw);
-    if (typeof value !== "string") throw new WireError("invalid_envelope", `envelope field "${name}" must be a string`);
-    fields[name] = value;
-  }
-  const body = members.get("body");
-  if (body === undefined) throw new WireError("invalid_envelope", 'envelope field "body" is missing');
-  const env = { ...fields, body: compactGoJson(body) } as unknown as Envelope;
+/** {@link decodeEnvelope} over the members of an already scanned object. */
+export function envelopeFromMembers(members: readonly JsonMember[]): Envelope {
+  const env: Record<Field, string> = {
+    protocol_version: "",
+    id: "",
+    from: "",
+    to: "",
+    ts: "",
+    source: "",
+    kind: "",
+    body: "null",
+    hmac: "",
+  };
+  ENVELOPE.each(members, (field, raw) => {
+    if (field === "body") env.body = compactGoJson(raw);
+    else {
+      const value = decodeGoString(raw, `envelope field "${field}"`, "invalid_envelope");
+      if (value !== undefined) env[field] = value;
+    }
+  });
+  return env;
+}
+
+/**
+ * Parses and validates an envelope: {@link decodeEnvelope}, then {@link checkEnvelope}.
+ * Throws {@link WireError}.
+ */
+export function parseEnvelope(text: string): Envelope {
+  const env = decodeEnvelope(text);
   checkEnvelope(env);
   return env;
 }
 
-/** Throws {@link WireError} unless `env` is a valid v1 envelope (see {@link parseEnvelope}). */
+/**
+ * Throws {@link WireError} unless `env` is an envelope the broker routes: `protocol_version`
+ * exactly `"v1"`, non-empty `id`, `from` and `to` without U+0000 (neither engine stores it in
+ * a key), `kind` `msg` or `broadcast`, and `to: "*"` exactly when `kind` is `broadcast`.
+ */
 export function checkEnvelope(env: Envelope): void {
   if (env.protocol_version !== PROTOCOL_VERSION) {
     throw new WireError("unsupported_version", `protocol_version must be "${PROTOCOL_VERSION}"`);
@@ -101,4 +136,28 @@ export function checkEnvelope(env: Envelope): void {
   if ((env.to === BROADCAST) !== (env.kind === "broadcast")) {
     throw new WireError("invalid_envelope", 'to "*" goes with kind "broadcast", and only with it');
   }
+}
+
+/**
+ * Throws {@link WireError} `undeliverable` when the body nests so deep that the deliver frame
+ * carrying the envelope would pass Go's nesting limit of 10000 (no peerbus client could decode
+ * it). Cheap: only a body long enough to nest that deep is scanned again.
+ */
+export function checkDeliverable(env: Envelope): void {
+  if (env.body.length < 2 * (MAX_JSON_DEPTH - 2)) return;
+  try {
+    checkBody(env.body);
+  } catch (err) {
+    throw new WireError("undeliverable", `the body nests too deep to be delivered: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Throws {@link WireError} `malformed` unless `body` is one valid JSON value (Go's
+ * `json.Marshal` of a `json.RawMessage` fails otherwise) that still fits the nesting limit
+ * once it sits inside an envelope inside a deliver frame.
+ */
+export function checkBody(body: string): void {
+  if (body === "") return;
+  scanJson(body, MAX_JSON_DEPTH - 2);
 }

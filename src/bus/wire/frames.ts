@@ -1,12 +1,16 @@
 import { type Envelope, encodeEnvelope, envelopeFromMembers, PROTOCOL_VERSION } from "./envelope.js";
-import { goJsonString, scanJsonObject } from "./go-json.js";
+import { decodeGoString, GoStruct } from "./go-decode.js";
+import { goJsonString, type JsonMember, scanJson } from "./go-json.js";
 import { WireError, type WireErrorReason } from "./wire-error.js";
+import { replaceRawBytes } from "./wire-text.js";
 
 /** Client -> broker, first frame: bind `name` under bearer `token`. */
 export interface RegisterFrame {
   readonly type: "register";
   readonly token: string;
   readonly name: string;
+  /** The frame's `protocol_version` as received (the broker refuses anything but `"v1"`); always `"v1"` when encoding. */
+  readonly protocolVersion?: string;
 }
 /** Client -> broker: the message delivered under `id` (the delivery key) was consumed. */
 export interface AckFrame {
@@ -41,53 +45,129 @@ export interface EnvelopeFrame {
 /** Every frame of wire protocol v1. */
 export type Frame = RegisterFrame | AckFrame | PeersFrame | DeliverFrame | ErrorFrame | EnvelopeFrame;
 
+const TYPE = new GoStruct(["type"] as const);
+const REGISTER = new GoStruct(["protocol_version", "type", "token", "name"] as const);
+const ACK = new GoStruct(["protocol_version", "type", "id"] as const);
+const PEERS = new GoStruct(["protocol_version", "type", "names"] as const);
+const DELIVER = new GoStruct(["protocol_version", "type", "delivery_key", "envelope"] as const);
+const ERROR = new GoStruct(["protocol_version", "type", "code", "message", "id"] as const);
+
 /**
- * Parses one frame. A JSON object with a `type` is a control frame (its `protocol_version`
- * must be `"v1"`); one without is an envelope. Throws {@link WireError} for anything else.
+ * Parses one frame the way peerbus dispatches it: the `type` member (matched as Go matches
+ * names) picks `register`, `ack`, `peers` or `deliver` (plus storeroom's `error`); any other
+ * frame, `null` included, is an envelope, decoded as {@link decodeEnvelope} does. Values are
+ * not checked here (the broker checks versions and envelopes). Throws {@link WireError}
+ * `malformed` for text Go's `json.Unmarshal` would refuse.
  */
 export function parseFrame(text: string): Frame {
-  const members = scanJsonObject(text);
-  const rawType = members.get("type");
-  if (rawType === undefined) return { type: "envelope", envelope: envelopeFromMembers(members) };
-  const type = JSON.parse(rawType) as unknown;
-  if (str(members, "protocol_version") !== PROTOCOL_VERSION) {
-    throw new WireError("unsupported_version", `protocol_version must be "${PROTOCOL_VERSION}"`);
+  const scanned = scanJson(text);
+  if (scanned.kind !== "{") {
+    if (scanned.kind === "n") return { type: "envelope", envelope: envelopeFromMembers([]) };
+    throw new WireError("malformed", "a frame must be a JSON object");
+  }
+  const members = scanned.members;
+  let type: string | undefined;
+  try {
+    TYPE.each(members, (_, raw) => {
+      type = decodeGoString(raw, "type") ?? type;
+    });
+  } catch {
+    type = undefined; // peerbus falls back to decoding an envelope.
   }
   switch (type) {
-    case "register":
-      return { type, token: str(members, "token") ?? "", name: str(members, "name") ?? "" };
-    case "ack":
-      return { type, id: str(members, "id") ?? "" };
+    case "register": {
+      const r = decodeRegister(members);
+      return { type, token: r.token, name: r.name, protocolVersion: r.protocolVersion };
+    }
+    case "ack": {
+      let id = "";
+      ACK.each(members, (f, raw) => {
+        const value = str(raw, f);
+        if (f === "id") id = value ?? id;
+      });
+      return { type, id };
+    }
     case "peers": {
-      const raw = members.get("names");
-      const names = raw === undefined ? undefined : (JSON.parse(raw) as unknown);
-      if (
-        names !== undefined &&
-        names !== null &&
-        !(Array.isArray(names) && names.every((n) => typeof n === "string"))
-      ) {
-        throw new WireError("malformed", "peers.names must be an array of strings");
-      }
-      return names === undefined || names === null ? { type } : { type, names: names as string[] };
+      let names: string[] | undefined;
+      PEERS.each(members, (f, raw) => {
+        if (f === "names") names = stringArray(raw);
+        else str(raw, f);
+      });
+      return names === undefined ? { type } : { type, names };
     }
     case "deliver": {
-      const raw = members.get("envelope");
-      if (raw === undefined) throw new WireError("malformed", "deliver frame without an envelope");
+      let deliveryKey = "";
+      const envelope: JsonMember[] = [];
+      DELIVER.each(members, (f, raw) => {
+        if (f === "envelope") {
+          if (raw === "null") return;
+          const inner = scanJson(raw);
+          if (inner.kind !== "{") throw new WireError("malformed", "deliver.envelope must be an object");
+          // Go decodes a repeated struct member into the same struct: fields merge, later ones win.
+          envelope.push(...inner.members);
+        } else if (f === "delivery_key") deliveryKey = str(raw, f) ?? deliveryKey;
+        else str(raw, f);
+      });
+      return { type, deliveryKey, envelope: envelopeFromMembers(envelope) };
+    }
+    case "error": {
+      const fields: { code: string; message: string; id?: string } = { code: "", message: "" };
+      ERROR.each(members, (f, raw) => {
+        const value = str(raw, f);
+        if (value !== undefined && (f === "code" || f === "message" || f === "id")) fields[f] = value;
+      });
       return {
         type,
-        deliveryKey: str(members, "delivery_key") ?? "",
-        envelope: envelopeFromMembers(scanJsonObject(raw)),
+        code: (fields.code || "malformed") as WireErrorReason,
+        message: fields.message,
+        ...(fields.id === undefined ? {} : { id: fields.id }),
       };
     }
-    case "error":
-      return {
-        type,
-        code: (str(members, "code") ?? "malformed") as WireErrorReason,
-        message: str(members, "message") ?? "",
-        ...(members.has("id") ? { id: str(members, "id") ?? "" } : {}),
-      };
     default:
-      throw new WireError("unexpected_frame", `unknown frame type ${rawType}`);
+      return { type: "envelope", envelope: envelopeFromMembers(members) };
+  }
+}
+
+/** A first frame as decoded, before the broker checks it is a v1 `register`. */
+export interface RegisterRequest {
+  readonly type: string;
+  readonly token: string;
+  readonly name: string;
+  readonly protocolVersion: string;
+}
+
+/**
+ * The first frame as peerbus decodes it into `wire.Register`: any JSON object (or `null`) with
+ * string members. Throws {@link WireError} `malformed` otherwise (peerbus closes 1007 then).
+ */
+export function parseRegister(text: string): RegisterRequest {
+  const scanned = scanJson(text);
+  if (scanned.kind === "n") return { type: "", token: "", name: "", protocolVersion: "" };
+  if (scanned.kind !== "{") throw new WireError("malformed", "the register frame must be a JSON object");
+  return decodeRegister(scanned.members);
+}
+
+function decodeRegister(members: readonly JsonMember[]): RegisterRequest {
+  const f = { protocol_version: "", type: "", token: "", name: "" };
+  REGISTER.each(members, (field, raw) => {
+    f[field] = str(raw, field) ?? f[field];
+  });
+  return { type: f.type, token: f.token, name: f.name, protocolVersion: f.protocol_version };
+}
+
+/**
+ * The `delivery_key` of a deliver frame that may not decode (nesting beyond the limit, a bad
+ * envelope), so the message can still be acked once; `undefined` when there is none to find.
+ */
+export function peekDeliveryKey(text: string): string | undefined {
+  try {
+    let key: string | undefined;
+    DELIVER.each(scanJson(text, Number.POSITIVE_INFINITY).members, (f, raw) => {
+      if (f === "delivery_key") key = str(raw, f) ?? key;
+    });
+    return key;
+  } catch {
+    return undefined;
   }
 }
 
@@ -110,16 +190,35 @@ export function encodeFrame(frame: Frame): string {
   }
 }
 
-/** Splices an already encoded envelope into a deliver frame without re-encoding it. */
-export function encodeDeliver(deliveryKey: string, encodedEnvelope: string): string {
-  return `{"protocol_version":"${PROTOCOL_VERSION}","type":"deliver","delivery_key":${goJsonString(deliveryKey)},"envelope":${encodedEnvelope}}`;
+/** Bytes of the deliver frame {@link encodeDeliver} builds for a key and an envelope of `envelopeBytes` bytes. */
+export function deliverFrameSize(deliveryKey: string, envelopeBytes: number): number {
+  return Buffer.byteLength(deliverHead(deliveryKey)) + envelopeBytes + 1;
 }
 
-function str(members: Map<string, string>, name: string): string | undefined {
-  const raw = members.get(name);
-  if (raw === undefined) return undefined;
-  const value = JSON.parse(raw) as unknown;
-  if (value === null) return undefined;
-  if (typeof value !== "string") throw new WireError("malformed", `"${name}" must be a string`);
-  return value;
+/** Splices already encoded envelope bytes into a deliver frame's bytes without re-encoding them. */
+export function encodeDeliver(deliveryKey: string, encodedEnvelope: Uint8Array): Buffer {
+  const head = deliverHead(deliveryKey);
+  const headBytes = Buffer.byteLength(head);
+  const out = Buffer.allocUnsafe(headBytes + encodedEnvelope.length + 1);
+  out.write(head, 0, "utf8");
+  out.set(encodedEnvelope, headBytes);
+  out[out.length - 1] = 125;
+  return out;
+}
+
+function deliverHead(deliveryKey: string): string {
+  return `{"protocol_version":"${PROTOCOL_VERSION}","type":"deliver","delivery_key":${goJsonString(deliveryKey)},"envelope":`;
+}
+
+function str(raw: string, field: string): string | undefined {
+  return decodeGoString(raw, `"${field}"`);
+}
+
+function stringArray(raw: string): string[] | undefined {
+  if (raw === "null") return undefined;
+  const names = JSON.parse(replaceRawBytes(raw)) as unknown;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === "string")) {
+    throw new WireError("malformed", "peers.names must be an array of strings");
+  }
+  return names.map((n: string) => (n.isWellFormed() ? n : n.toWellFormed()));
 }

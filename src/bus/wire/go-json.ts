@@ -1,7 +1,7 @@
 import { WireError } from "./wire-error.js";
 
-/** Nesting deeper than this is refused (Go allows 10000; a JS recursion that deep risks the stack). */
-const MAX_DEPTH = 1000;
+/** Deepest nesting Go's `encoding/json` accepts, counted over the whole document (its scanner's limit). */
+export const MAX_JSON_DEPTH = 10_000;
 
 const GO_ESCAPES: Record<string, string> = {
   "<": "\\u003c",
@@ -12,12 +12,14 @@ const GO_ESCAPES: Record<string, string> = {
 };
 
 /**
- * A JSON string literal exactly as Go's `encoding/json` writes it: `JSON.stringify`'s escapes
- * (which match Go 1.22+ for control characters) plus Go's HTML-safe escapes of `<`, `>`, `&`,
- * U+2028 and U+2029; a lone surrogate becomes U+FFFD as in Go's UTF-8 handling.
+ * A JSON string literal exactly as Go's `encoding/json` (1.22 and later) writes it:
+ * `JSON.stringify`'s escapes plus Go's HTML-safe escapes of `<`, `>`, `&`, U+2028 and U+2029;
+ * a lone surrogate is written `\ufffd`, as Go writes a byte that is not valid UTF-8.
  */
 export function goJsonString(value: string): string {
-  return JSON.stringify(value).replace(/\\\\|\\ud[89a-f][0-9a-f]{2}|[<>&\u2028\u2029]/g, (m) =>
+  const json = JSON.stringify(value);
+  if (!/[<>&\u2028\u2029]|\\u[dD][89a-fA-F]/.test(json)) return json;
+  return json.replace(/\\\\|\\ud[89a-f][0-9a-f]{2}|[<>&\u2028\u2029]/g, (m) =>
     m === "\\\\" ? m : m.length === 1 ? (GO_ESCAPES[m] as string) : "\\ufffd",
   );
 }
@@ -25,9 +27,10 @@ export function goJsonString(value: string): string {
 /**
  * What Go's `json.Marshal` does to a `json.RawMessage`: drops insignificant whitespace and
  * HTML-escapes `<`, `>`, `&`, U+2028 and U+2029 (they can only occur inside strings). Other
- * escapes stay as written. `raw` must already be valid JSON (see {@link scanJsonObject}).
+ * escapes and every other character stay as written. `raw` must already be valid JSON.
  */
 export function compactGoJson(raw: string): string {
+  if (!/[ \t\n\r<>&\u2028\u2029]/.test(raw)) return raw;
   let out = "";
   let inString = false;
   let escaped = false;
@@ -51,43 +54,98 @@ export function compactGoJson(raw: string): string {
   return out + raw.slice(from);
 }
 
+/** One member of a scanned top-level object: its decoded name and its value's raw text. */
+export interface JsonMember {
+  readonly name: string;
+  readonly raw: string;
+}
+
+/** What {@link scanJson} found. */
+export interface ScannedJson {
+  /** The top-level value's first character: `{`, `[`, `"`, `t`, `f`, `n` or a digit / `-`. */
+  readonly kind: string;
+  /** The members of a top-level object in document order (duplicates kept), else empty. */
+  readonly members: readonly JsonMember[];
+  /** The deepest nesting reached (a top-level object or array is depth 1). */
+  readonly depth: number;
+}
+
+const OPEN_OBJECT = 123;
+const OPEN_ARRAY = 91;
+
 /**
- * Validates `text` as one JSON object (strict RFC 8259, as Go parses it) and returns the raw
- * source text of each top-level member's value, so values can be spliced verbatim. Throws
- * {@link WireError} `malformed` for invalid JSON, a non-object, or a repeated key.
+ * Validates `text` as one JSON value the way Go's scanner does (RFC 8259: no control
+ * characters in strings, any other character allowed; nesting up to `maxDepth`) and returns
+ * the raw text of each top-level member, so values can be decoded or spliced verbatim. The scan
+ * is iterative, so deep documents cannot exhaust the stack. Throws {@link WireError} `malformed`.
  */
-export function scanJsonObject(text: string): Map<string, string> {
-  const members = new Map<string, string>();
+export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): ScannedJson {
+  const stack: number[] = [];
+  const members: JsonMember[] = [];
+  let depth = 0;
+  let name = "";
+  let valueStart = -1;
   let i = skipWs(text, 0);
-  if (text[i] !== "{") throw malformed("expected a JSON object");
-  i = skipWs(text, i + 1);
-  if (text[i] === "}") {
-    i++;
-  } else {
-    for (;;) {
-      if (text[i] !== '"') throw malformed(`expected a member name at ${i}`);
-      const keyEnd = scanString(text, i);
-      const key = JSON.parse(text.slice(i, keyEnd)) as string;
-      i = skipWs(text, keyEnd);
-      if (text[i] !== ":") throw malformed(`expected ':' at ${i}`);
-      const start = skipWs(text, i + 1);
-      const end = scanValue(text, start, 1);
-      if (members.has(key)) throw malformed(`member "${key}" appears twice`);
-      members.set(key, text.slice(start, end));
-      i = skipWs(text, end);
-      if (text[i] === ",") {
-        i = skipWs(text, i + 1);
+  const kind = text[i] ?? "";
+  for (;;) {
+    // A value starts at i.
+    if (stack.length === 1 && stack[0] === OPEN_OBJECT) valueStart = i;
+    const c = text.charCodeAt(i);
+    if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      stack.push(c);
+      if (stack.length > maxDepth) throw malformed(`nesting deeper than ${maxDepth}`);
+      if (stack.length > depth) depth = stack.length;
+      i = skipWs(text, i + 1);
+      if (text.charCodeAt(i) === (c === OPEN_OBJECT ? 125 : 93)) {
+        stack.pop();
+        i++;
+      } else {
+        if (c === OPEN_OBJECT) {
+          const keyEnd = scanString(text, i);
+          if (stack.length === 1) name = decodeName(text.slice(i, keyEnd));
+          i = colon(text, keyEnd);
+        }
         continue;
       }
-      if (text[i] === "}") {
-        i++;
+    } else if (c === 34) i = scanString(text, i);
+    else if (c === 116) i = literal(text, i, "true");
+    else if (c === 102) i = literal(text, i, "false");
+    else if (c === 110) i = literal(text, i, "null");
+    else i = scanNumber(text, i);
+    // A value ended at i: record a top-level member, then close containers or go on to the next element.
+    for (;;) {
+      if (stack.length === 0) {
+        if (skipWs(text, i) !== text.length) throw malformed(`trailing data at ${i}`);
+        return { kind, members, depth };
+      }
+      if (stack.length === 1 && stack[0] === OPEN_OBJECT) members.push({ name, raw: text.slice(valueStart, i) });
+      const top = stack[stack.length - 1] as number;
+      i = skipWs(text, i);
+      const next = text.charCodeAt(i);
+      if (next === 44) {
+        i = skipWs(text, i + 1);
+        if (top === OPEN_OBJECT) {
+          const keyEnd = scanString(text, i);
+          if (stack.length === 1) name = decodeName(text.slice(i, keyEnd));
+          i = colon(text, keyEnd);
+        }
         break;
       }
-      throw malformed(`expected ',' or '}' at ${i}`);
+      if (next !== (top === OPEN_OBJECT ? 125 : 93)) throw malformed(`expected ',' or a closing bracket at ${i}`);
+      stack.pop();
+      i++;
     }
   }
-  if (skipWs(text, i) !== text.length) throw malformed("trailing data after the JSON object");
-  return members;
+}
+
+function colon(text: string, keyEnd: number): number {
+  const j = skipWs(text, keyEnd);
+  if (text.charCodeAt(j) !== 58) throw malformed(`expected ':' at ${j}`);
+  return skipWs(text, j + 1);
+}
+
+function decodeName(quoted: string): string {
+  return quoted.indexOf("\\") < 0 ? quoted.slice(1, -1) : (JSON.parse(quoted) as string);
 }
 
 function malformed(detail: string): WireError {
@@ -103,56 +161,37 @@ function skipWs(s: string, i: number): number {
   }
 }
 
-function scanValue(s: string, i: number, depth: number): number {
-  if (depth > MAX_DEPTH) throw malformed(`nesting deeper than ${MAX_DEPTH}`);
-  const c = s[i];
-  if (c === '"') return scanString(s, i);
-  if (c === "{" || c === "[") return scanContainer(s, i, depth);
-  if (c === "t") return scanLiteral(s, i, "true");
-  if (c === "f") return scanLiteral(s, i, "false");
-  if (c === "n") return scanLiteral(s, i, "null");
-  const m = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-  m.lastIndex = i;
-  if (m.exec(s) === null) throw malformed(`unexpected ${c === undefined ? "end of input" : `'${c}'`} at ${i}`);
-  return m.lastIndex;
-}
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
-function scanContainer(s: string, i: number, depth: number): number {
-  const close = s[i] === "{" ? "}" : "]";
-  let j = skipWs(s, i + 1);
-  if (s[j] === close) return j + 1;
-  for (;;) {
-    if (close === "}") {
-      if (s[j] !== '"') throw malformed(`expected a member name at ${j}`);
-      j = skipWs(s, scanString(s, j));
-      if (s[j] !== ":") throw malformed(`expected ':' at ${j}`);
-      j = skipWs(s, j + 1);
-    }
-    j = skipWs(s, scanValue(s, j, depth + 1));
-    if (s[j] === ",") j = skipWs(s, j + 1);
-    else if (s[j] === close) return j + 1;
-    else throw malformed(`expected ',' or '${close}' at ${j}`);
+function scanNumber(s: string, i: number): number {
+  NUMBER.lastIndex = i;
+  if (NUMBER.exec(s) === null) {
+    const c = s[i];
+    throw malformed(`unexpected ${c === undefined ? "end of input" : `'${c}'`} at ${i}`);
   }
+  return NUMBER.lastIndex;
 }
 
 function scanString(s: string, i: number): number {
+  if (s.charCodeAt(i) !== 34) throw malformed(`expected a string at ${i}`);
   for (let j = i + 1; j < s.length; j++) {
     const c = s.charCodeAt(j);
     if (c === 34) return j + 1;
     if (c < 0x20) throw malformed(`control character in a string at ${j}`);
     if (c === 92) {
-      const e = s[j + 1];
-      if (e === "u") {
+      const e = s.charCodeAt(j + 1);
+      if (e === 117) {
         if (!/^[0-9a-fA-F]{4}$/.test(s.slice(j + 2, j + 6))) throw malformed(`bad \\u escape at ${j}`);
         j += 5;
-      } else if (e !== undefined && '"\\/bfnrt'.includes(e)) j++;
-      else throw malformed(`bad escape at ${j}`);
+      } else if (e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) {
+        j++;
+      } else throw malformed(`bad escape at ${j}`);
     }
   }
   throw malformed("unterminated string");
 }
 
-function scanLiteral(s: string, i: number, word: string): number {
+function literal(s: string, i: number, word: string): number {
   if (s.startsWith(word, i)) return i + word.length;
   throw malformed(`unexpected token at ${i}`);
 }

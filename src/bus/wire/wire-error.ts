@@ -6,6 +6,8 @@ export type WireErrorReason =
   | "unsupported_version"
   | "invalid_envelope"
   | "bad_hmac"
+  | "unverifiable"
+  | "undeliverable"
   | "sender_mismatch"
   | "unknown_peer"
   | "unexpected_frame"
