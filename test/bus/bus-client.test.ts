@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type WebSocket, WebSocketServer } from "ws";
 import { backoffDelay } from "../../src/bus/backoff.js";
 import { BusClient } from "../../src/bus/bus-client.js";
-import type { BusDelivery } from "../../src/bus/bus-client-options.js";
+import type { BusClientOptions, BusDelivery } from "../../src/bus/bus-client-options.js";
 import { BusDeliveryError } from "../../src/bus/bus-delivery-error.js";
 import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
 import { envelopeHmac } from "../../src/bus/wire/envelope-hmac.js";
@@ -59,24 +59,36 @@ describe("BusClient", () => {
   afterEach(async () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
-
-  it("hands each id to the handler once (LRU dedupe) but acks every delivery", async () => {
-    const fake = await fakeBroker();
-    cleanup.push(() => fake.close());
+  /** A client named "b" on `url` that records what it is handed and what it reports; closed after the test. */
+  function client(url: string, options: Partial<BusClientOptions> = {}) {
     const got: BusDelivery[] = [];
+    const errors: unknown[] = [];
     const c = new BusClient({
-      url: fake.url,
+      url,
       name: "b",
       token: "t",
       hmacSecret: SECRET,
-      dedupeSize: 2,
       onMessage: (m) => {
         got.push(m);
       },
+      onError: (e) => errors.push(e),
+      ...options,
     });
     cleanup.push(() => c.close());
+    return Object.assign(c, { got, errors });
+  }
+  /** A fake broker and a registered client on it, with the broker's side of the socket. */
+  async function connected(options: Partial<BusClientOptions> = {}) {
+    const fake = await fakeBroker();
+    cleanup.push(() => fake.close());
+    const c = client(fake.url, options);
     await c.connect();
-    const ws = fake.sockets[0] as WebSocket;
+    return { fake, c, ws: fake.sockets[0] as WebSocket };
+  }
+
+  it("hands each id to the handler once (LRU dedupe) but acks every delivery", async () => {
+    const { fake, c, ws } = await connected({ dedupeSize: 2 });
+    const got = c.got;
     for (const [key, id] of [
       ["k1", "m1"],
       ["k1", "m1"],
@@ -92,28 +104,13 @@ describe("BusClient", () => {
   });
 
   it("reports a delivery whose HMAC does not verify once, acks it, and never hands it over", async () => {
-    const fake = await fakeBroker();
-    cleanup.push(() => fake.close());
-    const errors: unknown[] = [];
-    const got: string[] = [];
-    const c = new BusClient({
-      url: fake.url,
-      name: "b",
-      token: "t",
-      hmacSecret: SECRET,
-      onMessage: (m) => {
-        got.push(m.id);
-      },
-      onError: (e) => errors.push(e),
-    });
-    cleanup.push(() => c.close());
-    await c.connect();
-    const ws = fake.sockets[0] as WebSocket;
+    const { fake, c, ws } = await connected();
+    const { errors } = c;
     ws.send(deliver("k1", "forged", "x".repeat(40)));
     ws.send(deliver("k2", "good"));
     // Wait for the acks themselves, not for the handler: the ack leaves after the handler returns.
     await eventually(() => acks(fake.received).length === 2);
-    expect(got).toEqual(["good"]);
+    expect(c.got.map((m) => m.id)).toEqual(["good"]);
     expect(errors).toEqual([expect.any(BusDeliveryError)]);
     expect(errors[0]).toMatchObject({ reason: "bad_hmac", deliveryKey: "k1" });
     // Acked, so the broker does not hand it out again on the next connection.
@@ -128,18 +125,8 @@ describe("BusClient", () => {
     it(`treats a ${refusal.code} "${refusal.reason}" refusal as final: onError once, connect() rejects, no reconnect`, async () => {
       const fake = await fakeBroker(refusal);
       cleanup.push(() => fake.close());
-      const errors: unknown[] = [];
-      const c = new BusClient({
-        url: fake.url,
-        name: "b",
-        token: "t",
-        hmacSecret: SECRET,
-        minBackoffMs: 1,
-        maxBackoffMs: 1,
-        onMessage: () => {},
-        onError: (e) => errors.push(e),
-      });
-      cleanup.push(() => c.close());
+      const c = client(fake.url, { minBackoffMs: 1, maxBackoffMs: 1 });
+      const { errors } = c;
       await expect(c.connect()).rejects.toMatchObject({ closeCode: refusal.code, code: "ACCESS_DENIED" });
       expect(errors).toEqual([expect.objectContaining({ closeCode: refusal.code })]);
       await expect(c.send("x", 1)).rejects.toBe(errors[0]);
@@ -154,49 +141,20 @@ describe("BusClient", () => {
   }
 
   it("verifies and hands over a body with bytes that are not UTF-8 (a Go broker relays them raw); no 1007, no reconnect", async () => {
-    const fake = await fakeBroker();
-    cleanup.push(() => fake.close());
-    const got: unknown[] = [];
-    const errors: unknown[] = [];
-    const c = new BusClient({
-      url: fake.url,
-      name: "b",
-      token: "t",
-      hmacSecret: SECRET,
-      onMessage: (m) => {
-        got.push(m.body);
-      },
-      onError: (e) => errors.push(e),
-    });
-    cleanup.push(() => c.close());
-    await c.connect();
+    const { fake, c, ws } = await connected();
+    const { errors } = c;
     // The body holds the raw bytes FF and C3 28 inside a string, signed over those exact bytes.
     const body = decodeWireText(Buffer.from([...Buffer.from('{"s":"'), 0xff, 0xc3, 0x28, ...Buffer.from('"}')])).text;
-    (fake.sockets[0] as WebSocket).send(wireBytes(deliver("k1", "raw", SECRET, body)), { binary: false });
+    ws.send(wireBytes(deliver("k1", "raw", SECRET, body)), { binary: false });
     await eventually(() => acks(fake.received).length === 1);
-    expect(got).toEqual([{ s: "\ufffd\ufffd(" }]);
+    expect(c.got.map((m) => m.body)).toEqual([{ s: "\ufffd\ufffd(" }]);
     expect(errors).toEqual([]);
     expect(fake.received.filter((f) => f.type === "register")).toHaveLength(1);
   });
 
   it("a deliver frame too deep to decode is reported and acked once, and later deliveries still arrive", async () => {
-    const fake = await fakeBroker();
-    cleanup.push(() => fake.close());
-    const got: string[] = [];
-    const errors: unknown[] = [];
-    const c = new BusClient({
-      url: fake.url,
-      name: "b",
-      token: "t",
-      hmacSecret: SECRET,
-      onMessage: (m) => {
-        got.push(m.id);
-      },
-      onError: (e) => errors.push(e),
-    });
-    cleanup.push(() => c.close());
-    await c.connect();
-    const ws = fake.sockets[0] as WebSocket;
+    const { fake, c, ws } = await connected();
+    const { errors } = c;
     // Valid for a Go broker as an envelope (depth 10000), one level too deep inside a deliver frame.
     const deep = `${"[".repeat(MAX_JSON_DEPTH - 1)}${"]".repeat(MAX_JSON_DEPTH - 1)}`;
     ws.send(deliver("k-deep", "deep", SECRET, deep));
@@ -204,7 +162,7 @@ describe("BusClient", () => {
     ws.send(deliver("k2", "after"));
     await eventually(() => acks(fake.received).length === 2);
     expect(acks(fake.received)).toEqual(["k-deep", "k2"]);
-    expect(got).toEqual(["after"]);
+    expect(c.got.map((m) => m.id)).toEqual(["after"]);
     expect(errors).toHaveLength(2);
     expect(errors[0]).toMatchObject({ reason: "malformed", deliveryKey: "k-deep" });
     expect(errors[1]).toMatchObject({ reason: "malformed", deliveryKey: undefined });
@@ -214,8 +172,7 @@ describe("BusClient", () => {
   it("reconnects after the connection drops and re-registers", async () => {
     const fake = await fakeBroker();
     cleanup.push(() => fake.close());
-    const c = new BusClient({ url: fake.url, name: "b", token: "t", hmacSecret: SECRET, onMessage: () => {} });
-    cleanup.push(() => c.close());
+    const c = client(fake.url);
     await c.connect();
     fake.sockets[0]?.terminate();
     await eventually(() => fake.received.filter((f) => f.type === "register").length === 2);
