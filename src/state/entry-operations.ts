@@ -160,12 +160,13 @@ export abstract class EntryOperations {
     return rows.length;
   }
 
-  /** Every live entry of the group as a Map (key order). Prefer {@link getPage} or {@link all} for large groups. */
+  /** Every live entry of the group as a Map iterating in key order (code-point order on every engine). Prefer {@link getPage} or {@link all} for large groups. */
   async getAll(group: string): Promise<Map<string, string>> {
     const ex = this.executor("state.getAll");
     checkText(ex, "state.getAll", group);
     const rows = await ex.all<{ entry_key: string; entry_value: string }>(
-      `SELECT entry_key, entry_value FROM entries WHERE group_name = $1 AND ${live(2)}`,
+      `SELECT entry_key, entry_value FROM entries WHERE group_name = $1 AND ${live(2)} ` +
+        `ORDER BY entry_key${ex.dialect.binaryCollation}`,
       [group, this.#now()],
     );
     const map = new Map<string, string>();

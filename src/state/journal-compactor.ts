@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { InvalidArgumentError } from "../errors.js";
+import { ConflictError, InvalidArgumentError } from "../errors.js";
 import type { Database } from "../sql/index.js";
 import { type ArchiveFormat, archiveExtension, compressArchive } from "./archive-codec.js";
 
@@ -14,7 +15,8 @@ export interface CompactOptions {
   format?: string;
   /**
    * Called after each batch of rows is marked archived with the rows marked so far and the
-   * rows due (for a progress bar). Not called when nothing is due. Must not throw.
+   * rows due (for a progress bar). Not called when nothing is due. When a concurrent
+   * compaction archived some of the rows first, counting starts over. Must not throw.
    */
   onProgress?: (done: number, total?: number) => void;
 }
@@ -62,17 +64,44 @@ interface JournalDbRow {
   committed_at: number;
 }
 
+/** A concurrent compaction marked some of the selected rows first: this attempt rolls back and starts over. */
+const LOST_RACE = Symbol("lost race");
+const MAX_ATTEMPTS = 8;
+
 /**
  * Writes the non-archived journal rows committed before `before` as compressed JSON lines and
- * marks them archived. The archive is staged under a temporary name, fsynced, renamed and the
- * directory fsynced before the rows are marked, so a crash never marks rows whose archive is
- * not durably on disk; if marking fails the archive is removed again.
+ * marks them archived, each row in exactly one archive even when compactions run at the same
+ * time (in one process or several).
+ *
+ * The archive is staged under a temporary name and fsynced first. Then one transaction marks
+ * the rows, guarded by `archived_at IS NULL`: if another compaction marked any of them first,
+ * the transaction rolls back, the staged file is removed and the attempt starts over with the
+ * rows still due. Otherwise the file is published under its final name (never replacing an
+ * existing file) and the directory fsynced before the marks commit, so a crash never leaves
+ * rows marked whose archive is not durably on disk. Rows are read outside the transaction and
+ * compressed before it, so writers wait only for the marking.
  */
 export async function compactJournal(
   db: Database,
   options: NormalisedCompactOptions,
   now: number,
 ): Promise<CompactResult> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await compactOnce(db, options, now);
+    if (result !== LOST_RACE) return result;
+    if (attempt === MAX_ATTEMPTS) {
+      throw new ConflictError(`compact lost rows to concurrent compactions ${MAX_ATTEMPTS} times in a row`, {
+        op: "state.compact",
+      });
+    }
+  }
+}
+
+async function compactOnce(
+  db: Database,
+  options: NormalisedCompactOptions,
+  now: number,
+): Promise<CompactResult | typeof LOST_RACE> {
   const rows = await db.all<JournalDbRow>(
     "SELECT entry_id, bucket_name, measurement, fields_json, tags_json, committed_at FROM journal_entries " +
       "WHERE archived_at IS NULL AND committed_at < $1 ORDER BY committed_at, entry_id",
@@ -90,29 +119,51 @@ export async function compactJournal(
   );
   const data = await compressArchive(Buffer.from(`${lines.join("\n")}\n`), options.format);
   mkdirSync(options.output, { recursive: true });
-  let path = join(options.output, `journal-${stamp(now)}${archiveExtension(options.format)}`);
-  // Another process (or an earlier run with the same clock) may have used the name already.
-  for (let i = 1; existsSync(path); i++) {
-    path = join(options.output, `journal-${stamp(now)}-${i}${archiveExtension(options.format)}`);
-  }
-  const staging = `${path}.tmp-${process.pid}`;
+  const staging = join(options.output, `.staging-${process.pid}-${randomBytes(6).toString("hex")}`);
   writeDurably(staging, data);
-  renameSync(staging, path);
-  fsyncDirectory(options.output);
+  let path: string | undefined;
   try {
     await db.transaction(async (tx) => {
       for (let i = 0; i < rows.length; i += 500) {
         const ids = rows.slice(i, i + 500).map((r) => r.entry_id);
         const list = ids.map((_, j) => `$${j + 2}`).join(", ");
-        await tx.run(`UPDATE journal_entries SET archived_at = $1 WHERE entry_id IN (${list})`, [now, ...ids]);
+        const { changes } = await tx.run(
+          `UPDATE journal_entries SET archived_at = $1 WHERE archived_at IS NULL AND entry_id IN (${list})`,
+          [now, ...ids],
+        );
+        if (changes !== ids.length) throw LOST_RACE;
         options.onProgress?.(i + ids.length, rows.length);
       }
+      path = publish(staging, options.output, `journal-${stamp(now)}`, archiveExtension(options.format));
     });
   } catch (err) {
-    rmSync(path, { force: true });
+    if (path !== undefined) rmSync(path, { force: true });
+    if (err === LOST_RACE) return LOST_RACE;
     throw err;
+  } finally {
+    rmSync(staging, { force: true });
   }
-  return { path, rows: rows.length };
+  return { path: path as string, rows: rows.length };
+}
+
+/**
+ * Gives the staged file its final name: `<base><ext>`, or `<base>-<n><ext>` when another process
+ * (or an earlier run with the same clock) used the name. A hard link never replaces an existing
+ * file, unlike a rename. The directory is fsynced so the name survives a crash.
+ */
+function publish(staging: string, dir: string, base: string, ext: string): string {
+  for (let i = 0; ; i++) {
+    const path = join(dir, i === 0 ? `${base}${ext}` : `${base}-${i}${ext}`);
+    try {
+      linkSync(staging, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+      throw err;
+    }
+    rmSync(staging, { force: true });
+    fsyncDirectory(dir);
+    return path;
+  }
 }
 
 function writeDurably(path: string, data: Uint8Array): void {

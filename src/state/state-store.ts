@@ -21,6 +21,7 @@ import type { ChangeCallback, StateEvent } from "./state-event.js";
 import { stateMigrations } from "./state-schema.js";
 import { StateTransaction } from "./state-transaction.js";
 import type { EventMapper, StateWatcher } from "./state-watcher.js";
+import { TransactionScope } from "./transaction-scope.js";
 import { Workspace, type WorkspaceHost } from "./workspace.js";
 import { type RecoveredWorkspaces, recoverWorkspaces } from "./workspace-recovery.js";
 
@@ -49,6 +50,7 @@ export class StateStore extends EntryOperations {
   readonly #hub: EventHub;
   readonly #workspaces = new Map<string, Workspace>();
   readonly #host: WorkspaceHost;
+  readonly #scope = new TransactionScope("state store");
   #timer: NodeJS.Timeout | undefined;
   #purging: Promise<unknown> | undefined;
   #closed = false;
@@ -117,19 +119,23 @@ export class StateStore extends EntryOperations {
   /**
    * Runs `fn` in one database transaction with the store's read/write API. Commits when it
    * resolves, rolls back and rethrows when it rejects. Events are delivered after commit only.
-   * Inside `fn`, use `tx`, not the store (calling the store there throws {@link TransactionError} on SQLite).
+   * Inside `fn`, use `tx`, not the store: calling the store (or a scoped view of it) there
+   * throws {@link TransactionError} on every engine, since it would wait for its own
+   * transaction (SQLite) or write outside it (PostgreSQL).
    */
   async transaction<T>(fn: (tx: StateTransaction) => Promise<T>): Promise<T> {
     const db = this.executor("state.transaction");
     const events: StateEvent[] = [];
-    const result = await db.transaction(async (sqlTx) => {
-      const tx = new StateTransaction(sqlTx, this.#config.clock, events, () => this.#hub.listening);
-      try {
-        return await fn(tx);
-      } finally {
-        tx.finish();
-      }
-    });
+    const result = await this.#scope.run(() =>
+      db.transaction(async (sqlTx) => {
+        const tx = new StateTransaction(sqlTx, this.#config.clock, events, () => this.#hub.listening);
+        try {
+          return await fn(tx);
+        } finally {
+          tx.finish();
+        }
+      }),
+    );
     for (const e of events) this.#hub.dispatch(e);
     return result;
   }
@@ -202,7 +208,12 @@ export class StateStore extends EntryOperations {
     return queryJournal(this.executor("state.queryJournal"), query, Math.floor(this.#config.clock.now()));
   }
 
-  /** Archives old journal rows to a compressed JSONL file; see {@link CompactOptions}. */
+  /**
+   * Archives old journal rows to a compressed JSONL file; see {@link CompactOptions}. Each row
+   * lands in exactly one archive even when compactions run at the same time, in this process
+   * or others: one that finds rows already taken by another starts over with what is still due,
+   * and throws {@link ConflictError} after losing 8 times in a row.
+   */
   async compact(options: CompactOptions): Promise<CompactResult> {
     this.executor("state.compact");
     return compactJournal(this.#db, normaliseCompactOptions(options), Math.floor(this.#config.clock.now()));
@@ -248,6 +259,7 @@ export class StateStore extends EntryOperations {
 
   protected executor(op: string): Executor {
     if (this.#closed) throw new ClosedError("state store is closed", { op });
+    this.#scope.assertOutside(op);
     return this.#db;
   }
 

@@ -1,9 +1,13 @@
+import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { decompress as zstdDecompress } from "zstd-napi";
 import { InvalidArgumentError } from "../../src/errors.js";
+import { StateStore } from "../../src/state/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { forEachEngine, START } from "./state-harness.js";
 
@@ -131,5 +135,97 @@ describe("compact options", () => {
       output: "/x",
       format: "gzip",
     });
+  });
+});
+
+/** Every archived line in `output`, decoded. */
+function archivedLines(output: string): { measurement: string; fields: { i?: number } }[] {
+  return readdirSync(output)
+    .filter((f) => f.endsWith(".jsonl.gz"))
+    .flatMap((f) => lines(gunzipSync(readFileSync(join(output, f))))) as {
+    measurement: string;
+    fields: { i?: number };
+  }[];
+}
+
+/** How often each measurement was archived, for the ones archived other than once. */
+function notOnce(archived: { measurement: string }[], expected: string[]): Record<string, number> {
+  const seen = new Map<string, number>(expected.map((m) => [m, 0]));
+  for (const line of archived) seen.set(line.measurement, (seen.get(line.measurement) ?? 0) + 1);
+  return Object.fromEntries([...seen].filter(([, n]) => n !== 1));
+}
+
+forEachEngine("StateStore.compact under concurrency", (h) => {
+  it("compactions running at once archive every row exactly once", async () => {
+    const s = await h.open();
+    const expected: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      expected.push(`m${i}`);
+      await s.commitToJournal(`m${i}`, { i });
+    }
+    const output = outDir();
+    const results = await Promise.all(Array.from({ length: 4 }, () => s.compact({ before: START + 1, output })));
+    expect(results.reduce((sum, r) => sum + r.rows, 0)).toBe(50);
+    expect(notOnce(archivedLines(output), expected)).toEqual({});
+    expect(readdirSync(output).filter((f) => f.startsWith(".staging"))).toEqual([]);
+    expect(await s.queryJournal()).toEqual([]);
+  });
+
+  it("compactions interleaved with new commits archive every row exactly once", async () => {
+    const s = await h.open();
+    const output = outDir();
+    const expected: string[] = [];
+    const writer = (async () => {
+      for (let i = 0; i < 60; i++) {
+        expected.push(`w${i}`);
+        await s.commitToJournal(`w${i}`, { i });
+      }
+    })();
+    const compactor = async () => {
+      for (let round = 0; round < 6; round++) await s.compact({ before: START + 1, output });
+    };
+    await Promise.all([writer, compactor(), compactor(), compactor()]);
+    await s.compact({ before: START + 1, output });
+    expect(notOnce(archivedLines(output), expected)).toEqual({});
+  });
+});
+
+describe("sqlite: compactions in two processes", () => {
+  const root = useTempDir("storeroom-compact-procs-");
+  const dist = fileURLToPath(new URL("../../dist/state/index.js", import.meta.url));
+
+  it("archive every row exactly once", async () => {
+    if (!existsSync(dist)) throw new Error("dist/state/index.js is missing: run `npm run build` (npm test does)");
+    const path = join(root, "journal.db");
+    const output = join(root, "archive");
+    const setup = await StateStore.open({ databasePath: path });
+    await setup.close();
+    // Each child commits rows and compacts in turns; both compact the rows the other committed.
+    const script = `import { StateStore } from ${JSON.stringify(dist)};
+      const [path, output, name] = process.argv.slice(1);
+      const s = await StateStore.open({ databasePath: path });
+      for (let round = 0; round < 12; round++) {
+        for (let i = 0; i < 10; i++) await s.commitToJournal(name + "-" + round + "-" + i, { i });
+        await s.compact({ before: Date.now() + 60000, output });
+      }
+      await s.close();`;
+    const run = (name: string) =>
+      promisify(execFile)(process.execPath, ["--input-type=module", "-e", script, path, output, name], {
+        timeout: 60_000,
+      });
+    await Promise.all([run("a"), run("b")]);
+    const check = await StateStore.open({ databasePath: path });
+    try {
+      await check.compact({ before: Date.now() + 60_000, output });
+      expect(await check.queryJournal()).toEqual([]);
+    } finally {
+      await check.close();
+    }
+    const expected = ["a", "b"].flatMap((name) =>
+      Array.from({ length: 120 }, (_, n) => `${name}-${Math.floor(n / 10)}-${n % 10}`),
+    );
+    const archived = archivedLines(output);
+    expect(archived).toHaveLength(240);
+    expect(notOnce(archived, expected)).toEqual({});
   });
 });

@@ -1,6 +1,5 @@
 import { expect, it } from "vitest";
 import { NotFoundError, TransactionError } from "../../src/errors.js";
-import { openSqlite } from "../../src/sql/index.js";
 import type { StateTransaction } from "../../src/state/index.js";
 import { StateStore } from "../../src/state/index.js";
 import { forEachEngine, recordEvents } from "./state-harness.js";
@@ -167,14 +166,83 @@ forEachEngine("StateStore transactions", (h) => {
     expect(await s.countAll("t")).toBe(80);
   });
 
+  it("calling the store itself inside its own transaction throws TransactionError on every path and writes nothing", async () => {
+    const s = await h.open();
+    await s.set("g", "seed", "1");
+    const scoped = s.scoped("ns");
+    const selfCalls: [string, () => Promise<unknown>][] = [
+      ["set", () => s.set("g", "k", "v")],
+      ["setWithTtl", () => s.setWithTtl("g", "k", "v", 1000)],
+      ["get", () => s.get("g", "seed")],
+      ["delete", () => s.delete("g", "seed")],
+      ["getAll", () => s.getAll("g")],
+      ["render", () => s.render("{{ .seed }}", "g")],
+      ["deleteGroup", () => s.deleteGroup("g")],
+      ["nested transaction", () => s.transaction(async (tx) => tx.set("g", "k", "v"))],
+      ["scoped set", () => scoped.set("k", "v")],
+      ["scoped transaction", () => scoped.transaction(async (tx) => tx.set("k", "v"))],
+      ["commitToJournal", () => s.commitToJournal("m")],
+    ];
+    for (const [name, call] of selfCalls) {
+      const outcome = await s
+        .transaction(async (tx) => {
+          await tx.set("g", "inside", name);
+          // A detached continuation still counts as inside while the callback runs.
+          return await new Promise((resolve) => setImmediate(() => resolve(call()))).then(
+            () => "no error",
+            (err: unknown) => err,
+          );
+        })
+        .catch((err: unknown) => err);
+      expect(outcome, name).toBeInstanceOf(TransactionError);
+      expect((outcome as TransactionError).message, name).toMatch(/inside its own transaction/);
+    }
+    // The callbacks' own writes committed; none of the self-calls wrote anything.
+    expect(await s.get("g", "seed")).toBe("1");
+    expect(await s.exists("g", "k")).toBe(false);
+    expect(await scoped.exists("k")).toBe(false);
+    expect(await s.queryJournal()).toEqual([]);
+  });
+
+  it("the same store stays usable from outside while a transaction runs, and after it", async () => {
+    const s = await h.open();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    const tx = s.transaction(async (t) => {
+      await t.set("g", "a", "1");
+      entered();
+      await gate;
+    });
+    await inside;
+    const outside = s.set("g", "b", "2");
+    release();
+    await Promise.all([tx, outside]);
+    expect(await s.getAll("g")).toEqual(
+      new Map([
+        ["a", "1"],
+        ["b", "2"],
+      ]),
+    );
+    // An onChange callback runs after commit, outside the transaction: it may call the store.
+    const seen: string[] = [];
+    s.onChange((e) => {
+      if (e.key === "c") void s.get("g", "c").then((v) => seen.push(v));
+    });
+    await s.transaction(async (t) => t.set("g", "c", "3"));
+    await expect.poll(() => seen).toEqual(["3"]);
+  });
+
   if (h.engine === "sqlite") {
-    it("with detectSelfDeadlock, calling the store itself inside its transaction throws instead of deadlocking", async () => {
-      const db = await openSqlite(":memory:", { detectSelfDeadlock: true });
-      const s = await StateStore.open({ database: db, purgeIntervalMs: 60_000 });
-      await expect(s.transaction(async () => s.set("g", "k", "v"))).rejects.toBeInstanceOf(TransactionError);
-      expect(await s.exists("g", "k")).toBe(false);
-      await s.close();
-      await db.close();
+    it("a store opened from a database path detects self-calls too", async () => {
+      const s = await StateStore.open({ databasePath: ":memory:" });
+      try {
+        await expect(s.transaction(async () => s.set("g", "k", "v"))).rejects.toBeInstanceOf(TransactionError);
+        expect(await s.exists("g", "k")).toBe(false);
+      } finally {
+        await s.close();
+      }
     });
   }
 });
