@@ -35,7 +35,7 @@ const freshKeys = (n: number) => Array.from({ length: n }, () => `priv/2026/01/0
 
 /** storeroom's DeleteQueue: lease 100 rows, then done(ids); refills (rarely) when the queue runs low. */
 function oursLeaseDone(db: Database, group: string, name: string): BenchCase {
-  const queue = new DeleteQueue({ db, clock: new ManualClock(NOW) });
+  const queue = new DeleteQueue({ database: db, clock: new ManualClock(NOW) });
   return {
     group,
     name,
@@ -236,7 +236,12 @@ export default async function uploadsBench(): Promise<void> {
     await fileDb.migrate(uploadsMigrations);
     const fileGroup = "upload 8 MiB to the filesystem (2 x 4 MiB parts)";
     cases.push(
-      serviceUpload(new UploadService({ db: fileDb, objects: files }), fileData, fileGroup, "storeroom UploadService"),
+      serviceUpload(
+        new UploadService({ database: fileDb, objects: files }),
+        fileData,
+        fileGroup,
+        "storeroom UploadService",
+      ),
       storeUpload(files, fileData, 4 * MiB, fileGroup, "FileObjectStore multipart, no bookkeeping"),
       {
         group: fileGroup,
@@ -274,7 +279,12 @@ export default async function uploadsBench(): Promise<void> {
     closers.push(async () => client.destroy());
     const s3Group = "upload 10 MiB to s3rver (2 x 5 MiB parts)";
     cases.push(
-      serviceUpload(new UploadService({ db: s3Db, objects: s3Objects }), s3Data, s3Group, "storeroom UploadService"),
+      serviceUpload(
+        new UploadService({ database: s3Db, objects: s3Objects }),
+        s3Data,
+        s3Group,
+        "storeroom UploadService",
+      ),
       storeUpload(s3Objects, s3Data, 5 * MiB, s3Group, "S3ObjectStore multipart, no bookkeeping"),
       {
         group: s3Group,

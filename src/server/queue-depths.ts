@@ -19,7 +19,7 @@ export async function readQueueDepths(parts: ServerParts, buses: OrgBuses): Prom
   return {
     delete: await parts.deleteQueue.count(),
     claims_pending: await parts.claims.countPending(),
-    outbox_pending: await new Outbox({ db: parts.control }).countPending(),
+    outbox_pending: await new Outbox({ database: parts.control }).countPending(),
     bus_pending: await buses.countUndelivered(),
   };
 }

@@ -1,7 +1,9 @@
 import { resolve } from "node:path";
+import { checkIntervalMs } from "../background-job.js";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
+import { positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 
 /** Default port of `storeroom serve` (and `STOREROOM_PORT`). */
@@ -52,7 +54,7 @@ export interface ServerConfig {
   tenants?: { lruSize?: number; idleTtlMs?: number; checkpointWrites?: number; checkpointIntervalMs?: number };
   /** Upload rules passed to the upload service: public (`pub/`, served anonymously) uploads are off by default. */
   uploads?: { allowPublic?: boolean; maxUploadSize?: number; maxPendingClaims?: number; claimTtlMs?: number };
-  /** Background job intervals in ms (claim sweeper, delete worker, state purge). Defaults: 5 min, 5 min, 60 s. */
+  /** Background job intervals in ms (claim sweeper, delete worker, state purge); `0` disables one. Defaults: 5 min, 5 min, 60 s. */
   intervals?: { sweepMs?: number; deleteMs?: number; purgeMs?: number };
   /** Log requests as JSON lines to stdout. Default false. */
   logger?: boolean;
@@ -117,17 +119,27 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
     maxValueBytes,
     maxJsonBytes,
     tenants: { ...config.tenants },
-    uploads: { ...config.uploads },
+    uploads: checkUploads(config.uploads ?? {}),
     intervals: {
-      sweepMs: config.intervals?.sweepMs ?? 5 * 60_000,
-      deleteMs: config.intervals?.deleteMs ?? 5 * 60_000,
-      purgeMs: config.intervals?.purgeMs ?? 60_000,
+      sweepMs: checkIntervalMs(config.intervals?.sweepMs, "intervals.sweepMs", op, 5 * 60_000),
+      deleteMs: checkIntervalMs(config.intervals?.deleteMs, "intervals.deleteMs", op, 5 * 60_000),
+      purgeMs: checkIntervalMs(config.intervals?.purgeMs, "intervals.purgeMs", op, 60_000),
     },
     logger: config.logger ?? false,
     clock: config.clock ?? systemClock,
   });
 }
 
+const op = "server.config";
+
+/** Checked here, before anything opens, so a bad value never leaves half a server behind. */
+function checkUploads(uploads: NonNullable<ServerConfig["uploads"]>): NonNullable<ServerConfig["uploads"]> {
+  for (const name of ["maxUploadSize", "maxPendingClaims", "claimTtlMs"] as const) {
+    positiveInteger(uploads[name], `uploads.${name}`, op, 1);
+  }
+  return { ...uploads };
+}
+
 function invalid(message: string): InvalidArgumentError {
-  return new InvalidArgumentError(message, { op: "server.config" });
+  return new InvalidArgumentError(message, { op });
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { BackgroundJob } from "../background-job.js";
 import type { ObjectStore } from "../objects/index.js";
 import { openObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
@@ -12,9 +13,6 @@ import { PeerNames } from "./peer-names.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
-
-/** Largest delay Node timers accept; used to park the per-store purge timer (the server purges itself). */
-const maxTimerMs = 2_147_483_647;
 
 /** Everything the routes and background jobs use, opened from one config. */
 export interface ServerParts {
@@ -72,10 +70,11 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     metrics.backgroundFailures.inc({ job });
     process.emitWarning(`storeroom: ${job}: ${err instanceof Error ? err.message : String(err)}`);
   };
-  const deleteQueue = new DeleteQueue({ db: control, clock });
-  const claims = new ClaimStore({ db: control, clock });
-  const uploads = new UploadService({
-    db: control,
+  const deleteQueue = new DeleteQueue({ database: control, clock });
+  const claims = new ClaimStore({ database: control, clock });
+  const uploads = await UploadService.open({
+    migrate: false,
+    database: control,
     objects: files,
     clock,
     allowPublicUploads: config.uploads.allowPublic === true,
@@ -84,14 +83,14 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     ...(config.uploads.claimTtlMs === undefined ? {} : { claimTtlMs: config.uploads.claimTtlMs }),
   });
   const sweeper = new ClaimSweeper({
-    db: control,
+    database: control,
     objects: files,
     clock,
     intervalMs: config.intervals.sweepMs,
     onError: onError("claim_sweeper"),
   });
   const deleteWorker = new DeleteWorker({
-    db: control,
+    database: control,
     objects: files,
     clock,
     queue: deleteQueue,
@@ -101,19 +100,23 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
   sweeper.start();
   deleteWorker.start();
   const purgeFailed = onError("state_purge");
-  const purgeTimer = setInterval(() => {
-    states
-      .forEachRecent((state) => state.purgeExpired().then(() => undefined))
-      .then((r) => {
-        for (let i = 0; i < r.failed; i++) purgeFailed(new Error("purge of a tenant failed"));
-      }, purgeFailed);
-  }, config.intervals.purgeMs);
-  purgeTimer.unref();
+  // One purge job for every cached tenant instead of a timer per state store.
+  const purge = new BackgroundJob({
+    name: "state purge",
+    intervalMs: config.intervals.purgeMs,
+    clock,
+    onError: purgeFailed,
+    run: async () => {
+      const r = await states.forEachRecent((state) => state.purgeExpired().then(() => undefined));
+      for (let i = 0; i < r.failed; i++) purgeFailed(new Error("purge of a tenant failed"));
+    },
+  });
+  purge.start();
 
   const openState = (key: TenantKey) => async () =>
     StateStore.open({
       database: await tenants.get(key),
-      purgeIntervalMs: maxTimerMs,
+      purgeIntervalMs: 0,
       clock,
       onListenerError: onError("state_listener"),
     });
@@ -140,7 +143,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
           errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
         }
       };
-      clearInterval(purgeTimer);
+      await attempt("state purge", () => purge.stop());
       await attempt("claim sweeper", () => sweeper.stop());
       await attempt("delete worker", () => deleteWorker.stop());
       await attempt("state stores", () => states.close());

@@ -7,19 +7,23 @@ export { type ParsedTemplate, parseTemplate } from "./render-template.js";
 export { DEFAULT_GROUP, ScopedOperations, type ScopeQuota } from "./scoped-operations.js";
 export { ScopedStateStore } from "./scoped-state-store.js";
 export { ScopedStateTransaction } from "./scoped-state-transaction.js";
+export type { ChangeCallback, StateEvent, StateEventType } from "./state-event.js";
+export { stateMigrations } from "./state-schema.js";
+export { StateStore } from "./state-store.js";
 export {
   DEFAULT_JOURNAL_BUCKET,
   DEFAULT_PURGE_INTERVAL_MS,
   DEFAULT_WATCH_BUFFER_SIZE,
   DEFAULT_WORKSPACE_STATE_DIRECTORY,
   type JournalConfig,
+  type JournalOptions,
   type NormalisedStateConfig,
   normaliseStateConfig,
+  normalizeStateStoreOptions,
+  type ResolvedStateStoreOptions,
   type StateStoreConfig,
-} from "./state-config.js";
-export type { ChangeCallback, StateEvent, StateEventType } from "./state-event.js";
-export { stateMigrations } from "./state-schema.js";
-export { StateStore } from "./state-store.js";
+  type StateStoreOptions,
+} from "./state-store-options.js";
 export { StateTransaction } from "./state-transaction.js";
 export { StateWatcher } from "./state-watcher.js";
 export { Workspace } from "./workspace.js";

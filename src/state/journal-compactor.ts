@@ -38,7 +38,7 @@ export interface NormalisedCompactOptions {
 }
 
 /** Validates and fills defaults; throws {@link InvalidArgumentError}. */
-export function normaliseCompactOptions(options: CompactOptions): NormalisedCompactOptions {
+export function normalizeCompactOptions(options: CompactOptions): NormalisedCompactOptions {
   const before = options?.before instanceof Date ? options.before.getTime() : options?.before;
   if (typeof before !== "number" || !Number.isFinite(before)) {
     throw new InvalidArgumentError("compact needs a before time (ms or Date)", { op: "state.compact" });

@@ -15,7 +15,7 @@ const NAMESPACE = /^[a-zA-Z0-9-]+$/;
 export const DEFAULT_GROUP = "default";
 
 /** Validates a namespace and quota; throws {@link InvalidArgumentError}. */
-export function normaliseScope(namespace: string, quota: ScopeQuota = {}): Required<ScopeQuota> {
+export function normalizeScope(namespace: string, quota: ScopeQuota = {}): Required<ScopeQuota> {
   if (typeof namespace !== "string" || !NAMESPACE.test(namespace)) {
     throw new InvalidArgumentError(`namespace "${String(namespace)}" must match ^[a-zA-Z0-9-]+$`, {
       op: "state.scoped",

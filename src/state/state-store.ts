@@ -1,3 +1,4 @@
+import { BackgroundJob } from "../background-job.js";
 import { ClosedError } from "../errors.js";
 import { type Database, type Executor, openSqlite } from "../sql/index.js";
 import { EntryOperations } from "./entry-operations.js";
@@ -7,18 +8,18 @@ import {
   type CompactOptions,
   type CompactResult,
   compactJournal,
-  normaliseCompactOptions,
+  normalizeCompactOptions,
 } from "./journal-compactor.js";
-import { normaliseScope, type ScopeQuota } from "./scoped-operations.js";
+import { normalizeScope, type ScopeQuota } from "./scoped-operations.js";
 import { ScopedStateStore } from "./scoped-state-store.js";
-import {
-  type NormalisedStateConfig,
-  normaliseDirectory,
-  normaliseStateConfig,
-  type StateStoreConfig,
-} from "./state-config.js";
 import type { ChangeCallback, StateEvent } from "./state-event.js";
 import { stateMigrations } from "./state-schema.js";
+import {
+  normalizeDirectory,
+  normalizeStateStoreOptions,
+  type ResolvedStateStoreOptions,
+  type StateStoreOptions,
+} from "./state-store-options.js";
 import { StateTransaction } from "./state-transaction.js";
 import type { EventMapper, StateWatcher } from "./state-watcher.js";
 import { TransactionScope } from "./transaction-scope.js";
@@ -30,13 +31,13 @@ const UPSERT_SUMMARY =
   "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = NULL";
 
 /**
- * The grouped state store (seed 004): string values in named groups, TTLs from an injectable
+ * The grouped state store: string values in named groups, TTLs from an injectable
  * clock, change events, transactions, namespaced stores with quotas, an append-only journal
  * with compressed archives, and scratch workspaces. Runs on SQLite or PostgreSQL.
  *
  * @example
  * ```ts
- * const state = await StateStore.open({ databasePath: "./state.db" });
+ * const state = await StateStore.open({ database: await openSqlite("./state.db") });
  * await state.set("config", "colour", "blue");
  * await state.setWithTtl("session", "token", "abc123", 60_000);
  * console.log(await state.get("config", "colour")); // "blue"
@@ -46,17 +47,23 @@ const UPSERT_SUMMARY =
 export class StateStore extends EntryOperations {
   readonly #db: Database;
   readonly #ownsDb: boolean;
-  readonly #config: NormalisedStateConfig;
+  readonly #config: ResolvedStateStoreOptions;
   readonly #hub: EventHub;
   readonly #workspaces = new Map<string, Workspace>();
   readonly #host: WorkspaceHost;
   readonly #scope = new TransactionScope("state store");
-  #timer: NodeJS.Timeout | undefined;
-  #purging: Promise<unknown> | undefined;
+  readonly #purge: BackgroundJob<number>;
   #closed = false;
 
-  private constructor(db: Database, ownsDb: boolean, config: NormalisedStateConfig) {
+  private constructor(db: Database, ownsDb: boolean, config: ResolvedStateStoreOptions) {
     super(config.clock);
+    this.#purge = new BackgroundJob({
+      name: "state purge",
+      intervalMs: config.purgeIntervalMs,
+      clock: config.clock,
+      onError: config.onListenerError,
+      run: () => super.purgeExpired(),
+    });
     this.#db = db;
     this.#ownsDb = ownsDb;
     this.#config = config;
@@ -71,28 +78,28 @@ export class StateStore extends EntryOperations {
   }
 
   /**
-   * Validates `config` (throwing {@link InvalidArgumentError} naming the problem), opens SQLite
-   * for `databasePath` or uses `database`, applies the `state` migrations (upgrading the seed's
-   * legacy `kv` table and pre-TTL `entries` in place) and starts the background purge.
+   * Validates `options` (throwing {@link InvalidArgumentError} naming the bad option), uses
+   * `database` or opens SQLite for `databasePath`, applies the `state` migrations unless
+   * `migrate: false` (upgrading older layouts found in place: a `kv` table, `entries` without
+   * `expires_at`) and starts the background purge.
    */
-  static async open(config: StateStoreConfig): Promise<StateStore> {
-    const normalised = normaliseStateConfig(config);
-    const owns = normalised.database === undefined;
-    const db =
-      normalised.database ?? (await openSqlite(normalised.databasePath as string, { clock: normalised.clock }));
+  static async open(options: StateStoreOptions): Promise<StateStore> {
+    const resolved = normalizeStateStoreOptions(options);
+    const owns = resolved.database === undefined;
+    const db = resolved.database ?? (await openSqlite(resolved.databasePath as string, { clock: resolved.clock }));
     try {
-      await db.migrate(stateMigrations);
+      if (resolved.migrate) await db.migrate(stateMigrations);
     } catch (err) {
       if (owns) await db.close();
       throw err;
     }
-    const store = new StateStore(db, owns, normalised);
-    store.#startPurge();
+    const store = new StateStore(db, owns, resolved);
+    store.#purge.start();
     return store;
   }
 
-  /** The normalised configuration. */
-  get config(): NormalisedStateConfig {
+  /** The validated options, defaults filled in. */
+  get config(): ResolvedStateStoreOptions {
     return this.#config;
   }
 
@@ -178,7 +185,7 @@ export class StateStore extends EntryOperations {
 
   /** A namespaced view with optional quotas; see {@link ScopedStateStore}. Throws {@link InvalidArgumentError} for a bad namespace or quota. */
   scoped(namespace: string, quota?: ScopeQuota): ScopedStateStore {
-    return new ScopedStateStore(this, namespace, normaliseScope(namespace, quota));
+    return new ScopedStateStore(this, namespace, normalizeScope(namespace, quota));
   }
 
   /** Appends a journal row (bucket from the config, default `"store"`). `measurement` must be non-empty. */
@@ -216,7 +223,7 @@ export class StateStore extends EntryOperations {
    */
   async compact(options: CompactOptions): Promise<CompactResult> {
     this.executor("state.compact");
-    return compactJournal(this.#db, normaliseCompactOptions(options), Math.floor(this.#config.clock.now()));
+    return compactJournal(this.#db, normalizeCompactOptions(options), Math.floor(this.#config.clock.now()));
   }
 
   /** Creates a workspace scratch database `<state dir>/<name>.sqlite`; the name must be a plain file name and new. */
@@ -236,7 +243,7 @@ export class StateStore extends EntryOperations {
     const dir =
       directory === undefined || directory === ""
         ? this.#config.workspaceStateDirectory
-        : normaliseDirectory(directory);
+        : normalizeDirectory(directory);
     const found = await recoverWorkspaces(dir, new Set(this.#workspaces.keys()), this.#host);
     for (const ws of found.workspaces) this.#workspaces.set(ws.name, ws);
     return found;
@@ -250,8 +257,7 @@ export class StateStore extends EntryOperations {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#purging;
+    await this.#purge.stop();
     await this.#hub.closeAll();
     for (const ws of [...this.#workspaces.values()]) await ws.close();
     if (this.#ownsDb) await this.#db.close();
@@ -269,18 +275,6 @@ export class StateStore extends EntryOperations {
 
   protected emit(event: StateEvent): void {
     this.#hub.dispatch(event);
-  }
-
-  #startPurge(): void {
-    this.#timer = setInterval(() => {
-      if (this.#purging !== undefined || this.#closed) return;
-      this.#purging = this.purgeExpired()
-        .catch((err: unknown) => this.#config.onListenerError(err))
-        .finally(() => {
-          this.#purging = undefined;
-        });
-    }, this.#config.purgeIntervalMs);
-    this.#timer.unref();
   }
 
   async #commitWorkspace(name: string, aggregate: Record<string, number>): Promise<void> {

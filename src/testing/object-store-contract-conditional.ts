@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { isStoreError } from "../errors.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import { type Register, readAll, rejectsWith, text } from "./object-store-contract-helpers.js";
 
 /** Starts a one-part upload of `body` (a single part is final, so any size meets `partSize`). */

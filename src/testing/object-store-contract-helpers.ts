@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { isStoreError, type StoreErrorCode } from "../errors.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 
 /** Registers one contract case; the case gets a fresh store and a random key prefix. */
 export type Register = (name: string, fn: (store: ObjectStore, prefix: string) => Promise<void>) => void;

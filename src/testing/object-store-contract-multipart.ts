@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { Readable } from "node:stream";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import { bytesOf, filled, type Register, readAll, rejectsWith, sha256 } from "./object-store-contract-helpers.js";
 
 export function registerMultipartCases(test: Register): void {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import { registerConditionalCases } from "./object-store-contract-conditional.js";
 import { registerListCases } from "./object-store-contract-list.js";
 import { registerMultipartCases } from "./object-store-contract-multipart.js";

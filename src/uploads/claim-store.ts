@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClaimNotFoundError, InvalidArgumentError } from "../errors.js";
+import { databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import { appendEvent } from "./outbox.js";
 import { chunks, placeholders } from "./sql-lists.js";
@@ -8,8 +9,10 @@ import type { UploadsCallOptions } from "./uploads-call-options.js";
 
 /** Options of {@link ClaimStore}. */
 export interface ClaimStoreOptions {
-  /** Database migrated with `uploadsMigrations` (SQLite or PostgreSQL). */
-  db: Executor;
+  /** Database migrated with `uploadsMigrations` (SQLite or PostgreSQL). Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   /** Timestamps of outbox events. Default {@link systemClock}. */
   clock?: Clock;
 }
@@ -20,7 +23,7 @@ export interface ClaimStoreOptions {
  *
  * @example
  * ```ts
- * const claims = new ClaimStore({ db });
+ * const claims = new ClaimStore({ database: db });
  * await db.transaction(async (tx) => {
  *   await tx.run("UPDATE users SET avatar = $1 WHERE id = $2", [key, userId]);
  *   await claims.consumeMany([key], userId, { executor: tx }); // ClaimNotFoundError -> rolls back
@@ -32,7 +35,7 @@ export class ClaimStore {
   readonly #clock: Clock;
 
   constructor(options: ClaimStoreOptions) {
-    this.#db = options.db;
+    this.#db = databaseOption(options, "claims.create");
     this.#clock = options.clock ?? systemClock;
   }
 

@@ -1,24 +1,27 @@
+import { BackgroundJob } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
+import { databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
 import { DeleteQueue } from "./delete-queue.js";
 import type { UploadClaim } from "./upload-claim.js";
-import { effective, WorkerTimer, warnWorkerError } from "./worker-timer.js";
 
-/** Options of {@link ClaimSweeper}. Numbers <= 0 mean the default. */
+/** Options of {@link ClaimSweeper}. */
 export interface ClaimSweeperOptions {
-  /** Database migrated with `uploadsMigrations`. */
-  db: Executor;
+  /** Database migrated with `uploadsMigrations`. Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   /** Where the claimed objects live; consulted to recover claims whose object was finalised. */
   objects: ObjectStore;
   /** Default {@link systemClock}. */
   clock?: Clock;
-  /** Time between ticks of {@link ClaimSweeper.start}. Default 5 min. */
+  /** Time between runs after {@link ClaimSweeper.start}; `0` disables the timer. Default 5 min. */
   intervalMs?: number;
-  /** Expired claims handled per tick. Default 200. */
+  /** Expired claims handled per run, a positive integer. Default 200. */
   batchSize?: number;
-  /** Receives errors of timer ticks. Default: `process.emitWarning`. */
+  /** Receives errors of timer-driven runs. Default: a process warning. */
   onError?: (err: unknown) => void;
 }
 
@@ -40,7 +43,7 @@ export interface SweepResult {
  *
  * @example
  * ```ts
- * const sweeper = new ClaimSweeper({ db, objects });
+ * const sweeper = new ClaimSweeper({ database: db, objects });
  * sweeper.start(); // every 5 min; `await sweeper.stop()` on shutdown
  * ```
  */
@@ -51,24 +54,34 @@ export class ClaimSweeper {
   readonly #claims: ClaimStore;
   readonly #queue: DeleteQueue;
   readonly #batchSize: number;
-  readonly #timer: WorkerTimer;
+  readonly #job: BackgroundJob<SweepResult>;
 
   constructor(options: ClaimSweeperOptions) {
-    this.#db = options.db;
+    const op = "claimSweeper.create";
+    this.#db = databaseOption(options, op);
     this.#objects = options.objects;
     this.#clock = options.clock ?? systemClock;
-    this.#claims = new ClaimStore({ db: options.db, clock: this.#clock });
-    this.#queue = new DeleteQueue({ db: options.db, clock: this.#clock });
-    this.#batchSize = Math.floor(effective(options.batchSize, 200));
-    this.#timer = new WorkerTimer(
-      effective(options.intervalMs, 5 * 60_000),
-      () => this.runOnce(),
-      options.onError ?? warnWorkerError("claim sweeper"),
-    );
+    this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
+    this.#queue = new DeleteQueue({ database: this.#db, clock: this.#clock });
+    this.#batchSize = positiveInteger(options.batchSize, "batchSize", op, 200);
+    this.#job = new BackgroundJob({
+      name: "claim sweeper",
+      intervalMs: options.intervalMs ?? 5 * 60_000,
+      clock: this.#clock,
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      run: () => this.#sweep(),
+    });
   }
 
-  /** Sweeps one batch now. If the transaction fails nothing is dropped and the error is thrown. */
-  async runOnce(): Promise<SweepResult> {
+  /**
+   * Sweeps one batch now (after a run in progress). If the transaction fails nothing is
+   * dropped and the error is thrown.
+   */
+  runOnce(): Promise<SweepResult> {
+    return this.#job.runOnce();
+  }
+
+  async #sweep(): Promise<SweepResult> {
     const now = this.#clock.now();
     // Object checks happen before the transaction so it never holds locks across backend calls.
     const candidates = await this.#claims.scanExpired(now, this.#batchSize);
@@ -107,13 +120,13 @@ export class ClaimSweeper {
     });
   }
 
-  /** Runs {@link ClaimSweeper.runOnce} every interval on an unref'd timer. Idempotent. */
+  /** Runs a sweep every interval on an unref'd timer. Idempotent; nothing with `intervalMs: 0`. */
   start(): void {
-    this.#timer.start();
+    this.#job.start();
   }
 
   /** Stops the timer and waits for a sweep in progress. */
   stop(): Promise<void> {
-    return this.#timer.stop();
+    return this.#job.stop();
   }
 }

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
+import { databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import { appendEvent } from "./outbox.js";
 import {
@@ -14,8 +15,10 @@ import type { UploadsCallOptions } from "./uploads-call-options.js";
 
 /** Options of {@link DeleteQueue}. */
 export interface DeleteQueueOptions {
-  /** Database migrated with `uploadsMigrations`. */
-  db: Executor;
+  /** Database migrated with `uploadsMigrations`. Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   /** "Now" of `schedule`/`enqueue` and of events. Default {@link systemClock}. */
   clock?: Clock;
 }
@@ -62,7 +65,7 @@ function fromRow(r: PendingRow): PendingDelete {
  *
  * @example
  * ```ts
- * const queue = new DeleteQueue({ db });
+ * const queue = new DeleteQueue({ database: db });
  * await db.transaction(async (tx) => {
  *   await tx.run("DELETE FROM posts WHERE id = $1", [postId]);
  *   await queue.schedule([coverKey], "deleted", { executor: tx });
@@ -74,7 +77,7 @@ export class DeleteQueue {
   readonly #clock: Clock;
 
   constructor(options: DeleteQueueOptions) {
-    this.#db = options.db;
+    this.#db = databaseOption(options, "deleteQueue.create");
     this.#clock = options.clock ?? systemClock;
   }
 

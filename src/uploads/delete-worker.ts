@@ -1,25 +1,28 @@
+import { BackgroundJob } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { isStoreError } from "../errors.js";
+import { databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { DeleteQueue } from "./delete-queue.js";
 import { appendEvent } from "./outbox.js";
 import type { PendingDelete } from "./pending-delete.js";
-import { effective, WorkerTimer, warnWorkerError } from "./worker-timer.js";
 
-/** Options of {@link DeleteWorker}. Numbers <= 0 mean the default. */
+/** Options of {@link DeleteWorker}. Every number is a positive integer unless said otherwise. */
 export interface DeleteWorkerOptions {
-  /** Database migrated with `uploadsMigrations`. */
-  db: Executor;
+  /** Database migrated with `uploadsMigrations`. Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   /** The backend to delete from. */
   objects: ObjectStore;
   /** Default {@link systemClock}. */
   clock?: Clock;
-  /** Use this queue instance (e.g. an instrumented one); default a new `DeleteQueue` over `db`. */
+  /** Use this queue instance (e.g. an instrumented one); default a new `DeleteQueue` over `database`. */
   queue?: DeleteQueue;
-  /** Time between ticks of {@link DeleteWorker.start}. Default 5 min. */
+  /** Time between runs after {@link DeleteWorker.start}; `0` disables the timer. Default 5 min. */
   intervalMs?: number;
-  /** Rows leased per tick. Default 100. */
+  /** Rows leased per run. Default 100. */
   batchSize?: number;
   /** How long leased rows stay invisible to other workers. Default 5 min. */
   leaseMs?: number;
@@ -31,7 +34,7 @@ export interface DeleteWorkerOptions {
   baseBackoffMs?: number;
   /** Backoff cap. Default 1 h. */
   maxBackoffMs?: number;
-  /** Receives errors of timer ticks. Default: `process.emitWarning`. */
+  /** Receives errors of timer-driven runs. Default: a process warning. */
   onError?: (err: unknown) => void;
 }
 
@@ -71,7 +74,7 @@ export function classifyDeleteError(err: unknown): "access_denied" | "not_found"
  *
  * @example
  * ```ts
- * const worker = new DeleteWorker({ db, objects });
+ * const worker = new DeleteWorker({ database: db, objects });
  * worker.start(); // every 5 min
  * await worker.runOnce(); // or drive it yourself (tests: with a ManualClock)
  * ```
@@ -87,28 +90,35 @@ export class DeleteWorker {
   readonly #maxAttempts: number;
   readonly #baseBackoffMs: number;
   readonly #maxBackoffMs: number;
-  readonly #timer: WorkerTimer;
+  readonly #job: BackgroundJob<DeleteRunResult>;
 
   constructor(options: DeleteWorkerOptions) {
-    this.#db = options.db;
+    const op = "deleteWorker.create";
+    this.#db = databaseOption(options, op);
     this.#objects = options.objects;
     this.#clock = options.clock ?? systemClock;
-    this.#queue = options.queue ?? new DeleteQueue({ db: options.db, clock: this.#clock });
-    this.#batchSize = Math.floor(effective(options.batchSize, 100));
-    this.#leaseMs = effective(options.leaseMs, 5 * 60_000);
-    this.#concurrency = Math.floor(effective(options.concurrency, 8));
-    this.#maxAttempts = Math.floor(effective(options.maxAttempts, 12));
-    this.#baseBackoffMs = effective(options.baseBackoffMs, 30_000);
-    this.#maxBackoffMs = effective(options.maxBackoffMs, 3_600_000);
-    this.#timer = new WorkerTimer(
-      effective(options.intervalMs, 5 * 60_000),
-      () => this.runOnce(),
-      options.onError ?? warnWorkerError("delete worker"),
-    );
+    this.#queue = options.queue ?? new DeleteQueue({ database: this.#db, clock: this.#clock });
+    this.#batchSize = positiveInteger(options.batchSize, "batchSize", op, 100);
+    this.#leaseMs = positiveInteger(options.leaseMs, "leaseMs", op, 5 * 60_000);
+    this.#concurrency = positiveInteger(options.concurrency, "concurrency", op, 8);
+    this.#maxAttempts = positiveInteger(options.maxAttempts, "maxAttempts", op, 12);
+    this.#baseBackoffMs = positiveInteger(options.baseBackoffMs, "baseBackoffMs", op, 30_000);
+    this.#maxBackoffMs = positiveInteger(options.maxBackoffMs, "maxBackoffMs", op, 3_600_000);
+    this.#job = new BackgroundJob({
+      name: "delete worker",
+      intervalMs: options.intervalMs ?? 5 * 60_000,
+      clock: this.#clock,
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      run: () => this.#drain(),
+    });
   }
 
-  /** Leases one batch and processes it, at most `concurrency` rows at a time. */
-  async runOnce(): Promise<DeleteRunResult> {
+  /** Leases one batch and processes it, at most `concurrency` rows at a time (after a run in progress). */
+  runOnce(): Promise<DeleteRunResult> {
+    return this.#job.runOnce();
+  }
+
+  async #drain(): Promise<DeleteRunResult> {
     const rows = await this.#queue.lease(this.#clock.now(), this.#batchSize, this.#leaseMs);
     const results: DeleteOutcome[] = new Array(rows.length);
     let next = 0;
@@ -152,13 +162,13 @@ export class DeleteWorker {
     return { id: row.id, key: row.key, status: "deferred", error };
   }
 
-  /** Runs {@link DeleteWorker.runOnce} every interval on an unref'd timer. Idempotent. */
+  /** Runs a batch every interval on an unref'd timer. Idempotent; nothing with `intervalMs: 0`. */
   start(): void {
-    this.#timer.start();
+    this.#job.start();
   }
 
   /** Stops the timer and waits for a run in progress. */
   stop(): Promise<void> {
-    return this.#timer.stop();
+    return this.#job.stop();
   }
 }

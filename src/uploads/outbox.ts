@@ -1,24 +1,35 @@
+import { BackgroundJob } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
+import { databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import { placeholders } from "./sql-lists.js";
 import type { OutboxRecord, UploadEvent } from "./upload-events.js";
-import { effective, WorkerTimer, warnWorkerError } from "./worker-timer.js";
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
-  /** Where the outbox table lives (migrated with `uploadsMigrations`). */
-  db: Executor;
+  /** Where the outbox table lives (migrated with `uploadsMigrations`). Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   /** Default {@link systemClock}. */
   clock?: Clock;
 }
 
 /** Options of {@link Outbox.drain}. */
 export interface DrainOptions {
-  /** Events per drain. Default 100 (values <= 0 mean the default). */
+  /** Events per drain, a positive integer. Default 100. */
   limit?: number;
-  /** How long leased events stay invisible to other dispatchers. Default 60 s. */
+  /** How long leased events stay invisible to other dispatchers, a positive integer. Default 60 s. */
   leaseMs?: number;
+}
+
+/** Options of {@link Outbox.start}. */
+export interface OutboxPollOptions extends DrainOptions {
+  /** Time between drains; `0` disables the timer. Default 1 s. */
+  intervalMs?: number;
+  /** Receives handler rejections and failed drains. Default: a process warning. */
+  onError?: (err: unknown) => void;
 }
 
 /** What {@link Outbox.drain} did. */
@@ -52,17 +63,17 @@ export async function appendEvent(executor: Executor, now: number, event: Upload
  *
  * @example
  * ```ts
- * const outbox = new Outbox({ db });
+ * const outbox = new Outbox({ database: db });
  * await outbox.drain(async (event) => bus.publish(event.topic, event.payload));
  * ```
  */
 export class Outbox {
   readonly #db: Executor;
   readonly #clock: Clock;
-  #timer: WorkerTimer | undefined;
+  #job: BackgroundJob<void> | undefined;
 
   constructor(options: OutboxOptions) {
-    this.#db = options.db;
+    this.#db = databaseOption(options, "outbox.create");
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -73,8 +84,8 @@ export class Outbox {
    * included) for the next drain and reports the error in the result; it never drops an event.
    */
   async drain(handler: (event: OutboxRecord) => Promise<void>, options: DrainOptions = {}): Promise<DrainResult> {
-    const limit = options.limit !== undefined && options.limit > 0 ? Math.floor(options.limit) : 100;
-    const leaseMs = options.leaseMs !== undefined && options.leaseMs > 0 ? options.leaseMs : 60_000;
+    const limit = positiveInteger(options.limit, "limit", "outbox.drain", 100);
+    const leaseMs = positiveInteger(options.leaseMs, "leaseMs", "outbox.drain", 60_000);
     const now = this.#clock.now();
     const rows = await this.#db.all<OutboxRow>(
       `UPDATE storeroom_upload_outbox SET available_at = $1
@@ -112,28 +123,30 @@ export class Outbox {
    * A handler rejection goes to `onError` (default a process warning) and the events are
    * retried on a later tick. Calling it while polling -> {@link InvalidArgumentError}.
    */
-  start(
-    handler: (event: OutboxRecord) => Promise<void>,
-    options: DrainOptions & { intervalMs?: number; onError?: (err: unknown) => void } = {},
-  ): void {
-    if (this.#timer !== undefined) throw new InvalidArgumentError("the outbox is already polling");
-    const onError = options.onError ?? warnWorkerError("outbox");
-    this.#timer = new WorkerTimer(
-      effective(options.intervalMs, 1_000),
-      async () => {
+  start(handler: (event: OutboxRecord) => Promise<void>, options: OutboxPollOptions = {}): void {
+    if (this.#job !== undefined)
+      throw new InvalidArgumentError("the outbox is already polling", { op: "outbox.start" });
+    positiveInteger(options.limit, "limit", "outbox.start", 100);
+    positiveInteger(options.leaseMs, "leaseMs", "outbox.start", 60_000);
+    const job = new BackgroundJob<void>({
+      name: "outbox",
+      intervalMs: options.intervalMs ?? 1_000,
+      clock: this.#clock,
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      run: async () => {
         const result = await this.drain(handler, options);
-        if (result.error !== undefined) onError(result.error);
+        if (result.error !== undefined) throw result.error;
       },
-      onError,
-    );
-    this.#timer.start();
+    });
+    job.start();
+    this.#job = job;
   }
 
   /** Stops polling and waits for a drain in progress. */
   async stop(): Promise<void> {
-    const timer = this.#timer;
-    this.#timer = undefined;
-    await timer?.stop();
+    const job = this.#job;
+    this.#job = undefined;
+    await job?.stop();
   }
 
   /** Undispatched events, oldest first, without leasing them (inspection and tests). */

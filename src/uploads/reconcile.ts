@@ -1,10 +1,10 @@
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
+import { databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectInfo, ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
 import { DeleteQueue } from "./delete-queue.js";
-import { effective } from "./worker-timer.js";
 
 /**
  * Where business data references files. storeroom does not know your tables, so you supply
@@ -30,9 +30,12 @@ export interface ReferenceSource {
   allReferences?(): AsyncIterable<string>;
 }
 
-/** Options of {@link reconcile}. Numbers <= 0 mean the default. */
+/** Options of {@link reconcile}. Numbers are positive integers. */
 export interface ReconcileOptions {
-  db: Executor;
+  /** Database migrated with `uploadsMigrations`. Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   objects: ObjectStore;
   references: ReferenceSource;
   /** Default the system clock. */
@@ -81,8 +84,8 @@ export interface ReconcileResult {
  *
  * @example
  * ```ts
- * const report = await reconcile({ db, objects, references }); // dry run
- * if (report.orphans.length > 0) await reconcile({ db, objects, references, dryRun: false });
+ * const report = await reconcile({ database: db, objects, references }); // dry run
+ * if (report.orphans.length > 0) await reconcile({ database: db, objects, references, dryRun: false });
  * ```
  */
 export async function reconcile(options: ReconcileOptions): Promise<ReconcileResult> {
@@ -97,11 +100,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   if (prefixes.some((p) => p.startsWith(quarantinePrefix) || quarantinePrefix.startsWith(p))) {
     throw new InvalidArgumentError("quarantinePrefix must not overlap the scanned prefixes", { op });
   }
-  const limit = Math.floor(effective(options.limit, 1000));
-  const minAgeMs = effective(options.minAgeMs, 3_600_000);
-  const retentionMs = effective(options.quarantineRetentionMs, 7 * 24 * 3_600_000);
-  const claims = new ClaimStore({ db: options.db, clock });
-  const queue = new DeleteQueue({ db: options.db, clock });
+  const limit = positiveInteger(options.limit, "limit", op, 1000);
+  const minAgeMs = positiveInteger(options.minAgeMs, "minAgeMs", op, 3_600_000);
+  const retentionMs = positiveInteger(options.quarantineRetentionMs, "quarantineRetentionMs", op, 7 * 24 * 3_600_000);
+  const database = databaseOption(options, op);
+  const claims = new ClaimStore({ database, clock });
+  const queue = new DeleteQueue({ database, clock });
   const now = clock.now();
 
   let scanned = 0;

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from "../clock.js";
+import { databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import type { UploadsCallOptions } from "./uploads-call-options.js";
 
@@ -15,7 +16,10 @@ export interface UploadPart {
 
 /** Options of {@link UploadPartStore}. */
 export interface UploadPartStoreOptions {
-  db: Executor;
+  /** Database migrated with `uploadsMigrations`. Required. */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
   /** Default {@link systemClock}. */
   clock?: Clock;
 }
@@ -42,7 +46,7 @@ export class UploadPartStore {
   readonly #clock: Clock;
 
   constructor(options: UploadPartStoreOptions) {
-    this.#db = options.db;
+    this.#db = databaseOption(options, "parts.create");
     this.#clock = options.clock ?? systemClock;
   }
 

@@ -2,10 +2,17 @@ import type { Clock } from "../clock.js";
 import type { ObjectBodyInput, ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 
-/** Options of {@link UploadService}. Numbers <= 0 mean the default (the seed's `Effective*` rule). */
+/** Options of {@link UploadService.open}. Numbers are positive integers; anything else throws `InvalidArgumentError`. */
 export interface UploadServiceOptions {
-  /** Database migrated with `uploadsMigrations`. */
-  db: Executor;
+  /**
+   * The database holding the uploads tables; {@link UploadService.open} applies
+   * `uploadsMigrations` to it unless `migrate: false`. Required.
+   */
+  database?: Executor;
+  /** @deprecated Renamed `database`. */
+  db?: Executor;
+  /** Apply `uploadsMigrations` in {@link UploadService.open}. Default `true`. */
+  migrate?: boolean;
   /** The backend objects are uploaded to (its `partSize` / `maxPartCount` shape every upload). */
   objects: ObjectStore;
   /** Default the system clock. */

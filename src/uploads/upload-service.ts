@@ -11,6 +11,7 @@ import {
   TooLargeError,
   UploadFailedError,
 } from "../errors.js";
+import { booleanOption, databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectInfo, ObjectStore } from "../objects/index.js";
 import { type Executor, takeTransactionLock } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
@@ -27,7 +28,7 @@ import type {
   UploadProgress,
   UploadServiceOptions,
 } from "./upload-service-options.js";
-import { effective } from "./worker-timer.js";
+import { uploadsMigrations } from "./uploads-migrations.js";
 
 const GiB = 1024 ** 3;
 /** Namespace of the per-owner advisory lock that makes the pending-claim cap exact on PostgreSQL. */
@@ -43,7 +44,7 @@ const PENDING_CAP_LOCK = 0x5570;
  *
  * @example
  * ```ts
- * const uploads = new UploadService({ db, objects: new FileObjectStore({ root: "./data" }) });
+ * const uploads = new UploadService({ database: db, objects: new FileObjectStore({ root: "./data" }) });
  * const init = await uploads.initUpload(userId, { filename: "cat.png", size: bytes.length, contentType: "image/png" });
  * for (let n = 1; n <= init.partCount; n++) {
  *   const part = bytes.subarray((n - 1) * init.partSize, n * init.partSize);
@@ -63,16 +64,42 @@ export class UploadService {
   readonly #maxPendingClaims: number;
   readonly #allowPublic: boolean;
 
+  /**
+   * Validates `options` (a bad value throws {@link InvalidArgumentError} naming the option),
+   * applies `uploadsMigrations` to `database` unless `migrate: false`, and returns the service.
+   */
+  static async open(options: UploadServiceOptions): Promise<UploadService> {
+    const service = new UploadService(options);
+    if (booleanOption(options.migrate, "migrate", "uploads.open", true)) {
+      const database = databaseOption(options, "uploads.open");
+      if (!("migrate" in database) || typeof database.migrate !== "function") {
+        throw new InvalidArgumentError(
+          "database must be a Database (not a transaction) to migrate; or pass migrate: false",
+          {
+            op: "uploads.open",
+          },
+        );
+      }
+      await database.migrate(uploadsMigrations);
+    }
+    return service;
+  }
+
+  /**
+   * Builds the service over a database already migrated with `uploadsMigrations` (`migrate`
+   * is ignored here). Prefer {@link UploadService.open}.
+   */
   constructor(options: UploadServiceOptions) {
-    this.#db = options.db;
+    const op = "uploads.create";
+    this.#db = databaseOption(options, op);
     this.#objects = options.objects;
     this.#clock = options.clock ?? systemClock;
-    this.#claims = new ClaimStore({ db: options.db, clock: this.#clock });
-    this.#parts = new UploadPartStore({ db: options.db, clock: this.#clock });
-    this.#maxUploadSize = effective(options.maxUploadSize, GiB);
-    this.#claimTtlMs = effective(options.claimTtlMs, 24 * 3_600_000);
-    this.#maxPendingClaims = Math.floor(effective(options.maxPendingClaims, 100));
-    this.#allowPublic = options.allowPublicUploads === true;
+    this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
+    this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
+    this.#maxUploadSize = positiveInteger(options.maxUploadSize, "maxUploadSize", op, GiB);
+    this.#claimTtlMs = positiveInteger(options.claimTtlMs, "claimTtlMs", op, 24 * 3_600_000);
+    this.#maxPendingClaims = positiveInteger(options.maxPendingClaims, "maxPendingClaims", op, 100);
+    this.#allowPublic = booleanOption(options.allowPublicUploads, "allowPublicUploads", op, false);
   }
 
   /**

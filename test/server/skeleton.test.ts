@@ -39,6 +39,14 @@ describe("server config", () => {
     expect(() => resolveServerConfig({ auth: "gateway" })).toThrow(/gateway secret/);
     expect(() => resolveServerConfig({ auth: "magic" as "token" })).toThrow(/auth/);
     expect(() => resolveServerConfig({ maxValueBytes: 0 })).toThrow(/maxValueBytes/);
+    expect(() => resolveServerConfig({ intervals: { purgeMs: -1 } })).toThrow(/^intervals\.purgeMs must be/);
+    expect(() => resolveServerConfig({ uploads: { maxPendingClaims: 0 } })).toThrow(
+      /^uploads\.maxPendingClaims must be a positive integer/,
+    );
+  });
+  it("an interval of 0 disables that background job; absent means the default", () => {
+    const c = resolveServerConfig({ intervals: { sweepMs: 0 } });
+    expect(c.intervals).toEqual({ sweepMs: 0, deleteMs: 300_000, purgeMs: 60_000 });
   });
 });
 

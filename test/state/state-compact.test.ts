@@ -125,12 +125,12 @@ forEachEngine("StateStore.compact", (h) => {
 
 describe("compact options", () => {
   it("validates before and format; normalises format", async () => {
-    const { normaliseCompactOptions } = await import("../../src/state/journal-compactor.js");
-    expect(() => normaliseCompactOptions({ before: Number.NaN })).toThrow(InvalidArgumentError);
-    expect(() => normaliseCompactOptions({} as never)).toThrow(/needs a before time/);
-    expect(() => normaliseCompactOptions({ before: 1, format: "brotli" })).toThrow(/"gzip" or "zstd"/);
-    expect(normaliseCompactOptions({ before: 1 })).toEqual({ before: 1, output: ".core/archive", format: "gzip" });
-    expect(normaliseCompactOptions({ before: new Date(5), format: " Gzip", output: "/x" })).toEqual({
+    const { normalizeCompactOptions } = await import("../../src/state/journal-compactor.js");
+    expect(() => normalizeCompactOptions({ before: Number.NaN })).toThrow(InvalidArgumentError);
+    expect(() => normalizeCompactOptions({} as never)).toThrow(/needs a before time/);
+    expect(() => normalizeCompactOptions({ before: 1, format: "brotli" })).toThrow(/"gzip" or "zstd"/);
+    expect(normalizeCompactOptions({ before: 1 })).toEqual({ before: 1, output: ".core/archive", format: "gzip" });
+    expect(normalizeCompactOptions({ before: new Date(5), format: " Gzip", output: "/x" })).toEqual({
       before: 5,
       output: "/x",
       format: "gzip",

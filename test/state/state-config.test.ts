@@ -2,13 +2,14 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { ManualClock, ManualScheduler } from "../../src/clock.js";
 import { InvalidArgumentError } from "../../src/errors.js";
-import { openSqlite } from "../../src/sql/index.js";
+import { openSqlite, tableExists } from "../../src/sql/index.js";
 import {
   DEFAULT_PURGE_INTERVAL_MS,
   DEFAULT_WORKSPACE_STATE_DIRECTORY,
   normaliseStateConfig,
+  normalizeStateStoreOptions,
   StateStore,
 } from "../../src/state/index.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -16,76 +17,109 @@ import { useTempDir } from "../support/temp-dir.js";
 describe("StateStore config validation and normalisation", () => {
   const dir = useTempDir("storeroom-state-config-");
 
-  it("fills the seed's defaults", () => {
-    const c = normaliseStateConfig({ databasePath: ":memory:" });
+  it("fills the defaults", () => {
+    const c = normalizeStateStoreOptions({ databasePath: ":memory:" });
     expect(c.purgeIntervalMs).toBe(DEFAULT_PURGE_INTERVAL_MS);
     expect(c.purgeIntervalMs).toBe(60_000);
     expect(c.workspaceStateDirectory).toBe(DEFAULT_WORKSPACE_STATE_DIRECTORY);
     expect(c.bucketName).toBe("store");
     expect(c.journal).toBeUndefined();
     expect(c.watchBufferSize).toBe(16);
+    expect(c.migrate).toBe(true);
   });
 
-  it("purgeIntervalMs 0 means the default; positive values are kept", () => {
-    expect(normaliseStateConfig({ databasePath: ":memory:", purgeIntervalMs: 0 }).purgeIntervalMs).toBe(60_000);
-    expect(normaliseStateConfig({ databasePath: ":memory:", purgeIntervalMs: 25 }).purgeIntervalMs).toBe(25);
+  it("purgeIntervalMs 0 disables the purge timer; absent means the default; positive values are kept", async () => {
+    expect(normalizeStateStoreOptions({ databasePath: ":memory:", purgeIntervalMs: 0 }).purgeIntervalMs).toBe(0);
+    expect(normalizeStateStoreOptions({ databasePath: ":memory:" }).purgeIntervalMs).toBe(60_000);
+    expect(normalizeStateStoreOptions({ databasePath: ":memory:", purgeIntervalMs: 25 }).purgeIntervalMs).toBe(25);
+    const clock = new ManualScheduler(0);
+    const off = await StateStore.open({ databasePath: ":memory:", purgeIntervalMs: 0, clock });
+    expect(clock.pending).toBe(0);
+    await off.setWithTtl("g", "k", "v", 1);
+    clock.advance(10 * 60_000);
+    expect(await off.purgeExpired()).toBe(1);
+    await off.close();
+    const on = await StateStore.open({ databasePath: ":memory:", purgeIntervalMs: 1_000, clock });
+    expect(clock.pending).toBe(1);
+    await on.close();
+    expect(clock.pending).toBe(0);
+  });
+
+  it("migrate: false leaves the database untouched; the default migrates", async () => {
+    const db = await openSqlite(":memory:");
+    const bare = await StateStore.open({ database: db, migrate: false });
+    await bare.close();
+    expect(await tableExists(db, "entries")).toBe(false);
+    const migrated = await StateStore.open({ database: db });
+    await migrated.close();
+    expect(await tableExists(db, "entries")).toBe(true);
+    await db.close();
+    expect(() => normalizeStateStoreOptions({ databasePath: ":memory:", migrate: "no" as unknown as boolean })).toThrow(
+      /^migrate must be a boolean/,
+    );
+  });
+
+  it("the deprecated names still work", () => {
+    expect(normaliseStateConfig).toBe(normalizeStateStoreOptions);
   });
 
   it("strips trailing slashes from the workspace state directory", () => {
     expect(
-      normaliseStateConfig({ databasePath: ":memory:", workspaceStateDirectory: "/tmp/state///" })
+      normalizeStateStoreOptions({ databasePath: ":memory:", workspaceStateDirectory: "/tmp/state///" })
         .workspaceStateDirectory,
     ).toBe("/tmp/state");
     expect(
-      normaliseStateConfig({ databasePath: ":memory:", workspaceStateDirectory: "/" }).workspaceStateDirectory,
+      normalizeStateStoreOptions({ databasePath: ":memory:", workspaceStateDirectory: "/" }).workspaceStateDirectory,
     ).toBe("/");
   });
 
   it("rejects an empty or missing database path", () => {
-    expect(() => normaliseStateConfig({ databasePath: "" })).toThrow(/database path is empty/);
-    expect(() => normaliseStateConfig({})).toThrow(InvalidArgumentError);
+    expect(() => normalizeStateStoreOptions({ databasePath: "" })).toThrow(/database path is empty/);
+    expect(() => normalizeStateStoreOptions({})).toThrow(InvalidArgumentError);
   });
 
   it("rejects both databasePath and database", async () => {
     const db = await openSqlite(":memory:");
-    expect(() => normaliseStateConfig({ databasePath: ":memory:", database: db })).toThrow(
+    expect(() => normalizeStateStoreOptions({ databasePath: ":memory:", database: db })).toThrow(
       /either databasePath or database/,
     );
     await db.close();
   });
 
   it("rejects a negative or non-finite purge interval", () => {
-    expect(() => normaliseStateConfig({ databasePath: ":memory:", purgeIntervalMs: -1 })).toThrow(
-      /purge interval must be zero or positive/,
+    expect(() => normalizeStateStoreOptions({ databasePath: ":memory:", purgeIntervalMs: -1 })).toThrow(
+      /^purgeIntervalMs must be an integer/,
     );
-    expect(() => normaliseStateConfig({ databasePath: ":memory:", purgeIntervalMs: Number.NaN })).toThrow(
+    expect(() => normalizeStateStoreOptions({ databasePath: ":memory:", purgeIntervalMs: Number.NaN })).toThrow(
       InvalidArgumentError,
     );
   });
 
   it("rejects a bad watch buffer size", () => {
-    expect(() => normaliseStateConfig({ databasePath: ":memory:", watchBufferSize: 0 })).toThrow(/watchBufferSize/);
+    expect(() => normalizeStateStoreOptions({ databasePath: ":memory:", watchBufferSize: 0 })).toThrow(
+      /watchBufferSize/,
+    );
   });
 
   it("a partial journal config names the missing field with an example", () => {
     const base = { databasePath: ":memory:" };
-    expect(() => normaliseStateConfig({ ...base, journal: { organisation: "core", bucketName: "events" } })).toThrow(
-      /endpoint URL is empty; use values like "http:\/\/127.0.0.1:8086"/,
-    );
     expect(() =>
-      normaliseStateConfig({ ...base, journal: { endpointUrl: "http://127.0.0.1:8086", bucketName: "events" } }),
+      normalizeStateStoreOptions({ ...base, journal: { organisation: "core", bucketName: "events" } }),
+    ).toThrow(/endpoint URL is empty; use values like "http:\/\/127.0.0.1:8086"/);
+    expect(() =>
+      normalizeStateStoreOptions({ ...base, journal: { endpointUrl: "http://127.0.0.1:8086", bucketName: "events" } }),
     ).toThrow(/organisation is empty; use values like "core"/);
     expect(() =>
-      normaliseStateConfig({ ...base, journal: { endpointUrl: "http://127.0.0.1:8086", organisation: "core" } }),
+      normalizeStateStoreOptions({ ...base, journal: { endpointUrl: "http://127.0.0.1:8086", organisation: "core" } }),
     ).toThrow(/bucket name is empty; use values like "events"/);
   });
 
   it("an all-empty journal config means no journal", () => {
-    expect(normaliseStateConfig({ databasePath: ":memory:", journal: {} }).journal).toBeUndefined();
+    expect(normalizeStateStoreOptions({ databasePath: ":memory:", journal: {} }).journal).toBeUndefined();
   });
 
   it("a full journal config sets the bucket", () => {
-    const c = normaliseStateConfig({
+    const c = normalizeStateStoreOptions({
       databasePath: ":memory:",
       journal: { endpointUrl: "http://127.0.0.1:8086", organisation: "core", bucketName: "events" },
     });

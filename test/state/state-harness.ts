@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { type Database, openPostgres, openSqlite } from "../../src/sql/index.js";
-import { StateStore, type StateStoreConfig, stateMigrations } from "../../src/state/index.js";
+import { StateStore, type StateStoreOptions, stateMigrations } from "../../src/state/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -17,9 +17,9 @@ export interface StateHarness {
   /** A fresh, empty database, closed after the test. */
   freshDatabase(): Promise<Database>;
   /** A store over a fresh database, using the test clock unless overridden; closed after the test. */
-  open(overrides?: Omit<StateStoreConfig, "databasePath" | "database">): Promise<StateStore>;
+  open(overrides?: Omit<StateStoreOptions, "databasePath" | "database">): Promise<StateStore>;
   /** A store over `database` (not closed by the store). */
-  openOn(database: Database, overrides?: Omit<StateStoreConfig, "databasePath" | "database">): Promise<StateStore>;
+  openOn(database: Database, overrides?: Omit<StateStoreOptions, "databasePath" | "database">): Promise<StateStore>;
 }
 
 /** Registers `suite` once for SQLite and, when PostgreSQL is available, once for PostgreSQL. */

@@ -11,7 +11,7 @@ forEachEngine("ClaimStore", (ctx) => {
   const stores = () => {
     const clock = new ManualClock(5_000);
     const { db } = ctx();
-    return { db, clock, claims: new ClaimStore({ db, clock }), outbox: new Outbox({ db, clock }) };
+    return { db, clock, claims: new ClaimStore({ database: db, clock }), outbox: new Outbox({ database: db, clock }) };
   };
 
   it("creates a pending claim and reads it by id and by key", async () => {
@@ -158,7 +158,7 @@ forEachEngine("ClaimStore", (ctx) => {
 
   it("cascades parts when claims are deleted", async () => {
     const { db, claims } = stores();
-    const parts = new UploadPartStore({ db });
+    const parts = new UploadPartStore({ database: db });
     const a = await claims.create(newClaim());
     const b = await claims.create(newClaim());
     await parts.upsert({ claimId: a.id, partNumber: 1, etag: "e1", size: 5 });

@@ -58,7 +58,7 @@ describe("storeroom uploads sweep|drain|reconcile", () => {
     await db.migrate(uploadsMigrations);
     const objects = new FileObjectStore({ root });
     await objects.put("priv/expired.bin", "x");
-    await new ClaimStore({ db }).create(newClaim({ key: "priv/expired.bin", expiresAt: 1 }));
+    await new ClaimStore({ database: db }).create(newClaim({ key: "priv/expired.bin", expiresAt: 1 }));
     await objects.put("pub/used.png", "u");
     await objects.put("pub/orphan.png", "o");
     await db.run("CREATE TABLE posts (cover TEXT)");
@@ -88,7 +88,7 @@ describe("storeroom uploads sweep|drain|reconcile", () => {
     expect(await objects.head("quarantine/pub/orphan.png")).not.toBeNull();
     expect(await objects.head("pub/used.png")).not.toBeNull();
     const check = await openSqlite(dbPath);
-    expect(await new DeleteQueue({ db: check }).count()).toBe(0);
+    expect(await new DeleteQueue({ database: check }).count()).toBe(0);
     await check.close();
 
     const bad = await run(["drain", "--db", dbPath, "--objects", "ftp://nope"]);

@@ -20,6 +20,6 @@ objects.beforeCall = async (method) => {
     await new Promise(() => {});
   }
 };
-const worker = new DeleteWorker({ db, objects, batchSize: 50, concurrency: 1, leaseMs: Number(leaseMs) });
+const worker = new DeleteWorker({ database: db, objects, batchSize: 50, concurrency: 1, leaseMs: Number(leaseMs) });
 await worker.runOnce();
 process.stdout.write("FINISHED\n");

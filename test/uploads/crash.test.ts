@@ -24,7 +24,7 @@ describe("a DeleteWorker killed mid-batch", () => {
     const objects = new FaultyObjectStore(new FileObjectStore({ root }));
     const keys = Array.from({ length: 80 }, (_, i) => `priv/2026/01/01/crash-${i}.bin`);
     for (const key of keys) await objects.put(key, key);
-    const queue = new DeleteQueue({ db });
+    const queue = new DeleteQueue({ database: db });
     await queue.schedule(keys, "deleted");
     const leaseMs = 60_000;
 
@@ -54,7 +54,7 @@ describe("a DeleteWorker killed mid-batch", () => {
     expect(remaining.length).toBeGreaterThanOrEqual(75);
     expect(leased.length).toBeGreaterThanOrEqual(45);
     const clock = new ManualClock(now);
-    const survivor = new DeleteWorker({ db, objects, clock, batchSize: 100 });
+    const survivor = new DeleteWorker({ database: db, objects, clock, batchSize: 100 });
     const before = await survivor.runOnce();
     expect(before.leased).toBe(remaining.length - leased.length);
     expect(await queue.count()).toBe(leased.length);

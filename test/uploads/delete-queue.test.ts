@@ -11,7 +11,7 @@ forEachEngine("DeleteQueue", (ctx) => {
   const setup = () => {
     const clock = new ManualClock(10_000);
     const { db } = ctx();
-    return { db, clock, queue: new DeleteQueue({ db, clock }), outbox: new Outbox({ db, clock }) };
+    return { db, clock, queue: new DeleteQueue({ database: db, clock }), outbox: new Outbox({ database: db, clock }) };
   };
 
   it("enqueues rows with their upload id and leases them", async () => {

@@ -44,10 +44,10 @@ describe("end to end: 20 MiB through UploadService to S3 (s3rver), adopted, repl
     await db.migrate(uploadsMigrations);
     await db.run("CREATE TABLE posts (id TEXT PRIMARY KEY, cover TEXT, body TEXT)");
     const objects = new S3ObjectStore({ ...s3rver.storeOptions, partSize: 5 * MiB });
-    const uploads = new UploadService({ db, objects });
-    const claims = new ClaimStore({ db });
-    const queue = new DeleteQueue({ db });
-    const outbox = new Outbox({ db });
+    const uploads = new UploadService({ database: db, objects });
+    const claims = new ClaimStore({ database: db });
+    const queue = new DeleteQueue({ database: db });
+    const outbox = new Outbox({ database: db });
     const postFiles = new Files<{ cover: string; body: string }>({
       claims,
       queue,
@@ -96,11 +96,11 @@ describe("end to end: 20 MiB through UploadService to S3 (s3rver), adopted, repl
     });
     expect((await queue.list()).map((r) => [r.key, r.reason])).toEqual([[init.key, "replaced"]]);
 
-    const worker = new DeleteWorker({ db, objects });
+    const worker = new DeleteWorker({ database: db, objects });
     expect((await worker.runOnce()).results.map((r) => r.status)).toEqual(["deleted"]);
     expect(await objects.head(init.key)).toBeNull();
     expect((await objects.head(small.key))?.size).toBe(3);
-    expect(await new ClaimSweeper({ db, objects }).runOnce()).toEqual({ expired: [], recovered: [] });
+    expect(await new ClaimSweeper({ database: db, objects }).runOnce()).toEqual({ expired: [], recovered: [] });
 
     const topics: string[] = [];
     await outbox.drain(async (e) => {

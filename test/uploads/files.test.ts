@@ -22,8 +22,8 @@ forEachEngine("Files", (ctx) => {
   const setup = () => {
     const { db } = ctx();
     const clock = new ManualClock(1_000);
-    const claims = new ClaimStore({ db, clock });
-    const queue = new DeleteQueue({ db, clock });
+    const claims = new ClaimStore({ database: db, clock });
+    const queue = new DeleteQueue({ database: db, clock });
     const files = new Files<Post>({
       claims,
       queue,
@@ -41,7 +41,7 @@ forEachEngine("Files", (ctx) => {
       const c = await claims.create(newClaim({ key, createdBy: owner }));
       await claims.markUploaded(c.id);
     };
-    return { db, claims, queue, files, uploaded, outbox: new Outbox({ db, clock }) };
+    return { db, claims, queue, files, uploaded, outbox: new Outbox({ database: db, clock }) };
   };
 
   const post: Post = {

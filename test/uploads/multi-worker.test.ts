@@ -28,7 +28,7 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
     const objects = new FaultyObjectStore(new MemoryObjectStore());
     const keys = Array.from({ length: 2_000 }, (_, i) => `priv/2026/01/01/obj-${String(i).padStart(4, "0")}.bin`);
     for (const key of keys) await objects.put(key, key);
-    await new DeleteQueue({ db: handles[0] as Database }).schedule(keys, "deleted");
+    await new DeleteQueue({ database: handles[0] as Database }).schedule(keys, "deleted");
     // Deletes yield to the event loop so the workers' batches genuinely interleave.
     objects.beforeCall = () => new Promise((r) => setImmediate(r));
 
@@ -38,8 +38,8 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
         // Small pools: each worker still runs 8 deletes at once, and the suite shares the server with others.
         const db = await openPostgres(pg.url, { max: 3 });
         handles.push(db);
-        const queue = new TrackingDeleteQueue({ db }, ledger, name);
-        return new DeleteWorker({ db, objects, queue, batchSize: 100, concurrency: 8 });
+        const queue = new TrackingDeleteQueue({ database: db }, ledger, name);
+        return new DeleteWorker({ database: db, objects, queue, batchSize: 100, concurrency: 8 });
       }),
     );
     const rounds = await Promise.all(
@@ -60,7 +60,7 @@ describe.runIf(hasPostgres)("postgres: 4 DeleteWorkers draining 2,000 pending de
     expect(rounds.filter((n) => n > 0).length).toBeGreaterThan(1);
     expect(objects.succeeded("delete")).toBe(2_000);
     expect(keys.every((key) => objects.succeeded("delete", key) === 1)).toBe(true);
-    expect(await new DeleteQueue({ db: handles[0] as Database }).count()).toBe(0);
+    expect(await new DeleteQueue({ database: handles[0] as Database }).count()).toBe(0);
     expect((await objects.list("priv/")).objects).toEqual([]);
   });
 });

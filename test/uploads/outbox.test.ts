@@ -15,7 +15,7 @@ forEachEngine("Outbox", (ctx) => {
   it("dispatches committed events in order and marks them only after the handler resolved", async () => {
     const { db } = ctx();
     const clock = new ManualClock(1_000);
-    const outbox = new Outbox({ db, clock });
+    const outbox = new Outbox({ database: db, clock });
     await db.transaction(async (tx) => {
       for (const k of ["a", "b", "c"]) await appendEvent(tx, clock.now(), event(k));
     });
@@ -52,8 +52,8 @@ forEachEngine("Outbox", (ctx) => {
 
   it("gives concurrent dispatchers disjoint events", async () => {
     const { db } = ctx();
-    const outbox = new Outbox({ db, clock: new ManualClock(1_000) });
-    const queue = new DeleteQueue({ db });
+    const outbox = new Outbox({ database: db, clock: new ManualClock(1_000) });
+    const queue = new DeleteQueue({ database: db });
     await queue.schedule(["x"], "deleted");
     for (let i = 0; i < 40; i++) await appendEvent(db, 1_000, event(`k${i}`));
     const seen: number[] = [];
@@ -75,7 +75,7 @@ forEachEngine("Outbox", (ctx) => {
 forEachEngine("Outbox polling", (ctx) => {
   it("start() dispatches on a timer, retries a failed event later, stop() ends it", async () => {
     const { db } = ctx();
-    const outbox = new Outbox({ db });
+    const outbox = new Outbox({ database: db });
     await appendEvent(db, 1, { topic: "file.deleted", payload: { fileKey: "a", reason: "deleted" } });
     const seen: string[] = [];
     const errors: unknown[] = [];

@@ -25,8 +25,8 @@ forEachEngine("reconcile", (ctx) => {
     ]) {
       await objects.put(key, `bytes of ${key}`, { contentType: "image/png" });
     }
-    await new ClaimStore({ db }).create(newClaim({ key: "priv/claimed.bin" }));
-    await new DeleteQueue({ db }).schedule(["priv/queued.bin"], "deleted");
+    await new ClaimStore({ database: db }).create(newClaim({ key: "priv/claimed.bin" }));
+    await new DeleteQueue({ database: db }).schedule(["priv/queued.bin"], "deleted");
     clock.advance(2 * HOUR);
     await objects.put("priv/young.bin", "in flight");
     const referencedSet = new Set(["pub/referenced.png", "pub/gone.png"]);
@@ -41,7 +41,7 @@ forEachEngine("reconcile", (ctx) => {
 
   it("reports orphans and dangling references in a dry run and changes nothing", async () => {
     const { db, clock, objects, references } = await setup();
-    const report = await reconcile({ db, objects, references, clock });
+    const report = await reconcile({ database: db, objects, references, clock });
     expect(report).toEqual({
       dryRun: true,
       scanned: 6,
@@ -56,7 +56,7 @@ forEachEngine("reconcile", (ctx) => {
 
   it("quarantines orphans (copy, then remove) and purges them after the retention", async () => {
     const { db, clock, objects, references } = await setup();
-    const report = await reconcile({ db, objects, references, clock, dryRun: false, limit: 1 });
+    const report = await reconcile({ database: db, objects, references, clock, dryRun: false, limit: 1 });
     expect(report.quarantined).toEqual(["pub/orphan2.png"]);
     expect(await objects.head("pub/orphan2.png")).toBeNull();
     const copy = await objects.get("quarantine/pub/orphan2.png");
@@ -67,7 +67,7 @@ forEachEngine("reconcile", (ctx) => {
       expect(await objects.head(key), key).not.toBeNull();
     }
     clock.advance(8 * 24 * HOUR);
-    const later = await reconcile({ db, objects, references, clock, dryRun: false });
+    const later = await reconcile({ database: db, objects, references, clock, dryRun: false });
     expect(later.quarantined).toEqual(["priv/orphan.bin", "priv/young.bin"]);
     expect(later.purged).toEqual(["quarantine/pub/orphan2.png"]);
     expect(await objects.head("quarantine/pub/orphan2.png")).toBeNull();
@@ -81,24 +81,30 @@ forEachEngine("reconcile", (ctx) => {
         throw new Error("business db down");
       },
     };
-    await expect(reconcile({ db, objects, references: failing, clock, dryRun: false })).rejects.toThrow(
+    await expect(reconcile({ database: db, objects, references: failing, clock, dryRun: false })).rejects.toThrow(
       "business db down",
     );
     expect(await objects.head("priv/orphan.bin")).not.toBeNull();
     const references: ReferenceSource = { referencedKeys: async () => new Set() };
-    await expect(reconcile({ db, objects, references, quarantinePrefix: "priv/q/" })).rejects.toBeInstanceOf(
+    await expect(reconcile({ database: db, objects, references, quarantinePrefix: "priv/q/" })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
-    await expect(reconcile({ db, objects, references, quarantinePrefix: "q" })).rejects.toBeInstanceOf(
+    await expect(reconcile({ database: db, objects, references, quarantinePrefix: "q" })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
   });
 
   it("reports the objects scanned so far after each listed page without changing the report", async () => {
     const { db, clock, objects, references } = await setup();
-    const plain = await reconcile({ db, objects, references, clock });
+    const plain = await reconcile({ database: db, objects, references, clock });
     const calls: [number, number | undefined][] = [];
-    const report = await reconcile({ db, objects, references, clock, onProgress: (d, t) => calls.push([d, t]) });
+    const report = await reconcile({
+      database: db,
+      objects,
+      references,
+      clock,
+      onProgress: (d, t) => calls.push([d, t]),
+    });
     expect(report).toEqual(plain);
     // pub/ holds two objects, priv/ four: one page each.
     expect(calls).toEqual([

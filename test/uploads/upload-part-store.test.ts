@@ -8,8 +8,8 @@ import { newClaim } from "./fixtures.js";
 forEachEngine("UploadPartStore", (ctx) => {
   it("upserts by (claim, part number), last writer wins, lists in part order", async () => {
     const { db } = ctx();
-    const claims = new ClaimStore({ db });
-    const parts = new UploadPartStore({ db });
+    const claims = new ClaimStore({ database: db });
+    const parts = new UploadPartStore({ database: db });
     const c = await claims.create(newClaim({ partCount: 3 }));
     await parts.upsert({ claimId: c.id, partNumber: 3, etag: "c", size: 1 });
     await parts.upsert({ claimId: c.id, partNumber: 1, etag: "a", size: 4 });
@@ -24,7 +24,7 @@ forEachEngine("UploadPartStore", (ctx) => {
 
   it("rejects a part of an unknown claim", async () => {
     const { db } = ctx();
-    const parts = new UploadPartStore({ db });
+    const parts = new UploadPartStore({ database: db });
     await expect(parts.upsert({ claimId: "missing", partNumber: 1, etag: "e", size: 1 })).rejects.toBeInstanceOf(
       ConstraintError,
     );

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { buffer } from "node:stream/consumers";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import {
   AccessDeniedError,
@@ -14,11 +14,13 @@ import {
   UploadFailedError,
 } from "../../src/errors.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
+import { openSqlite, tableExists } from "../../src/sql/index.js";
 import { ClaimStore } from "../../src/uploads/claim-store.js";
 import { ClaimSweeper } from "../../src/uploads/claim-sweeper.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { UploadService } from "../../src/uploads/upload-service.js";
 import type { UploadServiceOptions } from "../../src/uploads/upload-service-options.js";
+import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
 import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { forEachEngine } from "./engines.js";
 import { FaultyExecutor } from "./faulty-executor.js";
@@ -32,14 +34,14 @@ forEachEngine("UploadService", (ctx) => {
     const { db } = ctx();
     const clock = new ManualClock(START);
     const objects = new FaultyObjectStore(new MemoryObjectStore({ partSize: PART, maxPartCount: 50 }));
-    const service = new UploadService({ db, objects, clock, ...options });
+    const service = new UploadService({ database: db, objects, clock, ...options });
     return {
       db,
       clock,
       objects,
       service,
-      claims: new ClaimStore({ db, clock }),
-      queue: new DeleteQueue({ db, clock }),
+      claims: new ClaimStore({ database: db, clock }),
+      queue: new DeleteQueue({ database: db, clock }),
     };
   };
 
@@ -210,7 +212,7 @@ forEachEngine("UploadService", (ctx) => {
       expect(err).toBeInstanceOf(ClaimNotFoundError);
       expect(err).toBeInstanceOf(NotFoundError);
     }
-    const swept = await new ClaimSweeper({ db, objects, clock }).runOnce();
+    const swept = await new ClaimSweeper({ database: db, objects, clock }).runOnce();
     expect(swept.expired.map((c) => c.id)).toEqual([init.claimId]);
     for (const attempt of [...paths(), service.listParts("alice", init.claimId)]) {
       await expect(attempt).rejects.toBeInstanceOf(ClaimNotFoundError);
@@ -219,8 +221,8 @@ forEachEngine("UploadService", (ctx) => {
 
   it("re-validates the size limit at part and at completion (resume bypass)", async () => {
     const { db, objects, clock } = setup();
-    const generous = new UploadService({ db, objects, clock, maxUploadSize: PART * 4 });
-    const strict = new UploadService({ db, objects, clock, maxUploadSize: PART });
+    const generous = new UploadService({ database: db, objects, clock, maxUploadSize: PART * 4 });
+    const strict = new UploadService({ database: db, objects, clock, maxUploadSize: PART });
     const init = await generous.initUpload("alice", { filename: "a.bin", size: PART * 2 });
     const data = randomBytes(PART * 2);
     await expect(
@@ -283,7 +285,7 @@ forEachEngine("UploadService", (ctx) => {
     const { service, db, clock, claims, queue } = setup({ claimTtlMs: 1_000 });
     const init = await service.initUpload("alice", { filename: "a.bin", size: 3 });
     await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abc" });
-    const sweeper = new ClaimSweeper({ db, objects: new MemoryObjectStore(), clock });
+    const sweeper = new ClaimSweeper({ database: db, objects: new MemoryObjectStore(), clock });
     let release: () => void = () => {};
     const held = new Promise<void>((r) => {
       release = r;
@@ -318,14 +320,14 @@ forEachEngine("UploadService under database faults", (ctx) => {
     const faulty = new FaultyExecutor(db, (sql) =>
       sql.includes("SET upload_id") ? new BusyError("database is busy") : undefined,
     );
-    const service = new UploadService({ db: faulty, objects, clock });
+    const service = new UploadService({ database: faulty, objects, clock });
     await expect(service.initUpload("alice", { filename: "a.bin", size: 3 })).rejects.toBeInstanceOf(BusyError);
     expect(lifecycleCalls(objects)).toEqual(["initMultipart", "abortMultipart"]);
-    const claims = new ClaimStore({ db, clock });
+    const claims = new ClaimStore({ database: db, clock });
     const [claim] = await claims.scanExpired(START + 25 * 3_600_000, 10);
     expect(claim).toMatchObject({ status: "pending", uploadId: "" });
     clock.advance(25 * 3_600_000);
-    const swept = await new ClaimSweeper({ db, objects, clock }).runOnce();
+    const swept = await new ClaimSweeper({ database: db, objects, clock }).runOnce();
     expect(swept.expired.map((c) => c.id)).toEqual([claim?.id]);
   });
 
@@ -333,9 +335,9 @@ forEachEngine("UploadService under database faults", (ctx) => {
     const { db } = ctx();
     const clock = new ManualClock(START);
     const objects = new MemoryObjectStore();
-    const claims = new ClaimStore({ db, clock });
+    const claims = new ClaimStore({ database: db, clock });
     for (let i = 0; i < 120; i++) await claims.create(newClaim({ expiresAt: START - 1 - i }));
-    const sweepers = Array.from({ length: 3 }, () => new ClaimSweeper({ db, objects, clock, batchSize: 50 }));
+    const sweepers = Array.from({ length: 3 }, () => new ClaimSweeper({ database: db, objects, clock, batchSize: 50 }));
     const swept: string[] = [];
     for (let round = 0; round < 4; round++) {
       const results = await Promise.all(sweepers.map((s) => s.runOnce()));
@@ -343,6 +345,48 @@ forEachEngine("UploadService under database faults", (ctx) => {
     }
     expect(swept).toHaveLength(120);
     expect(new Set(swept).size).toBe(120);
-    expect(await new DeleteQueue({ db, clock }).count()).toBe(120);
+    expect(await new DeleteQueue({ database: db, clock }).count()).toBe(120);
+  });
+});
+
+describe("UploadService options", () => {
+  const objects = () => new MemoryObjectStore({ partSize: PART, maxPartCount: 50 });
+
+  it("open migrates a fresh database by default; migrate: false leaves it alone", async () => {
+    const db = await openSqlite(":memory:");
+    await UploadService.open({ database: db, objects: objects(), migrate: false });
+    expect(await tableExists(db, "storeroom_upload_claims")).toBe(false);
+    const service = await UploadService.open({ database: db, objects: objects() });
+    expect(await tableExists(db, "storeroom_upload_claims")).toBe(true);
+    expect((await service.initUpload("alice", { filename: "a.txt", size: 3 })).partCount).toBe(1);
+    await db.close();
+  });
+
+  it.each([
+    ["maxPendingClaims", 0],
+    ["maxUploadSize", -1],
+    ["claimTtlMs", 2.5],
+  ] as const)(
+    "%s: %s throws an InvalidArgumentError naming the option instead of using the default",
+    async (option, value) => {
+      const db = await openSqlite(":memory:");
+      const attempt = UploadService.open({ database: db, objects: objects(), [option]: value });
+      await expect(attempt).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(attempt).rejects.toThrow(new RegExp(`^${option} must be a positive integer`));
+      expect(await tableExists(db, "storeroom_upload_claims")).toBe(false);
+      await db.close();
+    },
+  );
+
+  it("the deprecated db option still works; giving it beside database or neither is an error", async () => {
+    const db = await openSqlite(":memory:");
+    await db.migrate(uploadsMigrations);
+    const legacy = new UploadService({ db, objects: objects() });
+    expect((await legacy.initUpload("alice", { filename: "a.txt", size: 3 })).partCount).toBe(1);
+    expect(() => new UploadService({ db, database: db, objects: objects() })).toThrow(
+      /database and its deprecated alias db/,
+    );
+    expect(() => new UploadService({ objects: objects() })).toThrow(/^database is required/);
+    await db.close();
   });
 });

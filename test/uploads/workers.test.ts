@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
-import { AccessDeniedError, UploadFailedError } from "../../src/errors.js";
+import { ManualClock, ManualScheduler } from "../../src/clock.js";
+import { AccessDeniedError, InvalidArgumentError, UploadFailedError } from "../../src/errors.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
 import { ClaimStore } from "../../src/uploads/claim-store.js";
 import { ClaimSweeper } from "../../src/uploads/claim-sweeper.js";
@@ -27,12 +27,12 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
       db,
       clock,
       objects,
-      claims: new ClaimStore({ db, clock }),
-      parts: new UploadPartStore({ db, clock }),
-      queue: new DeleteQueue({ db, clock }),
-      outbox: new Outbox({ db, clock }),
-      sweeper: new ClaimSweeper({ db, objects, clock }),
-      worker: new DeleteWorker({ db, objects, clock }),
+      claims: new ClaimStore({ database: db, clock }),
+      parts: new UploadPartStore({ database: db, clock }),
+      queue: new DeleteQueue({ database: db, clock }),
+      outbox: new Outbox({ database: db, clock }),
+      sweeper: new ClaimSweeper({ database: db, objects, clock }),
+      worker: new DeleteWorker({ database: db, objects, clock }),
     };
   };
 
@@ -145,9 +145,22 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     expect(events).toHaveLength(1);
   });
 
-  it("uses every tunable's default when given a value <= 0", async () => {
+  it("rejects a tunable <= 0 with an InvalidArgumentError naming it, and uses the defaults when absent", async () => {
     const { db, queue, objects, clock } = setup();
-    const worker = new DeleteWorker({ db, objects, clock, batchSize: 0, leaseMs: -1, concurrency: 0, maxAttempts: 0 });
+    for (const [option, value] of [
+      ["batchSize", 0],
+      ["leaseMs", -1],
+      ["concurrency", 0],
+      ["maxAttempts", 1.5],
+      ["baseBackoffMs", Number.NaN],
+    ] as const) {
+      expect(() => new DeleteWorker({ database: db, objects, clock, [option]: value })).toThrow(
+        new RegExp(`^${option} must be a positive integer`),
+      );
+    }
+    expect(() => new ClaimSweeper({ database: db, objects, clock, batchSize: 0 })).toThrow(InvalidArgumentError);
+    expect(() => new DeleteWorker({ database: db, objects, clock, intervalMs: -5 })).toThrow(/^intervalMs must be/);
+    const worker = new DeleteWorker({ database: db, objects, clock });
     await queue.schedule(
       Array.from({ length: 150 }, (_, i) => `k${i}`),
       "deleted",
@@ -156,9 +169,25 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     expect((await worker.runOnce()).leased).toBe(50);
   });
 
+  it("intervalMs: 0 disables the timers; a ManualScheduler clock drives them", async () => {
+    const { db, queue, objects } = setup();
+    const clock = new ManualScheduler(1_000_000);
+    const off = new DeleteWorker({ database: db, objects, clock, intervalMs: 0 });
+    off.start();
+    expect(clock.pending).toBe(0);
+    const worker = new DeleteWorker({ database: db, objects, clock, intervalMs: 60_000 });
+    await queue.schedule(["scheduled"], "deleted");
+    worker.start();
+    expect(clock.pending).toBe(1);
+    clock.advance(60_000);
+    await expect.poll(() => queue.count(), { timeout: 5_000 }).toBe(0);
+    await worker.stop();
+    expect(clock.pending).toBe(0);
+  });
+
   it("start() runs ticks on a timer and stop() waits for the running one", async () => {
     const { db, queue, objects } = setup();
-    const worker = new DeleteWorker({ db, objects, intervalMs: 10 });
+    const worker = new DeleteWorker({ database: db, objects, intervalMs: 10 });
     await queue.schedule(["t1"], "deleted");
     worker.start();
     await expect.poll(() => queue.count(), { timeout: 5_000 }).toBe(0);

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { MigrationSet } from "../../sql/migration-set.js";
-import { openSqlite } from "../../sql/sqlite/sqlite-database.js";
+import { MigrationSet, openSqlite } from "../../sql/index.js";
 import { printJson } from "../output.js";
 
 const demoMigrations = new MigrationSet("demo").add({

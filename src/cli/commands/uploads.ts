@@ -71,7 +71,7 @@ export function registerUploads(program: Command): void {
     .action(async (opts: CommonOptions) => {
       const { ClaimSweeper } = await import("../../uploads/index.js");
       await withStores(opts, async ({ db, objects }) => {
-        const result = await new ClaimSweeper({ db, objects }).runOnce();
+        const result = await new ClaimSweeper({ database: db, objects }).runOnce();
         const out = { expired: result.expired.map((c) => c.key), recovered: result.recovered.map((c) => c.key) };
         if (opts.json) printJson(out);
         else process.stdout.write(`expired ${out.expired.length}, recovered ${out.recovered.length}\n`);
@@ -87,7 +87,7 @@ export function registerUploads(program: Command): void {
     .action(async (opts: CommonOptions) => {
       const { DeleteWorker } = await import("../../uploads/index.js");
       await withStores(opts, async ({ db, objects }) => {
-        const worker = new DeleteWorker({ db, objects });
+        const worker = new DeleteWorker({ database: db, objects });
         const totals = { deleted: 0, deferred: 0, deadLettered: 0 };
         for (;;) {
           const { results } = await worker.runOnce();
@@ -133,7 +133,7 @@ export function registerUploads(program: Command): void {
         let result: Awaited<ReturnType<typeof reconcile>>;
         try {
           result = await reconcile({
-            db,
+            database: db,
             objects,
             dryRun: opts.apply !== true,
             quarantinePrefix: opts.quarantinePrefix,

@@ -1,14 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { StateEvent, StateStore, StateWatcher } from "../../state/index.js";
 import { HttpError } from "../error-reply.js";
 import type { RequestIdentity } from "../identity.js";
 import { identityOf } from "../request-context.js";
-import type { StateApi, StateChange, StateWatcher } from "../state-api.js";
 
 /** The caller's state store: the user's tenant when the identity has a user id, else the org's. */
 export interface StateResolver {
-  get(identity: RequestIdentity): Promise<StateApi>;
+  get(identity: RequestIdentity): Promise<StateStore>;
   /** Same store, kept open until `release()` (for event streams). */
-  pin(identity: RequestIdentity): Promise<{ state: StateApi; release: () => void }>;
+  pin(identity: RequestIdentity): Promise<{ state: StateStore; release: () => void }>;
 }
 
 /** Options of {@link registerStateRoutes}. */
@@ -33,7 +33,7 @@ const maxPageSize = 1000;
  */
 export async function registerStateRoutes(app: FastifyInstance, options: StateRouteOptions): Promise<void> {
   const { states } = options;
-  const withState = async <T>(identity: RequestIdentity, fn: (state: StateApi) => Promise<T>): Promise<T> =>
+  const withState = async <T>(identity: RequestIdentity, fn: (state: StateStore) => Promise<T>): Promise<T> =>
     fn(await states.get(identity));
   // Values are opaque text: accept any content type and keep the raw bytes.
   app.removeAllContentTypeParsers();
@@ -140,7 +140,7 @@ async function streamEvents(
   }
 }
 
-function toEvent(change: StateChange): StateChange {
+function toEvent(change: StateEvent): StateEvent {
   const { type, group, key, value, timestamp } = change;
   return value === undefined ? { type, group, key, timestamp } : { type, group, key, value, timestamp };
 }

@@ -1,9 +1,11 @@
+import { checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
+import { booleanOption } from "../internal/option-checks.js";
 import type { Database } from "../sql/index.js";
 
 /** Where journal rows say they belong. Only `bucketName` is used; the other two are metadata. */
-export interface JournalConfig {
+export interface JournalOptions {
   /** Metadata only (no network I/O happens), e.g. `"http://127.0.0.1:8086"`. */
   endpointUrl?: string;
   /** Metadata only, e.g. `"core"`. */
@@ -13,26 +15,28 @@ export interface JournalConfig {
 }
 
 /**
- * How {@link StateStore.open} builds a store. Give exactly one of `databasePath` (the store opens
- * SQLite itself and closes it on `close()`) or `database` (any foundation database, also
- * PostgreSQL; the store never closes it).
+ * How {@link StateStore.open} builds a store. Give exactly one of `database` (any storeroom
+ * database, also PostgreSQL; the caller owns it and the store never closes it) or
+ * `databasePath` (the store opens SQLite itself and closes it on `close()`).
  *
  * @example
  * ```ts
- * const state = await StateStore.open({ databasePath: "./state.db", purgeIntervalMs: 30_000 });
+ * const state = await StateStore.open({ database, purgeIntervalMs: 30_000 });
  * ```
  */
-export interface StateStoreConfig {
-  /** A SQLite file path or `":memory:"`. Must not be empty. */
-  databasePath?: string;
+export interface StateStoreOptions {
   /** An open database the caller owns. */
   database?: Database;
-  /** Background purge period in ms. `0` or absent means the default, 60000 (as in the seed); negative is an error. */
+  /** A SQLite file path or `":memory:"` the store opens and owns. Must not be empty. */
+  databasePath?: string;
+  /** Apply the `state` migrations on open. Default `true`; `false` when they were applied elsewhere. */
+  migrate?: boolean;
+  /** Background purge period in ms: an integer, `0` disables the timer (call `purgeExpired` yourself). Default 60000. */
   purgeIntervalMs?: number;
   /** Directory of workspace scratch files. Default `.core/state` (relative to the process CWD); trailing slashes are stripped. */
   workspaceStateDirectory?: string;
   /** Journal metadata; when any field is set, all three must be set. */
-  journal?: JournalConfig;
+  journal?: JournalOptions;
   /** Source of time for TTLs, events and journal rows. Default {@link systemClock}. */
   clock?: Clock;
   /** Default buffer of {@link StateStore.watch} watchers. Default 16. */
@@ -41,13 +45,14 @@ export interface StateStoreConfig {
   onListenerError?: (err: unknown) => void;
 }
 
-/** A validated {@link StateStoreConfig} with every default filled in. */
-export interface NormalisedStateConfig {
+/** A validated {@link StateStoreOptions} with every default filled in. */
+export interface ResolvedStateStoreOptions {
   readonly databasePath: string | undefined;
   readonly database: Database | undefined;
+  readonly migrate: boolean;
   readonly purgeIntervalMs: number;
   readonly workspaceStateDirectory: string;
-  readonly journal: Readonly<Required<JournalConfig>> | undefined;
+  readonly journal: Readonly<Required<JournalOptions>> | undefined;
   readonly bucketName: string;
   readonly clock: Clock;
   readonly watchBufferSize: number;
@@ -59,14 +64,21 @@ export const DEFAULT_WORKSPACE_STATE_DIRECTORY = ".core/state";
 export const DEFAULT_JOURNAL_BUCKET = "store";
 export const DEFAULT_WATCH_BUFFER_SIZE = 16;
 
+/** @deprecated Renamed {@link StateStoreOptions}. */
+export type StateStoreConfig = StateStoreOptions;
+/** @deprecated Renamed {@link JournalOptions}. */
+export type JournalConfig = JournalOptions;
+/** @deprecated Renamed {@link ResolvedStateStoreOptions}. */
+export type NormalisedStateConfig = ResolvedStateStoreOptions;
+
 /** Strips trailing slashes (keeping a lone `/`). */
-export function normaliseDirectory(dir: string): string {
+export function normalizeDirectory(dir: string): string {
   const stripped = dir.replace(/[/\\]+$/, "");
   return stripped === "" ? (dir === "" ? "" : "/") : stripped;
 }
 
-/** Validates `config` and fills defaults; throws {@link InvalidArgumentError} naming the bad field. */
-export function normaliseStateConfig(config: StateStoreConfig): NormalisedStateConfig {
+/** Validates `config` and fills defaults; throws {@link InvalidArgumentError} naming the bad option. */
+export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedStateStoreOptions {
   if (config === null || typeof config !== "object") {
     throw new InvalidArgumentError("state config must be an object", { op: "state.open" });
   }
@@ -85,10 +97,13 @@ export function normaliseStateConfig(config: StateStoreConfig): NormalisedStateC
       op: "state.open",
     });
   }
-  const purge = config.purgeIntervalMs ?? 0;
-  if (typeof purge !== "number" || !Number.isFinite(purge) || purge < 0) {
-    throw new InvalidArgumentError("purge interval must be zero or positive (milliseconds)", { op: "state.open" });
-  }
+  const purgeIntervalMs = checkIntervalMs(
+    config.purgeIntervalMs,
+    "purgeIntervalMs",
+    "state.open",
+    DEFAULT_PURGE_INTERVAL_MS,
+  );
+  const migrate = booleanOption(config.migrate, "migrate", "state.open", true);
   const buffer = config.watchBufferSize ?? DEFAULT_WATCH_BUFFER_SIZE;
   if (!Number.isInteger(buffer) || buffer < 1) {
     throw new InvalidArgumentError("watchBufferSize must be a positive integer", { op: "state.open" });
@@ -101,8 +116,9 @@ export function normaliseStateConfig(config: StateStoreConfig): NormalisedStateC
   return Object.freeze({
     databasePath,
     database,
-    purgeIntervalMs: purge === 0 ? DEFAULT_PURGE_INTERVAL_MS : purge,
-    workspaceStateDirectory: normaliseDirectory(dir === "" ? DEFAULT_WORKSPACE_STATE_DIRECTORY : dir),
+    migrate,
+    purgeIntervalMs,
+    workspaceStateDirectory: normalizeDirectory(dir === "" ? DEFAULT_WORKSPACE_STATE_DIRECTORY : dir),
     journal,
     bucketName: journal?.bucketName ?? DEFAULT_JOURNAL_BUCKET,
     clock: config.clock ?? systemClock,
@@ -111,7 +127,10 @@ export function normaliseStateConfig(config: StateStoreConfig): NormalisedStateC
   });
 }
 
-function validateJournal(journal: JournalConfig | undefined): Readonly<Required<JournalConfig>> | undefined {
+/** @deprecated Renamed {@link normalizeStateStoreOptions}. */
+export const normaliseStateConfig = normalizeStateStoreOptions;
+
+function validateJournal(journal: JournalOptions | undefined): Readonly<Required<JournalOptions>> | undefined {
   if (journal === undefined) return undefined;
   const { endpointUrl = "", organisation = "", bucketName = "" } = journal;
   if (endpointUrl === "" && organisation === "" && bucketName === "") return undefined;

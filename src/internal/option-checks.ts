@@ -1,0 +1,34 @@
+import { InvalidArgumentError } from "../errors.js";
+
+/**
+ * `value` when it is a positive safe integer, `fallback` when it is `undefined`; anything else
+ * throws {@link InvalidArgumentError} naming `option`. A bad value is never replaced silently.
+ */
+export function positiveInteger(value: unknown, option: string, op: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidArgumentError(`${option} must be a positive integer, got ${String(value)}`, { op });
+  }
+  return value;
+}
+
+/** `value` when it is a boolean, `fallback` when it is `undefined`; anything else throws naming `option`. */
+export function booleanOption(value: unknown, option: string, op: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new InvalidArgumentError(`${option} must be a boolean`, { op });
+  return value;
+}
+
+/**
+ * The `database` option, or the deprecated `db` it replaced; throws naming `database` when
+ * neither is given or both are.
+ */
+export function databaseOption<T>(options: { database?: T; db?: T }, op: string): T {
+  const { database, db } = options;
+  if (database !== undefined && db !== undefined) {
+    throw new InvalidArgumentError("database and its deprecated alias db were both given", { op });
+  }
+  const chosen = database ?? db;
+  if (chosen === undefined || chosen === null) throw new InvalidArgumentError("database is required", { op });
+  return chosen;
+}
