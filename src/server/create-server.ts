@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
+import { redactText } from "../internal/redact.js";
 import type { TenantStore } from "../tenants/index.js";
 import { errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
@@ -13,13 +14,15 @@ import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerInspectorRoutes } from "./routes/inspector-routes.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
+import { registerTokenRoutes } from "./routes/token-routes.js";
 import { registerUploadRoutes } from "./routes/upload-routes.js";
 import { readOrCreateSecret } from "./secret-file.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { openServerParts } from "./server-parts.js";
-import { TokenAuthenticator, type TokenFileState } from "./token-authenticator.js";
+import { TokenAuthenticator } from "./token-authenticator.js";
+import { TokenStore } from "./token-store.js";
 
 /** What {@link StoreroomServer.close} managed to do. `flushed` is true only when nothing was lost. */
 export interface ShutdownReport {
@@ -37,8 +40,11 @@ export interface StoreroomServer {
   readonly metrics: ServerMetrics;
   /** The tenant store behind the state routes (checkpoint, evict, inspect). */
   readonly tenants: TenantStore;
-  /** Token mode: the tokens file and the token generated on this start, if any. */
-  readonly tokenFile: TokenFileState | undefined;
+  /**
+   * Token mode: the token store (`generated` holds the first-start token until
+   * `acknowledgeGenerated()` confirms it was shown). `undefined` in gateway mode.
+   */
+  readonly tokens: TokenStore | undefined;
   /** Starts listening on `config.host:config.port` and returns the base URL, e.g. `http://127.0.0.1:7480`. */
   listen(): Promise<string>;
   /**
@@ -62,13 +68,34 @@ export interface StoreroomServer {
  */
 export async function createServer(input: ServerConfig = {}): Promise<StoreroomServer> {
   const config = resolveServerConfig(input);
-  const authenticator: Authenticator =
-    config.auth === "gateway"
-      ? new GatewayAuthenticator({ secret: config.gatewaySecret ?? "", operatorRole: config.gatewayOperatorRole })
-      : await TokenAuthenticator.open(config.tokensFile);
   const metrics = new ServerMetrics();
+  const tokens =
+    config.auth === "token"
+      ? await TokenStore.open({
+          path: config.tokensFile,
+          clock: config.clock,
+          bootstrap: true,
+          watch: true,
+          onReloadError: (err) => {
+            metrics.backgroundFailures.inc({ job: "tokens_reload" });
+            process.emitWarning(`storeroom: tokens: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        })
+      : undefined;
+  const authenticator: Authenticator =
+    tokens === undefined
+      ? new GatewayAuthenticator({ secret: config.gatewaySecret ?? "", operatorRole: config.gatewayOperatorRole })
+      : new TokenAuthenticator(tokens);
   const app = Fastify({
-    logger: config.logger,
+    logger: config.logger
+      ? {
+          // Request URLs and error messages can carry credentials (query tokens, connection strings).
+          serializers: {
+            req: (req) => ({ method: req.method, url: redactText(req.url), remoteAddress: req.ip }),
+            err: (err) => ({ type: err.name, message: redactText(err.message), stack: redactText(err.stack ?? "") }),
+          },
+        }
+      : false,
     bodyLimit: config.maxJsonBytes,
     forceCloseConnections: "idle",
     return503OnClosing: true,
@@ -140,6 +167,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
   registerHealthRoutes(app, { metrics });
   registerBusRoute(app, authenticator, buses);
   registerBusNameRoutes(app, parts.peerNames);
+  registerTokenRoutes(app, tokens);
   if (config.inspector) registerInspectorRoutes(app, parts, buses, config.clock);
   registerTenantRoutes(app, parts);
   await app.register(async (scope) =>
@@ -169,7 +197,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     authenticator,
     metrics,
     tenants: parts.tenants,
-    tokenFile: authenticator instanceof TokenAuthenticator ? authenticator.file : undefined,
+    tokens,
     async listen() {
       return app.listen({ host: config.host, port: config.port });
     },
@@ -182,6 +210,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
           errors.push(`http: ${(err as Error).message}`);
         }
         if (busCloseError !== undefined) errors.push(`bus: ${(busCloseError as Error).message}`);
+        tokens?.close();
         errors.push(...(await parts.close()));
         return { flushed: errors.length === 0, errors };
       })();

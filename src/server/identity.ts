@@ -25,7 +25,7 @@ export const Role = Object.freeze({ admin: "admin", operator: "operator" } as co
  *
  * @example
  * ```ts
- * const auth: Authenticator = await TokenAuthenticator.open({ path: "./.storeroom/tokens.json" });
+ * const auth: Authenticator = new TokenAuthenticator(await TokenStore.open({ path: "./.storeroom/tokens.json" }));
  * const who = auth.identify(request.headers); // { orgId, userId?, roles } or null
  * ```
  */

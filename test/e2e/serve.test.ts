@@ -53,7 +53,7 @@ describe("storeroom serve (built CLI, child process)", () => {
     expect(await (await fetch(`${p.url}/healthz`)).json()).toEqual({ status: "ok" });
     expect((await fetch(`${p.url}/v1/whoami`)).status).toBe(401);
     expect(await (await fetch(`${p.url}/v1/whoami`, { headers: bearer(generated) })).json()).toEqual({
-      identity: { orgId: "default", roles: ["admin"] },
+      identity: { orgId: "default", roles: ["operator"] },
     });
     expect((await fetch(`${p.url}/`)).headers.get("content-type")).toMatch(/text\/html/);
     const { code, stopped } = await stop(p);

@@ -63,6 +63,18 @@ describe("gateway identity through a real server", async () => {
     expect(await after.text()).toBe("gold");
   });
 
+  it("refuses an org id named like an upload prefix, so its database could never sit under pub/", async () => {
+    for (const org of ["pub", "priv", "quarantine"]) {
+      const res = await fetch(`${base}/v1/state/g/k`, {
+        method: "PUT",
+        headers: gatewayHeaders({ "x-org-id": org }),
+        body: "x",
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("INVALID_KEY");
+    }
+  });
+
   it("keeps an acme admin out of beta's tenants and inspector data; operator only when configured", async () => {
     await fetch(`${base}/v1/state/secret-group/beta-key`, {
       method: "PUT",

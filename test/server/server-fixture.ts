@@ -11,7 +11,6 @@ export const tokens = {
   ada: "acme-ada-token-0123456789",
   bob: "acme-bob-token-0123456789",
   globex: "globex-org-token-0123456789",
-  pub: "pub-org-token-0123456789",
 } as const;
 
 export const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -29,7 +28,6 @@ export async function startServer(dataDir: string, config: ServerConfig = {}): P
         { token: tokens.ada, orgId: "acme", userId: "ada" },
         { token: tokens.bob, orgId: "acme", userId: "bob" },
         { token: tokens.globex, orgId: "globex" },
-        { token: tokens.pub, orgId: "pub" },
       ],
     }),
   );

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -10,13 +10,7 @@ import {
   StoreError,
   UnauthenticatedError,
 } from "../../src/errors.js";
-import {
-  createServer,
-  errorReply,
-  GatewayAuthenticator,
-  resolveServerConfig,
-  TokenAuthenticator,
-} from "../../src/server/index.js";
+import { createServer, errorReply, GatewayAuthenticator, resolveServerConfig } from "../../src/server/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 
@@ -66,26 +60,6 @@ describe("error mapping", () => {
   });
 });
 
-describe("token mode", () => {
-  const dir = useTempDir();
-  it("generates a token file on first start and reuses it later", async () => {
-    const path = join(dir, "tokens.json");
-    const first = await TokenAuthenticator.open(path);
-    expect(first.file.generated?.token.length).toBeGreaterThanOrEqual(16);
-    expect(statSync(path).mode & 0o777).toBe(0o600);
-    const second = await TokenAuthenticator.open(path);
-    expect(second.file.generated).toBeUndefined();
-    const token = JSON.parse(readFileSync(path, "utf8")).tokens[0].token as string;
-    expect(second.identify({ authorization: `Bearer ${token}` })).toEqual({ orgId: "default", roles: ["admin"] });
-    expect(() => second.identify({ authorization: "Bearer wrong-token-wrong-token" })).toThrow(UnauthenticatedError);
-    expect(second.identify({})).toBeNull();
-  });
-  it("rejects malformed token entries", () => {
-    expect(() => TokenAuthenticator.fromEntries([{ token: "short", orgId: "a" }])).toThrow(/token/);
-    expect(() => TokenAuthenticator.fromEntries([{ token: "x".repeat(20), orgId: "../etc" }])).toThrow(/orgId/);
-  });
-});
-
 describe("gateway mode", () => {
   const auth = new GatewayAuthenticator({ secret });
   it("trusts identity headers only with the shared secret, stripping them otherwise", () => {
@@ -130,10 +104,7 @@ describe("gateway mode", () => {
 describe("http skeleton", async () => {
   const dir = useTempDir();
   const server = await createServer({ dataDir: dir, port: 0 });
-  const token =
-    server.authenticator.mode === "token"
-      ? JSON.parse(readFileSync(join(dir, "tokens.json"), "utf8")).tokens[0].token
-      : "";
+  const token = server.tokens?.generated?.token ?? "";
   afterAll(async () => {
     expect((await server.close()).flushed).toBe(true);
   });
@@ -149,7 +120,7 @@ describe("http skeleton", async () => {
     });
     expect(forged.statusCode).toBe(401);
     const ok = await server.app.inject({ url: "/v1/whoami", headers: { authorization: `Bearer ${token}` } });
-    expect(ok.json()).toEqual({ identity: { orgId: "default", roles: ["admin"] } });
+    expect(ok.json()).toEqual({ identity: { orgId: "default", roles: ["operator"] } });
   });
 
   it("answers unknown routes with a JSON 404 and exposes request metrics", async () => {

@@ -8,6 +8,7 @@ import { registerMigrate } from "./migrate.js";
 import { registerServe } from "./serve.js";
 import { registerState } from "./state.js";
 import { registerTenants } from "./tenants.js";
+import { registerTokens } from "./tokens.js";
 import { registerUploads } from "./uploads.js";
 
 /** Every top-level command; each module adds its own `register*` function here. */
@@ -22,4 +23,5 @@ export const commands: readonly ((program: Command) => void)[] = [
   registerAudit,
   registerBus,
   registerTenants,
+  registerTokens,
 ];

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { redactText, redactUrl } from "../../internal/redact.js";
 import type { StoreroomServer } from "../../server/index.js";
 import { ExitCode, printJson } from "../output.js";
 
@@ -85,6 +86,28 @@ export function registerServe(program: Command): void {
         inspector: opts.inspector,
         logger: opts.log === true,
       });
+      // Handlers go in before listening, so a signal that arrives during start-up still flushes.
+      let stopping: Promise<void> | undefined;
+      const stopped = new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          stopping ??= (async () => {
+            const report = await server.close();
+            const errors = report.errors.map(redactText);
+            if (opts.json) printJson({ event: "stopped", signal, flushed: report.flushed, errors });
+            else {
+              process.stderr.write(
+                `storeroom: ${signal}: ${report.flushed ? "flushed and closed" : "closed with errors"}\n`,
+              );
+              for (const e of errors) process.stderr.write(`  ${e}\n`);
+            }
+            process.exitCode = report.flushed ? ExitCode.ok : ExitCode.finding;
+            resolve();
+          })();
+        };
+        // `on`, not `once`: a repeated signal while flushing must not kill the process half-way.
+        process.on("SIGTERM", () => stop("SIGTERM"));
+        process.on("SIGINT", () => stop("SIGINT"));
+      });
       let url: string;
       try {
         url = await server.listen();
@@ -92,65 +115,48 @@ export function registerServe(program: Command): void {
         await server.close();
         throw err;
       }
-      announce(server, url, opts.json === true);
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = async (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          const report = await server.close();
-          if (opts.json) printJson({ event: "stopped", signal, flushed: report.flushed, errors: report.errors });
-          else {
-            process.stderr.write(
-              `storeroom: ${signal}: ${report.flushed ? "flushed and closed" : "closed with errors"}\n`,
-            );
-            for (const e of report.errors) process.stderr.write(`  ${e}\n`);
-          }
-          process.exitCode = report.flushed ? ExitCode.ok : ExitCode.finding;
-          resolve();
-        };
-        process.once("SIGTERM", () => void stop("SIGTERM"));
-        process.once("SIGINT", () => void stop("SIGINT"));
-      });
+      if (stopping === undefined) await announce(server, url, opts.json === true);
+      await stopped;
     });
 }
 
-function announce(server: StoreroomServer, url: string, json: boolean): void {
+async function announce(server: StoreroomServer, url: string, json: boolean): Promise<void> {
   const { config } = server;
-  const generated = server.tokenFile;
+  const generated = server.tokens?.generated;
+  const objects = typeof config.objects === "string" ? redactUrl(config.objects) : "(object store instance)";
   if (json) {
     printJson({
       event: "listening",
       url,
       auth: config.auth,
       dataDir: config.dataDir,
-      objects: config.objects,
-      database: redact(config.database),
+      objects,
+      database: redactUrl(config.database),
       inspector: config.inspector,
       tokensFile: config.auth === "token" ? config.tokensFile : undefined,
-      generatedToken: generated?.generated?.token,
+      generatedToken: generated?.token,
+      generatedTokenFromEarlierStart: generated?.fromEarlierStart,
     });
-    return;
-  }
-  const out = (line: string) => process.stdout.write(`${line}\n`);
-  out(`storeroom listening on ${url}`);
-  out(`  data      ${config.dataDir}`);
-  out(`  objects   ${config.objects}`);
-  out(`  database  ${redact(config.database)}`);
-  if (config.auth === "gateway") {
-    out("  auth      gateway: send X-Org-Id, X-User-Id, X-Roles with X-Storeroom-Gateway-Secret");
   } else {
-    out(`  auth      bearer tokens from ${config.tokensFile}`);
-    if (generated?.generated) {
-      out(`  token     ${generated.generated.token}   (generated now: org "default", role admin)`);
-      out(`  try       curl -H 'Authorization: Bearer ${generated.generated.token}' ${url}/v1/state`);
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out(`storeroom listening on ${url}`);
+    out(`  data      ${config.dataDir}`);
+    out(`  objects   ${objects}`);
+    out(`  database  ${redactUrl(config.database)}`);
+    if (config.auth === "gateway") {
+      out("  auth      gateway: send X-Org-Id, X-User-Id, X-Roles with X-Storeroom-Gateway-Secret");
+    } else {
+      out(`  auth      bearer tokens from ${config.tokensFile} (manage: storeroom tokens add|ls|revoke)`);
+      if (generated !== undefined) {
+        const when = generated.fromEarlierStart ? "generated by an earlier start that did not finish" : "generated now";
+        out(`  token     ${generated.token}   (${when}: org "default", role operator; shown once)`);
+        out(`  try       curl -H 'Authorization: Bearer ${generated.token}' ${url}/v1/state`);
+      }
     }
+    if (config.inspector) out(`  inspector ${url}/${generated === undefined ? "" : `#token=${generated.token}`}`);
   }
-  if (config.inspector) out(`  inspector ${url}/${generated?.generated ? `#token=${generated.generated.token}` : ""}`);
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
+  // Shown now: later starts no longer repeat it.
+  await server.tokens?.acknowledgeGenerated();
 }
 
 function parsePort(raw: string): number {
