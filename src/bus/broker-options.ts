@@ -26,6 +26,25 @@ export interface BrokerOptions {
    * Default: every name is allowed.
    */
   authorizeRegistration?: (name: string, context: unknown) => boolean | Promise<boolean>;
+  /**
+   * Whether a peer name stays bound to the token that registered it after the connection ends.
+   * `false` (default, as peerbus): a name is bound only while a connection holds it; another
+   * token may register it as soon as it is free, also after a restart. `true`: the binding is
+   * stored, survives disconnects and restarts, and expires after {@link BrokerOptions.bindingTtlMs}.
+   */
+  persistentBindings?: boolean;
+  /**
+   * With `persistentBindings`, a binding whose peer has not been seen connected for this many
+   * ms expires and the name is free again. Default 7 days; `Infinity` never expires.
+   */
+  bindingTtlMs?: number;
+  /**
+   * Which peers get a copy of a broadcast, besides the sender: those connected now (default
+   * `0`, as peerbus) and, when greater than 0, every peer seen connected within the last
+   * `broadcastWindowMs` ms, whose copies wait for them durably. `Infinity` means every peer
+   * ever registered.
+   */
+  broadcastWindowMs?: number;
   /** Shared HMAC secret (at least 32 bytes); envelopes whose HMAC does not verify are refused. */
   hmacSecret: HmacSecret;
   /** Largest accepted frame in bytes; bigger frames close the connection with 1009. Default 1 MiB. */

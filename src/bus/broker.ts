@@ -39,12 +39,20 @@ type Incoming = Frame | { readonly type: "invalid"; readonly error: WireError };
 /** A frame as received: its text (see {@link decodeWireText}), or `null` for a binary frame. */
 type Received = string | null;
 
+/** How long a stored name binding outlives its peer's last connection by default. */
+const DEFAULT_BINDING_TTL_MS = 7 * 24 * 3600 * 1000;
+
 /** Rows fetched per drain round; each round is marked delivered in one statement. */
 const DRAIN_BATCH = 256;
 
 interface Connection {
   readonly ws: WebSocket;
+  /** The registered name, once the handshake completed. */
   name: string | undefined;
+  /** The name this connection holds in the registry, from the moment its claim was accepted. */
+  claim: string | undefined;
+  /** Digest of the token the claim was made with. */
+  tokenHash: string | undefined;
   /** Frames not handled yet, in arrival order. */
   readonly inbox: Received[];
   /** True while a pump works through `inbox`; one pump per connection keeps frames in order. */
@@ -65,10 +73,11 @@ const UNVERIFIABLE =
  * Frames are decoded as Go's `encoding/json` decodes them and answered with peerbus's close
  * codes and reasons (docs/bus.md).
  *
- * Beyond peerbus: broadcasts are queued durably for every registered peer, online or not;
- * name-to-token bindings are stored, so they survive a restart; acks only touch the acking
- * peer's rows; an envelope whose HMAC does not verify, or whose `from` is not the sender's
- * registered name, is refused with an error frame.
+ * As peerbus by default, a name is bound to its token while a connection holds it and a
+ * broadcast reaches the peers connected now; stored bindings that expire and durable broadcast
+ * copies for recently seen peers are options. Beyond peerbus: acks only touch the acking peer's
+ * rows; an envelope whose HMAC does not verify, or whose `from` is not the sender's registered
+ * name, is refused with an error frame.
  *
  * @example
  * ```ts
@@ -97,6 +106,12 @@ export class Broker {
     }
     if ((options.tokens ?? []).some((t) => typeof t !== "string" || t.length === 0)) {
       throw new InvalidArgumentError("broker tokens must be non-empty strings");
+    }
+    for (const key of ["bindingTtlMs", "broadcastWindowMs"] as const) {
+      const value = options[key];
+      if (value !== undefined && !(value >= 0)) {
+        throw new InvalidArgumentError(`${key} must be a non-negative number of ms, got ${value}`);
+      }
     }
     this.#options = options;
     this.#store = options.store;
@@ -145,9 +160,10 @@ export class Broker {
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, context));
   }
 
-  /** Names of the peers connected right now, sorted. */
+  /** Names of the peers connected right now, sorted by their UTF-8 bytes (as peerbus sorts them). */
   connectedPeers(): string[] {
-    return [...this.#registry.keys()].sort();
+    const names = [...this.#registry].flatMap(([name, conn]) => (conn.name === undefined ? [] : [name]));
+    return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   }
 
   /**
@@ -157,6 +173,8 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const name of this.connectedPeers())
+      await this.#store.markSeen(name).catch((err: unknown) => this.#report(err));
     for (const conn of this.#connections) conn.ws.close(BusClose.shuttingDown.code, BusClose.shuttingDown.reason);
     while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
     this.#wss.close();
@@ -165,7 +183,16 @@ export class Broker {
   }
 
   #accept(ws: WebSocket, context: unknown): void {
-    const conn: Connection = { ws, name: undefined, inbox: [], pumping: false, handshakeSeen: false, context };
+    const conn: Connection = {
+      ws,
+      name: undefined,
+      inbox: [],
+      pumping: false,
+      handshakeSeen: false,
+      context,
+      claim: undefined,
+      tokenHash: undefined,
+    };
     this.#connections.add(conn);
     ws.on("message", (data, isBinary) => {
       const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
@@ -177,7 +204,11 @@ export class Broker {
     });
     ws.on("close", () => {
       this.#connections.delete(conn);
-      if (conn.name !== undefined && this.#registry.get(conn.name) === conn) this.#registry.delete(conn.name);
+      const claim = conn.claim;
+      if (claim === undefined || this.#registry.get(claim) !== conn) return;
+      this.#registry.delete(claim);
+      // close() marks every peer seen itself, before the store may go away.
+      if (conn.name !== undefined && !this.#closed) void this.#track(this.#store.markSeen(claim));
     });
     ws.on("error", () => ws.terminate());
   }
@@ -282,22 +313,32 @@ export class Broker {
     const authorize = this.#options.authorizeRegistration;
     // A name another identity owns is refused as peerbus refuses a claimed name, so its clients pick another.
     if (authorize !== undefined && (await authorize(name, conn.context)) !== true) return refuse(BusClose.nameClaimed);
+    // Claimed synchronously, so of two registrations racing for a name only one gets it.
+    const hash = tokenHash(frame.token);
+    const holder = this.#registry.get(name);
+    if (holder !== undefined && holder.tokenHash !== hash) return refuse(BusClose.nameClaimed);
+    conn.claim = name;
+    conn.tokenHash = hash;
+    this.#registry.set(name, conn);
+    // A takeover tears the old connection down without a close frame, as peerbus does.
+    holder?.ws.terminate();
     try {
-      // Registering before binding means no message for a first-time peer can be refused meanwhile.
-      await this.#store.bindToken(name, tokenHash(frame.token));
+      // The peer row exists before the name is routable, so no message for a first-time peer is refused.
+      if (this.#options.persistentBindings === true) {
+        await this.#store.bindToken(name, hash, {
+          expireAfterMs: this.#options.bindingTtlMs ?? DEFAULT_BINDING_TTL_MS,
+        });
+      } else await this.#store.register({ name });
     } catch (err) {
+      if (this.#registry.get(name) === conn) this.#registry.delete(name);
       if (isStoreError(err, "ACCESS_DENIED")) return refuse(BusClose.nameClaimed);
       refuse(BusClose.persistenceFailed);
       throw err;
     }
     // Inside the lane, so no drain for this name runs between binding and the peers ack.
     await this.#lane(name).run(async () => {
-      if (ws.readyState !== ws.OPEN) return;
-      const previous = this.#registry.get(name);
+      if (ws.readyState !== ws.OPEN || this.#registry.get(name) !== conn) return;
       conn.name = name;
-      this.#registry.set(name, conn);
-      // A takeover tears the old connection down without a close frame, as peerbus does.
-      if (previous !== undefined && previous !== conn) previous.ws.terminate();
       await this.#store.requeueUnacked(name);
       ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
       await this.#drain(name);
@@ -329,9 +370,7 @@ export class Broker {
       } else accepted.push(env);
     }
     if (accepted.length === 0) return;
-    const everyone = accepted.some((e) => e.to === BROADCAST)
-      ? (await this.#store.peers()).map((p) => p.name).filter((n) => n !== sender)
-      : [];
+    const everyone = accepted.some((e) => e.to === BROADCAST) ? await this.#broadcastRecipients(sender) : [];
     const sent: Uint8Array[] = [];
     const woken = new Set<string>();
     const refused: Envelope[] = [];
@@ -407,6 +446,15 @@ export class Broker {
       await written;
       if (rows.length < DRAIN_BATCH) return;
     }
+  }
+
+  /** The peers connected now plus, with a broadcast window, those seen within it; never the sender. */
+  async #broadcastRecipients(sender: string): Promise<string[]> {
+    const names = new Set(this.connectedPeers());
+    const window = this.#options.broadcastWindowMs ?? 0;
+    if (window > 0) for (const name of await this.#store.peersSeenWithin(window)) names.add(name);
+    names.delete(sender);
+    return [...names];
   }
 
   async #authenticate(token: string): Promise<boolean> {

@@ -7,6 +7,8 @@ export interface BusPeer {
   readonly registered: number;
   /** First registration; kept when the peer registers again. */
   readonly firstSeen: number;
+  /** Last time the peer was seen connected: its last registration or disconnect ({@link MessageStore.markSeen}). */
+  readonly lastSeen: number;
 }
 
 /** What {@link MessageStore.enqueue} takes. */

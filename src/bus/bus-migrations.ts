@@ -44,4 +44,12 @@ export const busMigrations = new MigrationSet<Executor>("bus")
         ts ${tx.dialect.bigintType} NOT NULL
       )`);
     },
+  })
+  .add({
+    id: "bus/003-peers-last-seen",
+    up: async (tx) => {
+      // When the peer was last connected: bounds broadcast copies and expires stored name bindings.
+      await tx.run(`ALTER TABLE bus_peers ADD COLUMN last_seen ${tx.dialect.bigintType}`);
+      await tx.run("UPDATE bus_peers SET last_seen = registered");
+    },
   });

@@ -18,6 +18,15 @@ export interface MarkOptions {
   recipient?: string;
 }
 
+/** Options of {@link MessageStore.bindToken}. */
+export interface BindTokenOptions {
+  /**
+   * A binding whose peer was last seen (see {@link MessageStore.markSeen}) longer than this
+   * many ms ago has expired: another token may take the name over. Default: bindings never expire.
+   */
+  expireAfterMs?: number;
+}
+
 /** Options of {@link MessageStore.pendingFor}. */
 export interface PendingOptions {
   /** At most this many rows (still per-sender FIFO: the earliest of each sender come first). Default: all. */
@@ -78,51 +87,88 @@ export class MessageStore {
   }
 
   /**
-   * Records a peer. Idempotent: registering again refreshes `registered` and keeps `firstSeen`.
-   * Throws {@link InvalidArgumentError} for an empty name, a name with U+0000, or `"*"` (the
-   * broadcast address).
+   * Records a peer. Idempotent: registering again refreshes `registered` and `lastSeen` and
+   * keeps `firstSeen`. Throws {@link InvalidArgumentError} for an empty name, a name with
+   * U+0000, or `"*"` (the broadcast address).
    */
   async register(peer: { name: string }): Promise<void> {
     const name = this.#peerName(peer?.name, "bus.register");
     const now = this.#clock.now();
     await this.#db.run(
-      `INSERT INTO bus_peers (name, registered, first_seen) VALUES ($1, $2, $2)
-       ON CONFLICT (name) DO UPDATE SET registered = excluded.registered`,
+      `INSERT INTO bus_peers (name, registered, first_seen, last_seen) VALUES ($1, $2, $2, $2)
+       ON CONFLICT (name) DO UPDATE SET registered = excluded.registered, last_seen = excluded.last_seen`,
       [name, now],
     );
   }
 
   /**
    * Registers `name` and binds it to `tokenHash` (a digest of the bearer token, never the
-   * token) in one transaction. The first binding wins and survives restarts; binding again
-   * with the same hash is a no-op. Throws {@link AccessDeniedError} when the name is bound to
-   * another token; nothing changes then.
+   * token) in one transaction. The binding survives restarts; binding again with the same hash
+   * is a no-op, and with `expireAfterMs` an expired binding is replaced. Throws
+   * {@link AccessDeniedError} when the name is bound to another token; nothing changes then.
    */
-  async bindToken(name: string, tokenHash: string): Promise<void> {
-    const peer = this.#peerName(name, "bus.bindToken");
-    checkBusName(tokenHash, "token hash", "bus.bindToken");
+  async bindToken(name: string, tokenHash: string, options: BindTokenOptions = {}): Promise<void> {
+    const op = "bus.bindToken";
+    const peer = this.#peerName(name, op);
+    checkBusName(tokenHash, "token hash", op);
+    const expireAfterMs = options.expireAfterMs;
+    if (expireAfterMs !== undefined && !(expireAfterMs >= 0)) {
+      throw new InvalidArgumentError(`expireAfterMs must be a non-negative number, got ${expireAfterMs}`, { op });
+    }
     const now = this.#clock.now();
+    const expiredBefore = expireAfterMs === undefined || !Number.isFinite(expireAfterMs) ? null : now - expireAfterMs;
     await this.#db.transaction(async (tx) => {
       const row = await tx.get<{ token_hash: string | null }>(
-        `INSERT INTO bus_peers (name, registered, first_seen, token_hash) VALUES ($1, $2, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET registered = excluded.registered,
-           token_hash = COALESCE(bus_peers.token_hash, excluded.token_hash)
+        `INSERT INTO bus_peers (name, registered, first_seen, last_seen, token_hash) VALUES ($1, $2, $2, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET registered = excluded.registered, last_seen = excluded.last_seen,
+           token_hash = CASE WHEN bus_peers.token_hash IS NULL OR bus_peers.last_seen < $4
+             THEN excluded.token_hash ELSE bus_peers.token_hash END
          RETURNING token_hash`,
-        [peer, now, tokenHash],
+        [peer, now, tokenHash, expiredBefore],
       );
       if (row?.token_hash !== tokenHash) {
-        throw new AccessDeniedError(`peer "${peer}" is bound to another token`, { op: "bus.bindToken" });
+        throw new AccessDeniedError(`peer "${peer}" is bound to another token`, { op });
       }
     });
+  }
+
+  /** Records that `name` was seen connected now (a broker calls it when the peer disconnects). Unknown names are skipped. */
+  async markSeen(name: string): Promise<void> {
+    const peer = this.#peerName(name, "bus.markSeen");
+    await this.#db.run("UPDATE bus_peers SET last_seen = $2 WHERE name = $1", [peer, this.#clock.now()]);
+  }
+
+  /** Names of the peers seen within the last `windowMs` ms (see {@link BusPeer.lastSeen}), ordered by name. */
+  async peersSeenWithin(windowMs: number): Promise<string[]> {
+    const op = "bus.peersSeenWithin";
+    this.#assertOpen(op);
+    if (!(windowMs >= 0))
+      throw new InvalidArgumentError(`windowMs must be a non-negative number, got ${windowMs}`, { op });
+    const since = Number.isFinite(windowMs) ? this.#clock.now() - windowMs : Number.MIN_SAFE_INTEGER;
+    const rows = await this.#db.all<{ name: string }>(
+      `SELECT name FROM bus_peers WHERE last_seen >= $1 ORDER BY name${this.#db.dialect.binaryCollation}`,
+      [since],
+    );
+    return rows.map((r) => r.name);
   }
 
   /** Every registered peer, ordered by name (code point order on both engines). */
   async peers(): Promise<BusPeer[]> {
     this.#assertOpen("bus.peers");
-    const rows = await this.#db.all<{ name: string; registered: number | string; first_seen: number | string }>(
-      `SELECT name, registered, first_seen FROM bus_peers ORDER BY name${this.#db.dialect.binaryCollation}`,
+    const rows = await this.#db.all<{
+      name: string;
+      registered: number | string;
+      first_seen: number | string;
+      last_seen: number | string;
+    }>(
+      `SELECT name, registered, first_seen, last_seen FROM bus_peers ORDER BY name${this.#db.dialect.binaryCollation}`,
     );
-    return rows.map((r) => ({ name: r.name, registered: Number(r.registered), firstSeen: Number(r.first_seen) }));
+    return rows.map((r) => ({
+      name: r.name,
+      registered: Number(r.registered),
+      firstSeen: Number(r.first_seen),
+      lastSeen: Number(r.last_seen),
+    }));
   }
 
   /**

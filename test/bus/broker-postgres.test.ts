@@ -11,7 +11,8 @@ describe.runIf(hasPostgres)("postgres: Broker", () => {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
   async function broker(schema = `bus_${randomBytes(4).toString("hex")}`): Promise<RunningBroker> {
-    const b = await startBrokerOn(await openPostgres(pg.url, { schema, max: 4 }));
+    // Carol, seen a moment ago, gets a durable broadcast copy (the window query runs on PostgreSQL).
+    const b = await startBrokerOn(await openPostgres(pg.url, { schema, max: 4 }), { broadcastWindowMs: 60_000 });
     cleanup.push(() => b.stop());
     return b;
   }

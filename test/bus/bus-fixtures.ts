@@ -8,6 +8,7 @@ import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
 import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
 import { decodeWireText } from "../../src/bus/wire/wire-text.js";
+import type { Clock } from "../../src/clock.js";
 import { type Database, openSqlite } from "../../src/sql/index.js";
 
 export const SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!";
@@ -22,14 +23,22 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
-/** A broker on a SQLite file (reused when `path` exists) on a free loopback port. */
-export async function startBroker(path: string, options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
-  return startBrokerOn(await openSqlite(path), options);
+/** A broker on a SQLite file (reused when `path` exists) on a free loopback port; `clock` times the store. */
+export async function startBroker(
+  path: string,
+  options: Partial<BrokerOptions> = {},
+  clock?: Clock,
+): Promise<RunningBroker> {
+  return startBrokerOn(await openSqlite(path), options, clock);
 }
 
 /** A broker over any open database (closed by `stop`). */
-export async function startBrokerOn(db: Database, options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
-  const store = await MessageStore.open({ database: db });
+export async function startBrokerOn(
+  db: Database,
+  options: Partial<BrokerOptions> = {},
+  clock?: Clock,
+): Promise<RunningBroker> {
+  const store = await MessageStore.open({ database: db, ...(clock === undefined ? {} : { clock }) });
   const audit = await AuditLog.open({ database: db });
   const broker = new Broker({ store, audit, tokens: [TOKEN, "token-two"], hmacSecret: SECRET, ...options });
   const { port } = await broker.listen({ port: 0 });

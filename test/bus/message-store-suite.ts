@@ -28,7 +28,22 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       await store.register({ name: "bob" });
       clock.advance(500);
       await store.register({ name: "bob" });
-      expect(await store.peers()).toEqual([{ name: "bob", registered: 1_500, firstSeen: 1_000 }]);
+      expect(await store.peers()).toEqual([{ name: "bob", registered: 1_500, firstSeen: 1_000, lastSeen: 1_500 }]);
+    });
+
+    it("markSeen and peersSeenWithin: who was connected recently", async () => {
+      const { store, clock } = await fresh();
+      await store.register({ name: "old" });
+      clock.advance(1_000);
+      await store.register({ name: "mid" });
+      clock.advance(1_000);
+      await store.markSeen("old");
+      await store.markSeen("ghost"); // unknown: nothing to do
+      clock.advance(100);
+      expect(await store.peersSeenWithin(100)).toEqual(["old"]);
+      expect(await store.peersSeenWithin(1_100)).toEqual(["mid", "old"]);
+      expect(await store.peersSeenWithin(Number.POSITIVE_INFINITY)).toEqual(["mid", "old"]);
+      await expect(store.peersSeenWithin(-1)).rejects.toThrow(/^windowMs must be/);
     });
 
     it("rejects bad names with a typed error and stores nothing", async () => {
@@ -179,6 +194,25 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       await expect(again.bindToken("bob", "h2")).rejects.toMatchObject({ code: "ACCESS_DENIED" });
       await again.bindToken("bob", "h1");
       expect((await again.peers()).map((p) => p.name)).toEqual(["bob"]);
+    });
+
+    it("bindToken with expireAfterMs: a binding unseen for longer than that is taken over; a refusal changes nothing", async () => {
+      const { store, clock } = await fresh();
+      await store.bindToken("bob", "h1", { expireAfterMs: 1_000 });
+      clock.advance(1_000);
+      await expect(store.bindToken("bob", "h2", { expireAfterMs: 1_000 })).rejects.toMatchObject({
+        code: "ACCESS_DENIED",
+      });
+      expect((await store.peers())[0]?.lastSeen).toBe(1_000);
+      await store.markSeen("bob");
+      clock.advance(1_001);
+      // Without expiry the stored binding still holds.
+      await expect(store.bindToken("bob", "h2")).rejects.toMatchObject({ code: "ACCESS_DENIED" });
+      await store.bindToken("bob", "h2", { expireAfterMs: 1_000 });
+      await expect(store.bindToken("bob", "h1", { expireAfterMs: 1_000 })).rejects.toMatchObject({
+        code: "ACCESS_DENIED",
+      });
+      await expect(store.bindToken("bob", "h2", { expireAfterMs: -1 })).rejects.toThrow(/^expireAfterMs must be/);
     });
 
     it("close makes every later call throw ClosedError", async () => {
