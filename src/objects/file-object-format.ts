@@ -91,13 +91,16 @@ export async function statObjectFile(path: string): Promise<{ trailer: FileTrail
   return { trailer: opened.trailer, size: opened.size };
 }
 
-/** A stream over the content of an opened object file; closes the handle when done. */
-export function contentStream(opened: OpenedObjectFile): Readable {
-  if (opened.size === 0) {
+/** A stream over the content (or bytes `range.start` to `range.end`, exclusive) of an opened object file; closes the handle when done. */
+export function contentStream(
+  opened: OpenedObjectFile,
+  range: { start: number; end: number } = { start: 0, end: opened.size },
+): Readable {
+  if (range.end <= range.start) {
     void opened.handle.close().catch(() => undefined);
     return Readable.from([]);
   }
-  return opened.handle.createReadStream({ start: 0, end: opened.size - 1, autoClose: true });
+  return opened.handle.createReadStream({ start: range.start, end: range.end - 1, autoClose: true });
 }
 
 /** Yields the content of an opened object file as chunks (does not close the handle). */

@@ -10,6 +10,7 @@ import { withKeyLock } from "./key-locks.js";
 import {
   assertPartNumber,
   checkCompletedParts,
+  clampRange,
   partCountLimit,
   positiveSize,
   type RecordedPart,
@@ -19,6 +20,7 @@ import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   CompleteMultipartOptions,
+  GetOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -77,10 +79,19 @@ export class FileObjectStore implements ObjectStore {
     this.#staleLockMs = options.staleLockMs ?? 30_000;
   }
 
-  async get(key: string): Promise<ObjectBody | null> {
+  async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {
     const path = await this.#objectPath(key, "objects.get");
     const opened = await openObjectFile(path);
-    return opened ? { ...fileObjectInfo(key, opened), body: contentStream(opened) } : null;
+    if (!opened) return null;
+    if (options.range === undefined) return { ...fileObjectInfo(key, opened), body: contentStream(opened) };
+    let range: { start: number; end: number };
+    try {
+      range = clampRange(options.range, opened.size, "objects.get");
+    } catch (err) {
+      await opened.handle.close();
+      throw err;
+    }
+    return { ...fileObjectInfo(key, opened), range, body: contentStream(opened, range) };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {

@@ -4,6 +4,7 @@ import { ClosedError, NotFoundError } from "../errors.js";
 import {
   assertPartNumber,
   checkCompletedParts,
+  clampRange,
   partCountLimit,
   positiveSize,
   type RecordedPart,
@@ -13,6 +14,7 @@ import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./obj
 import type {
   CompletedPart,
   CompleteMultipartOptions,
+  GetOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -59,10 +61,13 @@ export class MemoryObjectStore implements ObjectStore {
     this.#clock = options.clock ?? systemClock;
   }
 
-  async get(key: string): Promise<ObjectBody | null> {
+  async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {
     this.#check(key, "objects.get");
     const found = this.#objects.get(key);
-    return found ? { ...found.info, body: bufferStream(found.bytes) } : null;
+    if (!found) return null;
+    if (options.range === undefined) return { ...found.info, body: bufferStream(found.bytes) };
+    const range = clampRange(options.range, found.info.size, "objects.get");
+    return { ...found.info, range, body: bufferStream(found.bytes.subarray(range.start, range.end)) };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {

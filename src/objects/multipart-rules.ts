@@ -67,3 +67,19 @@ export function partCountLimit(value: number | undefined): number {
     ? Number.POSITIVE_INFINITY
     : positiveSize(value, "maxPartCount");
 }
+
+/**
+ * The range `requested` clamped to an object of `size` bytes. A start at or past the size, a
+ * negative start or `start >= end` -> {@link InvalidArgumentError}.
+ */
+export function clampRange(
+  requested: { start: number; end: number },
+  size: number,
+  op: string,
+): { start: number; end: number } {
+  const { start, end } = requested;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start >= end || start >= size) {
+    throw new InvalidArgumentError(`range ${start}-${end} is not within the object's ${size} bytes`, { op });
+  }
+  return { start, end: Math.min(end, size) };
+}

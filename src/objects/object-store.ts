@@ -20,7 +20,25 @@ export interface ObjectInfo {
 
 /** An object's metadata plus its content as a stream (read it once). */
 export interface ObjectBody extends ObjectInfo {
+  /** The content, or only the requested range of it. */
   readonly body: Readable;
+  /** Present when `get` was asked for a range: the bytes `body` holds, `end` exclusive. `size` stays the whole object's. */
+  readonly range?: ByteRange;
+}
+
+/** Bytes `start` (inclusive) to `end` (exclusive) of an object. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Options of {@link ObjectStore.get}. */
+export interface GetOptions {
+  /**
+   * Read only these bytes. `end` past the object's size is clamped to it; a `start` at or past
+   * the size, `start >= end` or a negative start -> {@link InvalidArgumentError}.
+   */
+  range?: ByteRange;
 }
 
 /** What can be uploaded: bytes, text (UTF-8), a Node stream, or any async iterable of chunks. */
@@ -82,8 +100,8 @@ export interface CompletedPart {
  * ```
  */
 export interface ObjectStore {
-  /** Reads an object, or returns `null` when there is none. */
-  get(key: string): Promise<ObjectBody | null>;
+  /** Reads an object (or a byte range of it, see {@link GetOptions}), or returns `null` when there is none. */
+  get(key: string, options?: GetOptions): Promise<ObjectBody | null>;
   /** Reads an object's metadata, or returns `null` when there is none. */
   head(key: string): Promise<ObjectInfo | null>;
   /**

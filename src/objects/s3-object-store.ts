@@ -16,6 +16,7 @@ import { ClosedError, InvalidArgumentError } from "../errors.js";
 import {
   assertPartNumber,
   checkCompletedParts,
+  clampRange,
   normalizeEtag,
   positiveSize,
   type RecordedPart,
@@ -25,6 +26,7 @@ import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   CompleteMultipartOptions,
+  GetOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -92,17 +94,38 @@ export class S3ObjectStore implements ObjectStore {
       });
   }
 
-  async get(key: string): Promise<ObjectBody | null> {
+  async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {
     const op = "objects.get";
     this.#check(key, op);
+    const wanted = options.range;
+    if (wanted !== undefined) clampRange(wanted, Number.MAX_SAFE_INTEGER, op);
     try {
-      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
-      return {
-        ...info(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType),
-        body: bodyStream(out.Body),
-      };
+      const out = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          ...(wanted === undefined ? {} : { Range: `bytes=${wanted.start}-${wanted.end - 1}` }),
+        }),
+      );
+      if (wanted === undefined) {
+        return {
+          ...info(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType),
+          body: bodyStream(out.Body),
+        };
+      }
+      // "bytes <first>-<last>/<size>": the served range and the whole object's size.
+      const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? "");
+      const size = match ? Number(match[3]) : (out.ContentLength ?? 0);
+      const range = match ? { start: Number(match[1]), end: Number(match[2]) + 1 } : { start: 0, end: size };
+      return { ...info(key, size, out.ETag, out.LastModified, out.ContentType), range, body: bodyStream(out.Body) };
     } catch (err) {
       if (isMissingObject(err)) return null;
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+        throw new InvalidArgumentError(`range ${wanted?.start}-${wanted?.end} is not within ${key}`, {
+          op,
+          cause: err,
+        });
+      }
       throw mapError(err, op);
     }
   }

@@ -174,6 +174,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     registerUploadRoutes(scope, {
       uploads: parts.uploads,
       claims: parts.claims,
+      deleteQueue: parts.deleteQueue,
       files: parts.files,
       ownerOf: (identity) => parts.tenantOf(identity).toString(),
       maxJsonBytes: config.maxJsonBytes,

@@ -31,6 +31,23 @@ export function registerObjectCases(test: Register): void {
     assert.ok(Number.isFinite(head.lastModified) && head.lastModified > 0);
   });
 
+  test("get with a range reads only those bytes, clamps the end and keeps the whole size", async (store, p) => {
+    const bytes = Buffer.from("0123456789abcdef");
+    const { etag } = await store.put(`${p}r`, bytes);
+    const mid = await store.get(`${p}r`, { range: { start: 3, end: 7 } });
+    assert.ok(mid);
+    assert.equal((await readAll(mid.body)).toString(), "3456");
+    assert.deepEqual(mid.range, { start: 3, end: 7 });
+    assert.equal(mid.size, 16);
+    assert.equal(mid.etag, etag);
+    const tail = await store.get(`${p}r`, { range: { start: 10, end: 1000 } });
+    assert.ok(tail);
+    assert.equal((await readAll(tail.body)).toString(), "abcdef");
+    assert.deepEqual(tail.range, { start: 10, end: 16 });
+    assert.equal(await store.get(`${p}missing`, { range: { start: 0, end: 1 } }), null);
+    await rejectsWith(store.get(`${p}r`, { range: { start: 5, end: 5 } }), "INVALID_ARGUMENT");
+  });
+
   test("get and head of a missing object return null", async (store, p) => {
     assert.equal(await store.get(`${p}missing`), null);
     assert.equal(await store.head(`${p}missing`), null);

@@ -2,10 +2,34 @@ import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClaimNotFoundError, InvalidArgumentError } from "../errors.js";
 import { databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
+import type { DeleteQueue } from "./delete-queue.js";
 import { appendEvent } from "./outbox.js";
 import { chunks, placeholders } from "./sql-lists.js";
-import { CLAIM_COLUMNS, type ClaimRow, claimFromRow, type NewUploadClaim, type UploadClaim } from "./upload-claim.js";
+import {
+  CLAIM_COLUMNS,
+  type ClaimRow,
+  type ClaimStatus,
+  claimFromRow,
+  type NewUploadClaim,
+  type UploadClaim,
+} from "./upload-claim.js";
 import type { UploadsCallOptions } from "./uploads-call-options.js";
+
+/** Options of {@link ClaimStore.listByOwner}. */
+export interface ListClaimsOptions extends UploadsCallOptions {
+  /** Only claims whose object key starts with this. Default `""` (all). */
+  prefix?: string;
+  /** Continue after this object key (the previous page's `cursor`). */
+  cursor?: string;
+  /** Claims per page, 1..1000. Default 100. */
+  limit?: number;
+}
+
+/** One page of {@link ClaimStore.listByOwner}, ordered by object key; `cursor` is absent on the last page. */
+export interface ClaimPage {
+  readonly claims: readonly UploadClaim[];
+  readonly cursor?: string;
+}
 
 /** Options of {@link ClaimStore}. */
 export interface ClaimStoreOptions {
@@ -113,6 +137,44 @@ export class ClaimStore {
       for (const r of rows) found.add(r.object_key);
     }
     return found;
+  }
+
+  /**
+   * The claims of `owner` in `status`, ordered by object key, a page at a time. A `limit`
+   * outside 1..1000 -> {@link InvalidArgumentError}.
+   */
+  async listByOwner(owner: string, status: ClaimStatus, options: ListClaimsOptions = {}): Promise<ClaimPage> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new InvalidArgumentError(`limit must be an integer in 1..1000, got ${limit}`, { op: "claims.listByOwner" });
+    }
+    const prefix = options.prefix ?? "";
+    const rows = await (options.executor ?? this.#db).all<ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims
+       WHERE created_by = $1 AND status = $2 AND object_key > $3 AND substr(object_key, 1, $4) = $5
+       ORDER BY object_key LIMIT $6`,
+      [owner, status, options.cursor ?? "", prefix.length, prefix, limit + 1],
+    );
+    const claims = rows.slice(0, limit).map(claimFromRow);
+    const last = claims.at(-1);
+    return rows.length > limit && last !== undefined ? { claims, cursor: last.key } : { claims };
+  }
+
+  /**
+   * Gives up an uploaded object without adopting it: deletes the `uploaded` claim of `key`
+   * owned by `owner` and queues the object for deletion (reason `deleted`; the delete worker
+   * then writes `file.deleted`), in one transaction. No such claim (missing, pending or
+   * someone else's, indistinguishable on purpose) -> {@link ClaimNotFoundError}, nothing changed.
+   */
+  async release(key: string, owner: string, queue: DeleteQueue, options: UploadsCallOptions = {}): Promise<void> {
+    await (options.executor ?? this.#db).transaction(async (tx) => {
+      const { changes } = await tx.run(
+        "DELETE FROM storeroom_upload_claims WHERE object_key = $1 AND created_by = $2 AND status = 'uploaded'",
+        [key, owner],
+      );
+      if (changes === 0) throw new ClaimNotFoundError(`no uploaded file ${key} of ${owner}`, { op: "claims.release" });
+      await queue.schedule([key], "deleted", { executor: tx, owner });
+    });
   }
 
   /** Number of `pending` claims of every owner (unfinished uploads; a queue depth for metrics). */

@@ -109,6 +109,7 @@ export class ClaimSweeper {
           reason: "claim_expired" as const,
           uploadId: c.uploadId,
           nextAttemptAt: now,
+          owner: c.createdBy,
         })),
         { executor: tx },
       );

@@ -23,6 +23,12 @@ export interface DeleteQueueOptions {
   clock?: Clock;
 }
 
+/** Options of {@link DeleteQueue.schedule}. */
+export interface ScheduleOptions extends UploadsCallOptions {
+  /** Who the objects belong to, carried into their `file.deleted` events. Default `""` (unknown). */
+  owner?: string;
+}
+
 /** Options of {@link DeleteQueue.deadLetter}. */
 export interface DeadLetterOptions extends UploadsCallOptions {
   lastError: string;
@@ -39,9 +45,10 @@ interface PendingRow {
   next_attempt_at: number;
   created_at: number;
   last_error: string;
+  owner: string;
 }
 
-const COLUMNS = "id, object_key, upload_id, reason, attempts, next_attempt_at, created_at, last_error";
+const COLUMNS = "id, object_key, upload_id, reason, attempts, next_attempt_at, created_at, last_error, owner";
 
 function fromRow(r: PendingRow): PendingDelete {
   return {
@@ -53,6 +60,7 @@ function fromRow(r: PendingRow): PendingDelete {
     nextAttemptAt: r.next_attempt_at,
     createdAt: r.created_at,
     lastError: r.last_error,
+    owner: r.owner,
   };
 }
 
@@ -86,10 +94,11 @@ export class DeleteQueue {
    * already queued for that reason keeps its single row. Duplicate keys count once; an empty
    * list is a no-op. Returns how many rows were inserted.
    */
-  async schedule(keys: readonly string[], reason: DeleteReason, options: UploadsCallOptions = {}): Promise<number> {
+  async schedule(keys: readonly string[], reason: DeleteReason, options: ScheduleOptions = {}): Promise<number> {
+    const owner = options.owner ?? "";
     return this.enqueue(
-      [...new Set(keys)].map((key) => ({ key, reason })),
-      options,
+      [...new Set(keys)].map((key) => ({ key, reason, owner })),
+      options.executor === undefined ? {} : { executor: options.executor },
     );
   }
 
@@ -114,12 +123,20 @@ export class DeleteQueue {
       for (const part of chunks(items, 100)) {
         const values: (string | number)[] = [];
         const rows = part.map((item, i) => {
-          values.push(sortableId(now), item.key, item.uploadId ?? "", item.reason, item.nextAttemptAt ?? now, now);
-          const b = i * 6;
-          return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`;
+          values.push(
+            sortableId(now),
+            item.key,
+            item.uploadId ?? "",
+            item.reason,
+            item.nextAttemptAt ?? now,
+            now,
+            item.owner ?? "",
+          );
+          const b = i * 7;
+          return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7})`;
         });
         const { changes } = await tx.run(
-          `INSERT INTO storeroom_pending_deletes (id, object_key, upload_id, reason, next_attempt_at, created_at)
+          `INSERT INTO storeroom_pending_deletes (id, object_key, upload_id, reason, next_attempt_at, created_at, owner)
            VALUES ${rows.join(", ")} ON CONFLICT (object_key, reason) DO NOTHING`,
           values,
         );
@@ -197,11 +214,12 @@ export class DeleteQueue {
         errorClass: options.errorClass,
         createdAt: row.created_at,
         deadAt: now,
+        owner: row.owner,
       };
       await tx.run(
         `INSERT INTO storeroom_delete_dead_letters
-         (id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+         (id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           dead.id,
           dead.key,
@@ -212,6 +230,7 @@ export class DeleteQueue {
           dead.errorClass,
           dead.createdAt,
           now,
+          dead.owner,
         ],
       );
       await appendEvent(tx, now, {
@@ -223,6 +242,7 @@ export class DeleteQueue {
           attempts: dead.attempts,
           lastError: dead.lastError,
           errorClass: dead.errorClass,
+          owner: dead.owner,
         },
       });
       return dead;
@@ -275,8 +295,9 @@ export class DeleteQueue {
       error_class: string;
       created_at: number;
       dead_at: number;
+      owner: string;
     }>(
-      `SELECT id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at
+      `SELECT id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at, owner
        FROM storeroom_delete_dead_letters ORDER BY dead_at DESC, id LIMIT $1`,
       [limit],
     );
@@ -290,6 +311,7 @@ export class DeleteQueue {
       errorClass: r.error_class,
       createdAt: r.created_at,
       deadAt: r.dead_at,
+      owner: r.owner,
     }));
   }
 }

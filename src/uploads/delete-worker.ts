@@ -143,7 +143,7 @@ export class DeleteWorker {
       if ((await this.#queue.done([row.id], { executor: tx })) === 1) {
         await appendEvent(tx, this.#clock.now(), {
           topic: "file.deleted",
-          payload: { fileKey: row.key, reason: row.reason },
+          payload: { fileKey: row.key, reason: row.reason, owner: row.owner },
         });
       }
     });

@@ -1,5 +1,6 @@
 import { AccessDeniedError } from "../errors.js";
 import type { ObjectBody, ObjectStore } from "../objects/index.js";
+import { contentDisposition } from "./content-disposition.js";
 import { sanitizeContentType } from "./content-type.js";
 import { parseDownloadKey } from "./download-key.js";
 
@@ -40,9 +41,7 @@ export interface Download {
 /**
  * Serves `GET /storage/files/<key>`: parses the URL-encoded key ({@link parseDownloadKey}),
  * checks {@link FileACL.canRead} BEFORE touching storage (so existence does not leak), reads
- * the object and returns it with headers: always `X-Content-Type-Options: nosniff` and a
- * sanitised `Content-Type`; `pub/` keys get `Cache-Control: public, max-age=3600, immutable`
- * and an `ETag`, other keys `private, no-store` without ETag. A missing object -> `null`
+ * the object and returns it with {@link downloadHeaders}. A missing object -> `null`
  * (send 404). Bad key -> {@link InvalidKeyError}; denied -> {@link AccessDeniedError}.
  *
  * @example
@@ -63,21 +62,43 @@ export async function openDownload(encodedKey: string, options: DownloadOptions)
   return { key, object, headers: downloadHeaders(key, object) };
 }
 
-/** The response headers {@link openDownload} sends for `key`. */
+/** What {@link downloadHeaders} adds to the object's own metadata. */
+export interface DownloadHeaderOptions {
+  /** The uploader's file name, sent in `Content-Disposition`. */
+  filename?: string;
+  /** `inline` (default) or `attachment` (the browser saves the file). */
+  disposition?: "inline" | "attachment";
+}
+
+/**
+ * The response headers of a download of `key`: always `X-Content-Type-Options: nosniff`, a
+ * sanitised `Content-Type`, `ETag`, `Last-Modified`, `Accept-Ranges: bytes` and, with a
+ * filename, `Content-Disposition` (RFC 6266). `pub/` keys get
+ * `Cache-Control: public, max-age=3600, immutable`, other keys `private, no-store`.
+ */
 export function downloadHeaders(
   key: string,
-  object: { size: number; etag: string; contentType?: string },
+  object: { size: number; etag: string; contentType?: string; lastModified?: number },
+  options: DownloadHeaderOptions = {},
 ): Record<string, string> {
   const headers: Record<string, string> = {
     "X-Content-Type-Options": "nosniff",
     "Content-Type": sanitizeContentType(object.contentType, key),
     "Content-Length": String(object.size),
+    "Accept-Ranges": "bytes",
+    ETag: quotedEtag(object.etag),
+    "Cache-Control": key.startsWith("pub/") ? "public, max-age=3600, immutable" : "private, no-store",
   };
-  if (key.startsWith("pub/")) {
-    headers["Cache-Control"] = "public, max-age=3600, immutable";
-    headers.ETag = object.etag.startsWith('"') ? object.etag : `"${object.etag}"`;
-  } else {
-    headers["Cache-Control"] = "private, no-store";
+  if (object.lastModified !== undefined && object.lastModified > 0) {
+    headers["Last-Modified"] = new Date(object.lastModified).toUTCString();
+  }
+  if (options.filename !== undefined && options.filename !== "") {
+    headers["Content-Disposition"] = contentDisposition(options.disposition ?? "inline", options.filename);
   }
   return headers;
+}
+
+/** `etag` as an HTTP entity tag: in double quotes. */
+export function quotedEtag(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
 }

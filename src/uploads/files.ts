@@ -76,7 +76,7 @@ export class Files<T = unknown> {
     await this.#queue.schedule(
       [...old].filter((k) => !next.has(k)),
       "replaced",
-      { executor: options.executor },
+      { executor: options.executor, owner },
     );
   }
 

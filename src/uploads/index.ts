@@ -1,5 +1,6 @@
 export * from "./claim-store.js";
 export * from "./claim-sweeper.js";
+export * from "./content-disposition.js";
 export * from "./content-type.js";
 export * from "./delete-queue.js";
 export * from "./delete-worker.js";

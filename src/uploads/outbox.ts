@@ -47,11 +47,16 @@ interface OutboxRow {
   created_at: number;
 }
 
-/** Writes an event in the caller's transaction; it becomes visible to {@link Outbox.drain} only after commit. */
+/**
+ * Writes an event in the caller's transaction; it becomes visible to readers only after
+ * commit. Its owner and its file key are kept in columns: event streams are scoped by owner,
+ * and the dispatcher delivers the events of one file key in order.
+ */
 export async function appendEvent(executor: Executor, now: number, event: UploadEvent): Promise<void> {
   await executor.run(
-    "INSERT INTO storeroom_upload_outbox (topic, payload, created_at, available_at) VALUES ($1, $2, $3, $3)",
-    [event.topic, JSON.stringify(event.payload), now],
+    `INSERT INTO storeroom_upload_outbox (topic, payload, created_at, available_at, owner, event_key)
+     VALUES ($1, $2, $3, $3, $4, $5)`,
+    [event.topic, JSON.stringify(event.payload), now, event.payload.owner, event.payload.fileKey],
   );
 }
 

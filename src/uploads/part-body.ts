@@ -1,26 +1,45 @@
-import { TooLargeError } from "../errors.js";
+import { InvalidArgumentError, TooLargeError } from "../errors.js";
 import type { ObjectBodyInput } from "../objects/index.js";
 
 /**
- * Passes `body` through unchanged when its size is known up front (bytes, text) and rejects
- * it early when larger than `max`; streams are counted as they flow and fail with
- * {@link TooLargeError} on the first byte past `max`, so an oversized part never completes.
+ * Checks that `body` is exactly `expected` bytes before the backend keeps it. Bytes and text
+ * are measured up front. Streams are counted as they flow: the first byte past `expected`
+ * fails with {@link TooLargeError}, and a stream that ends short fails with
+ * {@link InvalidArgumentError} instead of ending, so the backend sees a failed body and
+ * keeps whatever part it stored before (every backend publishes a part only after its body
+ * ended cleanly).
  */
-export function limitBody(body: ObjectBodyInput, max: number, op: string): ObjectBodyInput {
+export function exactBody(body: ObjectBodyInput, expected: number, op: string): ObjectBodyInput {
   if (typeof body === "string" || body instanceof Uint8Array) {
-    const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-    if (size > max) throw new TooLargeError(`part is ${size} bytes, more than the part size ${max}`, { op });
+    checkPartLength(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength, expected, op);
     return body;
   }
-  return counted(body, max, op);
+  return counted(body, expected, op);
 }
 
-async function* counted(body: AsyncIterable<Uint8Array | string>, max: number, op: string): AsyncGenerator<Uint8Array> {
+/** Throws unless `size` is `expected`: larger -> {@link TooLargeError}, smaller -> {@link InvalidArgumentError}. */
+export function checkPartLength(size: number, expected: number, op: string): void {
+  if (size > expected) {
+    throw new TooLargeError(`part is ${size} bytes; this part must be exactly ${expected}`, { op });
+  }
+  if (size < expected) {
+    throw new InvalidArgumentError(`part is ${size} bytes; this part must be exactly ${expected}`, { op });
+  }
+}
+
+async function* counted(
+  body: AsyncIterable<Uint8Array | string>,
+  expected: number,
+  op: string,
+): AsyncGenerator<Uint8Array> {
   let total = 0;
   for await (const chunk of body) {
     const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     total += bytes.byteLength;
-    if (total > max) throw new TooLargeError(`part is more than the part size ${max} bytes`, { op });
+    if (total > expected) throw new TooLargeError(`part is more than the ${expected} bytes this part must be`, { op });
     yield bytes;
+  }
+  if (total < expected) {
+    throw new InvalidArgumentError(`part is ${total} bytes; this part must be exactly ${expected}`, { op });
   }
 }

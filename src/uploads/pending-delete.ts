@@ -1,8 +1,8 @@
 /**
  * Why an object is queued for deletion: `replaced` and `deleted` come from business code
  * (`Files.onUpdate` / `onDelete`), `claim_expired` from the claim sweeper, `size_mismatch`
- * from an upload whose assembled size differed from the declared one, `reconcile` from
- * {@link reconcile}.
+ * from an upload whose assembled size differed from the declared one (written by
+ * `UploadService.completeUpload`), `reconcile` from {@link reconcile} purging quarantined copies.
  */
 export type DeleteReason = "replaced" | "deleted" | "claim_expired" | "size_mismatch" | "reconcile";
 
@@ -29,6 +29,8 @@ export interface PendingDelete {
   readonly createdAt: number;
   /** Message of the last failure, `""` when none. */
   readonly lastError: string;
+  /** Who the object belonged to, `""` when the scheduler did not say. */
+  readonly owner: string;
 }
 
 /** What {@link DeleteQueue.enqueue} takes: a row without its bookkeeping. */
@@ -39,6 +41,8 @@ export interface PendingDeleteInput {
   readonly uploadId?: string;
   /** Default: now. */
   readonly nextAttemptAt?: number;
+  /** Who the object belongs to (carried into the `file.deleted` event). Default `""`. */
+  readonly owner?: string;
 }
 
 /** A retired row of `storeroom_delete_dead_letters`. */
@@ -52,4 +56,5 @@ export interface DeadLetter {
   readonly errorClass: string;
   readonly createdAt: number;
   readonly deadAt: number;
+  readonly owner: string;
 }

@@ -68,7 +68,7 @@ export interface ReconcileResult {
   readonly orphans: readonly string[];
   /** Orphans copied under the quarantine prefix and removed from their original key. */
   readonly quarantined: readonly string[];
-  /** Quarantined copies deleted for good because they outlived the retention. */
+  /** Quarantined copies that outlived the retention, queued for deletion (reason `reconcile`; the delete worker removes them). */
   readonly purged: readonly string[];
   /** Referenced keys whose object does not exist. */
   readonly danglingReferences: readonly string[];
@@ -78,7 +78,8 @@ export interface ReconcileResult {
  * Finds what bookkeeping missed: objects that nothing owns (no claim, no reference, no queued
  * delete) and references whose object is gone. Orphans are quarantined (copied under
  * `quarantinePrefix`, then removed) rather than deleted, and purged only after
- * `quarantineRetentionMs`, so a wrong reference source can be undone by copying back.
+ * `quarantineRetentionMs` (through the delete queue, reason `reconcile`), so a wrong reference
+ * source can be undone by copying back.
  * Claims are read before references: a business transaction that consumes a claim commits
  * the reference atomically, so an object is never seen with neither.
  *
@@ -139,10 +140,11 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     for await (const page of pages(options.objects, quarantinePrefix)) {
       for (const o of page) {
         if (purged.length >= limit || now - o.lastModified < retentionMs) continue;
-        await options.objects.delete(o.key);
         purged.push(o.key);
       }
     }
+    // Purged copies go through the delete queue (reason `reconcile`), so they are retried and reported like every delete.
+    await queue.schedule(purged, "reconcile");
   }
 
   const danglingReferences: string[] = [];

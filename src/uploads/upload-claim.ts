@@ -29,6 +29,17 @@ export interface UploadClaim {
   readonly expiresAt: number;
 }
 
+/**
+ * The exact size of part `partNumber` (1-based) of `claim`: `partSize`, except the last part,
+ * which holds the rest of the declared size.
+ */
+export function expectedPartSize(
+  claim: Pick<UploadClaim, "size" | "partSize" | "partCount">,
+  partNumber: number,
+): number {
+  return partNumber < claim.partCount ? claim.partSize : claim.size - (claim.partCount - 1) * claim.partSize;
+}
+
 /** What {@link ClaimStore.create} takes. */
 export type NewUploadClaim = Omit<UploadClaim, "status" | "uploadId"> & { readonly uploadId?: string };
 

@@ -9,7 +9,12 @@ export interface FileClaimedEvent {
 /** `file.deleted`: the delete worker removed an object (written together with `DeleteQueue.done`). */
 export interface FileDeletedEvent {
   readonly topic: "file.deleted";
-  readonly payload: { readonly fileKey: string; readonly reason: DeleteReason };
+  readonly payload: {
+    readonly fileKey: string;
+    readonly reason: DeleteReason;
+    /** Who the file belonged to, when the delete was scheduled with an owner; else `""`. */
+    readonly owner: string;
+  };
 }
 
 /** `delete.dead_letter`: a pending delete failed too often and was retired to the dead-letter table. */
@@ -23,6 +28,8 @@ export interface DeleteDeadLetterEvent {
     readonly lastError: string;
     /** `access_denied`, `not_found` or `transient`. */
     readonly errorClass: string;
+    /** Who the file belonged to, when known; else `""`. */
+    readonly owner: string;
   };
 }
 

@@ -16,8 +16,9 @@ import type { ObjectInfo, ObjectStore } from "../objects/index.js";
 import { type Executor, takeTransactionLock } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
 import { sanitizeContentType } from "./content-type.js";
-import { limitBody } from "./part-body.js";
-import type { UploadClaim } from "./upload-claim.js";
+import { DeleteQueue } from "./delete-queue.js";
+import { checkPartLength, exactBody } from "./part-body.js";
+import { expectedPartSize, type UploadClaim } from "./upload-claim.js";
 import { buildUploadKey } from "./upload-key.js";
 import { UploadPartStore } from "./upload-part-store.js";
 import type {
@@ -59,6 +60,7 @@ export class UploadService {
   readonly #clock: Clock;
   readonly #claims: ClaimStore;
   readonly #parts: UploadPartStore;
+  readonly #queue: DeleteQueue;
   readonly #maxUploadSize: number;
   readonly #claimTtlMs: number;
   readonly #maxPendingClaims: number;
@@ -96,6 +98,7 @@ export class UploadService {
     this.#clock = options.clock ?? systemClock;
     this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
     this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
+    this.#queue = new DeleteQueue({ database: this.#db, clock: this.#clock });
     this.#maxUploadSize = positiveInteger(options.maxUploadSize, "maxUploadSize", op, GiB);
     this.#claimTtlMs = positiveInteger(options.claimTtlMs, "claimTtlMs", op, 24 * 3_600_000);
     this.#maxPendingClaims = positiveInteger(options.maxPendingClaims, "maxPendingClaims", op, 100);
@@ -189,9 +192,12 @@ export class UploadService {
    * Stores one part and records its backend etag (re-sending a part number replaces it).
    * Errors: unknown or expired claim -> {@link ClaimNotFoundError} (an expired claim is treated
    * like one the sweeper already removed); not the owner -> {@link AccessDeniedError};
-   * completed claim -> {@link ConflictError}; part number outside 1..partCount or a
-   * non-final part that is not exactly `partSize` -> {@link InvalidArgumentError} (not recorded);
-   * a part larger than `partSize`, or a claim over the current size limit -> {@link TooLargeError}.
+   * completed claim -> {@link ConflictError}; part number outside 1..partCount, or a part
+   * shorter than its exact size (`partSize`, or the rest of the declared size for the last
+   * part) -> {@link InvalidArgumentError}; a part longer than that (it would exceed the part
+   * size or the declared size), or a claim over the current size limit -> {@link TooLargeError}.
+   * A refused part is refused before the backend is touched (a known `contentLength`) or
+   * while it streams, and never replaces a part accepted earlier.
    */
   async uploadPart(owner: string, input: UploadPartInput): Promise<{ partNumber: number; size: number }> {
     const op = "uploads.uploadPart";
@@ -205,27 +211,16 @@ export class UploadService {
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > claim.partCount) {
       throw new InvalidArgumentError(`part number must be in 1..${claim.partCount}`, { op });
     }
-    if (input.contentLength !== undefined && input.contentLength > claim.partSize) {
-      throw new TooLargeError(`part is ${input.contentLength} bytes, more than the part size ${claim.partSize}`, {
-        op,
-      });
-    }
-    const body = limitBody(input.body, claim.partSize, op);
+    // Everything is checked before the backend is touched, so a bad re-send never replaces an accepted part.
+    const expected = expectedPartSize(claim, partNumber);
+    if (input.contentLength !== undefined) checkPartLength(input.contentLength, expected, op);
     const stored = await this.#objects.putPart(
       claim.key,
       claim.uploadId,
       partNumber,
-      body,
+      exactBody(input.body, expected, op),
       input.contentLength === undefined ? undefined : { contentLength: input.contentLength },
     );
-    if (partNumber < claim.partCount && stored.size !== claim.partSize) {
-      throw new InvalidArgumentError(
-        `part ${partNumber} is ${stored.size} bytes; non-final parts must be ${claim.partSize}`,
-        {
-          op,
-        },
-      );
-    }
     try {
       await this.#parts.upsert({ claimId: claim.id, partNumber, etag: stored.etag, size: stored.size });
     } catch (err) {
@@ -241,7 +236,8 @@ export class UploadService {
    * completing an already completed upload returns the object again. Errors: not the owner
    * -> {@link AccessDeniedError}; unknown or expired claim -> {@link ClaimNotFoundError};
    * parts missing -> {@link InvalidArgumentError}; assembled size differs from the declared size
-   * -> {@link InvalidArgumentError} after the object was deleted; over the current size limit
+   * -> {@link InvalidArgumentError} after the claim was removed and the object queued for
+   * deletion (reason `size_mismatch`); over the current size limit
    * -> {@link TooLargeError}.
    */
   async completeUpload(owner: string, claimId: string): Promise<CompletedUpload> {
@@ -268,10 +264,13 @@ export class UploadService {
       if (existing === null) throw err;
       info = existing;
     }
-    const actual = parts.reduce((n, p) => n + p.size, 0);
+    const actual = info.size;
     if (actual !== claim.size) {
-      await this.#objects.delete(claim.key);
-      await this.#claims.deleteById(claim.id).catch(() => undefined);
+      // The published object is not what was declared: it goes through the delete queue like every other delete.
+      await this.#db.transaction(async (tx) => {
+        await this.#queue.schedule([claim.key], "size_mismatch", { executor: tx, owner });
+        await this.#claims.deleteByIds([claim.id], { executor: tx });
+      });
       throw new InvalidArgumentError(`size mismatch: declared ${claim.size} bytes, uploaded ${actual}`, { op });
     }
     try {
@@ -289,8 +288,9 @@ export class UploadService {
   }
 
   /**
-   * Cancels an upload: aborts the multipart session, deletes the object and the claim.
-   * Idempotent: an unknown claim is success. Not the owner -> {@link AccessDeniedError};
+   * Cancels an unfinished upload: aborts the multipart session, deletes the object and the
+   * claim. Idempotent: an unknown claim is success. A completed upload -> {@link ConflictError}
+   * (delete the file instead); not the owner -> {@link AccessDeniedError};
    * the backend refusing the abort -> {@link UploadFailedError} (the claim stays, so a retry
    * or the sweeper finishes the job).
    */
@@ -305,6 +305,9 @@ export class UploadService {
       throw err;
     }
     if (claim.createdBy !== owner) throw new AccessDeniedError(`upload ${claimId} belongs to someone else`, { op });
+    if (claim.status === "uploaded") {
+      throw new ConflictError(`upload ${claimId} is complete; delete the file instead of aborting the upload`, { op });
+    }
     if (claim.uploadId !== "") {
       try {
         await this.#objects.abortMultipart(claim.key, claim.uploadId);

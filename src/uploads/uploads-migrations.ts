@@ -8,6 +8,7 @@ export const UPLOADS_TABLES = Object.freeze({
   pendingDeletes: "storeroom_pending_deletes",
   deadLetters: "storeroom_delete_dead_letters",
   outbox: "storeroom_upload_outbox",
+  offsets: "storeroom_upload_offsets",
 });
 
 async function createClaims(tx: Executor): Promise<void> {
@@ -91,9 +92,33 @@ async function dueIndex(tx: Executor): Promise<void> {
   await tx.run("DROP INDEX storeroom_pending_deletes_due");
 }
 
+async function ownersAndResumable(tx: Executor): Promise<void> {
+  const big = tx.dialect.bigintType;
+  // Who an event or a delete concerns, so event streams can be scoped to the caller's org.
+  await tx.run("ALTER TABLE storeroom_pending_deletes ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+  await tx.run("ALTER TABLE storeroom_delete_dead_letters ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+  await tx.run("ALTER TABLE storeroom_upload_outbox ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+  // Delivery state of the dispatcher: events of one key go out in order; a failing one backs off, then dies.
+  await tx.run("ALTER TABLE storeroom_upload_outbox ADD COLUMN event_key TEXT NOT NULL DEFAULT ''");
+  await tx.run("ALTER TABLE storeroom_upload_outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0");
+  await tx.run("ALTER TABLE storeroom_upload_outbox ADD COLUMN last_error TEXT NOT NULL DEFAULT ''");
+  await tx.run(`ALTER TABLE storeroom_upload_outbox ADD COLUMN dead_at ${big}`);
+  await tx.run(
+    "CREATE INDEX storeroom_upload_outbox_key ON storeroom_upload_outbox (event_key, id) WHERE dispatched_at IS NULL",
+  );
+  await tx.run("CREATE INDEX storeroom_upload_outbox_dispatched ON storeroom_upload_outbox (dispatched_at)");
+  // Offset-addressed uploads: bytes past the last whole part wait here until the part fills.
+  await tx.run(`CREATE TABLE storeroom_upload_offsets (
+    claim_id TEXT PRIMARY KEY REFERENCES storeroom_upload_claims (id) ON DELETE CASCADE,
+    upload_offset ${big} NOT NULL,
+    tail ${tx.dialect.blobType},
+    metadata TEXT NOT NULL DEFAULT ''
+  )`);
+}
+
 /**
- * The forward-only schema of the uploads module: claims, parts (cascading on claim delete),
- * pending deletes (unique on `(object_key, reason)`), dead letters and the event outbox.
+ * The forward-only schema of the uploads module: claims, parts and offsets (cascading on claim
+ * delete), pending deletes (unique on `(object_key, reason)`), dead letters and the event outbox.
  *
  * @example
  * ```ts
@@ -105,4 +130,5 @@ export const uploadsMigrations: MigrationSet = new MigrationSet("uploads")
   .add({ id: "uploads/002-parts", up: createParts })
   .add({ id: "uploads/003-pending-deletes", up: createPendingDeletes })
   .add({ id: "uploads/004-outbox", up: createOutbox })
-  .add({ id: "uploads/005-due-index", up: dueIndex });
+  .add({ id: "uploads/005-due-index", up: dueIndex })
+  .add({ id: "uploads/006-owners-and-offsets", up: ownersAndResumable });

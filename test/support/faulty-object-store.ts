@@ -1,6 +1,7 @@
 import type {
   CompletedPart,
   CompleteMultipartOptions,
+  GetOptions,
   ListOptions,
   ListPage,
   ObjectBody,
@@ -132,8 +133,8 @@ export class FaultyObjectStore implements ObjectStore {
     ).length;
   }
 
-  get(key: string): Promise<ObjectBody | null> {
-    return this.#call("get", key, () => this.#inner.get(key));
+  get(key: string, options?: GetOptions): Promise<ObjectBody | null> {
+    return this.#call("get", key, () => this.#inner.get(key, options));
   }
 
   head(key: string): Promise<ObjectInfo | null> {

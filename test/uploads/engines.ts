@@ -14,6 +14,7 @@ export interface EngineContext {
 }
 
 const TABLES = [
+  "storeroom_upload_offsets",
   "storeroom_upload_parts",
   "storeroom_upload_claims",
   "storeroom_pending_deletes",

@@ -9,7 +9,7 @@ import { forEachEngine } from "./engines.js";
 forEachEngine("Outbox", (ctx) => {
   const event = (fileKey: string) => ({
     topic: "file.deleted" as const,
-    payload: { fileKey, reason: "deleted" as const },
+    payload: { fileKey, reason: "deleted" as const, owner: "" },
   });
 
   it("dispatches committed events in order and marks them only after the handler resolved", async () => {
@@ -76,7 +76,7 @@ forEachEngine("Outbox polling", (ctx) => {
   it("start() dispatches on a timer, retries a failed event later, stop() ends it", async () => {
     const { db } = ctx();
     const outbox = new Outbox({ database: db });
-    await appendEvent(db, 1, { topic: "file.deleted", payload: { fileKey: "a", reason: "deleted" } });
+    await appendEvent(db, 1, { topic: "file.deleted", payload: { fileKey: "a", reason: "deleted", owner: "" } });
     const seen: string[] = [];
     const errors: unknown[] = [];
     let failOnce = true;

@@ -5,6 +5,7 @@ import { InvalidArgumentError } from "../../src/errors.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
 import { ClaimStore } from "../../src/uploads/claim-store.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
+import { DeleteWorker } from "../../src/uploads/delete-worker.js";
 import { type ReferenceSource, reconcile } from "../../src/uploads/reconcile.js";
 import { forEachEngine } from "./engines.js";
 import { newClaim } from "./fixtures.js";
@@ -70,6 +71,9 @@ forEachEngine("reconcile", (ctx) => {
     const later = await reconcile({ database: db, objects, references, clock, dryRun: false });
     expect(later.quarantined).toEqual(["priv/orphan.bin", "priv/young.bin"]);
     expect(later.purged).toEqual(["quarantine/pub/orphan2.png"]);
+    const queued = (await new DeleteQueue({ database: db, clock }).list()).filter((d) => d.reason === "reconcile");
+    expect(queued.map((d) => d.key)).toEqual(["quarantine/pub/orphan2.png"]);
+    await new DeleteWorker({ database: db, objects, clock }).runOnce();
     expect(await objects.head("quarantine/pub/orphan2.png")).toBeNull();
     expect(await objects.head("quarantine/priv/orphan.bin")).not.toBeNull();
   });

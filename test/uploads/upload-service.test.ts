@@ -244,14 +244,15 @@ forEachEngine("UploadService", (ctx) => {
     await expect(service.completeUpload("alice", init.claimId)).rejects.toBeInstanceOf(ClaimNotFoundError);
   });
 
-  it("deletes the object when the assembled size differs from the declared size", async () => {
-    const { service, objects, claims } = setup();
+  it("refuses a final part shorter than the rest of the declared size; the upload stays open", async () => {
+    const { service, claims } = setup();
     const init = await service.initUpload("alice", { filename: "a.bin", size: PART + 10 });
     await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: randomBytes(PART) });
-    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 2, body: randomBytes(3) });
-    await expect(service.completeUpload("alice", init.claimId)).rejects.toThrow(/size mismatch/);
-    expect(await objects.head(init.key)).toBeNull();
-    expect(await claims.existingKeys([init.key])).toEqual(new Set());
+    await expect(
+      service.uploadPart("alice", { claimId: init.claimId, partNumber: 2, body: randomBytes(3) }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(service.completeUpload("alice", init.claimId)).rejects.toThrow(/parts incomplete/);
+    expect((await claims.get(init.claimId)).status).toBe("pending");
   });
 
   it("completes on retry when the backend already assembled the object", async () => {

@@ -1,31 +1,23 @@
 import { Readable } from "node:stream";
-import type { FastifyInstance, FastifyRequest } from "fastify";
-import { isStoreError } from "../../errors.js";
-import type { ObjectStore } from "../../objects/index.js";
-import type { ClaimStore, UploadClaim, UploadService } from "../../uploads/index.js";
-import { openDownload } from "../../uploads/index.js";
+import type { FastifyInstance } from "fastify";
+import type { UploadService } from "../../uploads/index.js";
 import { HttpError } from "../error-reply.js";
-import type { RequestIdentity } from "../identity.js";
 import { identityOf } from "../request-context.js";
+import { type FileRouteOptions, fileUrl, registerFileRoutes } from "./file-routes.js";
 
 /** Options of {@link registerUploadRoutes}. */
-export interface UploadRouteOptions {
+export interface UploadRouteOptions extends FileRouteOptions {
   uploads: UploadService;
-  claims: ClaimStore;
-  /** Where uploaded files live. */
-  files: ObjectStore;
-  /** The owner id of a caller: its tenant id (`org/users/user` or `org/org`). */
-  ownerOf(identity: RequestIdentity): string;
   /** Largest JSON body, bytes. */
   maxJsonBytes: number;
 }
 
-const filesPrefix = "/v1/files/";
-
 /**
- * Upload and download routes: `POST /v1/uploads`, `PUT /v1/uploads/:claimId/parts/:n`
- * (raw streamed body), `GET /v1/uploads/:claimId/parts`, `POST /v1/uploads/:claimId/complete`,
- * `DELETE /v1/uploads/:claimId`, and `GET /v1/files/*` (anonymous for `pub/`, owner-only otherwise).
+ * Upload routes: `POST /v1/uploads` (JSON only), `GET /v1/uploads` (the caller's unfinished
+ * uploads, paged), `GET /v1/uploads/:claimId`, `PUT /v1/uploads/:claimId/parts/:n` (raw
+ * streamed body), `GET /v1/uploads/:claimId/parts`, `POST /v1/uploads/:claimId/complete`,
+ * `DELETE /v1/uploads/:claimId` (abort; 409 once complete), plus the files API
+ * ({@link registerFileRoutes}) in the same scope, which shares its body parsers.
  */
 export async function registerUploadRoutes(app: FastifyInstance, options: UploadRouteOptions): Promise<void> {
   const { uploads, ownerOf } = options;
@@ -43,16 +35,58 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
   );
   // Part bodies stream straight to the object store; the upload service enforces the part size.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+  registerFileRoutes(app, options);
 
   app.post("/v1/uploads", async (request, reply) => {
+    if (!isJson(request.headers["content-type"])) {
+      throw new HttpError(
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "POST /v1/uploads takes a JSON body (Content-Type: application/json)",
+      );
+    }
     const body = jsonObject(request.body);
+    if (body.public !== undefined && typeof body.public !== "boolean") {
+      throw new HttpError(400, "INVALID_ARGUMENT", "public must be true or false");
+    }
     const result = await uploads.initUpload(ownerOf(identityOf(request)), {
       filename: body.filename as string,
       size: body.size as number,
       ...(body.contentType === undefined ? {} : { contentType: body.contentType as string }),
-      ...(body.public === undefined ? {} : { public: body.public as boolean }),
+      ...(body.public === undefined ? {} : { public: body.public }),
     });
     return reply.code(201).send(result);
+  });
+
+  app.get("/v1/uploads", async (request) => {
+    const query = request.query as Record<string, string | undefined>;
+    const limit = query.limit === undefined ? undefined : Number(query.limit);
+    const page = await options.claims.listByOwner(ownerOf(identityOf(request)), "pending", {
+      ...(query.prefix === undefined ? {} : { prefix: query.prefix }),
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      ...(limit === undefined ? {} : { limit }),
+    });
+    return {
+      uploads: page.claims.map((claim) => ({
+        claimId: claim.id,
+        key: claim.key,
+        size: claim.size,
+        contentType: claim.contentType,
+        originalFilename: claim.originalFilename,
+        public: claim.public,
+        partSize: claim.partSize,
+        partCount: claim.partCount,
+        createdAt: claim.createdAt,
+        expiresAt: claim.expiresAt,
+      })),
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+    };
+  });
+
+  app.get("/v1/uploads/:claimId", async (request) => {
+    const { claimId } = request.params as { claimId: string };
+    const progress = await uploads.listParts(ownerOf(identityOf(request)), claimId);
+    return progress.status === "uploaded" ? { ...progress, url: fileUrl(progress.key) } : progress;
   });
 
   app.put("/v1/uploads/:claimId/parts/:n", async (request) => {
@@ -78,7 +112,7 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
   app.post("/v1/uploads/:claimId/complete", async (request) => {
     const { claimId } = request.params as { claimId: string };
     const done = await uploads.completeUpload(ownerOf(identityOf(request)), claimId);
-    return { ...done, url: filesPrefix + done.key.split("/").map(encodeURIComponent).join("/") };
+    return { ...done, url: fileUrl(done.key) };
   });
 
   app.delete("/v1/uploads/:claimId", async (request, reply) => {
@@ -86,43 +120,11 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
     await uploads.abortUpload(ownerOf(identityOf(request)), claimId);
     return reply.code(204).send();
   });
-
-  app.get("/v1/files/*", { config: { auth: "optional" } }, async (request, reply) => {
-    const principal = request.identity === null ? undefined : ownerOf(request.identity);
-    const download = await openDownload(rawKey(request), {
-      objects: options.files,
-      ...(principal === undefined ? {} : { principal }),
-      acl: { canRead: (who, key) => canRead(options.claims, who, key) },
-    });
-    if (download === null) throw new HttpError(404, "NOT_FOUND", "no such file");
-    return reply.headers(download.headers).send(download.object.body);
-  });
 }
 
-/** The key exactly as it appears in the URL (still percent-encoded), so it is decoded once. */
-function rawKey(request: FastifyRequest): string {
-  const path = (request.raw.url ?? "").split("?")[0] ?? "";
-  return path.startsWith(filesPrefix) ? path.slice(filesPrefix.length) : "";
-}
-
-/**
- * Only objects that arrived through a completed upload are served: `pub/` ones to everybody,
- * others to the tenant that uploaded them. Anything else in the store (tenant databases, a
- * pending upload) is never readable here. A public key without an upload is a plain 404.
- */
-async function canRead(claims: ClaimStore, principal: string | undefined, key: string): Promise<boolean> {
-  let claim: UploadClaim | undefined;
-  try {
-    claim = await claims.getByKey(key);
-  } catch (err) {
-    if (!isStoreError(err, "CLAIM_NOT_FOUND")) throw err;
-  }
-  const uploaded = claim !== undefined && claim.status === "uploaded";
-  if (key.startsWith("pub/")) {
-    if (!uploaded) throw new HttpError(404, "NOT_FOUND", "no such file");
-    return true;
-  }
-  return uploaded && principal !== undefined && claim?.createdBy === principal;
+function isJson(contentType: string | undefined): boolean {
+  const type = (contentType ?? "").split(";")[0]?.trim().toLowerCase();
+  return type === "application/json";
 }
 
 function jsonObject(body: unknown): Record<string, unknown> {

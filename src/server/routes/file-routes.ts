@@ -1,0 +1,186 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { isStoreError } from "../../errors.js";
+import type { ObjectInfo, ObjectStore } from "../../objects/index.js";
+import {
+  type ClaimStore,
+  type DeleteQueue,
+  downloadHeaders,
+  parseDownloadKey,
+  quotedEtag,
+  type UploadClaim,
+} from "../../uploads/index.js";
+import { evaluatePreconditions, ifRangeHolds } from "../conditional-request.js";
+import { HttpError } from "../error-reply.js";
+import { parseRange } from "../http-range.js";
+import type { RequestIdentity } from "../identity.js";
+import { identityOf } from "../request-context.js";
+
+/** Options of {@link registerFileRoutes}. */
+export interface FileRouteOptions {
+  claims: ClaimStore;
+  deleteQueue: DeleteQueue;
+  /** Where uploaded files live. */
+  files: ObjectStore;
+  /** The owner id of a caller: its tenant id (`org/users/user` or `org/org`). */
+  ownerOf(identity: RequestIdentity): string;
+}
+
+/** Path prefix of single files; the key follows, each segment percent-encoded. */
+export const filesPrefix = "/v1/files/";
+
+/** The download URL path of `key`. */
+export function fileUrl(key: string): string {
+  return filesPrefix + key.split("/").map(encodeURIComponent).join("/");
+}
+
+/**
+ * The files API over completed uploads: `GET /v1/files` (the caller's files, paged),
+ * `GET`/`HEAD /v1/files/<key>` (anonymous for `pub/`, owner-only otherwise; Range, ETag,
+ * preconditions, Content-Disposition) and `DELETE /v1/files/<key>` (owner; through the delete queue).
+ */
+export function registerFileRoutes(app: FastifyInstance, options: FileRouteOptions): void {
+  const { claims, ownerOf } = options;
+
+  app.get("/v1/files", async (request) => {
+    const query = request.query as Record<string, string | undefined>;
+    const page = await claims.listByOwner(ownerOf(identityOf(request)), "uploaded", {
+      ...(query.prefix === undefined ? {} : { prefix: query.prefix }),
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      ...(query.limit === undefined ? {} : { limit: integerParam(query.limit, "limit") }),
+    });
+    return {
+      files: page.claims.map((claim) => ({
+        key: claim.key,
+        url: fileUrl(claim.key),
+        size: claim.size,
+        contentType: claim.contentType,
+        originalFilename: claim.originalFilename,
+        public: claim.public,
+        createdAt: claim.createdAt,
+      })),
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+    };
+  });
+
+  const download = async (request: FastifyRequest, reply: FastifyReply) => {
+    const key = parseDownloadKey(rawKey(request));
+    const principal = request.identity === null ? undefined : ownerOf(request.identity);
+    const claim = await readableClaim(claims, principal, key);
+    const query = request.query as Record<string, string | undefined>;
+    const headerOptions = {
+      filename: claim.originalFilename,
+      disposition: query.download === undefined ? ("inline" as const) : ("attachment" as const),
+    };
+    const h = request.headers;
+    const plain =
+      request.method === "GET" &&
+      h.range === undefined &&
+      h["if-match"] === undefined &&
+      h["if-none-match"] === undefined;
+    if (plain) {
+      const object = await options.files.get(key);
+      if (object === null) throw new HttpError(404, "NOT_FOUND", "no such file");
+      return reply.headers(downloadHeaders(key, object, headerOptions)).send(object.body);
+    }
+    const info = await options.files.head(key);
+    if (info === null) throw new HttpError(404, "NOT_FOUND", "no such file");
+    const headers = downloadHeaders(key, info, headerOptions);
+    const outcome = evaluatePreconditions(h, quotedEtag(info.etag), request.method);
+    if (outcome === "failed") throw new HttpError(412, "PRECONDITION_FAILED", "the file's ETag does not match");
+    if (outcome === "not-modified") return reply.code(304).headers(notModifiedHeaders(headers)).send();
+    if (request.method === "HEAD") return reply.headers(headers).send();
+    const ifRange = h["if-range"];
+    const range = ifRangeHolds(typeof ifRange === "string" ? ifRange : undefined, quotedEtag(info.etag))
+      ? parseRange(h.range, info.size)
+      : undefined;
+    if (range?.kind === "unsatisfiable") {
+      return reply
+        .code(416)
+        .header("Content-Range", `bytes */${info.size}`)
+        .type("application/json; charset=utf-8")
+        .send({ error: { code: "RANGE_NOT_SATISFIABLE", message: `the file has ${info.size} bytes` } });
+    }
+    if (range?.kind === "partial") return sendRange(reply, options.files, info, headers, range);
+    const object = await options.files.get(key);
+    if (object === null) throw new HttpError(404, "NOT_FOUND", "no such file");
+    return reply.headers(headers).send(object.body);
+  };
+  app.get("/v1/files/*", { config: { auth: "optional" }, exposeHeadRoute: false }, download);
+  app.head("/v1/files/*", { config: { auth: "optional" } }, download);
+
+  app.delete("/v1/files/*", async (request, reply) => {
+    const key = parseDownloadKey(rawKey(request));
+    try {
+      await claims.release(key, ownerOf(identityOf(request)), options.deleteQueue);
+    } catch (err) {
+      if (isStoreError(err, "CLAIM_NOT_FOUND")) throw new HttpError(404, "NOT_FOUND", "no such file of yours");
+      throw err;
+    }
+    return reply.code(204).send();
+  });
+}
+
+async function sendRange(
+  reply: FastifyReply,
+  files: ObjectStore,
+  info: ObjectInfo,
+  headers: Record<string, string>,
+  range: { start: number; end: number },
+) {
+  const object = await files.get(info.key, { range });
+  if (object === null) throw new HttpError(404, "NOT_FOUND", "no such file");
+  const served = object.range ?? range;
+  return reply
+    .code(206)
+    .headers({
+      ...headers,
+      "Content-Length": String(served.end - served.start),
+      "Content-Range": `bytes ${served.start}-${served.end - 1}/${info.size}`,
+    })
+    .send(object.body);
+}
+
+/** A 304 carries the validators and caching headers of the 200 it replaces, never a body's. */
+function notModifiedHeaders(headers: Record<string, string>): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of ["ETag", "Last-Modified", "Cache-Control", "Content-Disposition"]) {
+    const value = headers[name];
+    if (value !== undefined) kept[name] = value;
+  }
+  return kept;
+}
+
+/** The key exactly as it appears in the URL (still percent-encoded), so it is decoded once. */
+function rawKey(request: FastifyRequest): string {
+  const path = (request.raw.url ?? "").split("?")[0] ?? "";
+  return path.startsWith(filesPrefix) ? path.slice(filesPrefix.length) : "";
+}
+
+/**
+ * Only objects that arrived through a completed upload are served: `pub/` ones to everybody,
+ * others to the tenant that uploaded them (403 for anyone else). Anything else in the store
+ * (tenant databases, a pending upload) is never readable here; a public key without an upload
+ * is a plain 404.
+ */
+async function readableClaim(claims: ClaimStore, principal: string | undefined, key: string): Promise<UploadClaim> {
+  let claim: UploadClaim | undefined;
+  try {
+    claim = await claims.getByKey(key);
+  } catch (err) {
+    if (!isStoreError(err, "CLAIM_NOT_FOUND")) throw err;
+  }
+  const uploaded = claim !== undefined && claim.status === "uploaded" ? claim : undefined;
+  if (key.startsWith("pub/")) {
+    if (uploaded === undefined) throw new HttpError(404, "NOT_FOUND", "no such file");
+    return uploaded;
+  }
+  if (uploaded === undefined || principal === undefined || uploaded.createdBy !== principal) {
+    throw new HttpError(403, "ACCESS_DENIED", `not allowed to read ${key}`);
+  }
+  return uploaded;
+}
+
+function integerParam(value: string, name: string): number {
+  if (!/^\d+$/.test(value)) throw new HttpError(400, "INVALID_ARGUMENT", `${name} must be a positive integer`);
+  return Number(value);
+}
