@@ -36,7 +36,12 @@ describe("parts are validated before the backend keeps them", () => {
     await db.migrate(uploadsMigrations);
     const objects = new FaultyObjectStore(make());
     const clock = new ManualClock(Date.parse("2026-05-14T10:00:00Z"));
-    return { db, objects, uploads: await UploadService.open({ database: db, objects, clock }), queue: new DeleteQueue({ database: db, clock }) };
+    return {
+      db,
+      objects,
+      uploads: await UploadService.open({ database: db, objects, clock }),
+      queue: new DeleteQueue({ database: db, clock }),
+    };
   };
 
   for (const [name, make, partSize] of backends) {
