@@ -1,8 +1,9 @@
 import { join } from "node:path";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
 import type { TenantStore } from "../tenants/index.js";
-import { errorReply, HttpError } from "./error-reply.js";
+import { ConnectionDrain } from "./connection-drain.js";
+import { answerClientError, errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
 import { OrgBuses } from "./org-buses.js";
@@ -23,6 +24,9 @@ import { ServerMetrics } from "./server-metrics.js";
 import { openServerParts } from "./server-parts.js";
 import { TokenAuthenticator } from "./token-authenticator.js";
 import { TokenStore } from "./token-store.js";
+
+/** Longest URL path parameter in characters: a 512-byte name percent-encoded, with room to spare. */
+const maxParamChars = 2048;
 
 /** What {@link StoreroomServer.close} managed to do. `flushed` is true only when nothing was lost. */
 export interface ShutdownReport {
@@ -48,8 +52,10 @@ export interface StoreroomServer {
   /** Starts listening on `config.host:config.port` and returns the base URL, e.g. `http://127.0.0.1:7480`. */
   listen(): Promise<string>;
   /**
-   * Graceful shutdown: stop accepting, end event streams, finish in-flight requests, stop the
-   * background jobs, checkpoint every dirty tenant, close the stores. Never throws; idempotent.
+   * Graceful shutdown: answer new requests (also on existing keep-alive sockets) with 503 and
+   * `Connection: close`, end event streams, give clients up to `shutdownGraceMs` to close their
+   * sockets, finish in-flight requests, stop the background jobs, checkpoint every dirty tenant,
+   * close the stores. Never throws; idempotent.
    */
   close(): Promise<ShutdownReport>;
 }
@@ -97,12 +103,22 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
         }
       : false,
     bodyLimit: config.maxJsonBytes,
+    // Names are up to 512 bytes, up to 3 URL characters each once encoded.
+    routerOptions: { maxParamLength: maxParamChars },
     forceCloseConnections: "idle",
-    return503OnClosing: true,
+    // Closing is answered by our own hook (documented error shape, Connection: close).
+    return503OnClosing: false,
+    frameworkErrors: (err, _request, reply) => {
+      const { status, body } = errorReply(err);
+      return (reply as unknown as FastifyReply).code(status).type("application/json; charset=utf-8").send(body);
+    },
+    clientErrorHandler: answerClientError,
   });
   app.decorateRequest("identity", null);
+  const drain = new ConnectionDrain(app.server);
 
   app.addHook("onRequest", async (request) => {
+    if (drain.draining) throw new HttpError(503, "CLOSED", "the server is shutting down");
     const level = request.routeOptions.config.auth ?? "required";
     try {
       // Routes open to anyone never look at credentials, so a stale token cannot break a health check.
@@ -111,6 +127,9 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
       stripIdentityHeaders(request.headers);
     }
     enforceAuth(level, request.identity);
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    if (drain.draining) reply.header("connection", "close");
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
@@ -158,7 +177,6 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
   // Upgraded sockets (bus peers) and event streams would keep server.close() waiting forever.
   let busCloseError: unknown;
   app.addHook("preClose", async () => {
-    for (const stream of streams) stream.end();
     await buses.close().catch((err: unknown) => {
       busCloseError = err;
     });
@@ -204,6 +222,9 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     },
     close() {
       closing ??= (async () => {
+        drain.begin();
+        for (const stream of streams) stream.end();
+        await drain.waitForSockets(config.shutdownGraceMs);
         const errors: string[] = [];
         try {
           await app.close();

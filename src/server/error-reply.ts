@@ -1,3 +1,5 @@
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import { isStoreError } from "../errors.js";
 
 /** The JSON body of every error answer: `{ error: { code, message } }`. `code` is stable. */
@@ -38,6 +40,10 @@ const fastifyCodes: Readonly<Record<string, [number, string]>> = Object.freeze({
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, "INVALID_ARGUMENT"],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, "INVALID_ARGUMENT"],
   FST_ERR_VALIDATION: [400, "INVALID_ARGUMENT"],
+  FST_ERR_BAD_URL: [400, "INVALID_ARGUMENT"],
+  FST_ERR_MAX_PARAM_LENGTH: [414, "URI_TOO_LONG"],
+  FST_ERR_CTP_INVALID_TYPE: [400, "INVALID_ARGUMENT"],
+  FST_ERR_CTP_INVALID_HEADER: [400, "INVALID_ARGUMENT"],
 });
 
 /** An error answered with its own status and code, for failures detected by the server itself. */
@@ -75,6 +81,24 @@ export function errorReply(err: unknown): { status: number; body: ErrorBody } {
     return reply(statusCode, "INVALID_ARGUMENT", (err as Error).message);
   }
   return reply(500, "INTERNAL", "internal error");
+}
+
+/**
+ * Answers a request Node's HTTP parser refused before any route ran (malformed request line or
+ * headers, headers too large, a request timeout) with the same JSON shape, then closes the socket.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? ([431, "TOO_LARGE", "request headers too large"] as const)
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? ([408, "TIMEOUT", "request timed out"] as const)
+        : ([400, "INVALID_ARGUMENT", "malformed HTTP request"] as const);
+  const text = JSON.stringify(reply(status, code, message).body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
 }
 
 function reply(status: number, code: string, message: string): { status: number; body: ErrorBody } {

@@ -56,6 +56,11 @@ export interface ServerConfig {
   uploads?: { allowPublic?: boolean; maxUploadSize?: number; maxPendingClaims?: number; claimTtlMs?: number };
   /** Background job intervals in ms (claim sweeper, delete worker, state purge); `0` disables one. Defaults: 5 min, 5 min, 60 s. */
   intervals?: { sweepMs?: number; deleteMs?: number; purgeMs?: number };
+  /**
+   * On close, how long clients get to close their keep-alive sockets (each request meanwhile is
+   * answered 503 with `Connection: close`) before the rest are closed, ms. Default 1000.
+   */
+  shutdownGraceMs?: number;
   /** Log requests as JSON lines to stdout. Default false. */
   logger?: boolean;
   /** Time source for TTLs, leases and workers. Default the system clock. */
@@ -80,6 +85,7 @@ export interface ResolvedServerConfig {
   readonly tenants: NonNullable<ServerConfig["tenants"]>;
   readonly uploads: NonNullable<ServerConfig["uploads"]>;
   readonly intervals: Required<NonNullable<ServerConfig["intervals"]>>;
+  readonly shutdownGraceMs: number;
   readonly logger: boolean;
   readonly clock: Clock;
 }
@@ -104,6 +110,10 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
   ] as const) {
     if (!Number.isInteger(v) || v <= 0) throw invalid(`${name} must be a positive integer`);
   }
+  const shutdownGraceMs = config.shutdownGraceMs ?? 1000;
+  if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
+    throw invalid("shutdownGraceMs must be a non-negative integer");
+  }
   return Object.freeze({
     host: config.host ?? "127.0.0.1",
     port,
@@ -125,6 +135,7 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
       deleteMs: checkIntervalMs(config.intervals?.deleteMs, "intervals.deleteMs", op, 5 * 60_000),
       purgeMs: checkIntervalMs(config.intervals?.purgeMs, "intervals.purgeMs", op, 60_000),
     },
+    shutdownGraceMs,
     logger: config.logger ?? false,
     clock: config.clock ?? systemClock,
   });
