@@ -50,7 +50,8 @@ export type StoreErrorCode =
   | "UNKNOWN_DRIVER"
   | "UNKNOWN_PEER"
   | "UNSUPPORTED"
-  | "UPLOAD_FAILED";
+  | "UPLOAD_FAILED"
+  | "VERSION_CONFLICT";
 
 /** Options shared by every {@link StoreError} constructor. */
 export interface StoreErrorOptions {
@@ -190,6 +191,37 @@ export class ConflictError extends StoreError {
   }
 }
 
+/** A version check failed: an entry changed (or appeared, or vanished) since it was read. */
+export interface VersionMismatch {
+  readonly group: string;
+  readonly key: string;
+  /** The version the check expected; `null` = expected absent. */
+  readonly expected: number | null;
+  /** The entry's current version; `null` = absent (or expired). */
+  readonly actual: number | null;
+}
+
+/**
+ * A conditional write (`ifVersion`, `batch` checks, HTTP `If-Match`) found an entry at another
+ * version than expected; nothing was written. `mismatches` lists every failed check. A
+ * {@link ConflictError} with its own code, `VERSION_CONFLICT`.
+ */
+export class VersionConflictError extends ConflictError {
+  override readonly code: StoreErrorCode = "VERSION_CONFLICT";
+  /** Every check that failed. */
+  readonly mismatches: readonly VersionMismatch[];
+
+  constructor(mismatches: readonly VersionMismatch[], options?: StoreErrorOptions) {
+    const first = mismatches[0];
+    const what =
+      first === undefined
+        ? "version check failed"
+        : `${first.group}/${first.key} is at version ${first.actual ?? "absent"}, expected ${first.expected ?? "absent"}`;
+    super(mismatches.length > 1 ? `${what} (and ${mismatches.length - 1} more)` : what, options);
+    this.mismatches = Object.freeze([...mismatches]);
+  }
+}
+
 /** A key, name, namespace or path is malformed or tries to escape its root. */
 export class InvalidKeyError extends StoreError {
   constructor(message: string, options?: StoreErrorOptions) {
@@ -201,6 +233,25 @@ export class InvalidKeyError extends StoreError {
 export class InvalidArgumentError extends StoreError {
   constructor(message: string, options?: StoreErrorOptions) {
     super("INVALID_ARGUMENT", message, options);
+  }
+}
+
+/**
+ * A template did not parse, or failed while executing. The message is Go `text/template`'s
+ * (`template: NAME:LINE: ...` when parsing, `template: NAME:LINE:COL: executing ...` when
+ * executing); `line` (1-based) and `column` (0-based byte offset in the line, as Go counts)
+ * locate the problem. An {@link InvalidArgumentError}.
+ */
+export class TemplateError extends InvalidArgumentError {
+  /** 1-based line of the problem. */
+  readonly line: number;
+  /** 0-based byte offset of the problem within its line. */
+  readonly column: number;
+
+  constructor(message: string, line: number, column: number, options?: StoreErrorOptions) {
+    super(message, options);
+    this.line = line;
+    this.column = column;
   }
 }
 

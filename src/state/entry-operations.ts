@@ -224,13 +224,16 @@ export abstract class EntryOperations {
   }
 
   /**
-   * Renders `{{ .key }}` placeholders with the group's live entries; a missing key renders
-   * `<no value>`. A malformed template throws {@link InvalidArgumentError} (with the position)
-   * before anything is read.
+   * Executes a Go `text/template` with the group's live entries as its data (Go's
+   * `map[string]string`: `{{ .key }}`, `{{ range $k, $v := . }}` in key order, `if`, `with`,
+   * `printf`, ...; see docs/state.md). A missing key renders `<no value>`. A malformed template
+   * throws {@link TemplateError} with Go's message before anything is read; an unsupported Go
+   * feature throws {@link UnsupportedError} naming it.
    *
    * @example
    * ```ts
    * await state.render("Hello {{ .name }}!", "user"); // "Hello Ada!"
+   * await state.render('{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ end }}', "user"); // "name=Ada;"
    * ```
    */
   async render(template: string, group: string): Promise<string> {

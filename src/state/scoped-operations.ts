@@ -183,7 +183,7 @@ export abstract class ScopedOperations {
     return names.map((g) => g.slice(this.#prefix.length));
   }
 
-  /** Renders `{{ .key }}` placeholders from `group`. */
+  /** Executes a Go `text/template` over `group` (see {@link EntryOperations.render}). */
   render(template: string, group: string): Promise<string> {
     return this.target().render(template, this.qualify(group));
   }

@@ -1,31 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError, UnsupportedError } from "../../src/errors.js";
+import { InvalidArgumentError, TemplateError, UnsupportedError } from "../../src/errors.js";
 import { parseTemplate } from "../../src/state/index.js";
 import { forEachEngine } from "./state-harness.js";
 
-describe("render template parsing (Go text/template subset)", () => {
-  it("parses {{ .key }} and {{.key}} lookups between literal text", () => {
-    expect(parseTemplate("Hello {{ .name }}, {{.greeting}}!").parts).toEqual([
-      "Hello ",
-      { key: "name" },
-      ", ",
-      { key: "greeting" },
-      "!",
-    ]);
-  });
-
-  it("supports trim markers and comments", () => {
-    expect(parseTemplate("a  {{- .x -}}  b{{/* note */}}c").parts).toEqual(["a", { key: "x" }, "bc"]);
-  });
-
-  it("a malformed template throws InvalidArgumentError with the position", () => {
-    const cases: [string, RegExp][] = [
-      ["Hello {{ .name", /unclosed action "\{\{" at position 6/],
-      ["x {{ }}", /missing value for command at position 2/],
-      ["{{ .a.b.c- }}", /bad field name/],
-      ["{{/* open }}", /unclosed comment at position 0/],
+describe("render template parsing", () => {
+  it("parses once and reports malformed templates with Go's message and line", () => {
+    expect(parseTemplate("Hello {{ .name }}").root).toHaveLength(2);
+    const cases: [string, string, number][] = [
+      ["Hello {{ .name", "template: render:1: unclosed action", 1],
+      ["a\nb {{ }}", "template: render:2: missing value for command", 2],
+      ["{{ if .a }}\nyes", "template: render:2: unexpected EOF", 2],
+      ["{{/* open }}", "template: render:1: unclosed comment", 1],
     ];
-    for (const [tpl, message] of cases) {
+    for (const [tpl, message, line] of cases) {
       const err = (() => {
         try {
           parseTemplate(tpl);
@@ -33,21 +20,16 @@ describe("render template parsing (Go text/template subset)", () => {
           return e;
         }
       })();
+      expect(err, tpl).toBeInstanceOf(TemplateError);
       expect(err, tpl).toBeInstanceOf(InvalidArgumentError);
-      expect((err as Error).message).toMatch(message);
+      expect((err as TemplateError).message).toBe(message);
+      expect((err as TemplateError).line).toBe(line);
     }
   });
 
-  it("valid Go actions outside the subset throw UnsupportedError naming the action", () => {
-    expect(() => parseTemplate("{{ if .a }}x{{ end }}")).toThrow(UnsupportedError);
-    expect(() => parseTemplate("{{ .a | printf }}")).toThrow(
-      /"\{\{ \.a \| printf \}\}" at position 0 is not supported/,
-    );
-  });
-
-  it("text without actions is returned as is, including lone braces", () => {
-    expect(parseTemplate("plain } text }} {").parts).toEqual(["plain } text }} {"]);
-    expect(parseTemplate("").parts).toEqual([]);
+  it("Go constructs outside the implementation throw UnsupportedError naming them", () => {
+    expect(() => parseTemplate("{{ 2i }}")).toThrow(UnsupportedError);
+    expect(() => parseTemplate("{{ 2i }}")).toThrow(/complex constant 2i/);
   });
 });
 
@@ -70,6 +52,27 @@ forEachEngine("StateStore.render", (h) => {
     const s = await h.open();
     await expect(s.render("{{ .oops", "g")).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(s.render(42 as unknown as string, "g")).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("renders Go templates over the group: range in key order, conditions, functions", async () => {
+    const s = await h.open();
+    await s.set("cfg", "name", "web");
+    await s.set("cfg", "replicas", "3");
+    await s.set("cfg", "b-host", "b.example");
+    await s.set("cfg", "a-host", "a.example");
+    const tpl = [
+      '{{ .name | printf "%-5s" }}|',
+      '{{ range $k, $v := . }}{{ if ne $k "name" }}{{ $k }}={{ $v }};{{ end }}{{ end }}|',
+      '{{ if eq .replicas "3" }}three{{ else }}other{{ end }}|',
+      '{{ len . }} {{ index . "missing" | printf "%q" }} {{ .missing }}|',
+      '{{ with .tls }}tls{{ else }}plain{{ end }}|{{ html "<&>" }} {{ urlquery .name "x y" }}',
+    ].join("");
+    expect(await s.render(tpl, "cfg")).toBe(
+      'web  |a-host=a.example;b-host=b.example;replicas=3;|three|4 "" <no value>|plain|&lt;&amp;&gt; webx+y',
+    );
+    await expect(s.render("{{ index . 1 }}", "cfg")).rejects.toThrow(
+      'template: render:1:3: executing "render" at <index . 1>: error calling index: value has type int; should be string',
+    );
   });
 
   it("renders 50 keys", async () => {
