@@ -2,6 +2,7 @@ import { goSprint, goSprintf, goSprintln } from "./go-format.js";
 import { isGoPrintable } from "./template-strings.js";
 import {
   GoStringMap,
+  isTrue,
   kindOf,
   mapEntries,
   mapGet,
@@ -19,8 +20,8 @@ type Builtin = (args: unknown[]) => unknown;
 
 /** The builtins that take evaluated arguments (`and` and `or` evaluate lazily in the executor). */
 export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
-  ["not", (a) => !truthOf(one(a, "not"))],
-  ["len", (a) => length(one(a, "len"))],
+  ["not", (a) => !isTrue(a[0])],
+  ["len", (a) => length(a[0])],
   ["index", (a) => index(a[0], a.slice(1))],
   ["slice", (a) => slice(a[0], a.slice(1))],
   ["print", (a) => goSprint(printable(a))],
@@ -30,11 +31,11 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map<string, Builtin>([
   ["js", (a) => jsEscape(evalArgs(a))],
   ["urlquery", (a) => queryEscape(evalArgs(a))],
   ["eq", (a) => eq(a)],
-  ["ne", (a) => !eq(two(a))],
-  ["lt", (a) => lt(...(two(a) as [unknown, unknown]))],
-  ["le", (a) => le(...(two(a) as [unknown, unknown]))],
-  ["gt", (a) => !le(...(two(a) as [unknown, unknown]))],
-  ["ge", (a) => !lt(...(two(a) as [unknown, unknown]))],
+  ["ne", (a) => !eq(a)],
+  ["lt", (a) => lt(a[0], a[1])],
+  ["le", (a) => le(a[0], a[1])],
+  ["gt", (a) => !le(a[0], a[1])],
+  ["ge", (a) => !lt(a[0], a[1])],
   [
     "call",
     (a) => {
@@ -60,33 +61,6 @@ export const ARITY: ReadonlyMap<string, [number, boolean]> = new Map<string, [nu
   ["or", [1, true]],
   ["call", [1, true]],
 ]);
-
-function one(a: unknown[], _name: string): unknown {
-  return a[0];
-}
-
-function two(a: unknown[]): unknown[] {
-  return a;
-}
-
-function truthOf(v: unknown): boolean {
-  switch (kindOf(v)) {
-    case "invalid":
-    case "nil":
-      return false;
-    case "string":
-      return (v as string).length > 0;
-    case "int":
-    case "float":
-      return numberOf(v) !== 0;
-    case "bool":
-      return v as boolean;
-    case "slice":
-      return sliceItems(v).length > 0;
-    case "map":
-      return mapEntries(v).size > 0;
-  }
-}
 
 function printable(a: unknown[]): unknown[] {
   return a.map((v) => (v === NO_VALUE ? undefined : v));

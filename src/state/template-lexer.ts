@@ -278,20 +278,7 @@ class Lexer {
   }
 
   #quote(): boolean {
-    for (;;) {
-      const c = this.#in[this.#pos++];
-      if (c === "\\") {
-        const n = this.#in[this.#pos];
-        if (n !== undefined && n !== "\n") {
-          this.#pos++;
-          continue;
-        }
-      }
-      if (c === undefined || c === "\n") return this.#error("unterminated quoted string");
-      if (c === '"') break;
-    }
-    this.#emit("string");
-    return true;
+    return this.#quoted('"', "string", "unterminated quoted string");
   }
 
   #rawQuote(): boolean {
@@ -303,6 +290,11 @@ class Lexer {
   }
 
   #char(): boolean {
+    return this.#quoted("'", "char", "unterminated character constant");
+  }
+
+  /** Scans to the closing `quote`, honouring backslash escapes; a newline or EOF first is `message`. */
+  #quoted(quote: string, kind: TokenKind, message: string): boolean {
     for (;;) {
       const c = this.#in[this.#pos++];
       if (c === "\\") {
@@ -312,10 +304,10 @@ class Lexer {
           continue;
         }
       }
-      if (c === undefined || c === "\n") return this.#error("unterminated character constant");
-      if (c === "'") break;
+      if (c === undefined || c === "\n") return this.#error(message);
+      if (c === quote) break;
     }
-    this.#emit("char");
+    this.#emit(kind);
     return true;
   }
 

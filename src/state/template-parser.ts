@@ -1,13 +1,14 @@
 import { TemplateError, UnsupportedError } from "../errors.js";
 import { lexTemplate, type Token, type TokenKind } from "./template-lexer.js";
-import type {
-  ArgNode,
-  BranchNode,
-  CommandNode,
-  NumberNode,
-  PipeNode,
-  TemplateNode,
-  VariableNode,
+import {
+  type ArgNode,
+  type BranchNode,
+  type CommandNode,
+  type NumberNode,
+  nodeString,
+  type PipeNode,
+  type TemplateNode,
+  type VariableNode,
 } from "./template-nodes.js";
 import { unquoteGo } from "./template-strings.js";
 
@@ -283,21 +284,19 @@ class Parser {
     const t = this.#nextNonSpace();
     const name = this.#templateName(t, context);
     const pipe = this.#pipeline(context, "rightDelim");
-    const outer = this.#vars;
-    this.#vars = ["$"];
-    const [body, end] = this.#itemList();
-    this.#vars = outer;
-    if (end.type !== "end") this.#fail(`unexpected {{${end.type}}} in ${context}`);
-    this.#addTemplate(name, body);
+    this.#templateBody(name, context);
     return { type: "template", pos: t.pos, name, pipe };
   }
 
   #parseDefinition(): void {
     const context = "define clause";
-    const t = this.#nextNonSpace();
-    if (t.kind !== "string" && t.kind !== "rawString") this.#unexpected(t, context);
-    const name = this.#unquote(t.value);
+    const name = this.#templateName(this.#nextNonSpace(), context);
     this.#expect("rightDelim", context);
+    this.#templateBody(name, context);
+  }
+
+  /** Parses a `define` or `block` body up to its `{{end}}`, with its own variables, and adds it. */
+  #templateBody(name: string, context: string): void {
     const outer = this.#vars;
     this.#vars = ["$"];
     const [body, end] = this.#itemList();
@@ -416,7 +415,7 @@ class Parser {
       case "number":
       case "nil":
       case "dot":
-        this.#fail(`unexpected . after term ${JSON.stringify(nodeText(node))}`);
+        this.#fail(`unexpected . after term ${JSON.stringify(nodeString(node))}`);
         break;
     }
     return { type: "chain", pos: chainPos, node, field: fields };
@@ -497,21 +496,6 @@ function hexFloat(body: string): number {
   const [whole = "", frac = ""] = mant.split(".");
   const value = Number.parseInt(whole || "0", 16) + (frac === "" ? 0 : Number.parseInt(frac, 16) / 16 ** frac.length);
   return value * 2 ** Number(exp);
-}
-
-function nodeText(n: ArgNode): string {
-  switch (n.type) {
-    case "bool":
-      return String(n.value);
-    case "string":
-      return n.quoted;
-    case "number":
-      return n.text;
-    case "nil":
-      return "nil";
-    default:
-      return ".";
-  }
 }
 
 /** How Go prints a token in "unexpected X" messages. */
