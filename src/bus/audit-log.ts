@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { Mutex } from "../internal/mutex.js";
+import { booleanOption } from "../internal/option-checks.js";
 import { type Database, type Executor, takeTransactionLock } from "../sql/index.js";
 import { type AuditCheckpoint, checkpointSignatureValid, type KeyInput, signCheckpoint } from "./audit-checkpoint.js";
 import { blake3Hex } from "./blake3-hex.js";
@@ -48,7 +49,7 @@ export interface AuditVerifyOptions {
 
 /** Options of {@link AuditLog.open}. */
 export interface AuditLogOptions {
-  /** The database holding `bus_audit`; migrated on open. The caller keeps ownership. */
+  /** The database holding `bus_audit`. The caller keeps ownership. */
   database: Database;
   /** Source of row timestamps (ms). Default {@link systemClock}. */
   clock?: Clock;
@@ -95,7 +96,8 @@ export class AuditLog {
 
   /** Migrates the `bus` set (unless `migrate: false`) and returns a log. */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
-    if (options.migrate !== false) await options.database.migrate(busMigrations);
+    if (booleanOption(options.migrate, "migrate", "bus.audit.open", true))
+      await options.database.migrate(busMigrations);
     return new AuditLog(options.database, options.clock ?? systemClock);
   }
 

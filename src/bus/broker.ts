@@ -376,7 +376,7 @@ export class Broker {
     const refused: Envelope[] = [];
     const tooBig = new Set<Envelope>();
     try {
-      await this.#store.database.transaction(async (tx) => {
+      await this.#store.transaction(async (tx) => {
         for (const env of accepted) {
           const bytes = wireBytes(encodeEnvelope(env));
           for (const to of env.to === BROADCAST ? everyone : [env.to]) {
@@ -386,7 +386,7 @@ export class Broker {
               continue;
             }
             try {
-              await this.#store.enqueue({ id, from: sender, to, envelope: bytes }, tx);
+              await this.#store.enqueue({ id, from: sender, to, envelope: bytes }, { executor: tx });
             } catch (err) {
               if (isStoreError(err, "DUPLICATE_ID")) continue; // A re-sent message: the first copy stands.
               if (!isStoreError(err, "UNKNOWN_PEER")) throw err;

@@ -1,15 +1,18 @@
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClosedError, DuplicateIdError, InvalidArgumentError, UnknownPeerError } from "../errors.js";
-import type { Database, Executor } from "../sql/index.js";
+import { booleanOption } from "../internal/option-checks.js";
+import type { Database, Executor, ExecutorOptions } from "../sql/index.js";
 import { type BusMessage, type BusPeer, checkBusName, type NewBusMessage } from "./bus-message.js";
 import { busMigrations } from "./bus-migrations.js";
 
 /** Options of {@link MessageStore.open}. */
 export interface MessageStoreOptions {
-  /** The database holding the `bus_*` tables (SQLite or PostgreSQL); migrated on open. The caller keeps ownership. */
+  /** The database holding the `bus_*` tables (SQLite or PostgreSQL). The caller keeps ownership. */
   database: Database;
   /** Source of row timestamps (ms). Default {@link systemClock}. */
   clock?: Clock;
+  /** Apply the `bus` migrations on open. Default `true`. */
+  migrate?: boolean;
 }
 
 /** Options of {@link MessageStore.markAcked} and {@link MessageStore.markDelivered}. */
@@ -75,15 +78,37 @@ export class MessageStore {
     this.#clock = clock;
   }
 
-  /** Migrates the `bus` set and returns a store. */
+  /** Migrates the `bus` set (unless `migrate: false`) and returns a store. */
   static async open(options: MessageStoreOptions): Promise<MessageStore> {
-    await options.database.migrate(busMigrations);
+    if (booleanOption(options.migrate, "migrate", "bus.open", true)) await options.database.migrate(busMigrations);
     return new MessageStore(options.database, options.clock ?? systemClock);
   }
 
-  /** The database this store writes to. */
+  /**
+   * The database this store writes to.
+   * @deprecated Use {@link MessageStore.transaction} to group store calls; keep your own
+   * reference to the database you passed to {@link MessageStore.open}.
+   */
   get database(): Database {
     return this.#db;
+  }
+
+  /**
+   * Runs `fn` in one transaction of the store's database, so several store calls given
+   * `{ executor: tx }` commit or roll back together. Commits when `fn` resolves; rolls back and
+   * rethrows when it rejects.
+   *
+   * @example
+   * ```ts
+   * await store.transaction(async (tx) => {
+   *   await store.enqueue({ id: "m1", from: "a", to: "b", envelope }, { executor: tx });
+   *   await store.enqueue({ id: "m2", from: "a", to: "c", envelope }, { executor: tx });
+   * });
+   * ```
+   */
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    this.#assertOpen("bus.transaction");
+    return this.#db.transaction(fn);
   }
 
   /**
@@ -175,10 +200,15 @@ export class MessageStore {
    * Durably stores a message in one transaction: the recipient must be registered
    * ({@link UnknownPeerError}), an existing id throws {@link DuplicateIdError} and leaves that
    * row untouched, and the sender's next `seq` is allocated (row-locked on PostgreSQL, so
-   * concurrent senders never share or reorder a seq). Returns the stored row.
+   * concurrent senders never share or reorder a seq). Returns the stored row. With
+   * `{ executor: tx }` it runs inside the caller's transaction (as a savepoint).
    */
-  async enqueue(message: NewBusMessage, executor?: Executor): Promise<BusMessage> {
+  async enqueue(message: NewBusMessage, options?: ExecutorOptions): Promise<BusMessage>;
+  /** @deprecated Pass the executor as `{ executor }`. */
+  async enqueue(message: NewBusMessage, executor: Executor): Promise<BusMessage>;
+  async enqueue(message: NewBusMessage, options: ExecutorOptions | Executor = {}): Promise<BusMessage> {
     const op = "bus.enqueue";
+    const executor = isExecutor(options) ? options : options.executor;
     this.#assertOpen(op);
     const id = checkBusName(message?.id, "message id", op);
     const from = checkBusName(message.from, "sender", op);
@@ -371,4 +401,9 @@ function toMessage(r: MessageRow): BusMessage {
     seq: Number(r.seq),
     ts: Number(r.ts),
   };
+}
+
+/** Tells the deprecated positional executor of `enqueue` from its options object. */
+function isExecutor(value: ExecutorOptions | Executor): value is Executor {
+  return typeof (value as Partial<Executor>).transaction === "function" && "dialect" in value;
 }

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { MessageStore } from "../../src/bus/message-store.js";
 import { ManualClock } from "../../src/clock.js";
 import { isStoreError } from "../../src/errors.js";
-import type { Database } from "../../src/sql/index.js";
+import { type Database, tableExists } from "../../src/sql/index.js";
 
 /** Opens a fresh, empty database for one test. */
 export type OpenFresh = () => Promise<Database>;
@@ -159,9 +159,9 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
     it("batches of more than one chunk are marked in one go", async () => {
       const { store, db } = await fresh();
       await store.register({ name: "bob" });
-      await db.transaction(async (tx) => {
+      await store.transaction(async (tx) => {
         for (let i = 0; i < 520; i++) {
-          await store.enqueue({ id: `m${i}`, from: "a", to: "bob", envelope: bytes("x") }, tx);
+          await store.enqueue({ id: `m${i}`, from: "a", to: "bob", envelope: bytes("x") }, { executor: tx });
         }
       });
       const ids = (await store.pendingFor("bob")).map((m) => m.id);
@@ -172,17 +172,39 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       expect(await store.requeueUnacked("bob")).toBe(0);
     });
 
-    it("enqueue joins the caller's transaction and rolls back with it", async () => {
+    it("enqueue joins the caller's transaction ({ executor }) and rolls back with it", async () => {
       const { store, db } = await fresh();
       await store.register({ name: "bob" });
       await expect(
         db.transaction(async (tx) => {
-          await store.enqueue({ id: "m1", from: "a", to: "bob", envelope: bytes("x") }, tx);
+          await store.enqueue({ id: "m1", from: "a", to: "bob", envelope: bytes("x") }, { executor: tx });
           throw new Error("business rule failed");
         }),
       ).rejects.toThrow("business rule failed");
       expect(await store.get("m1")).toBeUndefined();
       expect((await store.enqueue({ id: "m1", from: "a", to: "bob", envelope: bytes("x") })).seq).toBe(0);
+    });
+
+    it("the deprecated positional executor of enqueue still joins the transaction", async () => {
+      const { store, db } = await fresh();
+      await store.register({ name: "bob" });
+      await expect(
+        db.transaction(async (tx) => {
+          await store.enqueue({ id: "p1", from: "a", to: "bob", envelope: bytes("x") }, tx);
+          expect((await tx.get<{ n: number }>("SELECT count(*) AS n FROM bus_messages WHERE id = 'p1'"))?.n).toBe(1);
+          throw new Error("roll back");
+        }),
+      ).rejects.toThrow("roll back");
+      expect(await store.get("p1")).toBeUndefined();
+    });
+
+    it("open with migrate: false does not migrate; the default does", async () => {
+      const db = await openFresh();
+      open.push(db);
+      await MessageStore.open({ database: db, migrate: false });
+      expect(await tableExists(db, "bus_messages")).toBe(false);
+      await MessageStore.open({ database: db });
+      expect(await tableExists(db, "bus_messages")).toBe(true);
     });
 
     it("bindToken: first token wins, survives reopening, another token is refused", async () => {
