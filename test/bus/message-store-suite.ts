@@ -157,7 +157,7 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
     });
 
     it("batches of more than one chunk are marked in one go", async () => {
-      const { store, db } = await fresh();
+      const { store } = await fresh();
       await store.register({ name: "bob" });
       await store.transaction(async (tx) => {
         for (let i = 0; i < 520; i++) {
