@@ -26,6 +26,7 @@
 export type StoreErrorCode =
   | "ACCESS_DENIED"
   | "BUSY"
+  | "CHECKSUM_MISMATCH"
   | "CLAIM_NOT_FOUND"
   | "CLOSED"
   | "CONFLICT"
@@ -288,6 +289,11 @@ export class UnsupportedError extends StoreError {
   constructor(message: string, options?: StoreErrorOptions) {
     super("UNSUPPORTED", message, options);
   }
+}
+
+/** Received bytes do not match the checksum the client sent with them; none of them were kept. */
+export class ChecksumMismatchError extends InvalidArgumentError {
+  override readonly code: StoreErrorCode = "CHECKSUM_MISMATCH";
 }
 
 /** A value exceeds a size limit (frame, body, value or file). */

@@ -16,6 +16,7 @@ import { registerInspectorRoutes } from "./routes/inspector-routes.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import { registerTokenRoutes } from "./routes/token-routes.js";
+import { registerTusRoutes } from "./routes/tus-routes.js";
 import { registerUploadRoutes } from "./routes/upload-routes.js";
 import { readOrCreateSecret } from "./secret-file.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
@@ -196,6 +197,13 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
       files: parts.files,
       ownerOf: (identity) => parts.tenantOf(identity).toString(),
       maxJsonBytes: config.maxJsonBytes,
+    }),
+  );
+  await app.register(async (scope) =>
+    registerTusRoutes(scope, {
+      resumable: parts.resumable,
+      ownerOf: (identity) => parts.tenantOf(identity).toString(),
+      maxUploadSize: parts.uploads.maxUploadSize,
     }),
   );
   await app.register(async (scope) =>

@@ -24,6 +24,8 @@ const statusByCode: Readonly<Record<string, number>> = Object.freeze({
   // A quota does not clear by waiting, so it is a conflict with the tenant's state, not a rate limit.
   QUOTA_EXCEEDED: 409,
   TOO_LARGE: 413,
+  // tus: "460 Checksum Mismatch".
+  CHECKSUM_MISMATCH: 460,
   // The cap on unfinished uploads clears as uploads complete or expire: retry later.
   LIMIT_EXCEEDED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,

@@ -5,7 +5,14 @@ import { openObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
 import { StateStore } from "../state/index.js";
 import { type TenantKey, TenantStore } from "../tenants/index.js";
-import { ClaimStore, ClaimSweeper, DeleteQueue, DeleteWorker, UploadService } from "../uploads/index.js";
+import {
+  ClaimStore,
+  ClaimSweeper,
+  DeleteQueue,
+  DeleteWorker,
+  ResumableUploads,
+  UploadService,
+} from "../uploads/index.js";
 import { migrateControlDatabase, openControlDatabase } from "./control-database.js";
 import type { RequestIdentity } from "./identity.js";
 import { tenantKeyOf } from "./identity-policy.js";
@@ -26,6 +33,8 @@ export interface ServerParts {
   /** Who owns each bus peer name (control database). */
   readonly peerNames: PeerNames;
   readonly uploads: UploadService;
+  /** Offset-addressed uploads on the same claims (the tus endpoint). */
+  readonly resumable: ResumableUploads;
   /** The caller's tenant: user scope when the identity has a user id, else org scope. Validated. */
   tenantOf(identity: RequestIdentity): TenantKey;
   /** The tenant's state store (cached; see {@link TenantStateCache}). */
@@ -82,6 +91,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     ...(config.uploads.maxPendingClaims === undefined ? {} : { maxPendingClaims: config.uploads.maxPendingClaims }),
     ...(config.uploads.claimTtlMs === undefined ? {} : { claimTtlMs: config.uploads.claimTtlMs }),
   });
+  const resumable = new ResumableUploads({ database: control, objects: files, uploads, clock });
   const sweeper = new ClaimSweeper({
     database: control,
     objects: files,
@@ -126,6 +136,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     files,
     claims,
     uploads,
+    resumable,
     peerNames: new PeerNames({ db: control, clock }),
     tenants,
     control,

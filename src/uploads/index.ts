@@ -11,6 +11,7 @@ export * from "./files.js";
 export * from "./outbox.js";
 export * from "./pending-delete.js";
 export * from "./reconcile.js";
+export * from "./resumable-uploads.js";
 export * from "./upload-claim.js";
 export * from "./upload-events.js";
 export * from "./upload-key.js";

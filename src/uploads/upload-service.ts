@@ -105,6 +105,11 @@ export class UploadService {
     this.#allowPublic = booleanOption(options.allowPublicUploads, "allowPublicUploads", op, false);
   }
 
+  /** Largest declared upload size in bytes this service accepts. */
+  get maxUploadSize(): number {
+    return this.#maxUploadSize;
+  }
+
   /**
    * Starts an upload. Errors (nothing created): an empty owner -> {@link AccessDeniedError};
    * a bad filename, size or content type -> {@link InvalidArgumentError}; over the size limit

@@ -1,0 +1,450 @@
+import { createHash, type Hash } from "node:crypto";
+import { type Clock, systemClock } from "../clock.js";
+import {
+  AccessDeniedError,
+  ChecksumMismatchError,
+  ClaimNotFoundError,
+  ConflictError,
+  InvalidArgumentError,
+  TooLargeError,
+} from "../errors.js";
+import { databaseOption } from "../internal/option-checks.js";
+import type { ObjectStore } from "../objects/index.js";
+import type { Executor } from "../sql/index.js";
+import { abortableChunks, ChunksAbortedError } from "./abortable-chunks.js";
+import { ClaimStore } from "./claim-store.js";
+import { checkPartLength } from "./part-body.js";
+import { expectedPartSize, type UploadClaim } from "./upload-claim.js";
+import { UploadLocks } from "./upload-locks.js";
+import { UploadPartStore } from "./upload-part-store.js";
+import type { UploadService } from "./upload-service.js";
+import type { CompletedUpload, InitUploadInput } from "./upload-service-options.js";
+
+/** Options of {@link ResumableUploads}. */
+export interface ResumableUploadsOptions {
+  /** The database of `uploads` (migrated with `uploadsMigrations`). Required. */
+  database?: Executor;
+  /** The backend of `uploads`. */
+  objects: ObjectStore;
+  /** Creates, completes and aborts the claims behind resumable uploads. */
+  uploads: UploadService;
+  /** Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** Checksum algorithms {@link ResumableUploads.append} verifies. */
+export const CHECKSUM_ALGORITHMS: readonly string[] = Object.freeze(["md5", "sha1", "sha256", "sha512"]);
+
+/** Where a resumable upload stands. */
+export interface ResumableUploadStatus {
+  readonly claimId: string;
+  readonly key: string;
+  /** Declared size in bytes. */
+  readonly size: number;
+  /** Bytes received and kept so far; the next append starts here. */
+  readonly offset: number;
+  /** When the sweeper reaps the upload if it is not complete, ms since the epoch. */
+  readonly expiresAt: number;
+  /** The opaque metadata given at creation (a tus `Upload-Metadata` value), `""` when none. */
+  readonly metadata: string;
+  /** True once every byte arrived and the object was published. */
+  readonly complete: boolean;
+}
+
+/** Options of {@link ResumableUploads.append}. */
+export interface AppendOptions {
+  /** A checksum of exactly this append's bytes; on a mismatch none of them are kept. */
+  checksum?: { algorithm: string; digest: Buffer };
+  /** Declared length of the body, when known: refused up front if it would pass the declared size. */
+  contentLength?: number;
+}
+
+/** What {@link ResumableUploads.append} did. */
+export interface AppendResult extends ResumableUploadStatus {
+  /** The published file when this append completed the upload. */
+  readonly file?: CompletedUpload;
+}
+
+interface OffsetRow {
+  upload_offset: number | string;
+  tail: Uint8Array | null;
+  metadata: string;
+}
+
+/**
+ * Offset-addressed uploads (the model of the tus protocol) on the same claims, parts and
+ * delete queue as {@link UploadService}: an upload is a claim; bytes arrive by offset in
+ * appends of any length; every time a part fills it is stored in the backend and recorded,
+ * and bytes past the last whole part wait in the database (at most one part per upload)
+ * until the next append fills it. An interrupted append keeps what arrived. The last append
+ * publishes the object; expiry is the claim sweeper's.
+ *
+ * One append (or status read) per upload runs at a time in this process; a new one stops the
+ * one in progress first, which saves what it received. Several server processes serving the
+ * same upload at once are not coordinated beyond the offset check: route one upload to one
+ * process.
+ *
+ * @example
+ * ```ts
+ * const resumable = new ResumableUploads({ database, objects, uploads });
+ * const created = await resumable.create(owner, { filename: "a.mp4", size: 100 * MiB });
+ * let status = await resumable.append(owner, created.claimId, 0, firstChunks);
+ * status = await resumable.append(owner, created.claimId, (await resumable.status(owner, created.claimId)).offset, rest);
+ * ```
+ */
+export class ResumableUploads {
+  readonly #db: Executor;
+  readonly #objects: ObjectStore;
+  readonly #uploads: UploadService;
+  readonly #clock: Clock;
+  readonly #claims: ClaimStore;
+  readonly #parts: UploadPartStore;
+  readonly #locks = new UploadLocks();
+
+  constructor(options: ResumableUploadsOptions) {
+    this.#db = databaseOption(options, "resumable.create");
+    this.#objects = options.objects;
+    this.#uploads = options.uploads;
+    this.#clock = options.clock ?? systemClock;
+    this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
+    this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
+  }
+
+  /**
+   * Starts an upload with offset 0. Errors are those of {@link UploadService.initUpload};
+   * `metadata` longer than 4096 characters -> {@link InvalidArgumentError}.
+   */
+  async create(owner: string, input: InitUploadInput & { metadata?: string }): Promise<ResumableUploadStatus> {
+    const metadata = input.metadata ?? "";
+    if (typeof metadata !== "string" || metadata.length > 4096) {
+      throw new InvalidArgumentError("metadata must be at most 4096 characters", { op: "resumable.create" });
+    }
+    const { metadata: _, ...init } = input;
+    const started = await this.#uploads.initUpload(owner, init);
+    try {
+      await this.#db.run(
+        "INSERT INTO storeroom_upload_offsets (claim_id, upload_offset, tail, metadata) VALUES ($1, 0, NULL, $2)",
+        [started.claimId, metadata],
+      );
+    } catch (err) {
+      await this.#uploads.abortUpload(owner, started.claimId).catch(() => undefined);
+      throw err;
+    }
+    return {
+      claimId: started.claimId,
+      key: started.key,
+      size: input.size,
+      offset: 0,
+      expiresAt: started.expiresAt,
+      metadata,
+      complete: false,
+    };
+  }
+
+  /**
+   * The upload's offset and state. Stops an append in progress first, so the offset includes
+   * everything it received. Unknown, expired or already adopted -> {@link ClaimNotFoundError};
+   * not the owner -> {@link AccessDeniedError}.
+   */
+  async status(owner: string, claimId: string): Promise<ResumableUploadStatus> {
+    const lock = await this.#locks.acquire(claimId);
+    try {
+      const claim = await this.#ownedClaim(owner, claimId, "resumable.status");
+      return (await this.#state(claim)).status;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Appends `body` at `offset`. Refused before any byte is read: `offset` is not the upload's
+   * offset, or the upload is complete -> {@link ConflictError}; `contentLength` would pass the
+   * declared size -> {@link TooLargeError}; an unknown checksum algorithm ->
+   * {@link InvalidArgumentError}; plus the errors of {@link ResumableUploads.status}. While
+   * reading: a body passing the declared size -> {@link TooLargeError} (whole parts before it
+   * are kept); a checksum that does not match -> {@link ChecksumMismatchError}, and nothing of
+   * this append is kept; a backend failure is thrown after saving what arrived. A body that fails
+   * or is stopped midway (the client went away, another append or status call took over)
+   * keeps every byte that arrived and resolves with the new offset (unless a checksum was
+   * given). When the last byte arrives the object is published and returned as `file`.
+   */
+  async append(
+    owner: string,
+    claimId: string,
+    offset: number,
+    body: AsyncIterable<Uint8Array | string>,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const op = "resumable.append";
+    const hash = checksumHash(options.checksum, op);
+    const lock = await this.#locks.acquire(claimId);
+    try {
+      const claim = await this.#ownedClaim(owner, claimId, op);
+      if (claim.status === "uploaded") throw new ConflictError(`upload ${claimId} is already complete`, { op });
+      const state = await this.#state(claim);
+      if (offset !== state.status.offset) {
+        throw new ConflictError(`offset ${offset} does not match the upload's offset ${state.status.offset}`, { op });
+      }
+      if (options.contentLength !== undefined && offset + options.contentLength > claim.size) {
+        throw new TooLargeError(`${offset + options.contentLength} bytes would pass the declared ${claim.size}`, {
+          op,
+        });
+      }
+      const writer = new PartWriter(this.#objects, claim, state.partNumber, state.tail);
+      const checked = hash !== undefined;
+      const recorded: { partNumber: number; etag: string; size: number }[] = [];
+      let failure: unknown;
+      try {
+        for await (const chunk of abortableChunks(body, lock.signal)) {
+          hash?.update(chunk);
+          if (writer.received + chunk.byteLength > claim.size) {
+            throw new TooLargeError(`the upload would pass its declared ${claim.size} bytes`, { op });
+          }
+          for (const part of await writer.add(chunk)) {
+            if (checked) recorded.push(part);
+            else await this.#record(claim, [part]);
+          }
+        }
+      } catch (err) {
+        failure = err;
+      }
+      // The part in flight is settled however the body ended, so an interrupted append keeps it.
+      try {
+        for (const part of await writer.flush(failure === undefined)) {
+          if (checked) recorded.push(part);
+          else await this.#record(claim, [part]);
+        }
+      } catch (err) {
+        failure ??= err;
+      }
+      if (checked) {
+        if (failure !== undefined) throw failure;
+        const digest = hash.digest();
+        if (!digest.equals(options.checksum?.digest ?? Buffer.alloc(0))) {
+          throw new ChecksumMismatchError(`the ${options.checksum?.algorithm} checksum does not match the body`, {
+            op,
+          });
+        }
+        await this.#record(claim, recorded, writer.tail());
+      } else {
+        if (failure !== undefined && !isInterruption(failure)) {
+          await this.#saveTail(claim, writer.tail());
+          throw failure;
+        }
+        await this.#saveTail(claim, writer.tail());
+      }
+      const next = await this.#state(claim);
+      if (next.status.offset === claim.size) {
+        const file = await this.#uploads.completeUpload(owner, claimId);
+        return { ...next.status, complete: true, file };
+      }
+      return next.status;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Cancels an unfinished upload ({@link UploadService.abortUpload}; a completed one ->
+   * {@link ConflictError}). Stops an append in progress first.
+   */
+  async terminate(owner: string, claimId: string): Promise<void> {
+    const lock = await this.#locks.acquire(claimId);
+    try {
+      await this.#uploads.abortUpload(owner, claimId);
+    } finally {
+      lock.release();
+    }
+  }
+
+  async #ownedClaim(owner: string, claimId: string, op: string): Promise<UploadClaim> {
+    if (typeof owner !== "string" || owner === "") throw new AccessDeniedError("an owner is required", { op });
+    const claim = await this.#claims.get(claimId);
+    if (claim.createdBy !== owner) throw new AccessDeniedError(`upload ${claimId} belongs to someone else`, { op });
+    if (claim.status === "pending" && this.#clock.now() >= claim.expiresAt) {
+      throw new ClaimNotFoundError(`upload ${claimId} has expired`, { op });
+    }
+    return claim;
+  }
+
+  /**
+   * The offset is derived, never stored on its own: the recorded parts 1..k without a gap,
+   * plus the saved tail when it continues exactly there. Parts sent through the part API of
+   * the same claim therefore count too.
+   */
+  async #state(claim: UploadClaim): Promise<{ status: ResumableUploadStatus; partNumber: number; tail: Buffer }> {
+    const row = await this.#db.get<OffsetRow>(
+      "SELECT upload_offset, tail, metadata FROM storeroom_upload_offsets WHERE claim_id = $1",
+      [claim.id],
+    );
+    const base = {
+      claimId: claim.id,
+      key: claim.key,
+      size: claim.size,
+      expiresAt: claim.expiresAt,
+      metadata: row?.metadata ?? "",
+    };
+    if (claim.status === "uploaded") {
+      return { status: { ...base, offset: claim.size, complete: true }, partNumber: claim.partCount + 1, tail: EMPTY };
+    }
+    const parts = await this.#parts.listByClaim(claim.id);
+    let whole = 0;
+    let next = 1;
+    for (const part of parts) {
+      if (part.partNumber !== next) break;
+      whole += part.size;
+      next++;
+    }
+    const saved = row?.tail === null || row?.tail === undefined ? EMPTY : Buffer.from(row.tail);
+    const tail = Number(row?.upload_offset ?? -1) === whole && next <= claim.partCount ? saved : EMPTY;
+    return { status: { ...base, offset: whole + tail.byteLength, complete: false }, partNumber: next, tail };
+  }
+
+  async #record(
+    claim: UploadClaim,
+    parts: readonly { partNumber: number; etag: string; size: number }[],
+    tail?: { offset: number; bytes: Buffer },
+  ): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      for (const part of parts) await this.#parts.upsert({ claimId: claim.id, ...part }, { executor: tx });
+      if (tail !== undefined) await this.#saveTail(claim, tail, tx);
+    });
+  }
+
+  async #saveTail(claim: UploadClaim, tail: { offset: number; bytes: Buffer }, executor: Executor = this.#db) {
+    await executor.run("UPDATE storeroom_upload_offsets SET upload_offset = $1, tail = $2 WHERE claim_id = $3", [
+      tail.offset,
+      tail.bytes.byteLength === 0 ? null : tail.bytes,
+      claim.id,
+    ]);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Cuts a byte stream into the claim's parts, starting inside part `partNumber` with `tail`
+ * already received. One part is stored while the next one fills.
+ */
+class PartWriter {
+  readonly #objects: ObjectStore;
+  readonly #claim: UploadClaim;
+  #partNumber: number;
+  #chunks: Buffer[];
+  #buffered: number;
+  #inFlight: Promise<{ partNumber: number; etag: string; size: number }> | undefined;
+  /** Bytes of the upload received so far (recorded parts, the part in flight, the buffer). */
+  received: number;
+
+  constructor(objects: ObjectStore, claim: UploadClaim, partNumber: number, tail: Buffer) {
+    this.#objects = objects;
+    this.#claim = claim;
+    this.#partNumber = partNumber;
+    this.#chunks = tail.byteLength === 0 ? [] : [tail];
+    this.#buffered = tail.byteLength;
+    this.received = (partNumber - 1) * claim.partSize + tail.byteLength;
+  }
+
+  /** Buffers `chunk`; returns the parts that finished storing meanwhile, to be recorded in order. */
+  async add(chunk: Uint8Array): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    const done: { partNumber: number; etag: string; size: number }[] = [];
+    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.received += rest.byteLength;
+    while (rest.byteLength > 0) {
+      const want = expectedPartSize(this.#claim, this.#partNumber) - this.#buffered;
+      const take = rest.subarray(0, want);
+      this.#chunks.push(take);
+      this.#buffered += take.byteLength;
+      rest = rest.subarray(take.byteLength);
+      if (this.#buffered === expectedPartSize(this.#claim, this.#partNumber)) {
+        const finished = await this.#settle();
+        if (finished !== undefined) done.push(finished);
+        this.#start(Buffer.concat(this.#chunks, this.#buffered));
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Waits for the part in flight; with `storeFull`, also stores a buffer that already holds a
+   * whole part (a tail saved after a failed store).
+   */
+  async flush(storeFull: boolean): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    const done: { partNumber: number; etag: string; size: number }[] = [];
+    const finished = await this.#settle();
+    if (finished !== undefined) done.push(finished);
+    const full = this.#partNumber <= this.#claim.partCount && this.#buffered > 0;
+    if (storeFull && full && this.#buffered === expectedPartSize(this.#claim, this.#partNumber)) {
+      this.#start(Buffer.concat(this.#chunks, this.#buffered));
+      const last = await this.#settle();
+      if (last !== undefined) done.push(last);
+    }
+    return done;
+  }
+
+  /** The bytes past the last stored part, and the upload offset where they start. */
+  tail(): { offset: number; bytes: Buffer } {
+    return {
+      offset: (this.#partNumber - 1) * this.#claim.partSize,
+      bytes: Buffer.concat(this.#chunks, this.#buffered),
+    };
+  }
+
+  #start(bytes: Buffer): void {
+    const partNumber = this.#partNumber;
+    checkPartLength(bytes.byteLength, expectedPartSize(this.#claim, partNumber), "resumable.append");
+    const stored = this.#objects.putPart(this.#claim.key, this.#claim.uploadId, partNumber, bytes);
+    this.#inFlight = stored.then(
+      (part) => ({ partNumber, etag: part.etag, size: part.size }),
+      (err: unknown) => {
+        // The part stays buffered, so a failed store loses nothing: it becomes the saved tail.
+        throw Object.assign(new PartStoreFailure(err), { bytes, partNumber });
+      },
+    );
+    this.#inFlight.catch(() => undefined);
+    this.#partNumber++;
+    this.#chunks = [];
+    this.#buffered = 0;
+  }
+
+  async #settle(): Promise<{ partNumber: number; etag: string; size: number } | undefined> {
+    const pending = this.#inFlight;
+    this.#inFlight = undefined;
+    if (pending === undefined) return undefined;
+    try {
+      return await pending;
+    } catch (err) {
+      if (err instanceof PartStoreFailure) {
+        // Only the failed part is kept (as the tail); what was buffered after it is dropped.
+        const failed = err as PartStoreFailure & { bytes: Buffer; partNumber: number };
+        this.#partNumber = failed.partNumber;
+        this.#chunks = [failed.bytes];
+        this.#buffered = failed.bytes.byteLength;
+        this.received = (failed.partNumber - 1) * this.#claim.partSize + failed.bytes.byteLength;
+        throw failed.cause;
+      }
+      throw err;
+    }
+  }
+}
+
+class PartStoreFailure extends Error {
+  constructor(cause: unknown) {
+    super("storing a part failed", { cause });
+  }
+}
+
+/** A body that ended early or was stopped: keep what arrived and answer with the offset. */
+function isInterruption(err: unknown): boolean {
+  if (err instanceof ChunksAbortedError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" || (err as Error)?.name === "AbortError";
+}
+
+function checksumHash(checksum: AppendOptions["checksum"], op: string): Hash | undefined {
+  if (checksum === undefined) return undefined;
+  if (!CHECKSUM_ALGORITHMS.includes(checksum.algorithm)) {
+    throw new InvalidArgumentError(`checksum algorithm must be one of ${CHECKSUM_ALGORITHMS.join(", ")}`, { op });
+  }
+  return createHash(checksum.algorithm);
+}
