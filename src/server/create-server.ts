@@ -23,6 +23,7 @@ import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { openServerParts } from "./server-parts.js";
+import { serverWarning } from "./server-warning.js";
 import { TokenAuthenticator } from "./token-authenticator.js";
 import { TokenStore } from "./token-store.js";
 
@@ -85,7 +86,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
           watch: true,
           onReloadError: (err) => {
             metrics.backgroundFailures.inc({ job: "tokens_reload" });
-            process.emitWarning(`storeroom: tokens: ${err instanceof Error ? err.message : String(err)}`);
+            serverWarning("tokens", err);
           },
         })
       : undefined;
@@ -166,7 +167,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     },
     onError: (err) => {
       metrics.backgroundFailures.inc({ job: "bus" });
-      process.emitWarning(`storeroom: bus: ${err instanceof Error ? err.message : String(err)}`);
+      serverWarning("bus", err);
     },
   });
 

@@ -19,6 +19,7 @@ import { tenantKeyOf } from "./identity-policy.js";
 import { PeerNames } from "./peer-names.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
+import { serverWarning } from "./server-warning.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
 
 /** Everything the routes and background jobs use, opened from one config. */
@@ -71,13 +72,13 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     ...config.tenants,
     onReapFailure: (key, error) => {
       metrics.checkpointFailures.inc();
-      process.emitWarning(`storeroom: tenant ${key}: ${error instanceof Error ? error.message : String(error)}`);
+      serverWarning(`tenant ${key}`, error);
     },
   });
   const states = new TenantStateCache<StateStore>(config.tenants.lruSize ?? 1000);
   const onError = (job: string) => (err: unknown) => {
     metrics.backgroundFailures.inc({ job });
-    process.emitWarning(`storeroom: ${job}: ${err instanceof Error ? err.message : String(err)}`);
+    serverWarning(job, err);
   };
   const deleteQueue = new DeleteQueue({ database: control, clock });
   const claims = new ClaimStore({ database: control, clock });

@@ -7,6 +7,7 @@ import { systemClock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
 import { withFileLock } from "./file-lock.js";
 import { Role } from "./identity.js";
+import { serverWarning } from "./server-warning.js";
 import {
   newToken,
   parseTokenFile,
@@ -31,7 +32,7 @@ export interface TokenStoreOptions {
   bootstrap?: boolean;
   /** Reload the file whenever it changes on disk (another process ran `storeroom tokens`). Default false. */
   watch?: boolean;
-  /** Receives a reload that failed (the previous tokens stay in force). Default: `process.emitWarning`. */
+  /** Receives a reload that failed (the previous tokens stay in force). Default: a process warning (credentials redacted). */
   onReloadError?: (err: unknown) => void;
 }
 
@@ -104,9 +105,7 @@ export class TokenStore {
     this.generated = info.generated;
     this.migrated = info.migrated;
     this.#clock = options.clock ?? systemClock;
-    this.#onReloadError =
-      options.onReloadError ??
-      ((err) => process.emitWarning(`storeroom: tokens: ${err instanceof Error ? err.message : String(err)}`));
+    this.#onReloadError = options.onReloadError ?? ((err) => serverWarning("tokens", err));
     this.#apply(tokens);
   }
 
