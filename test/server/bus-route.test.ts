@@ -117,7 +117,7 @@ describe("bus peer names bound to the caller's identity", async () => {
     expect(await adaClosed).not.toBe(4409);
     // Offline: her queued messages stay hers.
     for (const i of [1, 2, 3]) sender.send("ada", { n: i }, `queued-${i}`);
-    await vi.waitFor(async () => expect(await undelivered()).toBe(3));
+    await vi.waitFor(async () => expect(await undelivered()).toBe(3), { timeout: 5000 });
     expect(await TestPeer.refusedCode(wsUrl, auth(tokens.bob), "ada")).toBe(1008);
     expect(await TestPeer.refusedCode(wsUrl, auth(tokens.acme), "ada")).toBe(1008);
     const back = await TestPeer.connect(wsUrl, auth(tokens.ada), "ada", secret);

@@ -145,13 +145,13 @@ describe("TokenStore", () => {
     try {
       const other = await TokenStore.open({ path });
       const added = await other.add({ orgId: "acme" });
-      await vi.waitFor(() => expect(watching.identify(added.token)?.id).toBe(added.record.id));
+      await vi.waitFor(() => expect(watching.identify(added.token)?.id).toBe(added.record.id), { timeout: 5000 });
       await other.revoke(added.record.id);
-      await vi.waitFor(() => expect(watching.identify(added.token)).toBeUndefined());
+      await vi.waitFor(() => expect(watching.identify(added.token)).toBeUndefined(), { timeout: 5000 });
       const kept = await other.add({ orgId: "acme" });
-      await vi.waitFor(() => expect(watching.identify(kept.token)).toBeDefined());
+      await vi.waitFor(() => expect(watching.identify(kept.token)).toBeDefined(), { timeout: 5000 });
       writeFileSync(path, readFileSync(path, "utf8").replace('"orgId": "acme"', '"orgId": "ACME"'));
-      await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0));
+      await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0), { timeout: 5000 });
       expect(watching.identify(kept.token)?.orgId).toBe("acme");
     } finally {
       watching.close();
