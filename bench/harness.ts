@@ -13,6 +13,8 @@ export interface BenchCase {
   fn: () => unknown;
   /** Operations per call of `fn` (default 1); batching keeps timer overhead out of fast operations. */
   batch?: number;
+  /** Another case of the same group (by name) to report a paired ratio against, e.g. the same code on another engine. */
+  vs?: string;
 }
 
 /** A case's result: medians over all samples. */
@@ -29,6 +31,8 @@ export interface BenchResult {
   ratioToRaw?: number;
   /** ours / peer ops per second within the group, when the group has a peer case. */
   ratioToPeer?: number;
+  /** This case / its `vs` case, ops per second. */
+  ratioToVs?: number;
 }
 
 export interface SuiteOptions {
@@ -99,6 +103,9 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
     const peer = results.findIndex((x) => x.group === r.group && x.role === "peer");
     if (raw >= 0 && r.role !== "raw") r.ratioToRaw = pairedRatio(i, raw);
     if (peer >= 0 && r.role === "ours") r.ratioToPeer = pairedRatio(i, peer);
+    const vs = cases[i]?.vs;
+    const other = vs === undefined ? -1 : results.findIndex((x) => x.group === r.group && x.name === vs);
+    if (other >= 0) r.ratioToVs = pairedRatio(i, other);
   });
   printTable(suite, results);
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
@@ -137,6 +144,7 @@ function printTable(suite: string, results: BenchResult[]): void {
       "p99 µs": fmt(r.latencyP99Us),
       "x raw": fmt(r.ratioToRaw),
       "x peer": fmt(r.ratioToPeer),
+      ...(results.some((x) => x.ratioToVs !== undefined) ? { "x vs": fmt(r.ratioToVs) } : {}),
     })),
   );
 }

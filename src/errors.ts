@@ -325,3 +325,20 @@ export class LimitExceededError extends StoreError {
     this.max = max;
   }
 }
+
+/**
+ * An optional package that this feature needs is not installed; `packageName` names it, and
+ * the message says the `npm install` line that fixes it.
+ */
+export class MissingDependencyError extends StoreError {
+  /** The npm package to install. */
+  readonly packageName: string;
+  constructor(packageName: string, feature: string, options?: StoreErrorOptions) {
+    super(
+      "MISSING_DEPENDENCY",
+      `${feature} needs the optional package "${packageName}": run npm install ${packageName}`,
+      options,
+    );
+    this.packageName = packageName;
+  }
+}

@@ -25,6 +25,14 @@ export type { PgPool } from "./postgres/postgres-client.js";
 export { openPostgres, PostgresDatabase, type PostgresOptions } from "./postgres/postgres-database.js";
 export { isRetryableTransactionError } from "./postgres/postgres-errors.js";
 export { columnNames, tableExists } from "./schema-introspection.js";
+export type { SqliteEngine } from "./sqlite/sqlite-connection.js";
 export { openSqlite, SqliteDatabase, type SqliteOptions } from "./sqlite/sqlite-database.js";
+export {
+  defaultSqliteEngine,
+  nodeSqliteStable,
+  parseSqliteEngine,
+  SQLITE_ENGINE_ENV,
+  SQLITE_ENGINES,
+} from "./sqlite/sqlite-engine.js";
 export { asSyncReader, type SyncReader } from "./sync-reader.js";
 export { takeTransactionLock } from "./transaction-lock.js";

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { TestPeer } from "../server/bus-peer.js";
 import { startProxiedS3rver } from "../support/s3rver.js";
+import { availableSqliteEngines } from "../support/sqlite-engines.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { type ServeProcess, startServe } from "./serve-process.js";
 
@@ -59,6 +60,51 @@ describe("storeroom serve (built CLI, child process)", () => {
     const { code, stopped } = await stop(p);
     expect(code).toBe(0);
     expect(stopped).toMatchObject({ flushed: true, errors: [] });
+  });
+
+  it("runs on the SQLite engine --sqlite-engine names, and a data directory moves between engines", async () => {
+    const data = join(root, "engines");
+    writeTokens(data);
+    const engines = availableSqliteEngines();
+    let written = 0;
+    // Every engine in turn on one data directory (control, tenant and bus databases): each
+    // start reads what the previous engine wrote, and adds its own.
+    for (const engine of [...engines, ...engines]) {
+      const p = await serve(["--data", data, "--sqlite-engine", engine]);
+      expect(p.listening.sqliteEngine).toBe(engine);
+      for (let i = 0; i < written; i++) {
+        const res = await fetch(`${p.url}/v1/state/prefs/k${i}`, { headers: bearer(token.acme) });
+        expect([i, await res.text()]).toEqual([i, `v${i}`]);
+      }
+      const put = await fetch(`${p.url}/v1/state/prefs/k${written}`, {
+        method: "PUT",
+        headers: bearer(token.acme),
+        body: `v${written}`,
+      });
+      expect(put.status).toBe(204);
+      written++;
+      expect(await stop(p)).toMatchObject({ code: 0, stopped: { flushed: true } });
+    }
+    expect(written).toBe(engines.length * 2);
+  });
+
+  it("refuses an unknown or unavailable SQLite engine at startup with exit code 2", () => {
+    const run = (engine: string) =>
+      spawnSync(
+        process.execPath,
+        [cli, "serve", "--port", "0", "--data", join(root, "bad-engine"), "--sqlite-engine", engine],
+        {
+          encoding: "utf8",
+        },
+      );
+    const unknown = run("sqlite4");
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain("--sqlite-engine must be one of node:sqlite, better-sqlite3");
+    if (!availableSqliteEngines().includes("node:sqlite")) {
+      const missing = run("node:sqlite");
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toContain("needs Node.js 22.16");
+    }
   });
 
   it("serves state, events, uploads and the bus to isolated tenants, rejects bad input, and survives SIGTERM", async () => {

@@ -1,9 +1,11 @@
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openSqlite, type SqliteDatabase } from "../../src/sql/index.js";
+import { openSqlite as openOn, type SqliteDatabase, type SqliteOptions } from "../../src/sql/index.js";
+import { availableSqliteEngines } from "../support/sqlite-engines.js";
 import { useTempDir } from "../support/temp-dir.js";
 
-const dir = useTempDir();
+const root = useTempDir();
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -59,51 +61,57 @@ async function contract(db: SqliteDatabase): Promise<void> {
   expect(rows.length).toBe(50 * 2 + 50);
 }
 
-describe("sqlite concurrency contract", () => {
-  it("holds on a file database (writer + read connection)", async () => {
-    const db = await openSqlite(join(dir, "concurrency.db"));
-    await contract(db);
-    await db.close();
-  });
+for (const engine of availableSqliteEngines()) {
+  const dir = join(root, engine.replace(":", "-"));
+  mkdirSync(dir);
+  const openSqlite = (path: string, options: SqliteOptions = {}) => openOn(path, { engine, ...options });
 
-  it("holds on a single connection (:memory:)", async () => {
-    const db = await openSqlite(":memory:");
-    await contract(db);
-    await db.close();
-  });
-
-  it("holds without a read connection", async () => {
-    const db = await openSqlite(join(dir, "concurrency-single.db"), { readConnection: false });
-    await contract(db);
-    await db.close();
-  });
-
-  it("never shows a read outside the transaction the transaction's pending write", async () => {
-    for (const path of [join(dir, "visibility.db"), ":memory:"]) {
-      const db = await openSqlite(path);
-      await db.run("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)");
-      await db.run("INSERT INTO t VALUES ('x', 1)");
-      let signalWritten: () => void = () => {};
-      const written = new Promise<void>((resolve) => {
-        signalWritten = resolve;
-      });
-      // Started outside the transaction's async context, like another request would be.
-      const outside = (async () => {
-        await written;
-        const row = await db.get<{ v: number }>("SELECT v FROM t WHERE k = 'x'");
-        return row?.v;
-      })();
-      await db.transaction(async (tx) => {
-        await tx.run("UPDATE t SET v = 2 WHERE k = 'x'");
-        signalWritten();
-        await tick();
-        await tick();
-        expect(await tx.get("SELECT v FROM t WHERE k = 'x'")).toEqual({ v: 2 });
-      });
-      // The file database answers from its read snapshot (1); the single connection waits for the commit (2).
-      expect(await outside).toBe(path === ":memory:" ? 2 : 1);
-      expect(await db.get("SELECT v FROM t WHERE k = 'x'")).toEqual({ v: 2 });
+  describe(`sqlite concurrency contract (${engine})`, () => {
+    it("holds on a file database (writer + read connection)", async () => {
+      const db = await openSqlite(join(dir, "concurrency.db"));
+      await contract(db);
       await db.close();
-    }
+    });
+
+    it("holds on a single connection (:memory:)", async () => {
+      const db = await openSqlite(":memory:");
+      await contract(db);
+      await db.close();
+    });
+
+    it("holds without a read connection", async () => {
+      const db = await openSqlite(join(dir, "concurrency-single.db"), { readConnection: false });
+      await contract(db);
+      await db.close();
+    });
+
+    it("never shows a read outside the transaction the transaction's pending write", async () => {
+      for (const path of [join(dir, "visibility.db"), ":memory:"]) {
+        const db = await openSqlite(path);
+        await db.run("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)");
+        await db.run("INSERT INTO t VALUES ('x', 1)");
+        let signalWritten: () => void = () => {};
+        const written = new Promise<void>((resolve) => {
+          signalWritten = resolve;
+        });
+        // Started outside the transaction's async context, like another request would be.
+        const outside = (async () => {
+          await written;
+          const row = await db.get<{ v: number }>("SELECT v FROM t WHERE k = 'x'");
+          return row?.v;
+        })();
+        await db.transaction(async (tx) => {
+          await tx.run("UPDATE t SET v = 2 WHERE k = 'x'");
+          signalWritten();
+          await tick();
+          await tick();
+          expect(await tx.get("SELECT v FROM t WHERE k = 'x'")).toEqual({ v: 2 });
+        });
+        // The file database answers from its read snapshot (1); the single connection waits for the commit (2).
+        expect(await outside).toBe(path === ":memory:" ? 2 : 1);
+        expect(await db.get("SELECT v FROM t WHERE k = 'x'")).toEqual({ v: 2 });
+        await db.close();
+      }
+    });
   });
-});
+}

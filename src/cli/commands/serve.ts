@@ -17,6 +17,7 @@ interface ServeOptions {
   inspector: boolean;
   log?: boolean;
   json?: boolean;
+  sqliteEngine?: string;
 }
 
 /** `storeroom serve`: the multi-tenant HTTP + WebSocket server. */
@@ -53,6 +54,10 @@ export function registerServe(program: Command): void {
       "HMAC secret (>= 32 bytes) bus peers sign with (env STOREROOM_BUS_HMAC_SECRET; default generated into <data>/bus-hmac.key)",
       process.env.STOREROOM_BUS_HMAC_SECRET,
     )
+    .option(
+      "--sqlite-engine <engine>",
+      "SQLite driver of every database the server opens: node:sqlite | better-sqlite3 (env STOREROOM_SQLITE_ENGINE; default node:sqlite on Node 24.15+, else better-sqlite3 when installed)",
+    )
     .option("--allow-public-uploads", "allow uploads with public: true (served anonymously under /v1/files/pub/)")
     .option("--no-inspector", "do not serve the inspector page at /")
     .option("--log", "log every request as a JSON line")
@@ -64,6 +69,7 @@ export function registerServe(program: Command): void {
         "Examples:",
         "  storeroom serve                                  # embedded: ./.storeroom, 127.0.0.1:7480, token auth",
         "  storeroom serve --port 8080 --data /var/lib/storeroom",
+        "  storeroom serve --sqlite-engine better-sqlite3",
         "  storeroom serve --objects 's3://tenants?endpoint=http://127.0.0.1:9000&region=us-east-1' \\",
         '    --database postgres://app@db/storeroom --auth gateway --gateway-secret "$SECRET"',
         "",
@@ -71,6 +77,12 @@ export function registerServe(program: Command): void {
       ].join("\n"),
     )
     .action(async (opts: ServeOptions) => {
+      const { defaultSqliteEngine, parseSqliteEngine, SQLITE_ENGINE_ENV } = await import("../../sql/index.js");
+      // Every database the server opens (control, tenants, org buses) takes the process default.
+      if (opts.sqliteEngine !== undefined) {
+        process.env[SQLITE_ENGINE_ENV] = parseSqliteEngine(opts.sqliteEngine, "--sqlite-engine");
+      }
+      const sqliteEngine = defaultSqliteEngine();
       const { createServer } = await import("../../server/index.js");
       const server = await createServer({
         ...(opts.port === undefined ? {} : { port: parsePort(opts.port) }),
@@ -115,12 +127,12 @@ export function registerServe(program: Command): void {
         await server.close();
         throw err;
       }
-      if (stopping === undefined) await announce(server, url, opts.json === true);
+      if (stopping === undefined) await announce(server, url, sqliteEngine, opts.json === true);
       await stopped;
     });
 }
 
-async function announce(server: StoreroomServer, url: string, json: boolean): Promise<void> {
+async function announce(server: StoreroomServer, url: string, sqliteEngine: string, json: boolean): Promise<void> {
   const { config } = server;
   const generated = server.tokens?.generated;
   const objects = typeof config.objects === "string" ? redactUrl(config.objects) : "(object store instance)";
@@ -132,6 +144,7 @@ async function announce(server: StoreroomServer, url: string, json: boolean): Pr
       dataDir: config.dataDir,
       objects,
       database: redactUrl(config.database),
+      sqliteEngine,
       inspector: config.inspector,
       tokensFile: config.auth === "token" ? config.tokensFile : undefined,
       generatedToken: generated?.token,
@@ -143,6 +156,7 @@ async function announce(server: StoreroomServer, url: string, json: boolean): Pr
     out(`  data      ${config.dataDir}`);
     out(`  objects   ${objects}`);
     out(`  database  ${redactUrl(config.database)}`);
+    out(`  sqlite    ${sqliteEngine}`);
     if (config.auth === "gateway") {
       out("  auth      gateway: send X-Org-Id, X-User-Id, X-Roles with X-Storeroom-Gateway-Secret");
     } else {

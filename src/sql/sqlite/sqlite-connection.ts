@@ -1,7 +1,7 @@
-import BetterSqlite3 from "better-sqlite3";
-import type { Row, RunResult, SqlParams, SqlValue } from "../executor.js";
-import { mapSqliteError } from "./sqlite-errors.js";
-import { toPositional } from "./sqlite-placeholders.js";
+import type { Row, RunResult, SqlParams } from "../executor.js";
+
+/** The SQLite drivers storeroom can run on. */
+export type SqliteEngine = "node:sqlite" | "better-sqlite3";
 
 /** How a connection is opened. */
 export interface SqliteConnectionOptions {
@@ -12,186 +12,68 @@ export interface SqliteConnectionOptions {
   wal: boolean;
 }
 
-/** A prepared statement with what storeroom needs to know about it. */
+/** A statement prepared by a {@link SqliteConnection}; only the connection that made it can run it. */
 export interface PreparedStatement {
-  readonly statement: BetterSqlite3.Statement;
-  /** For each `?`, the 1-based parameter index it binds; `undefined` for identity order. */
-  readonly order: readonly number[] | undefined;
-  /** True when the statement cannot write. */
+  /** True when the statement cannot write (SQLite's `sqlite3_stmt_readonly`). */
   readonly readonly: boolean;
-  /** True when the statement returns rows (SELECT, RETURNING, some PRAGMAs). */
-  readonly returnsData: boolean;
 }
 
 /**
- * One better-sqlite3 connection with a statement cache. This file is the only place that
- * touches better-sqlite3; everything above it speaks {@link Executor}.
+ * One SQLite connection with a statement cache: the whole surface the engine adapters
+ * implement. The database, transaction and snapshot logic above it is shared by every
+ * engine and never touches a driver. Every method throws storeroom errors
+ * ({@link mapSqliteError}), never the driver's own.
  */
-export class SqliteConnection {
-  readonly #db: BetterSqlite3.Database;
-  // Insertion-ordered and evicted oldest-first: a hit costs one Map lookup.
-  readonly #cache = new Map<string, PreparedStatement>();
-  readonly #cacheSize: number;
-
-  constructor(path: string, options: SqliteConnectionOptions) {
-    try {
-      this.#db = new BetterSqlite3(path, { readonly: options.readonly, timeout: options.busyTimeoutMs });
-      if (options.wal && !options.readonly) this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
-      this.#db.pragma("foreign_keys = ON");
-      // LIKE prefixes must match literally and the same way as on PostgreSQL.
-      this.#db.pragma("case_sensitive_like = ON");
-    } catch (err) {
-      throw mapSqliteError(err, "sql.open");
-    }
-    this.#cacheSize = Math.max(1, options.statementCacheSize);
-  }
-
-  get open(): boolean {
-    return this.#db.open;
-  }
-
-  get inTransaction(): boolean {
-    return this.#db.inTransaction;
-  }
-
-  /** Prepares (or finds in the cache) the statement for `sql`. */
-  prepare(sql: string): PreparedStatement {
-    const hit = this.#cache.get(sql);
-    if (hit !== undefined) return hit;
-    const positional = toPositional(sql);
-    let statement: BetterSqlite3.Statement;
-    try {
-      statement = this.#db.prepare(positional?.sql ?? sql);
-    } catch (err) {
-      throw mapSqliteError(err, "sql.prepare");
-    }
-    const prepared: PreparedStatement = {
-      statement,
-      order: positional?.order,
-      readonly: statement.readonly,
-      returnsData: statement.reader,
-    };
-    if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
-    this.#cache.set(sql, prepared);
-    return prepared;
-  }
-
-  run(sql: string, params: SqlParams | undefined, op = "sql.run"): RunResult {
-    return this.runPrepared(this.prepare(sql), params, op);
-  }
-
-  get<T>(sql: string, params: SqlParams | undefined): T | undefined {
-    return this.getPrepared<T>(this.prepare(sql), params);
-  }
-
-  all<T>(sql: string, params: SqlParams | undefined): T[] {
-    return this.allPrepared<T>(this.prepare(sql), params);
-  }
-
-  /** Runs a statement without parameters or result, such as BEGIN, COMMIT or SAVEPOINT. */
-  control(sql: string, op: string): void {
-    const p = this.prepare(sql);
-    try {
-      p.statement.run();
-    } catch (err) {
-      throw mapSqliteError(err, op);
-    }
-  }
-
-  runPrepared(p: PreparedStatement, params: SqlParams | undefined, op = "sql.run"): RunResult {
-    try {
-      const args = bind(p, params);
-      const info =
-        args.length === 0
-          ? p.statement.run()
-          : args.length === 2
-            ? p.statement.run(args[0], args[1])
-            : args.length === 1
-              ? p.statement.run(args[0])
-              : p.statement.run(...args);
-      return { changes: info.changes };
-    } catch (err) {
-      throw mapSqliteError(err, op);
-    }
-  }
-
-  getPrepared<T>(p: PreparedStatement, params: SqlParams | undefined): T | undefined {
-    try {
-      if (p.returnsData) {
-        const args = bind(p, params);
-        // Spread calls cost measurably on this hot path; one and two parameters are the common cases.
-        if (args.length === 0) return p.statement.get() as T | undefined;
-        if (args.length === 1) return p.statement.get(args[0]) as T | undefined;
-        if (args.length === 2) return p.statement.get(args[0], args[1]) as T | undefined;
-        return p.statement.get(...args) as T | undefined;
-      }
-      p.statement.run(...bind(p, params));
-      return undefined;
-    } catch (err) {
-      throw mapSqliteError(err, "sql.get");
-    }
-  }
-
-  allPrepared<T>(p: PreparedStatement, params: SqlParams | undefined): T[] {
-    try {
-      if (p.returnsData) return p.statement.all(...bind(p, params)) as T[];
-      p.statement.run(...bind(p, params));
-      return [];
-    } catch (err) {
-      throw mapSqliteError(err, "sql.all");
-    }
-  }
-
+export interface SqliteConnection {
+  /** False once closed. */
+  readonly open: boolean;
+  /** True between BEGIN and COMMIT/ROLLBACK (SQLite's autocommit flag is off). */
+  readonly inTransaction: boolean;
+  /** Prepares (or finds in the cache) the statement for `sql`, with `$n` placeholders. */
+  prepare(sql: string): PreparedStatement;
+  /** Runs a prepared statement and reports the rows it changed. `op` names the operation in errors. */
+  runPrepared(p: PreparedStatement, params: SqlParams | undefined, op?: string): RunResult;
+  /** The first row of a prepared statement, or `undefined`; a statement returning no rows just runs. */
+  getPrepared<T>(p: PreparedStatement, params: SqlParams | undefined): T | undefined;
+  /** Every row of a prepared statement; a statement returning no rows just runs. */
+  allPrepared<T>(p: PreparedStatement, params: SqlParams | undefined): T[];
+  /**
+   * Runs a statement without parameters or result, such as BEGIN, COMMIT or SAVEPOINT,
+   * through the statement cache (parsed once per connection) and without building a result.
+   */
+  control(sql: string, op: string): void;
   /** A synchronous row iterator; the connection can run nothing else until it finishes or is returned. */
-  iterate<T = Row>(sql: string, params: SqlParams | undefined): IterableIterator<T> {
-    const p = this.prepare(sql);
-    try {
-      return p.statement.iterate(...bind(p, params)) as IterableIterator<T>;
-    } catch (err) {
-      throw mapSqliteError(err, "sql.iterate");
-    }
-  }
-
+  iterate<T = Row>(sql: string, params: SqlParams | undefined): IterableIterator<T>;
   /** Runs SQL text without parameters (several statements allowed). */
-  exec(sql: string, op = "sql.exec"): void {
-    try {
-      this.#db.exec(sql);
-    } catch (err) {
-      throw mapSqliteError(err, op);
-    }
-  }
-
-  close(): void {
-    this.#cache.clear();
-    if (this.#db.open) this.#db.close();
-  }
+  exec(sql: string, op?: string): void;
+  /** Finalizes the cached statements and closes the connection. Idempotent. */
+  close(): void;
 }
 
-const NONE: unknown[] = [];
-
-function bind(p: PreparedStatement, params: SqlParams | undefined): unknown[] {
-  if (params === undefined || params.length === 0) return NONE;
-  const order = p.order;
-  if (order === undefined) {
-    for (let i = 0; i < params.length; i++) {
-      const v = params[i];
-      // Buffers (the common binary case) pass as they are: one instanceof check each.
-      if (
-        typeof v === "object" ? v !== null && !(v instanceof Buffer) && v instanceof Uint8Array : typeof v === "boolean"
-      ) {
-        return params.map(toSqlite);
-      }
-    }
-    return params as unknown[];
-  }
-  return order.map((n) => toSqlite(params[n - 1] as SqlValue));
+/** Prepares and runs `sql` on `conn`. */
+export function runSql(conn: SqliteConnection, sql: string, params?: SqlParams, op = "sql.run"): RunResult {
+  return conn.runPrepared(conn.prepare(sql), params, op);
 }
 
-function toSqlite(value: SqlValue): unknown {
-  if (typeof value === "boolean") return value ? 1 : 0;
-  if (value instanceof Uint8Array && !Buffer.isBuffer(value)) {
-    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  }
-  return value;
+/** The first row of `sql` on `conn`. */
+export function getSql<T>(conn: SqliteConnection, sql: string, params?: SqlParams): T | undefined {
+  return conn.getPrepared<T>(conn.prepare(sql), params);
+}
+
+/** Every row of `sql` on `conn`. */
+export function allSql<T>(conn: SqliteConnection, sql: string, params?: SqlParams): T[] {
+  return conn.allPrepared<T>(conn.prepare(sql), params);
+}
+
+/**
+ * The pragmas every connection gets, whatever its engine: WAL on writable files, the
+ * durability level, foreign keys, and LIKE matching literally and the same way as on
+ * PostgreSQL. The busy timeout comes first so that switching to WAL waits for other processes.
+ */
+export function configureConnection(conn: SqliteConnection, options: SqliteConnectionOptions): void {
+  conn.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`, "sql.open");
+  if (options.wal && !options.readonly) conn.exec("PRAGMA journal_mode = WAL", "sql.open");
+  conn.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`, "sql.open");
+  conn.exec("PRAGMA foreign_keys = ON", "sql.open");
+  conn.exec("PRAGMA case_sensitive_like = ON", "sql.open");
 }

@@ -7,12 +7,27 @@ import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, Tra
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
 import type { MigrationSet } from "../migration-set.js";
 import { SlowWaitWarning } from "./slow-wait-warning.js";
-import { SqliteConnection, type SqliteConnectionOptions } from "./sqlite-connection.js";
+import {
+  allSql,
+  getSql,
+  runSql,
+  type SqliteConnection,
+  type SqliteConnectionOptions,
+  type SqliteEngine,
+} from "./sqlite-connection.js";
+import { defaultSqliteEngine, openSqliteConnection, parseSqliteEngine } from "./sqlite-engine.js";
 import { SqliteSnapshotPool } from "./sqlite-snapshot-pool.js";
 import { runSqliteTransaction, type SqliteTransaction, type TransactionContext } from "./sqlite-transaction.js";
 
 /** Options of {@link openSqlite}. */
 export interface SqliteOptions {
+  /**
+   * The driver: `"node:sqlite"` (built into Node.js 22.16 and later, nothing to install) or
+   * `"better-sqlite3"` (an optional package to install). Default: `$STOREROOM_SQLITE_ENGINE`
+   * when set, else `node:sqlite` where it is stable (Node 24.15+, 25.7+), else better-sqlite3
+   * when installed, else `node:sqlite` when this Node has it. Both pass the same contract.
+   */
+  engine?: SqliteEngine;
   /** `"normal"` (default: durable across process crashes, may lose the last commits on power loss in WAL) or `"full"` (fsync every commit). */
   synchronous?: "normal" | "full";
   /** How long a statement waits for another process's lock before {@link BusyError}. Default 5000 ms. */
@@ -39,7 +54,7 @@ export interface SqliteOptions {
 }
 
 /**
- * A SQLite {@link Database} over better-sqlite3.
+ * A SQLite {@link Database} over node:sqlite or better-sqlite3.
  *
  * Concurrency contract: one writer connection. A transaction holds it from BEGIN to COMMIT,
  * including across `await`s; statements issued outside the transaction meanwhile wait their
@@ -51,6 +66,8 @@ export class SqliteDatabase implements Database {
   readonly dialect = sqliteDialect;
   /** The file path, or `":memory:"`. */
   readonly path: string;
+  /** The driver the connections run on. */
+  readonly engine: SqliteEngine;
   readonly #writer: SqliteConnection;
   readonly #reader: SqliteConnection | undefined;
   readonly #options: SqliteConnectionOptions;
@@ -68,6 +85,7 @@ export class SqliteDatabase implements Database {
     if (typeof path !== "string") throw new InvalidArgumentError('openSqlite needs a path or ":memory:"');
     const memory = path === ":memory:" || path === "";
     this.path = memory ? ":memory:" : path;
+    this.engine = options.engine === undefined ? defaultSqliteEngine() : parseSqliteEngine(options.engine, "engine");
     this.#clock = options.clock ?? systemClock;
     this.#options = {
       readonly: options.readonly ?? false,
@@ -76,11 +94,18 @@ export class SqliteDatabase implements Database {
       statementCacheSize: options.statementCacheSize ?? 500,
       wal: !memory,
     };
-    this.#writer = new SqliteConnection(this.path, this.#options);
+    const engine = this.engine;
+    this.#writer = openSqliteConnection(engine, this.path, this.#options);
     const wantReader = !memory && (options.readConnection ?? true);
-    this.#reader = wantReader ? new SqliteConnection(this.path, { ...this.#options, readonly: true }) : undefined;
+    const readOnly = { ...this.#options, readonly: true };
+    try {
+      this.#reader = wantReader ? openSqliteConnection(engine, this.path, readOnly) : undefined;
+    } catch (err) {
+      this.#writer.close();
+      throw err;
+    }
     this.#snapshots = wantReader
-      ? new SqliteSnapshotPool(() => new SqliteConnection(this.path, { ...this.#options, readonly: true }))
+      ? new SqliteSnapshotPool(() => openSqliteConnection(engine, this.path, readOnly))
       : undefined;
     this.#context = options.detectSelfDeadlock ? new AsyncLocalStorage<SqliteTransaction>() : undefined;
     this.#warning = new SlowWaitWarning(`SQLite database ${this.path}`);
@@ -91,7 +116,7 @@ export class SqliteDatabase implements Database {
   }
 
   run(sql: string, params?: SqlParams): Promise<RunResult> {
-    return this.#onWriter(() => this.#writer.run(sql, params));
+    return this.#onWriter(() => runSql(this.#writer, sql, params));
   }
 
   get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
@@ -104,7 +129,7 @@ export class SqliteDatabase implements Database {
         return Promise.reject(err);
       }
     }
-    return this.#onWriter(() => this.#writer.get<T>(sql, params));
+    return this.#onWriter(() => getSql<T>(this.#writer, sql, params));
   }
 
   all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
@@ -117,7 +142,7 @@ export class SqliteDatabase implements Database {
         return Promise.reject(err);
       }
     }
-    return this.#onWriter(() => this.#writer.all<T>(sql, params));
+    return this.#onWriter(() => allSql<T>(this.#writer, sql, params));
   }
 
   async *iterate<T = Row>(sql: string, params?: SqlParams, _options?: IterateOptions): AsyncIterableIterator<T> {
@@ -182,10 +207,10 @@ export class SqliteDatabase implements Database {
   async snapshotTo(path: string): Promise<void> {
     this.#assertOpen("sql.snapshot");
     if (this.#reader !== undefined) {
-      this.#reader.run("VACUUM INTO $1", [path], "sql.snapshot");
+      runSql(this.#reader, "VACUUM INTO $1", [path], "sql.snapshot");
       return;
     }
-    await this.#onWriter(() => this.#writer.run("VACUUM INTO $1", [path], "sql.snapshot"));
+    await this.#onWriter(() => runSql(this.#writer, "VACUUM INTO $1", [path], "sql.snapshot"));
   }
 
   /**
@@ -208,7 +233,7 @@ export class SqliteDatabase implements Database {
   /** Rows changed through this database's writer since it was opened; grows on every committed or attempted write. */
   totalChanges(): number {
     this.#assertOpen("sql.totalChanges");
-    return (this.#writer.get<{ n: number }>("SELECT total_changes() AS n", undefined) as { n: number }).n;
+    return (getSql<{ n: number }>(this.#writer, "SELECT total_changes() AS n") as { n: number }).n;
   }
 
   async close(): Promise<void> {
@@ -265,7 +290,8 @@ export class SqliteDatabase implements Database {
 
 /**
  * Opens (creating if needed) a SQLite database file, or an in-memory one for `":memory:"`,
- * in WAL mode with `busy_timeout`, `foreign_keys=ON` and `synchronous=NORMAL` (or FULL).
+ * in WAL mode with `busy_timeout`, `foreign_keys=ON` and `synchronous=NORMAL` (or FULL), on
+ * the engine named by `options.engine` (see {@link SqliteOptions.engine} for the default).
  *
  * @example
  * ```ts
