@@ -39,6 +39,7 @@ export type StoreErrorCode =
   | "INVALID_KEY"
   | "LIMIT_EXCEEDED"
   | "MIGRATION_OUT_OF_ORDER"
+  | "MISSING_DEPENDENCY"
   | "NOT_FOUND"
   | "QUOTA_EXCEEDED"
   | "READ_ONLY"
@@ -328,17 +329,15 @@ export class LimitExceededError extends StoreError {
 
 /**
  * An optional package that this feature needs is not installed; `packageName` names it, and
- * the message says the `npm install` line that fixes it.
+ * the message gives the `npm install` line that fixes it. An {@link UnsupportedError} with its
+ * own code, `MISSING_DEPENDENCY`.
  */
-export class MissingDependencyError extends StoreError {
+export class MissingDependencyError extends UnsupportedError {
+  override readonly code: StoreErrorCode = "MISSING_DEPENDENCY";
   /** The npm package to install. */
   readonly packageName: string;
   constructor(packageName: string, feature: string, options?: StoreErrorOptions) {
-    super(
-      "MISSING_DEPENDENCY",
-      `${feature} needs the optional package "${packageName}": run npm install ${packageName}`,
-      options,
-    );
+    super(`${feature} needs the optional package "${packageName}": run npm install ${packageName}`, options);
     this.packageName = packageName;
   }
 }
