@@ -11,6 +11,7 @@ import { readQueueDepths } from "./queue-depths.js";
 import { enforceAuth } from "./request-context.js";
 import { registerBusNameRoutes } from "./routes/bus-name-routes.js";
 import { registerBusRoute } from "./routes/bus-route.js";
+import { registerEventRoutes } from "./routes/event-routes.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerInspectorRoutes } from "./routes/inspector-routes.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
@@ -174,6 +175,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
   metrics.setSources({
     residentTenants: () => parts.tenants.stats.resident,
     queueDepths: async () => ({ ...(await readQueueDepths(parts, buses)) }),
+    outboxLagMs: async () => (await parts.dispatcher.lag()).oldestAgeMs,
   });
 
   // Upgraded sockets (bus peers) and event streams would keep server.close() waiting forever.
@@ -200,6 +202,14 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
       maxJsonBytes: config.maxJsonBytes,
     }),
   );
+  registerEventRoutes(app, {
+    outbox: parts.outbox,
+    clock: config.clock,
+    ownerOf: (identity) => parts.tenantOf(identity).toString(),
+    streams,
+    pollMs: config.events.pollMs ?? 500,
+    settleMs: parts.control.dialect.concurrentWriters ? 2_000 : 0,
+  });
   await app.register(async (scope) =>
     registerTusRoutes(scope, {
       resumable: parts.resumable,

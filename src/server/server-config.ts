@@ -54,6 +54,21 @@ export interface ServerConfig {
   tenants?: { lruSize?: number; idleTtlMs?: number; checkpointWrites?: number; checkpointIntervalMs?: number };
   /** Upload rules passed to the upload service: public (`pub/`, served anonymously) uploads are off by default. */
   uploads?: { allowPublic?: boolean; maxUploadSize?: number; maxPendingClaims?: number; claimTtlMs?: number };
+  /**
+   * Delivery of upload events (the outbox): `webhooks` get every event as a signed POST
+   * (`secret`, default generated once into `<dataDir>/webhook-hmac.key`); delivered events
+   * stay `retentionMs` (default 24 h) for `GET /v1/events` to resume; an event failing
+   * `maxAttempts` times (default 10) is dead-lettered; `dispatchMs` (default 1000) paces the
+   * dispatcher and `pollMs` (default 500) the event streams.
+   */
+  events?: {
+    webhooks?: readonly string[];
+    secret?: string;
+    retentionMs?: number;
+    maxAttempts?: number;
+    dispatchMs?: number;
+    pollMs?: number;
+  };
   /** Background job intervals in ms (claim sweeper, delete worker, state purge); `0` disables one. Defaults: 5 min, 5 min, 60 s. */
   intervals?: { sweepMs?: number; deleteMs?: number; purgeMs?: number };
   /**
@@ -84,6 +99,7 @@ export interface ResolvedServerConfig {
   readonly maxJsonBytes: number;
   readonly tenants: NonNullable<ServerConfig["tenants"]>;
   readonly uploads: NonNullable<ServerConfig["uploads"]>;
+  readonly events: NonNullable<ServerConfig["events"]>;
   readonly intervals: Required<NonNullable<ServerConfig["intervals"]>>;
   readonly shutdownGraceMs: number;
   readonly logger: boolean;
@@ -130,6 +146,7 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
     maxJsonBytes,
     tenants: { ...config.tenants },
     uploads: checkUploads(config.uploads ?? {}),
+    events: resolveEvents(config.events),
     intervals: {
       sweepMs: checkIntervalMs(config.intervals?.sweepMs, "intervals.sweepMs", op, 5 * 60_000),
       deleteMs: checkIntervalMs(config.intervals?.deleteMs, "intervals.deleteMs", op, 5 * 60_000),
@@ -149,6 +166,28 @@ function checkUploads(uploads: NonNullable<ServerConfig["uploads"]>): NonNullabl
     positiveInteger(uploads[name], `uploads.${name}`, op, 1);
   }
   return { ...uploads };
+}
+
+function resolveEvents(events: ServerConfig["events"] = {}): NonNullable<ServerConfig["events"]> {
+  for (const url of events.webhooks ?? []) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      throw invalid(`webhooks must be http(s) URLs, got ${url}`);
+    }
+  }
+  if (events.secret !== undefined && Buffer.byteLength(events.secret) < 32) {
+    throw invalid("the webhook secret must be at least 32 bytes");
+  }
+  for (const name of ["retentionMs", "maxAttempts", "dispatchMs", "pollMs"] as const) {
+    const v = events[name];
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw invalid(`events.${name} must be a positive integer`);
+  }
+  return { ...events, webhooks: [...(events.webhooks ?? [])] };
 }
 
 function invalid(message: string): InvalidArgumentError {

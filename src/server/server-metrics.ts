@@ -6,6 +6,8 @@ export interface MetricSources {
   residentTenants?: () => number;
   /** Queue depths by name, e.g. `{ delete: 3, claims_pending: 1, bus_pending: 0 }`. */
   queueDepths?: () => Promise<Record<string, number>>;
+  /** Age of the oldest undelivered upload event, ms. */
+  outboxLagMs?: () => Promise<number>;
 }
 
 /**
@@ -19,6 +21,10 @@ export class ServerMetrics {
   readonly latency: Histogram<"method" | "route">;
   readonly checkpointFailures: Counter;
   readonly backgroundFailures: Counter<"job">;
+  /** Upload events every sink accepted. */
+  readonly outboxDelivered: Counter;
+  /** Failed delivery attempts of upload events; `outcome` is `retry` or `dead_letter`. */
+  readonly outboxFailures: Counter<"outcome">;
   #sources: MetricSources = {};
 
   constructor() {
@@ -47,7 +53,27 @@ export class ServerMetrics {
       labelNames: ["job"],
       registers,
     });
+    this.outboxDelivered = new Counter({
+      name: "storeroom_outbox_delivered_total",
+      help: "Upload events delivered to every configured sink.",
+      registers,
+    });
+    this.outboxFailures = new Counter({
+      name: "storeroom_outbox_failures_total",
+      help: "Failed delivery attempts of upload events, by outcome (retry, dead_letter).",
+      labelNames: ["outcome"],
+      registers,
+    });
     const sources = () => this.#sources;
+    new Gauge({
+      name: "storeroom_outbox_lag_seconds",
+      help: "Age of the oldest upload event not yet delivered (0 when none).",
+      registers,
+      async collect() {
+        const read = sources().outboxLagMs;
+        if (read) this.set((await read()) / 1000);
+      },
+    });
     new Gauge({
       name: "storeroom_resident_tenants",
       help: "Tenant databases currently open in this process.",

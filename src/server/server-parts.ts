@@ -10,6 +10,8 @@ import {
   ClaimSweeper,
   DeleteQueue,
   DeleteWorker,
+  Outbox,
+  OutboxDispatcher,
   ResumableUploads,
   UploadService,
 } from "../uploads/index.js";
@@ -17,10 +19,12 @@ import { migrateControlDatabase, openControlDatabase } from "./control-database.
 import type { RequestIdentity } from "./identity.js";
 import { tenantKeyOf } from "./identity-policy.js";
 import { PeerNames } from "./peer-names.js";
+import { readOrCreateSecret } from "./secret-file.js";
 import type { ResolvedServerConfig } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { serverWarning } from "./server-warning.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
+import { WebhookSink } from "./webhook-sink.js";
 
 /** Everything the routes and background jobs use, opened from one config. */
 export interface ServerParts {
@@ -34,6 +38,10 @@ export interface ServerParts {
   /** Who owns each bus peer name (control database). */
   readonly peerNames: PeerNames;
   readonly uploads: UploadService;
+  /** The upload events table (read by `GET /v1/events`). */
+  readonly outbox: Outbox;
+  /** Delivers upload events to the configured webhooks and purges delivered ones. */
+  readonly dispatcher: OutboxDispatcher;
   /** Offset-addressed uploads on the same claims (the tus endpoint). */
   readonly resumable: ResumableUploads;
   /** The caller's tenant: user scope when the identity has a user id, else org scope. Validated. */
@@ -93,6 +101,22 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     ...(config.uploads.claimTtlMs === undefined ? {} : { claimTtlMs: config.uploads.claimTtlMs }),
   });
   const resumable = new ResumableUploads({ database: control, objects: files, uploads, clock });
+  const webhooks = config.events.webhooks ?? [];
+  const webhookSecret =
+    webhooks.length === 0
+      ? ""
+      : (config.events.secret ?? (await readOrCreateSecret(join(config.dataDir, "webhook-hmac.key"))));
+  const dispatcher = new OutboxDispatcher({
+    database: control,
+    clock,
+    sinks: webhooks.map((url) => new WebhookSink({ url, secret: webhookSecret })),
+    intervalMs: config.events.dispatchMs ?? 1_000,
+    ...(config.events.retentionMs === undefined ? {} : { retentionMs: config.events.retentionMs }),
+    ...(config.events.maxAttempts === undefined ? {} : { maxAttempts: config.events.maxAttempts }),
+    onError: onError("outbox_dispatcher"),
+    onFailure: (_event, _error, dead) => metrics.outboxFailures.inc({ outcome: dead ? "dead_letter" : "retry" }),
+    onDelivered: () => metrics.outboxDelivered.inc(),
+  });
   const sweeper = new ClaimSweeper({
     database: control,
     objects: files,
@@ -110,6 +134,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
   });
   sweeper.start();
   deleteWorker.start();
+  dispatcher.start();
   const purgeFailed = onError("state_purge");
   // One purge job for every cached tenant instead of a timer per state store.
   const purge = new BackgroundJob({
@@ -138,6 +163,8 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
     claims,
     uploads,
     resumable,
+    outbox: new Outbox({ database: control, clock }),
+    dispatcher,
     peerNames: new PeerNames({ db: control, clock }),
     tenants,
     control,
@@ -158,6 +185,7 @@ export async function openServerParts(config: ResolvedServerConfig, metrics: Ser
       await attempt("state purge", () => purge.stop());
       await attempt("claim sweeper", () => sweeper.stop());
       await attempt("delete worker", () => deleteWorker.stop());
+      await attempt("outbox dispatcher", () => dispatcher.stop());
       await attempt("state stores", () => states.close());
       await attempt("tenants", () => tenants.close());
       await attempt("control database", () => control.close());

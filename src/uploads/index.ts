@@ -9,6 +9,7 @@ export * from "./download-key.js";
 export * from "./file-refs.js";
 export * from "./files.js";
 export * from "./outbox.js";
+export * from "./outbox-dispatcher.js";
 export * from "./pending-delete.js";
 export * from "./reconcile.js";
 export * from "./resumable-uploads.js";

@@ -32,6 +32,18 @@ export interface OutboxPollOptions extends DrainOptions {
   onError?: (err: unknown) => void;
 }
 
+/** Options of {@link Outbox.listAfter}. */
+export interface ListAfterOptions {
+  /** Only events of these owners (exact match). */
+  owners?: readonly string[];
+  /** Only events whose owner starts with one of these. */
+  ownerPrefixes?: readonly string[];
+  /** Only events written before this time, ms. */
+  writtenBefore?: number;
+  /** Most events returned. Default 100. */
+  limit?: number;
+}
+
 /** What {@link Outbox.drain} did. */
 export interface DrainResult {
   /** Events the handler accepted, now marked dispatched. */
@@ -165,6 +177,53 @@ export class Outbox {
       (row) =>
         ({ id: row.id, topic: row.topic, payload: JSON.parse(row.payload), createdAt: row.created_at }) as OutboxRecord,
     );
+  }
+
+  /**
+   * Events with an id above `afterId`, oldest first, whatever their delivery state (event
+   * streams read the table directly). `owners` keeps only events whose owner is one of them or
+   * starts with one of `ownerPrefixes`; `writtenBefore` keeps only events written before that
+   * time (ms), so a reader on an engine with concurrent writers does not pass an id whose
+   * transaction has not committed yet.
+   */
+  async listAfter(afterId: number, options: ListAfterOptions = {}): Promise<OutboxRecord[]> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit <= 0) {
+      throw new InvalidArgumentError(`limit must be a positive integer, got ${limit}`, { op: "outbox.listAfter" });
+    }
+    const params: (string | number)[] = [afterId, options.writtenBefore ?? Number.MAX_SAFE_INTEGER];
+    const scopes: string[] = [];
+    for (const owner of options.owners ?? []) {
+      params.push(owner);
+      scopes.push(`owner = $${params.length}`);
+    }
+    for (const prefix of options.ownerPrefixes ?? []) {
+      params.push(prefix.length, prefix);
+      scopes.push(`substr(owner, 1, $${params.length - 1}) = $${params.length}`);
+    }
+    const scoped = options.owners === undefined && options.ownerPrefixes === undefined;
+    params.push(limit);
+    const rows = await this.#db.all<OutboxRow>(
+      `SELECT id, topic, payload, created_at FROM storeroom_upload_outbox
+       WHERE id > $1 AND created_at < $2 ${scoped ? "" : `AND (${scopes.length === 0 ? "1 = 0" : scopes.join(" OR ")})`}
+       ORDER BY id LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(
+      (row) =>
+        ({
+          id: Number(row.id),
+          topic: row.topic,
+          payload: JSON.parse(row.payload),
+          createdAt: Number(row.created_at),
+        }) as OutboxRecord,
+    );
+  }
+
+  /** The id of the newest event, 0 when there is none. */
+  async latestId(): Promise<number> {
+    const row = await this.#db.get<{ id: number | string | null }>("SELECT max(id) AS id FROM storeroom_upload_outbox");
+    return Number(row?.id ?? 0);
   }
 
   /** Number of undispatched events, leased ones included (a queue depth for metrics). */

@@ -14,6 +14,8 @@ interface ServeOptions {
   gatewayOperatorRole: boolean;
   busHmacSecret?: string;
   allowPublicUploads?: boolean;
+  webhook: string[];
+  webhookSecret?: string;
   inspector: boolean;
   log?: boolean;
   json?: boolean;
@@ -59,6 +61,17 @@ export function registerServe(program: Command): void {
       "SQLite driver of every database the server opens: node:sqlite | better-sqlite3 (env STOREROOM_SQLITE_ENGINE; default node:sqlite on Node 24.15+, else better-sqlite3 when installed)",
     )
     .option("--allow-public-uploads", "allow uploads with public: true (served anonymously under /v1/files/pub/)")
+    .option(
+      "--webhook <url>",
+      "POST every upload event to this URL, signed with HMAC-SHA256 (repeatable)",
+      (url: string, all: string[]) => [...all, url],
+      [] as string[],
+    )
+    .option(
+      "--webhook-secret <secret>",
+      "webhook signing key, >= 32 bytes (env STOREROOM_WEBHOOK_SECRET; default generated into <data>/webhook-hmac.key)",
+      process.env.STOREROOM_WEBHOOK_SECRET,
+    )
     .option("--no-inspector", "do not serve the inspector page at /")
     .option("--log", "log every request as a JSON line")
     .option("--json", "print one JSON line when listening and one at shutdown instead of text")
@@ -95,6 +108,10 @@ export function registerServe(program: Command): void {
         gatewayOperatorRole: opts.gatewayOperatorRole,
         busHmacSecret: opts.busHmacSecret,
         uploads: { allowPublic: opts.allowPublicUploads === true },
+        events: {
+          webhooks: opts.webhook,
+          ...(opts.webhookSecret === undefined ? {} : { secret: opts.webhookSecret }),
+        },
         inspector: opts.inspector,
         logger: opts.log === true,
       });

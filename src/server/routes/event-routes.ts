@@ -1,0 +1,97 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Clock } from "../../clock.js";
+import type { Outbox } from "../../uploads/index.js";
+import { HttpError } from "../error-reply.js";
+import { isAdmin, type RequestIdentity } from "../identity.js";
+import { identityOf } from "../request-context.js";
+
+/** Options of {@link registerEventRoutes}. */
+export interface EventRouteOptions {
+  outbox: Outbox;
+  clock: Clock;
+  /** The owner id of a caller: its tenant id (`org/users/user` or `org/org`). */
+  ownerOf(identity: RequestIdentity): string;
+  /** Open SSE streams; the server ends them on shutdown. */
+  streams: Set<{ end(): void }>;
+  /** How often a stream looks for new events, ms. */
+  pollMs: number;
+  /**
+   * Events younger than this are held back, ms: on an engine with concurrent writers a later id
+   * can commit before an earlier one, and a stream must not move past an id still in flight.
+   */
+  settleMs: number;
+  /** Heartbeat comment interval, ms. Default 15 000. */
+  heartbeatMs?: number;
+}
+
+/**
+ * `GET /v1/events`: the upload events (`file.claimed`, `file.deleted`, `delete.dead_letter`)
+ * of the caller as Server-Sent Events, `id` = the outbox id. A caller with a user id sees the
+ * events of its own tenant; an org-level caller or an admin sees its whole org. Resumes after
+ * `Last-Event-ID` (header, or `?lastEventId=` for clients that cannot set it) for as long as
+ * the events are retained; without it the stream starts with new events only.
+ */
+export function registerEventRoutes(app: FastifyInstance, options: EventRouteOptions): void {
+  app.get("/v1/events", async (request, reply) => {
+    const identity = identityOf(request);
+    const scope =
+      isAdmin(identity) || identity.userId === undefined
+        ? { ownerPrefixes: [`${identity.orgId}/`] }
+        : { owners: [options.ownerOf(identity)] };
+    let cursor = lastEventId(request) ?? (await options.outbox.latestId());
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-store",
+      "x-accel-buffering": "no",
+      "x-content-type-options": "nosniff",
+      connection: "keep-alive",
+    });
+    res.write(": events\n\n");
+    let open = true;
+    let wake = () => {};
+    const stream = {
+      end() {
+        open = false;
+        wake();
+      },
+    };
+    options.streams.add(stream);
+    request.raw.on("close", () => stream.end());
+    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), options.heartbeatMs ?? 15_000);
+    try {
+      while (open) {
+        const events = await options.outbox.listAfter(cursor, {
+          ...scope,
+          limit: 100,
+          writtenBefore: options.clock.now() - options.settleMs + 1,
+        });
+        for (const event of events) {
+          res.write(`id: ${event.id}\nevent: ${event.topic}\ndata: ${JSON.stringify(event)}\n\n`);
+          cursor = event.id;
+        }
+        if (events.length === 100) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      clearInterval(heartbeat);
+      options.streams.delete(stream);
+      res.end();
+    }
+  });
+}
+
+function lastEventId(request: FastifyRequest): number | undefined {
+  const header = request.headers["last-event-id"];
+  const value = (Array.isArray(header) ? header[0] : header) ?? (request.query as { lastEventId?: string }).lastEventId;
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw new HttpError(400, "INVALID_ARGUMENT", "Last-Event-ID must be an event id");
+  return Number(value);
+}
