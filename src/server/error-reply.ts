@@ -17,6 +17,7 @@ const statusByCode: Readonly<Record<string, number>> = Object.freeze({
   UNAUTHENTICATED: 401,
   ACCESS_DENIED: 403,
   CONFLICT: 409,
+  VERSION_CONFLICT: 412,
   DUPLICATE_ID: 409,
   UNIQUE_VIOLATION: 409,
   CONSTRAINT: 409,

@@ -1,10 +1,21 @@
 import type { Clock } from "../clock.js";
-import { InvalidArgumentError, NotFoundError } from "../errors.js";
+import { InvalidArgumentError, NotFoundError, VersionConflictError, type VersionMismatch } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
 import { type Executor, likePrefix } from "../sql/index.js";
+import { type ChangeDraft, currentVersion, recordChanges, reserveVersions } from "./change-log.js";
 import { executeTemplate, type ParsedTemplate, parseTemplate } from "./render-template.js";
 import { fieldsOf, splitValue } from "./split-value.js";
 import type { StateEvent } from "./state-event.js";
+import type {
+  BatchOperation,
+  BatchOptions,
+  BatchResult,
+  DeleteOptions,
+  GetEntriesOptions,
+  SetOptions,
+  StateEntry,
+  VersionCheck,
+} from "./versioned-entry.js";
 
 /** One entry of a group, as returned by {@link EntryOperations.getPage} and {@link EntryOperations.all}. */
 export interface KeyValue {
@@ -13,15 +24,20 @@ export interface KeyValue {
 }
 
 interface EntryRow {
+  entry_key: string;
   entry_value: string;
-  expires_at: number | null;
+  expires_at: number | string | null;
+  entry_version: number | string;
 }
 
 const LIVE = "(expires_at IS NULL OR expires_at > $NOW)";
-const SELECT_ENTRY = "SELECT entry_value, expires_at FROM entries WHERE group_name = $1 AND entry_key = $2";
+const ENTRY_COLUMNS = "entry_key, entry_value, expires_at, entry_version";
+const SELECT_ENTRY = `SELECT ${ENTRY_COLUMNS} FROM entries WHERE group_name = $1 AND entry_key = $2`;
 const UPSERT =
-  "INSERT INTO entries (group_name, entry_key, entry_value, expires_at) VALUES ($1, $2, $3, $4) " +
-  "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at";
+  "INSERT INTO entries (group_name, entry_key, entry_value, expires_at, entry_version) VALUES ($1, $2, $3, $4, $5) " +
+  "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, " +
+  "expires_at = excluded.expires_at, entry_version = excluded.entry_version";
+const DEFAULT_ENTRIES_LIMIT = 100;
 const DELETE_ENTRY = "DELETE FROM entries WHERE group_name = $1 AND entry_key = $2";
 const DELETE_EXPIRED_ENTRY = `${DELETE_ENTRY} AND expires_at IS NOT NULL AND expires_at <= $3`;
 const templates = new LruMap<string, ParsedTemplate>(256);
@@ -47,10 +63,20 @@ export abstract class EntryOperations {
 
   /** The executor to run on; throws {@link ClosedError} / {@link TransactionError} when unusable. */
   protected abstract executor(op: string): Executor;
-  /** Whether anyone listens for events (none are built otherwise). */
+  /**
+   * Runs `fn` atomically: in a new transaction on a store, directly on the transaction's
+   * executor inside {@link StateStore.transaction}.
+   */
+  protected abstract atomically<T>(op: string, fn: (ex: Executor) => Promise<T>): Promise<T>;
+  /** Whether anyone listens for events (none are delivered otherwise). */
   protected abstract listening(): boolean;
   /** Publishes (store) or buffers (transaction) one event. */
   protected abstract emit(event: StateEvent): void;
+
+  #publish(events: readonly StateEvent[]): void {
+    if (events.length === 0 || !this.listening()) return;
+    for (const e of events) this.emit(e);
+  }
 
   /**
    * Returns the live value. Throws {@link NotFoundError} (message `"group/key"`) when absent or
@@ -62,42 +88,188 @@ export abstract class EntryOperations {
    * ```
    */
   async get(group: string, key: string): Promise<string> {
-    const ex = this.executor("state.get");
-    checkText(ex, "state.get", group, key);
+    const entry = await this.#readEntry("state.get", group, key);
+    if (entry === null) throw new NotFoundError(`${group}/${key}`, { op: "state.get" });
+    return entry.value;
+  }
+
+  /**
+   * The live entry with its version and expiry, or `null` when absent or expired (an expired
+   * row is deleted on the way, emitting a `delete` event).
+   *
+   * @example
+   * ```ts
+   * const entry = await state.getEntry("counters", "hits");
+   * const next = String(Number(entry?.value ?? "0") + 1);
+   * await state.set("counters", "hits", next, { ifVersion: entry?.version ?? null });
+   * ```
+   */
+  async getEntry(group: string, key: string): Promise<StateEntry | null> {
+    return this.#readEntry("state.getEntry", group, key);
+  }
+
+  async #readEntry(op: string, group: string, key: string): Promise<StateEntry | null> {
+    const ex = this.executor(op);
+    checkText(ex, op, group, key);
     const row = await ex.get<EntryRow>(SELECT_ENTRY, [group, key]);
-    if (row !== undefined) {
-      const now = this.#now();
-      if (row.expires_at === null || row.expires_at > now) return row.entry_value;
-      const { changes } = await ex.run(DELETE_EXPIRED_ENTRY, [group, key, now]);
-      if (changes > 0 && this.listening()) this.emit({ type: "delete", group, key, timestamp: now });
-    }
-    throw new NotFoundError(`${group}/${key}`, { op: "state.get" });
-  }
-
-  /** Upserts `value` with no expiry (clearing any TTL) and emits `set`. */
-  async set(group: string, key: string, value: string): Promise<void> {
-    const ex = this.executor("state.set");
-    checkText(ex, "state.set", group, key, value);
-    await ex.run(UPSERT, [group, key, value, null]);
-    if (this.listening()) this.emit({ type: "set", group, key, value, timestamp: this.#now() });
-  }
-
-  /** Upserts `value` expiring `ttlMs` (a positive number of ms) from now on the store's clock, and emits `set`. */
-  async setWithTtl(group: string, key: string, value: string, ttlMs: number): Promise<void> {
-    const ex = this.executor("state.setWithTtl");
-    checkText(ex, "state.setWithTtl", group, key, value);
-    checkTtl(ttlMs);
+    if (row === undefined) return null;
     const now = this.#now();
-    await ex.run(UPSERT, [group, key, value, now + Math.ceil(ttlMs)]);
-    if (this.listening()) this.emit({ type: "set", group, key, value, timestamp: now });
+    if (row.expires_at === null || Number(row.expires_at) > now) return toEntry(group, row);
+    const events = await this.atomically(op, async (tx) => {
+      const version = await reserveVersions(tx, 1);
+      const { changes } = await tx.run(DELETE_EXPIRED_ENTRY, [group, key, now]);
+      return this.#recordOrRelease(tx, [{ type: "delete", group, key, version }], changes > 0, now);
+    });
+    this.#publish(events);
+    return null;
   }
 
-  /** Removes the entry; emits `delete` only when a row was removed. Deleting an absent key is not an error. */
-  async delete(group: string, key: string): Promise<void> {
-    const ex = this.executor("state.delete");
-    checkText(ex, "state.delete", group, key);
-    const { changes } = await ex.run(DELETE_ENTRY, [group, key]);
-    if (changes > 0 && this.listening()) this.emit({ type: "delete", group, key, timestamp: this.#now() });
+  /**
+   * Upserts `value` and emits `set`; returns the entry's new version. Without `ttlMs` any TTL
+   * is cleared. With `ifVersion` the write happens only if the entry is at that version
+   * (`null`: only if absent), otherwise {@link VersionConflictError} and nothing is written.
+   *
+   * @example
+   * ```ts
+   * const v1 = await state.set("config", "colour", "blue");
+   * await state.set("config", "colour", "green", { ifVersion: v1 }); // compare-and-set
+   * await state.set("locks", "job", "worker-1", { ifVersion: null, ttlMs: 30_000 }); // create-only
+   * ```
+   */
+  async set(group: string, key: string, value: string, options: SetOptions = {}): Promise<number> {
+    return this.#set("state.set", group, key, value, options);
+  }
+
+  /** Upserts `value` expiring `ttlMs` (a positive number of ms) from now on the store's clock, and emits `set`; returns the new version. */
+  async setWithTtl(group: string, key: string, value: string, ttlMs: number): Promise<number> {
+    return this.#set("state.setWithTtl", group, key, value, { ttlMs });
+  }
+
+  async #set(op: string, group: string, key: string, value: string, options: SetOptions): Promise<number> {
+    const ex = this.executor(op);
+    checkText(ex, op, group, key, value);
+    const { ifVersion, ttlMs } = options ?? {};
+    if (ttlMs !== undefined) checkTtl(op, ttlMs);
+    checkExpectedVersion(op, ifVersion);
+    const now = this.#now();
+    const expires = ttlMs === undefined ? null : now + Math.ceil(ttlMs);
+    const events = await this.atomically(op, async (tx) => {
+      const version = await reserveVersions(tx, 1);
+      if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
+      await tx.run(UPSERT, [group, key, value, expires, version]);
+      return recordChanges(tx, [{ type: "set", group, key, value, version }], now);
+    });
+    this.#publish(events);
+    return (events[0] as StateEvent).version;
+  }
+
+  /**
+   * Removes the entry and emits `delete`; returns whether a row was removed (deleting an
+   * absent key is not an error). With `ifVersion`, removes only an entry at that version
+   * (`null`: succeeds only when absent), otherwise {@link VersionConflictError}.
+   */
+  async delete(group: string, key: string, options: DeleteOptions = {}): Promise<boolean> {
+    const op = "state.delete";
+    const ex = this.executor(op);
+    checkText(ex, op, group, key);
+    const ifVersion = options?.ifVersion;
+    checkExpectedVersion(op, ifVersion);
+    const now = this.#now();
+    const events = await this.atomically(op, async (tx) => {
+      const version = await reserveVersions(tx, 1);
+      if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
+      const { changes } = await tx.run(DELETE_ENTRY, [group, key]);
+      return this.#recordOrRelease(tx, [{ type: "delete", group, key, version }], changes > 0, now);
+    });
+    this.#publish(events);
+    return events.length > 0;
+  }
+
+  /**
+   * Applies `operations` atomically, all or nothing, after verifying every check in `checks`
+   * (like Deno KV's `atomic().check()`): if any entry is not at the expected version (or not
+   * absent for `null`), nothing is written and {@link VersionConflictError} lists every failed
+   * check. Each operation gets its own version, in order; events follow the same order.
+   * Invalid operations throw {@link InvalidArgumentError} before anything is written.
+   *
+   * @example
+   * ```ts
+   * const from = await state.getEntry("accounts", "a");
+   * const to = await state.getEntry("accounts", "b");
+   * await state.batch(
+   *   [
+   *     { type: "set", group: "accounts", key: "a", value: String(Number(from!.value) - 10) },
+   *     { type: "set", group: "accounts", key: "b", value: String(Number(to!.value) + 10) },
+   *   ],
+   *   { checks: [{ group: "accounts", key: "a", version: from!.version }, { group: "accounts", key: "b", version: to!.version }] },
+   * );
+   * ```
+   */
+  async batch(operations: readonly BatchOperation[], options: BatchOptions = {}): Promise<BatchResult> {
+    const op = "state.batch";
+    const ex = this.executor(op);
+    const checks = options?.checks ?? [];
+    if (!Array.isArray(operations)) throw invalid(op, "operations must be an array");
+    if (!Array.isArray(checks)) throw invalid(op, "checks must be an array");
+    operations.forEach((o, i) => {
+      checkOperation(ex, op, o, i);
+    });
+    checks.forEach((c, i) => {
+      if (c === null || typeof c !== "object") throw invalid(op, `checks[${i}] must be an object`);
+      checkText(ex, op, c.group, c.key);
+      checkExpectedVersion(`${op} checks[${i}]`, c.version);
+    });
+    const now = this.#now();
+    const versions: (number | null)[] = [];
+    const events = await this.atomically(op, async (tx) => {
+      const reserved = Math.max(operations.length, 1);
+      const first = await reserveVersions(tx, reserved);
+      if (checks.length > 0) await this.#check(tx, op, checks, now);
+      const drafts: ChangeDraft[] = [];
+      let next = first;
+      for (const o of operations) {
+        if (o.type === "set") {
+          const expires = o.ttlMs === undefined ? null : now + Math.ceil(o.ttlMs);
+          await tx.run(UPSERT, [o.group, o.key, o.value, expires, next]);
+          drafts.push({ type: "set", group: o.group, key: o.key, value: o.value, version: next });
+          versions.push(next++);
+        } else {
+          const { changes } = await tx.run(DELETE_ENTRY, [o.group, o.key]);
+          if (changes > 0) drafts.push({ type: "delete", group: o.group, key: o.key, version: next });
+          versions.push(changes > 0 ? next++ : null);
+        }
+      }
+      // Versions go only to changes, so a delete that found nothing leaves no gap.
+      if (next < first + reserved) await reserveVersions(tx, next - first - reserved);
+      return recordChanges(tx, drafts, now);
+    });
+    this.#publish(events);
+    const last = events[events.length - 1];
+    return { versions, version: last === undefined ? null : last.version };
+  }
+
+  /** The store's version: the highest version any committed change got. */
+  async version(): Promise<number> {
+    return currentVersion(this.executor("state.version"));
+  }
+
+  /** Records `drafts` when the write changed something, else gives back the one version it reserved. */
+  async #recordOrRelease(tx: Executor, drafts: ChangeDraft[], changed: boolean, now: number): Promise<StateEvent[]> {
+    if (changed) return recordChanges(tx, drafts, now);
+    await reserveVersions(tx, -1);
+    return [];
+  }
+
+  /** Throws {@link VersionConflictError} listing every check the current entries fail. */
+  async #check(tx: Executor, op: string, checks: readonly VersionCheck[], now: number): Promise<void> {
+    const mismatches: VersionMismatch[] = [];
+    for (const c of checks) {
+      const row = await tx.get<EntryRow>(SELECT_ENTRY, [c.group, c.key]);
+      const live = row !== undefined && (row.expires_at === null || Number(row.expires_at) > now);
+      const actual = live ? Number(row.entry_version) : null;
+      if (actual !== c.version) mismatches.push({ group: c.group, key: c.key, expected: c.version, actual });
+    }
+    if (mismatches.length > 0) throw new VersionConflictError(mismatches, { op });
   }
 
   /** Whether a live entry exists. */
@@ -116,12 +288,14 @@ export abstract class EntryOperations {
     return (await ex.get(sql, [group, this.#now()])) !== undefined;
   }
 
-  /** Number of live entries in the group. */
-  async count(group: string): Promise<number> {
+  /** Number of live entries in the group, optionally only keys starting with `keyPrefix` (literally). */
+  async count(group: string, keyPrefix = ""): Promise<number> {
     const ex = this.executor("state.count");
-    checkText(ex, "state.count", group);
-    const sql = `SELECT COUNT(*) AS n FROM entries WHERE group_name = $1 AND ${live(2)}`;
-    return Number((await ex.get<{ n: number }>(sql, [group, this.#now()]))?.n ?? 0);
+    checkText(ex, "state.count", group, keyPrefix);
+    const byKey = keyPrefix === "" ? "" : " AND entry_key LIKE $3 ESCAPE '\\'";
+    const sql = `SELECT COUNT(*) AS n FROM entries WHERE group_name = $1 AND ${live(2)}${byKey}`;
+    const params = keyPrefix === "" ? [group, this.#now()] : [group, this.#now(), likePrefix(keyPrefix)];
+    return Number((await ex.get<{ n: number }>(sql, params))?.n ?? 0);
   }
 
   /** Number of live entries across groups whose name starts with `groupPrefix` (literally; `""` = all). */
@@ -134,13 +308,18 @@ export abstract class EntryOperations {
 
   /** Removes every row of the group (live or expired); emits one `delete_group` when rows were removed. Returns rows removed. */
   async deleteGroup(group: string): Promise<number> {
-    const ex = this.executor("state.deleteGroup");
-    checkText(ex, "state.deleteGroup", group);
-    const { changes } = await ex.run("DELETE FROM entries WHERE group_name = $1", [group]);
-    if (changes > 0 && this.listening()) {
-      this.emit({ type: "delete_group", group, key: "", timestamp: this.#now() });
-    }
-    return changes;
+    const op = "state.deleteGroup";
+    const ex = this.executor(op);
+    checkText(ex, op, group);
+    const now = this.#now();
+    let removed = 0;
+    const events = await this.atomically(op, async (tx) => {
+      const version = await reserveVersions(tx, 1);
+      removed = (await tx.run("DELETE FROM entries WHERE group_name = $1", [group])).changes;
+      return this.#recordOrRelease(tx, [{ type: "delete_group", group, key: "", version }], removed > 0, now);
+    });
+    this.#publish(events);
+    return removed;
   }
 
   /**
@@ -148,16 +327,28 @@ export abstract class EntryOperations {
    * one statement, so it is atomic; emits one `delete_group` per removed group. Returns rows removed.
    */
   async deletePrefix(groupPrefix = ""): Promise<number> {
-    const ex = this.executor("state.deletePrefix");
-    checkText(ex, "state.deletePrefix", groupPrefix);
-    const sql = "DELETE FROM entries WHERE group_name LIKE $1 ESCAPE '\\'";
-    if (!this.listening()) return (await ex.run(sql, [likePrefix(groupPrefix)])).changes;
-    const rows = await ex.all<{ group_name: string }>(`${sql} RETURNING group_name`, [likePrefix(groupPrefix)]);
+    const op = "state.deletePrefix";
+    const ex = this.executor(op);
+    checkText(ex, op, groupPrefix);
     const now = this.#now();
-    for (const group of [...new Set(rows.map((r) => r.group_name))].sort(byCodePoint)) {
-      this.emit({ type: "delete_group", group, key: "", timestamp: now });
-    }
-    return rows.length;
+    let removed = 0;
+    const events = await this.atomically(op, async (tx) => {
+      const first = await reserveVersions(tx, 1);
+      const rows = await tx.all<{ group_name: string }>(
+        "DELETE FROM entries WHERE group_name LIKE $1 ESCAPE '\\' RETURNING group_name",
+        [likePrefix(groupPrefix)],
+      );
+      removed = rows.length;
+      const groups = [...new Set(rows.map((r) => r.group_name))].sort(byCodePoint);
+      if (groups.length !== 1) await reserveVersions(tx, groups.length - 1);
+      return recordChanges(
+        tx,
+        groups.map((group, i) => ({ type: "delete_group", group, key: "", version: first + i })),
+        now,
+      );
+    });
+    this.#publish(events);
+    return removed;
   }
 
   /** Every live entry of the group as a Map iterating in key order (code-point order on every engine). Prefer {@link getPage} or {@link all} for large groups. */
@@ -186,6 +377,25 @@ export abstract class EntryOperations {
       [group, this.#now(), limit, offset],
     );
     return rows.map((r) => ({ key: r.entry_key, value: r.entry_value }));
+  }
+
+  /**
+   * A page of the group's live entries with versions and expiries, ordered by key, optionally
+   * only keys starting with `keyPrefix`. Bad bounds throw {@link InvalidArgumentError}.
+   */
+  async getEntries(group: string, options: GetEntriesOptions = {}): Promise<StateEntry[]> {
+    const op = "state.getEntries";
+    const ex = this.executor(op);
+    const { keyPrefix = "", offset = 0, limit = DEFAULT_ENTRIES_LIMIT } = options ?? {};
+    checkText(ex, op, group, keyPrefix);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalid(op, "offset must be zero or positive");
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalid(op, "limit must be zero or positive");
+    const rows = await ex.all<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM entries WHERE group_name = $1 AND ${live(2)} AND entry_key LIKE $3 ESCAPE '\\' ` +
+        `ORDER BY entry_key${ex.dialect.binaryCollation} LIMIT $4 OFFSET $5`,
+      [group, this.#now(), likePrefix(keyPrefix), limit, offset],
+    );
+    return rows.map((r) => toEntry(group, r));
   }
 
   /** Streams the group's live entries ordered by key; breaking out of the loop closes the cursor. */
@@ -250,19 +460,30 @@ export abstract class EntryOperations {
    * emitting a `delete` event for each row actually removed. Returns how many were removed.
    */
   async purgeExpired(groupPrefix = ""): Promise<number> {
-    const ex = this.executor("state.purgeExpired");
-    checkText(ex, "state.purgeExpired", groupPrefix);
+    const op = "state.purgeExpired";
+    const ex = this.executor(op);
+    checkText(ex, op, groupPrefix);
     const now = this.#now();
     const filter = groupPrefix === "" ? "" : " AND group_name LIKE $2 ESCAPE '\\'";
-    const sql = `DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= $1${filter}`;
+    const where = `expires_at IS NOT NULL AND expires_at <= $1${filter}`;
     const params = groupPrefix === "" ? [now] : [now, likePrefix(groupPrefix)];
-    if (!this.listening()) return (await ex.run(sql, params)).changes;
-    const rows = await ex.all<{ group_name: string; entry_key: string }>(
-      `${sql} RETURNING group_name, entry_key`,
-      params,
-    );
-    for (const r of rows) this.emit({ type: "delete", group: r.group_name, key: r.entry_key, timestamp: now });
-    return rows.length;
+    // Most runs find nothing: a read keeps them from taking the write lock.
+    if ((await ex.get(`SELECT 1 AS one FROM entries WHERE ${where} LIMIT 1`, params)) === undefined) return 0;
+    const events = await this.atomically(op, async (tx) => {
+      const first = await reserveVersions(tx, 1);
+      const rows = await tx.all<{ group_name: string; entry_key: string }>(
+        `DELETE FROM entries WHERE ${where} RETURNING group_name, entry_key`,
+        params,
+      );
+      if (rows.length !== 1) await reserveVersions(tx, rows.length - 1);
+      return recordChanges(
+        tx,
+        rows.map((r, i) => ({ type: "delete", group: r.group_name, key: r.entry_key, version: first + i })),
+        now,
+      );
+    });
+    this.#publish(events);
+    return events.length;
   }
 }
 
@@ -278,10 +499,39 @@ function invalid(op: string, message: string): InvalidArgumentError {
   return new InvalidArgumentError(message, { op });
 }
 
-function checkTtl(ttlMs: number): void {
+function checkTtl(op: string, ttlMs: number): void {
   if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw invalid("state.setWithTtl", `ttl must be a positive number of milliseconds, got ${String(ttlMs)}`);
+    throw invalid(op, `ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`);
   }
+}
+
+function checkExpectedVersion(op: string, version: unknown): void {
+  if (version === undefined || version === null) return;
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
+    throw invalid(op, `ifVersion must be a version number or null, got ${String(version)}`);
+  }
+}
+
+function checkOperation(ex: Executor, op: string, o: BatchOperation, i: number): void {
+  if (o === null || typeof o !== "object") throw invalid(op, `operations[${i}] must be an object`);
+  if (o.type === "set") {
+    checkText(ex, op, o.group, o.key, o.value);
+    if (o.ttlMs !== undefined) checkTtl(op, o.ttlMs);
+  } else if (o.type === "delete") {
+    checkText(ex, op, o.group, o.key);
+  } else {
+    throw invalid(op, `operations[${i}].type must be "set" or "delete", got ${String((o as { type?: unknown }).type)}`);
+  }
+}
+
+function toEntry(group: string, row: EntryRow): StateEntry {
+  return {
+    group,
+    key: row.entry_key,
+    value: row.entry_value,
+    version: Number(row.entry_version),
+    expiresAt: row.expires_at === null ? null : Number(row.expires_at),
+  };
 }
 
 /** Rejects non-strings, and strings with U+0000 where the engine's TEXT cannot hold them (PostgreSQL). */

@@ -1,4 +1,5 @@
 export type { ArchiveFormat } from "./archive-codec.js";
+export type { ChangesSince, ChangesSinceOptions } from "./change-log.js";
 export { EntryOperations, type KeyValue } from "./entry-operations.js";
 export type { FluxEquality, FluxFilter } from "./flux-query.js";
 export type { JournalCommit, JournalRow } from "./journal.js";
@@ -11,6 +12,7 @@ export type { ChangeCallback, StateEvent, StateEventType } from "./state-event.j
 export { stateMigrations } from "./state-schema.js";
 export { StateStore } from "./state-store.js";
 export {
+  DEFAULT_CHANGE_RETENTION_MS,
   DEFAULT_JOURNAL_BUCKET,
   DEFAULT_PURGE_INTERVAL_MS,
   DEFAULT_WATCH_BUFFER_SIZE,
@@ -26,5 +28,15 @@ export {
 } from "./state-store-options.js";
 export { StateTransaction } from "./state-transaction.js";
 export { StateWatcher } from "./state-watcher.js";
+export type {
+  BatchOperation,
+  BatchOptions,
+  BatchResult,
+  DeleteOptions,
+  GetEntriesOptions,
+  SetOptions,
+  StateEntry,
+  VersionCheck,
+} from "./versioned-entry.js";
 export { Workspace } from "./workspace.js";
 export type { QuarantinedWorkspace, RecoveredWorkspaces } from "./workspace-recovery.js";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { ConflictError, InvalidArgumentError } from "../errors.js";
-import type { Database } from "../sql/index.js";
+import { type Database, type Executor, takeTransactionLock } from "../sql/index.js";
 import { type ArchiveFormat, archiveExtension, compressArchive } from "./archive-codec.js";
 
 /** Options of {@link StateStore.compact}. */
@@ -66,7 +66,6 @@ interface JournalDbRow {
 
 /** A concurrent compaction marked some of the selected rows first: this attempt rolls back and starts over. */
 const LOST_RACE = Symbol("lost race");
-const MAX_ATTEMPTS = 8;
 
 /**
  * Writes the non-archived journal rows committed before `before` as compressed JSON lines and
@@ -76,7 +75,8 @@ const MAX_ATTEMPTS = 8;
  * The archive is staged under a temporary name and fsynced first. Then one transaction marks
  * the rows, guarded by `archived_at IS NULL`: if another compaction marked any of them first,
  * the transaction rolls back, the staged file is removed and the attempt starts over with the
- * rows still due. Otherwise the file is published under its final name (never replacing an
+ * rows still due, this time holding the compaction lock from selection to marking (every
+ * compaction takes it before marking, so the second attempt cannot lose). Otherwise the file is published under its final name (never replacing an
  * existing file) and the directory fsynced before the marks commit, so a crash never leaves
  * rows marked whose archive is not durably on disk. Rows are read outside the transaction and
  * compressed before it, so writers wait only for the marking.
@@ -86,23 +86,43 @@ export async function compactJournal(
   options: NormalisedCompactOptions,
   now: number,
 ): Promise<CompactResult> {
-  for (let attempt = 1; ; attempt++) {
-    const result = await compactOnce(db, options, now);
-    if (result !== LOST_RACE) return result;
-    if (attempt === MAX_ATTEMPTS) {
-      throw new ConflictError(`compact lost rows to concurrent compactions ${MAX_ATTEMPTS} times in a row`, {
-        op: "state.compact",
-      });
-    }
-  }
+  const first = await compactOnce(db, options, now, false);
+  if (first !== LOST_RACE) return first;
+  // Lost to a concurrent compaction: go again holding the compaction lock from selection to
+  // marking. Every compaction takes that lock before marking, so this attempt cannot lose.
+  const second = await compactOnce(db, options, now, true);
+  if (second !== LOST_RACE) return second;
+  throw new ConflictError("compact lost rows to a concurrent compaction twice", { op: "state.compact" });
 }
+
+const COMPACT_LOCK = { name: "storeroom.state.compact" };
 
 async function compactOnce(
   db: Database,
   options: NormalisedCompactOptions,
   now: number,
+  locked: boolean,
 ): Promise<CompactResult | typeof LOST_RACE> {
-  const rows = await db.all<JournalDbRow>(
+  if (!locked) return archiveRows(db, db, options, now);
+  return db
+    .transaction(async (tx) => {
+      await takeTransactionLock(tx, COMPACT_LOCK);
+      return archiveRows(tx, tx, options, now);
+    })
+    .catch((err: unknown) => {
+      if (err === LOST_RACE) return LOST_RACE;
+      throw err;
+    });
+}
+
+/** Selects the due rows on `reader`, stages their archive, and marks and publishes in a transaction of `writer`. */
+async function archiveRows(
+  reader: Executor,
+  writer: Executor,
+  options: NormalisedCompactOptions,
+  now: number,
+): Promise<CompactResult | typeof LOST_RACE> {
+  const rows = await reader.all<JournalDbRow>(
     "SELECT entry_id, bucket_name, measurement, fields_json, tags_json, committed_at FROM journal_entries " +
       "WHERE archived_at IS NULL AND committed_at < $1 ORDER BY committed_at, entry_id",
     [Math.ceil(options.before)],
@@ -123,7 +143,8 @@ async function compactOnce(
   writeDurably(staging, data);
   let path: string | undefined;
   try {
-    await db.transaction(async (tx) => {
+    await writer.transaction(async (tx) => {
+      await takeTransactionLock(tx, COMPACT_LOCK);
       for (let i = 0; i < rows.length; i += 500) {
         const ids = rows.slice(i, i + 500).map((r) => r.entry_id);
         const list = ids.map((_, j) => `$${j + 2}`).join(", ");

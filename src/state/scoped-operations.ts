@@ -79,11 +79,11 @@ export abstract class ScopedOperations {
   /** What reads and unchecked writes run on. */
   protected abstract target(): EntryOperations;
   /** Runs a write after the quota check, both in one transaction. */
-  protected abstract checkedWrite(
+  protected abstract checkedWrite<T>(
     group: string,
     key: string,
-    write: (ops: EntryOperations) => Promise<void>,
-  ): Promise<void>;
+    write: (ops: EntryOperations) => Promise<T>,
+  ): Promise<T>;
 
   protected get unlimited(): boolean {
     return this.quota.maxKeys === 0 && this.quota.maxGroups === 0;
@@ -120,25 +120,25 @@ export abstract class ScopedOperations {
     return this.target().get(this.qualify(group), key);
   }
 
-  /** Sets `key` in the default group (quota-checked). */
-  set(key: string, value: string): Promise<void> {
+  /** Sets `key` in the default group (quota-checked); returns the new version. */
+  set(key: string, value: string): Promise<number> {
     return this.setIn(DEFAULT_GROUP, key, value);
   }
 
   /** Sets `key` in `group` (quota-checked; {@link QuotaExceededError} names the limit). */
-  setIn(group: string, key: string, value: string): Promise<void> {
+  setIn(group: string, key: string, value: string): Promise<number> {
     const full = this.qualify(group);
     return this.checkedWrite(full, key, (ops) => ops.set(full, key, value));
   }
 
-  /** Sets `key` in `group` with a TTL in ms (quota-checked). */
-  setWithTtl(group: string, key: string, value: string, ttlMs: number): Promise<void> {
+  /** Sets `key` in `group` with a TTL in ms (quota-checked); returns the new version. */
+  setWithTtl(group: string, key: string, value: string, ttlMs: number): Promise<number> {
     const full = this.qualify(group);
     return this.checkedWrite(full, key, (ops) => ops.setWithTtl(full, key, value, ttlMs));
   }
 
-  /** Deletes `key` from `group`. */
-  delete(group: string, key: string): Promise<void> {
+  /** Deletes `key` from `group`; returns whether it existed. */
+  delete(group: string, key: string): Promise<boolean> {
     return this.target().delete(this.qualify(group), key);
   }
 

@@ -31,11 +31,11 @@ export class ScopedStateStore extends ScopedOperations {
     return this.#store;
   }
 
-  protected checkedWrite(group: string, key: string, write: (ops: EntryOperations) => Promise<void>): Promise<void> {
+  protected checkedWrite<T>(group: string, key: string, write: (ops: EntryOperations) => Promise<T>): Promise<T> {
     if (this.unlimited) return write(this.#store);
     return this.#store.transaction(async (tx) => {
       await enforceQuota(tx, this.namespace, this.quota, group, key);
-      await write(tx);
+      return write(tx);
     });
   }
 

@@ -19,12 +19,8 @@ export class ScopedStateTransaction extends ScopedOperations {
     return this.#tx;
   }
 
-  protected async checkedWrite(
-    group: string,
-    key: string,
-    write: (ops: EntryOperations) => Promise<void>,
-  ): Promise<void> {
+  protected async checkedWrite<T>(group: string, key: string, write: (ops: EntryOperations) => Promise<T>): Promise<T> {
     if (!this.unlimited) await enforceQuota(this.#tx, this.namespace, this.quota, group, key);
-    await write(this.#tx);
+    return write(this.#tx);
   }
 }

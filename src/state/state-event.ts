@@ -2,8 +2,9 @@
 export type StateEventType = "set" | "delete" | "delete_group";
 
 /**
- * One committed change. Events are not persisted; they reach the watchers and callbacks that
- * exist when the change commits.
+ * One committed change. Watchers and callbacks that exist when it commits receive it; the
+ * store's change log keeps it for `changeRetentionMs` so a reader can catch up with
+ * {@link StateStore.changesSince}.
  */
 export interface StateEvent {
   readonly type: StateEventType;
@@ -15,6 +16,12 @@ export interface StateEvent {
   readonly value?: string;
   /** When the change was made, in ms from the store's clock. */
   readonly timestamp: number;
+  /**
+   * The store version this change got: strictly increasing in commit order, the `version` of
+   * the entry it wrote, and the position to resume from with {@link StateStore.changesSince}
+   * (and the SSE event id over HTTP).
+   */
+  readonly version: number;
 }
 
 /** An `onChange` callback. It runs synchronously after commit; what it throws is reported, never rethrown to the writer. */

@@ -50,7 +50,34 @@ async function createJournal(tx: Executor): Promise<void> {
   await tx.run("CREATE INDEX IF NOT EXISTS journal_bucket_committed_at ON journal_entries (bucket_name, committed_at)");
 }
 
+/**
+ * Versioned writes: every entry carries the version of its last change (existing rows start at
+ * 1), `state_version` holds the store's version (and is the write lock), and `state_changes`
+ * keeps recent changes for event streams to resume from. `pruned_through` is the highest
+ * version no longer in the log.
+ */
+async function createVersions(tx: Executor): Promise<void> {
+  const int = tx.dialect.bigintType;
+  await tx.run(`ALTER TABLE entries ADD COLUMN entry_version ${int} NOT NULL DEFAULT 1`);
+  await tx.run(`CREATE TABLE state_version (
+    id INTEGER PRIMARY KEY,
+    version ${int} NOT NULL,
+    pruned_through ${int} NOT NULL
+  )`);
+  await tx.run("INSERT INTO state_version (id, version, pruned_through) VALUES (1, 1, 1)");
+  await tx.run(`CREATE TABLE state_changes (
+    version ${int} PRIMARY KEY,
+    change_type TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    entry_key TEXT NOT NULL,
+    entry_value TEXT,
+    changed_at ${int} NOT NULL
+  )`);
+  await tx.run("CREATE INDEX state_changes_changed_at ON state_changes (changed_at)");
+}
+
 /** The `state` module's forward-only migrations. */
 export const stateMigrations = new MigrationSet("state")
   .add({ id: "state/001-entries", up: createEntries })
-  .add({ id: "state/002-journal", up: createJournal });
+  .add({ id: "state/002-journal", up: createJournal })
+  .add({ id: "state/003-versions", up: createVersions });

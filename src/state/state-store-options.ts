@@ -1,7 +1,7 @@
 import { checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { booleanOption } from "../internal/option-checks.js";
+import { booleanOption, positiveInteger } from "../internal/option-checks.js";
 import type { Database } from "../sql/index.js";
 
 /** Where journal rows say they belong. Only `bucketName` is used; the other two are metadata. */
@@ -43,6 +43,12 @@ export interface StateStoreOptions {
   watchBufferSize?: number;
   /** Receives errors thrown by `onChange` callbacks and by the background purge. Default: `process.emitWarning`. */
   onListenerError?: (err: unknown) => void;
+  /**
+   * How long the change log keeps changes, in ms (a positive integer): readers that fall
+   * further behind ({@link StateStore.changesSince}, a resuming SSE stream) are told to reload.
+   * Pruned with the background purge. Default 3600000 (1 h).
+   */
+  changeRetentionMs?: number;
 }
 
 /** A validated {@link StateStoreOptions} with every default filled in. */
@@ -57,12 +63,14 @@ export interface ResolvedStateStoreOptions {
   readonly clock: Clock;
   readonly watchBufferSize: number;
   readonly onListenerError: (err: unknown) => void;
+  readonly changeRetentionMs: number;
 }
 
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
 export const DEFAULT_WORKSPACE_STATE_DIRECTORY = ".core/state";
 export const DEFAULT_JOURNAL_BUCKET = "store";
 export const DEFAULT_WATCH_BUFFER_SIZE = 16;
+export const DEFAULT_CHANGE_RETENTION_MS = 3_600_000;
 
 /** @deprecated Renamed {@link StateStoreOptions}. */
 export type StateStoreConfig = StateStoreOptions;
@@ -113,6 +121,12 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     throw new InvalidArgumentError("workspaceStateDirectory must be a string", { op: "state.open" });
   }
   const journal = validateJournal(config.journal);
+  const changeRetentionMs = positiveInteger(
+    config.changeRetentionMs,
+    "changeRetentionMs",
+    "state.open",
+    DEFAULT_CHANGE_RETENTION_MS,
+  );
   return Object.freeze({
     databasePath,
     database,
@@ -124,6 +138,7 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     clock: config.clock ?? systemClock,
     watchBufferSize: buffer,
     onListenerError: config.onListenerError ?? defaultListenerError,
+    changeRetentionMs,
   });
 }
 

@@ -1,6 +1,15 @@
 import { BackgroundJob } from "../background-job.js";
-import { ClosedError } from "../errors.js";
-import { type Database, type Executor, openSqlite } from "../sql/index.js";
+import { ClosedError, InvalidArgumentError } from "../errors.js";
+import { positiveInteger } from "../internal/option-checks.js";
+import { type Database, type Executor, likePrefix, openSqlite } from "../sql/index.js";
+import {
+  type ChangesSince,
+  type ChangesSinceOptions,
+  pruneChanges,
+  readChanges,
+  recordChanges,
+  reserveVersions,
+} from "./change-log.js";
 import { EntryOperations } from "./entry-operations.js";
 import { EventHub } from "./event-hub.js";
 import { insertJournalRow, type JournalCommit, type JournalRow, queryJournal } from "./journal.js";
@@ -27,8 +36,9 @@ import { Workspace, type WorkspaceHost } from "./workspace.js";
 import { type RecoveredWorkspaces, recoverWorkspaces } from "./workspace-recovery.js";
 
 const UPSERT_SUMMARY =
-  "INSERT INTO entries (group_name, entry_key, entry_value, expires_at) VALUES ($1, 'summary', $2, NULL) " +
-  "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = NULL";
+  "INSERT INTO entries (group_name, entry_key, entry_value, expires_at, entry_version) VALUES ($1, 'summary', $2, NULL, $3) " +
+  "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, expires_at = NULL, " +
+  "entry_version = excluded.entry_version";
 
 /**
  * The grouped state store: string values in named groups, TTLs from an injectable
@@ -62,7 +72,11 @@ export class StateStore extends EntryOperations {
       intervalMs: config.purgeIntervalMs,
       clock: config.clock,
       onError: config.onListenerError,
-      run: () => super.purgeExpired(),
+      run: async () => {
+        const purged = await super.purgeExpired();
+        await this.pruneChanges();
+        return purged;
+      },
     });
     this.#db = db;
     this.#ownsDb = ownsDb;
@@ -168,6 +182,53 @@ export class StateStore extends EntryOperations {
     return watcher;
   }
 
+  /**
+   * The changes after `version` (oldest first, at most `limit`, default 1000), from the change
+   * log that keeps `changeRetentionMs` of history: how a reader that was away catches up.
+   * `reset: true` (and no changes) when the log no longer reaches back to `version`, or
+   * `version` is ahead of the store: reload the state instead. Filter with `group` (one group)
+   * or `groupPrefix`.
+   *
+   * @example
+   * ```ts
+   * let seen = await state.version();
+   * // ... later
+   * const { changes, reset, version } = await state.changesSince(seen, { groupPrefix: "config" });
+   * if (reset) reload(); else changes.forEach(apply);
+   * seen = version;
+   * ```
+   */
+  async changesSince(version: number, options: ChangesSinceOptions = {}): Promise<ChangesSince> {
+    const op = "state.changesSince";
+    const ex = this.executor(op);
+    if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
+      throw new InvalidArgumentError(`version must be zero or a positive integer, got ${String(version)}`, { op });
+    }
+    const limit = positiveInteger(options.limit, "limit", op, 1000);
+    const { group, groupPrefix } = options;
+    if (group !== undefined && typeof group !== "string")
+      throw new InvalidArgumentError("group must be a string", { op });
+    if (groupPrefix !== undefined && typeof groupPrefix !== "string") {
+      throw new InvalidArgumentError("groupPrefix must be a string", { op });
+    }
+    return readChanges(
+      ex,
+      version,
+      { ...(group === undefined ? {} : { group }), ...(groupPrefix === undefined ? {} : { groupPrefix }) },
+      limit,
+      likePrefix,
+    );
+  }
+
+  /**
+   * Drops change-log entries older than `changeRetentionMs`; the background purge runs it.
+   * Returns how many were dropped.
+   */
+  async pruneChanges(): Promise<number> {
+    const now = Math.floor(this.#config.clock.now());
+    return pruneChanges(this.executor("state.pruneChanges"), now - this.#config.changeRetentionMs);
+  }
+
   /** Ends a watcher (same as `watcher.close()`). Idempotent. */
   async unwatch(watcher: StateWatcher): Promise<void> {
     await watcher.close();
@@ -219,7 +280,7 @@ export class StateStore extends EntryOperations {
    * Archives old journal rows to a compressed JSONL file; see {@link CompactOptions}. Each row
    * lands in exactly one archive even when compactions run at the same time, in this process
    * or others: one that finds rows already taken by another starts over with what is still due,
-   * and throws {@link ConflictError} after losing 8 times in a row.
+   * then holding a compaction lock so it cannot lose again.
    */
   async compact(options: CompactOptions): Promise<CompactResult> {
     this.executor("state.compact");
@@ -269,6 +330,10 @@ export class StateStore extends EntryOperations {
     return this.#db;
   }
 
+  protected atomically<T>(op: string, fn: (ex: Executor) => Promise<T>): Promise<T> {
+    return this.executor(op).transaction(fn);
+  }
+
   protected listening(): boolean {
     return this.#hub.listening;
   }
@@ -281,10 +346,12 @@ export class StateStore extends EntryOperations {
     const group = `workspace:${name}`;
     const value = JSON.stringify(aggregate);
     const now = Math.floor(this.#config.clock.now());
-    await this.executor("state.workspace.commit").transaction(async (tx) => {
+    const events = await this.executor("state.workspace.commit").transaction(async (tx) => {
+      const version = await reserveVersions(tx, 1);
       await insertJournalRow(tx, this.#config.bucketName, name, aggregate, { workspace: name }, now);
-      await tx.run(UPSERT_SUMMARY, [group, value]);
+      await tx.run(UPSERT_SUMMARY, [group, value, version]);
+      return recordChanges(tx, [{ type: "set", group, key: "summary", value, version }], now);
     });
-    if (this.#hub.listening) this.#hub.dispatch({ type: "set", group, key: "summary", value, timestamp: now });
+    if (this.#hub.listening) for (const e of events) this.#hub.dispatch(e);
   }
 }

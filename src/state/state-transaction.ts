@@ -44,6 +44,10 @@ export class StateTransaction extends EntryOperations {
     return this.#tx;
   }
 
+  protected atomically<T>(op: string, fn: (ex: Executor) => Promise<T>): Promise<T> {
+    return fn(this.executor(op));
+  }
+
   protected listening(): boolean {
     return this.#listening();
   }

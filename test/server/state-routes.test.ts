@@ -46,8 +46,9 @@ describe("state routes", async () => {
     expect((await app.inject({ url: "/v1/state/g/k", headers: auth(tokens.acme) })).body).toBe("org");
     expect((await app.inject({ url: "/v1/state/g/k", headers: auth(tokens.ada) })).body).toBe("user");
     expect((await app.inject({ url: "/v1/state/g/k", headers: auth(tokens.globex) })).statusCode).toBe(404);
-    expect((await app.inject({ url: "/v1/state?prefix=", headers: auth(tokens.globex) })).json()).toEqual({
+    expect((await app.inject({ url: "/v1/state?prefix=", headers: auth(tokens.globex) })).json()).toMatchObject({
       prefix: "",
+      total: 0,
       keys: 0,
       groups: [],
     });
@@ -67,16 +68,27 @@ describe("state routes", async () => {
     const page = (await app.inject({ url: "/v1/state/items?offset=20&limit=10", headers: auth(tokens.globex) })).json();
     expect(page).toMatchObject({ group: "items", offset: 20, limit: 10, total: 25 });
     expect(page.items.map((i: { key: string }) => i.key)).toEqual(["k20", "k21", "k22", "k23", "k24"]);
-    expect(page.items[0]).toEqual({ key: "k20", value: "v20" });
+    expect(page.items[0]).toEqual({ key: "k20", value: "v20", version: expect.any(Number), expiresAt: null });
     const listing = (await app.inject({ url: "/v1/state?prefix=item", headers: auth(tokens.globex) })).json();
     expect(listing).toEqual({
       prefix: "item",
+      offset: 0,
+      limit: 100,
+      total: 2,
       keys: 26,
+      version: expect.any(Number),
       groups: [
         { group: "items", count: 25 },
         { group: "itemz", count: 1 },
       ],
     });
+    const second = (
+      await app.inject({ url: "/v1/state?prefix=item&offset=1&limit=1", headers: auth(tokens.globex) })
+    ).json();
+    expect(second.groups).toEqual([{ group: "itemz", count: 1 }]);
+    const byKey = (await app.inject({ url: "/v1/state/items?prefix=k1&limit=3", headers: auth(tokens.globex) })).json();
+    expect(byKey).toMatchObject({ prefix: "k1", total: 10, limit: 3 });
+    expect(byKey.items.map((i: { key: string }) => i.key)).toEqual(["k10", "k11", "k12"]);
     for (const bad of ["offset=-1", "limit=0", "limit=1001", "offset=abc"]) {
       const res = await app.inject({ url: `/v1/state/items?${bad}`, headers: auth(tokens.globex) });
       expect(res.statusCode, bad).toBe(400);

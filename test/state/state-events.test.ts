@@ -17,12 +17,12 @@ forEachEngine("StateStore events", (h) => {
     const s = await h.open();
     const w = s.watch("config");
     await s.set("other", "k", "v");
-    await s.set("config", "colour", "blue");
+    const written = await s.set("config", "colour", "blue");
     await s.delete("config", "colour");
     await s.delete("config", "colour");
     expect(await take(w, 2)).toEqual([
-      { type: "set", group: "config", key: "colour", value: "blue", timestamp: h.clock.now() },
-      { type: "delete", group: "config", key: "colour", timestamp: h.clock.now() },
+      { type: "set", group: "config", key: "colour", value: "blue", timestamp: h.clock.now(), version: written },
+      { type: "delete", group: "config", key: "colour", timestamp: h.clock.now(), version: written + 1 },
     ]);
     await w.close();
     expect((await w.next()).done).toBe(true);
@@ -45,7 +45,10 @@ forEachEngine("StateStore events", (h) => {
     const { events } = recordEvents(s);
     await s.deleteGroup("g");
     await s.deleteGroup("g");
-    expect(events).toEqual([{ type: "delete_group", group: "g", key: "", timestamp: h.clock.now() }]);
+    expect(events).toEqual([
+      { type: "delete_group", group: "g", key: "", timestamp: h.clock.now(), version: expect.any(Number) },
+    ]);
+    expect(events[0]?.version).toBe(await s.version());
   });
 
   it("deletePrefix emits one delete_group per removed group", async () => {
@@ -183,7 +186,8 @@ forEachEngine("StateStore events", (h) => {
       throw new Error("boom");
     });
     s.onChange((e) => seen.push(e.key));
-    await expect(s.set("g", "k", "v")).resolves.toBeUndefined();
+    const written = await s.set("g", "k", "v");
+    expect(written).toBe(await s.version());
     expect(await s.get("g", "k")).toBe("v");
     expect(seen).toEqual(["k"]);
     expect(reported).toHaveLength(1);

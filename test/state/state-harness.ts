@@ -44,6 +44,8 @@ export function forEachEngine(title: string, suite: (h: StateHarness) => void): 
     beforeEach(async () => {
       await shared?.run("DELETE FROM entries");
       await shared?.run("DELETE FROM journal_entries");
+      await shared?.run("DELETE FROM state_changes");
+      await shared?.run("UPDATE state_version SET version = 1, pruned_through = 1");
     });
     afterAll(async () => {
       await shared?.close();

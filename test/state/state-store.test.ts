@@ -38,10 +38,10 @@ forEachEngine("StateStore reads and writes", (h) => {
   it("delete removes the key; deleting an absent key is not an error", async () => {
     const s = await h.open();
     await s.set("g", "k", "v");
-    await s.delete("g", "k");
+    await expect(s.delete("g", "k")).resolves.toBe(true);
     await expect(s.get("g", "k")).rejects.toBeInstanceOf(NotFoundError);
-    await expect(s.delete("g", "k")).resolves.toBeUndefined();
-    await expect(s.delete("nothing", "here")).resolves.toBeUndefined();
+    await expect(s.delete("g", "k")).resolves.toBe(false);
+    await expect(s.delete("nothing", "here")).resolves.toBe(false);
   });
 
   it("exists and groupExists reflect live rows", async () => {

@@ -20,7 +20,9 @@ forEachEngine("StateStore TTL and purge", (h) => {
     h.clock.advance(10);
     await expect(s.get("g", "k")).rejects.toBeInstanceOf(NotFoundError);
     await expect(s.get("g", "k")).rejects.toBeInstanceOf(NotFoundError);
-    expect(events).toEqual([{ type: "delete", group: "g", key: "k", timestamp: h.clock.now() }]);
+    expect(events).toEqual([
+      { type: "delete", group: "g", key: "k", timestamp: h.clock.now(), version: await s.version() },
+    ]);
     // The row is physically gone: a purge finds nothing.
     expect(await s.purgeExpired()).toBe(0);
   });

@@ -61,7 +61,14 @@ forEachEngine("StateStore workspaces", (h) => {
       tags: { workspace: "session-7" },
     });
     expect(events).toEqual([
-      { type: "set", group: "workspace:session-7", key: "summary", value: '{"like":30,"share":10}', timestamp: START },
+      {
+        type: "set",
+        group: "workspace:session-7",
+        key: "summary",
+        value: '{"like":30,"share":10}',
+        timestamp: START,
+        version: expect.any(Number),
+      },
     ]);
     expect(existsSync(ws.databasePath)).toBe(false);
     expect(existsSync(`${ws.databasePath}-wal`)).toBe(false);
