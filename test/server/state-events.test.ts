@@ -155,17 +155,18 @@ describe("state events resume over SSE", async () => {
       });
       const first = await put("cfg-a/x", "1");
       await put("other/y", "ignored");
-      await expect.poll(() => received.length).toBe(1);
+      const soon = { timeout: 10_000 };
+      await expect.poll(() => received.length, soon).toBe(1);
       relay.cut();
       // While the client is cut off, more changes happen, in several groups of the prefix.
-      await expect.poll(() => relay.attempts).toBeGreaterThan(1);
+      await expect.poll(() => relay.attempts, soon).toBeGreaterThan(1);
       await put("cfg-a/x", "2");
       await put("cfg-b/z", "3");
       await fetch(`${base}/v1/state/cfg-a/x`, { method: "DELETE", headers: h });
       relay.release();
-      await expect.poll(() => received.length, { timeout: 10_000 }).toBe(4);
+      await expect.poll(() => received.length, soon).toBe(4);
       await put("cfg-b/z", "live again");
-      await expect.poll(() => received.length).toBe(5);
+      await expect.poll(() => received.length, soon).toBe(5);
       expect(received.map((r) => `${r.type}:${r.data.key}:${r.data.value ?? ""}`)).toEqual([
         "set:x:1",
         "set:x:2",
