@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { Command } from "commander";
@@ -76,8 +76,53 @@ describe("cli: storeroom state | journal | compact", () => {
     );
     expect(JSON.parse((await cli("state", "delete", "user", "--db", db, "--json")).stdout)).toEqual({
       group: "user",
-      deleted: 2,
+      key: null,
+      deleted: true,
+      entries: 2,
     });
+  });
+
+  it("delete prints the documented shape and exits 1 when nothing was deleted; set and render exit 0", async () => {
+    await cli("state", "set", "d", "k", "v", "--db", db);
+    const deleted = await cli("state", "delete", "d", "k", "--db", db, "--json");
+    expect({ code: deleted.code, json: JSON.parse(deleted.stdout) }).toEqual({
+      code: 0,
+      json: { group: "d", key: "k", deleted: true },
+    });
+    const again = await cli("state", "delete", "d", "k", "--db", db, "--json");
+    expect({ code: again.code, json: JSON.parse(again.stdout) }).toEqual({
+      code: 1,
+      json: { group: "d", key: "k", deleted: false },
+    });
+    const text = await cli("state", "delete", "d", "k", "--db", db);
+    expect([text.code, text.stderr]).toEqual([1, "not found: d/k\n"]);
+    const group = await cli("state", "delete", "no-such-group", "--db", db, "--json");
+    expect({ code: group.code, json: JSON.parse(group.stdout) }).toEqual({
+      code: 1,
+      json: { group: "no-such-group", key: null, deleted: false, entries: 0 },
+    });
+    expect((await cli("state", "render", "{{ .x }}", "no-such-group", "--db", db)).code).toBe(0);
+    expect((await cli("state", "ls", "no-such-group", "--db", db)).code).toBe(0);
+    expect((await cli("state", "set", "d", "k", "v", "--db", db)).code).toBe(0);
+  });
+
+  it("commands that only read never create the database file", async () => {
+    const missing = join(dir, "missing.db");
+    for (const args of [
+      ["state", "get", "g", "k"],
+      ["state", "ls"],
+      ["state", "render", "x", "g"],
+      ["state", "delete", "g", "k"],
+      ["journal", "query"],
+      ["compact", "--before", "1"],
+    ]) {
+      const run = await cli(...args, "--db", missing, "--json");
+      expect(run.code, args.join(" ")).toBe(2);
+      expect(JSON.parse(run.stdout).error.code, args.join(" ")).toBe("NOT_FOUND");
+      expect(existsSync(missing), args.join(" ")).toBe(false);
+    }
+    expect((await cli("state", "set", "g", "k", "v", "--db", missing)).code).toBe(0);
+    expect(existsSync(missing)).toBe(true);
   });
 
   it("a missing key exits 1; bad input exits 2 with the error", async () => {
@@ -99,7 +144,25 @@ describe("cli: storeroom state | journal | compact", () => {
     expect(missing.stderr).toBe("not found: p/other\n");
     const usage = await spawnCli("state", "get", "g", "k");
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/--db <path>/);
+    expect(usage.stderr).toMatch(/^storeroom: required option '--db <path>' not specified\n/);
+  });
+
+  it("as a real process: a missing argument, a mistyped flag and an unknown command each say so, as storeroom: ...", {
+    timeout: 60_000,
+  }, async () => {
+    const cases: [string[], string][] = [
+      [["state", "get", "g", "--db", db], "storeroom: missing required argument 'key'"],
+      [["state", "get", "g", "k", "--dbb", db], "storeroom: unknown option '--dbb'"],
+      [["state", "get", "g"], "storeroom: missing required argument 'key'"],
+      [["state", "nope"], "storeroom: unknown command 'nope'"],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => spawnCli(...args)));
+    runs.forEach((run, i) => {
+      const [args, first] = cases[i] as [string[], string];
+      expect(run.code, args.join(" ")).toBe(2);
+      expect(run.stderr.split("\n")[0], args.join(" ")).toBe(first);
+      expect(run.stderr, args.join(" ")).not.toMatch(/^error:/m);
+    });
   });
 
   it("journal query and compact", async () => {
@@ -116,22 +179,11 @@ describe("cli: storeroom state | journal | compact", () => {
     const unsupported = await cli("journal", "query", 'from(bucket: "x") |> pivot()', "--db", db);
     expect(unsupported.code).toBe(2);
     expect(unsupported.stderr).toMatch(/unsupported Flux: the function pivot\(\)/);
-    const out = join(dir, "archive");
     const res = JSON.parse(
-      (
-        await cli(
-          "compact",
-          "--db",
-          db,
-          "--before",
-          new Date(Date.now() + 60_000).toISOString(),
-          "--output",
-          out,
-          "--json",
-        )
-      ).stdout,
+      (await cli("compact", "--db", db, "--before", new Date(Date.now() + 60_000).toISOString(), "--json")).stdout,
     );
     expect(res.rows).toBe(1);
+    expect(dirname(res.path)).toBe(join(dir, "archive")); // the default: archive/ beside the database
     expect(existsSync(res.path)).toBe(true);
     expect(JSON.parse((await cli("journal", "query", "--db", db, "--json")).stdout)).toEqual({ rows: [] });
   });

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { type AuditCheckpoint, AuditLog, parseCheckpoint } from "../../bus/index.js";
 import { InvalidArgumentError } from "../../errors.js";
 import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
+import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { startProgress } from "../progress.js";
 
@@ -14,7 +15,11 @@ interface AuditDbOptions {
 
 /** `storeroom audit verify | checkpoint`: the bus audit chain, as `peerbus audit verify`. */
 export function registerAudit(program: Command): void {
-  const audit = program.command("audit").description("Inspect the bus audit chain (BLAKE3 hash chain).");
+  const audit = helpFooter(
+    program.command("audit").description("Inspect the bus audit chain (BLAKE3 hash chain)."),
+    ["storeroom audit verify --db ./.storeroom/bus/acme.db --json"],
+    "0 ok, 1 a broken chain (verify), 2 error",
+  );
   audit
     .command("verify")
     .description("Walk the audit chain and report the first break.")

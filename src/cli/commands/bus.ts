@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { AuditLog, Broker, MessageStore, MIN_HMAC_SECRET_BYTES } from "../../bus/index.js";
 import { InvalidArgumentError } from "../../errors.js";
 import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
+import { helpFooter } from "../help-footer.js";
 import { printJson } from "../output.js";
 
 /** Flags of `storeroom bus serve`; each falls back to a `STOREROOM_BUS_*` variable. */
@@ -58,7 +59,11 @@ export function resolveBusServeConfig(flags: BusServeFlags, env: NodeJS.ProcessE
 
 /** `storeroom bus serve`: a standalone peerbus v1 broker. */
 export function registerBus(program: Command): void {
-  const bus = program.command("bus").description("The durable peer message bus (peerbus wire protocol v1).");
+  const bus = helpFooter(
+    program.command("bus").description("The durable peer message bus (peerbus wire protocol v1)."),
+    ["STOREROOM_BUS_TOKENS=t0ken STOREROOM_BUS_HMAC_SECRET=... storeroom bus serve --db ./bus.db"],
+    "0 stopped cleanly, 2 error",
+  );
   bus
     .command("serve")
     .description("Run a WebSocket broker over a SQLite file or PostgreSQL until SIGINT/SIGTERM.")

@@ -1,3 +1,4 @@
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../errors.js";
 import { ExitCode, printJson } from "../output.js";
@@ -27,7 +28,7 @@ export function registerCompact(program: Command): void {
     .description("Archive journal rows committed before a time into a compressed JSONL file and mark them archived.")
     .requiredOption("--db <path>", "SQLite database file of the state store")
     .requiredOption("--before <time>", "archive rows committed before this time (ISO 8601 or ms)")
-    .option("--output <dir>", "archive directory", ".core/archive")
+    .option("--output <dir>", "archive directory (default: archive/ next to the database)")
     .option("--format <format>", "gzip or zstd", "gzip")
     .option("--json", 'print {"path","rows"}')
     .addHelpText(
@@ -37,7 +38,7 @@ export function registerCompact(program: Command): void {
         "Example:",
         "  storeroom compact --db ./state.db --before 2026-01-01T00:00:00Z --output ./archive --format zstd --json",
         "",
-        "Exit codes: 0 ok (also when nothing was due), 2 error.",
+        "Exit codes: 0 ok (also when nothing was due), 2 error (also when the database file does not exist).",
       ].join("\n"),
     )
     .action((opts: CompactCliOptions) =>
@@ -48,7 +49,7 @@ export function registerCompact(program: Command): void {
         try {
           res = await s.compact({
             before,
-            output: opts.output,
+            output: opts.output ?? join(dirname(resolve(opts.db)), "archive"),
             format: opts.format,
             onProgress: (done, total) => bar?.update(done, total),
           });

@@ -4,7 +4,10 @@ import { withStateStore } from "./state.js";
 
 /** `storeroom journal query`: reads the state store's journal. */
 export function registerJournal(program: Command): void {
-  const journal = program.command("journal").description("Query the state store's append-only journal.");
+  const journal = program
+    .command("journal")
+    .description("Query the state store's append-only journal.")
+    .addHelpText("after", "\nExample:\n  storeroom journal query --db ./state.db --json\n\nExit codes: 0 ok, 2 error.");
   journal
     .command("query [query]")
     .description(
@@ -21,7 +24,7 @@ export function registerJournal(program: Command): void {
         `  storeroom journal query 'from(bucket: "store") |> range(start: -24h) |> filter(fn: (r) => r._measurement == "sessions")' --db ./state.db --json`,
         "  storeroom journal query 'SELECT measurement, COUNT(*) AS n FROM journal_entries GROUP BY measurement' --db ./state.db",
         "",
-        "Exit codes: 0 ok, 2 error (unsupported Flux, a statement that writes, ...).",
+        "Exit codes: 0 ok, 2 error (unsupported Flux, a statement that writes, no database file, ...).",
       ].join("\n"),
     )
     .action((query: string | undefined, opts: { db: string; json?: boolean }) =>

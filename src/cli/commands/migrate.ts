@@ -32,8 +32,9 @@ export function registerMigrate(program: Command): void {
         "  storeroom migrate                                   # ./.storeroom/control.db",
         "  storeroom migrate --database postgres://app@db/storeroom --json",
         "",
-        "Tenant databases migrate themselves when first opened. Exit codes: 0 ok, 1 the database is",
-        "ahead of this version (ids it does not know), 2 error.",
+        "Tenant databases migrate themselves when first opened.",
+        "",
+        "Exit codes: 0 ok, 1 the database is ahead of this version (ids it does not know), 2 error.",
       ].join("\n"),
     )
     .action(async (opts: MigrateOptions) => {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { isStoreError } from "../../errors.js";
 import type { StateStore } from "../../state/index.js";
+import { requireExistingDatabase } from "../existing-database.js";
 import { ExitCode, printJson } from "../output.js";
 
 interface DbOptions {
@@ -8,12 +9,21 @@ interface DbOptions {
   json?: boolean;
 }
 
-/** Opens the store at `--db`, runs `fn`, closes it; a StoreError becomes exit code 2 with the message on stderr. */
-export async function withStateStore(opts: DbOptions, fn: (state: StateStore) => Promise<number>): Promise<void> {
+/**
+ * Opens the store at `--db`, runs `fn`, closes it; a StoreError becomes exit code 2 with the
+ * message on stderr. Only commands that write (`create: true`) may create the database file.
+ */
+export async function withStateStore(
+  opts: DbOptions,
+  fn: (state: StateStore) => Promise<number>,
+  { create = false }: { create?: boolean } = {},
+): Promise<void> {
   const { StateStore } = await import("../../state/index.js");
   let code: number = ExitCode.error;
   try {
-    const state = await StateStore.open({ databasePath: opts.db });
+    if (!create) requireExistingDatabase(opts.db, "state.open");
+    // A one-shot command never needs the background purge.
+    const state = await StateStore.open({ databasePath: opts.db, purgeIntervalMs: 0 });
     try {
       code = await fn(state);
     } finally {
@@ -28,26 +38,34 @@ export async function withStateStore(opts: DbOptions, fn: (state: StateStore) =>
   process.exitCode = code;
 }
 
-function dbCommand(parent: Command, name: string, description: string, example: string): Command {
+function dbCommand(parent: Command, name: string, description: string, example: string, exitCodes: string): Command {
   return parent
     .command(name)
     .description(description)
-    .requiredOption("--db <path>", "SQLite database file of the state store")
+    .requiredOption("--db <path>", "SQLite database file of the state store (only set creates it)")
     .option("--json", "print one line of JSON")
-    .addHelpText("after", `\nExample:\n  ${example}\n\nExit codes: 0 ok, 1 not found, 2 error.`);
+    .addHelpText("after", `\nExample:\n  ${example}\n\nExit codes: ${exitCodes}.`);
 }
+
+const FOUND_OR_NOT = "0 ok, 1 not found, 2 error (also when the database file does not exist)";
+const OK_OR_ERROR = "0 ok, 2 error (also when the database file does not exist)";
 
 /** `storeroom state get|set|delete|ls|render`: the grouped state store on a SQLite file. */
 export function registerState(program: Command): void {
   const state = program
     .command("state")
-    .description("Read and write the grouped state store (groups of string keys with optional TTL).");
+    .description("Read and write the grouped state store (groups of string keys with optional TTL).")
+    .addHelpText(
+      "after",
+      "\nExample:\n  storeroom state get config colour --db ./state.db\n\nExit codes: 0 ok, 1 not found (get, delete), 2 error.",
+    );
 
   dbCommand(
     state,
     "get <group> <key>",
     "Print a live value.",
     "storeroom state get config colour --db ./state.db",
+    FOUND_OR_NOT,
   ).action((group: string, key: string, opts: DbOptions) =>
     withStateStore(opts, async (s) => {
       try {
@@ -69,15 +87,20 @@ export function registerState(program: Command): void {
     "set <group> <key> <value>",
     "Write a value (clears any TTL, or sets one with --ttl).",
     "storeroom state set session token abc123 --ttl 60000 --db ./state.db",
+    "0 ok, 2 error",
   )
     .option("--ttl <ms>", "expire after this many milliseconds")
     .action((group: string, key: string, value: string, opts: DbOptions & { ttl?: string }) =>
-      withStateStore(opts, async (s) => {
-        if (opts.ttl === undefined) await s.set(group, key, value);
-        else await s.setWithTtl(group, key, value, Number(opts.ttl));
-        if (opts.json) printJson({ group, key, value, ttlMs: opts.ttl === undefined ? null : Number(opts.ttl) });
-        return ExitCode.ok;
-      }),
+      withStateStore(
+        opts,
+        async (s) => {
+          if (opts.ttl === undefined) await s.set(group, key, value);
+          else await s.setWithTtl(group, key, value, Number(opts.ttl));
+          if (opts.json) printJson({ group, key, value, ttlMs: opts.ttl === undefined ? null : Number(opts.ttl) });
+          return ExitCode.ok;
+        },
+        { create: true },
+      ),
     );
 
   dbCommand(
@@ -85,19 +108,24 @@ export function registerState(program: Command): void {
     "delete <group> [key]",
     "Delete a key, or the whole group when no key is given.",
     "storeroom state delete cache --db ./state.db",
+    FOUND_OR_NOT,
   ).action((group: string, key: string | undefined, opts: DbOptions) =>
     withStateStore(opts, async (s) => {
+      let deleted: boolean;
       if (key === undefined) {
-        const rows = await s.deleteGroup(group);
-        if (opts.json) printJson({ group, deleted: rows });
-        else process.stdout.write(`deleted ${rows} entries from ${group}\n`);
+        const entries = await s.deleteGroup(group);
+        deleted = entries > 0;
+        if (opts.json) printJson({ group, key: null, deleted, entries });
+        else if (deleted) process.stdout.write(`deleted ${entries} entries from ${group}\n`);
+        else process.stderr.write(`not found: ${group}\n`);
       } else {
-        const existed = await s.exists(group, key);
+        deleted = await s.exists(group, key);
         await s.delete(group, key);
-        if (opts.json) printJson({ group, key, deleted: existed });
-        else process.stdout.write(existed ? `deleted ${group}/${key}\n` : `no live key ${group}/${key}\n`);
+        if (opts.json) printJson({ group, key, deleted });
+        else if (deleted) process.stdout.write(`deleted ${group}/${key}\n`);
+        else process.stderr.write(`not found: ${group}/${key}\n`);
       }
-      return ExitCode.ok;
+      return deleted ? ExitCode.ok : ExitCode.finding;
     }),
   );
 
@@ -106,6 +134,7 @@ export function registerState(program: Command): void {
     "ls [group]",
     "List groups with their live key counts, or the entries of one group.",
     "storeroom state ls --prefix tenant-a: --db ./state.db --json",
+    OK_OR_ERROR,
   )
     .option("--prefix <prefix>", "only groups starting with this prefix")
     .action((group: string | undefined, opts: DbOptions & { prefix?: string }) =>
@@ -130,6 +159,7 @@ export function registerState(program: Command): void {
     "render <template> <group>",
     "Render {{ .key }} placeholders with a group's values (missing keys render <no value>).",
     'storeroom state render "Hello {{ .name }}" user --db ./state.db',
+    OK_OR_ERROR,
   ).action((template: string, group: string, opts: DbOptions) =>
     withStateStore(opts, async (s) => {
       const text = await s.render(template, group);

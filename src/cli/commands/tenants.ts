@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { type CliProgress, startProgress } from "../progress.js";
 
@@ -87,9 +88,13 @@ async function eachWithProgress<T>(
 
 /** `storeroom tenants ls|checkpoint|evict|inspect`: look at and flush a tenant cache from the shell. */
 export function registerTenants(program: Command): void {
-  const tenants = program
-    .command("tenants")
-    .description("Per-tenant SQLite databases: list them, flush a cache to object storage, inspect one.");
+  const tenants = helpFooter(
+    program
+      .command("tenants")
+      .description("Per-tenant SQLite databases: list them, flush a cache to object storage, inspect one."),
+    ["storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --json"],
+    "0 ok, 2 error",
+  );
 
   common(tenants.command("ls"))
     .description("List tenants in object storage and in the cache (with unflushed local copies marked).")

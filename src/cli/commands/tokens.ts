@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 
 interface TokenFileOptions {
@@ -40,9 +41,15 @@ function describe(record: TokenRecord): string {
 
 /** `storeroom tokens add | ls | revoke`: the bearer tokens of `storeroom serve`, hashed at rest. */
 export function registerTokens(program: Command): void {
-  const tokens = program
-    .command("tokens")
-    .description("Manage the bearer tokens of `storeroom serve` (hashed at rest; a running server picks changes up).");
+  const tokens = helpFooter(
+    program
+      .command("tokens")
+      .description(
+        "Manage the bearer tokens of `storeroom serve` (hashed at rest; a running server picks changes up).",
+      ),
+    ["storeroom tokens add --org acme --role admin --expires 30d --data ./.storeroom"],
+    "0 ok, 2 error (also an unknown token id)",
+  );
 
   fileOptions(
     tokens
@@ -61,6 +68,8 @@ export function registerTokens(program: Command): void {
         "Examples:",
         "  storeroom tokens add --org acme --role admin --label 'acme console'",
         "  storeroom tokens add --org acme --user ada --expires 30d --json",
+        "",
+        "Exit codes: 0 created, 2 error.",
       ].join("\n"),
     )
     .action(
@@ -89,16 +98,30 @@ export function registerTokens(program: Command): void {
       .command("ls")
       .description("List tokens (ids, orgs, users, roles, expiry; never the secrets).")
       .option("--org <org>", "only this org's tokens"),
-  ).action(async (opts: TokenFileOptions & { org?: string }) => {
-    const store = await openStore(opts);
-    const list = store.list({ orgId: opts.org });
-    if (opts.json) printJson({ tokens: list });
-    else if (list.length === 0) process.stdout.write("no tokens\n");
-    else for (const r of list) process.stdout.write(`${r.id}  ${describe(r)}${r.label ? `  "${r.label}"` : ""}\n`);
-  });
+  )
+    .addHelpText(
+      "after",
+      ["", "Example:", "  storeroom tokens ls --org acme --json", "", "Exit codes: 0 ok, 2 error."].join("\n"),
+    )
+    .action(async (opts: TokenFileOptions & { org?: string }) => {
+      const store = await openStore(opts);
+      const list = store.list({ orgId: opts.org });
+      if (opts.json) printJson({ tokens: list });
+      else if (list.length === 0) process.stdout.write("no tokens\n");
+      else for (const r of list) process.stdout.write(`${r.id}  ${describe(r)}${r.label ? `  "${r.label}"` : ""}\n`);
+    });
 
   fileOptions(tokens.command("revoke").description("Remove a token; it answers 401 from then on.").argument("<id>"))
-    .addHelpText("after", ["", "Exit codes: 0 revoked, 2 no such id or an error."].join("\n"))
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Example:",
+        "  storeroom tokens revoke 3f9c2a7e --data ./.storeroom",
+        "",
+        "Exit codes: 0 revoked, 2 no such id or an error.",
+      ].join("\n"),
+    )
     .action(async (id: string, opts: TokenFileOptions) => {
       const store = await openStore(opts);
       const removed = await store.revoke(id);

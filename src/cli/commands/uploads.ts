@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { startProgress } from "../progress.js";
 
@@ -58,9 +59,13 @@ function common(cmd: Command): Command {
 
 /** `storeroom uploads sweep|drain|reconcile`: run the upload workers once, from cron or by hand. */
 export function registerUploads(program: Command): void {
-  const uploads = program
-    .command("uploads")
-    .description("Upload bookkeeping: sweep expired claims, drain the delete queue, reconcile storage.");
+  const uploads = helpFooter(
+    program
+      .command("uploads")
+      .description("Upload bookkeeping: sweep expired claims, drain the delete queue, reconcile storage."),
+    ["storeroom uploads sweep --db ./.storeroom/control.db --objects ./.storeroom/objects --json"],
+    "0 ok, 1 a finding (drain: deferred deletes; reconcile: orphans), 2 error",
+  );
 
   common(uploads.command("sweep"))
     .description("Reap expired unfinished uploads once (their objects are queued for deletion).")
