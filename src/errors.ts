@@ -334,10 +334,18 @@ export class LimitExceededError extends StoreError {
  */
 export class MissingDependencyError extends UnsupportedError {
   override readonly code: StoreErrorCode = "MISSING_DEPENDENCY";
-  /** The npm package to install. */
+  /** The npm package to install (the first, when several are missing). */
   readonly packageName: string;
-  constructor(packageName: string, feature: string, options?: StoreErrorOptions) {
-    super(`${feature} needs the optional package "${packageName}": run npm install ${packageName}`, options);
-    this.packageName = packageName;
+  /** Every package to install. */
+  readonly packageNames: readonly string[];
+  constructor(packageName: string | readonly string[], feature: string, options?: StoreErrorOptions) {
+    const names = typeof packageName === "string" ? [packageName] : [...packageName];
+    const quoted = names.map((n) => `"${n}"`).join(", ");
+    super(
+      `${feature} needs the optional package${names.length > 1 ? "s" : ""} ${quoted}: run npm install ${names.join(" ")}`,
+      options,
+    );
+    this.packageName = names[0] ?? "";
+    this.packageNames = Object.freeze(names);
   }
 }

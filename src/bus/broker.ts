@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { type WebSocket, WebSocketServer } from "ws";
+import type { WebSocket, WebSocketServer } from "ws";
 import { InvalidArgumentError, isStoreError } from "../errors.js";
 import { brokerAuditEvent } from "./broker-events.js";
 import type { BrokerOptions } from "./broker-options.js";
@@ -32,6 +32,7 @@ import {
 } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
 import { decodeWireText, wireBytes } from "./wire/wire-text.js";
+import { loadWs } from "./ws-module.js";
 
 /** A parsed frame, or the reason a frame could not be parsed. */
 type Incoming = Frame | { readonly type: "invalid"; readonly error: WireError };
@@ -119,11 +120,12 @@ export class Broker {
     const maxPayload = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#maxFrameBytes = maxPayload;
     // Go peers put bytes that are not UTF-8 inside JSON strings; ws would close such frames with 1007.
-    this.#wss = new WebSocketServer({
+    const ws = loadWs();
+    this.#wss = new ws.WebSocketServer({
       noServer: true,
       maxPayload,
       skipUTF8Validation: true,
-      WebSocket: peerbusSocketClass(maxPayload),
+      WebSocket: peerbusSocketClass(ws.WebSocket, maxPayload),
     });
   }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import WebSocket from "ws";
+import type WebSocket from "ws";
 import { systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, StoreError } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
@@ -12,6 +12,7 @@ import { checkEnvelopeHmac, hmacKey, signEnvelope } from "./wire/envelope-hmac.j
 import { type DeliverFrame, encodeFrame, parseFrame, peekDeliveryKey } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
 import { decodeWireText, replaceRawBytes } from "./wire/wire-text.js";
+import { loadWs } from "./ws-module.js";
 
 /**
  * Largest frame the client reads: a deliver frame wraps an envelope of up to 1 MiB in a
@@ -95,6 +96,11 @@ export class BusClient {
    * {@link BusClient.close}.
    */
   connect(): Promise<void> {
+    try {
+      loadWs();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.#ws === undefined && this.#timer === undefined && !this.#closed) this.#dial();
     return this.#ready();
   }
@@ -137,7 +143,7 @@ export class BusClient {
     clearTimeout(this.#timer);
     this.#failWaiters(new ClosedError("bus client is closed", { op: "bus.client" }));
     const ws = this.#ws;
-    if (ws !== undefined && ws.readyState !== WebSocket.CLOSED) {
+    if (ws !== undefined && ws.readyState !== ws.CLOSED) {
       await new Promise<void>((resolve) => {
         ws.once("close", () => resolve());
         ws.close(1000, "client closing");
@@ -175,7 +181,7 @@ export class BusClient {
     for (;;) {
       await this.#ready();
       const ws = this.#ws;
-      if (ws === undefined || ws.readyState !== WebSocket.OPEN) {
+      if (ws === undefined || ws.readyState !== ws.OPEN) {
         // Registered but closing: let the close event land, then wait for the next registration.
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
@@ -196,6 +202,7 @@ export class BusClient {
   #dial(): void {
     this.#timer = undefined;
     // Go brokers relay bytes that are not UTF-8 inside JSON strings; ws would close such frames with 1007.
+    const { WebSocket } = loadWs();
     const ws = new WebSocket(this.#o.url, {
       maxPayload: MAX_INCOMING_BYTES,
       headers: this.#o.headers,
@@ -273,13 +280,13 @@ export class BusClient {
       }
       this.#seen.set(env.id, true);
     }
-    if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame({ type: "ack", id: frame.deliveryKey }));
+    if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: "ack", id: frame.deliveryKey }));
   }
 
   /** Reports a delivery that cannot be handed over, and acks it so it is not delivered again. */
   async #reject(ws: WebSocket, failed: BusDeliveryError): Promise<void> {
     this.#report(failed);
-    if (failed.deliveryKey !== undefined && ws.readyState === WebSocket.OPEN) {
+    if (failed.deliveryKey !== undefined && ws.readyState === ws.OPEN) {
       ws.send(encodeFrame({ type: "ack", id: failed.deliveryKey }));
     }
   }

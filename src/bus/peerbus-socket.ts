@@ -1,4 +1,4 @@
-import { WebSocket } from "ws";
+import type { WebSocket } from "ws";
 import { BusCloseCode, tooBigReason } from "./wire/close-codes.js";
 
 /**
@@ -6,8 +6,8 @@ import { BusCloseCode, tooBigReason } from "./wire/close-codes.js";
  * 1009 and no reason, peerbus with `"read limited at <limit + 1> bytes"`; this fills in the
  * reason so peers see exactly what a peerbus broker sends.
  */
-export function peerbusSocketClass(maxFrameBytes: number): typeof WebSocket {
-  return class PeerbusSocket extends WebSocket {
+export function peerbusSocketClass(base: typeof WebSocket, maxFrameBytes: number): typeof WebSocket {
+  return class PeerbusSocket extends base {
     override close(code?: number, data?: string | Buffer): void {
       super.close(code, code === BusCloseCode.tooBig && data === undefined ? tooBigReason(maxFrameBytes) : data);
     }

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from "../errors.js";
 import { FileObjectStore } from "./file-object-store.js";
 import { MemoryObjectStore } from "./memory-object-store.js";
 import type { ObjectStore } from "./object-store.js";
-import { S3ObjectStore } from "./s3-object-store.js";
+import { loadS3Sdk, S3ObjectStore } from "./s3-object-store.js";
 
 /** Options of {@link openObjectStore}. */
 export interface OpenObjectStoreOptions {
@@ -58,6 +58,8 @@ export async function openObjectStore(url: string, options: OpenObjectStoreOptio
     );
   }
   query.assertAllRead();
+  // A missing AWS SDK is reported here, by name, rather than on the first call.
+  if (store instanceof S3ObjectStore) await loadS3Sdk();
   return store;
 }
 

@@ -1,18 +1,7 @@
 import { Readable } from "node:stream";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  ListPartsCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
+import { importOptional } from "../internal/optional-dependency.js";
 import {
   assertPartNumber,
   checkCompletedParts,
@@ -66,11 +55,27 @@ export interface S3ObjectStoreOptions {
   client?: S3Client;
 }
 
-/** An {@link ObjectStore} on S3 or an S3-compatible service. Etags are S3's, without quotes. */
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+
+let sdk: S3Sdk | undefined;
+
+/** The AWS SDK's S3 package, an optional dependency, loaded when S3 is first used. */
+export async function loadS3Sdk(): Promise<S3Sdk> {
+  sdk ??= await importOptional<S3Sdk>("@aws-sdk/client-s3", "S3 object storage");
+  return sdk;
+}
+
+/**
+ * An {@link ObjectStore} on S3 or an S3-compatible service. Etags are S3's, without quotes.
+ * The AWS SDK (`@aws-sdk/client-s3`, an optional package) is loaded by the first call; without
+ * it calls reject with {@link MissingDependencyError} (`openObjectStore("s3://...")` already does).
+ */
 export class S3ObjectStore implements ObjectStore {
   readonly partSize: number;
   readonly maxPartCount: number;
-  readonly #client: S3Client;
+  readonly #options: S3ObjectStoreOptions;
+  #s3: Promise<{ client: S3Client; sdk: S3Sdk }> | undefined;
+  #client: S3Client | undefined;
   readonly #ownsClient: boolean;
   readonly #bucket: string;
   #closed = false;
@@ -82,9 +87,15 @@ export class S3ObjectStore implements ObjectStore {
     this.partSize = positiveSize(options.partSize ?? 16 * 1024 * 1024, "partSize");
     this.maxPartCount = positiveSize(options.maxPartCount ?? 10_000, "maxPartCount");
     this.#ownsClient = options.client === undefined;
-    this.#client =
-      options.client ??
-      new S3Client({
+    this.#client = options.client;
+    this.#options = options;
+  }
+
+  /** The client and the SDK's command classes, loading the SDK on first use. */
+  #sdk(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+    this.#s3 ??= loadS3Sdk().then((loaded) => {
+      const options = this.#options;
+      this.#client ??= new loaded.S3Client({
         region: options.region ?? "us-east-1",
         forcePathStyle: options.forcePathStyle ?? false,
         requestChecksumCalculation: options.requestChecksumCalculation ?? "WHEN_REQUIRED",
@@ -92,6 +103,9 @@ export class S3ObjectStore implements ObjectStore {
         ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
         ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       });
+      return { client: this.#client, sdk: loaded };
+    });
+    return this.#s3;
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {
@@ -100,8 +114,9 @@ export class S3ObjectStore implements ObjectStore {
     const wanted = options.range;
     if (wanted !== undefined) clampRange(wanted, Number.MAX_SAFE_INTEGER, op);
     try {
-      const out = await this.#client.send(
-        new GetObjectCommand({
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(
+        new s3.sdk.GetObjectCommand({
           Bucket: this.#bucket,
           Key: key,
           ...(wanted === undefined ? {} : { Range: `bytes=${wanted.start}-${wanted.end - 1}` }),
@@ -134,7 +149,8 @@ export class S3ObjectStore implements ObjectStore {
     const op = "objects.head";
     this.#check(key, op);
     try {
-      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(new s3.sdk.HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
       return info(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType);
     } catch (err) {
       if (isMissingObject(err)) return null;
@@ -165,8 +181,9 @@ export class S3ObjectStore implements ObjectStore {
       length = first.bytes.byteLength;
     }
     try {
-      const out = await this.#client.send(
-        new PutObjectCommand({
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(
+        new s3.sdk.PutObjectCommand({
           Bucket: this.#bucket,
           Key: key,
           Body: payload,
@@ -185,7 +202,8 @@ export class S3ObjectStore implements ObjectStore {
     const op = "objects.delete";
     this.#check(key, op);
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+      const s3 = await this.#sdk();
+      await s3.client.send(new s3.sdk.DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
     } catch (err) {
       if (!isMissingObject(err)) throw mapError(err, op);
     }
@@ -197,8 +215,9 @@ export class S3ObjectStore implements ObjectStore {
     assertListPrefix(prefix, op);
     const limit = listLimit(options.limit, op);
     try {
-      const out = await this.#client.send(
-        new ListObjectsV2Command({
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(
+        new s3.sdk.ListObjectsV2Command({
           Bucket: this.#bucket,
           Prefix: prefix,
           MaxKeys: Math.min(limit, 1000),
@@ -218,8 +237,9 @@ export class S3ObjectStore implements ObjectStore {
     const op = "objects.initMultipart";
     this.#check(key, op);
     try {
-      const out = await this.#client.send(
-        new CreateMultipartUploadCommand({
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(
+        new s3.sdk.CreateMultipartUploadCommand({
           Bucket: this.#bucket,
           Key: key,
           ...(options.contentType === undefined ? {} : { ContentType: options.contentType }),
@@ -278,7 +298,10 @@ export class S3ObjectStore implements ObjectStore {
     const op = "objects.abortMultipart";
     this.#check(key, op);
     try {
-      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }));
+      const s3 = await this.#sdk();
+      await s3.client.send(
+        new s3.sdk.AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }),
+      );
     } catch (err) {
       if (!isNoSuchUpload(err) && !isMissingObject(err)) throw mapError(err, op);
     }
@@ -287,7 +310,7 @@ export class S3ObjectStore implements ObjectStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsClient) this.#client.destroy();
+    if (this.#ownsClient) this.#client?.destroy();
   }
 
   async #putMultipart(
@@ -329,8 +352,9 @@ export class S3ObjectStore implements ObjectStore {
     op: string,
   ): Promise<string> {
     try {
-      const out = await this.#client.send(
-        new UploadPartCommand({
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(
+        new s3.sdk.UploadPartCommand({
           Bucket: this.#bucket,
           Key: key,
           UploadId: uploadId,
@@ -350,8 +374,9 @@ export class S3ObjectStore implements ObjectStore {
     let marker: string | undefined;
     try {
       do {
-        const out = await this.#client.send(
-          new ListPartsCommand({
+        const s3 = await this.#sdk();
+        const out = await s3.client.send(
+          new s3.sdk.ListPartsCommand({
             Bucket: this.#bucket,
             Key: key,
             UploadId: uploadId,
@@ -378,8 +403,9 @@ export class S3ObjectStore implements ObjectStore {
     op: string,
   ): Promise<string> {
     try {
-      const out = await this.#client.send(
-        new CompleteMultipartUploadCommand({
+      const s3 = await this.#sdk();
+      const out = await s3.client.send(
+        new s3.sdk.CompleteMultipartUploadCommand({
           Bucket: this.#bucket,
           Key: key,
           UploadId: uploadId,

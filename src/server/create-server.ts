@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
 import type { TenantStore } from "../tenants/index.js";
 import { ConnectionDrain } from "./connection-drain.js";
@@ -23,6 +23,7 @@ import { readOrCreateSecret } from "./secret-file.js";
 import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 import { resolveServerConfig } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
+import { loadServerPackages } from "./server-packages.js";
 import { openServerParts } from "./server-parts.js";
 import { serverWarning } from "./server-warning.js";
 import { TokenAuthenticator } from "./token-authenticator.js";
@@ -77,7 +78,8 @@ export interface StoreroomServer {
  */
 export async function createServer(input: ServerConfig = {}): Promise<StoreroomServer> {
   const config = resolveServerConfig(input);
-  const metrics = new ServerMetrics();
+  const { fastify: Fastify, promClient } = await loadServerPackages();
+  const metrics = new ServerMetrics(promClient);
   const tokens =
     config.auth === "token"
       ? await TokenStore.open({

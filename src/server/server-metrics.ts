@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Counter, Histogram, Registry } from "prom-client";
+import type { ServerPackages } from "./server-packages.js";
 
 /** Gauges read at scrape time; each returns the current value or throws (the scrape then omits it). */
 export interface MetricSources {
@@ -16,7 +17,7 @@ export interface MetricSources {
  * queue depths.
  */
 export class ServerMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly requests: Counter<"method" | "route" | "status">;
   readonly latency: Histogram<"method" | "route">;
   readonly checkpointFailures: Counter;
@@ -27,7 +28,10 @@ export class ServerMetrics {
   readonly outboxFailures: Counter<"outcome">;
   #sources: MetricSources = {};
 
-  constructor() {
+  /** `prom` is prom-client, loaded by the caller (it is an optional package). */
+  constructor(prom: ServerPackages["promClient"]) {
+    const { Counter, Gauge, Histogram, Registry } = prom;
+    this.registry = new Registry();
     const registers = [this.registry];
     this.requests = new Counter({
       name: "storeroom_http_requests_total",

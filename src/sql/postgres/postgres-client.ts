@@ -1,4 +1,5 @@
-import pg from "pg";
+import type pg from "pg";
+import { importOptional } from "../../internal/optional-dependency.js";
 import type { SqlParams, SqlValue } from "../executor.js";
 import { mapPostgresError } from "./postgres-errors.js";
 
@@ -33,15 +34,30 @@ function parseInt8(text: string): number | bigint {
   return Number.isSafeInteger(n) ? n : BigInt(text);
 }
 
+let driver: typeof pg | undefined;
+
+/**
+ * Loads `pg`, an optional package, on first use: installs that never touch PostgreSQL do not
+ * need it. Every path to {@link query} goes through here first (`openPostgres`).
+ */
+export async function loadPg(): Promise<typeof pg> {
+  driver ??= (await importOptional<{ default: typeof pg }>("pg", "PostgreSQL")).default;
+  return driver;
+}
+
 const types = {
   getTypeParser(oid: number, format?: string): unknown {
     if (oid === INT8_OID && format !== "binary") return parseInt8;
-    return pg.types.getTypeParser(oid, format as "text");
+    return (driver as typeof pg).types.getTypeParser(oid, format as "text");
   },
 };
 
 /** Creates a pool for a connection string, optionally with a default `search_path`. */
-export function createPool(connectionString: string, options: { schema?: string; max?: number }): PgPool {
+export async function createPool(
+  connectionString: string,
+  options: { schema?: string; max?: number },
+): Promise<PgPool> {
+  const pg = await loadPg();
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,

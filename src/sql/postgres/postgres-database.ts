@@ -4,7 +4,7 @@ import { postgresDialect } from "../dialect.js";
 import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
 import type { MigrationSet } from "../migration-set.js";
-import { createPool, type PgPool, query } from "./postgres-client.js";
+import { createPool, loadPg, type PgPool, query } from "./postgres-client.js";
 import { iterateWithCursor } from "./postgres-cursor.js";
 import { runPostgresTransaction } from "./postgres-transaction.js";
 
@@ -131,12 +131,14 @@ export async function openPostgres(
     if (options.schema !== undefined) {
       throw new InvalidArgumentError("the schema option needs a connection string; set search_path on your own pool");
     }
+    // Rows are decoded with pg's type parsers even on a pool the caller made.
+    await loadPg();
     return new PostgresDatabase(urlOrPool, false, clock);
   }
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
     throw new InvalidArgumentError(`invalid schema name "${options.schema}": use [a-z_][a-z0-9_]*`);
   }
-  const pool = createPool(urlOrPool, options);
+  const pool = await createPool(urlOrPool, options);
   const db = new PostgresDatabase(pool, true, clock);
   try {
     await db.run(options.schema === undefined ? "SELECT 1" : `CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
