@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { openSqlStore, openStore } from "../src/kv/index.js";
+import { openStore, SqlStore } from "../src/kv/index.js";
 import { openSqlite } from "../src/sql/index.js";
 import { kvBenchKey, kvBenchValue, runStoreBenchmarks } from "../src/testing/index.js";
 import { type BenchCase, runSuite } from "./harness.js";
@@ -98,7 +98,7 @@ function rawSqliteCases(path: string, prefix: string): { cases: BenchCase[]; clo
  */
 async function noTransactionCeiling(): Promise<{ case: BenchCase; close: () => Promise<void> }> {
   const db = await openSqlite(":memory:");
-  const store = await openSqlStore(db);
+  const store = await SqlStore.open({ database: db });
   await store.update(async (tx) => {
     for (let i = 0; i < KEYS; i++) await tx.put("bench", kvBenchKey(i), kvBenchValue);
   });

@@ -1,7 +1,7 @@
 import { DuplicateDriverError, InvalidArgumentError, UnknownDriverError } from "../errors.js";
-import { openPostgres, openSqlite } from "../sql/index.js";
+import { type Database, openPostgres, openSqlite } from "../sql/index.js";
 import { openMemoryStore } from "./memory-store.js";
-import { openSqlStore } from "./sql-store.js";
+import { SqlStore } from "./sql-store.js";
 import type { Store, StoreFactory } from "./store.js";
 
 /**
@@ -17,11 +17,11 @@ const builtins: Record<string, StoreFactory> = {
   postgres: async (dsn) => openOwned(await openPostgres(dsn)),
 };
 
-async function openOwned(db: Parameters<typeof openSqlStore>[0]): Promise<Store> {
+async function openOwned(database: Database): Promise<Store> {
   try {
-    return await openSqlStore(db, { closeDatabase: true });
+    return await SqlStore.open({ database, closeDatabase: true });
   } catch (err) {
-    await db.close();
+    await database.close();
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import { ClosedError, InvalidArgumentError } from "../errors.js";
+import { booleanOption, positiveInteger } from "../internal/option-checks.js";
 import {
   type Database,
   type Executor,
@@ -21,11 +22,15 @@ export const kvTableMigrations = new MigrationSet<Executor>("kv").add({
   },
 });
 
-/** Options of {@link openSqlStore}. */
+/** Options of {@link SqlStore.open}. */
 export interface SqlStoreOptions {
+  /** The database holding the `kv` table (SQLite, PostgreSQL, a tenant database). Required by {@link SqlStore.open}. */
+  database?: Database;
+  /** Create the `kv` table (sql migration set `"kv"`) on open. Default `true`. */
+  migrate?: boolean;
   /** Close the database when the store closes. Default `false` (the caller owns it). */
   closeDatabase?: boolean;
-  /** PostgreSQL: attempts of an `update` that loses a serialization check. Default 50. */
+  /** Where writers run side by side (PostgreSQL): attempts of an `update` that loses a serialization check. Default 50. */
   maxAttempts?: number;
 }
 
@@ -43,13 +48,31 @@ export class SqlStore implements Store {
   readonly #updateOptions: TransactionOptions;
   #closed = false;
 
-  constructor(db: Database, options: SqlStoreOptions = {}) {
-    const maxAttempts = options.maxAttempts ?? 50;
-    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
-      throw new InvalidArgumentError("maxAttempts must be a positive integer");
+  /**
+   * Validates `options` ({@link InvalidArgumentError} naming a bad one), creates the `kv` table
+   * unless `migrate: false`, and returns the store. Kv migrations (your data's) are separate:
+   * call {@link Store.migrate}.
+   *
+   * @example
+   * ```ts
+   * const store = await SqlStore.open({ database: await openSqlite("./app.db"), closeDatabase: true });
+   * ```
+   */
+  static async open(options: SqlStoreOptions): Promise<SqlStore> {
+    const database = options.database;
+    if (database === undefined || typeof database.migrate !== "function") {
+      throw new InvalidArgumentError("database is required (a storeroom Database)", { op: "kv.open" });
     }
+    const store = new SqlStore(database, options);
+    if (booleanOption(options.migrate, "migrate", "kv.open", true)) await database.migrate(kvTableMigrations);
+    return store;
+  }
+
+  /** A store over `db`, whose `kv` table must exist; prefer {@link SqlStore.open}. `options.database` is ignored. */
+  constructor(db: Database, options: SqlStoreOptions = {}) {
+    const maxAttempts = positiveInteger(options.maxAttempts, "maxAttempts", "kv.open", 50);
     this.#db = db;
-    this.#closeDatabase = options.closeDatabase ?? false;
+    this.#closeDatabase = booleanOption(options.closeDatabase, "closeDatabase", "kv.open", false);
     // Where writers run side by side, views read one snapshot and updates are serializable
     // and retried; with one writer at a time transactions are serializable by construction.
     const concurrent = db.dialect.concurrentWriters;
@@ -100,18 +123,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * A kv {@link Store} over an open SQLite or PostgreSQL {@link Database}: creates the `kv`
- * table if needed (sql migration set `"kv"`) and never opens files itself. Kv migrations are
- * separate: call {@link Store.migrate}.
- *
- * @example
- * ```ts
- * const store = await openSqlStore(await openSqlite("./app.db"), { closeDatabase: true });
- * ```
- */
-export async function openSqlStore(db: Database, options?: SqlStoreOptions): Promise<SqlStore> {
-  const store = new SqlStore(db, options);
-  await db.migrate(kvTableMigrations);
-  return store;
+/** @deprecated Use `SqlStore.open({ database, ...options })`. */
+export function openSqlStore(db: Database, options: SqlStoreOptions = {}): Promise<SqlStore> {
+  return SqlStore.open({ ...options, database: db });
 }

@@ -148,7 +148,7 @@ export interface StoreMigrationResult {
  *
  * @example
  * ```ts
- * const factory: StoreFactory = async (dsn) => openSqlStore(await openSqlite(dsn), { closeDatabase: true });
+ * const factory: StoreFactory = async (dsn) => SqlStore.open({ database: await openSqlite(dsn), closeDatabase: true });
  * ```
  */
 export type StoreFactory = (dsn: string) => Promise<Store>;

@@ -3,6 +3,7 @@ import { mkdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from 
 import { dirname, join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, InvalidKeyError, NotFoundError } from "../errors.js";
+import { positiveInteger } from "../internal/option-checks.js";
 import { contentStream, isMissing, openObjectFile, statObjectFile, writeObjectFile } from "./file-object-format.js";
 import { concatParts, publish, removeStaleTemps } from "./file-object-io.js";
 import { fileObjectInfo, listObjectFiles, OBJECT_SUFFIX, objectFilePath } from "./file-object-listing.js";
@@ -76,7 +77,7 @@ export class FileObjectStore implements ObjectStore {
     this.partSize = positiveSize(options.partSize ?? 4 * 1024 * 1024, "partSize");
     this.maxPartCount = partCountLimit(options.maxPartCount);
     this.#clock = options.clock ?? systemClock;
-    this.#staleLockMs = options.staleLockMs ?? 30_000;
+    this.#staleLockMs = positiveInteger(options.staleLockMs, "staleLockMs", "objects.create", 30_000);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, it } from "vitest";
-import { openSqlStore } from "../../src/kv/index.js";
+import { SqlStore } from "../../src/kv/index.js";
 import { openPostgres } from "../../src/sql/index.js";
 import { runStoreConformance } from "../../src/testing/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
@@ -12,7 +12,8 @@ describe.runIf(hasPostgres)("postgres driver", () => {
   // The full 8 connections x 100 increments run in postgres-store.test.ts.
   runStoreConformance(
     async () =>
-      openSqlStore(await openPostgres(db.url, { schema: `kv_${randomBytes(5).toString("hex")}` }), {
+      SqlStore.open({
+        database: await openPostgres(db.url, { schema: `kv_${randomBytes(5).toString("hex")}` }),
         closeDatabase: true,
       }),
     {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BusyError } from "../../src/errors.js";
-import { openSqlStore, openStore, type Store } from "../../src/kv/index.js";
+import { openStore, SqlStore, type Store } from "../../src/kv/index.js";
 import { type Database, openPostgres } from "../../src/sql/index.js";
 import { createDatabase, dropDatabase, hasPostgres } from "../support/postgres.js";
 
@@ -63,7 +63,7 @@ describe.runIf(hasPostgres)("postgres kv driver", () => {
   }, 90_000);
 
   it("surfaces the serialization failure when retries are disabled", async () => {
-    const store = await openSqlStore(await openPostgres(db.url), { closeDatabase: true, maxAttempts: 1 });
+    const store = await SqlStore.open({ database: await openPostgres(db.url), closeDatabase: true, maxAttempts: 1 });
     try {
       await store.update((tx) => tx.put("counters", "m", encode(0)));
       const results = await Promise.allSettled(Array.from({ length: 6 }, () => increment(store, "m", true)));
@@ -81,16 +81,16 @@ describe.runIf(hasPostgres)("postgres kv driver", () => {
     const real = await openPostgres(db.url);
     try {
       const recovering = flaky(real, 3);
-      const store = await openSqlStore(recovering.db, { maxAttempts: 4 });
+      const store = await SqlStore.open({ database: recovering.db, maxAttempts: 4 });
       await store.update((tx) => tx.put("retry", "k", encode(1)));
       expect(recovering.calls()).toBe(4);
       const exhausted = flaky(real, 10);
-      const store2 = await openSqlStore(exhausted.db, { maxAttempts: 3 });
+      const store2 = await SqlStore.open({ database: exhausted.db, maxAttempts: 3 });
       const before = exhausted.calls();
       await expect(store2.update((tx) => tx.put("retry", "k", encode(2)))).rejects.toBeInstanceOf(BusyError);
       expect(exhausted.calls() - before).toBe(3);
       const fatal = flaky(real, 1, "23505");
-      const store3 = await openSqlStore(fatal.db, { maxAttempts: 5 });
+      const store3 = await SqlStore.open({ database: fatal.db, maxAttempts: 5 });
       await expect(store3.update((tx) => tx.put("retry", "k", encode(3)))).rejects.toBeInstanceOf(BusyError);
       expect(fatal.calls()).toBe(1);
       const own = new Error("callback failed");

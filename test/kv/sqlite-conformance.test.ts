@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, it } from "vitest";
-import { openSqlStore, openStore } from "../../src/kv/index.js";
+import { openStore, SqlStore } from "../../src/kv/index.js";
 import { openSqlite } from "../../src/sql/index.js";
 import { runStoreConformance } from "../../src/testing/index.js";
 import { otherSqliteEngines } from "../support/sqlite-engines.js";
@@ -24,7 +24,8 @@ runStoreConformance(() => openStore("sqlite", join(dir, `store-${files++}.db`)),
 // The whole suite runs on the default engine; the other one gets the driver conformance too.
 for (const engine of otherSqliteEngines()) {
   runStoreConformance(
-    async () => openSqlStore(await openSqlite(join(dir, `store-${files++}.db`), { engine }), { closeDatabase: true }),
+    async () =>
+      SqlStore.open({ database: await openSqlite(join(dir, `store-${files++}.db`), { engine }), closeDatabase: true }),
     { describe, it: (name, fn) => it(name, fn, 20_000), name: `sqlite driver conformance (file, WAL, ${engine})` },
   );
 }

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ClosedError, isStoreError } from "../../src/errors.js";
-import { openSqlStore, openStore } from "../../src/kv/index.js";
-import { openSqlite } from "../../src/sql/index.js";
+import { ClosedError, InvalidArgumentError, isStoreError } from "../../src/errors.js";
+import { openSqlStore, openStore, SqlStore } from "../../src/kv/index.js";
+import { openSqlite, tableExists } from "../../src/sql/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 const dir = useTempDir("storeroom-kv-sqlite-");
@@ -46,15 +46,33 @@ describe("sqlite kv driver", () => {
 
   it("runs over a caller's database and leaves it open unless asked to close it", async () => {
     const db = await openSqlite(freshPath());
-    const store = await openSqlStore(db);
+    const store = await SqlStore.open({ database: db });
     await store.update((tx) => tx.put("ns", "k", bytes("v")));
     await store.close();
     expect(db.closed).toBe(false);
     await expect(store.view((tx) => tx.get("ns", "k"))).rejects.toBeInstanceOf(ClosedError);
-    const again = await openSqlStore(db, { closeDatabase: true });
+    const again = await SqlStore.open({ database: db, closeDatabase: true });
     expect(await again.view((tx) => tx.scan("ns", ""))).toHaveLength(1);
     await again.close();
     expect(db.closed).toBe(true);
+  });
+
+  it("migrate: false skips the kv table; bad options name themselves; the deprecated openSqlStore still works", async () => {
+    const db = await openSqlite(freshPath());
+    await SqlStore.open({ database: db, migrate: false });
+    expect(await tableExists(db, "kv")).toBe(false);
+    await expect(SqlStore.open({ database: db, maxAttempts: 0 })).rejects.toThrow(
+      /^maxAttempts must be a positive integer/,
+    );
+    await expect(SqlStore.open({ database: db, closeDatabase: "yes" as unknown as boolean })).rejects.toThrow(
+      /^closeDatabase must be a boolean/,
+    );
+    await expect(SqlStore.open({})).rejects.toBeInstanceOf(InvalidArgumentError);
+    const legacy = await openSqlStore(db);
+    expect(await tableExists(db, "kv")).toBe(true);
+    await legacy.update((tx) => tx.put("ns", "k", bytes("v")));
+    await legacy.close();
+    await db.close();
   });
 
   it("fails to open a path in a missing directory with a typed error", async () => {

@@ -45,6 +45,15 @@ describe("FileObjectStore", () => {
     await store.close();
   });
 
+  it("rejects bad options with an InvalidArgumentError naming the option", () => {
+    expect(() => new FileObjectStore({ root: freshRoot(), staleLockMs: 0 })).toThrow(
+      /^staleLockMs must be a positive integer/,
+    );
+    expect(() => new FileObjectStore({ root: freshRoot(), partSize: -1 })).toThrow(
+      /^partSize must be a positive integer/,
+    );
+  });
+
   it("keeps a key and its sub-keys apart on disk and prunes emptied folders", async () => {
     const root = freshRoot();
     const store = new FileObjectStore({ root });
