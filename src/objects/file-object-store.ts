@@ -36,7 +36,7 @@ import { assertPutOptions, checkPutCondition } from "./put-condition.js";
 export interface FileObjectStoreOptions {
   /** Directory the store owns (created if missing). */
   root: string;
-  /** Minimum size of non-final multipart parts. Default 4 MiB (the seed's filesystem backend). */
+  /** Minimum size of non-final multipart parts. Default 4 MiB. */
   partSize?: number;
   /** Most parts per upload. Default `Infinity`. */
   maxPartCount?: number;

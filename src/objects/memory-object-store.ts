@@ -27,7 +27,7 @@ import { assertPutOptions, checkPutCondition } from "./put-condition.js";
 
 /** Options of {@link MemoryObjectStore}. */
 export interface MemoryObjectStoreOptions {
-  /** Minimum size of non-final multipart parts. Default 64 KiB (the seed's memory backend). */
+  /** Minimum size of non-final multipart parts. Default 64 KiB. */
   partSize?: number;
   /** Most parts per upload. Default `Infinity`. */
   maxPartCount?: number;

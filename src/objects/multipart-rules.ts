@@ -15,7 +15,7 @@ export function assertPartNumber(partNumber: number, maxPartCount: number, op: s
 }
 
 /**
- * The seed's completion rules: at least one part, numbers contiguous 1..N (any order given,
+ * The completion rules every backend enforces: at least one part, numbers contiguous 1..N (any order given,
  * no duplicates), every etag equal to the recorded one, every non-final part at least
  * `partSize`. Returns the recorded parts in order; throws {@link InvalidArgumentError}.
  */

@@ -30,7 +30,7 @@ const UNITS: Record<string, number> = {
 };
 
 /**
- * Translates the seed's Flux subset: `from(bucket: "b")`, `range(start: -24h, stop: now())` with
+ * Translates a Flux subset: `from(bucket: "b")`, `range(start: -24h, stop: now())` with
  * Go-duration, day-suffix, `now()`, RFC3339 (bare, quoted or `time(v: ...)`) bounds, and
  * `filter(fn: (r) => ...)` with `and`-joined `==` comparisons on `r._measurement`,
  * `r._bucket`, `r.tag` / `r["tag"]`. Anything else throws {@link UnsupportedError} naming the part.

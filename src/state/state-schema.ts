@@ -5,7 +5,7 @@ async function columnExists(tx: Executor, table: string, column: string): Promis
 }
 
 /**
- * Creates `entries`, or upgrades the seed's older layouts found in place: an `entries` table
+ * Creates `entries`, or upgrades older layouts found in place: an `entries` table
  * without `expires_at` gets the column, and a legacy `kv(grp, key, value[, expires_at])` table
  * is copied over (existing `entries` rows win) and dropped.
  */

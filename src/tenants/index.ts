@@ -11,7 +11,7 @@ export * from "./tenant-store-results.js";
 
 /**
  * Whether {@link TenantStore} checkpoints are generation-checked (compare-and-swap on the
- * object's etag). Always `true` here; the seed shipped `false`, and services that need
- * generation-checked writes were told to refuse to boot until it flipped.
+ * object's etag). Always `true`: services that need generation-checked writes can check it
+ * at boot and refuse to start without it.
  */
 export const CAS = true;

@@ -42,7 +42,7 @@ export const kvBenchValue: Uint8Array = new Uint8Array(100).fill(0x61);
 
 /**
  * Opens a store, preloads `keys` entries in namespace `"bench"` and 100 in `"scan"`, and
- * returns the seed's benchmark cases: Put (one `update` per put), Get (one `view` per get),
+ * returns the benchmark cases: Put (one `update` per put), Get (one `view` per get),
  * Update and View (empty transactions) and Scan100 (one `view` scanning 100 entries).
  *
  * @example

@@ -10,7 +10,7 @@ import {
   text,
 } from "./kv-conformance-helpers.js";
 
-/** The seed's single-operation cases, plus value and key validation. */
+/** The core single-operation cases, plus value and key validation. */
 export const basicCases: StoreCase[] = [
   {
     name: "PutGet",

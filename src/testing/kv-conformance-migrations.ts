@@ -18,7 +18,7 @@ function countingSet(ids: readonly string[], runs: Map<string, number>, name = "
   return set;
 }
 
-/** The seed's migration cases, plus ordering rules, failure prefix and concurrent runners. */
+/** The core migration cases, plus ordering rules, failure prefix and concurrent runners. */
 export const migrationCases: StoreCase[] = [
   {
     name: "MigrateIdempotent",

@@ -30,7 +30,7 @@ export const storeConformanceCases: readonly StoreCase[] = [
 ];
 
 /**
- * Registers the kv driver conformance suite: the seed's 18 cases plus range scans, Unicode and
+ * Registers the kv driver conformance suite: 18 core cases plus range scans, Unicode and
  * NUL keys, a 1 MiB value, lost-update freedom, migration reorder/removal detection and more.
  * `openFresh` must resolve to a new, empty store each call; every case closes its store. The
  * cases assert with `node:assert`, so any runner with `describe`/`it` works.

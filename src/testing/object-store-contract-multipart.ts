@@ -18,7 +18,7 @@ export function registerMultipartCases(test: Register): void {
     return { uploadId, parts, content: Buffer.concat(datas) };
   };
 
-  test("seed 1: happy path assembles the parts in order, keeps the content type, closes the upload", async (store, p) => {
+  test("multipart 1: happy path assembles the parts in order, keeps the content type, closes the upload", async (store, p) => {
     const ps = store.partSize;
     const { uploadId, parts, content } = await upload(store, `${p}obj`, [ps, ps, 17], "application/pdf");
     const info = await store.completeMultipart(`${p}obj`, uploadId, parts);
@@ -31,7 +31,7 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(sha256(await readAll(got.body)), sha256(content));
   });
 
-  test("seed 2: re-uploading a part number replaces it (last writer wins)", async (store, p) => {
+  test("multipart 2: re-uploading a part number replaces it (last writer wins)", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, 5]);
     const replaced = await store.putPart(`${p}obj`, uploadId, 2, "later");
     await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "INVALID_ARGUMENT");
@@ -40,7 +40,7 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(bytes.subarray(store.partSize).toString(), "later");
   });
 
-  test("seed 3: an etag mismatch is rejected and keeps the upload open", async (store, p) => {
+  test("multipart 3: an etag mismatch is rejected and keeps the upload open", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, 3]);
     const wrong = parts.map((part) =>
       part.partNumber === 2 ? { ...part, etag: "0123456789abcdef0123456789abcdef" } : part,
@@ -51,7 +51,7 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(info.size, store.partSize + 3);
   });
 
-  test("seed 4: a gap in the part numbers is rejected", async (store, p) => {
+  test("multipart 4: a gap in the part numbers is rejected", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, store.partSize, 3]);
     await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, [parts[0], parts[2]] as never), "INVALID_ARGUMENT");
     await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, [parts[1], parts[2]] as never), "INVALID_ARGUMENT");
@@ -59,26 +59,26 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(await store.head(`${p}obj`), null);
   });
 
-  test("seed 5: completing with no parts is rejected", async (store, p) => {
+  test("multipart 5: completing with no parts is rejected", async (store, p) => {
     const uploadId = await store.initMultipart(`${p}obj`);
     await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, []), "INVALID_ARGUMENT");
     assert.equal(await store.head(`${p}obj`), null);
   });
 
-  test("seed 6: completing a completed upload is NotFoundError", async (store, p) => {
+  test("multipart 6: completing a completed upload is NotFoundError", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
     await store.completeMultipart(`${p}obj`, uploadId, parts);
     await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "NOT_FOUND");
   });
 
-  test("seed 7: putPart after complete is NotFoundError", async (store, p) => {
+  test("multipart 7: putPart after complete is NotFoundError", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
     await store.completeMultipart(`${p}obj`, uploadId, parts);
     await rejectsWith(store.putPart(`${p}obj`, uploadId, 2, "late"), "NOT_FOUND");
     assert.equal((await store.head(`${p}obj`))?.size, 9);
   });
 
-  test("seed 8: abort is idempotent, also for unknown uploads", async (store, p) => {
+  test("multipart 8: abort is idempotent, also for unknown uploads", async (store, p) => {
     const { uploadId } = await upload(store, `${p}obj`, [9]);
     await store.abortMultipart(`${p}obj`, uploadId);
     await store.abortMultipart(`${p}obj`, uploadId);
@@ -86,7 +86,7 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(await store.head(`${p}obj`), null);
   });
 
-  test("seed 9: putPart and complete after abort are NotFoundError", async (store, p) => {
+  test("multipart 9: putPart and complete after abort are NotFoundError", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
     await store.abortMultipart(`${p}obj`, uploadId);
     await rejectsWith(store.putPart(`${p}obj`, uploadId, 1, "again"), "NOT_FOUND");
@@ -94,7 +94,7 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(await store.head(`${p}obj`), null);
   });
 
-  test("seed 10: a non-final part smaller than partSize is rejected", async (store, p) => {
+  test("multipart 10: a non-final part smaller than partSize is rejected", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize - 1, 3]);
     await rejectsWith(store.completeMultipart(`${p}obj`, uploadId, parts), "INVALID_ARGUMENT");
     assert.equal(await store.head(`${p}obj`), null);

@@ -24,8 +24,8 @@ export interface ObjectStoreContractOptions extends ObjectStoreContractRunner {
 
 /**
  * Registers the ObjectStore contract: get/put/head/delete/list (prefix boundaries, pagination),
- * body kinds and streaming, key validation, conditional puts and multipart completions (including races), and the seed's
- * ten multipart cases plus a few more. `openFresh` is called once per case; every case works
+ * body kinds and streaming, key validation, conditional puts and multipart completions (including races), and
+ * ten core multipart cases plus a few more. `openFresh` is called once per case; every case works
  * under its own random prefix, so stores may share a bucket or root. Each case closes its store.
  *
  * @example

@@ -17,7 +17,7 @@ export interface FileACL {
   canRead(principal: string | undefined, key: string): boolean | Promise<boolean>;
 }
 
-/** The seed's default: reads only under `pub/`, for everybody. */
+/** The default: reads only under `pub/`, for everybody. */
 export const defaultFileACL: FileACL = Object.freeze({
   canRead: (_principal: string | undefined, key: string) => key.startsWith("pub/"),
 });

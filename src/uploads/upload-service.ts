@@ -36,7 +36,7 @@ const GiB = 1024 ** 3;
 const PENDING_CAP_LOCK = 0x5570;
 
 /**
- * The upload flow of seed 001: every upload is multipart (a small file is one part).
+ * The upload flow: every upload is multipart (a small file is one part).
  * `initUpload` inserts the claim BEFORE any backend side effect, `uploadPart` streams parts
  * (never trusting a client etag), `completeUpload` assembles and verifies the size (a mismatch
  * deletes the object), `abortUpload` cleans up; complete and abort are idempotent. Every

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runStoreConformance, storeConformanceCases } from "../../src/testing/index.js";
 
-const seedCases = [
+const coreCases = [
   "PutGet",
   "GetMissing",
   "Overwrite",
@@ -23,10 +23,10 @@ const seedCases = [
 ];
 
 describe("the kv conformance suite itself", () => {
-  it("contains the seed's 18 cases and the issue's additions, each once", () => {
+  it("contains the 18 core cases and the added ones, each once", () => {
     const names = storeConformanceCases.map((c) => c.name);
     expect(new Set(names).size).toBe(names.length);
-    expect(names).toEqual(expect.arrayContaining(seedCases));
+    expect(names).toEqual(expect.arrayContaining(coreCases));
     expect(names).toEqual(
       expect.arrayContaining([
         "RangeScanWithLimitAndReverse",

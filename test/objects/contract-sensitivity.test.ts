@@ -129,9 +129,9 @@ describe("the ObjectStore contract catches broken stores", () => {
       })),
       ["multipart"],
     );
-    expect(failed.some((n) => n.includes("seed 8"))).toBe(true);
-    expect(failed.some((n) => n.includes("seed 7"))).toBe(true);
-    expect(failed.some((n) => n.includes("seed 9"))).toBe(true);
+    expect(failed.some((n) => n.includes("multipart 8:"))).toBe(true);
+    expect(failed.some((n) => n.includes("multipart 7:"))).toBe(true);
+    expect(failed.some((n) => n.includes("multipart 9:"))).toBe(true);
   });
 
   it("completion that ignores its conditions (the multipart CAS hole)", async () => {
@@ -183,6 +183,6 @@ describe("the ObjectStore contract catches broken stores", () => {
       }),
       ["multipart"],
     );
-    expect(failed.some((n) => n.includes("seed 6"))).toBe(true);
+    expect(failed.some((n) => n.includes("multipart 6:"))).toBe(true);
   });
 });

@@ -8,7 +8,7 @@ import { useTempDir } from "../support/temp-dir.js";
 
 const NOW = 1_000_000;
 
-describe("sqlite: state schema upgrades from the seed's older layouts", () => {
+describe("sqlite: state schema upgrades from older layouts", () => {
   const dir = useTempDir("storeroom-state-schema-");
   let n = 0;
   const fresh = () => openSqlite(join(dir, `s${n++}.db`));
@@ -76,7 +76,7 @@ describe("sqlite: state schema upgrades from the seed's older layouts", () => {
   });
 });
 
-describe.runIf(hasPostgres)("postgres: state schema upgrades from the seed's older layouts", () => {
+describe.runIf(hasPostgres)("postgres: state schema upgrades from older layouts", () => {
   const pg = useFreshPostgresDatabase();
   let n = 0;
   const fresh = () => openPostgres(pg.url, { schema: `upgrade_${n++}`, max: 2 });
