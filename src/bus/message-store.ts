@@ -285,6 +285,24 @@ export class MessageStore {
   }
 
   /**
+   * The latest `limit` messages (1..1000, default 50), newest first (by enqueue time, then id),
+   * delivered or not: a tail of the bus for inspection.
+   */
+  async recent(limit = 50): Promise<BusMessage[]> {
+    const op = "bus.recent";
+    this.#assertOpen(op);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new InvalidArgumentError(`limit must be an integer in 1..1000, got ${limit}`, { op });
+    }
+    const rows = await this.#db.all<MessageRow>(
+      `SELECT id, sender, recipient, envelope, delivered, acked, attempts, seq, ts FROM bus_messages
+       ORDER BY ts DESC, id${this.#db.dialect.binaryCollation} DESC LIMIT $1`,
+      [limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  /**
    * Marks messages delivered and bumps their attempt counters, in one transaction. Unknown ids
    * are skipped (at-least-once callers retry). Returns the number of rows changed.
    */

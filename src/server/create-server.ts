@@ -2,18 +2,24 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
 import type { TenantStore } from "../tenants/index.js";
+import { actAsRequestedTenant } from "./acting-tenant.js";
 import { ConnectionDrain } from "./connection-drain.js";
+import { registerConsoleRoutes } from "./console/console-routes.js";
 import { answerClientError, errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
+import { MetricsHistory } from "./metrics-history.js";
 import { OrgBuses } from "./org-buses.js";
 import { readQueueDepths } from "./queue-depths.js";
 import { enforceAuth } from "./request-context.js";
+import { registerBusAdminRoutes } from "./routes/bus-admin-routes.js";
 import { registerBusNameRoutes } from "./routes/bus-name-routes.js";
 import { registerBusRoute } from "./routes/bus-route.js";
 import { registerEventRoutes } from "./routes/event-routes.js";
+import { registerDeleteQueueRoutes } from "./routes/delete-queue-routes.js";
 import { registerHealthRoutes } from "./routes/health-routes.js";
 import { registerInspectorRoutes } from "./routes/inspector-routes.js";
+import { registerMetricsHistoryRoute } from "./routes/metrics-history-route.js";
 import { registerStateRoutes } from "./routes/state-routes.js";
 import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import { registerTokenRoutes } from "./routes/token-routes.js";
@@ -46,6 +52,8 @@ export interface StoreroomServer {
   readonly config: ResolvedServerConfig;
   readonly authenticator: Authenticator;
   readonly metrics: ServerMetrics;
+  /** The in-process samples behind `GET /v1/metrics/history` (one every 10 s, the last hour). */
+  readonly history: MetricsHistory;
   /** The tenant store behind the state routes (checkpoint, evict, inspect). */
   readonly tenants: TenantStore;
   /**
@@ -178,7 +186,18 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     residentTenants: () => parts.tenants.stats.resident,
     queueDepths: async () => ({ ...(await readQueueDepths(parts, buses)) }),
     outboxLagMs: async () => (await parts.dispatcher.lag()).oldestAgeMs,
+    sseStreams: () => streams.size,
+    busPeers: () => buses.connectedPeerCount(),
   });
+  const history = new MetricsHistory({
+    metrics,
+    clock: config.clock,
+    onError: (err) => {
+      metrics.backgroundFailures.inc({ job: "metrics_history" });
+      serverWarning("metrics history", err);
+    },
+  });
+  history.start();
 
   // Upgraded sockets (bus peers) and event streams would keep server.close() waiting forever.
   let busCloseError: unknown;
@@ -191,19 +210,27 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
   registerHealthRoutes(app, { metrics });
   registerBusRoute(app, authenticator, buses);
   registerBusNameRoutes(app, parts.peerNames);
+  registerBusAdminRoutes(app, buses);
+  registerMetricsHistoryRoute(app, history);
+  registerDeleteQueueRoutes(app, parts.deleteQueue);
   registerTokenRoutes(app, tokens);
-  if (config.inspector) registerInspectorRoutes(app, parts, buses, config.clock);
+  if (config.inspector) {
+    registerConsoleRoutes(app);
+    registerInspectorRoutes(app, parts, buses, config.clock);
+  }
   registerTenantRoutes(app, parts);
-  await app.register(async (scope) =>
-    registerUploadRoutes(scope, {
+  // An admin's `?tenant=` acts on a tenant of its org (the console browses tenants this way).
+  await app.register(async (scope) => {
+    scope.addHook("preHandler", actAsRequestedTenant);
+    await registerUploadRoutes(scope, {
       uploads: parts.uploads,
       claims: parts.claims,
       deleteQueue: parts.deleteQueue,
       files: parts.files,
       ownerOf: (identity) => parts.tenantOf(identity).toString(),
       maxJsonBytes: config.maxJsonBytes,
-    }),
-  );
+    });
+  });
   registerEventRoutes(app, {
     outbox: parts.outbox,
     clock: config.clock,
@@ -219,16 +246,17 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
       maxUploadSize: parts.uploads.maxUploadSize,
     }),
   );
-  await app.register(async (scope) =>
-    registerStateRoutes(scope, {
+  await app.register(async (scope) => {
+    scope.addHook("preHandler", actAsRequestedTenant);
+    await registerStateRoutes(scope, {
       states: {
         get: (identity) => parts.stateFor(parts.tenantOf(identity)),
         pin: (identity) => parts.pinState(parts.tenantOf(identity)),
       },
       maxValueBytes: config.maxValueBytes,
       streams,
-    }),
-  );
+    });
+  });
 
   let closing: Promise<ShutdownReport> | undefined;
   return {
@@ -236,6 +264,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     config,
     authenticator,
     metrics,
+    history,
     tenants: parts.tenants,
     tokens,
     async listen() {
@@ -244,6 +273,7 @@ export async function createServer(input: ServerConfig = {}): Promise<StoreroomS
     close() {
       closing ??= (async () => {
         drain.begin();
+        await history.stop();
         for (const stream of streams) stream.end();
         await drain.waitForSockets(config.shutdownGraceMs);
         const errors: string[] = [];

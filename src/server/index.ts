@@ -7,10 +7,13 @@ export { GatewayAuthenticator, gatewaySecretHeader, stripIdentityHeaders } from 
 export type { Authenticator, RequestIdentity } from "./identity.js";
 export { canAdministerOrg, isAdmin, isOperator, Role } from "./identity.js";
 export { acceptIdentity, reservedOrgIds, tenantKeyOf } from "./identity-policy.js";
+export type { MetricsHistoryOptions, MetricsSample } from "./metrics-history.js";
+export { MetricsHistory } from "./metrics-history.js";
+export type { OrgBusPeer } from "./org-buses.js";
 export type { PeerNameOwner } from "./peer-names.js";
 export type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
 export { defaultPort, resolveServerConfig } from "./server-config.js";
-export type { MetricSources } from "./server-metrics.js";
+export type { GaugeReadings, MetricSources } from "./server-metrics.js";
 export { ServerMetrics } from "./server-metrics.js";
 export { TokenAuthenticator } from "./token-authenticator.js";
 export type { StoredToken, TokenRecord } from "./token-file.js";

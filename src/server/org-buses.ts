@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type AuditBreak, AuditLog, Broker, MessageStore } from "../bus/index.js";
+import { type AuditBreak, AuditLog, Broker, type BusMessage, MessageStore } from "../bus/index.js";
 import type { Clock } from "../clock.js";
 import { ClosedError } from "../errors.js";
 import type { Database } from "../sql/index.js";
@@ -37,6 +37,22 @@ export interface OrgAuditStatus {
   readonly break?: AuditBreak;
 }
 
+/** A registered peer of an org's bus as the console shows it. */
+export interface OrgBusPeer {
+  readonly name: string;
+  /** Connected to this process right now. */
+  readonly connected: boolean;
+  /** First registration, last registration and last time seen connected, ms since the epoch. */
+  readonly firstSeen: number;
+  readonly registered: number;
+  readonly lastSeen: number;
+  /** Messages waiting for it (undelivered, unacked), counted up to {@link maxBacklogCount}. */
+  readonly backlog: number;
+}
+
+/** Backlogs are counted up to this many messages (the console shows "1000+"). */
+export const maxBacklogCount = 1000;
+
 /**
  * One peerbus broker per org, each over its own message store and audit chain, so peer names,
  * queues and broadcasts never cross orgs. The HTTP upgrade is authenticated by the server and
@@ -46,6 +62,7 @@ export interface OrgAuditStatus {
 export class OrgBuses {
   readonly #options: OrgBusesOptions;
   readonly #buses = new Map<string, Promise<OrgBus>>();
+  readonly #open = new Map<string, OrgBus>();
   #closed = false;
 
   constructor(options: OrgBusesOptions) {
@@ -72,16 +89,45 @@ export class OrgBuses {
   /** Audit chain status of every open org bus (only `orgId`'s when given). */
   async auditStatus(only?: string): Promise<OrgAuditStatus[]> {
     const out: OrgAuditStatus[] = [];
-    for (const orgId of this.#openOrgs(only)) {
-      const bus = await this.#bus(orgId);
-      const found = await bus.audit.verify();
-      out.push(
-        found === null
-          ? { orgId, rows: await bus.audit.count(), intact: true }
-          : { orgId, rows: await bus.audit.count(), intact: false, break: found },
-      );
+    for (const orgId of this.#openOrgs(only)) out.push(await this.verifyAudit(orgId));
+    return out;
+  }
+
+  /** WebSocket peers connected right now, over every org broker open in this process. */
+  connectedPeerCount(): number {
+    let n = 0;
+    for (const bus of this.#open.values()) n += bus.broker.connectedPeers().length;
+    return n;
+  }
+
+  /** The registered peers of `orgId`'s bus (opening it), connected or not, with their backlog. */
+  async peers(orgId: string): Promise<OrgBusPeer[]> {
+    const bus = await this.#bus(orgId);
+    const connected = new Set(bus.broker.connectedPeers());
+    const out: OrgBusPeer[] = [];
+    for (const peer of await bus.store.peers()) {
+      const backlog = (await bus.store.pendingFor(peer.name, { limit: maxBacklogCount })).length;
+      out.push({ ...peer, connected: connected.has(peer.name), backlog });
     }
     return out;
+  }
+
+  /** The latest messages of `orgId`'s bus, newest first (see `MessageStore.recent`). */
+  async recentMessages(orgId: string, limit: number): Promise<BusMessage[]> {
+    return (await this.#bus(orgId)).store.recent(limit);
+  }
+
+  /** One message of `orgId`'s bus, or `undefined`. */
+  async message(orgId: string, id: string): Promise<BusMessage | undefined> {
+    return (await this.#bus(orgId)).store.get(id);
+  }
+
+  /** Verifies `orgId`'s audit chain now (opening its bus). */
+  async verifyAudit(orgId: string): Promise<OrgAuditStatus> {
+    const bus = await this.#bus(orgId);
+    const found = await bus.audit.verify();
+    const rows = await bus.audit.count();
+    return found === null ? { orgId, rows, intact: true } : { orgId, rows, intact: false, break: found };
   }
 
   /** Closes every broker (peers get 1001), then the stores and databases. */
@@ -89,6 +135,7 @@ export class OrgBuses {
     this.#closed = true;
     const buses = await Promise.allSettled([...this.#buses.values()]);
     this.#buses.clear();
+    this.#open.clear();
     const errors: unknown[] = [];
     for (const r of buses) {
       if (r.status !== "fulfilled") continue;
@@ -117,14 +164,19 @@ export class OrgBuses {
     TenantKey.org(orgId).validate();
     let bus = this.#buses.get(orgId);
     if (bus === undefined) {
-      bus = this.#open(orgId);
+      bus = this.#openBus(orgId);
       this.#buses.set(orgId, bus);
-      bus.catch(() => this.#buses.delete(orgId));
+      bus.then(
+        (opened) => {
+          if (!this.#closed) this.#open.set(orgId, opened);
+        },
+        () => this.#buses.delete(orgId),
+      );
     }
     return bus;
   }
 
-  async #open(orgId: string): Promise<OrgBus> {
+  async #openBus(orgId: string): Promise<OrgBus> {
     const { database, dataDir, clock, hmacSecret, onError, authorizeRegistration } = this.#options;
     let db: Database;
     if (isPostgresUrl(database)) {

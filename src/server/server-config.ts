@@ -44,7 +44,7 @@ export interface ServerConfig {
   busHmacSecret?: string;
   /** Tokens file for token mode. Default `<dataDir>/tokens.json` (generated on first start). */
   tokensFile?: string;
-  /** Serve the inspector page at `GET /`. Default true. */
+  /** Serve the admin console at `GET /` (and its data at `GET /v1/inspector`). Default true. */
   inspector?: boolean;
   /** Largest state value accepted by `PUT /v1/state/:group/:key`, bytes. Default 1 MiB. */
   maxValueBytes?: number;

@@ -9,12 +9,25 @@ export interface MetricSources {
   queueDepths?: () => Promise<Record<string, number>>;
   /** Age of the oldest undelivered upload event, ms. */
   outboxLagMs?: () => Promise<number>;
+  /** Server-Sent Events streams open right now (state change streams). */
+  sseStreams?: () => number;
+  /** WebSocket peers connected to the bus right now, over every org broker of this process. */
+  busPeers?: () => number;
+}
+
+/** The gauges of {@link MetricSources} read once; a source that is not set or failed is left out. */
+export interface GaugeReadings {
+  residentTenants?: number;
+  queueDepths?: Record<string, number>;
+  sseStreams?: number;
+  busPeers?: number;
 }
 
 /**
  * The server's Prometheus metrics in their own registry (several servers can live in one
  * process): request counts and latencies per route, resident tenants, checkpoint failures,
- * queue depths.
+ * queue depths, open SSE streams and bus peers, plus the process and Node.js defaults
+ * (`process_*`, `nodejs_*`: CPU, memory, event loop lag, handles, GC).
  */
 export class ServerMetrics {
   readonly registry: Registry;
@@ -33,6 +46,7 @@ export class ServerMetrics {
     const { Counter, Gauge, Histogram, Registry } = prom;
     this.registry = new Registry();
     const registers = [this.registry];
+    prom.collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: "storeroom_http_requests_total",
       help: "HTTP requests by method, route pattern and status code.",
@@ -98,6 +112,46 @@ export class ServerMetrics {
         for (const [queue, depth] of Object.entries(await read())) this.set({ queue }, depth);
       },
     });
+    new Gauge({
+      name: "storeroom_sse_streams",
+      help: "Server-Sent Events streams open right now.",
+      registers,
+      collect() {
+        const read = sources().sseStreams;
+        if (read) this.set(read());
+      },
+    });
+    new Gauge({
+      name: "storeroom_bus_peers",
+      help: "WebSocket peers connected to the bus right now (every org broker of this process).",
+      registers,
+      collect() {
+        const read = sources().busPeers;
+        if (read) this.set(read());
+      },
+    });
+  }
+
+  /** Reads every scrape-time gauge source once (for the console's history). */
+  async readGauges(): Promise<GaugeReadings> {
+    const sources = this.#sources;
+    const out: GaugeReadings = {};
+    const read = <T>(fn: (() => T) | undefined): T | undefined => {
+      try {
+        return fn?.();
+      } catch {
+        return undefined;
+      }
+    };
+    const resident = read(sources.residentTenants);
+    if (resident !== undefined) out.residentTenants = resident;
+    const sse = read(sources.sseStreams);
+    if (sse !== undefined) out.sseStreams = sse;
+    const peers = read(sources.busPeers);
+    if (peers !== undefined) out.busPeers = peers;
+    const depths = await read(sources.queueDepths)?.catch(() => undefined);
+    if (depths !== undefined) out.queueDepths = depths;
+    return out;
   }
 
   /** Connects the scrape-time gauges to the running parts. */

@@ -144,16 +144,39 @@ export class ClaimStore {
    * outside 1..1000 -> {@link InvalidArgumentError}.
    */
   async listByOwner(owner: string, status: ClaimStatus, options: ListClaimsOptions = {}): Promise<ClaimPage> {
+    return this.#list("created_by = $1", owner, status, options, "claims.listByOwner", false);
+  }
+
+  /**
+   * Like {@link listByOwner} for every owner whose id starts with `ownerPrefix` (an org's
+   * tenants: `"acme/"`), ordered by object key; each claim's `createdBy` names its owner.
+   */
+  async listByOwnerPrefix(
+    ownerPrefix: string,
+    status: ClaimStatus,
+    options: ListClaimsOptions = {},
+  ): Promise<ClaimPage> {
+    return this.#list("substr(created_by, 1, $7) = $1", ownerPrefix, status, options, "claims.listByOwnerPrefix");
+  }
+
+  async #list(
+    ownerCondition: string,
+    owner: string,
+    status: ClaimStatus,
+    options: ListClaimsOptions,
+    op: string,
+    ownerIsPrefix = true,
+  ): Promise<ClaimPage> {
     const limit = options.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new InvalidArgumentError(`limit must be an integer in 1..1000, got ${limit}`, { op: "claims.listByOwner" });
+      throw new InvalidArgumentError(`limit must be an integer in 1..1000, got ${limit}`, { op });
     }
     const prefix = options.prefix ?? "";
     const rows = await (options.executor ?? this.#db).all<ClaimRow>(
       `SELECT ${CLAIM_COLUMNS} FROM storeroom_upload_claims
-       WHERE created_by = $1 AND status = $2 AND object_key > $3 AND substr(object_key, 1, $4) = $5
+       WHERE ${ownerCondition} AND status = $2 AND object_key > $3 AND substr(object_key, 1, $4) = $5
        ORDER BY object_key LIMIT $6`,
-      [owner, status, options.cursor ?? "", prefix.length, prefix, limit + 1],
+      [owner, status, options.cursor ?? "", prefix.length, prefix, limit + 1, ...(ownerIsPrefix ? [owner.length] : [])],
     );
     const claims = rows.slice(0, limit).map(claimFromRow);
     const last = claims.at(-1);

@@ -249,6 +249,46 @@ export class DeleteQueue {
     });
   }
 
+  /** One dead letter by id, or `undefined`. */
+  async getDeadLetter(id: string): Promise<DeadLetter | undefined> {
+    return (await this.#deadLetterRows("WHERE id = $1", [id]))[0];
+  }
+
+  /**
+   * Puts a dead letter back in the queue, due now with no attempts, so the next worker run
+   * tries the delete again; in one transaction. Returns the queued row. A missing dead letter
+   * -> {@link NotFoundError}, nothing changed.
+   */
+  async retryDeadLetter(id: string, options: UploadsCallOptions = {}): Promise<PendingDelete> {
+    const now = this.#clock.now();
+    return (options.executor ?? this.#db).transaction(async (tx) => {
+      const dead = await tx.get<{ object_key: string; upload_id: string; reason: DeleteReason; owner: string }>(
+        "DELETE FROM storeroom_delete_dead_letters WHERE id = $1 RETURNING object_key, upload_id, reason, owner",
+        [id],
+      );
+      if (dead === undefined) {
+        throw new NotFoundError(`dead letter ${id} not found`, { op: "deleteQueue.retryDeadLetter" });
+      }
+      const row = await tx.get<PendingRow>(
+        `INSERT INTO storeroom_pending_deletes (id, object_key, upload_id, reason, next_attempt_at, created_at, owner)
+         VALUES ($1, $2, $3, $4, $5, $5, $6)
+         ON CONFLICT (object_key, reason) DO UPDATE SET next_attempt_at = $5
+         RETURNING ${COLUMNS}`,
+        [sortableId(now), dead.object_key, dead.upload_id, dead.reason, now, dead.owner],
+      );
+      return fromRow(row as PendingRow);
+    });
+  }
+
+  /** Forgets a dead letter for good (its object, if any, stays in storage). A missing one -> {@link NotFoundError}. */
+  async dropDeadLetter(id: string, options: UploadsCallOptions = {}): Promise<void> {
+    const { changes } = await (options.executor ?? this.#db).run(
+      "DELETE FROM storeroom_delete_dead_letters WHERE id = $1",
+      [id],
+    );
+    if (changes === 0) throw new NotFoundError(`dead letter ${id} not found`, { op: "deleteQueue.dropDeadLetter" });
+  }
+
   /** One row by id, or `undefined`. */
   async get(id: string): Promise<PendingDelete | undefined> {
     const row = await this.#db.get<PendingRow>(`SELECT ${COLUMNS} FROM storeroom_pending_deletes WHERE id = $1`, [id]);
@@ -285,6 +325,10 @@ export class DeleteQueue {
 
   /** Retired rows, newest first. */
   async deadLetters(limit = 1000): Promise<DeadLetter[]> {
+    return this.#deadLetterRows("ORDER BY dead_at DESC, id LIMIT $1", [limit]);
+  }
+
+  async #deadLetterRows(rest: string, params: (string | number)[]): Promise<DeadLetter[]> {
     const rows = await this.#db.all<{
       id: string;
       object_key: string;
@@ -298,19 +342,19 @@ export class DeleteQueue {
       owner: string;
     }>(
       `SELECT id, object_key, upload_id, reason, attempts, last_error, error_class, created_at, dead_at, owner
-       FROM storeroom_delete_dead_letters ORDER BY dead_at DESC, id LIMIT $1`,
-      [limit],
+       FROM storeroom_delete_dead_letters ${rest}`,
+      params,
     );
     return rows.map((r) => ({
       id: r.id,
       key: r.object_key,
       uploadId: r.upload_id,
       reason: r.reason,
-      attempts: r.attempts,
+      attempts: Number(r.attempts),
       lastError: r.last_error,
       errorClass: r.error_class,
-      createdAt: r.created_at,
-      deadAt: r.dead_at,
+      createdAt: Number(r.created_at),
+      deadAt: Number(r.dead_at),
       owner: r.owner,
     }));
   }

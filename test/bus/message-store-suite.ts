@@ -71,6 +71,24 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       expect(await store.countUndelivered()).toBe(1);
     });
 
+    it("recent: the latest messages first, delivered or not, bounded by limit", async () => {
+      const { store, clock } = await fresh();
+      await store.register({ name: "bob" });
+      for (const id of ["m1", "m2", "m3"]) {
+        await store.enqueue({ id, from: "alice", to: "bob", envelope: bytes(`{"id":"${id}"}`) });
+        clock.advance(10);
+      }
+      await store.markDelivered("m1");
+      const latest = await store.recent(2);
+      expect(latest.map((m) => m.id)).toEqual(["m3", "m2"]);
+      expect((await store.recent()).map((m) => [m.id, m.delivered])).toEqual([
+        ["m3", false],
+        ["m2", false],
+        ["m1", true],
+      ]);
+      for (const bad of [0, 1001, 1.5]) await expect(store.recent(bad)).rejects.toThrow(/^limit must be/);
+    });
+
     it("enqueue needs a registered recipient", async () => {
       const { store } = await fresh();
       const err = await store.enqueue({ id: "m1", from: "a", to: "ghost", envelope: bytes("x") }).catch((e) => e);

@@ -67,7 +67,7 @@ function textStart(args: string[]): Promise<{ code: number | null; output: strin
   return new Promise((resolve) => {
     const onData = (c: Buffer) => {
       output += c.toString();
-      if (output.includes("  inspector ") && child.signalCode === null && !stopping) {
+      if (output.includes("  console ") && child.signalCode === null && !stopping) {
         stopping = true;
         child.kill("SIGTERM");
       }

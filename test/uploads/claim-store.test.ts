@@ -156,6 +156,28 @@ forEachEngine("ClaimStore", (ctx) => {
     expect(await claims.countPendingByOwner("bob")).toBe(1);
   });
 
+  it("lists the claims of every owner under a prefix, by key, a page at a time", async () => {
+    const { claims } = stores();
+    const owners = ["acme/org", "acme/users/ada", "acme-2/org", "acmex/users/ada", "globex/org"];
+    for (const [i, owner] of owners.entries()) {
+      for (const status of ["pending", "uploaded"] as const) {
+        const claim = await claims.create(newClaim({ createdBy: owner, key: `priv/2026/01/0${i}/${status}.bin` }));
+        if (status === "uploaded") await claims.markUploaded(claim.id);
+      }
+    }
+    const first = await claims.listByOwnerPrefix("acme/", "uploaded", { limit: 1 });
+    expect(first.claims.map((c) => c.createdBy)).toEqual(["acme/org"]);
+    const rest = await claims.listByOwnerPrefix("acme/", "uploaded", { cursor: first.cursor! });
+    expect(rest.claims.map((c) => c.createdBy)).toEqual(["acme/users/ada"]);
+    expect(rest.cursor).toBeUndefined();
+    expect((await claims.listByOwnerPrefix("acme/", "pending")).claims.map((c) => c.key)).toEqual([
+      "priv/2026/01/00/pending.bin",
+      "priv/2026/01/01/pending.bin",
+    ]);
+    // The exact-owner listing is unchanged.
+    expect((await claims.listByOwner("acme/org", "uploaded")).claims).toHaveLength(1);
+  });
+
   it("cascades parts when claims are deleted", async () => {
     const { db, claims } = stores();
     const parts = new UploadPartStore({ database: db });

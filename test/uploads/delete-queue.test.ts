@@ -107,6 +107,37 @@ forEachEngine("DeleteQueue", (ctx) => {
     );
   });
 
+  it("puts a dead letter back in the queue, due now, and forgets one on request", async () => {
+    const { queue, clock } = setup();
+    await queue.schedule(["a", "b"], "deleted", { owner: "acme/users/ada" });
+    for (const row of await queue.lease(10_000, 2, 1_000)) {
+      await queue.deadLetter(row.id, { lastError: "denied", errorClass: "access_denied" });
+    }
+    const [first, second] = await queue.deadLetters();
+    expect(await queue.getDeadLetter(first!.id)).toEqual(first);
+    clock.advance(5_000);
+    const again = await queue.retryDeadLetter(first!.id);
+    expect(again).toMatchObject({ key: first!.key, reason: "deleted", attempts: 0, owner: "acme/users/ada" });
+    expect(again.nextAttemptAt).toBe(clock.now());
+    expect((await queue.lease(clock.now(), 10, 1_000)).map((r) => r.key)).toEqual([first!.key]);
+    await queue.dropDeadLetter(second!.id);
+    expect(await queue.deadLetters()).toEqual([]);
+    expect(await queue.getDeadLetter(second!.id)).toBeUndefined();
+    await expect(queue.retryDeadLetter(second!.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(queue.dropDeadLetter(first!.id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("retrying a dead letter whose key is queued again keeps one row, due now", async () => {
+    const { queue, clock } = setup();
+    await queue.schedule(["a"], "deleted");
+    const [row] = await queue.lease(10_000, 1, 1_000);
+    const dead = await queue.deadLetter(row!.id, { lastError: "x", errorClass: "transient" });
+    await queue.enqueue([{ key: "a", reason: "deleted", nextAttemptAt: 99_000 }]);
+    await queue.retryDeadLetter(dead.id);
+    const rows = await queue.list();
+    expect(rows.map((r) => [r.key, r.nextAttemptAt])).toEqual([["a", clock.now()]]);
+  });
+
   it("schedule is idempotent for any sequence of calls (property)", async () => {
     const { queue, db } = setup();
     const reasons: DeleteReason[] = ["replaced", "deleted"];

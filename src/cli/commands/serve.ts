@@ -26,7 +26,7 @@ interface ServeOptions {
 export function registerServe(program: Command): void {
   program
     .command("serve")
-    .description("Run the multi-tenant HTTP + WebSocket server (state, uploads, files, bus, metrics, inspector).")
+    .description("Run the multi-tenant HTTP + WebSocket server (state, uploads, files, bus, metrics, admin console).")
     .option("--port <n>", "TCP port, default 7480 (env STOREROOM_PORT; 0 = any free port)", process.env.STOREROOM_PORT)
     .option("--host <addr>", "interface to bind (env STOREROOM_HOST)", process.env.STOREROOM_HOST ?? "127.0.0.1")
     .option("--data <dir>", "data directory (env STOREROOM_DATA)", process.env.STOREROOM_DATA ?? "./.storeroom")
@@ -72,7 +72,7 @@ export function registerServe(program: Command): void {
       "webhook signing key, >= 32 bytes (env STOREROOM_WEBHOOK_SECRET; default generated into <data>/webhook-hmac.key)",
       process.env.STOREROOM_WEBHOOK_SECRET,
     )
-    .option("--no-inspector", "do not serve the inspector page at /")
+    .option("--no-inspector", "do not serve the admin console at / (nor /v1/inspector)")
     .option("--log", "log every request as a JSON line")
     .option("--json", "print one JSON line when listening and one at shutdown instead of text")
     .addHelpText(
@@ -184,7 +184,7 @@ async function announce(server: StoreroomServer, url: string, sqliteEngine: stri
         out(`  try       curl -H 'Authorization: Bearer ${generated.token}' ${url}/v1/state`);
       }
     }
-    if (config.inspector) out(`  inspector ${url}/${generated === undefined ? "" : `#token=${generated.token}`}`);
+    if (config.inspector) out(`  console   ${url}/${generated === undefined ? "" : `#token=${generated.token}`}`);
   }
   // Shown now: later starts no longer repeat it.
   await server.tokens?.acknowledgeGenerated();

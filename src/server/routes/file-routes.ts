@@ -13,7 +13,7 @@ import { evaluatePreconditions, ifRangeHolds } from "../conditional-request.js";
 import { HttpError } from "../error-reply.js";
 import { parseRange } from "../http-range.js";
 import type { RequestIdentity } from "../identity.js";
-import { identityOf } from "../request-context.js";
+import { administeredOrg, identityOf } from "../request-context.js";
 
 /** Options of {@link registerFileRoutes}. */
 export interface FileRouteOptions {
@@ -34,7 +34,8 @@ export function fileUrl(key: string): string {
 }
 
 /**
- * The files API over completed uploads: `GET /v1/files` (the caller's files, paged),
+ * The files API over completed uploads: `GET /v1/files` (the caller's files, paged; an
+ * admin's `?org=`: every file of its org, with owners),
  * `GET`/`HEAD /v1/files/<key>` (anonymous for `pub/`, owner-only otherwise; Range, ETag,
  * preconditions, Content-Disposition) and `DELETE /v1/files/<key>` (owner; through the delete queue).
  */
@@ -43,13 +44,19 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRouteOptio
 
   app.get("/v1/files", async (request) => {
     const query = request.query as Record<string, string | undefined>;
-    const page = await claims.listByOwner(ownerOf(identityOf(request)), "uploaded", {
+    const listOptions = {
       ...(query.prefix === undefined ? {} : { prefix: query.prefix }),
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
       ...(query.limit === undefined ? {} : { limit: integerParam(query.limit, "limit") }),
-    });
+    };
+    const org = orgListing(request);
+    const page =
+      org === undefined
+        ? await claims.listByOwner(ownerOf(identityOf(request)), "uploaded", listOptions)
+        : await claims.listByOwnerPrefix(`${org}/`, "uploaded", listOptions);
     return {
       files: page.claims.map((claim) => ({
+        ...(org === undefined ? {} : { owner: claim.createdBy }),
         key: claim.key,
         url: fileUrl(claim.key),
         size: claim.size,
@@ -178,6 +185,15 @@ async function readableClaim(claims: ClaimStore, principal: string | undefined, 
     throw new HttpError(403, "ACCESS_DENIED", `not allowed to read ${key}`);
   }
   return uploaded;
+}
+
+/**
+ * `?org=` on a listing: an admin lists every tenant's items of its org (an operator: any org),
+ * each with its `owner`. `undefined` without the parameter (the caller's own items).
+ */
+export function orgListing(request: FastifyRequest): string | undefined {
+  const requested = (request.query as Record<string, string | undefined>).org;
+  return requested === undefined ? undefined : administeredOrg(identityOf(request), requested);
 }
 
 function integerParam(value: string, name: string): number {

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Clock } from "../../clock.js";
 import { TenantKey } from "../../tenants/index.js";
-import { inspectorHtml } from "../inspector-page.js";
 import type { OrgBuses } from "../org-buses.js";
 import { readQueueDepths } from "../queue-depths.js";
 import { administeredOrg, identityOf } from "../request-context.js";
@@ -12,19 +11,11 @@ const maxTenants = 50;
 const keysPerGroup = 20;
 
 /**
- * `GET /` (the inspector page, anonymous: it holds no data) and admin `GET /v1/inspector` (its
- * data, scoped like every admin route: an admin's own org, or every org for an operator).
+ * Admin `GET /v1/inspector`: tenants with their groups and first keys, queue depths and the
+ * bus audit chain, scoped like every admin route (an admin's own org, or every org for an
+ * operator). The console's tenants page reads it beside `GET /v1/tenants`.
  */
 export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts, buses: OrgBuses, clock: Clock): void {
-  app.get("/", { config: { auth: "none" } }, async (_request, reply) =>
-    reply
-      .type("text/html; charset=utf-8")
-      .header("x-content-type-options", "nosniff")
-      .header("cache-control", "no-store")
-      .header("content-security-policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-      .send(inspectorHtml),
-  );
-
   // An admin sees its own org (tenants, its bus queue and audit chain); an operator sees every org and the server's queues.
   app.get("/v1/inspector", { config: { auth: "admin" } }, async (request) => {
     const org = administeredOrg(identityOf(request), undefined);

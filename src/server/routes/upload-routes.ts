@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { UploadService } from "../../uploads/index.js";
 import { HttpError } from "../error-reply.js";
 import { identityOf } from "../request-context.js";
-import { type FileRouteOptions, fileUrl, registerFileRoutes } from "./file-routes.js";
+import { type FileRouteOptions, fileUrl, orgListing, registerFileRoutes } from "./file-routes.js";
 
 /** Options of {@link registerUploadRoutes}. */
 export interface UploadRouteOptions extends FileRouteOptions {
@@ -14,7 +14,7 @@ export interface UploadRouteOptions extends FileRouteOptions {
 
 /**
  * Upload routes: `POST /v1/uploads` (JSON only), `GET /v1/uploads` (the caller's unfinished
- * uploads, paged), `GET /v1/uploads/:claimId`, `PUT /v1/uploads/:claimId/parts/:n` (raw
+ * uploads, paged; an admin's `?org=`: every unfinished upload of its org, with owners), `GET /v1/uploads/:claimId`, `PUT /v1/uploads/:claimId/parts/:n` (raw
  * streamed body), `GET /v1/uploads/:claimId/parts`, `POST /v1/uploads/:claimId/complete`,
  * `DELETE /v1/uploads/:claimId` (abort; 409 once complete), plus the files API
  * ({@link registerFileRoutes}) in the same scope, which shares its body parsers.
@@ -61,13 +61,19 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
   app.get("/v1/uploads", async (request) => {
     const query = request.query as Record<string, string | undefined>;
     const limit = query.limit === undefined ? undefined : Number(query.limit);
-    const page = await options.claims.listByOwner(ownerOf(identityOf(request)), "pending", {
+    const listOptions = {
       ...(query.prefix === undefined ? {} : { prefix: query.prefix }),
       ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
       ...(limit === undefined ? {} : { limit }),
-    });
+    };
+    const org = orgListing(request);
+    const page =
+      org === undefined
+        ? await options.claims.listByOwner(ownerOf(identityOf(request)), "pending", listOptions)
+        : await options.claims.listByOwnerPrefix(`${org}/`, "pending", listOptions);
     return {
       uploads: page.claims.map((claim) => ({
+        ...(org === undefined ? {} : { owner: claim.createdBy }),
         claimId: claim.id,
         key: claim.key,
         size: claim.size,

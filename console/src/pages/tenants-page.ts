@@ -1,0 +1,116 @@
+import { formatAgo, formatBytes, formatTime, h, pill, table } from "../dom.js";
+import { href, type PageContext } from "../session.js";
+import { card, errorBox, pageHeader } from "../ui.js";
+
+interface StoredTenant {
+  tenant: string;
+  orgId: string;
+  userId?: string;
+  scope: string;
+  size: number;
+  lastModified: number;
+}
+
+interface InspectedTenant {
+  tenant: string;
+  scope: string;
+  resident: boolean;
+  dirtyChanges?: number;
+  lagMs?: number;
+  groups: { group: string; count: number }[];
+}
+
+interface Inspector {
+  tenants: InspectedTenant[];
+  conflicts?: { tenant: string }[];
+}
+
+/** Tenants of the org: size, residency, last checkpoint, replication lag, conflicts; each opens the data browser. */
+export async function tenantsPage(ctx: PageContext): Promise<Node> {
+  const { api, org, operator } = ctx.session;
+  const [stored, inspected] = await Promise.all([
+    api.json<{ tenants: StoredTenant[] }>("/v1/tenants", { query: { org }, signal: ctx.signal }),
+    api.json<Inspector>("/v1/inspector", { signal: ctx.signal }).catch((err: unknown) => err),
+  ]);
+  const inspector = inspected instanceof Error ? undefined : (inspected as Inspector);
+  const byId = new Map<string, { stored?: StoredTenant; live?: InspectedTenant }>();
+  for (const t of stored.tenants) byId.set(t.tenant, { stored: t });
+  for (const t of inspector?.tenants ?? []) {
+    if (!t.tenant.startsWith(`${org}/`)) continue;
+    byId.set(t.tenant, { ...byId.get(t.tenant), live: t });
+  }
+  const conflicts = new Map<string, number>();
+  for (const c of inspector?.conflicts ?? []) conflicts.set(c.tenant, (conflicts.get(c.tenant) ?? 0) + 1);
+  const ids = [...byId.keys()].sort();
+  const totalSize = stored.tenants.reduce((n, t) => n + t.size, 0);
+  const residentCount = ids.filter((id) => byId.get(id)?.live?.resident).length;
+  const conflictCount = [...conflicts.values()].reduce((a, b) => a + b, 0);
+
+  const filter = h("input", {
+    type: "search",
+    class: "filter",
+    placeholder: "filter tenants",
+    "aria-label": "filter tenants",
+  });
+  const rows = ids.map((id) => {
+    const { stored: s, live } = byId.get(id) ?? {};
+    const lag =
+      live?.lagMs !== undefined
+        ? `${Math.round(live.lagMs)} ms`
+        : live?.dirtyChanges
+          ? `${live.dirtyChanges} change(s) not checkpointed`
+          : live
+            ? "up to date"
+            : "-";
+    const n = conflicts.get(id) ?? 0;
+    return [
+      h("a", { href: href("tenant", id), class: "mono" }, id),
+      live?.scope ?? s?.scope ?? "",
+      s === undefined ? h("span", { class: "muted" }, "not stored yet") : formatBytes(s.size),
+      live?.resident ? pill("resident", "ok") : pill("idle"),
+      s === undefined ? "-" : h("span", { title: formatTime(s.lastModified) }, formatAgo(s.lastModified)),
+      lag,
+      n > 0 ? pill(`${n} conflict(s)`, "bad") : pill("none"),
+    ];
+  });
+  const tableEl = table(
+    ["Tenant", "Scope", "Size", "Resident", "Last checkpoint", "Replication lag", "Conflicts"],
+    rows,
+    "no tenants in this org yet",
+    { id: "tenants", class: "data" },
+  );
+  filter.addEventListener("input", () => {
+    const q = filter.value.trim();
+    for (const tr of tableEl.tBodies[0]?.rows ?? []) tr.hidden = q !== "" && !(tr.textContent ?? "").includes(q);
+  });
+  const open = h("input", { placeholder: `${org}/users/<user>`, "aria-label": "tenant id", class: "mono" });
+  const openForm = h("form", { class: "inline" }, open, h("button", { type: "submit" }, "Open tenant"));
+  openForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (open.value.trim() !== "") ctx.go("tenant", open.value.trim());
+  });
+  return h(
+    "div",
+    null,
+    pageHeader("Tenants", operator ? `org ${org} (operator: every org)` : `org ${org}`, openForm),
+    h(
+      "div",
+      { class: "stats" },
+      stat("tenants", String(ids.length)),
+      stat("stored size", formatBytes(totalSize)),
+      stat("resident", String(residentCount)),
+      stat("conflicts", String(conflictCount), conflictCount > 0 ? "bad" : undefined),
+    ),
+    inspector === undefined ? errorBox(inspected) : null,
+    card(h("span", null, "All tenants ", filter), tableEl),
+  );
+}
+
+function stat(label: string, value: string, tone?: string): HTMLElement {
+  return h(
+    "div",
+    { class: `stat ${tone ?? ""}` },
+    h("div", { class: "value" }, value),
+    h("div", { class: "label" }, label),
+  );
+}

@@ -1,0 +1,305 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TenantKey } from "../../src/tenants/index.js";
+import { useTempDir } from "../support/temp-dir.js";
+import { TestPeer } from "./bus-peer.js";
+import { auth, startServer, tokens } from "./server-fixture.js";
+
+const chromiumPath = "/usr/bin/chromium";
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** Screenshots of every page, for people to look at (gitignored). */
+const artifacts = join(import.meta.dirname, "..", "artifacts");
+const bundleBuilt = existsSync(join(import.meta.dirname, "..", "..", "dist", "console", "app.js"));
+
+/** Polls `check` until it holds or 5 s pass. */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("admin console", async () => {
+  const dir = useTempDir();
+  const server = await startServer(dir);
+  const base = await server.listen();
+  const put = (token: string, path: string, body: string) =>
+    fetch(`${base}/v1/state/${path}`, { method: "PUT", headers: auth(token), body });
+
+  it("serves /v1/inspector to admins only", async () => {
+    await put(tokens.acme, "settings/theme", "dark");
+    expect((await fetch(`${base}/v1/inspector`, { headers: auth(tokens.acme) })).status).toBe(403);
+    expect((await fetch(`${base}/v1/inspector`)).status).toBe(401);
+    const data = (await (await fetch(`${base}/v1/inspector`, { headers: auth(tokens.operator) })).json()) as {
+      tenants: { tenant: string; groups: { group: string; keys: string[] }[] }[];
+      queues: Record<string, number>;
+      audit: { intact: boolean };
+    };
+    expect(data.tenants).toContainEqual(
+      expect.objectContaining({ tenant: "acme/org", groups: [{ group: "settings", count: 1, keys: ["theme"] }] }),
+    );
+    expect(data.queues).toEqual({ delete: 0, claims_pending: 0, outbox_pending: 0, bus_pending: 0 });
+    expect(data.audit.intact).toBe(true);
+  });
+
+  it("serves the page shell and bundle anonymously under a strict content security policy", async () => {
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(page.headers.get("content-security-policy")).not.toContain("unsafe-inline");
+    const html = await page.text();
+    expect(html).toContain('src="/console/app.js"');
+    const script = await fetch(`${base}/console/app.js`);
+    expect(script.headers.get("content-type")).toContain("javascript");
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    const etag = script.headers.get("etag") ?? "";
+    expect((await fetch(`${base}/console/app.js`, { headers: { "if-none-match": etag } })).status).toBe(304);
+  });
+
+  // CI installs Debian's chromium (.ci/run); elsewhere the browser tests need it installed.
+  describe.runIf((existsSync(chromiumPath) || process.env.CI === "true") && bundleBuilt)("in Chromium", () => {
+    let browser: Browser;
+    let page: Page;
+    beforeAll(async () => {
+      mkdirSync(artifacts, { recursive: true });
+      await put(tokens.ada, "cart/item-1", JSON.stringify({ sku: "A-1", qty: 2 }));
+      await put(tokens.ada, "cart/item-2", "plain words");
+      await put(tokens.ada, "profile/name", "Ada");
+      await put(tokens.globex, "plans/secret", "globex only");
+      await server.tenants.checkpoint(TenantKey.user("acme", "ada"));
+      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+      page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      page.setDefaultTimeout(8000);
+    });
+    afterAll(async () => {
+      await browser?.close();
+    });
+    const shot = async (name: string) => {
+      const path = join(artifacts, `console-${name}.png`);
+      await page.screenshot({ path, fullPage: true });
+      expect(statSync(path).size).toBeGreaterThan(10_000);
+    };
+
+    it("signs in with a token kept in sessionStorage, not in the URL", async () => {
+      await page.goto(`${base}/`);
+      await page.fill("#token", "not-a-token");
+      await page.click("#signin button[type=submit]");
+      await page.waitForSelector(".error >> text=UNAUTHENTICATED");
+      await shot("signin");
+      await page.fill("#token", tokens.acmeAdmin);
+      await page.click("#signin button[type=submit]");
+      await page.waitForSelector("#tenants");
+      expect(page.url()).not.toContain(tokens.acmeAdmin);
+      expect(await page.evaluate('sessionStorage.getItem("storeroom-token")')).toBe(tokens.acmeAdmin);
+      expect(await page.locator("#whoami").innerText()).toContain("admin");
+    });
+
+    it("shows an org admin its own org only and refuses another org's tenant in place", async () => {
+      const rows = (await page.locator("#tenants tbody tr").allInnerTexts()).join("\n");
+      expect(rows).toContain("acme/users/ada");
+      expect(rows).toContain("acme/org");
+      expect(rows).not.toContain("globex");
+      // The checkpointed tenant shows its stored size; the other is resident and not stored yet.
+      expect(await page.locator("#tenants tr", { hasText: "acme/users/ada" }).innerText()).toMatch(/\d+(\.\d)? KB/);
+      expect(await page.locator("#tenants tr", { hasText: "acme/org" }).innerText()).toContain("not stored yet");
+      await shot("tenants");
+      await page.goto(`${base}/#/tenant/${encodeURIComponent("globex/org")}/plans`);
+      await page.waitForSelector(".error >> text=ACCESS_DENIED");
+      expect(await page.content()).not.toContain("globex only");
+      // The API itself refuses the same thing to the same token.
+      const direct = await fetch(`${base}/v1/state/plans/secret?tenant=globex/org`, {
+        headers: auth(tokens.acmeAdmin),
+      });
+      expect(direct.status).toBe(403);
+    });
+
+    it("browses to a value, edits it, and a plain HTTP client sees the edit", async () => {
+      await page.goto(`${base}/#/tenants`);
+      await page.click("#tenants >> text=acme/users/ada");
+      await page.click("#groups >> text=cart");
+      await page.click('#keys a[data-key="item-1"]');
+      await page.waitForSelector("#view");
+      // JSON is pretty-printed.
+      expect(await page.locator("#view").innerText()).toContain('"sku": "A-1"');
+      await shot("value");
+      await page.click('button[data-mode="edit"]');
+      await page.fill("#editor", '{"sku":"A-1","qty":7}');
+      await page.click('[data-testid="save"]');
+      await page.waitForSelector("text=saved");
+      const seen = await fetch(`${base}/v1/state/cart/item-1`, { headers: auth(tokens.ada) });
+      expect(await seen.text()).toBe('{"sku":"A-1","qty":7}');
+    });
+
+    it("sets a TTL on a value and deletes a value", async () => {
+      await page.click('#keys a[data-key="item-2"]');
+      await page.click('button[data-mode="edit"]');
+      await page.fill("#ttl", "3600");
+      await page.click('[data-testid="save"]');
+      await page.waitForSelector("text=expires in 3600 s");
+      await page.click('[data-testid="delete"]');
+      await page.click('[data-testid="delete"]');
+      await page.waitForSelector('#keys a[data-key="item-2"]', { state: "detached" });
+      expect((await fetch(`${base}/v1/state/cart/item-2`, { headers: auth(tokens.ada) })).status).toBe(404);
+    });
+
+    it("watches live changes arrive over Server-Sent Events", async () => {
+      await page.click('#keys a[data-key="item-1"]');
+      await page.waitForSelector("#live-state >> text=live");
+      await until(
+        async () =>
+          (await fetch(`${base}/metrics`, { headers: auth(tokens.acme) }).then((r) => r.text())).includes(
+            "storeroom_sse_streams 1",
+          ),
+        "the stream",
+      );
+      await put(tokens.ada, "cart/item-9", "arrived live");
+      await page.waitForSelector("#events >> text=item-9");
+      await page.waitForSelector('#keys a[data-key="item-9"]');
+      // A change to the open value replaces what is shown.
+      await put(tokens.ada, "cart/item-1", '{"sku":"A-1","qty":8}');
+      await page.waitForSelector('#view >> text="qty": 8');
+      await shot("live");
+    });
+
+    it("uploads a 5 MB file (resuming after a failed part) and downloads it byte-identical", async () => {
+      const bytes = randomBytes(5 * 1024 * 1024);
+      await page.goto(`${base}/#/files`);
+      await page.waitForSelector("#upload");
+      const partPuts: string[] = [];
+      page.on("request", (r) => {
+        if (r.method() === "PUT" && r.url().includes("/parts/")) partPuts.push(r.url().replace(/.*\/parts\//, ""));
+      });
+      // The second part fails once, as a dropped connection would.
+      let failed = false;
+      await page.route("**/v1/uploads/*/parts/2", async (route) => {
+        if (failed) return route.continue();
+        failed = true;
+        return route.fulfill({
+          status: 503,
+          contentType: "application/json",
+          body: JSON.stringify({ error: { code: "CLOSED", message: "connection lost" } }),
+        });
+      });
+      await page.setInputFiles("#upload-file", {
+        name: "big.bin",
+        mimeType: "application/octet-stream",
+        buffer: bytes,
+      });
+      await page.click("#upload-button");
+      await page.waitForSelector("#upload-status >> text=CLOSED");
+      expect(await page.locator("#upload-button").innerText()).toBe("Resume upload");
+      await page.waitForSelector("#pending >> text=big.bin");
+      await page.click("#upload-button");
+      await page.waitForSelector("#upload-status >> text=resumed after 1 part(s)");
+      // Part 1 went up once; part 2 twice (the failed try, then the resume).
+      expect(partPuts.sort()).toEqual(["1", "2", "2"]);
+      await page.waitForSelector("#files >> text=big.bin");
+      await shot("files");
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click('[data-testid="download-big.bin"]'),
+      ]);
+      expect(download.suggestedFilename()).toBe("big.bin");
+      const saved = readFileSync(await download.path());
+      expect(saved.length).toBe(bytes.length);
+      expect(saved.equals(bytes)).toBe(true);
+    });
+
+    it("creates a token, shows it once, revokes it, and the next request with it fails", async () => {
+      await page.goto(`${base}/#/tokens`);
+      await page.fill("#token-user", "carol");
+      await page.fill("#token-label", "carol's laptop");
+      await page.click('[data-testid="create-token"]');
+      const token = await page.locator("#new-token").innerText();
+      expect(token).toMatch(/^sr_[0-9a-f]+_/);
+      const whoami = await fetch(`${base}/v1/whoami`, { headers: auth(token) });
+      expect(((await whoami.json()) as { identity: { userId: string } }).identity.userId).toBe("carol");
+      const id = /^sr_([0-9a-f]+)_/.exec(token)?.[1] ?? "";
+      await page.waitForSelector(`#tokens >> text=carol's laptop`);
+      await shot("tokens");
+      await page.click(`[data-testid="revoke-${id}"]`);
+      await page.click(`[data-testid="revoke-${id}"]`);
+      await page.waitForSelector(`text=token ${id} revoked`);
+      expect((await fetch(`${base}/v1/whoami`, { headers: auth(token) })).status).toBe(401);
+      // Reloading shows the token gone, and the token was never shown again.
+      await page.reload();
+      await page.waitForSelector("#tokens");
+      expect(await page.locator("#tokens").innerText()).not.toContain("carol's laptop");
+      expect(await page.content()).not.toContain(token);
+    });
+
+    it("shows bus peers, a live tail of messages with bodies on demand, and verifies the audit chain", async () => {
+      const ws = `${base.replace("http", "ws")}/v1/bus`;
+      const secret = readFileSync(join(dir, "bus-hmac.key"), "utf8").trim();
+      const alice = await TestPeer.connect(ws, auth(tokens.acme), "alice", secret);
+      const bob = await TestPeer.connect(ws, auth(tokens.ada), "bob", secret);
+      try {
+        await page.goto(`${base}/#/bus`);
+        await page.waitForSelector("#peers >> text=alice");
+        expect(await page.locator("#peers").innerText()).toMatch(/bob\s+connected/);
+        alice.send("bob", { hello: "from alice" }, "console-msg-1");
+        await bob.waitFor(1);
+        await page.waitForSelector("#tail >> text=console-msg-1");
+        await page.click("#tail button >> text=Body");
+        await page.waitForSelector("#tail >> text=from alice");
+        await page.click('[data-testid="verify-audit"]');
+        await page.waitForSelector("#audit >> text=intact");
+        await shot("bus");
+      } finally {
+        alice.close();
+        bob.close();
+      }
+      await page.waitForSelector("#peers >> text=offline");
+    });
+
+    it("draws the health charts from the in-process history", async () => {
+      for (let i = 0; i < 3; i++) {
+        await fetch(`${base}/v1/state/cart/item-1`, { headers: auth(tokens.ada) });
+        await server.history.sample();
+      }
+      await page.goto(`${base}/#/health`);
+      await page.waitForSelector("#chart-requests svg path");
+      expect(await page.locator("#chart-resident").innerText()).not.toContain("no samples");
+      await shot("health");
+    });
+
+    it("lets an operator switch orgs", async () => {
+      await page.click("#signout");
+      await page.fill("#token", tokens.operator);
+      await page.click("#signin button[type=submit]");
+      await page.waitForSelector("#org");
+      expect(
+        await page.locator("#org-list option").evaluateAll((o) => o.map((e) => e.getAttribute("value"))),
+      ).toContain("globex");
+      await page.fill("#org", "globex");
+      await page.press("#org", "Enter");
+      await page.waitForSelector("#tenants >> text=globex/org");
+      expect(await page.locator("#tenants").innerText()).not.toContain("acme/");
+      await page.goto(`${base}/#/health`);
+      await page.waitForSelector("#chart-queues");
+    });
+
+    it("gives a token without a role its own data only", async () => {
+      await page.click("#signout");
+      await page.fill("#token", tokens.ada);
+      await page.click("#signin button[type=submit]");
+      await page.waitForSelector("#groups >> text=cart");
+      expect(await page.locator("nav").innerText()).not.toContain("Tokens");
+      await page.goto(`${base}/#/tokens`);
+      await page.waitForSelector("#groups");
+    });
+  });
+});
