@@ -149,6 +149,11 @@ describe("admin console", async () => {
       await page.fill("#ttl", "3600");
       await page.click('[data-testid="save"]');
       await page.waitForSelector("text=expires in 3600 s");
+      const withTtl = await fetch(`${base}/v1/state/cart/item-2`, { headers: auth(tokens.ada) });
+      const expiresAt = Number(withTtl.headers.get("x-expires-at"));
+      expect(expiresAt - Date.now()).toBeGreaterThan(3_500_000);
+      expect(expiresAt - Date.now()).toBeLessThanOrEqual(3_600_000);
+      await page.waitForSelector('#keys a[data-key="item-2"] >> text=ttl');
       await page.click('[data-testid="delete"]');
       await page.click('[data-testid="delete"]');
       await page.waitForSelector('#keys a[data-key="item-2"]', { state: "detached" });
@@ -172,6 +177,25 @@ describe("admin console", async () => {
       await put(tokens.ada, "cart/item-1", '{"sku":"A-1","qty":8}');
       await page.waitForSelector('#view >> text="qty": 8');
       await shot("live");
+      // Keys are searched by prefix on the server.
+      await page.fill("#prefix", "item-9");
+      await page.waitForSelector('#keys a[data-key="item-1"]', { state: "detached" });
+      expect(await page.locator("#keys a.item").count()).toBe(1);
+      await page.fill("#prefix", "");
+      await page.waitForSelector('#keys a[data-key="item-1"]');
+    });
+
+    it("refuses to save over a change made meanwhile and says so in place", async () => {
+      await page.click('#keys a[data-key="item-1"]');
+      await page.click('button[data-mode="edit"]');
+      await page.fill("#editor", '{"sku":"A-1","qty":100}');
+      await put(tokens.ada, "cart/item-1", '{"sku":"A-1","qty":9}');
+      await page.waitForSelector("text=changed on the server while you were editing");
+      await page.click('[data-testid="save"]');
+      await page.waitForSelector("#value .error >> text=VERSION_CONFLICT");
+      expect(await (await fetch(`${base}/v1/state/cart/item-1`, { headers: auth(tokens.ada) })).text()).toBe(
+        '{"sku":"A-1","qty":9}',
+      );
     });
 
     it("uploads a 5 MB file (resuming after a failed part) and downloads it byte-identical", async () => {

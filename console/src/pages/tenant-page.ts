@@ -8,6 +8,12 @@ interface GroupCount {
   group: string;
   count: number;
 }
+interface Item {
+  key: string;
+  value: string;
+  version?: string | number;
+  expiresAt?: number | null;
+}
 interface StateEvent {
   type: "set" | "delete" | "delete_group";
   group: string;
@@ -18,10 +24,16 @@ interface StateEvent {
 
 const pageSize = 100;
 
+/** "in 5 min" for an expiry time. */
+function expiresIn(at: number): string {
+  const s = Math.max(0, Math.round((at - Date.now()) / 1000));
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
+}
+
 /**
- * One tenant's state: groups (searched by prefix), a group's keys (paged, filtered by key
- * prefix), a value (text, pretty JSON or hex) to edit, delete or give a TTL, and the group's
- * live changes over Server-Sent Events.
+ * One tenant's state: groups and keys searched by prefix (paged), a value (text, pretty JSON
+ * or hex) to edit (conditional on the version shown), delete or give a TTL, and the group's
+ * live changes over Server-Sent Events (resumed after a drop with the last event id).
  */
 export async function tenantPage(ctx: PageContext): Promise<Node> {
   const { api, admin, ownTenant } = ctx.session;
@@ -29,19 +41,19 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
   // An admin acts on any tenant of its org through `?tenant=`; a plain token only has its own.
   const scope: Query = admin ? { tenant } : {};
   const statePath = (...names: string[]) => `/v1/state${names.map((n) => `/${seg(n)}`).join("")}`;
+  let onSearch = () => {};
 
   const groupsBox = h("div", { class: "list", id: "groups" });
   const search = h("input", {
     type: "search",
     id: "prefix",
-    placeholder: "prefix",
+    placeholder: group === undefined ? "group prefix" : "key prefix",
     "aria-label": "search by prefix",
-    value: "",
   });
   const loadGroups = async () => {
     try {
-      const res = await api.json<{ keys: number; groups: GroupCount[] }>("/v1/state", {
-        query: { ...scope, prefix: search.value },
+      const res = await api.json<{ total: number; groups: GroupCount[] }>("/v1/state", {
+        query: { ...scope, prefix: group === undefined ? search.value : "", limit: 1000 },
         signal: ctx.signal,
       });
       mount(
@@ -55,16 +67,20 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
             h("span", { class: "count" }, String(g.count)),
           ),
         ),
+        res.total > res.groups.length
+          ? h("p", { class: "empty" }, `${res.total - res.groups.length} more: narrow the prefix`)
+          : null,
       );
     } catch (err) {
       if (!ctx.signal.aborted) mount(groupsBox, errorBox(err));
     }
   };
-  let filterKeys = () => {};
+  let searchTimer: ReturnType<typeof setTimeout> | undefined;
   search.addEventListener("input", () => {
-    void loadGroups();
-    filterKeys();
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => onSearch(), 150);
   });
+  onSearch = () => void loadGroups();
   await loadGroups();
 
   const newKeyForm = (() => {
@@ -78,46 +94,40 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
     return form;
   })();
 
-  const groupsCard = card("Groups", search, groupsBox, h("details", null, h("summary", null, "Add a key"), newKeyForm));
   const header = pageHeader(
     tenant,
     h("span", null, admin ? h("a", { href: href("tenants") }, "Tenants") : "Your data", group ? ` / ${group}` : ""),
   );
+  const addKey = h("details", null, h("summary", null, "Add a key"), newKeyForm);
+  const layout = (...columns: Node[]) => h("div", null, header, h("div", { class: "browser" }, ...columns));
   if (group === undefined) {
-    return h(
-      "div",
-      null,
-      header,
-      h("div", { class: "browser" }, groupsCard, card("Keys", h("p", { class: "empty" }, "pick a group"))),
-    );
+    return layout(card("Groups", search, groupsBox, addKey), card("Keys", h("p", { class: "empty" }, "pick a group")));
   }
 
-  // Keys of the group.
+  // Keys of the group, filtered by key prefix on the server.
   const keysBox = h("div", { class: "list", id: "keys" });
   const pager = h("div", { class: "pager" });
-  const values = new Map<string, string>();
+  const items = new Map<string, Item>();
   let offset = 0;
   let total = 0;
   let selected = initialKey;
-  filterKeys = () => {
-    for (const a of keysBox.querySelectorAll<HTMLElement>("a.item")) {
-      a.hidden = search.value !== "" && !(a.dataset.key ?? "").startsWith(search.value);
-    }
-  };
-  const keyItem = (key: string, value: string) =>
+  const keyItem = (item: Item) =>
     h(
       "a",
-      { href: href("tenant", tenant, group, key), class: key === selected ? "item active" : "item", "data-key": key },
-      h("span", { class: "mono key" }, key),
-      h("span", { class: "preview" }, preview(value, 40)),
+      {
+        href: href("tenant", tenant, group, item.key),
+        class: item.key === selected ? "item active" : "item",
+        "data-key": item.key,
+      },
+      h("span", { class: "mono key" }, item.key),
+      item.expiresAt ? pill(`ttl ${expiresIn(item.expiresAt)}`, "warn") : null,
+      h("span", { class: "preview" }, preview(item.value, 40)),
     );
   const renderKeys = () => {
-    const entries = [...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    mount(
-      keysBox,
-      entries.length === 0 ? h("p", { class: "empty" }, "no keys") : entries.map(([k, v]) => keyItem(k, v)),
-    );
-    filterKeys();
+    const entries = [...items.values()]
+      .filter((i) => i.key.startsWith(search.value))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    mount(keysBox, entries.length === 0 ? h("p", { class: "empty" }, "no keys") : entries.map(keyItem));
     mount(
       pager,
       h(
@@ -130,43 +140,74 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
     );
   };
   const loadKeys = async (from: number) => {
-    const page = await api.json<{ total: number; items: { key: string; value: string }[] }>(statePath(group), {
-      query: { ...scope, offset: from, limit: pageSize },
+    const page = await api.json<{ total: number; items: Item[] }>(statePath(group), {
+      query: { ...scope, prefix: search.value, offset: from, limit: pageSize },
       signal: ctx.signal,
     });
     offset = from;
     total = page.total;
-    values.clear();
-    for (const item of page.items) values.set(item.key, item.value);
+    items.clear();
+    for (const item of page.items) items.set(item.key, item);
     renderKeys();
   };
+  onSearch = () => void loadKeys(0).catch((err: unknown) => mount(keysBox, errorBox(err)));
   await loadKeys(0);
+  const keysStatus = statusLine();
+  const deleteGroup = confirmButton(
+    "Delete group",
+    async () => {
+      await api.request(statePath(group), { method: "DELETE", query: scope });
+      ctx.go("tenant", tenant);
+    },
+    { status: keysStatus, testid: "delete-group" },
+  );
+  deleteGroup.classList.add("small");
 
   // The value editor.
   const editorBox = h("div", { id: "value" });
+  let current:
+    | { key: string; notice: HTMLElement; dirty: () => boolean; replace: (value: string, etag?: string) => void }
+    | undefined;
   const showValue = async (key: string | undefined) => {
     selected = key;
     for (const a of keysBox.querySelectorAll<HTMLElement>("a.item"))
       a.classList.toggle("active", a.dataset.key === key);
+    current = undefined;
     if (key === undefined) return mount(editorBox, h("p", { class: "empty" }, "pick a key"));
     let value = "";
-    let exists = true;
+    let etag: string | undefined;
+    let expiresAt: number | undefined;
     try {
-      value = await api.text(statePath(group, key), { query: scope, signal: ctx.signal });
+      const res = await api.request(statePath(group, key), {
+        query: scope,
+        signal: ctx.signal,
+        headers: { accept: "text/plain" },
+      });
+      value = await res.text();
+      etag = res.headers.get("etag") ?? undefined;
+      const expires = res.headers.get("x-expires-at");
+      expiresAt = expires === null ? undefined : Number(expires);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404)) return mount(editorBox, errorBox(err));
-      exists = false;
     }
-    mount(editorBox, valueEditor(key, value, exists));
+    mount(editorBox, valueEditor(key, value, etag, expiresAt));
   };
-  let current: { key: string; notice: HTMLElement; dirty: () => boolean; replace: (value: string) => void } | undefined;
-  const valueEditor = (key: string, value: string, exists: boolean): Node => {
+  const valueEditor = (key: string, value: string, etag: string | undefined, expiresAt: number | undefined): Node => {
+    const exists = etag !== undefined;
     const status = statusLine();
     const area = h("textarea", { id: "editor", spellcheck: false, "aria-label": "value", rows: 14 });
     area.value = value;
     let original = value;
+    let version = etag;
     const view = h("pre", { class: "view", id: "view" });
     const tabs = h("div", { class: "tabs", role: "tablist" });
+    const meta = h("div", { class: "value-meta muted", id: "value-meta" });
+    const showMeta = (at: number | undefined) =>
+      mount(
+        meta,
+        version === undefined ? "not stored yet" : `version ${version.replace(/"/g, "")}`,
+        at === undefined ? null : h("span", null, " · ", pill(`expires in ${expiresIn(at)}`, "warn")),
+      );
     let mode: ValueView | "edit" = exists ? suggestedView(value) : "edit";
     const setMode = (next: ValueView | "edit") => {
       mode = next;
@@ -175,7 +216,8 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
         mode === "json" ? (prettyJson(text) ?? "not valid JSON") : mode === "hex" ? hexDump(text) : text;
       view.hidden = mode === "edit";
       area.hidden = mode !== "edit";
-      for (const b of tabs.querySelectorAll("button")) b.classList.toggle("active", b.dataset.mode === mode);
+      for (const b of tabs.querySelectorAll<HTMLElement>("button"))
+        b.classList.toggle("active", b.dataset.mode === mode);
     };
     for (const m of ["text", "json", "hex", "edit"] as const) {
       tabs.appendChild(
@@ -191,24 +233,32 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
       min: 1,
       step: 1,
       id: "ttl",
-      placeholder: "seconds",
+      placeholder: "none",
       "aria-label": "TTL seconds",
+      value: expiresAt === undefined ? "" : String(Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000))),
     });
     const notice = h("div", { class: "notice", hidden: true });
     const save = actionButton(
       "Save",
       async () => {
         const seconds = ttl.value === "" ? undefined : Number(ttl.value);
-        await api.request(statePath(group, key), {
+        // Conditional on the version shown: a change made meanwhile answers 412 VERSION_CONFLICT.
+        const res = await api.request(statePath(group, key), {
           method: "PUT",
           query: { ...scope, ttl: seconds === undefined ? undefined : Math.round(seconds * 1000) },
           body: area.value,
-          headers: { "content-type": "text/plain; charset=utf-8" },
+          headers: {
+            "content-type": "text/plain; charset=utf-8",
+            ...(version === undefined ? { "if-none-match": "*" } : { "if-match": version }),
+          },
         });
+        version = res.headers.get("etag") ?? version;
         original = area.value;
-        values.set(key, area.value);
+        const at = seconds === undefined ? undefined : Date.now() + seconds * 1000;
+        items.set(key, { key, value: area.value, expiresAt: at ?? null });
         renderKeys();
         notice.hidden = true;
+        showMeta(at);
         status.ok(seconds === undefined ? "saved" : `saved, expires in ${seconds} s`);
         setMode(suggestedView(area.value));
       },
@@ -217,8 +267,12 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
     const remove = confirmButton(
       "Delete",
       async () => {
-        await api.request(statePath(group, key), { method: "DELETE", query: scope });
-        values.delete(key);
+        await api.request(statePath(group, key), {
+          method: "DELETE",
+          query: scope,
+          headers: version === undefined ? {} : { "if-match": version },
+        });
+        items.delete(key);
         renderKeys();
         history.replaceState(null, "", href("tenant", tenant, group));
         await showValue(undefined);
@@ -229,17 +283,21 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
       key,
       notice,
       dirty: () => area.value !== original,
-      replace(next) {
+      replace(next, nextVersion) {
         area.value = next;
         original = next;
+        if (nextVersion !== undefined) version = nextVersion;
+        showMeta(undefined);
         setMode(mode === "edit" ? suggestedView(next) : mode);
       },
     };
+    showMeta(expiresAt);
     setMode(mode);
     return h(
       "div",
       null,
       h("div", { class: "value-head" }, h("h3", { class: "mono" }, key), exists ? null : pill("new", "warn"), tabs),
+      meta,
       notice,
       view,
       area,
@@ -247,21 +305,38 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
         "div",
         { class: "editor-actions" },
         save,
-        h("label", { class: "ttl" }, "TTL ", ttl, " s"),
+        h("label", { class: "ttl", title: "seconds until the value expires; empty: it never does" }, "TTL ", ttl, " s"),
         exists ? remove : null,
       ),
       status,
     );
   };
 
-  // Live changes of the group.
+  // Live changes of the group; a dropped stream reconnects and resumes after the last event.
   const live = h("ol", { class: "events", id: "events" });
   const liveState = pill("connecting", "warn");
   liveState.id = "live-state";
-  const onChange = (event: StateEvent) => {
-    if (event.type === "set" && event.key !== undefined) values.set(event.key, event.value ?? "");
-    if (event.type === "delete" && event.key !== undefined) values.delete(event.key);
-    if (event.type === "delete_group") values.clear();
+  const setLive = (text: string, tone: "ok" | "bad" | "warn" | "muted") => {
+    liveState.textContent = text;
+    liveState.className = `pill ${tone}`;
+  };
+  const onChange = (event: StateEvent, id: string | undefined) => {
+    if (event.type === "set" && event.key !== undefined) {
+      const key = event.key;
+      items.set(key, { key, value: event.value ?? "" });
+      // Events carry no expiry: read the entry to show its TTL.
+      void api
+        .json<{ items: Item[] }>(statePath(group), { query: { ...scope, prefix: key, limit: 1 }, signal: ctx.signal })
+        .then(({ items: [entry] }) => {
+          if (entry?.key === key && items.has(key)) {
+            items.set(key, entry);
+            renderKeys();
+          }
+        })
+        .catch(() => undefined);
+    }
+    if (event.type === "delete" && event.key !== undefined) items.delete(event.key);
+    if (event.type === "delete_group") items.clear();
     renderKeys();
     live.prepend(
       h(
@@ -279,33 +354,39 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
         void showValue(current.key);
       } else if (current.dirty()) {
         current.notice.hidden = false;
-        current.notice.textContent = "This value changed on the server while you were editing.";
+        current.notice.textContent = "This value changed on the server while you were editing; saving now will fail.";
       } else {
-        current.replace(event.value);
+        current.replace(event.value, id === undefined ? undefined : `"${id}"`);
       }
     }
   };
+  let lastEventId: string | undefined;
   const watch = async () => {
-    try {
-      liveState.textContent = "live";
-      liveState.className = "pill ok";
-      await api.stream(
-        `${statePath(group)}/events`,
-        (e) => {
-          if (e.event === "dropped") live.prepend(h("li", { class: "bad" }, "some changes were dropped; reload"));
-          else onChange(JSON.parse(e.data) as StateEvent);
-        },
-        { query: scope, signal: ctx.signal },
-      );
-      if (!ctx.signal.aborted) {
-        liveState.textContent = "ended";
-        liveState.className = "pill muted";
+    for (let attempt = 0; !ctx.signal.aborted; attempt++) {
+      try {
+        setLive("live", "ok");
+        await api.stream(
+          `${statePath(group)}/events`,
+          (e) => {
+            if (e.id !== undefined) lastEventId = e.id;
+            if (e.event === "reset") {
+              live.prepend(h("li", null, pill("reset", "warn"), "missed changes: reloaded"));
+              void loadKeys(offset);
+            } else if (e.event === "set" || e.event === "delete" || e.event === "delete_group") {
+              attempt = 0;
+              onChange(JSON.parse(e.data) as StateEvent, e.id);
+            }
+          },
+          { query: { ...scope, lastEventId }, signal: ctx.signal },
+        );
+        if (ctx.signal.aborted) return;
+        setLive("reconnecting", "warn");
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        setLive("reconnecting", "bad");
+        if (attempt === 0) live.prepend(h("li", null, errorBox(err)));
       }
-    } catch (err) {
-      if (ctx.signal.aborted) return;
-      liveState.textContent = "failed";
-      liveState.className = "pill bad";
-      live.prepend(h("li", null, errorBox(err)));
+      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 15_000)));
     }
   };
   void watch();
@@ -319,16 +400,15 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
   });
   await showValue(selected);
 
-  return h(
-    "div",
-    null,
-    header,
-    h(
-      "div",
-      { class: "browser" },
-      groupsCard,
-      card(h("span", null, "Keys in ", h("span", { class: "mono" }, group)), keysBox, pager),
-      h("div", { class: "column" }, card("Value", editorBox), card(h("span", null, "Live changes ", liveState), live)),
+  return layout(
+    card("Groups", groupsBox, addKey),
+    card(
+      h("span", null, "Keys in ", h("span", { class: "mono" }, group), deleteGroup),
+      search,
+      keysStatus,
+      keysBox,
+      pager,
     ),
+    h("div", { class: "column" }, card("Value", editorBox), card(h("span", null, "Live changes ", liveState), live)),
   );
 }
