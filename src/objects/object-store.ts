@@ -162,3 +162,23 @@ export interface ObjectStore {
   /** Releases clients and handles. Idempotent. */
   close(): Promise<void>;
 }
+
+/**
+ * A backend whose clients can send multipart parts straight to storage (S3): the server hands
+ * out a presigned URL per part and, at completion, reads back what arrived.
+ */
+export interface DirectPartUploads {
+  /**
+   * A URL a client PUTs part `partNumber` of `uploadId` to, with no other credentials, valid
+   * for `expiresInSeconds` (1..604800, S3's limit). Bad arguments -> {@link InvalidArgumentError}.
+   */
+  presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /** The parts stored so far for `uploadId`, by part number. Unknown upload -> {@link NotFoundError}. */
+  listParts(key: string, uploadId: string): Promise<readonly (CompletedPart & { readonly size: number })[]>;
+}
+
+/** Whether `store` implements {@link DirectPartUploads}. */
+export function supportsDirectParts(store: ObjectStore): store is ObjectStore & DirectPartUploads {
+  const candidate = store as Partial<DirectPartUploads>;
+  return typeof candidate.presignPart === "function" && typeof candidate.listParts === "function";
+}

@@ -15,6 +15,7 @@ import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   CompleteMultipartOptions,
+  DirectPartUploads,
   GetOptions,
   ListOptions,
   ListPage,
@@ -70,7 +71,7 @@ export async function loadS3Sdk(): Promise<S3Sdk> {
  * The AWS SDK (`@aws-sdk/client-s3`, an optional package) is loaded by the first call; without
  * it calls reject with {@link MissingDependencyError} (`openObjectStore("s3://...")` already does).
  */
-export class S3ObjectStore implements ObjectStore {
+export class S3ObjectStore implements ObjectStore, DirectPartUploads {
   readonly partSize: number;
   readonly maxPartCount: number;
   readonly #options: S3ObjectStoreOptions;
@@ -367,6 +368,35 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       throw mapError(err, op);
     }
+  }
+
+  async presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
+    const op = "objects.presignPart";
+    this.#check(key, op);
+    assertPartNumber(partNumber, this.maxPartCount, op);
+    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > 604_800) {
+      throw new InvalidArgumentError(`expiresInSeconds must be an integer in 1..604800, got ${expiresInSeconds}`, {
+        op,
+      });
+    }
+    const s3 = await this.#sdk();
+    // The presigner is only needed by deployments that hand out part URLs: an optional package, loaded on first use.
+    const { getSignedUrl } = await importOptional<typeof import("@aws-sdk/s3-request-presigner")>(
+      "@aws-sdk/s3-request-presigner",
+      "presigned part URLs",
+    );
+    return getSignedUrl(
+      s3.client,
+      new s3.sdk.UploadPartCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }),
+      { expiresIn: expiresInSeconds },
+    );
+  }
+
+  async listParts(key: string, uploadId: string): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    const op = "objects.listParts";
+    this.#check(key, op);
+    const recorded = await this.#listParts(key, uploadId, op);
+    return [...recorded].sort(([a], [b]) => a - b).map(([partNumber, part]) => ({ partNumber, ...part }));
   }
 
   async #listParts(key: string, uploadId: string, op: string): Promise<Map<number, RecordedPart>> {

@@ -37,6 +37,20 @@ export interface InitUploadInput {
   contentType?: string;
   /** Store under `pub/` (needs `allowPublicUploads`). Default `false`. */
   public?: boolean;
+  /**
+   * Return a presigned URL per part so the client PUTs parts straight to the object store
+   * (only stores with `DirectPartUploads`, i.e. S3; others -> `UnsupportedError`). Default `false`.
+   */
+  direct?: boolean;
+}
+
+/** One part a client sends straight to the object store. */
+export interface DirectPart {
+  readonly partNumber: number;
+  /** Exactly this many bytes. */
+  readonly size: number;
+  /** PUT the bytes here, with no other credentials, before `InitUploadResult.expiresAt`. */
+  readonly url: string;
 }
 
 /** What {@link UploadService.initUpload} returns: everything a client needs to send the parts. */
@@ -50,6 +64,8 @@ export interface InitUploadResult {
   readonly partSize: number;
   readonly partCount: number;
   readonly expiresAt: number;
+  /** With `direct: true`: where to PUT each part (then call `completeUpload` as usual). */
+  readonly parts?: readonly DirectPart[];
 }
 
 /** Input of {@link UploadService.uploadPart}. */

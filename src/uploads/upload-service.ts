@@ -9,10 +9,11 @@ import {
   LimitExceededError,
   NotFoundError,
   TooLargeError,
+  UnsupportedError,
   UploadFailedError,
 } from "../errors.js";
 import { booleanOption, databaseOption, positiveInteger } from "../internal/option-checks.js";
-import type { ObjectInfo, ObjectStore } from "../objects/index.js";
+import { type ObjectInfo, type ObjectStore, supportsDirectParts } from "../objects/index.js";
 import { type Executor, takeTransactionLock } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
 import { sanitizeContentType } from "./content-type.js";
@@ -23,6 +24,7 @@ import { buildUploadKey } from "./upload-key.js";
 import { UploadPartStore } from "./upload-part-store.js";
 import type {
   CompletedUpload,
+  DirectPart,
   InitUploadInput,
   InitUploadResult,
   UploadPartInput,
@@ -131,6 +133,14 @@ export class UploadService {
     if (size > this.#maxUploadSize) {
       throw new TooLargeError(`upload of ${size} bytes exceeds the limit of ${this.#maxUploadSize}`, { op });
     }
+    if (input.direct !== undefined && typeof input.direct !== "boolean") {
+      throw new InvalidArgumentError("direct must be true or false", { op });
+    }
+    if (input.direct === true && !supportsDirectParts(this.#objects)) {
+      throw new UnsupportedError("this object store takes no direct part uploads; send the parts to the server", {
+        op,
+      });
+    }
     const isPublic = input.public === true;
     if (isPublic && !this.#allowPublic) throw new AccessDeniedError("public uploads are not allowed", { op });
     const partSize = this.#objects.partSize;
@@ -181,7 +191,7 @@ export class UploadService {
       await this.#objects.abortMultipart(claim.key, uploadId).catch(() => undefined);
       throw err;
     }
-    return {
+    const result = {
       key: claim.key,
       claimId: claim.id,
       uploadId,
@@ -191,6 +201,18 @@ export class UploadService {
       partCount,
       expiresAt: claim.expiresAt,
     };
+    if (input.direct !== true || !supportsDirectParts(this.#objects)) return result;
+    const objects = this.#objects;
+    const ttlSeconds = Math.min(604_800, Math.max(1, Math.ceil((claim.expiresAt - now) / 1000)));
+    const parts: DirectPart[] = [];
+    for (let partNumber = 1; partNumber <= partCount; partNumber++) {
+      parts.push({
+        partNumber,
+        size: expectedPartSize(claim, partNumber),
+        url: await objects.presignPart(claim.key, uploadId, partNumber, ttlSeconds),
+      });
+    }
+    return { ...result, parts };
   }
 
   /**
@@ -251,10 +273,7 @@ export class UploadService {
     if (claim.status === "uploaded") return this.#completed(claim, op);
     if (this.#clock.now() >= claim.expiresAt) throw new ClaimNotFoundError(`upload ${claim.id} has expired`, { op });
     this.#checkSize(claim, op);
-    const parts = await this.#parts.listByClaim(claim.id);
-    if (parts.length !== claim.partCount) {
-      throw new InvalidArgumentError(`parts incomplete: ${parts.length} of ${claim.partCount} uploaded`, { op });
-    }
+    const parts = await this.#partsToComplete(claim, op);
     let info: ObjectInfo;
     try {
       info = await this.#objects.completeMultipart(
@@ -341,6 +360,40 @@ export class UploadService {
       expiresAt: claim.expiresAt,
       parts: parts.map((p) => ({ partNumber: p.partNumber, size: p.size })),
     };
+  }
+
+  /**
+   * The parts to assemble: the recorded ones; when they are incomplete and the store takes
+   * direct uploads, what the store holds (parts PUT straight to it), each checked against its
+   * exact size before anything is published.
+   */
+  async #partsToComplete(
+    claim: UploadClaim,
+    op: string,
+  ): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    const recorded = await this.#parts.listByClaim(claim.id);
+    if (recorded.length === claim.partCount || !supportsDirectParts(this.#objects)) {
+      if (recorded.length !== claim.partCount) {
+        throw new InvalidArgumentError(`parts incomplete: ${recorded.length} of ${claim.partCount} uploaded`, { op });
+      }
+      return recorded;
+    }
+    const stored = (await this.#objects.listParts(claim.key, claim.uploadId)).filter(
+      (p) => p.partNumber >= 1 && p.partNumber <= claim.partCount,
+    );
+    if (stored.length !== claim.partCount) {
+      throw new InvalidArgumentError(`parts incomplete: ${stored.length} of ${claim.partCount} uploaded`, { op });
+    }
+    for (const part of stored) {
+      const expected = expectedPartSize(claim, part.partNumber);
+      if (part.size !== expected) {
+        throw new InvalidArgumentError(
+          `part ${part.partNumber} is ${part.size} bytes; it must be exactly ${expected} (send it again)`,
+          { op },
+        );
+      }
+    }
+    return stored.map((p) => ({ partNumber: p.partNumber, etag: p.etag, size: p.size }));
   }
 
   async #ownedClaim(owner: string, claimId: string, op: string): Promise<UploadClaim> {

@@ -46,14 +46,17 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
       );
     }
     const body = jsonObject(request.body);
-    if (body.public !== undefined && typeof body.public !== "boolean") {
-      throw new HttpError(400, "INVALID_ARGUMENT", "public must be true or false");
+    for (const flag of ["public", "direct"] as const) {
+      if (body[flag] !== undefined && typeof body[flag] !== "boolean") {
+        throw new HttpError(400, "INVALID_ARGUMENT", `${flag} must be true or false`);
+      }
     }
     const result = await uploads.initUpload(ownerOf(identityOf(request)), {
       filename: body.filename as string,
       size: body.size as number,
       ...(body.contentType === undefined ? {} : { contentType: body.contentType as string }),
-      ...(body.public === undefined ? {} : { public: body.public }),
+      ...(body.public === undefined ? {} : { public: body.public as boolean }),
+      ...(body.direct === undefined ? {} : { direct: body.direct as boolean }),
     });
     return reply.code(201).send(result);
   });
