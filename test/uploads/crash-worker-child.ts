@@ -17,6 +17,8 @@ objects.beforeCall = async (method) => {
   deletes++;
   if (deletes === 6) {
     process.stdout.write("MID_BATCH\n");
+    // A timer keeps the process alive: a bare pending promise would let Node exit before the parent's SIGKILL.
+    setInterval(() => {}, 60_000);
     await new Promise(() => {});
   }
 };
