@@ -26,8 +26,8 @@ import { registerTokenRoutes } from "./routes/token-routes.js";
 import { registerTusRoutes } from "./routes/tus-routes.js";
 import { registerUploadRoutes } from "./routes/upload-routes.js";
 import { readOrCreateSecret } from "./secret-file.js";
-import type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
-import { resolveServerConfig } from "./server-config.js";
+import type { ResolvedServerOptions, ServerOptions } from "./server-config.js";
+import { resolveServerOptions } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { loadServerPackages } from "./server-packages.js";
 import { openServerParts } from "./server-parts.js";
@@ -49,7 +49,7 @@ export interface ShutdownReport {
 export interface StoreroomServer {
   /** The Fastify instance (routes, `inject()` for tests). */
   readonly app: FastifyInstance;
-  readonly config: ResolvedServerConfig;
+  readonly config: ResolvedServerOptions;
   readonly authenticator: Authenticator;
   readonly metrics: ServerMetrics;
   /** The in-process samples behind `GET /v1/metrics/history` (one every 10 s, the last hour). */
@@ -84,8 +84,8 @@ export interface StoreroomServer {
  * process.on("SIGTERM", async () => process.exit((await server.close()).flushed ? 0 : 1));
  * ```
  */
-export async function createServer(input: ServerConfig = {}): Promise<StoreroomServer> {
-  const config = resolveServerConfig(input);
+export async function createServer(input: ServerOptions = {}): Promise<StoreroomServer> {
+  const config = resolveServerOptions(input);
   const { fastify: Fastify, promClient } = await loadServerPackages();
   const metrics = new ServerMetrics(promClient);
   const tokens =

@@ -1,4 +1,10 @@
 export { REDACTED, redactText, redactUrl } from "../internal/redact.js";
+export {
+  controlMigrationSets,
+  isPostgresUrl,
+  migrateControlDatabase,
+  openControlDatabase,
+} from "./control-database.js";
 export type { ShutdownReport, StoreroomServer } from "./create-server.js";
 export { createServer } from "./create-server.js";
 export type { ErrorBody } from "./error-reply.js";
@@ -11,8 +17,13 @@ export type { MetricsHistoryOptions, MetricsSample } from "./metrics-history.js"
 export { MetricsHistory } from "./metrics-history.js";
 export type { OrgBusPeer } from "./org-buses.js";
 export type { PeerNameOwner } from "./peer-names.js";
-export type { ResolvedServerConfig, ServerConfig } from "./server-config.js";
-export { defaultPort, resolveServerConfig } from "./server-config.js";
+export type {
+  ResolvedServerConfig,
+  ResolvedServerOptions,
+  ServerConfig,
+  ServerOptions,
+} from "./server-config.js";
+export { defaultPort, resolveServerConfig, resolveServerOptions } from "./server-config.js";
 export type { GaugeReadings, MetricSources } from "./server-metrics.js";
 export { ServerMetrics } from "./server-metrics.js";
 export { TokenAuthenticator } from "./token-authenticator.js";

@@ -19,7 +19,7 @@ export const defaultPort = 7480;
  * await server.listen();
  * ```
  */
-export interface ServerConfig {
+export interface ServerOptions {
   /** Interface to bind. Default `127.0.0.1`. */
   host?: string;
   /** TCP port; 0 picks a free one. Default {@link defaultPort} (7480). */
@@ -82,8 +82,8 @@ export interface ServerConfig {
   clock?: Clock;
 }
 
-/** {@link ServerConfig} with every default applied. */
-export interface ResolvedServerConfig {
+/** {@link ServerOptions} with every default applied. */
+export interface ResolvedServerOptions {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
@@ -97,17 +97,17 @@ export interface ResolvedServerConfig {
   readonly inspector: boolean;
   readonly maxValueBytes: number;
   readonly maxJsonBytes: number;
-  readonly tenants: NonNullable<ServerConfig["tenants"]>;
-  readonly uploads: NonNullable<ServerConfig["uploads"]>;
-  readonly events: NonNullable<ServerConfig["events"]>;
-  readonly intervals: Required<NonNullable<ServerConfig["intervals"]>>;
+  readonly tenants: NonNullable<ServerOptions["tenants"]>;
+  readonly uploads: NonNullable<ServerOptions["uploads"]>;
+  readonly events: NonNullable<ServerOptions["events"]>;
+  readonly intervals: Required<NonNullable<ServerOptions["intervals"]>>;
   readonly shutdownGraceMs: number;
   readonly logger: boolean;
   readonly clock: Clock;
 }
 
 /** Applies defaults and validates; a bad value -> InvalidArgumentError naming the field. */
-export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerConfig {
+export function resolveServerOptions(config: ServerOptions = {}): ResolvedServerOptions {
   const dataDir = resolve(config.dataDir ?? "./.storeroom");
   const port = config.port ?? defaultPort;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid("port must be an integer 0..65535");
@@ -161,14 +161,14 @@ export function resolveServerConfig(config: ServerConfig = {}): ResolvedServerCo
 const op = "server.config";
 
 /** Checked here, before anything opens, so a bad value never leaves half a server behind. */
-function checkUploads(uploads: NonNullable<ServerConfig["uploads"]>): NonNullable<ServerConfig["uploads"]> {
+function checkUploads(uploads: NonNullable<ServerOptions["uploads"]>): NonNullable<ServerOptions["uploads"]> {
   for (const name of ["maxUploadSize", "maxPendingClaims", "claimTtlMs"] as const) {
     positiveInteger(uploads[name], `uploads.${name}`, op, 1);
   }
   return { ...uploads };
 }
 
-function resolveEvents(events: ServerConfig["events"] = {}): NonNullable<ServerConfig["events"]> {
+function resolveEvents(events: ServerOptions["events"] = {}): NonNullable<ServerOptions["events"]> {
   for (const url of events.webhooks ?? []) {
     let parsed: URL | undefined;
     try {
@@ -193,3 +193,10 @@ function resolveEvents(events: ServerConfig["events"] = {}): NonNullable<ServerC
 function invalid(message: string): InvalidArgumentError {
   return new InvalidArgumentError(message, { op });
 }
+
+/** @deprecated Renamed {@link ServerOptions}. */
+export type ServerConfig = ServerOptions;
+/** @deprecated Renamed {@link ResolvedServerOptions}. */
+export type ResolvedServerConfig = ResolvedServerOptions;
+/** @deprecated Renamed {@link resolveServerOptions}. */
+export const resolveServerConfig = resolveServerOptions;

@@ -20,7 +20,7 @@ import type { RequestIdentity } from "./identity.js";
 import { tenantKeyOf } from "./identity-policy.js";
 import { PeerNames } from "./peer-names.js";
 import { readOrCreateSecret } from "./secret-file.js";
-import type { ResolvedServerConfig } from "./server-config.js";
+import type { ResolvedServerOptions } from "./server-config.js";
 import type { ServerMetrics } from "./server-metrics.js";
 import { serverWarning } from "./server-warning.js";
 import { TenantStateCache } from "./tenant-state-cache.js";
@@ -57,7 +57,7 @@ export interface ServerParts {
 }
 
 /** Opens the object store, tenant store, control database and starts the background jobs. */
-export async function openServerParts(config: ResolvedServerConfig, metrics: ServerMetrics): Promise<ServerParts> {
+export async function openServerParts(config: ResolvedServerOptions, metrics: ServerMetrics): Promise<ServerParts> {
   const { clock } = config;
   const ownsObjects = typeof config.objects === "string";
   const objects = typeof config.objects === "string" ? await openObjectStore(config.objects) : config.objects;

@@ -13,7 +13,7 @@ export interface ClaimSweeperOptions {
   database?: Executor;
   /** @deprecated Renamed `database`. */
   db?: Executor;
-  /** Where the claimed objects live; consulted to recover claims whose object was finalised. */
+  /** Where the claimed objects live; consulted to recover claims whose object was finalized. */
   objects: ObjectStore;
   /** Default {@link systemClock}. */
   clock?: Clock;
@@ -86,17 +86,17 @@ export class ClaimSweeper {
     // Object checks happen before the transaction so it never holds locks across backend calls.
     const candidates = await this.#claims.scanExpired(now, this.#batchSize);
     if (candidates.length === 0) return { expired: [], recovered: [] };
-    const finalised = new Set<string>();
+    const finalized = new Set<string>();
     for (const claim of candidates) {
       const info = await this.#objects.head(claim.key);
-      if (info !== null && info.size === claim.size) finalised.add(claim.id);
+      if (info !== null && info.size === claim.size) finalized.add(claim.id);
     }
     return this.#db.transaction(async (tx) => {
       const locked = await this.#claims.lockExpired(now, this.#batchSize, { executor: tx });
       const expired: UploadClaim[] = [];
       const recovered: UploadClaim[] = [];
       for (const claim of locked) {
-        if (finalised.has(claim.id)) {
+        if (finalized.has(claim.id)) {
           await this.#claims.markUploaded(claim.id, { executor: tx });
           recovered.push({ ...claim, status: "uploaded" });
         } else if (candidates.some((c) => c.id === claim.id)) {

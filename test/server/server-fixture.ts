@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { createServer, type ServerConfig, type StoreroomServer } from "../../src/server/index.js";
+import { createServer, type ServerOptions, type StoreroomServer } from "../../src/server/index.js";
 
 /** Tokens written into the data dir before the server starts. */
 export const tokens = {
@@ -16,7 +16,7 @@ export const tokens = {
 export const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** A server on `dataDir` with the fixture tokens; closed (and asserted flushed) after the file. */
-export async function startServer(dataDir: string, config: ServerConfig = {}): Promise<StoreroomServer> {
+export async function startServer(dataDir: string, config: ServerOptions = {}): Promise<StoreroomServer> {
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(
     join(dataDir, "tokens.json"),

@@ -10,7 +10,7 @@ import {
   StoreError,
   UnauthenticatedError,
 } from "../../src/errors.js";
-import { createServer, errorReply, GatewayAuthenticator, resolveServerConfig } from "../../src/server/index.js";
+import { createServer, errorReply, GatewayAuthenticator, resolveServerOptions } from "../../src/server/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 
@@ -18,7 +18,7 @@ const secret = "s".repeat(40);
 
 describe("server config", () => {
   it("applies embedded defaults", () => {
-    const c = resolveServerConfig({ dataDir: "/tmp/x" });
+    const c = resolveServerOptions({ dataDir: "/tmp/x" });
     expect(c).toMatchObject({
       host: "127.0.0.1",
       port: 7480,
@@ -29,17 +29,17 @@ describe("server config", () => {
     expect(c.objects).toBe("file:///tmp/x/objects");
   });
   it("rejects bad values with INVALID_ARGUMENT", () => {
-    expect(() => resolveServerConfig({ port: 70000 })).toThrow(/port/);
-    expect(() => resolveServerConfig({ auth: "gateway" })).toThrow(/gateway secret/);
-    expect(() => resolveServerConfig({ auth: "magic" as "token" })).toThrow(/auth/);
-    expect(() => resolveServerConfig({ maxValueBytes: 0 })).toThrow(/maxValueBytes/);
-    expect(() => resolveServerConfig({ intervals: { purgeMs: -1 } })).toThrow(/^intervals\.purgeMs must be/);
-    expect(() => resolveServerConfig({ uploads: { maxPendingClaims: 0 } })).toThrow(
+    expect(() => resolveServerOptions({ port: 70000 })).toThrow(/port/);
+    expect(() => resolveServerOptions({ auth: "gateway" })).toThrow(/gateway secret/);
+    expect(() => resolveServerOptions({ auth: "magic" as "token" })).toThrow(/auth/);
+    expect(() => resolveServerOptions({ maxValueBytes: 0 })).toThrow(/maxValueBytes/);
+    expect(() => resolveServerOptions({ intervals: { purgeMs: -1 } })).toThrow(/^intervals\.purgeMs must be/);
+    expect(() => resolveServerOptions({ uploads: { maxPendingClaims: 0 } })).toThrow(
       /^uploads\.maxPendingClaims must be a positive integer/,
     );
   });
   it("an interval of 0 disables that background job; absent means the default", () => {
-    const c = resolveServerConfig({ intervals: { sweepMs: 0 } });
+    const c = resolveServerOptions({ intervals: { sweepMs: 0 } });
     expect(c.intervals).toEqual({ sweepMs: 0, deleteMs: 300_000, purgeMs: 60_000 });
   });
 });

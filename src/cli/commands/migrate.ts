@@ -38,9 +38,7 @@ export function registerMigrate(program: Command): void {
       ].join("\n"),
     )
     .action(async (opts: MigrateOptions) => {
-      const { migrateControlDatabase, openControlDatabase, isPostgresUrl } = await import(
-        "../../server/control-database.js"
-      );
+      const { migrateControlDatabase, openControlDatabase, isPostgresUrl } = await import("../../server/index.js");
       const target = opts.database ?? resolve(opts.data, "control.db");
       const db = await openControlDatabase(target);
       try {

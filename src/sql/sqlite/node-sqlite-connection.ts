@@ -184,7 +184,7 @@ export class NodeSqliteConnection implements SqliteConnection {
         if (!switchToBigints(p, err)) throw err;
         row = p.statement.get(...args);
       }
-      return row === undefined ? undefined : (normalise(row, p.bigints) as T);
+      return row === undefined ? undefined : (normalize(row, p.bigints) as T);
     } catch (err) {
       throw mapSqliteError(err, "sql.get");
     }
@@ -200,7 +200,7 @@ export class NodeSqliteConnection implements SqliteConnection {
         if (!switchToBigints(p, err)) throw err;
         rows = p.statement.all(...args);
       }
-      for (let i = 0; i < rows.length; i++) rows[i] = normalise(rows[i] as Row, p.bigints);
+      for (let i = 0; i < rows.length; i++) rows[i] = normalize(rows[i] as Row, p.bigints);
       return rows as T[];
     } catch (err) {
       throw mapSqliteError(err, "sql.all");
@@ -219,7 +219,7 @@ export class NodeSqliteConnection implements SqliteConnection {
       p.statement.setReadBigInts(p.bigints);
       throw mapSqliteError(err, "sql.iterate");
     }
-    return normalisedRows<T>(p, rows);
+    return normalizedRows<T>(p, rows);
   }
 
   exec(sql: string, op = "sql.exec"): void {
@@ -250,9 +250,9 @@ export class NodeSqliteConnection implements SqliteConnection {
   }
 }
 
-function* normalisedRows<T>(p: NodeStatement, rows: IterableIterator<Row>): IterableIterator<T> {
+function* normalizedRows<T>(p: NodeStatement, rows: IterableIterator<Row>): IterableIterator<T> {
   try {
-    for (const row of rows) yield normalise(row, true) as T;
+    for (const row of rows) yield normalize(row, true) as T;
   } catch (err) {
     throw mapSqliteError(err, "sql.iterate");
   } finally {
@@ -268,7 +268,7 @@ function switchToBigints(p: NodeStatement, err: unknown): boolean {
 }
 
 /** Blobs as Buffer (as on better-sqlite3 and pg), and with `bigints`, safe integers back as numbers. */
-function normalise(row: Row, bigints: boolean): Row {
+function normalize(row: Row, bigints: boolean): Row {
   for (const key in row) {
     const v = row[key];
     if (typeof v === "object") {
