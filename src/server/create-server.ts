@@ -4,6 +4,7 @@ import { redactText } from "../internal/redact.js";
 import type { TenantStore } from "../tenants/index.js";
 import { actAsRequestedTenant } from "./acting-tenant.js";
 import { ConnectionDrain } from "./connection-drain.js";
+import { loadConsoleAssets } from "./console/console-assets.js";
 import { registerConsoleRoutes } from "./console/console-routes.js";
 import { answerClientError, errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
@@ -215,7 +216,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   registerDeleteQueueRoutes(app, parts.deleteQueue);
   registerTokenRoutes(app, tokens);
   if (config.inspector) {
-    registerConsoleRoutes(app);
+    registerConsoleRoutes(app, loadConsoleAssets());
     registerInspectorRoutes(app, parts, buses, config.clock);
   }
   registerTenantRoutes(app, parts);

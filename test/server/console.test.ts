@@ -1,8 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import Fastify from "fastify";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerConsoleRoutes } from "../../src/server/console/console-routes.js";
+import { errorReply } from "../../src/server/error-reply.js";
 import { TenantKey } from "../../src/tenants/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
@@ -55,6 +58,19 @@ describe("admin console", async () => {
     expect(data.audit.intact).toBe(true);
   });
 
+  it("answers 501 with its code when the console bundle was not built", async () => {
+    const bare = Fastify();
+    registerConsoleRoutes(bare, undefined);
+    bare.setErrorHandler((err, _request, reply) => {
+      const { status, body } = errorReply(err);
+      return reply.code(status).send(body);
+    });
+    const res = await bare.inject({ method: "GET", url: "/" });
+    expect(res.statusCode).toBe(501);
+    expect(res.json()).toMatchObject({ error: { code: "UNSUPPORTED" } });
+    await bare.close();
+  });
+
   it("serves the page shell and bundle anonymously under a strict content security policy", async () => {
     const page = await fetch(`${base}/`);
     expect(page.status).toBe(200);
@@ -105,6 +121,20 @@ describe("admin console", async () => {
       expect(page.url()).not.toContain(tokens.acmeAdmin);
       expect(await page.evaluate('sessionStorage.getItem("storeroom-token")')).toBe(tokens.acmeAdmin);
       expect(await page.locator("#whoami").innerText()).toContain("admin");
+    });
+
+    it("takes the token from the fragment of the link serve prints and removes it from the address bar", async () => {
+      const other = await browser.newPage();
+      try {
+        await other.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await other.waitForSelector("#tenants");
+        expect(other.url()).toBe(`${base}/#/tenants`);
+        // No history entry keeps the token: one step back is the blank page the tab started on.
+        await other.goBack();
+        expect(other.url()).toBe("about:blank");
+      } finally {
+        await other.close();
+      }
     });
 
     it("shows an org admin its own org only and refuses another org's tenant in place", async () => {
@@ -286,7 +316,11 @@ describe("admin console", async () => {
         alice.close();
         bob.close();
       }
-      await page.waitForSelector("#peers >> text=offline");
+      // Once the peers are gone the page (reloaded rather than waiting for its refresh) says so.
+      await until(async () => {
+        await page.reload();
+        return (await page.locator("#peers").innerText()).includes("offline");
+      }, "the peers to show offline");
     });
 
     it("draws the health charts from the in-process history", async () => {

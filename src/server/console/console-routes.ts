@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { HttpError } from "../error-reply.js";
-import { type ConsoleAssets, loadConsoleAssets } from "./console-assets.js";
+import type { ConsoleAssets } from "./console-assets.js";
 
 /** Everything the page loads comes from this server; the console talks only to the public API. */
 const contentSecurityPolicy = [
@@ -18,9 +18,9 @@ const contentSecurityPolicy = [
 /**
  * `GET /` (the admin console's page), `GET /console/app.js` and `GET /console/app.css`, all
  * anonymous: they hold no data; the page signs in with a token and uses the public API. When
- * the bundle was not built they answer 501 `UNSUPPORTED`.
+ * the bundle was not built (`assets` undefined, see `loadConsoleAssets`) they answer 501 `UNSUPPORTED`.
  */
-export function registerConsoleRoutes(app: FastifyInstance, assets: ConsoleAssets | undefined = loadConsoleAssets()) {
+export function registerConsoleRoutes(app: FastifyInstance, assets: ConsoleAssets | undefined): void {
   const serve = (type: string, pick: (a: ConsoleAssets) => Buffer) => {
     const body = assets === undefined ? undefined : pick(assets);
     const etag = body === undefined ? "" : `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`;
