@@ -8,8 +8,9 @@ import { createServer } from "../src/server/index.js";
 /**
  * bench/serve: HTTP throughput and latency of `storeroom serve` on loopback. The server runs
  * in this process; the load comes from autocannon in a second Node process. Cases: a bare
- * Fastify route returning a constant (the ceiling), state GET and state PUT spread over 100
- * tenants (one bearer token each). Writes bench/results/serve.json.
+ * Fastify route returning a constant (the ceiling), state GET, state PUT and conditional state
+ * PUT (`If-Match: *`) spread over 100 tenants (one bearer token each). Writes
+ * bench/results/serve.json.
  */
 
 const tenantCount = 100;
@@ -77,15 +78,23 @@ export default async function serveBench(): Promise<LoadResult[]> {
       });
       if (res.status !== 204) throw new Error(`warm-up PUT failed: ${res.status}`);
     }
-    const perTenant = (method: string, body?: string) =>
+    const perTenant = (method: string, body?: string, extra: Record<string, string> = {}) =>
       tokens.map((t) => ({
         method,
         path: "/v1/state/bench/key",
-        headers: { authorization: `Bearer ${t.token}` },
+        headers: { authorization: `Bearer ${t.token}`, ...extra },
         ...(body === undefined ? {} : { body }),
       }));
     results.push(await load(`state GET, ${tenantCount} tenants`, url, perTenant("GET")));
     results.push(await load(`state PUT, ${tenantCount} tenants`, url, perTenant("PUT", "value-0123456789")));
+    // If-Match: * reads the entry, checks it and writes with ifVersion: the conditional path's full cost.
+    results.push(
+      await load(
+        `state PUT with If-Match, ${tenantCount} tenants`,
+        url,
+        perTenant("PUT", "value-0123456789", { "if-match": "*" }),
+      ),
+    );
   } finally {
     report = await server.close();
     rmSync(dir, { recursive: true, force: true });

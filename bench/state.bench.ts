@@ -57,6 +57,48 @@ export default async function stateBench(): Promise<void> {
     return `k${n}`;
   };
   const template = Array.from({ length: RENDER_KEYS }, (_, i) => `k${i}={{ .k${i} }}`).join("\n");
+  // The same output written as a Go template loop over the group (key order is k0, k1, k10, ...).
+  const rangeTemplate = "{{ range $k, $v := . }}{{ $k }}={{ $v }}\n{{ end }}";
+
+  // Versioned writes: the raw driver doing what a conditional set does (read the version,
+  // take the next store version, upsert, append to the change log) in one transaction.
+  raw.exec(`ALTER TABLE entries ADD COLUMN entry_version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE state_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+    INSERT INTO state_version VALUES (1, 1);
+    CREATE TABLE state_changes (version INTEGER PRIMARY KEY, change_type TEXT NOT NULL, group_name TEXT NOT NULL,
+      entry_key TEXT NOT NULL, entry_value TEXT, changed_at INTEGER NOT NULL)`);
+  const rawVersion = raw.prepare(
+    "SELECT entry_version, expires_at FROM entries WHERE group_name = ? AND entry_key = ?",
+  );
+  const rawBump = raw.prepare("UPDATE state_version SET version = version + ? WHERE id = 1 RETURNING version");
+  const rawVersionedUpsert = raw.prepare(
+    "INSERT INTO entries (group_name, entry_key, entry_value, expires_at, entry_version) VALUES (?, ?, ?, NULL, ?) " +
+      "ON CONFLICT (group_name, entry_key) DO UPDATE SET entry_value = excluded.entry_value, " +
+      "expires_at = excluded.expires_at, entry_version = excluded.entry_version",
+  );
+  const rawChange = raw.prepare(
+    "INSERT INTO state_changes (version, change_type, group_name, entry_key, entry_value, changed_at) VALUES (?, 'set', ?, ?, ?, ?)",
+  );
+  const rawCas = raw.transaction((key: string, expected: number) => {
+    const version = (rawBump.get(1) as { version: number }).version;
+    const row = rawVersion.get("cas", key) as { entry_version: number } | undefined;
+    if ((row?.entry_version ?? 0) !== expected) throw new Error("conflict");
+    rawVersionedUpsert.run("cas", key, value, version);
+    rawChange.run(version, "cas", key, value, Date.now());
+    return version;
+  });
+  const casKeys = 100;
+  const ourVersions = new Map<string, number>();
+  const rawVersions = new Map<string, number>();
+  for (let i = 0; i < casKeys; i++) {
+    ourVersions.set(`c${i}`, await state.set("cas", `c${i}`, value));
+    rawVersions.set(`c${i}`, rawCas(`c${i}`, 0));
+  }
+  let c = 0;
+  const nextCas = () => {
+    c = (c + 37) % casKeys;
+    return `c${c}`;
+  };
   const rawRender = () => {
     const map = new Map<string, string>();
     for (const r of rawAll.all("tpl", Date.now()) as { entry_key: string; entry_value: string }[]) {
@@ -102,6 +144,59 @@ export default async function stateBench(): Promise<void> {
         for (let i = 0; i < BATCH; i++) await keyv.set(`bench:${nextKey()}`, value, 3_600_000);
       },
     }),
+    {
+      group: "versioned writes (per key)",
+      name: "storeroom set",
+      role: "ours",
+      batch: BATCH,
+      fn: async () => {
+        for (let i = 0; i < BATCH; i++) {
+          const key = nextCas();
+          ourVersions.set(key, await state.set("cas", key, value));
+        }
+      },
+    },
+    {
+      group: "versioned writes (per key)",
+      name: "storeroom set with ifVersion",
+      role: "ours",
+      batch: BATCH,
+      vs: "storeroom set",
+      fn: async () => {
+        for (let i = 0; i < BATCH; i++) {
+          const key = nextCas();
+          ourVersions.set(key, await state.set("cas", key, value, { ifVersion: ourVersions.get(key) as number }));
+        }
+      },
+    },
+    {
+      group: "versioned writes (per key)",
+      name: "storeroom batch of 10 sets",
+      role: "ours",
+      batch: BATCH,
+      vs: "storeroom set",
+      fn: async () => {
+        for (let i = 0; i < BATCH / 10; i++) {
+          const ops = Array.from({ length: 10 }, () => ({ type: "set" as const, group: "cas", key: nextCas(), value }));
+          const { versions } = await state.batch(ops);
+          ops.forEach((o, j) => {
+            ourVersions.set(o.key, versions[j] as number);
+          });
+        }
+      },
+    },
+    {
+      group: "versioned writes (per key)",
+      name: "raw better-sqlite3, conditional set statements",
+      role: "raw",
+      batch: BATCH,
+      fn: () => {
+        for (let i = 0; i < BATCH; i++) {
+          const key = nextCas();
+          rawVersions.set(key, rawCas(key, rawVersions.get(key) as number));
+        }
+      },
+    },
     { group: "getAll (10k keys)", name: "storeroom StateStore.getAll", role: "ours", fn: () => state.getAll("big") },
     { group: "getAll (10k keys)", name: "raw better-sqlite3", role: "raw", fn: () => rawAll.all("big", Date.now()) },
     {
@@ -109,6 +204,13 @@ export default async function stateBench(): Promise<void> {
       name: "storeroom StateStore.render",
       role: "ours",
       fn: () => state.render(template, "tpl"),
+    },
+    {
+      group: "render (50 keys)",
+      name: "storeroom StateStore.render with range",
+      role: "ours",
+      vs: "storeroom StateStore.render",
+      fn: () => state.render(rangeTemplate, "tpl"),
     },
     { group: "render (50 keys)", name: "raw better-sqlite3 + replace", role: "raw", fn: rawRender },
   ];

@@ -1,4 +1,4 @@
-import type { Executor } from "../sql/index.js";
+import { type Executor, takeTransactionLock } from "../sql/index.js";
 import type { StateEvent, StateEventType } from "./state-event.js";
 
 /** A change about to be recorded, with the version it was given (its timestamp comes from {@link recordChanges}). */
@@ -53,23 +53,26 @@ interface ChangeRow {
   changed_at: number | string;
 }
 
+const VERSION_LOCK = { name: "storeroom.state.versions" };
+/** The store version: the newest change in the log, or (before the first change) the floor kept in `state_version`. */
+const CURRENT_VERSION =
+  "SELECT COALESCE((SELECT MAX(version) FROM state_changes), (SELECT version FROM state_version WHERE id = 1)) AS version";
+
 /**
- * Reserves `count` versions and returns the first (a negative `count` gives back versions
- * reserved earlier in the same transaction). The `state_version` row it updates is the
- * store's write lock: on PostgreSQL every write transaction takes it first, so versions commit
- * in order and version checks see no concurrent writer; SQLite has one writer anyway.
+ * Starts a write: takes the store's version lock and returns the next version. The lock is a
+ * transaction-scoped advisory lock on PostgreSQL, so versions are given and committed in order
+ * and version checks made after it see no concurrent writer; on SQLite the write transaction
+ * already serialises writers and nothing runs. The version is one more than the newest change
+ * in the log (pruning never removes the newest), so a write costs no counter update.
  */
-export async function reserveVersions(ex: Executor, count: number): Promise<number> {
-  const row = await ex.get<{ version: number | string }>(
-    "UPDATE state_version SET version = version + $1 WHERE id = 1 RETURNING version",
-    [count],
-  );
-  return Number(row?.version) - count + 1;
+export async function beginWrite(ex: Executor): Promise<number> {
+  await takeTransactionLock(ex, VERSION_LOCK);
+  return (await currentVersion(ex)) + 1;
 }
 
 /** The store's current version (the highest version given to a committed change). */
 export async function currentVersion(ex: Executor): Promise<number> {
-  const row = await ex.get<{ version: number | string }>("SELECT version FROM state_version WHERE id = 1");
+  const row = await ex.get<{ version: number | string | null }>(CURRENT_VERSION);
   return Number(row?.version ?? 0);
 }
 
@@ -109,10 +112,10 @@ export async function readChanges(
 ): Promise<ChangesSince> {
   return ex.transaction(
     async (tx) => {
-      const meta = await tx.get<{ version: number | string; pruned_through: number | string }>(
-        "SELECT version, pruned_through FROM state_version WHERE id = 1",
+      const meta = await tx.get<{ pruned_through: number | string }>(
+        "SELECT pruned_through FROM state_version WHERE id = 1",
       );
-      const version = Number(meta?.version ?? 0);
+      const version = await currentVersion(tx);
       if (after < Number(meta?.pruned_through ?? 0) || after > version) {
         return { changes: [], reset: true, version, more: false };
       }
@@ -151,16 +154,38 @@ export async function readChanges(
 }
 
 /**
- * Drops changes made before `before` (ms) and remembers the highest version dropped, so a
- * reader asking for older versions learns it must reload. Returns how many were dropped.
+ * Drops changes made before `before` (ms), except the newest change (it anchors the version),
+ * and remembers the highest version dropped, so a reader asking for older versions learns it
+ * must reload. Versions follow time, so the boundary is found by binary search on the primary
+ * key instead of an index on the timestamp every write would have to maintain. Returns how many
+ * changes were dropped.
  */
 export async function pruneChanges(ex: Executor, before: number): Promise<number> {
-  const edge = await ex.get<{ v: number | string | null }>(
-    "SELECT MAX(version) AS v FROM state_changes WHERE changed_at < $1",
-    [before],
+  const bounds = await ex.get<{ lo: number | string | null; hi: number | string | null }>(
+    "SELECT MIN(version) AS lo, MAX(version) AS hi FROM state_changes",
   );
-  if (edge?.v === null || edge?.v === undefined) return 0;
-  const through = Number(edge.v);
+  if (bounds?.lo === null || bounds?.lo === undefined || bounds.hi === null) return 0;
+  let lo = Number(bounds.lo);
+  let hi = Number(bounds.hi) - 1;
+  let through = lo - 1;
+  const changedAt = async (v: number) =>
+    (
+      await ex.get<{ at: number | string }>(
+        "SELECT changed_at AS at FROM state_changes WHERE version >= $1 ORDER BY version LIMIT 1",
+        [v],
+      )
+    )?.at;
+  while (lo <= hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const at = await changedAt(mid);
+    if (at !== undefined && Number(at) < before) {
+      through = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  if (through < Number(bounds.lo)) return 0;
   return ex.transaction(async (tx) => {
     const { changes } = await tx.run("DELETE FROM state_changes WHERE version <= $1", [through]);
     await tx.run("UPDATE state_version SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1", [through]);

@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError, VersionConflictError, type VersionMismatch } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
 import { type Executor, likePrefix } from "../sql/index.js";
-import { type ChangeDraft, currentVersion, recordChanges, reserveVersions } from "./change-log.js";
+import { beginWrite, type ChangeDraft, currentVersion, recordChanges } from "./change-log.js";
 import { executeTemplate, type ParsedTemplate, parseTemplate } from "./render-template.js";
 import { fieldsOf, splitValue } from "./split-value.js";
 import type { StateEvent } from "./state-event.js";
@@ -116,9 +116,9 @@ export abstract class EntryOperations {
     const now = this.#now();
     if (row.expires_at === null || Number(row.expires_at) > now) return toEntry(group, row);
     const events = await this.atomically(op, async (tx) => {
-      const version = await reserveVersions(tx, 1);
+      const version = await beginWrite(tx);
       const { changes } = await tx.run(DELETE_EXPIRED_ENTRY, [group, key, now]);
-      return this.#recordOrRelease(tx, [{ type: "delete", group, key, version }], changes > 0, now);
+      return changes > 0 ? recordChanges(tx, [{ type: "delete", group, key, version }], now) : [];
     });
     this.#publish(events);
     return null;
@@ -154,7 +154,7 @@ export abstract class EntryOperations {
     const now = this.#now();
     const expires = ttlMs === undefined ? null : now + Math.ceil(ttlMs);
     const events = await this.atomically(op, async (tx) => {
-      const version = await reserveVersions(tx, 1);
+      const version = await beginWrite(tx);
       if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
       await tx.run(UPSERT, [group, key, value, expires, version]);
       return recordChanges(tx, [{ type: "set", group, key, value, version }], now);
@@ -176,10 +176,10 @@ export abstract class EntryOperations {
     checkExpectedVersion(op, ifVersion);
     const now = this.#now();
     const events = await this.atomically(op, async (tx) => {
-      const version = await reserveVersions(tx, 1);
+      const version = await beginWrite(tx);
       if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
       const { changes } = await tx.run(DELETE_ENTRY, [group, key]);
-      return this.#recordOrRelease(tx, [{ type: "delete", group, key, version }], changes > 0, now);
+      return changes > 0 ? recordChanges(tx, [{ type: "delete", group, key, version }], now) : [];
     });
     this.#publish(events);
     return events.length > 0;
@@ -222,8 +222,7 @@ export abstract class EntryOperations {
     const now = this.#now();
     const versions: (number | null)[] = [];
     const events = await this.atomically(op, async (tx) => {
-      const reserved = Math.max(operations.length, 1);
-      const first = await reserveVersions(tx, reserved);
+      const first = await beginWrite(tx);
       if (checks.length > 0) await this.#check(tx, op, checks, now);
       const drafts: ChangeDraft[] = [];
       let next = first;
@@ -239,8 +238,6 @@ export abstract class EntryOperations {
           versions.push(changes > 0 ? next++ : null);
         }
       }
-      // Versions go only to changes, so a delete that found nothing leaves no gap.
-      if (next < first + reserved) await reserveVersions(tx, next - first - reserved);
       return recordChanges(tx, drafts, now);
     });
     this.#publish(events);
@@ -251,13 +248,6 @@ export abstract class EntryOperations {
   /** The store's version: the highest version any committed change got. */
   async version(): Promise<number> {
     return currentVersion(this.executor("state.version"));
-  }
-
-  /** Records `drafts` when the write changed something, else gives back the one version it reserved. */
-  async #recordOrRelease(tx: Executor, drafts: ChangeDraft[], changed: boolean, now: number): Promise<StateEvent[]> {
-    if (changed) return recordChanges(tx, drafts, now);
-    await reserveVersions(tx, -1);
-    return [];
   }
 
   /** Throws {@link VersionConflictError} listing every check the current entries fail. */
@@ -314,9 +304,9 @@ export abstract class EntryOperations {
     const now = this.#now();
     let removed = 0;
     const events = await this.atomically(op, async (tx) => {
-      const version = await reserveVersions(tx, 1);
+      const version = await beginWrite(tx);
       removed = (await tx.run("DELETE FROM entries WHERE group_name = $1", [group])).changes;
-      return this.#recordOrRelease(tx, [{ type: "delete_group", group, key: "", version }], removed > 0, now);
+      return removed > 0 ? recordChanges(tx, [{ type: "delete_group", group, key: "", version }], now) : [];
     });
     this.#publish(events);
     return removed;
@@ -333,14 +323,13 @@ export abstract class EntryOperations {
     const now = this.#now();
     let removed = 0;
     const events = await this.atomically(op, async (tx) => {
-      const first = await reserveVersions(tx, 1);
+      const first = await beginWrite(tx);
       const rows = await tx.all<{ group_name: string }>(
         "DELETE FROM entries WHERE group_name LIKE $1 ESCAPE '\\' RETURNING group_name",
         [likePrefix(groupPrefix)],
       );
       removed = rows.length;
       const groups = [...new Set(rows.map((r) => r.group_name))].sort(byCodePoint);
-      if (groups.length !== 1) await reserveVersions(tx, groups.length - 1);
       return recordChanges(
         tx,
         groups.map((group, i) => ({ type: "delete_group", group, key: "", version: first + i })),
@@ -470,12 +459,11 @@ export abstract class EntryOperations {
     // Most runs find nothing: a read keeps them from taking the write lock.
     if ((await ex.get(`SELECT 1 AS one FROM entries WHERE ${where} LIMIT 1`, params)) === undefined) return 0;
     const events = await this.atomically(op, async (tx) => {
-      const first = await reserveVersions(tx, 1);
+      const first = await beginWrite(tx);
       const rows = await tx.all<{ group_name: string; entry_key: string }>(
         `DELETE FROM entries WHERE ${where} RETURNING group_name, entry_key`,
         params,
       );
-      if (rows.length !== 1) await reserveVersions(tx, rows.length - 1);
       return recordChanges(
         tx,
         rows.map((r, i) => ({ type: "delete", group: r.group_name, key: r.entry_key, version: first + i })),

@@ -52,9 +52,8 @@ async function createJournal(tx: Executor): Promise<void> {
 
 /**
  * Versioned writes: every entry carries the version of its last change (existing rows start at
- * 1), `state_version` holds the store's version (and is the write lock), and `state_changes`
- * keeps recent changes for event streams to resume from. `pruned_through` is the highest
- * version no longer in the log.
+ * 1), `state_version` holds the store's version, and `state_changes` keeps recent changes for
+ * event streams to resume from. `pruned_through` is the highest version no longer in the log.
  */
 async function createVersions(tx: Executor): Promise<void> {
   const int = tx.dialect.bigintType;
@@ -76,8 +75,19 @@ async function createVersions(tx: Executor): Promise<void> {
   await tx.run("CREATE INDEX state_changes_changed_at ON state_changes (changed_at)");
 }
 
+/**
+ * The store version now comes from the newest change in the log (writes no longer update
+ * `state_version`, which keeps the floor for an empty log and `pruned_through`), and pruning
+ * finds its boundary by version, so the timestamp index every write paid for goes.
+ */
+async function versionFromChangeLog(tx: Executor): Promise<void> {
+  await tx.run("UPDATE state_version SET version = COALESCE((SELECT MAX(version) FROM state_changes), version)");
+  await tx.run("DROP INDEX IF EXISTS state_changes_changed_at");
+}
+
 /** The `state` module's forward-only migrations. */
 export const stateMigrations = new MigrationSet("state")
   .add({ id: "state/001-entries", up: createEntries })
   .add({ id: "state/002-journal", up: createJournal })
-  .add({ id: "state/003-versions", up: createVersions });
+  .add({ id: "state/003-versions", up: createVersions })
+  .add({ id: "state/004-version-from-change-log", up: versionFromChangeLog });

@@ -3,12 +3,12 @@ import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
 import { type Database, type Executor, likePrefix, openSqlite } from "../sql/index.js";
 import {
+  beginWrite,
   type ChangesSince,
   type ChangesSinceOptions,
   pruneChanges,
   readChanges,
   recordChanges,
-  reserveVersions,
 } from "./change-log.js";
 import { EntryOperations } from "./entry-operations.js";
 import { EventHub } from "./event-hub.js";
@@ -347,7 +347,7 @@ export class StateStore extends EntryOperations {
     const value = JSON.stringify(aggregate);
     const now = Math.floor(this.#config.clock.now());
     const events = await this.executor("state.workspace.commit").transaction(async (tx) => {
-      const version = await reserveVersions(tx, 1);
+      const version = await beginWrite(tx);
       await insertJournalRow(tx, this.#config.bucketName, name, aggregate, { workspace: name }, now);
       await tx.run(UPSERT_SUMMARY, [group, value, version]);
       return recordChanges(tx, [{ type: "set", group, key: "summary", value, version }], now);

@@ -162,7 +162,12 @@ describe("StateStore config validation and normalisation", () => {
     const b = await StateStore.open({ database: db, clock: new ManualClock(1) });
     await b.close();
     const rows = await db.all("SELECT id FROM storeroom_migrations WHERE set_name = 'state' ORDER BY ordinal");
-    expect(rows).toEqual([{ id: "state/001-entries" }, { id: "state/002-journal" }, { id: "state/003-versions" }]);
+    expect(rows).toEqual([
+      { id: "state/001-entries" },
+      { id: "state/002-journal" },
+      { id: "state/003-versions" },
+      { id: "state/004-version-from-change-log" },
+    ]);
     await db.close();
   });
 
