@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { AuditLog } from "../../src/bus/audit-log.js";
 import { registerAudit } from "../../src/cli/commands/audit.js";
-import { resolveBusServeConfig } from "../../src/cli/commands/bus.js";
+import { resolveBusServeOptions } from "../../src/cli/commands/bus.js";
 import { openSqlite } from "../../src/sql/index.js";
 import { runCommand } from "../support/run-command.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -79,7 +79,7 @@ describe("storeroom audit", () => {
 describe("storeroom bus serve", () => {
   it("resolves flags over environment over defaults, and refuses weak config", () => {
     const env = { STOREROOM_BUS_TOKENS: "a, b", STOREROOM_BUS_HMAC_SECRET: SECRET, STOREROOM_BUS_DB: "/x.db" };
-    expect(resolveBusServeConfig({}, env)).toEqual({
+    expect(resolveBusServeOptions({}, env)).toEqual({
       host: "127.0.0.1",
       port: 47821,
       tokens: ["a", "b"],
@@ -87,15 +87,15 @@ describe("storeroom bus serve", () => {
       db: "/x.db",
       schema: undefined,
     });
-    expect(resolveBusServeConfig({ listen: "[::1]:9", tokens: "c", db: "y.db" }, env)).toMatchObject({
+    expect(resolveBusServeOptions({ listen: "[::1]:9", tokens: "c", db: "y.db" }, env)).toMatchObject({
       host: "::1",
       port: 9,
       tokens: ["c"],
       db: "y.db",
     });
-    expect(() => resolveBusServeConfig({}, { ...env, STOREROOM_BUS_TOKENS: " , " })).toThrow(/token/);
-    expect(() => resolveBusServeConfig({ hmacSecret: "short" }, env)).toThrow(/32 bytes/);
-    expect(() => resolveBusServeConfig({ listen: "nohost" }, env)).toThrow(/HOST:PORT/);
+    expect(() => resolveBusServeOptions({}, { ...env, STOREROOM_BUS_TOKENS: " , " })).toThrow(/token/);
+    expect(() => resolveBusServeOptions({ hmacSecret: "short" }, env)).toThrow(/32 bytes/);
+    expect(() => resolveBusServeOptions({ listen: "nohost" }, env)).toThrow(/HOST:PORT/);
   });
 
   it("serves peers until SIGTERM", async () => {

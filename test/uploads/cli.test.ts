@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -94,5 +95,16 @@ describe("storeroom uploads sweep|drain|reconcile", () => {
     const bad = await run(["drain", "--db", dbPath, "--objects", "ftp://nope"]);
     expect(bad.code).toBe(2);
     await objects.close();
+  });
+
+  it("never creates a control database behind a mistyped --db", async () => {
+    const missing = join(dir, "no-such-control.db");
+    for (const command of ["sweep", "drain", "reconcile"]) {
+      const extra = command === "reconcile" ? ["--references-query", "SELECT 1 AS key"] : [];
+      const result = await run([command, "--db", missing, "--objects", join(dir, "objects"), ...extra]);
+      expect(result.code, command).toBe(2);
+      expect(String((result as { error?: unknown }).error), command).toMatch(/no database at/);
+      expect(existsSync(missing), command).toBe(false);
+    }
   });
 });

@@ -16,7 +16,7 @@ export interface BusServeFlags {
 }
 
 /** The resolved `bus serve` configuration. */
-export interface BusServeConfig {
+export interface BusServeOptions {
   host: string;
   port: number;
   tokens: string[];
@@ -30,7 +30,7 @@ export interface BusServeConfig {
  * `./storeroom-bus.db`. Throws {@link InvalidArgumentError} without tokens, with a secret
  * shorter than 32 bytes, or with a bad listen address.
  */
-export function resolveBusServeConfig(flags: BusServeFlags, env: NodeJS.ProcessEnv = process.env): BusServeConfig {
+export function resolveBusServeOptions(flags: BusServeFlags, env: NodeJS.ProcessEnv = process.env): BusServeOptions {
   const listen = flags.listen ?? env.STOREROOM_BUS_LISTEN ?? "127.0.0.1:47821";
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
   const port = Number(m?.[3]);
@@ -87,7 +87,7 @@ export function registerBus(program: Command): void {
       ].join("\n"),
     )
     .action(async (flags: BusServeFlags) => {
-      const config = resolveBusServeConfig(flags);
+      const config = resolveBusServeOptions(flags);
       const db: Database = /^postgres(ql)?:\/\//.test(config.db)
         ? await openPostgres(config.db, config.schema === undefined ? {} : { schema: config.schema })
         : await openSqlite(config.db);

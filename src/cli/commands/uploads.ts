@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { requireExistingDatabase } from "../existing-database.js";
 import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { startProgress } from "../progress.js";
@@ -28,6 +29,8 @@ async function withStores<T>(
   const { openPostgres, openSqlite } = await import("../../sql/index.js");
   const { openObjectStore } = await import("../../objects/index.js");
   const { uploadsMigrations } = await import("../../uploads/index.js");
+  // Every command works on an existing control database; a mistyped path must not create one.
+  requireExistingDatabase(opts.db, "uploads.open");
   const db = /^postgres(ql)?:\/\//.test(opts.db) ? await openPostgres(opts.db) : await openSqlite(resolve(opts.db));
   try {
     await db.migrate(uploadsMigrations);
