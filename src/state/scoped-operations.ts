@@ -1,6 +1,7 @@
 import { InvalidArgumentError, QuotaExceededError } from "../errors.js";
 import type { EntryOperations, KeyValue } from "./entry-operations.js";
 import type { StateTransaction } from "./state-transaction.js";
+import type { DeleteOptions, SetOptions, StateEntry } from "./versioned-entry.js";
 
 /** Limits of a scoped store; `0` (the default) means unlimited. */
 export interface ScopeQuota {
@@ -120,15 +121,24 @@ export abstract class ScopedOperations {
     return this.target().get(this.qualify(group), key);
   }
 
+  /** The live entry of `key` in `group` with its version and expiry (group without the namespace), or `null`. */
+  async getEntryFrom(group: string, key: string): Promise<StateEntry | null> {
+    const entry = await this.target().getEntry(this.qualify(group), key);
+    return entry === null ? null : { ...entry, group };
+  }
+
   /** Sets `key` in the default group (quota-checked); returns the new version. */
   set(key: string, value: string): Promise<number> {
     return this.setIn(DEFAULT_GROUP, key, value);
   }
 
-  /** Sets `key` in `group` (quota-checked; {@link QuotaExceededError} names the limit). */
-  setIn(group: string, key: string, value: string): Promise<number> {
+  /**
+   * Sets `key` in `group` (quota-checked; {@link QuotaExceededError} names the limit); returns
+   * the new version. `options` as for {@link EntryOperations.set} (`ifVersion`, `ttlMs`).
+   */
+  setIn(group: string, key: string, value: string, options: SetOptions = {}): Promise<number> {
     const full = this.qualify(group);
-    return this.checkedWrite(full, key, (ops) => ops.set(full, key, value));
+    return this.checkedWrite(full, key, (ops) => ops.set(full, key, value, options));
   }
 
   /** Sets `key` in `group` with a TTL in ms (quota-checked); returns the new version. */
@@ -137,9 +147,9 @@ export abstract class ScopedOperations {
     return this.checkedWrite(full, key, (ops) => ops.setWithTtl(full, key, value, ttlMs));
   }
 
-  /** Deletes `key` from `group`; returns whether it existed. */
-  delete(group: string, key: string): Promise<boolean> {
-    return this.target().delete(this.qualify(group), key);
+  /** Deletes `key` from `group`; returns whether it existed. `options.ifVersion` as for {@link EntryOperations.delete}. */
+  delete(group: string, key: string, options: DeleteOptions = {}): Promise<boolean> {
+    return this.target().delete(this.qualify(group), key, options);
   }
 
   /** Deletes the whole group. */

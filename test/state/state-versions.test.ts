@@ -226,6 +226,18 @@ forEachEngine("StateStore versioned writes", (h) => {
     expect((await s.changesSince(base + 4)).changes.map((c) => c.group)).toEqual(["late"]);
   });
 
+  it("scoped stores read versions and write conditionally inside their namespace", async () => {
+    const s = await h.open();
+    const tenant = s.scoped("t1", { maxKeys: 10 });
+    const v = await tenant.setIn("cfg", "k", "1", { ifVersion: null });
+    expect(await tenant.getEntryFrom("cfg", "k")).toMatchObject({ group: "cfg", key: "k", value: "1", version: v });
+    await conflictOf(tenant.setIn("cfg", "k", "2", { ifVersion: v + 1 }));
+    expect(await tenant.setIn("cfg", "k", "2", { ifVersion: v })).toBe(v + 1);
+    await conflictOf(tenant.delete("cfg", "k", { ifVersion: v }));
+    expect(await tenant.delete("cfg", "k", { ifVersion: v + 1 })).toBe(true);
+    expect(await s.getEntry("t1:cfg", "k")).toBeNull();
+  });
+
   it("changeRetentionMs must be a positive integer", async () => {
     await expect(h.open({ changeRetentionMs: 0 })).rejects.toThrow(/^changeRetentionMs must be a positive integer/);
   });
