@@ -1,6 +1,7 @@
 /**
  * Go `text/template` behaviour as a table: template, data, and what Go's `text/template`
- * produces for them (the output, or the error message for a template named "t"). The data is
+ * produces for them (the output, or the error message for a template named "t"), as Go 1.19
+ * printed them. The data is
  * JSON-like: integers are Go ints, other numbers float64, objects map[string]interface{}, arrays
  * []interface{}; `strings: true` passes the data as map[string]string, the shape `render` uses.
  */
