@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
 import type { TenantStore } from "../tenants/index.js";
-import { actAsRequestedTenant } from "./acting-tenant.js";
+import { actAsRequestedTenant } from "./act-as-requested-tenant.js";
 import { ConnectionDrain } from "./connection-drain.js";
 import { loadConsoleAssets } from "./console/console-assets.js";
 import { registerConsoleRoutes } from "./console/console-routes.js";

@@ -54,6 +54,7 @@ export class MetricsHistory {
   readonly #clock: Clock;
   readonly #lag: (() => number | undefined) | undefined;
   readonly #job: BackgroundJob<void>;
+  readonly #onError: (err: unknown) => void;
   readonly #samples: MetricsSample[] = [];
   #last: { t: number; totals: Totals } | undefined;
 
@@ -68,12 +69,13 @@ export class MetricsHistory {
     this.#intervalMs = intervalMs;
     this.#clock = options.clock ?? systemClock;
     this.#lag = options.replicationLagMs;
+    this.#onError = options.onError ?? ((err) => process.emitWarning(`metrics history: ${String(err)}`));
     this.#job = new BackgroundJob({
       name: "metrics history",
       intervalMs,
       clock: this.#clock,
       run: () => this.#sample(),
-      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      onError: this.#onError,
     });
   }
 
@@ -84,7 +86,7 @@ export class MetricsHistory {
 
   /** Starts sampling every `intervalMs` (the first sample sets the baseline for rates). */
   start(): void {
-    void this.#job.runOnce().catch(() => undefined);
+    this.#job.runOnce().catch(this.#onError);
     this.#job.start();
   }
 

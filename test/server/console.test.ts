@@ -142,9 +142,11 @@ describe("admin console", async () => {
       expect(rows).toContain("acme/users/ada");
       expect(rows).toContain("acme/org");
       expect(rows).not.toContain("globex");
-      // The checkpointed tenant shows its stored size; the other is resident and not stored yet.
-      expect(await page.locator("#tenants tr", { hasText: "acme/users/ada" }).innerText()).toMatch(/\d+(\.\d)? KB/);
-      expect(await page.locator("#tenants tr", { hasText: "acme/org" }).innerText()).toContain("not stored yet");
+      // The checkpointed tenant shows its stored size and when it was stored; both are resident.
+      const ada = await page.locator("#tenants tr", { hasText: "acme/users/ada" }).innerText();
+      expect(ada).toMatch(/\d+(\.\d)? (B|KB|MB)/);
+      expect(ada).toMatch(/\d+ s ago/);
+      expect(await page.locator("#tenants tr", { hasText: "acme/org" }).innerText()).toContain("resident");
       await shot("tenants");
       await page.goto(`${base}/#/tenant/${encodeURIComponent("globex/org")}/plans`);
       await page.waitForSelector(".error >> text=ACCESS_DENIED");
