@@ -348,6 +348,10 @@ describe("admin console", async () => {
       await page.press("#org", "Enter");
       await page.waitForSelector("#tenants >> text=globex/org");
       expect(await page.locator("#tenants").innerText()).not.toContain("acme/");
+      await page.click("#every-org");
+      await page.waitForSelector("#tenants >> text=acme/users/ada");
+      expect(await page.locator("#tenants").innerText()).toContain("globex/org");
+      await shot("tenants-every-org");
       await page.goto(`${base}/#/health`);
       await page.waitForSelector("#chart-queues");
     });

@@ -27,7 +27,10 @@ interface Inspector {
 
 /** Tenants of the org: size, residency, last checkpoint, replication lag, conflicts; each opens the data browser. */
 export async function tenantsPage(ctx: PageContext): Promise<Node> {
-  const { api, org, operator } = ctx.session;
+  const { api, operator } = ctx.session;
+  // An operator may list every org at once (`#/tenants/all`).
+  const everyOrg = operator && ctx.params[0] === "all";
+  const org = everyOrg ? undefined : ctx.session.org;
   const [stored, inspected] = await Promise.all([
     api.json<{ tenants: StoredTenant[] }>("/v1/tenants", { query: { org }, signal: ctx.signal }),
     api.json<Inspector>("/v1/inspector", { signal: ctx.signal }).catch((err: unknown) => err),
@@ -36,7 +39,7 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
   const byId = new Map<string, { stored?: StoredTenant; live?: InspectedTenant }>();
   for (const t of stored.tenants) byId.set(t.tenant, { stored: t });
   for (const t of inspector?.tenants ?? []) {
-    if (!t.tenant.startsWith(`${org}/`)) continue;
+    if (org !== undefined && !t.tenant.startsWith(`${org}/`)) continue;
     byId.set(t.tenant, { ...byId.get(t.tenant), live: t });
   }
   const conflicts = new Map<string, number>();
@@ -76,14 +79,18 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
   const tableEl = table(
     ["Tenant", "Scope", "Size", "Resident", "Last checkpoint", "Replication lag", "Conflicts"],
     rows,
-    "no tenants in this org yet",
+    everyOrg ? "no tenants yet" : "no tenants in this org yet",
     { id: "tenants", class: "data" },
   );
   filter.addEventListener("input", () => {
     const q = filter.value.trim();
     for (const tr of tableEl.tBodies[0]?.rows ?? []) tr.hidden = q !== "" && !(tr.textContent ?? "").includes(q);
   });
-  const open = h("input", { placeholder: `${org}/users/<user>`, "aria-label": "tenant id", class: "mono" });
+  const open = h("input", {
+    placeholder: `${org ?? ctx.session.org}/users/<user>`,
+    "aria-label": "tenant id",
+    class: "mono",
+  });
   const openForm = h("form", { class: "inline" }, open, h("button", { type: "submit" }, "Open tenant"));
   openForm.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -92,7 +99,18 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
   return h(
     "div",
     null,
-    pageHeader("Tenants", operator ? `org ${org} (operator: every org)` : `org ${org}`, openForm),
+    pageHeader(
+      "Tenants",
+      everyOrg ? "every org" : `org ${org}`,
+      operator
+        ? h(
+            "a",
+            { href: everyOrg ? href("tenants") : href("tenants", "all"), class: "button ghost", id: "every-org" },
+            everyOrg ? `only ${ctx.session.org}` : "every org",
+          )
+        : null,
+      openForm,
+    ),
     h(
       "div",
       { class: "stats" },
