@@ -9,8 +9,11 @@ import { createServer } from "../src/server/index.js";
  * bench/serve: HTTP throughput and latency of `storeroom serve` on loopback. The server runs
  * in this process; the load comes from autocannon in a second Node process. Cases: a bare
  * Fastify route returning a constant (the ceiling), state GET, state PUT and conditional state
- * PUT (`If-Match: *`) spread over 100 tenants (one bearer token each). Writes
- * bench/results/serve.json.
+ * PUT (`If-Match: *`) spread over 100 tenants (one bearer token each). Then state PUT under
+ * tenant replication, each server a `storeroom serve` child process on the filesystem store:
+ * `--durability async`, `--durability sync`, and, when BENCH_BASELINE_CLI names the
+ * `dist/cli/main.js` of an earlier build, that build's PUT (alternating rounds, paired ratios).
+ * Writes bench/results/serve.json.
  */
 
 const tenantCount = 100;
@@ -48,6 +51,163 @@ async function load(name: string, url: string, requests: object[]): Promise<Load
   });
   const r = JSON.parse(out) as { rps: number; p50: number; p99: number; non2xx: number; errors: number };
   return { name, requestsPerSec: r.rps, latencyP50Ms: r.p50, latencyP99Ms: r.p99, non2xx: r.non2xx, errors: r.errors };
+}
+
+interface ServeChild {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node <cli> serve --json --port 0 ...args` and waits for its "listening" line. */
+async function startServeChild(cli: string, args: string[]): Promise<ServeChild> {
+  const child = spawn(process.execPath, [cli, "serve", "--json", "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffer = "";
+    child.stdout.on("data", (c: Buffer) => {
+      buffer += c.toString();
+      for (const line of buffer.split("\n")) {
+        if (line.includes('"listening"')) resolve((JSON.parse(line) as { url: string }).url);
+      }
+    });
+    void exited.then(() => reject(new Error(`serve exited before listening: ${stderr}`)));
+  });
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Median of the upper bounds of the histogram buckets holding the p-th observation (seconds). */
+function histogramQuantile(metrics: string, name: string, labels: string, q: number): number {
+  const buckets = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{${labels},le="([^"]+)"\\} (\\d+)`, "gm"))].map(
+    (m) => ({
+      le: m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]),
+      count: Number(m[2]),
+    }),
+  );
+  const total = buckets[buckets.length - 1]?.count ?? 0;
+  return buckets.find((b) => b.count >= q * total)?.le ?? Number.NaN;
+}
+
+interface ReplicationRound {
+  name: string;
+  requestsPerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  non2xx: number;
+  lagP50Ms?: number;
+  lagP99Ms?: number;
+}
+
+/** State PUT over 100 tenants against one server child: warm-up, load, replication lag from /metrics. */
+async function replicationRound(
+  name: string,
+  cli: string,
+  args: string[],
+  tokens: { token: string }[],
+  operator: string,
+): Promise<ReplicationRound> {
+  const dir = mkdtempSync(join(tmpdir(), "storeroom-bench-serve-repl-"));
+  writeFileSync(
+    join(dir, "tokens.json"),
+    JSON.stringify({
+      tokens: [
+        ...tokens.map((t, i) => ({ ...t, orgId: `t${i}` })),
+        { token: operator, orgId: "ops", roles: ["operator"] },
+      ],
+    }),
+  );
+  const server = await startServeChild(cli, ["--data", dir, ...args]);
+  try {
+    for (const t of tokens) {
+      const res = await fetch(`${server.url}/v1/state/bench/key`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${t.token}` },
+        body: "value-0123456789",
+      });
+      if (res.status !== 204) throw new Error(`warm-up PUT failed: ${res.status}`);
+    }
+    const requests = tokens.map((t) => ({
+      method: "PUT",
+      path: "/v1/state/bench/key",
+      headers: { authorization: `Bearer ${t.token}` },
+      body: "value-0123456789",
+    }));
+    const r = await load(name, server.url, requests);
+    const metrics = await (
+      await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${operator}` } })
+    ).text();
+    const lag = (q: number) =>
+      histogramQuantile(metrics, "storeroom_replication_lag_seconds", 'durability="async"', q) * 1000;
+    const round: ReplicationRound = { ...r, non2xx: r.non2xx + r.errors };
+    if (args.includes("async")) Object.assign(round, { lagP50Ms: lag(0.5), lagP99Ms: lag(0.99) });
+    return round;
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Alternating rounds of baseline / async / sync PUT servers; medians and paired ratios. */
+async function replicationCases(tokens: { token: string }[]): Promise<Record<string, unknown>> {
+  const ours = new URL("../dist/cli/main.js", import.meta.url).pathname;
+  const baseline = process.env.BENCH_BASELINE_CLI;
+  const operator = "bench-operator-token-xxxxxxxxxxxxxxxx";
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const runs: Record<string, ReplicationRound[]> = { baseline: [], async: [], sync: [] };
+  for (let i = 0; i < rounds; i++) {
+    if (baseline)
+      runs.baseline?.push(await replicationRound("before (whole-file checkpoints)", baseline, [], tokens, operator));
+    runs.async?.push(await replicationRound("async", ours, ["--durability", "async"], tokens, operator));
+    runs.sync?.push(await replicationRound("sync", ours, ["--durability", "sync"], tokens, operator));
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const summary = Object.fromEntries(
+    Object.entries(runs)
+      .filter(([, r]) => r.length > 0)
+      .map(([k, r]) => [
+        k,
+        {
+          requestsPerSec: med(r.map((x) => x.requestsPerSec)),
+          latencyP50Ms: med(r.map((x) => x.latencyP50Ms)),
+          latencyP99Ms: med(r.map((x) => x.latencyP99Ms)),
+          non2xx: r.reduce((n, x) => n + x.non2xx, 0),
+          ...(k === "async"
+            ? {
+                lagP50Ms: med(r.map((x) => x.lagP50Ms ?? Number.NaN)),
+                lagP99Ms: med(r.map((x) => x.lagP99Ms ?? Number.NaN)),
+              }
+            : {}),
+        },
+      ]),
+  );
+  const paired = (a: ReplicationRound[], b: ReplicationRound[]) =>
+    med(a.map((x, i) => x.requestsPerSec / (b[i]?.requestsPerSec ?? Number.NaN)));
+  const ratios: Record<string, number> = { "sync / async": paired(runs.sync ?? [], runs.async ?? []) };
+  if (baseline) ratios["async / before"] = paired(runs.async ?? [], runs.baseline ?? []);
+  console.log(
+    `\nserve: state PUT, ${tokens.length} tenants, ${connections} connections, child servers on the filesystem store (${rounds} alternating rounds)`,
+  );
+  console.log("| server | req/s | p50 ms | p99 ms | non-2xx | replication lag p50 / p99 ms |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+  for (const [k, v] of Object.entries(summary) as [string, ReplicationRound][]) {
+    const lag = v.lagP50Ms === undefined ? "" : `${v.lagP50Ms} / ${v.lagP99Ms}`;
+    console.log(
+      `| ${k} | ${Math.round(v.requestsPerSec)} | ${v.latencyP50Ms} | ${v.latencyP99Ms} | ${v.non2xx} | ${lag} |`,
+    );
+  }
+  console.log("paired ratios (median of per-round ratios):", ratios);
+  return { summary, ratios, runs };
 }
 
 export default async function serveBench(): Promise<LoadResult[]> {
@@ -110,10 +270,11 @@ export default async function serveBench(): Promise<LoadResult[]> {
       `| ${r.name} | ${Math.round(r.requestsPerSec)} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${(r.requestsPerSec / ceiling).toFixed(2)}x | ${r.non2xx + r.errors} |`,
     );
   }
+  const replication = await replicationCases(tokens);
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   writeFileSync(
     new URL("./results/serve.json", import.meta.url),
-    `${JSON.stringify({ connections, tenants: tenantCount, results }, null, 2)}\n`,
+    `${JSON.stringify({ connections, tenants: tenantCount, results, replication }, null, 2)}\n`,
   );
   return results;
 }

@@ -1,4 +1,5 @@
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -6,21 +7,20 @@ import BetterSqlite3 from "better-sqlite3";
 import { FileObjectStore } from "../src/objects/file-object-store.js";
 import { MemoryObjectStore } from "../src/objects/memory-object-store.js";
 import type { ObjectStore } from "../src/objects/object-store.js";
-import { S3ObjectStore } from "../src/objects/s3-object-store.js";
-import { TenantKey, TenantStore } from "../src/tenants/index.js";
-import { startProxiedS3rver } from "../test/support/s3rver.js";
+import { restoreTenant, TenantKey, TenantStore, type TenantStoreOptions } from "../src/tenants/index.js";
+import { writeSnapshotFile } from "../src/tenants/snapshot-file.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
-const MB = 1024 * 1024;
-const quiet = { idleTtlMs: 0, checkpointIntervalMs: 0, checkpointWrites: Number.MAX_SAFE_INTEGER };
+/**
+ * bench/tenants: warm paths (tinybench, against better-sqlite3 on the same file), then, timed
+ * by hand, what replication costs: bytes uploaded per single-row write on a 5 MB and a 100 MB
+ * tenant (against the whole database the earlier checkpoints uploaded), hydration and
+ * point-in-time restore of a 100 MB tenant with 1,000 segments (against streaming one object
+ * of the same size to a file). Writes bench/results/tenants.json and tenants-replication.json.
+ */
 
-function openFds(): number {
-  try {
-    return readdirSync("/proc/self/fd").length;
-  } catch {
-    return Number.NaN;
-  }
-}
+const MB = 1024 * 1024;
+const quiet: Partial<TenantStoreOptions> = { idleTtlMs: 0, syncIntervalMs: 60_000 };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -29,7 +29,11 @@ function median(values: number[]): number {
 
 /** Warm paths through tinybench: an LRU hit plus a point read, against opening the file directly. */
 async function warmCases(dir: string): Promise<{ cases: BenchCase[]; close: () => Promise<void> }> {
-  const store = new TenantStore({ objectStore: new MemoryObjectStore(), cacheRoot: join(dir, "warm"), ...quiet });
+  const store = await TenantStore.open({
+    objectStore: new MemoryObjectStore(),
+    cacheRoot: join(dir, "warm"),
+    ...quiet,
+  });
   const key = TenantKey.user("bench", "warm");
   await store.withTenant(key, async (db) => {
     await db.run("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID");
@@ -41,7 +45,6 @@ async function warmCases(dir: string): Promise<{ cases: BenchCase[]; close: () =
   // The direct comparison gets its own copy of the same file, so the two never share locks.
   const rawPath = join(dir, "raw.db");
   await view.run("VACUUM INTO $1", [rawPath]);
-  // Same journal mode as the tenant (WAL readers need no file lock per statement).
   new BetterSqlite3(rawPath).pragma("journal_mode = WAL");
   const rawOpen = new BetterSqlite3(rawPath);
   const rawGet = rawOpen.prepare("SELECT v FROM kv WHERE k = ?");
@@ -49,8 +52,8 @@ async function warmCases(dir: string): Promise<{ cases: BenchCase[]; close: () =
   const next = (): string => `k${i++ % 1000}`;
   const cases: BenchCase[] = [
     {
+      name: "better-sqlite3: open file + GET + close (raw)",
       group: "warm get + point GET",
-      name: "better-sqlite3: open file + GET + close",
       role: "raw",
       fn: () => {
         const db = new BetterSqlite3(rawPath);
@@ -59,41 +62,24 @@ async function warmCases(dir: string): Promise<{ cases: BenchCase[]; close: () =
       },
     },
     {
+      name: "storeroom tenants.get(key) (LRU hit) + db.get",
       group: "warm get + point GET",
-      name: "storeroom tenants.get (LRU hit) + GET",
       role: "ours",
-      batch: 10,
       fn: async () => {
-        for (let j = 0; j < 10; j++) await (await store.get(key)).get("SELECT v FROM kv WHERE k = $1", [next()]);
+        await (await store.get(key)).get("SELECT v FROM kv WHERE k = $1", [next()]);
       },
     },
     {
+      name: "better-sqlite3 prepared get, open handle (raw)",
       group: "point GET on an open tenant",
-      name: "better-sqlite3 prepared get (open handle)",
       role: "raw",
-      batch: 100,
-      fn: () => {
-        for (let j = 0; j < 100; j++) rawGet.get(next());
-      },
+      fn: () => rawGet.get(next()),
     },
     {
-      group: "point GET on an open tenant",
       name: "storeroom TenantDatabase.get (leased per call)",
-      role: "ours",
-      batch: 100,
-      fn: async () => {
-        for (let j = 0; j < 100; j++) await view.get("SELECT v FROM kv WHERE k = $1", [next()]);
-      },
-    },
-    {
       group: "point GET on an open tenant",
-      name: "storeroom withTenant + GET",
       role: "ours",
-      batch: 10,
-      fn: async () => {
-        for (let j = 0; j < 10; j++)
-          await store.withTenant(key, (db) => db.get("SELECT v FROM kv WHERE k = $1", [next()]));
-      },
+      fn: () => view.get("SELECT v FROM kv WHERE k = $1", [next()]),
     },
   ];
   return {
@@ -105,174 +91,187 @@ async function warmCases(dir: string): Promise<{ cases: BenchCase[]; close: () =
   };
 }
 
-/** Builds a tenant database of about `mb` MB in object storage. */
-async function seedTenant(objects: ObjectStore, cacheRoot: string, key: TenantKey, mb: number): Promise<number> {
-  const store = new TenantStore({ objectStore: objects, cacheRoot, ...quiet });
-  let bytes = 0;
-  await store.withTenant(key, async (db) => {
-    await db.run("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)");
-    await db.transaction(async (tx) => {
-      for (let i = 0; i < mb * 16; i++) await tx.run("INSERT INTO blobs (b) VALUES (randomblob(65536))");
-    });
-  });
-  bytes = (await store.checkpoint(key)).bytes;
-  await store.close();
-  return bytes;
-}
-
-interface Row {
-  measure: string;
-  backend: string;
-  size: string;
-  median: string;
-  throughput: string;
-  runs: number;
-}
-
-/** Cold hydrates and checkpoints, timed by hand (a few runs each; tinybench would repeat 100 MB dozens of times). */
-async function slowCases(dir: string, backends: { name: string; objects: ObjectStore }[]): Promise<Row[]> {
-  const rows: Row[] = [];
-  for (const { name, objects } of backends) {
-    for (const mb of [1, 100]) {
-      const key = TenantKey.user("bench", `cold-${mb}mb`);
-      const bytes = await seedTenant(objects, join(dir, `seed-${name}-${mb}`), key, mb);
-      const runs = mb === 1 ? 15 : 3;
-      const hydrate: number[] = [];
-      const checkpoint: number[] = [];
-      const rawCopy: number[] = [];
-      const store = new TenantStore({ objectStore: objects, cacheRoot: join(dir, `cold-${name}-${mb}`), ...quiet });
-      // Raw and storeroom runs alternate, so both see the same page-cache and load conditions.
-      for (let r = 0; r < runs; r++) {
-        // The unsafe baseline: stream the object to a file and open it (no fsync, no header check, no CAS).
-        let t = performance.now();
-        const object = await objects.get(key.objectKey());
-        const target = join(dir, `raw-${name.length}-${mb}-${r}.db`);
-        await pipeline(object?.body as NodeJS.ReadableStream, createWriteStream(target));
-        const raw = new BetterSqlite3(target);
-        raw.prepare("SELECT count(*) FROM blobs").get();
-        raw.close();
-        rawCopy.push(performance.now() - t);
-        rmSync(target, { force: true });
-        t = performance.now();
-        await (await store.get(key)).get("SELECT count(*) FROM blobs");
-        hydrate.push(performance.now() - t);
-        await store.markDirty(key);
-        t = performance.now();
-        await store.checkpoint(key);
-        checkpoint.push(performance.now() - t);
-        await store.evict(key);
-      }
-      await store.close();
-      const size = `${(bytes / MB).toFixed(1)} MB`;
-      const raw = median(rawCopy);
-      rows.push({
-        measure: "raw: get + write file + open + read",
-        backend: name,
-        size,
-        median: `${raw.toFixed(1)} ms`,
-        throughput: `${(bytes / MB / (raw / 1000)).toFixed(0)} MB/s`,
-        runs,
-      });
-      const h = median(hydrate);
-      const c = median(checkpoint);
-      rows.push({
-        measure: "cold hydrate (get + first read)",
-        backend: name,
-        size,
-        median: `${h.toFixed(1)} ms`,
-        throughput: `${(bytes / MB / (h / 1000)).toFixed(0)} MB/s`,
-        runs,
-      });
-      rows.push({
-        measure: "checkpoint (snapshot + upload)",
-        backend: name,
-        size,
-        median: `${c.toFixed(1)} ms`,
-        throughput: `${(c / (bytes / MB)).toFixed(2)} ms/MB`,
-        runs,
-      });
+/**
+ * A database file of about `mb` MB (rows of 1 KiB with text that compresses about 2:1, like
+ * application data), uploaded in the layout before replication, so the first `get` publishes
+ * it as snapshot 0 of a manifest.
+ */
+async function seedOldLayout(objects: ObjectStore, dir: string, key: TenantKey, mb: number): Promise<number> {
+  const path = join(dir, `seed-${key.userId}.db`);
+  const db = new BetterSqlite3(path);
+  db.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+  const insert = db.prepare("INSERT INTO notes (body) VALUES (?)");
+  db.transaction(() => {
+    for (let i = 0; i < mb * 1024; i++) {
+      insert.run(`${Math.random().toString(36).slice(2).repeat(20)} ${"note ".repeat(100)}`.slice(0, 1024));
     }
-  }
-  return rows;
+  })();
+  db.close();
+  const size = statSync(path).size;
+  await objects.put(key.objectKey(), await readFile(path));
+  rmSync(path);
+  return size;
 }
 
-/** Churn: new tenants (one write each) through an LRU of 50, with memory and descriptors sampled. */
-async function churn(dir: string, cache: string, tenants: number): Promise<Record<string, string | number>> {
-  const store = new TenantStore({
-    objectStore: new MemoryObjectStore(),
-    cacheRoot: join(dir, "churn"),
-    lruSize: 50,
+interface BytesRow {
+  tenant: string;
+  writes: number;
+  "segments+manifest+packs per write": string;
+  "snapshot bytes (compressed)": string;
+  "snapshot share per write": string;
+  "total per write": string;
+  "before: whole database per checkpoint (100 writes)": string;
+  ratio: string;
+}
+
+/**
+ * Single-row writes, each published on its own (sync durability: the worst case, no group
+ * commit), and the bytes the object store received. The snapshot share is measured where a
+ * snapshot happened within the run and otherwise computed from one snapshot's size and the
+ * segment bytes that trigger the next (`snapshotFraction` of the database size).
+ */
+async function bytesPerWrite(dir: string, mb: number, writes: number): Promise<BytesRow> {
+  const objects = new MemoryObjectStore();
+  const key = TenantKey.user("bench", `bytes-${mb}`);
+  const dbBytes = await seedOldLayout(objects, dir, key, mb);
+  const store = await TenantStore.open({
+    objectStore: objects,
+    cacheRoot: join(dir, `bytes-${mb}`),
+    durability: "sync",
     ...quiet,
   });
-  const fdsBefore = openFds();
-  let maxFds = fdsBefore;
-  let maxRss = process.memoryUsage().rss;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < tenants) {
-        const i = next++;
-        await store.withTenant(TenantKey.user("churn", `t${i}`), async (db) => {
-          await db.run("CREATE TABLE IF NOT EXISTS t (i INTEGER)");
-          await db.run("INSERT INTO t VALUES ($1)", [i]);
-        });
-        if (i % 50 === 0) {
-          maxFds = Math.max(maxFds, openFds());
-          maxRss = Math.max(maxRss, process.memoryUsage().rss);
-        }
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  const db = await store.get(key); // migration: snapshot 0 of the seeded file
+  const before = { ...store.stats.replication };
+  for (let i = 0; i < writes; i++) {
+    await db.run("INSERT INTO notes (body) VALUES ($1)", [`write ${i} ${"payload ".repeat(12)}`]);
+  }
+  const after = store.stats.replication;
+  const shipped =
+    after.segmentBytes -
+    before.segmentBytes +
+    (after.manifestBytes - before.manifestBytes) +
+    (after.packBytes - before.packBytes);
+  const perWrite = shipped / writes;
+  // One snapshot of the tenant as it is now: its compressed size sets the amortised share.
+  const snapshot = join(dir, `snap-${mb}.gz`);
+  const info = await writeSnapshotFile(key.localPath(store.cacheRoot), undefined, null, snapshot);
   await store.close();
+  rmSync(snapshot, { force: true });
+  const segmentPerWrite = (after.segmentBytes - before.segmentBytes) / writes;
+  const writesPerSnapshot = (0.5 * dbBytes) / segmentPerWrite;
+  const share = info.bytes / writesPerSnapshot;
+  const total = perWrite + share;
+  const old = dbBytes / 100;
   return {
-    cache,
-    tenants,
-    lruSize: 50,
-    "tenants/s": Math.round(tenants / seconds),
-    "max open fds (delta)": maxFds - fdsBefore,
-    "max RSS MB": Math.round(maxRss / MB),
-    "fds after close (delta)": openFds() - fdsBefore,
+    tenant: `${(dbBytes / MB).toFixed(1)} MB`,
+    writes,
+    "segments+manifest+packs per write": `${(perWrite / 1024).toFixed(2)} KiB`,
+    "snapshot bytes (compressed)": `${(info.bytes / MB).toFixed(2)} MB every ${Math.round(writesPerSnapshot)} writes`,
+    "snapshot share per write": `${(share / 1024).toFixed(2)} KiB`,
+    "total per write": `${(total / 1024).toFixed(2)} KiB`,
+    "before: whole database per checkpoint (100 writes)": `${(old / 1024).toFixed(1)} KiB`,
+    ratio: `${(total / old).toFixed(4)}x`,
+  };
+}
+
+interface RestoreRow {
+  backend: string;
+  tenant: string;
+  segments: number;
+  "raw: stream one object of that size to a file (ms)": number;
+  "hydrate: get + first read (ms)": number;
+  "restore at the last transaction (ms)": number;
+  "restore mid-history (ms)": number;
+  "hydrate / raw": string;
+}
+
+/** A 100 MB tenant with `segments` single-write segments; cold hydrate and restores against a raw object copy. */
+async function restoreTimes(
+  dir: string,
+  name: string,
+  objects: ObjectStore,
+  mb: number,
+  segments: number,
+): Promise<RestoreRow> {
+  const key = TenantKey.user("bench", `restore-${mb}`);
+  const dbBytes = await seedOldLayout(objects, dir, key, mb);
+  const writer = await TenantStore.open({
+    objectStore: objects,
+    cacheRoot: join(dir, `restore-writer-${name.length}`),
+    durability: "sync",
+    ...quiet,
+  });
+  const db = await writer.get(key);
+  for (let i = 0; i < segments; i++) await db.run("INSERT INTO notes (body) VALUES ($1)", [`w${i}`]);
+  const txid = (await writer.inspect(key)).replica?.txid ?? 0;
+  await writer.close();
+  // The comparison: one object as large as the database, streamed to a file (what hydrating the earlier single-object layout cost at least).
+  const rawKey = "bench/raw-object";
+  const snapshotFile = join(dir, "raw-source.db");
+  await pipeline(async function* () {
+    yield Buffer.alloc(dbBytes, 1);
+  }, createWriteStream(snapshotFile));
+  await objects.put(rawKey, createReadStream(snapshotFile), { contentLength: dbBytes });
+  const raw: number[] = [];
+  const hydrate: number[] = [];
+  const last: number[] = [];
+  const mid: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    let t = performance.now();
+    const object = await objects.get(rawKey);
+    await pipeline(object?.body as NodeJS.ReadableStream, createWriteStream(join(dir, `raw-${r}.db`)));
+    raw.push(performance.now() - t);
+    const reader = await TenantStore.open({
+      objectStore: objects,
+      cacheRoot: join(dir, `reader-${name.length}-${r}`),
+      ...quiet,
+    });
+    t = performance.now();
+    await (await reader.get(key)).get("SELECT count(*) FROM notes");
+    hydrate.push(performance.now() - t);
+    await reader.close();
+    t = performance.now();
+    await restoreTenant(objects, key, txid, join(dir, `last-${name.length}-${r}.db`));
+    last.push(performance.now() - t);
+    t = performance.now();
+    await restoreTenant(objects, key, Math.floor(txid / 2), join(dir, `mid-${name.length}-${r}.db`));
+    mid.push(performance.now() - t);
+    for (const f of [`raw-${r}.db`, `last-${name.length}-${r}.db`, `mid-${name.length}-${r}.db`])
+      rmSync(join(dir, f), { force: true });
+  }
+  rmSync(snapshotFile, { force: true });
+  return {
+    backend: name,
+    tenant: `${(dbBytes / MB).toFixed(1)} MB`,
+    segments,
+    "raw: stream one object of that size to a file (ms)": Math.round(median(raw)),
+    "hydrate: get + first read (ms)": Math.round(median(hydrate)),
+    "restore at the last transaction (ms)": Math.round(median(last)),
+    "restore mid-history (ms)": Math.round(median(mid)),
+    "hydrate / raw": `${(median(hydrate) / median(raw)).toFixed(2)}x`,
   };
 }
 
 export default async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-bench-tenants-"));
-  // s3rver lacks ListParts (used to verify multipart completion); the test proxy answers it as S3 does.
-  const s3 = await startProxiedS3rver({ bucket: "bench" });
   const file = new FileObjectStore({ root: join(dir, "objects") });
-  const s3store = new S3ObjectStore({ ...s3.storeOptions });
   try {
     const warm = await warmCases(dir);
     await runSuite("tenants", warm.cases);
     await warm.close();
-    const slow = await slowCases(dir, [
-      { name: "FileObjectStore", objects: file },
-      { name: "S3ObjectStore on s3rver (via test proxy)", objects: s3store },
-    ]);
-    console.log("\n## tenants: cold hydrate and checkpoint");
-    console.table(slow);
-    const churned = [await churn(dir, "disk (os tmpdir)", 500)];
-    if (existsSync("/dev/shm")) {
-      const shm = mkdtempSync("/dev/shm/storeroom-bench-");
-      try {
-        churned.push(await churn(shm, "tmpfs (/dev/shm)", 2000));
-      } finally {
-        rmSync(shm, { recursive: true, force: true });
-      }
-    }
-    console.log("\n## tenants: churn (new tenant, one write, through an LRU of 50; 8 concurrent callers)");
-    console.table(churned);
+    const bytes = [await bytesPerWrite(dir, 5, 2000), await bytesPerWrite(dir, 100, 1000)];
+    console.log("\n## tenants: bytes uploaded per single-row write (each published on its own)");
+    console.table(bytes);
+    const restores = [await restoreTimes(dir, "FileObjectStore", file, 100, 1000)];
+    console.log("\n## tenants: hydrate and restore of a 100 MB tenant with 1,000 segments");
+    console.table(restores);
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
     writeFileSync(
-      new URL("./results/tenants-io.json", import.meta.url),
-      `${JSON.stringify({ suite: "tenants-io", date: new Date().toISOString(), node: process.version, slow, churn: churned }, null, 2)}\n`,
+      new URL("./results/tenants-replication.json", import.meta.url),
+      `${JSON.stringify({ suite: "tenants-replication", date: new Date().toISOString(), node: process.version, bytes, restores }, null, 2)}\n`,
     );
   } finally {
     await file.close();
-    await s3store.close();
-    await s3.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

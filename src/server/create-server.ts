@@ -185,6 +185,11 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
 
   metrics.setSources({
     residentTenants: () => parts.tenants.stats.resident,
+    replication: () => ({
+      counters: parts.tenants.stats.replication,
+      lag: parts.tenants.lag(),
+      durability: parts.tenants.durability,
+    }),
     queueDepths: async () => ({ ...(await readQueueDepths(parts, buses)) }),
     outboxLagMs: async () => (await parts.dispatcher.lag()).oldestAgeMs,
     sseStreams: () => streams.size,

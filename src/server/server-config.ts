@@ -5,6 +5,7 @@ import { systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
+import type { TenantStoreOptions } from "../tenants/index.js";
 
 /** Default port of `storeroom serve` (and `STOREROOM_PORT`). */
 export const defaultPort = 7480;
@@ -50,8 +51,24 @@ export interface ServerOptions {
   maxValueBytes?: number;
   /** Largest JSON request body, bytes. Default 64 KiB. */
   maxJsonBytes?: number;
-  /** Tenant cache tuning, passed to the tenant store. */
-  tenants?: { lruSize?: number; idleTtlMs?: number; checkpointWrites?: number; checkpointIntervalMs?: number };
+  /**
+   * Tenant cache and replication tuning, passed to the tenant store (see `TenantStoreOptions`):
+   * `durability` `"async"` (default) acknowledges a write at local commit and publishes it
+   * within `syncIntervalMs`; `"sync"` acknowledges it once published.
+   */
+  tenants?: Pick<
+    TenantStoreOptions,
+    | "lruSize"
+    | "idleTtlMs"
+    | "durability"
+    | "syncIntervalMs"
+    | "snapshotFraction"
+    | "snapshotIntervalMs"
+    | "retentionMs"
+    | "diskBudgetBytes"
+  >;
+  /** Start even though the object store ignores conditional writes (logged loudly; concurrent servers then overwrite each other). Default false. */
+  unsafeNoCas?: boolean;
   /** Upload rules passed to the upload service: public (`pub/`, served anonymously) uploads are off by default. */
   uploads?: { allowPublic?: boolean; maxUploadSize?: number; maxPendingClaims?: number; claimTtlMs?: number };
   /**
@@ -98,6 +115,7 @@ export interface ResolvedServerOptions {
   readonly maxValueBytes: number;
   readonly maxJsonBytes: number;
   readonly tenants: NonNullable<ServerOptions["tenants"]>;
+  readonly unsafeNoCas: boolean;
   readonly uploads: NonNullable<ServerOptions["uploads"]>;
   readonly events: NonNullable<ServerOptions["events"]>;
   readonly intervals: Required<NonNullable<ServerOptions["intervals"]>>;
@@ -145,6 +163,7 @@ export function resolveServerOptions(config: ServerOptions = {}): ResolvedServer
     maxValueBytes,
     maxJsonBytes,
     tenants: { ...config.tenants },
+    unsafeNoCas: config.unsafeNoCas === true,
     uploads: checkUploads(config.uploads ?? {}),
     events: resolveEvents(config.events),
     intervals: {

@@ -1,4 +1,5 @@
 import type { Counter, Histogram, Registry } from "prom-client";
+import type { ReplicationCounters, ShipEvent } from "../tenants/index.js";
 import type { ServerPackages } from "./server-packages.js";
 
 /** Gauges read at scrape time; each returns the current value or throws (the scrape then omits it). */
@@ -13,6 +14,12 @@ export interface MetricSources {
   sseStreams?: () => number;
   /** WebSocket peers connected to the bus right now, over every org broker of this process. */
   busPeers?: () => number;
+  /** Tenant replication: cumulative counters, current lag and the durability mode. */
+  replication?: () => {
+    counters: Readonly<ReplicationCounters>;
+    lag: { ms: number; bytes: number };
+    durability: string;
+  };
 }
 
 /** The gauges of {@link MetricSources} read once; a source that is not set or failed is left out. */
@@ -22,6 +29,27 @@ export interface GaugeReadings {
   sseStreams?: number;
   busPeers?: number;
 }
+
+/** Cumulative replication counters exported as Prometheus counters (name, help, field, scale). */
+const replicationCounters: readonly [string, string, keyof ReplicationCounters, number][] = [
+  ["storeroom_replication_segments_total", "WAL segments published.", "segments", 1],
+  ["storeroom_replication_segment_bytes_total", "Stored bytes of published WAL segments.", "segmentBytes", 1],
+  ["storeroom_replication_manifests_total", "Tenant manifests published.", "manifests", 1],
+  ["storeroom_replication_manifest_bytes_total", "Bytes of published tenant manifests.", "manifestBytes", 1],
+  ["storeroom_replication_snapshots_total", "Tenant snapshots published.", "snapshots", 1],
+  ["storeroom_replication_snapshot_bytes_total", "Stored bytes of published snapshots.", "snapshotBytes", 1],
+  ["storeroom_replication_snapshot_seconds_total", "Time spent taking and uploading snapshots.", "snapshotMs", 0.001],
+  ["storeroom_replication_failures_total", "Publication attempts that failed (retried).", "failures", 1],
+  [
+    "storeroom_tenant_conflicts_total",
+    "Tenants lost to another writer (fenced publications, diverged cached copies).",
+    "conflicts",
+    1,
+  ],
+  ["storeroom_tenant_restores_total", "Tenant hydrations from object storage.", "restores", 1],
+  ["storeroom_tenant_restore_seconds_total", "Time spent hydrating tenants from object storage.", "restoreMs", 0.001],
+  ["storeroom_tenant_restore_bytes_total", "Bytes downloaded to hydrate tenants.", "restoreBytes", 1],
+];
 
 /**
  * The server's Prometheus metrics in their own registry (several servers can live in one
@@ -39,6 +67,8 @@ export class ServerMetrics {
   readonly outboxDelivered: Counter;
   /** Failed delivery attempts of upload events; `outcome` is `retry` or `dead_letter`. */
   readonly outboxFailures: Counter<"outcome">;
+  /** Replication lag ended by each publication round, seconds, by durability mode. */
+  readonly replicationLag: Histogram<"durability">;
   #sources: MetricSources = {};
 
   /** `prom` is prom-client, loaded by the caller (it is an optional package). */
@@ -82,7 +112,51 @@ export class ServerMetrics {
       labelNames: ["outcome"],
       registers,
     });
+    this.replicationLag = new Histogram({
+      name: "storeroom_replication_lag_seconds",
+      help: "Age of the oldest write each tenant publication round published, by durability mode.",
+      labelNames: ["durability"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 5, 10, 30],
+      registers,
+    });
     const sources = () => this.#sources;
+    for (const [name, help, field, scale] of replicationCounters) {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const read = sources().replication;
+          if (!read) return;
+          this.reset();
+          this.inc(read().counters[field] * scale);
+        },
+      });
+    }
+    new Gauge({
+      name: "storeroom_replication_lag_current_seconds",
+      help: "Age of the oldest unpublished write among resident tenants, by durability mode.",
+      labelNames: ["durability"],
+      registers,
+      collect() {
+        const read = sources().replication;
+        if (!read) return;
+        const r = read();
+        this.set({ durability: r.durability }, r.lag.ms / 1000);
+      },
+    });
+    new Gauge({
+      name: "storeroom_replication_lag_bytes",
+      help: "WAL bytes of resident tenants not yet published, by durability mode.",
+      labelNames: ["durability"],
+      registers,
+      collect() {
+        const read = sources().replication;
+        if (!read) return;
+        const r = read();
+        this.set({ durability: r.durability }, r.lag.bytes);
+      },
+    });
     new Gauge({
       name: "storeroom_outbox_lag_seconds",
       help: "Age of the oldest upload event not yet delivered (0 when none).",
@@ -152,6 +226,11 @@ export class ServerMetrics {
     const depths = await read(sources.queueDepths)?.catch(() => undefined);
     if (depths !== undefined) out.queueDepths = depths;
     return out;
+  }
+
+  /** Records a tenant publication round. */
+  shipped(event: ShipEvent): void {
+    if (event.transactions > 0) this.replicationLag.observe({ durability: event.durability }, event.lagMs / 1000);
   }
 
   /** Connects the scrape-time gauges to the running parts. */

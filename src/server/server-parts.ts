@@ -73,16 +73,25 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
   // space, so the standalone `tenants` and `uploads` commands work on a server's store as is;
   // the org ids that would overlap are reserved (see tenantOf).
   const files = objects;
-  const tenants = new TenantStore({
-    objectStore: objects,
-    cacheRoot: join(config.dataDir, "cache"),
-    clock,
-    ...config.tenants,
-    onReapFailure: (key, error) => {
-      metrics.checkpointFailures.inc();
-      serverWarning(`tenant ${key}`, error);
-    },
-  });
+  let tenants: TenantStore;
+  try {
+    tenants = await TenantStore.open({
+      objectStore: objects,
+      cacheRoot: join(config.dataDir, "cache"),
+      clock,
+      ...config.tenants,
+      unsafeNoCas: config.unsafeNoCas,
+      onReapFailure: (key, error) => {
+        metrics.checkpointFailures.inc();
+        serverWarning(`tenant ${key}`, error);
+      },
+      onShipped: (event) => metrics.shipped(event),
+    });
+  } catch (err) {
+    await control.close();
+    if (ownsObjects) await objects.close();
+    throw err;
+  }
   const states = new TenantStateCache<StateStore>(config.tenants.lruSize ?? 1000);
   const onError = (job: string) => (err: unknown) => {
     metrics.backgroundFailures.inc({ job });

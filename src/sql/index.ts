@@ -26,7 +26,13 @@ export { openPostgres, PostgresDatabase, type PostgresOptions } from "./postgres
 export { isRetryableTransactionError } from "./postgres/postgres-errors.js";
 export { columnNames, tableExists } from "./schema-introspection.js";
 export type { SqliteEngine } from "./sqlite/sqlite-connection.js";
-export { openSqlite, SqliteDatabase, type SqliteOptions } from "./sqlite/sqlite-database.js";
+export {
+  type CheckpointMode,
+  openSqlite,
+  SqliteDatabase,
+  type SqliteOptions,
+  type WalCheckpointResult,
+} from "./sqlite/sqlite-database.js";
 export {
   defaultSqliteEngine,
   nodeSqliteStable,

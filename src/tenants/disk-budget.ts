@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { removeLocalDatabase } from "./cache-state.js";
+import { removeLocalDatabase } from "./replica-position.js";
 
 /**
  * Local files of evicted tenants kept as a warm cache, bounded in bytes. The oldest file goes

@@ -1,17 +1,21 @@
-export type { CacheState } from "./cache-state.js";
 export type { CachedTenant } from "./cached-tenants.js";
+export type { ConflictReason, ConflictRecord } from "./conflict-records.js";
 export * from "./gateway-identity.js";
+export type { LogItem, Manifest, SnapshotEntry } from "./manifest.js";
+export type { Durability, ReplicationCounters, ShipEvent } from "./replica-host.js";
+export type { ReplicaPosition } from "./replica-position.js";
 export * from "./tenant-close-error.js";
 export * from "./tenant-conflict-error.js";
 export { TenantDatabase } from "./tenant-database.js";
+export * from "./tenant-history.js";
 export * from "./tenant-key.js";
 export * from "./tenant-store.js";
 export * from "./tenant-store-options.js";
 export * from "./tenant-store-results.js";
 
 /**
- * Whether {@link TenantStore} checkpoints are generation-checked (compare-and-swap on the
- * object's etag). Always `true`: services that need generation-checked writes can check it
- * at boot and refuse to start without it.
+ * Whether {@link TenantStore} publications are conditional (compare-and-swap on the tenant
+ * manifest's etag). Always `true`: a store refuses to open on an object store that ignores
+ * conditional writes unless told `unsafeNoCas`.
  */
 export const CAS = true;

@@ -15,7 +15,7 @@ export function validKey(key: TenantKey | TenantKeyInit): TenantKey {
 
 export function count(value: number, name: string, min: number): number {
   if (!Number.isFinite(value) || value < min) {
-    throw new InvalidArgumentError(`TenantStore option ${name} must be a number >= ${min}, got ${value}`, {
+    throw new InvalidArgumentError(`${name} must be a number >= ${min}, got ${value}`, {
       op: "tenants.open",
     });
   }

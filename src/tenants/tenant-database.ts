@@ -18,8 +18,8 @@ import type { TenantKey } from "./tenant-key.js";
 export interface TenantLeaser {
   /** Resolves the tenant (hydrating it when it is not resident) with one lease taken. */
   acquire(key: TenantKey): Promise<TenantHandle>;
-  /** Gives the lease back; `wrote` asks the store to look at the dirty count. */
-  release(handle: TenantHandle, wrote: boolean): void;
+  /** Gives the lease back. */
+  release(handle: TenantHandle): void;
 }
 
 /**
@@ -28,12 +28,21 @@ export interface TenantLeaser {
  * loop ends), so the store can never close the database under a call; between calls the
  * tenant may be evicted, and the next call transparently hydrates it again. `close()` ends
  * this view only; the tenant stays cached.
+ *
+ * Writes are acknowledged at their commit boundary (`run`, `transaction`, `migrate`, and a
+ * `get`/`all` that wrote): in `sync` durability the promise resolves only once the commit is
+ * published to object storage (or rejects with {@link TenantConflictError} when another writer
+ * took the tenant); in `async` durability at local commit.
  */
 export class TenantDatabase implements Database {
   readonly dialect = sqliteDialect;
   /** The tenant this view reaches. */
   readonly key: TenantKey;
   readonly #leaser: TenantLeaser;
+  /** Migration sets applied through this view, replayed on every copy of the tenant it reaches. */
+  readonly #migrations: MigrationSet<Executor>[] = [];
+  /** The copy the migrations were last applied to. */
+  #migrated: TenantHandle | undefined;
   #closed = false;
 
   constructor(key: TenantKey, leaser: TenantLeaser) {
@@ -48,30 +57,37 @@ export class TenantDatabase implements Database {
   async run(sql: string, params?: SqlParams): Promise<RunResult> {
     const handle = await this.#acquire("sql.run");
     try {
+      const before = await handle.mark();
       const result = await handle.db.run(sql, params);
-      // DDL does not move the change counter; a statement that changed no rows may have been DDL.
-      if (result.changes === 0) await handle.noteSchema();
+      await handle.wrote(before, result.changes > 0);
       return result;
     } finally {
-      this.#leaser.release(handle, true);
+      this.#leaser.release(handle);
     }
   }
 
   async get<T = Row>(sql: string, params?: SqlParams): Promise<T | undefined> {
     const handle = await this.#acquire("sql.get");
     try {
-      return await handle.db.get<T>(sql, params);
+      const changes = handle.db.totalChanges();
+      const row = await handle.db.get<T>(sql, params);
+      // A statement with RETURNING writes through get/all: its commit is acknowledged like any other.
+      if (handle.db.totalChanges() !== changes) await handle.wrote(undefined, true);
+      return row;
     } finally {
-      this.#leaser.release(handle, true);
+      this.#leaser.release(handle);
     }
   }
 
   async all<T = Row>(sql: string, params?: SqlParams): Promise<T[]> {
     const handle = await this.#acquire("sql.all");
     try {
-      return await handle.db.all<T>(sql, params);
+      const changes = handle.db.totalChanges();
+      const rows = await handle.db.all<T>(sql, params);
+      if (handle.db.totalChanges() !== changes) await handle.wrote(undefined, true);
+      return rows;
     } finally {
-      this.#leaser.release(handle, true);
+      this.#leaser.release(handle);
     }
   }
 
@@ -80,32 +96,39 @@ export class TenantDatabase implements Database {
     try {
       yield* handle.db.iterate<T>(sql, params, options);
     } finally {
-      this.#leaser.release(handle, true);
+      this.#leaser.release(handle);
     }
   }
 
   async transaction<T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T> {
     const handle = await this.#acquire("sql.transaction");
-    const snapshots = handle.snapshots;
-    handle.transactions += 1;
     try {
-      return await handle.db.transaction(fn, options);
+      if (options?.readOnly === true) return await handle.db.transaction(fn, options);
+      const before = await handle.mark();
+      const result = await handle.db.transaction(fn, options);
+      await handle.wrote(before, false);
+      return result;
     } finally {
-      handle.transactions -= 1;
-      // A snapshot taken while this transaction was open could not contain its writes.
-      if (handle.snapshots !== snapshots) handle.mark(1);
-      await handle.noteSchema().finally(() => this.#leaser.release(handle, true));
+      this.#leaser.release(handle);
     }
   }
 
+  /**
+   * Applies `set` to the tenant and remembers it: should the tenant be evicted and come back as
+   * a fresh copy (a tenant never published holds only its schema, which is not uploaded), the
+   * view applies its migration sets again before its next call.
+   */
   async migrate(set: MigrationSet<Executor>): Promise<MigrationResult> {
     const handle = await this.#acquire("sql.migrate");
     try {
       const result = await handle.db.migrate(set);
-      await handle.noteSchema();
+      if (!this.#migrations.includes(set)) this.#migrations.push(set);
+      this.#migrated = handle;
+      // Schema set-up alone does not make a never-published tenant worth publishing.
+      await handle.wrote(undefined, false);
       return result;
     } finally {
-      this.#leaser.release(handle, true);
+      this.#leaser.release(handle);
     }
   }
 
@@ -114,8 +137,18 @@ export class TenantDatabase implements Database {
     this.#closed = true;
   }
 
-  #acquire(op: string): Promise<TenantHandle> {
-    if (this.#closed) return Promise.reject(new ClosedError(`view of tenant ${this.key} is closed`, { op }));
-    return this.#leaser.acquire(this.key);
+  async #acquire(op: string): Promise<TenantHandle> {
+    if (this.#closed) throw new ClosedError(`view of tenant ${this.key} is closed`, { op });
+    const handle = await this.#leaser.acquire(this.key);
+    if (this.#migrations.length === 0 || this.#migrated === handle) return handle;
+    try {
+      for (const set of this.#migrations) await handle.db.migrate(set);
+      await handle.wrote(undefined, false);
+      this.#migrated = handle;
+      return handle;
+    } catch (err) {
+      this.#leaser.release(handle);
+      throw err;
+    }
   }
 }

@@ -1,83 +1,49 @@
-import { Mutex } from "../internal/mutex.js";
 import type { SqliteDatabase } from "../sql/index.js";
-import type { TenantConflictError } from "./tenant-conflict-error.js";
 import type { TenantKey } from "./tenant-key.js";
+import type { TenantReplica } from "./tenant-replica.js";
 
-/** `open`: serving; `retiring`: being flushed and closed (new users wait); `closed`: gone from the cache. */
+/** `open`: serving; `retiring`: being published and closed (new users wait); `closed`: gone from the cache. */
 export type HandleState = "open" | "retiring" | "closed";
 
 /**
- * One resident tenant database and its bookkeeping. Internal to the store: users only ever
- * see it through a {@link TenantDatabase}, which leases it per call.
+ * One resident tenant database, its replica and its bookkeeping. Internal to the store: users
+ * only ever see it through a {@link TenantDatabase}, which leases it per call.
  */
 export class TenantHandle {
   readonly key: TenantKey;
   readonly id: string;
   readonly path: string;
   readonly db: SqliteDatabase;
-  /** Generation of the object this copy derives from (`null`: never uploaded). */
-  etag: string | null;
+  readonly replica: TenantReplica;
   state: HandleState = "open";
   /** Calls and `withTenant` callbacks currently using the handle; a leased handle is never closed. */
   leases = 0;
-  /** Transactions in progress through the store's views. */
-  transactions = 0;
-  /** Bumped on every snapshot; a transaction that spans one marks the tenant dirty when it ends. */
-  snapshots = 0;
   lastAccess: number;
-  lastFlush: number;
-  /** When the last upload attempt failed (`-Infinity`: never), to hold back write-count retries. */
-  lastFailure = Number.NEGATIVE_INFINITY;
-  /** Set when a checkpoint lost the generation check; the handle is then retired and kept aside. */
-  conflict: TenantConflictError | undefined;
-  /** Serializes checkpoints of this tenant (never held across other tenants' work). */
-  readonly flushLock = new Mutex();
-  #flushedChanges: number;
-  #marked: number;
-  #schemaVersion = -1;
   #idle: (() => void)[] = [];
 
-  constructor(key: TenantKey, path: string, db: SqliteDatabase, etag: string | null, now: number, unflushed: boolean) {
+  constructor(key: TenantKey, path: string, db: SqliteDatabase, replica: TenantReplica, now: number) {
     this.key = key;
     this.id = key.toString();
     this.path = path;
     this.db = db;
-    this.etag = etag;
+    this.replica = replica;
     this.lastAccess = now;
-    this.lastFlush = now;
-    this.#flushedChanges = db.totalChanges();
-    this.#marked = unflushed ? 1 : 0;
   }
 
-  /** Changes since the last successful checkpoint: rows written through the writer plus explicit marks. */
-  dirtyChanges(): number {
-    if (this.state === "closed") return 0;
-    return this.db.totalChanges() - this.#flushedChanges + this.#marked;
-  }
-
-  mark(n: number): void {
-    this.#marked += n;
-  }
-
-  /** Counts a schema change (DDL does not move SQLite's change counter). */
-  async noteSchema(): Promise<void> {
+  /**
+   * A marker of the database's content before a write, when the replica needs to know whether
+   * the write changed anything (a tenant never published publishes only real content).
+   */
+  async mark(): Promise<string | undefined> {
+    if (this.replica.manifest !== null || this.replica.hasContent) return undefined;
     const row = await this.db.get<{ schema_version: number }>("PRAGMA schema_version");
-    const version = row?.schema_version ?? 0;
-    if (this.#schemaVersion !== -1 && version !== this.#schemaVersion) this.#marked += 1;
-    this.#schemaVersion = version;
+    return `${this.db.totalChanges()}:${row?.schema_version ?? 0}`;
   }
 
-  /** Records what a snapshot captured, to be committed by {@link TenantHandle.flushed} once uploaded. */
-  capture(): { changes: number; marked: number } {
-    this.snapshots += 1;
-    return { changes: this.db.totalChanges(), marked: this.#marked };
-  }
-
-  flushed(captured: { changes: number; marked: number }, etag: string, now: number): void {
-    this.#flushedChanges = captured.changes;
-    this.#marked -= captured.marked;
-    this.etag = etag;
-    this.lastFlush = now;
+  /** Hands a committed write to the replica (which, in `sync` mode, resolves once it is published). */
+  async wrote(before: string | undefined, changed: boolean): Promise<void> {
+    if (!changed && before !== undefined) changed = before !== (await this.mark());
+    await this.replica.afterWrite(changed);
   }
 
   acquire(now: number): void {

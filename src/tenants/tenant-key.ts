@@ -20,6 +20,8 @@ export const MAX_SLUG_LENGTH = 128;
 const slugPattern = /^[a-z0-9_-]+$/;
 const userObjectKey = /^([a-z0-9_-]{1,128})\/users\/([a-z0-9_-]{1,128})\.db$/;
 const orgObjectKey = /^([a-z0-9_-]{1,128})\/org\.db$/;
+const userPrefix = /^tenants\/([a-z0-9_-]{1,128})\/users\/([a-z0-9_-]{1,128})\/$/;
+const orgPrefix = /^tenants\/([a-z0-9_-]{1,128})\/org\/$/;
 
 /**
  * Identifies one tenant database. Build keys from untrusted input freely; {@link TenantKey.validate}
@@ -30,7 +32,8 @@ const orgObjectKey = /^([a-z0-9_-]{1,128})\/org\.db$/;
  * ```ts
  * const key = TenantKey.user("acme", "ada");
  * key.validate();
- * key.objectKey(); // "acme/users/ada.db"
+ * key.prefix(); // "tenants/acme/users/ada/" (manifest, snapshots, segments)
+ * key.objectKey(); // "acme/users/ada.db" (the layout before replication)
  * key.localPath("/var/cache/tenants"); // "/var/cache/tenants/acme/users/ada.db"
  * TenantKey.org("acme").toString(); // "acme/org"
  * ```
@@ -61,7 +64,16 @@ export class TenantKey {
     return key instanceof TenantKey ? key : new TenantKey(key);
   }
 
-  /** The tenant an object key belongs to, or `undefined` when the key is not a tenant database. */
+  /** The tenant whose objects live under `prefix` (as returned by {@link TenantKey.prefix}), or `undefined`. */
+  static fromPrefix(prefix: string): TenantKey | undefined {
+    const user = userPrefix.exec(prefix);
+    if (user) return TenantKey.user(user[1] as string, user[2] as string);
+    const org = orgPrefix.exec(prefix);
+    if (org) return TenantKey.org(org[1] as string);
+    return undefined;
+  }
+
+  /** The tenant a key in the old single-object layout belongs to, or `undefined` when it is not one. */
   static fromObjectKey(objectKey: string): TenantKey | undefined {
     const user = userObjectKey.exec(objectKey);
     if (user) return TenantKey.user(user[1] as string, user[2] as string);
@@ -100,7 +112,15 @@ export class TenantKey {
     if (this.scope === "user") checkSlug("userId", this.userId);
   }
 
-  /** `{org}/users/{user}.db` or `{org}/org.db`. */
+  /**
+   * Where the tenant's replicated objects live: `tenants/{org}/users/{user}/` or
+   * `tenants/{org}/org/`, apart from uploads (`pub/`, `priv/`) and from every other tenant.
+   */
+  prefix(): string {
+    return this.scope === "user" ? `tenants/${this.orgId}/users/${this.userId}/` : `tenants/${this.orgId}/org/`;
+  }
+
+  /** `{org}/users/{user}.db` or `{org}/org.db`: the single object of the layout before replication (migrated on first hydrate). */
   objectKey(): string {
     return this.scope === "user" ? `${this.orgId}/users/${this.userId}.db` : `${this.orgId}/org.db`;
   }

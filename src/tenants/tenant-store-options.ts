@@ -1,45 +1,64 @@
 import type { Clock } from "../clock.js";
 import type { ObjectStore } from "../objects/object-store.js";
-import type { SqliteDatabase } from "../sql/index.js";
+import type { Durability, ShipEvent } from "./replica-host.js";
 import type { TenantKey } from "./tenant-key.js";
 
 /**
- * Options of {@link TenantStore}. Only `objectStore` is required.
+ * Options of {@link TenantStore.open}. Only `objectStore` is required.
  *
  * @example
  * ```ts
- * const tenants = new TenantStore({
+ * const tenants = await TenantStore.open({
  *   objectStore: new FileObjectStore({ root: "./.storeroom/objects" }),
  *   cacheRoot: "./.storeroom/cache",
- *   lruSize: 200,
- *   onReapFailure: (key, err) => log.warn({ tenant: String(key), err }, "tenant flush failed"),
+ *   durability: "sync",
+ *   onReapFailure: (key, err) => log.warn({ tenant: String(key), err }, "tenant replication failed"),
  * });
  * ```
  */
 export interface TenantStoreOptions {
-  /** The durable store every tenant database is hydrated from and checkpointed to. */
+  /** Where every tenant is replicated (manifest, snapshots, segments under `tenants/`). It must honour conditional writes. */
   objectStore: ObjectStore;
   /** Directory of the local copies (created with mode 0700). Default `"./.storeroom/cache"`. */
   cacheRoot?: string;
   /** Most tenants kept open at once; opening one more evicts the least recently used unleased one. Default 1000. */
   lruSize?: number;
-  /** A tenant nobody used for this long is checkpointed and closed by the reaper (every `idleTtlMs / 2`). `0` disables the reaper. Default 300000 (5 min). */
+  /** A tenant nobody used for this long is published and closed by the reaper (every `idleTtlMs / 2`). `0` disables the reaper. Default 300000 (5 min). */
   idleTtlMs?: number;
-  /** A tenant with at least this many changes since its last checkpoint is checkpointed in the background. Default 100. */
-  checkpointWrites?: number;
-  /** A dirty tenant is checkpointed at least this often; failed uploads are retried on the same tick. `0` disables the timer. Default 60000. */
-  checkpointIntervalMs?: number;
-  /** Opens a local tenant file. Default `openSqlite(path, { busyTimeoutMs: 10000 })` (WAL, foreign keys on). */
-  connect?: (path: string) => Promise<SqliteDatabase>;
-  /** Time source for idleness and checkpoint intervals. Default the system clock. */
+  /**
+   * `"async"` (default): a write is acknowledged at local commit and published within
+   * `syncIntervalMs`. `"sync"`: a write's promise resolves only once the manifest names its
+   * segment (concurrent writes of a tenant share one segment).
+   */
+  durability?: Durability;
+  /** In `async` durability, how long after a write it is published at the latest. Default 1000. */
+  syncIntervalMs?: number;
+  /** A new snapshot once the segments since the last one hold this fraction of the database size. Default 0.5. */
+  snapshotFraction?: number;
+  /** A new snapshot at least this often while the tenant changes; `0` turns the timer off. Default 21600000 (6 h). */
+  snapshotIntervalMs?: number;
+  /** History kept for point-in-time restore; older snapshots and segments are deleted. Default 86400000 (24 h). */
+  retentionMs?: number;
+  /** The WAL is checkpointed once the published part of it reaches this many bytes. Default 4 MiB. */
+  walCheckpointBytes?: number;
+  /** Objects no manifest names are deleted once this old (in-flight uploads of other writers are younger). Default 900000 (15 min). */
+  orphanGraceMs?: number;
+  /**
+   * Start even though the object store ignores conditional writes (the probe at open found it):
+   * concurrent writers then overwrite each other silently. A loud warning is emitted. Default false.
+   */
+  unsafeNoCas?: boolean;
+  /** Time source for idleness, intervals and record times. Default the system clock. */
   clock?: Clock;
   /**
-   * Receives errors of background work (reaper, interval and write-count checkpoints, LRU
-   * evictions). The tenant stays resident and dirty and is retried. Default: `process.emitWarning`.
+   * Receives errors of background work (publication retries, reaper, LRU evictions). The
+   * tenant stays resident and is retried. Default: `process.emitWarning`.
    */
   onReapFailure?: (key: TenantKey, error: unknown) => void;
+  /** Called after each successful publication round (for metrics: bytes, transactions, lag). */
+  onShipped?: (event: ShipEvent) => void;
   /** Bytes of local files of evicted tenants kept as a warm cache (oldest removed first). Default 0: removed on eviction. */
   diskBudgetBytes?: number;
-  /** Snapshots of at least this many bytes are uploaded in parts. Default 64 MiB (never below the store's part size). */
+  /** Snapshots of at least this many compressed bytes are uploaded in parts. Default 64 MiB (never below the store's part size). */
   multipartThresholdBytes?: number;
 }

@@ -1,116 +1,272 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { BackgroundJob, MAX_INTERVAL_MS } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
-import { ClosedError, InvalidArgumentError, isStoreError, UploadFailedError } from "../errors.js";
+import { ClosedError, InvalidArgumentError, isStoreError, UnsupportedError } from "../errors.js";
+import { booleanOption } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/object-store.js";
-import { openSqlite, type SqliteDatabase } from "../sql/index.js";
+import { openSqlite } from "../sql/index.js";
 import { lockCache } from "./cache-lock.js";
-import { writeCacheState } from "./cache-state.js";
-import { type CachedTenant, scanCache } from "./cached-tenants.js";
+import { type CachedTenant, mayHoldUnpublished, scanCache } from "./cached-tenants.js";
+import { probeConditionalWrites } from "./cas-probe.js";
+import { type ConflictRecord, exportConflict, keepConflict, listConflicts } from "./conflict-records.js";
 import { DiskBudget } from "./disk-budget.js";
-import { conflictPath, moveAside, prepareLocalCopy, tempDir } from "./local-copy.js";
-import { uploadSnapshot } from "./snapshot-upload.js";
+import {
+  type Durability,
+  type ReplicaHost,
+  type ReplicationCounters,
+  type ReplicationSettings,
+  zeroCounters,
+} from "./replica-host.js";
+import { MANIFEST_NAME } from "./replica-layout.js";
+import { type PrepareContext, prepareReplica, summary } from "./replica-prepare.js";
 import { count, forEachLimit, isClosed, validKey } from "./store-helpers.js";
 import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
-import { TenantConflictError } from "./tenant-conflict-error.js";
+import type { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
 import { TenantHandle } from "./tenant-handle.js";
 import { TenantKey, type TenantKeyInit } from "./tenant-key.js";
+import { TenantReplica } from "./tenant-replica.js";
 import type { TenantStoreOptions } from "./tenant-store-options.js";
 import type { CheckpointResult, PassResult, TenantInfo, TenantListing } from "./tenant-store-results.js";
+import { readWriterId } from "./writer-id.js";
 
 interface Loading {
   waiters: number;
   promise: Promise<TenantHandle>;
 }
 
-/** Parallel uploads of one background pass or of close(). */
+/** Parallel publications of one background pass or of close(). */
 const PASS_CONCURRENCY = 8;
-/** How long after a failed upload the write-count trigger stays quiet. */
-const WRITE_RETRY_BACKOFF_MS = 1000;
-/** Default size from which snapshots are uploaded in parts. */
+/** Default compressed size from which snapshots are uploaded in parts. */
 const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
+/** Page bytes of WAL frames per segment at most (a larger transaction still goes whole). */
+const MAX_SEGMENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * One SQLite database per tenant, hydrated from object storage on first use, kept open in an
- * LRU cache, checkpointed back with generation-checked (CAS) uploads. See docs/tenants.md.
+ * LRU cache, and replicated continuously: committed WAL frames are published as segments
+ * named by a conditionally written manifest (see docs/tenants.md).
  *
  * @example
  * ```ts
- * const tenants = new TenantStore({ objectStore, cacheRoot: "./.storeroom/cache" });
+ * const tenants = await TenantStore.open({ objectStore, cacheRoot: "./.storeroom/cache", durability: "sync" });
  * await tenants.withTenant(TenantKey.user("acme", "ada"), async (db) => {
  *   await db.run("CREATE TABLE IF NOT EXISTS notes (body TEXT)");
- *   await db.run("INSERT INTO notes VALUES ($1)", ["hello"]);
+ *   await db.run("INSERT INTO notes VALUES ($1)", ["hello"]); // resolves once published
  * });
- * await tenants.close(); // uploads every dirty tenant
+ * await tenants.close(); // publishes what is left and closes every tenant
  * ```
  */
 export class TenantStore {
   /** Absolute path of the local cache. */
   readonly cacheRoot: string;
+  /** Id of this cache's writer, kept in `<cacheRoot>/.writer`: how a restarted process recognises its own manifests. */
+  readonly writerId: string;
+  readonly durability: Durability;
   readonly #objects: ObjectStore;
   readonly #lruSize: number;
   readonly #idleTtlMs: number;
-  readonly #checkpointWrites: number;
-  readonly #checkpointIntervalMs: number;
-  readonly #multipartBytes: number;
-  readonly #connect: (path: string) => Promise<SqliteDatabase>;
   readonly #clock: Clock;
   readonly #onFailure: (key: TenantKey, error: unknown) => void;
   readonly #budget: DiskBudget;
+  readonly #counters: ReplicationCounters = zeroCounters();
+  readonly #host: ReplicaHost;
+  readonly #prepare: PrepareContext;
   /** Resident tenants in least- to most-recently-used order (Map order; use re-inserts). */
   readonly #resident = new Map<string, TenantHandle>();
   readonly #loading = new Map<string, Loading>();
   readonly #retiring = new Map<string, Promise<void>>();
-  /** Conflicts found by background work, thrown once by the tenant's next call. */
-  readonly #notices = new Map<string, TenantConflictError>();
+  /** Fenced replicas whose conflict no caller has seen yet: raised once by the tenant's next call. */
+  readonly #notices = new Map<string, TenantReplica>();
   /** Handles leased by enclosing withTenant callbacks, so nested calls never wait for themselves. */
   readonly #context = new AsyncLocalStorage<ReadonlyMap<string, TenantHandle>>();
   readonly #leaser: TenantLeaser;
-  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #reaper: BackgroundJob<PassResult>;
+  readonly #publisher: BackgroundJob<PassResult>;
   readonly #unlock: () => void;
+  #recovering: Promise<void> = Promise.resolve();
+  /** The conditional-write check, once it passed (or was overridden); `undefined` until then. */
+  #checked: Promise<void> | undefined;
+  #unsafeNoCas = false;
   #reaping = false;
-  #ticking = false;
   #closing: Promise<void> | undefined;
 
-  constructor(options: TenantStoreOptions) {
-    if (options?.objectStore === undefined) {
-      throw new InvalidArgumentError("TenantStore needs an objectStore", { op: "tenants.open" });
-    }
+  private constructor(options: TenantStoreOptions) {
     this.#objects = options.objectStore;
     this.cacheRoot = resolve(options.cacheRoot ?? "./.storeroom/cache");
     this.#lruSize = count(options.lruSize ?? 1000, "lruSize", 1);
     this.#idleTtlMs = count(options.idleTtlMs ?? 300_000, "idleTtlMs", 0);
-    this.#checkpointWrites = count(options.checkpointWrites ?? 100, "checkpointWrites", 1);
-    this.#checkpointIntervalMs = count(options.checkpointIntervalMs ?? 60_000, "checkpointIntervalMs", 0);
-    this.#multipartBytes = Math.max(
-      count(options.multipartThresholdBytes ?? DEFAULT_MULTIPART_BYTES, "multipartThresholdBytes", 1),
-      this.#objects.partSize,
-    );
+    this.durability = options.durability ?? "async";
+    const settings: ReplicationSettings = {
+      durability: this.durability,
+      syncIntervalMs: count(options.syncIntervalMs ?? 1000, "syncIntervalMs", 0),
+      snapshotFraction: count(options.snapshotFraction ?? 0.5, "snapshotFraction", 0),
+      snapshotIntervalMs: count(options.snapshotIntervalMs ?? 6 * 3_600_000, "snapshotIntervalMs", 0),
+      retentionMs: count(options.retentionMs ?? 24 * 3_600_000, "retentionMs", 0),
+      walCheckpointBytes: count(options.walCheckpointBytes ?? 4 * 1024 * 1024, "walCheckpointBytes", 0),
+      maxSegmentBytes: MAX_SEGMENT_BYTES,
+      orphanGraceMs: count(options.orphanGraceMs ?? 900_000, "orphanGraceMs", 0),
+      multipartBytes: Math.max(
+        count(options.multipartThresholdBytes ?? DEFAULT_MULTIPART_BYTES, "multipartThresholdBytes", 1),
+        this.#objects.partSize,
+      ),
+    };
     this.#budget = new DiskBudget(count(options.diskBudgetBytes ?? 0, "diskBudgetBytes", 0));
-    this.#connect = options.connect ?? ((path) => openSqlite(path, { busyTimeoutMs: 10_000 }));
     this.#clock = options.clock ?? systemClock;
     this.#onFailure =
       options.onReapFailure ??
       ((key, error) => process.emitWarning(`tenant ${key}: ${error instanceof Error ? error.message : String(error)}`));
     this.#leaser = {
       acquire: (key) => this.#acquire(key),
-      release: (handle, wrote) => this.#release(handle, wrote),
+      release: (handle) => this.#release(handle),
     };
     mkdirSync(this.cacheRoot, { recursive: true, mode: 0o700 });
     this.#unlock = lockCache(this.cacheRoot);
-    if (this.#idleTtlMs > 0) this.#every(this.#idleTtlMs / 2, () => this.reap());
-    if (this.#checkpointIntervalMs > 0) this.#every(this.#checkpointIntervalMs / 2, () => this.checkpointDue());
+    try {
+      this.writerId = readWriterId(this.cacheRoot);
+    } catch (err) {
+      this.#unlock();
+      throw err;
+    }
+    const onShipped = options.onShipped;
+    this.#host = {
+      writer: this.writerId,
+      cacheRoot: this.cacheRoot,
+      tempDir: join(this.cacheRoot, ".tmp"),
+      clock: this.#clock,
+      settings,
+      counters: this.#counters,
+      ready: () => this.#probe(),
+      shipped: (event) => onShipped?.(event),
+      failed: (key, error) => this.#onFailure(key, error),
+      fenced: (key) => this.#fenced(key),
+    };
+    this.#prepare = {
+      host: this.#host,
+      store: this.#objects,
+      multipartBytes: settings.multipartBytes,
+      quietHost: { ...this.#host, fenced: () => undefined },
+    };
+    const warn = (job: string) => (err: unknown) =>
+      process.emitWarning(`tenant store ${job} failed: ${err instanceof Error ? err.message : String(err)}`);
+    this.#reaper = new BackgroundJob({
+      name: "tenant reaper",
+      intervalMs: this.#idleTtlMs === 0 ? 0 : halfInterval(this.#idleTtlMs),
+      run: () => this.reap(),
+      clock: this.#clock,
+      onError: warn("reaper"),
+    });
+    this.#publisher = new BackgroundJob({
+      name: "tenant publication",
+      intervalMs: settings.syncIntervalMs === 0 ? 0 : halfInterval(settings.syncIntervalMs),
+      run: () => this.#publishDue(),
+      clock: this.#clock,
+      onError: warn("publication"),
+    });
   }
 
-  /** Tenants open now, being loaded, and leased. */
-  get stats(): { resident: number; loading: number; leased: number; keptBytes: number } {
+  /**
+   * Opens a store on `options.cacheRoot` (taking its lock: {@link BusyError} when a live store
+   * holds it), after probing that the object store honours conditional writes: one that
+   * ignores them is refused with {@link UnsupportedError} unless `unsafeNoCas` is set. Tenants
+   * a crashed process left with unpublished changes are then published in the background.
+   */
+  static async open(options: TenantStoreOptions): Promise<TenantStore> {
+    if (options?.objectStore === undefined) {
+      throw new InvalidArgumentError("objectStore is required", { op: "tenants.open" });
+    }
+    if (options.durability !== undefined && options.durability !== "async" && options.durability !== "sync") {
+      throw new InvalidArgumentError(`durability must be "async" or "sync", got ${String(options.durability)}`, {
+        op: "tenants.open",
+      });
+    }
+    const unsafeNoCas = booleanOption(options.unsafeNoCas, "unsafeNoCas", "tenants.open", false);
+    const store = new TenantStore(options);
+    store.#unsafeNoCas = unsafeNoCas;
+    try {
+      await store.#probe();
+    } catch (err) {
+      if (isStoreError(err, "UNSUPPORTED")) {
+        store.#unlock();
+        throw err;
+      }
+      // Unreachable now (a network error, an outage): start, and check before the first publication.
+      process.emitWarning(
+        `storeroom: could not check that the object store honours conditional writes (${err instanceof Error ? err.message : String(err)}); checking again before the first publication`,
+      );
+    }
+    store.#reaper.start();
+    store.#publisher.start();
+    store.#recovering = store.#recover();
+    return store;
+  }
+
+  /**
+   * Resolves once the background pass started by {@link TenantStore.open} has loaded and
+   * published every cached tenant a crashed store left with possibly unpublished changes.
+   * Failures went to `onReapFailure` (those tenants are retried in the background).
+   */
+  recovered(): Promise<void> {
+    return this.#recovering;
+  }
+
+  /**
+   * Checks (once; again after a failure to reach the store) that the object store refuses
+   * conditional writes that fail: {@link UnsupportedError} when it ignores them, unless
+   * `unsafeNoCas` (then a loud warning).
+   */
+  #probe(): Promise<void> {
+    this.#checked ??= (async () => {
+      const ignored = await probeConditionalWrites(this.#objects, this.writerId);
+      if (ignored.length === 0) return;
+      const problem = `the object store ignores conditional writes (${ignored.join(", ")}): two writers of one tenant would overwrite each other without a word`;
+      if (!this.#unsafeNoCas) {
+        throw new UnsupportedError(
+          `${problem}. Use a store that honours If-Match and If-None-Match, or start with --unsafe-no-cas (TenantStoreOptions.unsafeNoCas) to run anyway.`,
+          { op: "tenants.open" },
+        );
+      }
+      process.emitWarning(`storeroom: UNSAFE: ${problem}; running anyway because of --unsafe-no-cas`);
+    })();
+    // A store that could not be reached is asked again next time; a finding stands.
+    this.#checked.catch((err: unknown) => {
+      if (!isStoreError(err, "UNSUPPORTED")) this.#checked = undefined;
+    });
+    return this.#checked;
+  }
+
+  /** Tenants open now, being loaded and leased; bytes of kept files; replication counters since open. */
+  get stats(): {
+    resident: number;
+    loading: number;
+    leased: number;
+    keptBytes: number;
+    replication: Readonly<ReplicationCounters>;
+  } {
     let leased = 0;
     for (const h of this.#resident.values()) if (h.leases > 0) leased += 1;
-    return { resident: this.#resident.size, loading: this.#loading.size, leased, keptBytes: this.#budget.bytes };
+    return {
+      resident: this.#resident.size,
+      loading: this.#loading.size,
+      leased,
+      keptBytes: this.#budget.bytes,
+      replication: { ...this.#counters },
+    };
+  }
+
+  /** Replication lag now: the oldest unpublished write among resident tenants (ms) and the WAL bytes not yet published. */
+  lag(): { ms: number; bytes: number } {
+    const now = this.#clock.now();
+    let ms = 0;
+    let bytes = 0;
+    for (const h of this.#resident.values()) {
+      if (h.state !== "open") continue;
+      ms = Math.max(ms, h.replica.lagMs(now));
+      bytes += h.replica.lagBytes();
+    }
+    return { ms, bytes };
   }
 
   /**
@@ -121,7 +277,7 @@ export class TenantStore {
    */
   async get(key: TenantKey | TenantKeyInit): Promise<TenantDatabase> {
     const valid = validKey(key);
-    this.#release(await this.#acquire(valid), false);
+    this.#release(await this.#acquire(valid));
     return new TenantDatabase(valid, this.#leaser);
   }
 
@@ -139,42 +295,44 @@ export class TenantStore {
       return await this.#context.run(leased, () => fn(view));
     } finally {
       await view.close();
-      this.#release(handle, true);
+      this.#release(handle);
     }
   }
 
   /**
-   * Adds `n` to the tenant's change count (writes are counted automatically; this is for
-   * changes the store cannot see). A tenant that is not resident has nothing to upload, so
-   * the call then changes nothing.
-   */
-  async markDirty(key: TenantKey | TenantKeyInit, n = 1): Promise<void> {
-    const valid = validKey(key);
-    if (!Number.isInteger(n) || n < 1)
-      throw new InvalidArgumentError("markDirty needs a positive integer", { op: "tenants.markDirty" });
-    const handle = this.#resident.get(valid.toString());
-    if (handle === undefined || handle.state === "closed") return;
-    handle.mark(n);
-    this.#release(handle, true, false);
-  }
-
-  /**
-   * Uploads a consistent snapshot of a resident, dirty tenant (writers keep going meanwhile).
-   * {@link UploadFailedError} (backend error as `cause`): the tenant stays resident and dirty.
-   * {@link TenantConflictError}: another process wrote the object; the local copy is kept aside.
+   * Publishes every committed transaction of a resident tenant now (segments, then the
+   * manifest). {@link UploadFailedError}: the writes stay local and are retried;
+   * {@link TenantConflictError}: another writer took the tenant.
    */
   async checkpoint(key: TenantKey | TenantKeyInit): Promise<CheckpointResult> {
     const valid = validKey(key);
     this.#assertOpen("tenants.checkpoint");
     const handle = this.#resident.get(valid.toString());
-    if (handle === undefined || handle.state === "closed") return { key: valid, uploaded: false, etag: null, bytes: 0 };
-    return this.#checkpoint(handle);
+    if (handle === undefined || handle.state === "closed") {
+      return { key: valid, uploaded: false, txid: 0, etag: null, bytes: 0 };
+    }
+    const replica = handle.replica;
+    let published: { transactions: number; bytes: number };
+    try {
+      published = await replica.flush();
+    } catch (err) {
+      if (err === replica.conflict) replica.conflictSeen = true;
+      throw err;
+    }
+    const { transactions, bytes } = published;
+    return {
+      key: valid,
+      uploaded: transactions > 0 || bytes > 0,
+      txid: replica.manifest?.txid ?? 0,
+      etag: replica.etag,
+      bytes,
+    };
   }
 
   /**
-   * Checkpoints (if dirty) and closes a tenant, after the calls using it finish. On failure the
-   * tenant stays resident and the error is thrown ({@link UploadFailedError},
-   * {@link TenantConflictError}). Evicting a tenant that is not resident does nothing.
+   * Publishes and closes a tenant, after the calls using it finish. On failure the tenant stays
+   * resident and the error is thrown ({@link UploadFailedError}, {@link TenantConflictError}).
+   * Evicting a tenant that is not resident does nothing.
    */
   async evict(key: TenantKey | TenantKeyInit): Promise<void> {
     const valid = validKey(key);
@@ -186,21 +344,49 @@ export class TenantStore {
     else await this.#retiring.get(id);
   }
 
-  /** Every tenant that has an object in storage (optionally of one org), ordered by object key. */
+  /**
+   * Every tenant in object storage (optionally of one org), ordered by key: replicated tenants
+   * (a manifest under `tenants/`) and tenants still in the old single-object layout. Walks every
+   * object under the prefixes, so it costs a listing of the whole tenant history.
+   */
   async list(options: { orgId?: string } = {}): Promise<TenantListing[]> {
     if (options.orgId !== undefined) TenantKey.org(options.orgId).validate();
-    const prefix = options.orgId === undefined ? "" : `${options.orgId}/`;
-    const found: TenantListing[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.#objects.list(prefix, cursor === undefined ? {} : { cursor });
-      for (const object of page.objects) {
-        const key = TenantKey.fromObjectKey(object.key);
-        if (key) found.push({ key, size: object.size, etag: object.etag, lastModified: object.lastModified });
+    const found = new Map<string, TenantListing & { manifest: boolean }>();
+    const sizes = new Map<string, number>();
+    await this.#walk(options.orgId === undefined ? "tenants/" : `tenants/${options.orgId}/`, (object) => {
+      const cut = object.key.endsWith(`/${MANIFEST_NAME}`) ? object.key.length - MANIFEST_NAME.length : -1;
+      const prefix = cut > 0 ? object.key.slice(0, cut) : tenantPrefixOf(object.key);
+      if (prefix === undefined) return;
+      sizes.set(prefix, (sizes.get(prefix) ?? 0) + object.size);
+      const key = cut > 0 ? TenantKey.fromPrefix(prefix) : undefined;
+      if (key !== undefined) {
+        found.set(key.toString(), {
+          key,
+          layout: "replicated",
+          size: 0,
+          etag: object.etag,
+          lastModified: object.lastModified,
+          manifest: true,
+        });
       }
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return found;
+    });
+    await this.#walk(options.orgId === undefined ? "" : `${options.orgId}/`, (object) => {
+      const key = TenantKey.fromObjectKey(object.key);
+      if (key === undefined || found.has(key.toString())) return;
+      found.set(key.toString(), {
+        key,
+        layout: "legacy",
+        size: object.size,
+        etag: object.etag,
+        lastModified: object.lastModified,
+        manifest: false,
+      });
+    });
+    return [...found.values()]
+      .map(({ manifest, ...listing }) =>
+        manifest ? { ...listing, size: sizes.get(listing.key.prefix()) ?? 0 } : listing,
+      )
+      .sort((a, b) => (a.key.toString() < b.key.toString() ? -1 : 1));
   }
 
   /** What the store and object storage know about one tenant. */
@@ -208,25 +394,64 @@ export class TenantStore {
     const valid = validKey(key);
     const handle = this.#resident.get(valid.toString());
     const live = handle !== undefined && handle.state !== "closed";
+    const replica = live ? handle.replica : undefined;
     return {
       key: valid,
-      objectKey: valid.objectKey(),
+      manifestKey: valid.prefix() + MANIFEST_NAME,
       localPath: valid.localPath(this.cacheRoot),
       resident: live,
       leases: live ? handle.leases : 0,
-      dirtyChanges: live ? handle.dirtyChanges() : 0,
-      etag: live ? handle.etag : null,
-      object: await this.#objects.head(valid.objectKey()),
+      durability: this.durability,
+      replica:
+        replica === undefined
+          ? null
+          : {
+              txid: replica.manifest?.txid ?? 0,
+              generation: replica.manifest?.generation ?? null,
+              epoch: replica.manifest?.epoch ?? 0,
+              owned: replica.position.owned,
+              lagMs: replica.lagMs(this.#clock.now()),
+              conflict: replica.conflict?.recordId ?? null,
+            },
+      manifest: await this.#objects.head(valid.prefix() + MANIFEST_NAME),
     };
   }
 
-  /**
-   * Tenant files in the local cache, with what the cache recorded about them (`state.open`
-   * true and the tenant not resident: a crashed or failed-to-close store left it, and the next
-   * `get` adopts it and uploads it at its next checkpoint).
-   */
+  /** Tenant files in the local cache, with the replication position recorded next to each. */
   async listCached(): Promise<CachedTenant[]> {
     return scanCache(this.cacheRoot);
+  }
+
+  /** Conflict records kept in this cache, oldest first. */
+  async conflicts(): Promise<ConflictRecord[]> {
+    return listConflicts(this.cacheRoot);
+  }
+
+  /** Writes the database of conflict record `id` to `to` (a new file). {@link NotFoundError} for an unknown id. */
+  async exportConflict(id: string, to: string): Promise<ConflictRecord> {
+    return exportConflict(this.cacheRoot, id, to);
+  }
+
+  /**
+   * Publishes every resident tenant with writes not yet published (the publication job runs
+   * this every `syncIntervalMs / 2`; a tenant whose last attempt failed waits for its retry
+   * pause). Failures go to `onReapFailure`. Resolves with the tenants published and failed.
+   */
+  publishPending(): Promise<PassResult> {
+    return this.#publisher.runOnce();
+  }
+
+  async #publishDue(): Promise<PassResult> {
+    if (this.#closing !== undefined) return { done: 0, failed: 0 };
+    const now = this.#clock.now();
+    const due = [...this.#resident.values()].filter((h) => h.state === "open" && h.replica.due(now));
+    let done = 0;
+    let failed = 0;
+    await forEachLimit(due, PASS_CONCURRENCY, async (h) => {
+      if (await h.replica.publishDue()) done += 1;
+      else failed += 1;
+    });
+    return { done, failed };
   }
 
   /**
@@ -242,39 +467,27 @@ export class TenantStore {
       const idle = [...this.#resident.values()].filter(
         (h) => h.state === "open" && h.leases === 0 && now - h.lastAccess >= this.#idleTtlMs,
       );
-      return await this.#pass(idle, (h) => this.#retire(h, false));
+      let done = 0;
+      let failed = 0;
+      await forEachLimit(idle, PASS_CONCURRENCY, async (h) => {
+        try {
+          if (await this.#retire(h, false)) done += 1;
+        } catch (err) {
+          failed += 1;
+          this.#onFailure(h.key, err);
+        }
+      });
+      return { done, failed };
     } finally {
       this.#reaping = false;
     }
   }
 
   /**
-   * Checkpoints every tenant with `checkpointWrites` changes, or with any change and no
-   * checkpoint for `checkpointIntervalMs` (a timer runs this every `checkpointIntervalMs / 2`;
-   * failed uploads are retried here). Failures go to `onReapFailure`.
-   */
-  async checkpointDue(): Promise<PassResult> {
-    if (this.#closing !== undefined || this.#ticking) return { done: 0, failed: 0 };
-    this.#ticking = true;
-    try {
-      const now = this.#clock.now();
-      const due = [...this.#resident.values()].filter((h) => {
-        if (h.state !== "open" || h.flushLock.locked) return false;
-        const dirty = h.dirtyChanges();
-        const interval = this.#checkpointIntervalMs > 0 && now - h.lastFlush >= this.#checkpointIntervalMs;
-        return dirty > 0 && (dirty >= this.#checkpointWrites || interval);
-      });
-      return await this.#pass(due, async (h) => (await this.#checkpoint(h)).uploaded);
-    } finally {
-      this.#ticking = false;
-    }
-  }
-
-  /**
-   * Stops the timers, waits for running calls, checkpoints and closes every tenant. Tenants that
-   * could not be uploaded are listed in one {@link TenantCloseError}; their local files stay in
-   * the cache, and a store opened later on the same `cacheRoot` adopts and uploads them.
-   * Idempotent: later calls return the first call's outcome.
+   * Stops the timers, waits for running calls, publishes and closes every tenant. Tenants that
+   * could not be published are listed in one {@link TenantCloseError}; their local files stay in
+   * the cache, and a store opened later on the same `cacheRoot` publishes them. Idempotent:
+   * later calls return the first call's outcome.
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
@@ -290,7 +503,8 @@ export class TenantStore {
   }
 
   async #drain(): Promise<void> {
-    for (const timer of this.#timers) clearInterval(timer);
+    await Promise.all([this.#reaper.stop(), this.#publisher.stop()]);
+    await this.#recovering;
     await Promise.allSettled([...this.#loading.values()].map((l) => l.promise));
     await Promise.allSettled([...this.#retiring.values()]);
     const handles = [...this.#resident.values()].filter((h) => h.state === "open");
@@ -299,15 +513,42 @@ export class TenantStore {
       try {
         await this.#retire(h, true);
       } catch (error) {
+        if (h.replica.conflict === error) return;
         failures.push({ key: h.key, error });
         if (h.state !== "closed") {
           h.state = "closed";
           this.#resident.delete(h.id);
-          await h.db.close();
+          await h.replica.abandon();
         }
       }
     });
     if (failures.length > 0) throw new TenantCloseError(handles.length - failures.length, handles.length, failures);
+  }
+
+  /** Loads and publishes, in the background, every cached tenant a crashed store left with possibly unpublished changes. */
+  async #recover(): Promise<void> {
+    let cached: CachedTenant[];
+    try {
+      cached = await scanCache(this.cacheRoot);
+    } catch (err) {
+      process.emitWarning(`tenant store recovery scan failed: ${String(err)}`);
+      return;
+    }
+    const candidates: CachedTenant[] = [];
+    for (const c of cached) if (await mayHoldUnpublished(c)) candidates.push(c);
+    await forEachLimit(candidates.slice(0, this.#lruSize), 4, async (c) => {
+      if (this.#closing !== undefined) return;
+      try {
+        const handle = await this.#acquire(c.key);
+        try {
+          await handle.replica.flush();
+        } finally {
+          this.#release(handle);
+        }
+      } catch (err) {
+        if (!(err instanceof ClosedError)) this.#onFailure(c.key, err);
+      }
+    });
   }
 
   async #acquire(key: TenantKey): Promise<TenantHandle> {
@@ -319,10 +560,13 @@ export class TenantStore {
     }
     for (;;) {
       this.#assertOpen("tenants.get");
-      const notice = this.#notices.get(id);
-      if (notice !== undefined) {
+      const noticed = this.#notices.get(id);
+      if (noticed !== undefined) {
         this.#notices.delete(id);
-        throw notice;
+        if (!noticed.conflictSeen && noticed.conflict !== undefined) {
+          noticed.conflictSeen = true;
+          throw noticed.conflict;
+        }
       }
       const handle = this.#resident.get(id);
       if (handle?.state === "open") {
@@ -348,14 +592,8 @@ export class TenantStore {
     }
   }
 
-  #release(handle: TenantHandle, wrote: boolean, leased = true): void {
-    if (leased) handle.release(this.#clock.now());
-    if (!wrote || handle.state !== "open" || handle.flushLock.locked) return;
-    // After a failed upload, writes do not hammer the backend; the timers and evictions retry.
-    if (this.#clock.now() - handle.lastFailure < WRITE_RETRY_BACKOFF_MS) return;
-    if (handle.dirtyChanges() >= this.#checkpointWrites) {
-      this.#checkpoint(handle).catch((err) => this.#backgroundFailure(handle, err));
-    }
+  #release(handle: TenantHandle): void {
+    handle.release(this.#clock.now());
   }
 
   async #load(key: TenantKey, loading: Loading): Promise<TenantHandle> {
@@ -364,10 +602,20 @@ export class TenantStore {
     let handle: TenantHandle;
     try {
       await this.#budget.claim(path);
-      const copy = await prepareLocalCopy(this.#objects, key, this.cacheRoot, this.#clock.now());
-      const db = await this.#connect(path);
-      handle = new TenantHandle(key, path, db, copy.etag, this.#clock.now(), copy.unflushed);
-      await handle.noteSchema();
+      const prepared = await prepareReplica(this.#prepare, key);
+      const replica = new TenantReplica(
+        this.#host,
+        key,
+        path,
+        prepared.objects,
+        prepared.stored,
+        prepared.position,
+        prepared.hasContent,
+      );
+      const db = await openSqlite(path, { busyTimeoutMs: 10_000, walAutocheckpoint: 0, clock: this.#clock });
+      replica.attach(db);
+      handle = new TenantHandle(key, path, db, replica, this.#clock.now());
+      if (prepared.pending) replica.markPending();
     } catch (err) {
       this.#loading.delete(id);
       throw err;
@@ -393,13 +641,13 @@ export class TenantStore {
         excess -= 1;
       }
     }
-    await Promise.all(victims.map((v) => this.#retire(v, false).catch((err) => this.#backgroundFailure(v, err))));
+    await Promise.all(victims.map((v) => this.#retire(v, false).catch((err) => this.#onFailure(v.key, err))));
   }
 
   /**
-   * Checkpoints (if dirty) and closes a handle. New callers wait for the outcome; with
-   * `waitForLeases` false a leased handle is left alone. On an upload failure the handle is
-   * open again and the error is thrown; on a conflict the local copy is set aside.
+   * Publishes and closes a handle. New callers wait for the outcome; with `waitForLeases` false
+   * a leased handle is left alone. On a publication failure the handle is open again and the
+   * error is thrown; a fenced handle's copy becomes a conflict record and its conflict is thrown.
    */
   async #retire(handle: TenantHandle, waitForLeases: boolean): Promise<boolean> {
     if (handle.state !== "open") {
@@ -417,26 +665,18 @@ export class TenantStore {
         }
         await handle.whenIdle();
       }
-      if (handle.conflict === undefined) {
-        try {
-          if (handle.dirtyChanges() > 0) await this.#checkpoint(handle);
-        } catch (err) {
-          if (handle.conflict === undefined) {
-            handle.state = "open";
-            throw err;
-          }
-        }
+      const replica = handle.replica;
+      try {
+        await replica.close();
+      } catch (err) {
+        handle.state = "open";
+        throw err;
       }
-      // Under the flush lock, so a checkpoint queued meanwhile finds the handle closed rather than closing.
-      await handle.flushLock.run(async () => {
-        await handle.db.close();
-        handle.state = "closed";
-      });
-      if (handle.conflict !== undefined) {
-        await moveAside(handle.path, handle.conflict.keptAt);
-        throw handle.conflict;
+      handle.state = "closed";
+      if (replica.conflict !== undefined) {
+        await this.#keepConflict(replica);
+        throw replica.conflict;
       }
-      await writeCacheState(handle.path, { etag: handle.etag, open: false });
       await this.#budget.keep(handle.path);
       return true;
     } finally {
@@ -447,83 +687,57 @@ export class TenantStore {
     }
   }
 
-  async #checkpoint(handle: TenantHandle): Promise<CheckpointResult> {
-    return handle.flushLock.run(async () => {
-      if (handle.conflict !== undefined) throw handle.conflict;
-      if (handle.state === "closed" || handle.dirtyChanges() === 0) {
-        return { key: handle.key, uploaded: false, etag: handle.etag, bytes: 0 };
-      }
-      await mkdir(tempDir(this.cacheRoot), { recursive: true, mode: 0o700 });
-      const snapshot = join(tempDir(this.cacheRoot), `${randomUUID()}.snapshot`);
-      try {
-        const captured = handle.capture();
-        await handle.db.snapshotTo(snapshot);
-        const objectKey = handle.key.objectKey();
-        let uploaded: { etag: string; bytes: number };
-        try {
-          uploaded = await uploadSnapshot(this.#objects, objectKey, snapshot, handle.etag, this.#multipartBytes);
-        } catch (err) {
-          if (isStoreError(err, "CONFLICT")) throw this.#conflict(handle, err);
-          handle.lastFailure = this.#clock.now();
-          throw new UploadFailedError(`checkpoint of tenant ${handle.key} failed: ${(err as Error)?.message ?? err}`, {
-            op: "tenants.checkpoint",
-            cause: err,
-          });
-        }
-        handle.flushed(captured, uploaded.etag, this.#clock.now());
-        await writeCacheState(handle.path, { etag: uploaded.etag, open: true });
-        return { key: handle.key, uploaded: true, etag: uploaded.etag, bytes: uploaded.bytes };
-      } finally {
-        await rm(snapshot, { force: true });
-      }
+  async #keepConflict(replica: TenantReplica): Promise<void> {
+    const planned = replica.planned as { id: string; keptAt: string };
+    await keepConflict(this.cacheRoot, replica.key, replica.path, planned, this.#clock.now(), {
+      reason: "fenced",
+      writer: this.writerId,
+      local: { generation: replica.position.generation, epoch: replica.position.epoch, txid: replica.position.txid },
+      unpublishedTransactions: replica.unpublished,
+      remote: summary(replica.remote),
     });
   }
 
-  #conflict(handle: TenantHandle, cause: unknown): TenantConflictError {
-    const conflict = new TenantConflictError(handle.key, conflictPath(this.cacheRoot, handle.key, this.#clock.now()), {
-      op: "tenants.checkpoint",
-      cause,
+  /** A replica lost its tenant to another writer: count it, raise it once, and retire the copy as a conflict record. */
+  #fenced(key: TenantKey): void {
+    this.#counters.conflicts += 1;
+    const handle = this.#resident.get(key.toString());
+    if (handle === undefined || handle.replica.conflict === undefined) return;
+    this.#notices.set(handle.id, handle.replica);
+    if (handle.state !== "open") return;
+    const conflict: TenantConflictError = handle.replica.conflict;
+    this.#retire(handle, true).catch((err) => {
+      if (err !== conflict) this.#onFailure(key, err);
     });
-    handle.conflict = conflict;
-    // Set the copy aside once its current users are done; a retirement already under way does it itself.
-    if (handle.state === "open") {
-      this.#retire(handle, true).catch((err) => {
-        if (err !== conflict) this.#onFailure(handle.key, err);
-      });
-    }
-    return conflict;
   }
 
-  #backgroundFailure(handle: TenantHandle, error: unknown): void {
-    if (error instanceof TenantConflictError) this.#notices.set(handle.id, error);
-    this.#onFailure(handle.key, error);
-  }
-
-  async #pass(handles: TenantHandle[], work: (h: TenantHandle) => Promise<boolean>): Promise<PassResult> {
-    let done = 0;
-    let failed = 0;
-    await forEachLimit(handles, PASS_CONCURRENCY, async (h) => {
-      try {
-        if (await work(h)) done += 1;
-      } catch (err) {
-        failed += 1;
-        this.#backgroundFailure(h, err);
-      }
-    });
-    return { done, failed };
-  }
-
-  #every(ms: number, fn: () => Promise<unknown>): void {
-    // A pass reports per-tenant failures itself; anything else must not become an unhandled rejection.
-    const tick = (): void => {
-      fn().catch((err: unknown) => process.emitWarning(`tenant store background pass failed: ${String(err)}`));
-    };
-    const timer = setInterval(tick, Math.max(1, Math.floor(ms)));
-    timer.unref();
-    this.#timers.push(timer);
+  async #walk(
+    prefix: string,
+    visit: (object: { key: string; size: number; etag: string; lastModified: number }) => void,
+  ) {
+    let cursor: string | undefined;
+    do {
+      const page = await this.#objects.list(prefix, cursor === undefined ? {} : { cursor });
+      for (const object of page.objects) visit(object);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
   }
 
   #assertOpen(op: string): void {
     if (this.#closing !== undefined) throw new ClosedError("tenant store is closed", { op });
   }
+}
+
+/** Half an interval, at least 1 ms: a job ticking this often acts within the interval. */
+function halfInterval(ms: number): number {
+  return Math.max(1, Math.floor(Math.min(ms, MAX_INTERVAL_MS) / 2));
+}
+
+/** `tenants/<org>/users/<user>/` or `tenants/<org>/org/` of an object key under it. */
+function tenantPrefixOf(objectKey: string): string | undefined {
+  const parts = objectKey.split("/");
+  if (parts[0] !== "tenants" || parts.length < 4) return undefined;
+  if (parts[2] === "users" && parts.length >= 5) return `${parts.slice(0, 4).join("/")}/`;
+  if (parts[2] === "org") return `${parts.slice(0, 3).join("/")}/`;
+  return undefined;
 }

@@ -35,7 +35,7 @@ describe("graceful shutdown", () => {
     expect(report).toEqual({ flushed: true, errors: [] });
     expect(statuses.every((s) => s === 204 || s === 503 || s === 0)).toBe(true);
     expect(statuses.filter((s) => s === 204).length).toBeGreaterThan(0);
-    expect(await memory.head("acme/org.db")).not.toBeNull();
+    expect(await memory.head("tenants/acme/org/manifest.json")).not.toBeNull();
     expect(await server.close()).toBe(report);
     // A fresh server with an empty cache on the same store reads every acknowledged write.
     const again = await createServer({
@@ -57,7 +57,7 @@ describe("graceful shutdown", () => {
     tokenFile(dir);
     const server = await createServer({ dataDir: dir, port: 0, objects });
     await server.app.inject({ method: "PUT", url: "/v1/state/g/k", headers: auth(tokens.acme), payload: "v" });
-    objects.failNext("put", { times: 1000, match: (key) => key.startsWith("acme/") });
+    objects.failNext("put", { times: 1000, match: (key) => key.startsWith("tenants/acme/") });
     objects.failNext("initMultipart", { times: 1000 });
     const report = await server.close();
     expect(report.flushed).toBe(false);

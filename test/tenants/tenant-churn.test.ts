@@ -16,21 +16,15 @@ const cacheRoot = mkdtempSync(join(base, "storeroom-churn-"));
 afterAll(() => rmSync(cacheRoot, { recursive: true, force: true }));
 
 describe.runIf(existsSync("/proc/self/fd"))("churn", () => {
-  it("churns 2,000 tenants through an LRU of 50 with open descriptors bounded", async () => {
+  it("churns 1,000 tenants through an LRU of 50 with open descriptors bounded", async () => {
     const objects = new MemoryObjectStore();
-    const store = new TenantStore({
-      objectStore: objects,
-      cacheRoot,
-      lruSize: 50,
-      idleTtlMs: 0,
-      checkpointIntervalMs: 0,
-    });
+    const store = await TenantStore.open({ objectStore: objects, cacheRoot, lruSize: 50, idleTtlMs: 0 });
     const before = openFds();
     let maxFds = before;
     let maxResident = 0;
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < 2000) {
+      while (next < 1000) {
         const i = next++;
         await store.withTenant(TenantKey.user("churn", `t${i}`), async (db) => {
           await db.run("CREATE TABLE IF NOT EXISTS t (i INTEGER)");
@@ -46,7 +40,7 @@ describe.runIf(existsSync("/proc/self/fd"))("churn", () => {
     expect(maxFds - before).toBeLessThanOrEqual((50 + 8) * 6 + 32);
     await store.close();
     expect(openFds()).toBeLessThanOrEqual(before + 4);
-    expect((await store.list({ orgId: "churn" })).length).toBe(2000);
+    expect((await store.list({ orgId: "churn" })).length).toBe(1000);
     // Evicted tenants' files were removed (no disk budget), so the cache holds nothing but bookkeeping.
     expect(readdirSync(join(cacheRoot, "churn", "users"))).toEqual([]);
   }, 120_000);

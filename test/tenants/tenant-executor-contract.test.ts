@@ -14,7 +14,7 @@ describe("TenantDatabase", () => {
   });
   runExecutorContract(
     async () => {
-      store ??= new TenantStore({ objectStore: new MemoryObjectStore(), cacheRoot: dir });
+      store ??= await TenantStore.open({ objectStore: new MemoryObjectStore(), cacheRoot: dir });
       return store.get({ orgId: `contract${n++}` });
     },
     { describe, it, name: "tenant database: executor contract" },

@@ -10,7 +10,7 @@ import { useTempDir } from "../support/temp-dir.js";
 /** Fresh stores per test on a real cache directory, closed after each test. */
 export function useTenantStores(): {
   clock: ManualClock;
-  open(options?: Partial<TenantStoreOptions>): TenantStore;
+  open(options?: Partial<TenantStoreOptions>): Promise<TenantStore>;
   objects(): MemoryObjectStore;
   newCacheRoot(): string;
   failures: { key: string; error: unknown }[];
@@ -35,13 +35,12 @@ export function useTenantStores(): {
     objects,
     newCacheRoot,
     failures,
-    open(options = {}) {
-      const store = new TenantStore({
+    async open(options = {}) {
+      const store = await TenantStore.open({
         objectStore: (options.objectStore as ObjectStore | undefined) ?? objects(),
         cacheRoot: newCacheRoot(),
         clock,
         idleTtlMs: 0,
-        checkpointIntervalMs: 0,
         onReapFailure: (key, error) => failures.push({ key: key.toString(), error }),
         ...options,
       });
@@ -58,4 +57,16 @@ export async function objectBytes(store: ObjectStore, key: string): Promise<Buff
   const chunks: Buffer[] = [];
   for await (const chunk of obj.body) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** Keys of every object under `prefix`. */
+export async function objectKeys(store: ObjectStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list(prefix, cursor === undefined ? {} : { cursor });
+    keys.push(...page.objects.map((o) => o.key));
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return keys;
 }

@@ -32,14 +32,14 @@ describe("TenantStore: leases, LRU, reaper", () => {
   const t = useTenantStores();
 
   it("runs cold loads of different tenants in parallel (no store-wide lock across I/O)", async () => {
-    const store = t.open({ objectStore: new BarrierObjectStore(t.objects(), 10) });
+    const store = await t.open({ objectStore: new BarrierObjectStore(t.objects(), 10) });
     const dbs = await Promise.all(Array.from({ length: 10 }, (_, i) => store.get(user(i))));
     expect(dbs).toHaveLength(10);
     expect(store.stats.resident).toBe(10);
   });
 
   it("never evicts a leased tenant: LRU pressure skips it, evict() waits for the callback", async () => {
-    const store = t.open({ lruSize: 1 });
+    const store = await t.open({ lruSize: 1 });
     const order: string[] = [];
     await store
       .withTenant(ada, async (db) => {
@@ -65,7 +65,7 @@ describe("TenantStore: leases, LRU, reaper", () => {
   });
 
   it("never evicts a tenant inside a transaction; a get() view keeps working across evictions", async () => {
-    const store = t.open({ lruSize: 1, idleTtlMs: 1000 });
+    const store = await t.open({ lruSize: 1, idleTtlMs: 1000 });
     const db = await store.get(ada);
     await db.run("CREATE TABLE notes (body TEXT)");
     await db.transaction(async (tx) => {
@@ -82,7 +82,7 @@ describe("TenantStore: leases, LRU, reaper", () => {
   });
 
   it("evicts the least recently used tenant", async () => {
-    const store = t.open({ lruSize: 3 });
+    const store = await t.open({ lruSize: 3 });
     for (const i of [0, 1, 2]) await store.get(user(i));
     await (await store.get(user(0))).get("SELECT 1"); // u0 is now the most recent
     await store.get(user(3));
@@ -92,8 +92,8 @@ describe("TenantStore: leases, LRU, reaper", () => {
 
   it("reaps idle tenants after idleTtlMs (each on its own; a cold get is not held behind the reap)", async () => {
     const slow = new FaultyObjectStore(t.objects());
-    const store = t.open({ objectStore: slow, idleTtlMs: 1000, lruSize: 500 });
-    for (let i = 0; i < 100; i++) {
+    const store = await t.open({ objectStore: slow, idleTtlMs: 1000, lruSize: 500 });
+    for (let i = 0; i < 30; i++) {
       await store.withTenant(user(i), (db) => db.run("CREATE TABLE t (x)"));
     }
     const putSlowly = slow.put.bind(slow);
@@ -111,16 +111,16 @@ describe("TenantStore: leases, LRU, reaper", () => {
     });
     await store.get(TenantKey.user("acme", "newcomer"));
     expect(reapDone).toBe(false);
-    expect(await reaping).toEqual({ done: 100, failed: 0 });
+    expect(await reaping).toEqual({ done: 30, failed: 0 });
     expect(store.stats.resident).toBe(1);
-    expect((await store.list({ orgId: "acme" })).length).toBe(100);
+    expect((await store.list({ orgId: "acme" })).length).toBe(30);
   });
 
   it("runs the reaper on its own timer, and idleTtlMs 0 disables it", async () => {
-    const timed = t.open({ idleTtlMs: 20, clock: undefined });
+    const timed = await t.open({ idleTtlMs: 20, clock: undefined });
     await timed.get(ada);
     await vi.waitFor(() => expect(timed.stats.resident).toBe(0), { timeout: 2000 });
-    const off = t.open({ idleTtlMs: 0 });
+    const off = await t.open({ idleTtlMs: 0 });
     await off.get(ada);
     t.clock.advance(10 * 60_000);
     expect(await off.reap()).toEqual({ done: 0, failed: 0 });
@@ -129,7 +129,7 @@ describe("TenantStore: leases, LRU, reaper", () => {
 
   it("reports reap failures to onReapFailure and keeps the tenant for the next pass", async () => {
     const objects = new FaultyObjectStore(t.objects());
-    const store = t.open({ objectStore: objects, idleTtlMs: 1000 });
+    const store = await t.open({ objectStore: objects, idleTtlMs: 1000 });
     await store.withTenant(ada, (db) => db.run("CREATE TABLE t (x)"));
     objects.failNext("put");
     t.clock.advance(1000);
@@ -141,7 +141,7 @@ describe("TenantStore: leases, LRU, reaper", () => {
 
   it("removes cache files of evicted tenants, or keeps them within diskBudgetBytes and reuses them", async () => {
     const objects = new FaultyObjectStore(t.objects());
-    const store = t.open({ objectStore: objects, diskBudgetBytes: 3 * 8192 });
+    const store = await t.open({ objectStore: objects, diskBudgetBytes: 3 * 8192 });
     for (let i = 0; i < 5; i++) {
       await store.withTenant(user(i), (db) => db.run("CREATE TABLE t (x)"));
       await store.evict(user(i));
@@ -155,15 +155,15 @@ describe("TenantStore: leases, LRU, reaper", () => {
       true,
     ]);
     const gets = objects.count("get");
-    const db = await store.get(user(4)); // adopted from the cache: a head, no download
-    expect(objects.count("get")).toBe(gets);
+    const db = await store.get(user(4)); // resumed from the cache: the manifest is read, nothing downloaded
+    expect(objects.count("get")).toBe(gets + 1);
     expect(await db.all("SELECT * FROM t")).toEqual([]);
   });
 
   it("lists tenants from object storage, per org, skipping other objects", async () => {
     const objects = t.objects();
     await objects.put("acme/notes.txt", "not a tenant");
-    const store = t.open();
+    const store = await t.open();
     for (const key of [ada, bob, TenantKey.org("acme"), TenantKey.user("zeta", "zed")]) {
       await store.withTenant(key, (db) => db.run("CREATE TABLE t (x)"));
       await store.evict(key);
@@ -180,7 +180,7 @@ describe("TenantStore: leases, LRU, reaper", () => {
       "acme/users/bob",
       "zeta/users/zed",
     ]);
-    expect(all.every((l) => l.size > 0 && l.etag !== "")).toBe(true);
+    expect(all.every((l) => l.size > 0 && l.etag !== "" && l.layout === "replicated")).toBe(true);
   });
 });
 
@@ -188,7 +188,7 @@ describe("TenantStore: snapshots while writers continue", () => {
   const t = useTenantStores();
 
   it("every checkpoint taken during concurrent writes restores to one committed state", async () => {
-    const store = t.open({ checkpointWrites: 1e9 });
+    const store = await t.open();
     const db = await store.get(ada);
     await db.run("CREATE TABLE a (n INTEGER)");
     await db.run("CREATE TABLE b (n INTEGER)");
@@ -203,14 +203,15 @@ describe("TenantStore: snapshots while writers continue", () => {
           await tx.run("INSERT INTO b VALUES ($1)", [w * 1000 + i]);
         });
         committed += 1;
+        // Leave the event loop to the publications and checks being measured.
+        await new Promise((r) => setTimeout(r, 1));
       }
     });
     const restored: number[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 6; i++) {
       await new Promise((r) => setTimeout(r, 10));
-      await store.markDirty(ada);
       await store.checkpoint(ada);
-      const check = t.open();
+      const check = await t.open();
       const view = await check.get(ada);
       const row = (await view.get<{ a: number; b: number; n: number }>(
         "SELECT (SELECT coalesce(sum(n), 0) FROM a) AS a, (SELECT coalesce(sum(n), 0) FROM b) AS b, (SELECT count(*) FROM a) AS n",
@@ -224,24 +225,24 @@ describe("TenantStore: snapshots while writers continue", () => {
     expect(committed).toBeGreaterThan(0);
     expect([...restored].sort((x, y) => x - y)).toEqual(restored); // monotonic
     await store.checkpoint(ada);
-    const final = t.open();
+    const final = await t.open();
     expect(((await (await final.get(ada)).get<{ n: number }>("SELECT count(*) AS n FROM a")) as { n: number }).n).toBe(
       committed,
     );
   });
 
-  it("a transaction that spans a snapshot keeps the tenant dirty", async () => {
-    const store = t.open();
+  it("a publication during a transaction ships none of it; the commit is shipped by the next round", async () => {
+    const store = await t.open();
     const db = await store.get(ada);
     await db.run("CREATE TABLE notes (body TEXT)");
     await store.checkpoint(ada);
     await db.transaction(async (tx) => {
       await tx.run("INSERT INTO notes VALUES ('late')");
-      await store.checkpoint(ada); // cannot see the uncommitted row
+      expect((await store.checkpoint(ada)).uploaded).toBe(false); // uncommitted: not in the WAL's commits
     });
-    expect((await store.inspect(ada)).dirtyChanges).toBeGreaterThan(0);
-    await store.checkpoint(ada);
-    const other = t.open();
+    expect((await store.inspect(ada)).replica?.lagMs).toBeGreaterThanOrEqual(0);
+    expect((await store.checkpoint(ada)).uploaded).toBe(true);
+    const other = await t.open();
     expect(await (await other.get(ada)).all("SELECT body FROM notes")).toEqual([{ body: "late" }]);
   });
 });

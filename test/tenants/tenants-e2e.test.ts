@@ -8,14 +8,14 @@ describe("tenants end to end, as a new user would write it", () => {
 
   it("runs another storeroom store (state) on a tenant database, across a restart on a fresh machine", async () => {
     const objectStore = new FileObjectStore({ root: join(root, "objects") });
-    const tenants = new TenantStore({ objectStore, cacheRoot: join(root, "cache-a") });
+    const tenants = await TenantStore.open({ objectStore, cacheRoot: join(root, "cache-a") });
     const ada = TenantKey.user("acme", "ada");
     const state = await StateStore.open({ database: await tenants.get(ada) });
     await state.set("profile", "name", "Ada");
     await state.close();
     await tenants.close();
 
-    const elsewhere = new TenantStore({ objectStore, cacheRoot: join(root, "cache-b") });
+    const elsewhere = await TenantStore.open({ objectStore, cacheRoot: join(root, "cache-b") });
     const again = await StateStore.open({ database: await elsewhere.get(ada) });
     expect(await again.get("profile", "name")).toBe("Ada");
     await again.close();

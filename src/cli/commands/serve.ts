@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { InvalidArgumentError } from "../../errors.js";
 import { redactText, redactUrl } from "../../internal/redact.js";
 import type { StoreroomServer } from "../../server/index.js";
 import { ExitCode, printJson } from "../output.js";
@@ -16,6 +17,8 @@ interface ServeOptions {
   allowPublicUploads?: boolean;
   webhook: string[];
   webhookSecret?: string;
+  durability?: string;
+  unsafeNoCas?: boolean;
   inspector: boolean;
   log?: boolean;
   json?: boolean;
@@ -72,6 +75,15 @@ export function registerServe(program: Command): void {
       "webhook signing key, >= 32 bytes (env STOREROOM_WEBHOOK_SECRET; default generated into <data>/webhook-hmac.key)",
       process.env.STOREROOM_WEBHOOK_SECRET,
     )
+    .option(
+      "--durability <mode>",
+      "tenant writes: async (acknowledged at local commit, published within 1 s) | sync (acknowledged once published) (env STOREROOM_DURABILITY)",
+      process.env.STOREROOM_DURABILITY ?? "async",
+    )
+    .option(
+      "--unsafe-no-cas",
+      "start even if the object store ignores conditional writes (concurrent servers then overwrite each other silently)",
+    )
     .option("--no-inspector", "do not serve the admin console at / (nor /v1/inspector)")
     .option("--log", "log every request as a JSON line")
     .option("--json", "print one JSON line when listening and one at shutdown instead of text")
@@ -112,6 +124,8 @@ export function registerServe(program: Command): void {
           webhooks: opts.webhook,
           ...(opts.webhookSecret === undefined ? {} : { secret: opts.webhookSecret }),
         },
+        tenants: { durability: parseDurability(opts.durability) },
+        unsafeNoCas: opts.unsafeNoCas === true,
         inspector: opts.inspector,
         logger: opts.log === true,
       });
@@ -194,4 +208,9 @@ function parsePort(raw: string): number {
   const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(n) || n > 65535) throw new Error(`invalid port ${raw}`);
   return n;
+}
+
+function parseDurability(value: string | undefined): "async" | "sync" {
+  if (value === undefined || value === "async" || value === "sync") return value ?? "async";
+  throw new InvalidArgumentError(`--durability must be async or sync, got ${value}`, { op: "cli.serve" });
 }

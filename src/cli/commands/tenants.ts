@@ -1,30 +1,33 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { InvalidArgumentError } from "../../errors.js";
 import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { type CliProgress, startProgress } from "../progress.js";
 
-interface CommonOptions {
+interface ObjectsOptions {
   objects: string;
-  cache: string;
   json?: boolean;
+}
+
+interface CommonOptions extends ObjectsOptions {
+  cache: string;
+  unsafeNoCas?: boolean;
 }
 
 type Tenants = import("../../tenants/index.js").TenantStore;
 type Key = import("../../tenants/index.js").TenantKey;
+type ObjectStore = import("../../objects/index.js").ObjectStore;
 
 /** Opens the object store and a TenantStore on the cache (which takes the cache lock: a running service makes this fail). */
 async function withTenants<T>(opts: CommonOptions, fn: (tenants: Tenants) => Promise<T>, keepFiles = true): Promise<T> {
-  const { openObjectStore } = await import("../../objects/index.js");
   const { TenantStore } = await import("../../tenants/index.js");
-  const objectStore = await openObjectStore(opts.objects);
-  try {
-    const tenants = new TenantStore({
+  return withObjects(opts, async (objectStore) => {
+    const tenants = await TenantStore.open({
       objectStore,
       cacheRoot: resolve(opts.cache),
       idleTtlMs: 0,
-      checkpointIntervalMs: 0,
-      checkpointWrites: Number.MAX_SAFE_INTEGER,
+      unsafeNoCas: opts.unsafeNoCas === true,
       // Closing this store must not take the local copies away from the service that owns the cache.
       diskBudgetBytes: keepFiles ? Number.MAX_SAFE_INTEGER : 0,
     });
@@ -33,24 +36,42 @@ async function withTenants<T>(opts: CommonOptions, fn: (tenants: Tenants) => Pro
     } finally {
       await tenants.close();
     }
+  });
+}
+
+async function withObjects<T>(opts: ObjectsOptions, fn: (store: ObjectStore) => Promise<T>): Promise<T> {
+  const { openObjectStore } = await import("../../objects/index.js");
+  const objectStore = await openObjectStore(opts.objects);
+  try {
+    return await fn(objectStore);
   } finally {
     await objectStore.close();
   }
 }
 
-function common(cmd: Command): Command {
+function objectsOption(cmd: Command): Command {
   return cmd
     .requiredOption(
       "--objects <url>",
       "object store: a path, file://..., s3://bucket?endpoint=... (env STOREROOM_OBJECTS)",
       process.env.STOREROOM_OBJECTS,
     )
-    .requiredOption(
-      "--cache <dir>",
-      "tenant cache directory (env STOREROOM_TENANT_CACHE)",
-      process.env.STOREROOM_TENANT_CACHE,
-    )
     .option("--json", "print one JSON line (stable shape, see docs/tenants.md)");
+}
+
+function cacheOption(cmd: Command): Command {
+  return cmd.requiredOption(
+    "--cache <dir>",
+    "tenant cache directory (env STOREROOM_TENANT_CACHE)",
+    process.env.STOREROOM_TENANT_CACHE,
+  );
+}
+
+function common(cmd: Command): Command {
+  return cacheOption(objectsOption(cmd)).option(
+    "--unsafe-no-cas",
+    "run even if the object store ignores conditional writes",
+  );
 }
 
 async function parseKeys(texts: readonly string[]): Promise<Key[]> {
@@ -60,6 +81,18 @@ async function parseKeys(texts: readonly string[]): Promise<Key[]> {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** `--at`: a transaction id (digits) or an ISO 8601 time. */
+function parsePoint(text: string): number | Date {
+  if (/^\d+$/.test(text)) return Number(text);
+  const time = new Date(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(time.getTime())) {
+    throw new InvalidArgumentError(`--at takes a transaction id or an ISO time, got ${JSON.stringify(text)}`, {
+      op: "cli.tenants",
+    });
+  }
+  return time;
 }
 
 /** Runs `fn` per key, advancing `progress` (a bar on an interactive terminal) after each. */
@@ -86,152 +119,309 @@ async function eachWithProgress<T>(
   return { done, failed };
 }
 
-/** `storeroom tenants ls|checkpoint|evict|inspect`: look at and flush a tenant cache from the shell. */
+/** `storeroom tenants ...`: look at, publish, restore and audit replicated tenant databases from the shell. */
 export function registerTenants(program: Command): void {
   const tenants = helpFooter(
     program
       .command("tenants")
-      .description("Per-tenant SQLite databases: list them, flush a cache to object storage, inspect one."),
+      .description(
+        "Per-tenant SQLite databases replicated to object storage: list, publish, inspect, history, restore, conflicts.",
+      ),
     ["storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --json"],
     "0 ok, 2 error",
   );
 
-  common(tenants.command("ls"))
-    .description("List tenants in object storage and in the cache (with unflushed local copies marked).")
-    .option("--org <org>", "only this org")
-    .addHelpText(
-      "after",
-      "\nExample:\n  storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --org acme\n\nExit codes: 0 ok, 2 error.",
-    )
-    .action(async (opts: CommonOptions & { org?: string }) => {
-      await withTenants(opts, async (store) => {
-        const listed = await store.list(opts.org === undefined ? {} : { orgId: opts.org });
-        const cached = new Map((await store.listCached()).map((c) => [c.key.toString(), c]));
-        const rows: {
-          key: string;
-          object: { size: number; etag: string; lastModified: number } | null;
-          cache: string | null;
-        }[] = listed.map((l) => ({
+  helpFooter(
+    common(tenants.command("ls"))
+      .description(
+        "List tenants in object storage and in the cache (opening the cache publishes what a stopped service left; copies that still could not be published are marked).",
+      )
+      .option("--org <org>", "only this org"),
+    ["storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --org acme"],
+    "0 ok, 2 error",
+  ).action(async (opts: CommonOptions & { org?: string }) => {
+    const { mayHoldUnpublished } = await import("../../tenants/cached-tenants.js");
+    await withTenants(opts, async (store) => {
+      // Opening the store publishes what a stopped service left unpublished; list the outcome.
+      await store.recovered();
+      const status = async (c: import("../../tenants/index.js").CachedTenant): Promise<string> => {
+        const info = await store.inspect(c.key);
+        if (info.replica !== null) {
+          await store.checkpoint(c.key).catch(() => undefined);
+          return (await store.inspect(c.key)).replica?.lagMs === 0 ? "cached" : "unpublished";
+        }
+        return (await mayHoldUnpublished(c)) ? "unpublished" : "cached";
+      };
+      const listed = await store.list(opts.org === undefined ? {} : { orgId: opts.org });
+      const cached = new Map((await store.listCached()).map((c) => [c.key.toString(), c]));
+      const rows: { key: string; layout: string | null; size: number | null; cache: string | null }[] = [];
+      for (const l of listed) {
+        const c = cached.get(l.key.toString());
+        rows.push({
           key: l.key.toString(),
-          object: { size: l.size, etag: l.etag, lastModified: l.lastModified },
-          cache: cacheStatus(cached.get(l.key.toString())?.state, l.etag),
-        }));
-        for (const [key, c] of cached) {
-          if ((opts.org === undefined || c.key.orgId === opts.org) && !listed.some((l) => l.key.toString() === key)) {
-            rows.push({ key, object: null, cache: cacheStatus(c.state, null) });
-          }
-        }
-        rows.sort((a, b) => (a.key < b.key ? -1 : 1));
-        if (opts.json) printJson({ tenants: rows });
-        else {
-          for (const r of rows) {
-            const size = r.object === null ? "-" : String(r.object.size);
-            process.stdout.write(`${r.key}\t${size}\t${r.cache ?? ""}\n`);
-          }
-        }
-      });
-    });
-
-  common(tenants.command("checkpoint"))
-    .description("Upload cached tenants that hold writes not yet in object storage (all of them without arguments).")
-    .argument("[keys...]", 'tenants as "org/users/user" or "org/org"')
-    .addHelpText(
-      "after",
-      "\nExample:\n  storeroom tenants checkpoint --objects ./objects --cache ./cache acme/users/ada\n\nExit codes: 0 every tenant done, 2 error (also when any tenant failed; listed under failed).",
-    )
-    .action(async (texts: string[], opts: CommonOptions) => {
-      const explicit = await parseKeys(texts);
-      await withTenants(opts, async (store) => {
-        const cached = await store.listCached();
-        const keys = explicit.length > 0 ? explicit : cached.filter((c) => c.state?.open !== false).map((c) => c.key);
-        const cachedIds = new Set(cached.map((c) => c.key.toString()));
-        const { done, failed } = await eachWithProgress(keys, await startProgress("tenants", opts), async (key) => {
-          if (!cachedIds.has(key.toString())) return { uploaded: false, etag: null, bytes: 0, note: "not cached" };
-          await store.get(key);
-          await store.markDirty(key);
-          const result = await store.checkpoint(key);
-          return { uploaded: result.uploaded, etag: result.etag, bytes: result.bytes };
+          layout: l.layout,
+          size: l.size,
+          cache: c === undefined ? null : await status(c),
         });
-        const out = { checkpointed: done.map((d) => ({ key: d.key, ...d.result })), failed };
+      }
+      for (const [key, c] of cached) {
+        if ((opts.org === undefined || c.key.orgId === opts.org) && !listed.some((l) => l.key.toString() === key)) {
+          rows.push({ key, layout: null, size: null, cache: await status(c) });
+        }
+      }
+      rows.sort((a, b) => (a.key < b.key ? -1 : 1));
+      if (opts.json) printJson({ tenants: rows });
+      else {
+        for (const r of rows) {
+          process.stdout.write(`${r.key}\t${r.layout ?? "-"}\t${r.size ?? "-"}\t${r.cache ?? ""}\n`);
+        }
+      }
+    });
+  });
+
+  helpFooter(
+    common(tenants.command("checkpoint"))
+      .description("Publish what cached tenants hold and object storage lacks (every cached tenant without arguments).")
+      .argument("[keys...]", 'tenants as "org/users/user" or "org/org"'),
+    ["storeroom tenants checkpoint --objects ./objects --cache ./cache acme/users/ada"],
+    "0 every tenant done, 2 error (also when any tenant failed; listed under failed)",
+  ).action(async (texts: string[], opts: CommonOptions) => {
+    const explicit = await parseKeys(texts);
+    await withTenants(opts, async (store) => {
+      const cached = await store.listCached();
+      const keys = explicit.length > 0 ? explicit : cached.map((c) => c.key);
+      const cachedIds = new Set(cached.map((c) => c.key.toString()));
+      const { done, failed } = await eachWithProgress(keys, await startProgress("tenants", opts), async (key) => {
+        if (!cachedIds.has(key.toString())) return { uploaded: false, txid: 0, bytes: 0, note: "not cached" };
+        await store.get(key);
+        const result = await store.checkpoint(key);
+        return { uploaded: result.uploaded, txid: result.txid, bytes: result.bytes };
+      });
+      const out = { checkpointed: done.map((d) => ({ key: d.key, ...d.result })), failed };
+      if (opts.json) printJson(out);
+      else {
+        for (const d of out.checkpointed)
+          process.stdout.write(
+            `${d.key}\t${d.uploaded ? `${d.bytes} bytes, at transaction ${d.txid}` : "nothing new"}\n`,
+          );
+        for (const f of failed) process.stderr.write(`${f.key}\tFAILED: ${f.error}\n`);
+      }
+      if (failed.length > 0) process.exitCode = ExitCode.error;
+    });
+  });
+
+  helpFooter(
+    common(tenants.command("evict"))
+      .description("Publish cached tenants if needed and remove their local copies.")
+      .argument("<keys...>", 'tenants as "org/users/user" or "org/org"'),
+    ["storeroom tenants evict --objects ./objects --cache ./cache acme/org"],
+    "0 every tenant done, 2 error (also when any tenant failed; listed under failed)",
+  ).action(async (texts: string[], opts: CommonOptions) => {
+    const keys = await parseKeys(texts);
+    await withTenants(
+      opts,
+      async (store) => {
+        const cachedIds = new Set((await store.listCached()).map((c) => c.key.toString()));
+        const { done, failed } = await eachWithProgress(keys, undefined, async (key) => {
+          if (!cachedIds.has(key.toString())) return "not cached";
+          await store.get(key);
+          await store.evict(key);
+          return "evicted";
+        });
+        const out = { evicted: done.filter((d) => d.result === "evicted").map((d) => d.key), failed };
         if (opts.json) printJson(out);
         else {
-          for (const d of out.checkpointed)
-            process.stdout.write(`${d.key}\t${d.uploaded ? `${d.bytes} bytes` : "skipped"}\n`);
+          for (const d of done) process.stdout.write(`${d.key}\t${d.result}\n`);
           for (const f of failed) process.stderr.write(`${f.key}\tFAILED: ${f.error}\n`);
         }
         if (failed.length > 0) process.exitCode = ExitCode.error;
-      });
-    });
+      },
+      false,
+    );
+  });
 
-  common(tenants.command("evict"))
-    .description("Checkpoint cached tenants if needed and remove their local copies.")
-    .argument("<keys...>", 'tenants as "org/users/user" or "org/org"')
+  helpFooter(
+    common(tenants.command("inspect"))
+      .description("Show what object storage and the cache hold for one tenant.")
+      .argument("<key>", 'tenant as "org/users/user" or "org/org"'),
+    ["storeroom tenants inspect --objects ./objects --cache ./cache acme/users/ada --json"],
+    "0 ok, 2 error (e.g. a malformed tenant key)",
+  ).action(async (text: string, opts: CommonOptions) => {
+    const [key] = await parseKeys([text]);
+    await withTenants(opts, async (store) => {
+      const info = await store.inspect(key as Key);
+      const cached = (await store.listCached()).find((c) => c.key.equals(key as Key));
+      const out = {
+        key: info.key.toString(),
+        manifestKey: info.manifestKey,
+        localPath: info.localPath,
+        manifest: info.manifest && {
+          size: info.manifest.size,
+          etag: info.manifest.etag,
+          lastModified: info.manifest.lastModified,
+        },
+        cache: cached?.position ?? null,
+      };
+      if (opts.json) printJson(out);
+      else process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    });
+  });
+
+  helpFooter(
+    objectsOption(tenants.command("history"))
+      .description("List a tenant's retained snapshots and segments with their transactions and times.")
+      .argument("<key>", 'tenant as "org/users/user" or "org/org"'),
+    ["storeroom tenants history --objects ./.storeroom/objects acme/users/ada"],
+    "0 ok, 2 error (no such tenant, malformed key)",
+  ).action(async (text: string, opts: ObjectsOptions) => {
+    const [key] = await parseKeys([text]);
+    const { tenantHistory } = await import("../../tenants/index.js");
+    await withObjects(opts, async (store) => {
+      const history = await tenantHistory(store, key as Key);
+      if (history === null) throw new InvalidArgumentError(`tenant ${key} has no manifest in object storage`);
+      const out = {
+        key: history.key.toString(),
+        generation: history.generation,
+        epoch: history.epoch,
+        writer: history.writer,
+        txid: history.txid,
+        time: new Date(history.time).toISOString(),
+        pageSize: history.pageSize,
+        pages: history.pages,
+        snapshots: history.snapshots.map((s) => ({
+          txid: s.txid,
+          time: new Date(s.time).toISOString(),
+          pages: s.pages,
+          bytes: s.bytes,
+          generation: s.generation,
+          key: s.key,
+        })),
+        segments: history.segments.map((s) => ({
+          first: s.first,
+          last: s.last,
+          time: new Date(s.time).toISOString(),
+          bytes: s.bytes,
+          key: s.key,
+        })),
+      };
+      if (opts.json) printJson(out);
+      else {
+        process.stdout.write(
+          `${out.key}: transaction ${out.txid} at ${out.time}, generation ${out.generation}, epoch ${out.epoch}\n`,
+        );
+        for (const s of out.snapshots) process.stdout.write(`snapshot\t${s.txid}\t${s.time}\t${s.bytes} bytes\n`);
+        for (const s of out.segments)
+          process.stdout.write(`segment\t${s.first}-${s.last}\t${s.time}\t${s.bytes} bytes\n`);
+      }
+    });
+  });
+
+  helpFooter(
+    objectsOption(tenants.command("restore"))
+      .description(
+        "Restore a tenant as it was at a transaction or time: into a new SQLite file (--to), or as the tenant's current state (--as-new-generation).",
+      )
+      .argument("<key>", 'tenant as "org/users/user" or "org/org"')
+      .requiredOption("--at <point>", "transaction id, or ISO time (the last transaction published by then)")
+      .option("--to <file>", "write the restored database to this new file")
+      .option("--as-new-generation", "publish the restored state as the tenant's current state (a new generation)"),
+    [
+      "storeroom tenants restore --objects ./.storeroom/objects acme/users/ada --at 2026-05-01T12:00:00Z --to ./ada.db",
+      "storeroom tenants restore --objects ./.storeroom/objects acme/users/ada --at 1234 --as-new-generation",
+    ],
+    "0 restored, 2 error (point outside retention, file exists, tenant changed meanwhile)",
+  )
     .addHelpText(
       "after",
-      "\nExample:\n  storeroom tenants evict --objects ./objects --cache ./cache acme/org\n\nExit codes: 0 every tenant done, 2 error (also when any tenant failed; listed under failed).",
+      "\nA server holding the tenant keeps serving its copy until its next write (then fenced: its unpublished writes\nbecome a conflict record) or eviction; evict it first for an immediate switch.",
     )
-    .action(async (texts: string[], opts: CommonOptions) => {
-      const keys = await parseKeys(texts);
-      await withTenants(
-        opts,
-        async (store) => {
-          const cachedIds = new Set((await store.listCached()).map((c) => c.key.toString()));
-          const { done, failed } = await eachWithProgress(keys, undefined, async (key) => {
-            if (!cachedIds.has(key.toString())) return "not cached";
-            await store.get(key);
-            await store.evict(key);
-            return "evicted";
-          });
-          const out = { evicted: done.filter((d) => d.result === "evicted").map((d) => d.key), failed };
+    .action(async (text: string, opts: ObjectsOptions & { at: string; to?: string; asNewGeneration?: boolean }) => {
+      const [key] = await parseKeys([text]);
+      if ((opts.to === undefined) === (opts.asNewGeneration !== true)) {
+        throw new InvalidArgumentError("restore needs exactly one of --to FILE and --as-new-generation", {
+          op: "cli.tenants",
+        });
+      }
+      const at = parsePoint(opts.at);
+      const { restoreAsNewGeneration, restoreTenant } = await import("../../tenants/index.js");
+      await withObjects(opts, async (store) => {
+        const started = performance.now();
+        if (opts.to !== undefined) {
+          const r = await restoreTenant(store, key as Key, at, resolve(opts.to));
+          const out = {
+            key: String(key),
+            txid: r.txid,
+            to: resolve(opts.to),
+            pages: r.pages,
+            pageSize: r.pageSize,
+            snapshotTxid: r.snapshot.txid,
+            segments: r.segments,
+            bytes: r.bytes,
+            ms: Math.round(performance.now() - started),
+          };
+          if (opts.json) printJson(out);
+          else process.stdout.write(`restored ${out.key} at transaction ${out.txid} into ${out.to} (${out.ms} ms)\n`);
+        } else {
+          const r = await restoreAsNewGeneration(store, key as Key, at);
+          const out = { key: String(key), restoredTxid: r.restoredTxid, txid: r.txid, generation: r.generation };
           if (opts.json) printJson(out);
           else {
-            for (const d of done) process.stdout.write(`${d.key}\t${d.result}\n`);
-            for (const f of failed) process.stderr.write(`${f.key}\tFAILED: ${f.error}\n`);
+            process.stdout.write(
+              `${out.key}: the state at transaction ${out.restoredTxid} is now current as transaction ${out.txid} (generation ${out.generation})\n`,
+            );
           }
-          if (failed.length > 0) process.exitCode = ExitCode.error;
-        },
-        false,
-      );
-    });
-
-  common(tenants.command("inspect"))
-    .description("Show what object storage and the cache hold for one tenant.")
-    .argument("<key>", 'tenant as "org/users/user" or "org/org"')
-    .addHelpText(
-      "after",
-      "\nExample:\n  storeroom tenants inspect --objects ./objects --cache ./cache acme/users/ada --json\n\nExit codes: 0 ok, 2 error (e.g. a malformed tenant key).",
-    )
-    .action(async (text: string, opts: CommonOptions) => {
-      const [key] = await parseKeys([text]);
-      await withTenants(opts, async (store) => {
-        const info = await store.inspect(key as Key);
-        const cached = (await store.listCached()).find((c) => c.key.equals(key as Key));
-        const out = {
-          key: info.key.toString(),
-          objectKey: info.objectKey,
-          localPath: info.localPath,
-          object: info.object && {
-            size: info.object.size,
-            etag: info.object.etag,
-            lastModified: info.object.lastModified,
-          },
-          cache:
-            cached === undefined
-              ? null
-              : { ...cached.state, status: cacheStatus(cached.state, info.object?.etag ?? null) },
-        };
-        if (opts.json) printJson(out);
-        else process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        }
       });
     });
+
+  const conflicts = helpFooter(
+    tenants
+      .command("conflicts")
+      .description(
+        "List conflict records: local copies that lost their tenant to another writer (reads the cache only).",
+      )
+      .option(
+        "--cache <dir>",
+        "tenant cache directory (env STOREROOM_TENANT_CACHE)",
+        process.env.STOREROOM_TENANT_CACHE,
+      )
+      .option("--json", "print one JSON line (stable shape, see docs/tenants.md)"),
+    ["storeroom tenants conflicts --cache ./.storeroom/cache --json"],
+    "0 ok, 2 error",
+  ).action(async (opts: { cache?: string; json?: boolean }) => {
+    const { listConflicts } = await import("../../tenants/conflict-records.js");
+    const records = await listConflicts(cacheDir(opts.cache));
+    if (opts.json) printJson({ conflicts: records });
+    else {
+      for (const r of records) {
+        const lost = r.unpublishedTransactions === null ? "unknown" : String(r.unpublishedTransactions);
+        process.stdout.write(
+          `${r.id}\t${r.tenant}\t${r.reason}\t${new Date(r.time).toISOString()}\tunpublished: ${lost}\n`,
+        );
+      }
+    }
+  });
+
+  helpFooter(
+    conflicts
+      .command("restore")
+      .description("Write a conflict record's database to a new SQLite file.")
+      .argument("<id>", "conflict record id (see storeroom tenants conflicts)")
+      .requiredOption("--to <file>", "the new file"),
+    ["storeroom tenants conflicts --cache ./.storeroom/cache restore 1767225600000-1a2b3c4d --to ./lost.db"],
+    "0 written, 2 error (unknown id, file exists)",
+  ).action(async (id: string, opts: { to: string }) => {
+    const parent = conflicts.opts<{ cache?: string; json?: boolean }>();
+    const { exportConflict } = await import("../../tenants/conflict-records.js");
+    const record = await exportConflict(cacheDir(parent.cache), id, resolve(opts.to));
+    if (parent.json) printJson({ id: record.id, tenant: record.tenant, to: resolve(opts.to) });
+    else process.stdout.write(`conflict ${record.id} of ${record.tenant} written to ${resolve(opts.to)}\n`);
+  });
 }
 
-/** `clean` (same generation as the object), `unflushed` (may hold writes the object lacks), `stale`, `unknown`, or null when not cached. */
-function cacheStatus(
-  state: { etag: string | null; open: boolean } | undefined,
-  objectEtag: string | null,
-): string | null {
-  if (state === undefined) return null;
-  if (state.etag !== objectEtag) return state.open ? "conflict" : "stale";
-  return state.open ? "unflushed" : "clean";
+function cacheDir(cache: string | undefined): string {
+  if (cache === undefined || cache === "") {
+    throw new InvalidArgumentError("--cache <dir> is required (or STOREROOM_TENANT_CACHE)", { op: "cli.tenants" });
+  }
+  return resolve(cache);
 }

@@ -44,7 +44,7 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
           tenant: key.toString(),
           scope: key.scope,
           resident: info.resident,
-          dirtyChanges: info.dirtyChanges,
+          lagMs: info.replica?.lagMs ?? 0,
           groups,
         });
       } catch (err) {
@@ -63,6 +63,15 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
       generatedAt: clock.now(),
       tenants,
       tenantsTotal: keys.length,
+      conflicts: (await parts.tenants.conflicts())
+        .filter((c) => org === undefined || c.tenant.startsWith(`${org}/`))
+        .map((c) => ({
+          id: c.id,
+          tenant: c.tenant,
+          reason: c.reason,
+          time: c.time,
+          unpublishedTransactions: c.unpublishedTransactions,
+        })),
       queues:
         org === undefined ? await readQueueDepths(parts, buses) : { bus_pending: await buses.countUndelivered(org) },
       audit: {

@@ -10,6 +10,8 @@ export interface SqliteConnectionOptions {
   synchronous: "normal" | "full";
   statementCacheSize: number;
   wal: boolean;
+  /** `PRAGMA wal_autocheckpoint` of the connection: WAL pages before a commit checkpoints; 0 never. Default SQLite's (1000). */
+  walAutocheckpoint?: number;
 }
 
 /** A statement prepared by a {@link SqliteConnection}; only the connection that made it can run it. */
@@ -67,8 +69,8 @@ export function allSql<T>(conn: SqliteConnection, sql: string, params?: SqlParam
 
 /**
  * The pragmas every connection gets, whatever its engine: WAL on writable files, the
- * durability level, foreign keys, and LIKE matching literally and the same way as on
- * PostgreSQL. The busy timeout comes first so that switching to WAL waits for other processes.
+ * durability level, foreign keys, LIKE matching literally and the same way as on
+ * PostgreSQL, and the automatic checkpoint threshold when it is not SQLite's default. The busy timeout comes first so that switching to WAL waits for other processes.
  */
 export function configureConnection(conn: SqliteConnection, options: SqliteConnectionOptions): void {
   conn.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`, "sql.open");
@@ -76,4 +78,7 @@ export function configureConnection(conn: SqliteConnection, options: SqliteConne
   conn.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`, "sql.open");
   conn.exec("PRAGMA foreign_keys = ON", "sql.open");
   conn.exec("PRAGMA case_sensitive_like = ON", "sql.open");
+  if (options.walAutocheckpoint !== undefined && options.walAutocheckpoint !== 1000) {
+    conn.exec(`PRAGMA wal_autocheckpoint = ${Math.max(0, Math.trunc(options.walAutocheckpoint))}`, "sql.open");
+  }
 }

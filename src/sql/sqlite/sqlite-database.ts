@@ -51,6 +51,29 @@ export interface SqliteOptions {
    * promise hooks for the whole process, so it is meant for development and tests. Default `false`.
    */
   detectSelfDeadlock?: boolean;
+  /**
+   * WAL pages after which a commit checkpoints the WAL into the database file (SQLite's
+   * `wal_autocheckpoint`), set on every connection. `0` turns automatic checkpoints off: the
+   * owner then checkpoints with {@link SqliteDatabase.checkpoint} (tenant replication reads
+   * committed frames from the WAL before they may be checkpointed away). Closing the last
+   * connection still checkpoints. Default 1000.
+   */
+  walAutocheckpoint?: number;
+}
+
+/** SQLite's checkpoint modes (`PRAGMA wal_checkpoint(MODE)`). */
+export type CheckpointMode = "passive" | "full" | "restart" | "truncate";
+
+const checkpointModes: ReadonlySet<string> = new Set(["passive", "full", "restart", "truncate"]);
+
+/** What a checkpoint did: WAL frames in the log and frames copied into the database file. */
+export interface WalCheckpointResult {
+  /** True when a lock kept the checkpoint from finishing (other connections reading or writing). */
+  readonly busy: boolean;
+  /** Frames in the WAL. */
+  readonly logFrames: number;
+  /** Frames copied into the database file; equal to `logFrames` when the WAL is fully checkpointed. */
+  readonly checkpointedFrames: number;
 }
 
 /**
@@ -93,7 +116,13 @@ export class SqliteDatabase implements Database {
       synchronous: options.synchronous ?? "normal",
       statementCacheSize: options.statementCacheSize ?? 500,
       wal: !memory,
+      walAutocheckpoint: options.walAutocheckpoint ?? 1000,
     };
+    if (!Number.isInteger(this.#options.walAutocheckpoint) || (this.#options.walAutocheckpoint as number) < 0) {
+      throw new InvalidArgumentError("openSqlite option walAutocheckpoint must be an integer >= 0", {
+        op: "sql.open",
+      });
+    }
     const engine = this.engine;
     this.#writer = openSqliteConnection(engine, this.path, this.#options);
     const wantReader = !memory && (options.readConnection ?? true);
@@ -228,6 +257,28 @@ export class SqliteDatabase implements Database {
       },
     };
     return runSqliteTransaction(conn, this.#context, this.#warning, { parent: undefined, readOnly: true, fn, lease });
+  }
+
+  /**
+   * Checkpoints the WAL on the writer connection, between transactions (it waits for the
+   * writer like any statement). `when`, if given, runs first on the writer synchronously, so
+   * no commit can happen between it and the checkpoint; when it returns false nothing is
+   * checkpointed and the result is `undefined`.
+   */
+  checkpoint(mode: CheckpointMode = "passive", when?: () => boolean): Promise<WalCheckpointResult | undefined> {
+    if (!checkpointModes.has(mode)) {
+      return Promise.reject(
+        new InvalidArgumentError(`unknown checkpoint mode ${String(mode)}`, { op: "sql.checkpoint" }),
+      );
+    }
+    return this.#onWriter(() => {
+      if (when !== undefined && !when()) return undefined;
+      const row = getSql<{ busy: number; log: number; checkpointed: number }>(
+        this.#writer,
+        `PRAGMA wal_checkpoint(${mode.toUpperCase()})`,
+      );
+      return { busy: row?.busy === 1, logFrames: row?.log ?? 0, checkpointedFrames: row?.checkpointed ?? 0 };
+    });
   }
 
   /** Rows changed through this database's writer since it was opened; grows on every committed or attempted write. */
