@@ -1,0 +1,1 @@
+export { KeyvStoreroom, type KeyvStoreroomEntry, type KeyvStoreroomOptions } from "./keyv-storeroom.js";

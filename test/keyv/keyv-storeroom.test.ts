@@ -1,0 +1,110 @@
+import Keyv from "keyv";
+import Keyv6 from "keyv6";
+import { expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { InvalidArgumentError } from "../../src/errors.js";
+import { KeyvStoreroom } from "../../src/keyv/index.js";
+import { forEachStateBackend } from "../support/state-backends.js";
+
+const START = Date.parse("2026-01-01T00:00:00Z");
+const clock = new ManualClock(START);
+let n = 0;
+const fresh = (prefix: string) => `${prefix}-${n++}`;
+
+forEachStateBackend(
+  "KeyvStoreroom",
+  (shared) => {
+    it("keeps Keyv's TTL as the entry's own expiry on the store's clock, so the row expires natively", async () => {
+      const ns = fresh("ttl");
+      const keyv = new Keyv({ store: new KeyvStoreroom({ state: shared.state }), namespace: ns });
+      await keyv.set("short", "v", 1000);
+      await keyv.set("forever", "w");
+      const entry = await shared.state.getEntry(ns, `${ns}:short`);
+      expect(entry?.expiresAt).toBe(clock.now() + 1000);
+      expect((await shared.state.getEntry(ns, `${ns}:forever`))?.expiresAt).toBeNull();
+      clock.advance(1001);
+      // The state store itself no longer returns it, whatever Keyv's own check says.
+      expect(await shared.state.getEntry(ns, `${ns}:short`)).toBeNull();
+      expect(await keyv.get("short")).toBeUndefined();
+      expect(await keyv.get("forever")).toBe("w");
+    });
+
+    it("clears only its namespace's group, and groupPrefix keeps Keyv apart from the application's groups", async () => {
+      const ns = fresh("app");
+      await shared.state.set(ns, "mine", "application data");
+      const plain = new Keyv({ store: new KeyvStoreroom({ state: shared.state }), namespace: ns });
+      const prefixed = new Keyv({
+        store: new KeyvStoreroom({ state: shared.state, groupPrefix: "keyv/" }),
+        namespace: ns,
+      });
+      await prefixed.set("k", "cached");
+      await prefixed.clear();
+      expect(await shared.state.get(ns, "mine")).toBe("application data");
+      await plain.set("k", "cached");
+      expect(await shared.state.get(`keyv/${ns}`, `${ns}:k`).catch(() => "gone")).toBe("gone");
+      await plain.clear();
+      expect(await shared.state.getEntry(ns, "mine")).toBeNull();
+    });
+
+    it("writes setMany in one batch: an entry Keyv could not serialize leaves nothing written", async () => {
+      const ns = fresh("many");
+      const store = new KeyvStoreroom({ state: shared.state });
+      store.namespace = ns;
+      const before = await shared.state.version();
+      await expect(
+        store.setMany([
+          { key: "a", value: "1" },
+          { key: "b", value: { not: "serialized" } },
+        ]),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(await shared.state.version()).toBe(before);
+      expect(
+        await store.setMany([
+          { key: "a", value: "1" },
+          { key: "b", value: "2", ttl: 500 },
+        ]),
+      ).toEqual([true, true]);
+      expect(await shared.state.version()).toBe(before + 2);
+      expect(await store.getMany(["a", "b", "c"])).toEqual(["1", "2", undefined]);
+      expect(await store.hasMany(["a", "c"])).toEqual([true, false]);
+      expect(await store.deleteMany(["a", "c"])).toBe(false);
+      expect(await store.deleteMany(["b"])).toBe(true);
+      expect(await store.getMany(["a", "b"])).toEqual([undefined, undefined]);
+    });
+
+    it("refuses a missing state store and bad options naming them", () => {
+      expect(() => new KeyvStoreroom({} as never)).toThrow(/^state must be a StateStore/);
+      expect(() => new KeyvStoreroom({ state: shared.state, defaultNamespace: "" })).toThrow(
+        /^defaultNamespace must be a non-empty string/,
+      );
+    });
+
+    it("works under Keyv 6, which adapts it as a store that handles its own namespace", async () => {
+      const ns = fresh("v6");
+      const other = fresh("v6-other");
+      const keyv = new Keyv6({ store: new KeyvStoreroom({ state: shared.state }), namespace: ns });
+      const neighbour = new Keyv6({ store: new KeyvStoreroom({ state: shared.state }), namespace: other });
+      expect(await keyv.set("user", { name: "ada" })).toBe(true);
+      expect(await keyv.get("user")).toEqual({ name: "ada" });
+      // Keyv 6 hands the key over as given: one group per namespace, keys unprefixed.
+      expect((await shared.state.getEntry(ns, "user"))?.value).toContain("ada");
+      await neighbour.set("user", "grace");
+      expect(await keyv.get(["user", "nobody"])).toEqual([{ name: "ada" }, undefined]);
+      expect(await keyv.has("user")).toBe(true);
+      await keyv.set("session", "s1", 2000);
+      expect((await shared.state.getEntry(ns, "session"))?.expiresAt).toBeGreaterThan(clock.now());
+      clock.advance(2001);
+      expect(await keyv.get("session")).toBeUndefined();
+      const seen: [string, unknown][] = [];
+      for await (const [key, value] of keyv.iterator?.() ?? []) seen.push([key as string, value]);
+      expect(seen).toEqual([["user", { name: "ada" }]]);
+      expect(await keyv.delete("user")).toBe(true);
+      expect(await keyv.delete("user")).toBe(false);
+      await keyv.set("x", 1);
+      await keyv.clear();
+      expect(await keyv.get("x")).toBeUndefined();
+      expect(await neighbour.get("user")).toBe("grace");
+    });
+  },
+  { clock },
+);
