@@ -65,7 +65,9 @@ export class KeyvStoreroom extends EventEmitter {
     this.#state = options.state;
     this.#groupPrefix = groupPrefix;
     this.#defaultNamespace = defaultNamespace;
-    const dialect = options.state.config.database?.dialect.name ?? "sqlite";
+    // Keyv 5 iterates only stores whose `opts.dialect` it knows: name the engine family,
+    // told apart by capability (only PostgreSQL runs writers side by side).
+    const dialect = options.state.config.database?.dialect.concurrentWriters === true ? "postgres" : "sqlite";
     this.opts = { dialect, url: `storeroom:${dialect}` };
   }
 
