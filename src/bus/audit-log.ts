@@ -2,10 +2,11 @@ import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { Mutex } from "../internal/mutex.js";
 import { booleanOption } from "../internal/option-checks.js";
-import { type Database, type Executor, takeTransactionLock } from "../sql/index.js";
+import { type Database, type Executor, type ExecutorOptions, takeTransactionLock } from "../sql/index.js";
 import { type AuditCheckpoint, checkpointSignatureValid, type KeyInput, signCheckpoint } from "./audit-checkpoint.js";
 import { blake3Hex } from "./blake3-hex.js";
 import { busMigrations } from "./bus-migrations.js";
+import { fixedChunks, placeholderRows } from "./sql-lists.js";
 
 /** `hex(BLAKE3(""))`: the prev_hash of the first row. */
 export const AUDIT_GENESIS_HASH = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
@@ -107,38 +108,49 @@ export class AuditLog {
     return row as AuditRow;
   }
 
-  /** Appends events in order in one transaction; all or none. Returns their rows. */
-  async appendMany(events: readonly Uint8Array[]): Promise<AuditRow[]> {
+  /**
+   * Appends events in order in one transaction; all or none. Returns their rows. With
+   * `{ executor }` the rows join the caller's transaction and commit or roll back with it (a
+   * broker writes a message and its audit row in one commit); that transaction then orders the
+   * append (and takes the engine's transaction lock, so several processes never fork the chain).
+   */
+  async appendMany(events: readonly Uint8Array[], options: ExecutorOptions = {}): Promise<AuditRow[]> {
     this.#assertOpen("bus.audit.append");
     for (const e of events) {
       if (!(e instanceof Uint8Array))
         throw new InvalidArgumentError("audit events must be bytes", { op: "bus.audit.append" });
     }
     if (events.length === 0) return [];
-    return this.#mutex.run(() =>
-      this.#db.transaction(async (tx) => {
-        await takeTransactionLock(tx, AUDIT_APPEND_LOCK);
-        const last = await lastRow(tx);
-        let seq = last === undefined ? 0 : Number(last.seq) + 1;
-        let prevHash = last === undefined ? AUDIT_GENESIS_HASH : last.hash;
-        const ts = this.#clock.now();
-        const rows: AuditRow[] = [];
-        for (const event of events) {
-          const hash = auditChainHash(prevHash, event);
-          await tx.run("INSERT INTO bus_audit (seq, prev_hash, hash, event, ts) VALUES ($1, $2, $3, $4, $5)", [
-            seq,
-            prevHash,
-            hash,
-            event,
-            ts,
-          ]);
-          rows.push({ seq, prevHash, hash, event, ts });
-          prevHash = hash;
-          seq++;
-        }
-        return rows;
-      }),
-    );
+    const executor = options.executor;
+    // No mutex inside the caller's transaction: it already holds the writer, and an append of
+    // our own waiting on the mutex while holding nothing must not block it.
+    if (executor !== undefined) return this.#append(executor, events);
+    return this.#mutex.run(() => this.#db.transaction((tx) => this.#append(tx, events)));
+  }
+
+  async #append(tx: Executor, events: readonly Uint8Array[]): Promise<AuditRow[]> {
+    await takeTransactionLock(tx, AUDIT_APPEND_LOCK);
+    const last = await lastRow(tx);
+    let seq = last === undefined ? 0 : Number(last.seq) + 1;
+    let prevHash = last === undefined ? AUDIT_GENESIS_HASH : last.hash;
+    const ts = this.#clock.now();
+    const rows: AuditRow[] = [];
+    for (const event of events) {
+      const hash = auditChainHash(prevHash, event);
+      rows.push({ seq, prevHash, hash, event, ts });
+      prevHash = hash;
+      seq++;
+    }
+    let at = 0;
+    for (const size of fixedChunks(rows.length)) {
+      const params = rows.slice(at, at + size).flatMap((r) => [r.seq, r.prevHash, r.hash, r.event, r.ts]);
+      at += size;
+      await tx.run(
+        `INSERT INTO bus_audit (seq, prev_hash, hash, event, ts) VALUES ${placeholderRows(size, 5)}`,
+        params,
+      );
+    }
+    return rows;
   }
 
   /**

@@ -47,6 +47,14 @@ export interface BrokerOptions {
   broadcastWindowMs?: number;
   /** Shared HMAC secret (at least 32 bytes); envelopes whose HMAC does not verify are refused. */
   hmacSecret: HmacSecret;
+  /**
+   * Group commit: how long the broker may wait for more writes before committing a batch. Default
+   * `0`: a batch takes what already arrived when the event loop comes round (no added latency);
+   * writes that arrive while a batch commits join the next one.
+   */
+  commitWindowMs?: number;
+  /** Group commit: most messages per commit (a batch starts at once when this many are waiting). Default 256. */
+  maxCommitBatch?: number;
   /** Largest accepted frame in bytes; bigger frames close the connection with 1009. Default 1 MiB. */
   maxFrameBytes?: number;
   /** Receives faults that no client can be told about (a storage error in a drain). Default: `console.error`. */

@@ -3,15 +3,17 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
-import { InvalidArgumentError, isStoreError } from "../errors.js";
-import { brokerAuditEvent } from "./broker-events.js";
+import { InvalidArgumentError } from "../errors.js";
+import { type Accepted, ackOp, attachOp, drainOp, type SendOutcome, sendOp } from "./broker-ops.js";
 import type { BrokerOptions } from "./broker-options.js";
+import { CommitPipeline } from "./commit-pipeline.js";
 import { DeliveryLane } from "./delivery-lane.js";
 import type { MessageStore } from "./message-store.js";
 import { peerbusSocketClass } from "./peerbus-socket.js";
 import { BusClose, type BusCloseFrame } from "./wire/close-codes.js";
 import {
   BROADCAST,
+  canonicalEnvelope,
   checkDeliverable,
   checkEnvelope,
   type Envelope,
@@ -22,9 +24,7 @@ import {
 import { checkEnvelopeHmac, hmacKey } from "./wire/envelope-hmac.js";
 import {
   type AckFrame,
-  deliverFrameSize,
   type EnvelopeFrame,
-  encodeDeliver,
   encodeFrame,
   type Frame,
   parseFrame,
@@ -43,15 +43,15 @@ type Received = string | null;
 /** How long a stored name binding outlives its peer's last connection by default. */
 const DEFAULT_BINDING_TTL_MS = 7 * 24 * 3600 * 1000;
 
-/** Rows fetched per drain round; each round is marked delivered in one statement. */
-const DRAIN_BATCH = 256;
+/** Messages per commit at most, by default. */
+const DEFAULT_MAX_COMMIT_BATCH = 256;
 
 interface Connection {
   readonly ws: WebSocket;
   /** The registered name, once the handshake completed. */
   name: string | undefined;
-  /** The name this connection holds in the registry, from the moment its claim was accepted. */
-  claim: string | undefined;
+  /** The name this connection holds in the registry, from the moment its claim was accepted, with its lane. */
+  claim: DeliveryLane | undefined;
   /** Digest of the token the claim was made with. */
   tokenHash: string | undefined;
   /** Frames not handled yet, in arrival order. */
@@ -91,29 +91,43 @@ export class Broker {
   readonly #store: MessageStore;
   readonly #options: BrokerOptions;
   readonly #tokenHashes: ReadonlySet<string>;
+  readonly #key: Buffer;
   readonly #maxFrameBytes: number;
   readonly #wss: WebSocketServer;
   readonly #registry = new Map<string, Connection>();
-  readonly #lanes = new Map<string, DeliveryLane>();
   readonly #connections = new Set<Connection>();
+  readonly #pipeline: CommitPipeline;
+  readonly #maxCommitBatch: number;
   readonly #work = new Set<Promise<unknown>>();
   #server: Server | undefined;
   #closed = false;
 
   constructor(options: BrokerOptions) {
-    hmacKey(options.hmacSecret);
+    this.#key = hmacKey(options.hmacSecret);
     if (options.authenticate === undefined && (options.tokens === undefined || options.tokens.length === 0)) {
       throw new InvalidArgumentError("a broker needs at least one token (or an authenticate function)");
     }
     if ((options.tokens ?? []).some((t) => typeof t !== "string" || t.length === 0)) {
       throw new InvalidArgumentError("broker tokens must be non-empty strings");
     }
-    for (const key of ["bindingTtlMs", "broadcastWindowMs"] as const) {
+    for (const key of ["bindingTtlMs", "broadcastWindowMs", "commitWindowMs"] as const) {
       const value = options[key];
       if (value !== undefined && !(value >= 0)) {
         throw new InvalidArgumentError(`${key} must be a non-negative number of ms, got ${value}`);
       }
     }
+    const maxCommitBatch = options.maxCommitBatch ?? DEFAULT_MAX_COMMIT_BATCH;
+    if (!Number.isInteger(maxCommitBatch) || maxCommitBatch < 1) {
+      throw new InvalidArgumentError(`maxCommitBatch must be a positive integer, got ${maxCommitBatch}`);
+    }
+    this.#maxCommitBatch = maxCommitBatch;
+    this.#pipeline = new CommitPipeline({
+      transaction: (fn) => options.store.transaction(fn),
+      audit: options.audit,
+      windowMs: options.commitWindowMs ?? 0,
+      maxWeight: maxCommitBatch,
+      onError: (err) => this.#report(err),
+    });
     this.#options = options;
     this.#store = options.store;
     this.#tokenHashes = new Set((options.tokens ?? []).map(tokenHash));
@@ -179,6 +193,7 @@ export class Broker {
       await this.#store.markSeen(name).catch((err: unknown) => this.#report(err));
     for (const conn of this.#connections) conn.ws.close(BusClose.shuttingDown.code, BusClose.shuttingDown.reason);
     while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
+    await this.#pipeline.drained();
     this.#wss.close();
     const server = this.#server;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -206,19 +221,18 @@ export class Broker {
     });
     ws.on("close", () => {
       this.#connections.delete(conn);
-      const claim = conn.claim;
-      if (claim === undefined || this.#registry.get(claim) !== conn) return;
-      this.#registry.delete(claim);
+      const name = conn.claim?.name;
+      if (name === undefined || !this.#release(conn)) return;
       // close() marks every peer seen itself, before the store may go away.
-      if (conn.name !== undefined && !this.#closed) void this.#track(this.#store.markSeen(claim));
+      if (conn.name !== undefined && !this.#closed) void this.#track(this.#store.markSeen(name));
     });
     ws.on("error", () => ws.terminate());
   }
 
   /**
-   * Handles the connection's frames in arrival order. Frames that queued up meanwhile are taken
-   * together: consecutive envelopes are stored in one transaction and consecutive acks marked
-   * in one statement, so a busy sender does not pay a transaction per message.
+   * Handles the connection's frames in arrival order, one commit at a time. Frames that queued
+   * up meanwhile are taken together: a run of consecutive envelopes (up to `maxCommitBatch`) or
+   * acks is one op of the commit pipeline, which also groups the ops of other connections.
    */
   async #pump(conn: Connection): Promise<void> {
     try {
@@ -240,7 +254,7 @@ export class Broker {
         for (let i = 0; i < frames.length; ) {
           const frame = frames[i] as Incoming;
           let j = i;
-          while (j < frames.length && frames[j]?.type === frame.type) j++;
+          while (j < frames.length && j - i < this.#maxCommitBatch && frames[j]?.type === frame.type) j++;
           const run = frames.slice(i, j);
           i = j;
           // Frames that arrived before a close are still handled: their sender was authenticated.
@@ -319,36 +333,46 @@ export class Broker {
     const hash = tokenHash(frame.token);
     const holder = this.#registry.get(name);
     if (holder !== undefined && holder.tokenHash !== hash) return refuse(BusClose.nameClaimed);
-    conn.claim = name;
+    const lane = new DeliveryLane(name, ws);
+    conn.claim = lane;
     conn.tokenHash = hash;
     this.#registry.set(name, conn);
     // A takeover tears the old connection down without a close frame, as peerbus does.
     holder?.ws.terminate();
+    const persistent = this.#options.persistentBindings === true;
+    const bind = persistent
+      ? { tokenHash: hash, expireAfterMs: this.#options.bindingTtlMs ?? DEFAULT_BINDING_TTL_MS }
+      : undefined;
+    const result = { claimed: false };
     try {
-      // The peer row exists before the name is routable, so no message for a first-time peer is refused.
-      if (this.#options.persistentBindings === true) {
-        await this.#store.bindToken(name, hash, {
-          expireAfterMs: this.#options.bindingTtlMs ?? DEFAULT_BINDING_TTL_MS,
-        });
-      } else await this.#store.register({ name });
+      // Through the pipeline, so the unacked rows are requeued after every commit that sent to a previous connection.
+      await this.#pipeline.submit(attachOp(this.#store, name, bind, result));
     } catch (err) {
-      if (this.#registry.get(name) === conn) this.#registry.delete(name);
-      if (isStoreError(err, "ACCESS_DENIED")) return refuse(BusClose.nameClaimed);
+      this.#release(conn);
       refuse(BusClose.persistenceFailed);
       throw err;
     }
-    // Inside the lane, so no drain for this name runs between binding and the peers ack.
-    await this.#lane(name).run(async () => {
-      if (ws.readyState !== ws.OPEN || this.#registry.get(name) !== conn) return;
-      conn.name = name;
-      await this.#store.requeueUnacked(name);
-      ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
-      await this.#drain(name);
-    });
+    if (result.claimed) {
+      this.#release(conn);
+      return refuse(BusClose.nameClaimed);
+    }
+    if (!lane.open || this.#registry.get(name) !== conn) return;
+    conn.name = name;
+    lane.attached = true;
+    ws.send(encodeFrame({ type: "peers", names: this.connectedPeers() }));
+    this.#kick(lane);
+  }
+
+  /** Frees the connection's claim unless another connection took the name over; true when it was freed. */
+  #release(conn: Connection): boolean {
+    const name = conn.claim?.name;
+    if (name === undefined || this.#registry.get(name) !== conn) return false;
+    this.#registry.delete(name);
+    return true;
   }
 
   async #route(conn: Connection, sender: string, envs: Envelope[]): Promise<void> {
-    const accepted: Envelope[] = [];
+    const accepted: Accepted[] = [];
     for (const env of envs) {
       try {
         checkEnvelope(env);
@@ -358,7 +382,8 @@ export class Broker {
         this.#sendError(conn, err, env.id || undefined);
         continue;
       }
-      const mac = checkEnvelopeHmac(env, this.#options.hmacSecret);
+      const canonical = canonicalEnvelope(env);
+      const mac = checkEnvelopeHmac(env, this.#key, canonical);
       if (mac === "unverifiable") {
         this.#sendError(conn, new WireError("unverifiable", UNVERIFIABLE), env.id);
       } else if (mac !== "valid") {
@@ -369,84 +394,70 @@ export class Broker {
           new WireError("sender_mismatch", `"from" must be the registered name "${sender}"`),
           env.id,
         );
-      } else accepted.push(env);
+      } else accepted.push({ env, bytes: wireBytes(encodeEnvelope(env, canonical)) });
     }
     if (accepted.length === 0) return;
-    const everyone = accepted.some((e) => e.to === BROADCAST) ? await this.#broadcastRecipients(sender) : [];
-    const sent: Uint8Array[] = [];
-    const woken = new Set<string>();
-    const refused: Envelope[] = [];
-    const tooBig = new Set<Envelope>();
+    const everyone = accepted.some((a) => a.env.to === BROADCAST) ? await this.#broadcastRecipients(sender) : [];
+    const outcome: SendOutcome = { unknownPeer: [], tooBig: [] };
+    const lanes = (name: string) => this.#registry.get(name)?.claim;
     try {
-      await this.#store.transaction(async (tx) => {
-        for (const env of accepted) {
-          const bytes = wireBytes(encodeEnvelope(env));
-          for (const to of env.to === BROADCAST ? everyone : [env.to]) {
-            const id = env.to === BROADCAST ? `${env.id}|${to}` : env.id;
-            if (deliverFrameSize(id, bytes.length) > this.#maxFrameBytes) {
-              tooBig.add(env);
-              continue;
-            }
-            try {
-              await this.#store.enqueue({ id, from: sender, to, envelope: bytes }, { executor: tx });
-            } catch (err) {
-              if (isStoreError(err, "DUPLICATE_ID")) continue; // A re-sent message: the first copy stands.
-              if (!isStoreError(err, "UNKNOWN_PEER")) throw err;
-              refused.push(env);
-              continue;
-            }
-            sent.push(brokerAuditEvent("send", id, sender, to));
-            woken.add(to);
-          }
-        }
-      });
+      await this.#pipeline.submit(
+        sendOp(
+          this.#store,
+          lanes,
+          (lane) => this.#kick(lane),
+          sender,
+          accepted,
+          everyone,
+          this.#maxFrameBytes,
+          outcome,
+        ),
+      );
     } catch (err) {
-      for (const env of accepted)
+      for (const { env } of accepted) {
         this.#sendError(conn, new WireError("internal", "the message could not be stored"), env.id);
+      }
       throw err;
     }
-    for (const env of refused) this.#sendError(conn, new WireError("unknown_peer", `unknown peer "${env.to}"`), env.id);
-    for (const env of tooBig) {
+    for (const env of outcome.unknownPeer)
+      this.#sendError(conn, new WireError("unknown_peer", `unknown peer "${env.to}"`), env.id);
+    for (const env of outcome.tooBig) {
       this.#sendError(
         conn,
         new WireError("undeliverable", "the deliver frame would exceed the frame size limit"),
         env.id,
       );
     }
-    // Accepted crash window (as peerbus): a crash here leaves stored messages without send rows.
-    await this.#options.audit?.appendMany(sent);
-    for (const to of woken) {
-      if (this.#registry.has(to)) this.#track(this.#lane(to).kick(() => this.#drain(to)));
-    }
   }
 
   async #ack(name: string, ids: string[]): Promise<void> {
     const valid = ids.filter((id) => id.length > 0 && !id.includes("\u0000"));
-    const acked = await this.#store.ackFor(name, valid);
-    await this.#options.audit?.appendMany(acked.map((id) => brokerAuditEvent("ack", id, name, "")));
+    if (valid.length > 0) await this.#pipeline.submit(ackOp(this.#store, name, valid));
   }
 
-  /** Sends every pending row to the recipient's current connection; call inside its lane. */
-  async #drain(name: string): Promise<void> {
-    for (;;) {
-      const conn = this.#registry.get(name);
-      if (conn === undefined || conn.ws.readyState !== conn.ws.OPEN) return;
-      const rows = await this.#store.pendingFor(name, { limit: DRAIN_BATCH });
-      if (rows.length === 0) return;
-      let written: Promise<void> = Promise.resolve();
-      for (const row of rows) {
-        const frame = encodeDeliver(row.id, row.envelope);
-        written = new Promise<void>((resolve) => conn.ws.send(frame, { binary: false }, () => resolve()));
+  /** Starts a drain of `lane` unless one runs (then that one goes round once more). */
+  #kick(lane: DeliveryLane): void {
+    if (!lane.attached || !lane.open) return;
+    if (lane.draining) {
+      lane.again = true;
+      return;
+    }
+    lane.draining = true;
+    void this.#track(this.#drain(lane));
+  }
+
+  /** Sends `lane` its pending rows a page per commit; each page waits until the previous one left the process. */
+  async #drain(lane: DeliveryLane): Promise<void> {
+    try {
+      for (;;) {
+        lane.again = false;
+        const page = { full: false, last: Promise.resolve() };
+        await this.#pipeline.submit(drainOp(this.#store, lane, page));
+        await page.last;
+        if (!lane.open || (!page.full && !lane.again)) return;
       }
-      // Sent (or failed) rows are marked delivered; a reconnect requeues whatever was not acked.
-      await this.#store.markDelivered(
-        rows.map((r) => r.id),
-        { recipient: name },
-      );
-      await this.#options.audit?.appendMany(rows.map((r) => brokerAuditEvent("deliver", r.id, r.from, r.to)));
-      // Backpressure: the next batch waits until this one left the process.
-      await written;
-      if (rows.length < DRAIN_BATCH) return;
+    } finally {
+      lane.draining = false;
     }
   }
 
@@ -469,15 +480,6 @@ export class Broker {
     conn.ws.send(
       encodeFrame({ type: "error", code: err.reason, message: err.message, ...(id === undefined ? {} : { id }) }),
     );
-  }
-
-  #lane(name: string): DeliveryLane {
-    let lane = this.#lanes.get(name);
-    if (lane === undefined) {
-      lane = new DeliveryLane();
-      this.#lanes.set(name, lane);
-    }
-    return lane;
   }
 
   #report(err: unknown): void {

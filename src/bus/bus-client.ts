@@ -7,8 +7,8 @@ import { backoffDelay } from "./backoff.js";
 import type { BusClientOptions } from "./bus-client-options.js";
 import { BusDeliveryError } from "./bus-delivery-error.js";
 import { BusCloseCode } from "./wire/close-codes.js";
-import { BROADCAST, type Envelope, encodeEnvelope, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
-import { checkEnvelopeHmac, hmacKey, signEnvelope } from "./wire/envelope-hmac.js";
+import { BROADCAST, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
+import { checkEnvelopeHmac, hmacKey, sealEnvelope } from "./wire/envelope-hmac.js";
 import { type DeliverFrame, encodeFrame, parseFrame, peekDeliveryKey } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
 import { decodeWireText, replaceRawBytes } from "./wire/wire-text.js";
@@ -67,9 +67,10 @@ export class BusClient {
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   #peerWaiters: ((names: string[]) => void)[] = [];
   #fatal: BusRejectedError | undefined;
+  readonly #key: Buffer;
 
   constructor(options: BusClientOptions) {
-    hmacKey(options.hmacSecret);
+    this.#key = hmacKey(options.hmacSecret);
     this.#o = {
       dedupeSize: 4096,
       minBackoffMs: 100,
@@ -136,12 +137,17 @@ export class BusClient {
     });
   }
 
-  /** Stops reconnecting and closes the connection; waits for the message being handled. Idempotent. */
+  /**
+   * Stops reconnecting and closes the connection. Deliveries that arrive from now on are not
+   * handed over (the broker keeps them); the ones already queued are handled and acked first,
+   * so closing loses no ack. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#failWaiters(new ClosedError("bus client is closed", { op: "bus.client" }));
+    await this.#inbox;
     const ws = this.#ws;
     if (ws !== undefined && ws.readyState !== ws.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -149,7 +155,6 @@ export class BusClient {
         ws.close(1000, "client closing");
       });
     }
-    await this.#inbox;
   }
 
   async #sendEnvelope(
@@ -161,7 +166,7 @@ export class BusClient {
     const text = body === undefined ? "null" : JSON.stringify(body);
     if (text === undefined)
       throw new InvalidArgumentError("the body does not serialize to JSON", { op: "bus.client.send" });
-    const env: Envelope = signEnvelope(
+    const { frame } = sealEnvelope(
       {
         protocol_version: PROTOCOL_VERSION,
         id,
@@ -172,10 +177,9 @@ export class BusClient {
         kind,
         body: text,
       },
-      this.#o.hmacSecret,
+      this.#key,
     );
-    const frame = encodeEnvelope(env);
-    if (Buffer.byteLength(frame) > MAX_FRAME_BYTES) {
+    if (frame.length > MAX_FRAME_BYTES / 3 && Buffer.byteLength(frame) > MAX_FRAME_BYTES) {
       throw new InvalidArgumentError(`the envelope exceeds ${MAX_FRAME_BYTES} bytes`, { op: "bus.client.send" });
     }
     for (;;) {
@@ -242,7 +246,7 @@ export class BusClient {
         return;
       }
       for (const w of this.#peerWaiters.splice(0)) w(frame.names === undefined ? [] : [...frame.names]);
-    } else if (frame.type === "deliver") {
+    } else if (frame.type === "deliver" && !this.#closed) {
       this.#inbox = this.#inbox.then(() => this.#handle(ws, frame as DeliverFrame, text));
     } else if (frame.type === "error") {
       this.#report(new WireError(frame.code, `broker refused a frame: ${frame.message}`));
@@ -251,7 +255,7 @@ export class BusClient {
 
   async #handle(ws: WebSocket, frame: DeliverFrame, text: string): Promise<void> {
     const env = frame.envelope;
-    const mac = checkEnvelopeHmac(env, this.#o.hmacSecret);
+    const mac = checkEnvelopeHmac(env, this.#key);
     if (mac !== "valid") {
       const why =
         mac === "unverifiable" ? "was signed over bytes that are not UTF-8" : "has an HMAC that does not verify";

@@ -21,7 +21,15 @@ export interface NewBusMessage {
   readonly to: string;
   /** The opaque envelope bytes, stored and returned verbatim. */
   readonly envelope: Uint8Array;
+  /**
+   * {@link MessageStore.enqueueMany} only: store it as already handed to a connection
+   * (delivered, 1 attempt), for a broker that writes the frame right after the commit. Default `false`.
+   */
+  readonly delivered?: boolean;
 }
+
+/** What became of one message of {@link MessageStore.enqueueMany}. */
+export type EnqueueOutcome = "stored" | "duplicate" | "unknown_peer";
 
 /** One durable queue row. */
 export interface BusMessage {

@@ -52,4 +52,15 @@ export const busMigrations = new MigrationSet<Executor>("bus")
       await tx.run(`ALTER TABLE bus_peers ADD COLUMN last_seen ${tx.dialect.bigintType}`);
       await tx.run("UPDATE bus_peers SET last_seen = registered");
     },
+  })
+  .add({
+    id: "bus/004-pending-index-unacked-only",
+    up: async (tx) => {
+      // Acked rows leave the index: a reconnect's requeue and a drain's read no longer walk
+      // every message a peer ever acked.
+      await tx.run("DROP INDEX bus_messages_pending");
+      await tx.run(
+        "CREATE INDEX bus_messages_pending ON bus_messages (recipient, delivered, sender, seq) WHERE acked = 0",
+      );
+    },
   });

@@ -1,33 +1,50 @@
-import { Mutex } from "../internal/mutex.js";
+import type { WebSocket } from "ws";
+
+/** Bytes waiting in a socket beyond which new messages queue in the store instead of the socket. */
+const HIGH_WATER_BYTES = 4 << 20;
 
 /**
- * Serializes everything that hands one recipient its messages: the register handshake
- * (requeue + flush) and every drain triggered by a new message. Kicks coalesce: while a drain
- * is queued, more kicks add nothing, because that drain will read every row committed
- * before it starts. Serializing per recipient keeps the flush and the live path from sending
- * the same row twice and from marking a row delivered after a reconnect requeued it.
+ * How one registered connection gets its messages. Until {@link DeliveryLane.attached} its
+ * messages only queue in the store. Then drains read them page by page; once a drain finds
+ * nothing more pending, the lane is {@link DeliveryLane.live}: a new message is stored already
+ * marked delivered, in the same commit as its audit rows, and its frame is written right after
+ * that commit. Every change of these states happens in the broker's commit pipeline, so the
+ * drain and the live path never send a row twice or out of its sender's order.
  */
 export class DeliveryLane {
-  readonly #mutex = new Mutex();
-  #queued = false;
+  /** The peer name. */
+  readonly name: string;
+  readonly #ws: WebSocket;
+  /** True once the registration committed and the peers ack went out. */
+  attached = false;
+  /** True while nothing is pending for this connection (set only through a commit). */
+  live = false;
+  /** True while a drain runs. */
+  draining = false;
+  /** True when a drain was asked for while one ran: it goes round once more. */
+  again = false;
 
-  /** Runs `fn` exclusively in this lane. */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#mutex.run(fn);
+  constructor(name: string, ws: WebSocket) {
+    this.name = name;
+    this.#ws = ws;
   }
 
-  /** Queues one run of `drain` unless one is already queued; resolves when it finished. */
-  kick(drain: () => Promise<void>): Promise<void> {
-    if (this.#queued) return Promise.resolve();
-    this.#queued = true;
-    return this.#mutex.run(() => {
-      this.#queued = false;
-      return drain();
-    });
+  /** True while the connection is open. */
+  get open(): boolean {
+    return this.#ws.readyState === this.#ws.OPEN;
   }
 
-  /** True when nothing runs or waits. */
-  get idle(): boolean {
-    return !this.#mutex.locked;
+  /** True when a frame written now goes out without piling up: open and not backed up. */
+  get writable(): boolean {
+    return this.open && this.#ws.bufferedAmount < HIGH_WATER_BYTES;
+  }
+
+  /** Writes one deliver frame (its exact bytes, as text); `done` runs once it left the process or failed. */
+  write(frame: Buffer, done?: () => void): void {
+    if (!this.open) {
+      done?.();
+      return;
+    }
+    this.#ws.send(frame, { binary: false }, done === undefined ? undefined : () => done());
   }
 }

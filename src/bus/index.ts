@@ -22,9 +22,15 @@ export type { BrokerOptions } from "./broker-options.js";
 export { BusClient, BusRejectedError } from "./bus-client.js";
 export type { BusClientOptions, BusDelivery } from "./bus-client-options.js";
 export { BusDeliveryError } from "./bus-delivery-error.js";
-export type { BusMessage, BusPeer, NewBusMessage } from "./bus-message.js";
+export type { BusMessage, BusPeer, EnqueueOutcome, NewBusMessage } from "./bus-message.js";
 export { busMigrations } from "./bus-migrations.js";
-export { type MarkOptions, MessageStore, type MessageStoreOptions, type PendingOptions } from "./message-store.js";
+export {
+  type BindTokenOptions,
+  type MarkOptions,
+  MessageStore,
+  type MessageStoreOptions,
+  type PendingOptions,
+} from "./message-store.js";
 export { BusClose, BusCloseCode, type BusCloseFrame } from "./wire/close-codes.js";
 export {
   BROADCAST,

@@ -1,9 +1,10 @@
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClosedError, DuplicateIdError, InvalidArgumentError, UnknownPeerError } from "../errors.js";
 import { booleanOption } from "../internal/option-checks.js";
-import type { Database, Executor, ExecutorOptions } from "../sql/index.js";
-import { type BusMessage, type BusPeer, checkBusName, type NewBusMessage } from "./bus-message.js";
+import type { Database, Executor, ExecutorOptions, SqlValue } from "../sql/index.js";
+import { type BusMessage, type BusPeer, checkBusName, type EnqueueOutcome, type NewBusMessage } from "./bus-message.js";
 import { busMigrations } from "./bus-migrations.js";
+import { fixedChunks, inLists, placeholderList, placeholderRows } from "./sql-lists.js";
 
 /** Options of {@link MessageStore.open}. */
 export interface MessageStoreOptions {
@@ -16,13 +17,13 @@ export interface MessageStoreOptions {
 }
 
 /** Options of {@link MessageStore.markAcked} and {@link MessageStore.markDelivered}. */
-export interface MarkOptions {
+export interface MarkOptions extends ExecutorOptions {
   /** Only touch rows addressed to this recipient (a broker passes the acking peer). Default: any row. */
   recipient?: string;
 }
 
 /** Options of {@link MessageStore.bindToken}. */
-export interface BindTokenOptions {
+export interface BindTokenOptions extends ExecutorOptions {
   /**
    * A binding whose peer was last seen (see {@link MessageStore.markSeen}) longer than this
    * many ms ago has expired: another token may take the name over. Default: bindings never expire.
@@ -31,13 +32,10 @@ export interface BindTokenOptions {
 }
 
 /** Options of {@link MessageStore.pendingFor}. */
-export interface PendingOptions {
+export interface PendingOptions extends ExecutorOptions {
   /** At most this many rows (still per-sender FIFO: the earliest of each sender come first). Default: all. */
   limit?: number;
 }
-
-/** Ids per statement; keeps batches far below SQLite's and PostgreSQL's parameter limits. */
-const ID_CHUNK = 500;
 
 type MessageRow = {
   id: string;
@@ -116,10 +114,10 @@ export class MessageStore {
    * keeps `firstSeen`. Throws {@link InvalidArgumentError} for an empty name, a name with
    * U+0000, or `"*"` (the broadcast address).
    */
-  async register(peer: { name: string }): Promise<void> {
+  async register(peer: { name: string }, options: ExecutorOptions = {}): Promise<void> {
     const name = this.#peerName(peer?.name, "bus.register");
     const now = this.#clock.now();
-    await this.#db.run(
+    await (options.executor ?? this.#db).run(
       `INSERT INTO bus_peers (name, registered, first_seen, last_seen) VALUES ($1, $2, $2, $2)
        ON CONFLICT (name) DO UPDATE SET registered = excluded.registered, last_seen = excluded.last_seen`,
       [name, now],
@@ -131,6 +129,7 @@ export class MessageStore {
    * token) in one transaction. The binding survives restarts; binding again with the same hash
    * is a no-op, and with `expireAfterMs` an expired binding is replaced. Throws
    * {@link AccessDeniedError} when the name is bound to another token; nothing changes then.
+   * With `{ executor }` it runs in the caller's transaction.
    */
   async bindToken(name: string, tokenHash: string, options: BindTokenOptions = {}): Promise<void> {
     const op = "bus.bindToken";
@@ -142,7 +141,15 @@ export class MessageStore {
     }
     const now = this.#clock.now();
     const expiredBefore = expireAfterMs === undefined || !Number.isFinite(expireAfterMs) ? null : now - expireAfterMs;
-    await this.#db.transaction(async (tx) => {
+    const refused = () => new AccessDeniedError(`peer "${peer}" is bound to another token`, { op });
+    await this.#inTransaction(options.executor, async (tx) => {
+      // Checked before writing, so a refusal changes nothing even inside the caller's transaction.
+      const held = await tx.get<{ token_hash: string | null; last_seen: number | string | null }>(
+        "SELECT token_hash, last_seen FROM bus_peers WHERE name = $1",
+        [peer],
+      );
+      const live = expiredBefore === null || Number(held?.last_seen) >= expiredBefore;
+      if (held?.token_hash != null && held.token_hash !== tokenHash && live) throw refused();
       const row = await tx.get<{ token_hash: string | null }>(
         `INSERT INTO bus_peers (name, registered, first_seen, last_seen, token_hash) VALUES ($1, $2, $2, $2, $3)
          ON CONFLICT (name) DO UPDATE SET registered = excluded.registered, last_seen = excluded.last_seen,
@@ -151,16 +158,17 @@ export class MessageStore {
          RETURNING token_hash`,
         [peer, now, tokenHash, expiredBefore],
       );
-      if (row?.token_hash !== tokenHash) {
-        throw new AccessDeniedError(`peer "${peer}" is bound to another token`, { op });
-      }
+      if (row?.token_hash !== tokenHash) throw refused();
     });
   }
 
   /** Records that `name` was seen connected now (a broker calls it when the peer disconnects). Unknown names are skipped. */
-  async markSeen(name: string): Promise<void> {
+  async markSeen(name: string, options: ExecutorOptions = {}): Promise<void> {
     const peer = this.#peerName(name, "bus.markSeen");
-    await this.#db.run("UPDATE bus_peers SET last_seen = $2 WHERE name = $1", [peer, this.#clock.now()]);
+    await (options.executor ?? this.#db).run("UPDATE bus_peers SET last_seen = $2 WHERE name = $1", [
+      peer,
+      this.#clock.now(),
+    ]);
   }
 
   /** Names of the peers seen within the last `windowMs` ms (see {@link BusPeer.lastSeen}), ordered by name. */
@@ -242,6 +250,96 @@ export class MessageStore {
   }
 
   /**
+   * Stores messages the way {@link MessageStore.enqueue} stores one, in one transaction (or in
+   * the caller's, with `{ executor }`), and reports each one's outcome instead of throwing: a
+   * recipient never registered is `"unknown_peer"`, an id already stored (also earlier in the
+   * same call) is `"duplicate"` and leaves that row untouched. A message with `delivered: true`
+   * is stored as handed to a connection already (`attempts` 1): a broker that writes the frame
+   * after the commit saves a statement per message. Throws {@link InvalidArgumentError} for a
+   * malformed message before storing any.
+   */
+  async enqueueMany(messages: readonly NewBusMessage[], options: ExecutorOptions = {}): Promise<EnqueueOutcome[]> {
+    const op = "bus.enqueueMany";
+    this.#assertOpen(op);
+    for (const m of messages) {
+      checkBusName(m?.id, "message id", op);
+      checkBusName(m.from, "sender", op);
+      checkBusName(m.to, "recipient", op);
+      if (!(m.envelope instanceof Uint8Array)) throw new InvalidArgumentError("envelope must be bytes", { op });
+    }
+    if (messages.length === 0) return [];
+    const ts = this.#clock.now();
+    // A handful of statements per call, not per message: it is the broker's hot path.
+    return this.#inTransaction(options.executor, async (tx) => {
+      const outcomes: EnqueueOutcome[] = [];
+      const peers = await this.#existing(tx, "SELECT name AS v FROM bus_peers WHERE name IN", [
+        ...new Set(messages.map((m) => m.to)),
+      ]);
+      const stored = await this.#existing(tx, "SELECT id AS v FROM bus_messages WHERE id IN", [
+        ...new Set(messages.map((m) => m.id)),
+      ]);
+      const fresh: NewBusMessage[] = [];
+      const perSender = new Map<string, number>();
+      for (const m of messages) {
+        if (!peers.has(m.to)) outcomes.push("unknown_peer");
+        else if (stored.has(m.id)) outcomes.push("duplicate");
+        else {
+          stored.add(m.id);
+          outcomes.push("stored");
+          fresh.push(m);
+          perSender.set(m.from, (perSender.get(m.from) ?? 0) + 1);
+        }
+      }
+      // Each sender's seqs are allocated at once; the upsert row-locks its counter on PostgreSQL.
+      const nextSeq = new Map<string, number>();
+      for (const [sender, count] of perSender) {
+        const row = await tx.get<{ first: number | string }>(
+          `INSERT INTO bus_sender_seq (sender, next) VALUES ($1, $2)
+           ON CONFLICT (sender) DO UPDATE SET next = bus_sender_seq.next + $2
+           RETURNING next - $2 AS first`,
+          [sender, count],
+        );
+        nextSeq.set(sender, Number(row?.first));
+      }
+      const inserted = new Set<string>();
+      let at = 0;
+      for (const size of fixedChunks(fresh.length)) {
+        const params: SqlValue[] = [];
+        for (const m of fresh.slice(at, at + size)) {
+          const seq = nextSeq.get(m.from) as number;
+          nextSeq.set(m.from, seq + 1);
+          const delivered = m.delivered === true ? 1 : 0;
+          params.push(m.id, m.from, m.to, m.envelope, seq, ts, delivered, delivered);
+        }
+        at += size;
+        // A concurrent insert of the same id (PostgreSQL) waits here and then changes nothing.
+        const returned = await tx.all<{ id: string }>(
+          `INSERT INTO bus_messages (id, sender, recipient, envelope, seq, ts, delivered, attempts)
+           VALUES ${placeholderRows(size, 8)} ON CONFLICT (id) DO NOTHING RETURNING id`,
+          params,
+        );
+        for (const r of returned) inserted.add(r.id);
+      }
+      let k = 0;
+      return outcomes.map((o) => {
+        if (o !== "stored") return o;
+        const m = fresh[k++] as NewBusMessage;
+        return inserted.has(m.id) ? o : "duplicate";
+      });
+    });
+  }
+
+  /** Which of `values` the single-column `select ... IN` finds. */
+  async #existing(tx: Executor, select: string, values: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const list of inLists(values)) {
+      const rows = await tx.all<{ v: string }>(`${select} (${placeholderList(list.length)})`, list);
+      for (const r of rows) found.add(r.v);
+    }
+    return found;
+  }
+
+  /**
    * The undelivered, unacked messages for `name`, ordered by sender, then `seq`: each
    * sender's stream is FIFO, there is no order across senders. Empty when nothing is queued.
    * Throws {@link UnknownPeerError} when `name` was never registered.
@@ -254,14 +352,15 @@ export class MessageStore {
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
       throw new InvalidArgumentError("limit must be a positive integer", { op });
     }
-    const c = this.#db.dialect.binaryCollation;
-    const rows = await this.#db.all<MessageRow>(
+    const executor = options.executor ?? this.#db;
+    const c = executor.dialect.binaryCollation;
+    const rows = await executor.all<MessageRow>(
       `SELECT id, sender, recipient, envelope, delivered, acked, attempts, seq, ts FROM bus_messages
        WHERE recipient = $1 AND delivered = 0 AND acked = 0
-       ORDER BY sender${c}, seq, ts${limit === undefined ? "" : ` LIMIT ${limit}`}`,
+       ORDER BY sender${c}, seq${limit === undefined ? "" : ` LIMIT ${limit}`}`,
       [name],
     );
-    if (rows.length === 0) await this.#assertPeer(name, op);
+    if (rows.length === 0) await this.#assertPeer(name, op, executor);
     return rows.map(toMessage);
   }
 
@@ -324,20 +423,21 @@ export class MessageStore {
    * acked yet, and returns exactly those ids (so a broker writes one audit row per real ack,
    * none for repeated or foreign acks).
    */
-  async ackFor(recipient: string, ids: readonly string[]): Promise<string[]> {
+  async ackFor(recipient: string, ids: readonly string[], options: ExecutorOptions = {}): Promise<string[]> {
     const op = "bus.ackFor";
     this.#assertOpen(op);
     checkBusName(recipient, "recipient", op);
     for (const id of ids) checkBusName(id, "message id", op);
     if (ids.length === 0) return [];
-    return this.#db.transaction(async (tx) => {
+    return this.#inTransaction(options.executor, async (tx) => {
       const acked: string[] = [];
-      for (let i = 0; i < ids.length; i += ID_CHUNK) {
-        const chunk = ids.slice(i, i + ID_CHUNK);
-        const marks = chunk.map((_, k) => `$${k + 2}`).join(", ");
+      for (const list of inLists(ids)) {
         const rows = await tx.all<{ id: string }>(
-          `UPDATE bus_messages SET acked = 1, delivered = 1 WHERE recipient = $1 AND acked = 0 AND id IN (${marks}) RETURNING id`,
-          [recipient, ...chunk],
+          // "acked <> 1", not "acked = 0": it keeps the lookup on the primary key instead of a
+          // scan of the recipient's unacked rows.
+          `UPDATE bus_messages SET acked = 1, delivered = 1
+           WHERE id IN (${placeholderList(list.length, 2)}) AND recipient = $1 AND acked <> 1 RETURNING id`,
+          [recipient, ...list],
         );
         for (const r of rows) acked.push(r.id);
       }
@@ -349,11 +449,11 @@ export class MessageStore {
    * Makes every delivered-but-unacked message for `name` pending again and returns how many.
    * Acked messages stay done. Throws {@link UnknownPeerError} for an unregistered name.
    */
-  async requeueUnacked(name: string): Promise<number> {
+  async requeueUnacked(name: string, options: ExecutorOptions = {}): Promise<number> {
     const op = "bus.requeueUnacked";
     this.#assertOpen(op);
     checkBusName(name, "peer name", op);
-    return this.#db.transaction(async (tx) => {
+    return this.#inTransaction(options.executor, async (tx) => {
       await this.#assertPeer(name, op, tx);
       const { changes } = await tx.run(
         "UPDATE bus_messages SET delivered = 0 WHERE recipient = $1 AND delivered = 1 AND acked = 0",
@@ -375,18 +475,24 @@ export class MessageStore {
     if (list.length === 0) return 0;
     const recipient = options.recipient;
     const statement = async (tx: Executor, chunk: string[]): Promise<number> => {
-      const marks = chunk.map((_, i) => `$${i + 1}`).join(", ");
-      const scope = recipient === undefined ? "" : ` AND recipient = $${chunk.length + 1}`;
-      const params = recipient === undefined ? chunk : [...chunk, recipient];
-      const { changes } = await tx.run(`UPDATE bus_messages SET ${set} WHERE id IN (${marks})${scope}`, params);
+      const scope = recipient === undefined ? "" : "recipient = $1 AND ";
+      const marks = placeholderList(chunk.length, recipient === undefined ? 1 : 2);
+      const params = recipient === undefined ? chunk : [recipient, ...chunk];
+      const { changes } = await tx.run(`UPDATE bus_messages SET ${set} WHERE ${scope}id IN (${marks})`, params);
       return changes;
     };
-    if (list.length <= ID_CHUNK) return statement(this.#db, list);
-    return this.#db.transaction(async (tx) => {
+    const lists = inLists(list);
+    if (lists.length === 1) return statement(options.executor ?? this.#db, lists[0] as string[]);
+    return this.#inTransaction(options.executor, async (tx) => {
       let total = 0;
-      for (let i = 0; i < list.length; i += ID_CHUNK) total += await statement(tx, list.slice(i, i + ID_CHUNK));
+      for (const chunk of lists) total += await statement(tx, chunk);
       return total;
     });
+  }
+
+  /** Runs `work` in the caller's transaction when given one (no savepoint: it throws only before writing), else in a transaction of its own. */
+  #inTransaction<T>(executor: Executor | undefined, work: (tx: Executor) => Promise<T>): Promise<T> {
+    return executor === undefined ? this.#db.transaction(work) : work(executor);
   }
 
   #peerName(name: unknown, op: string): string {

@@ -60,6 +60,41 @@ export function describeAuditLog(
       expect(await audit.verify()).toBeNull();
     });
 
+    it("appends inside the caller's transaction commit and roll back with it, interleaved with its own appends", async () => {
+      const { db, audit } = await fresh();
+      await db.transaction(async (tx) => {
+        await tx.run("CREATE TABLE side (n INTEGER)");
+        await audit.appendMany([enc("in-tx-1"), enc("in-tx-2")], { executor: tx });
+      });
+      await expect(
+        db.transaction(async (tx) => {
+          await audit.appendMany([enc("rolled-back")], { executor: tx });
+          throw new Error("abort");
+        }),
+      ).rejects.toThrow("abort");
+      // Appends of its own and appends in callers' transactions, all at once.
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          i % 2 === 0
+            ? audit.append(enc(`own-${i}`))
+            : db.transaction((tx) => audit.appendMany([enc(`tx-${i}`)], { executor: tx })),
+        ),
+      );
+      const events = (await audit.rows()).map((r) => Buffer.from(r.event).toString());
+      expect(events.slice(0, 2)).toEqual(["in-tx-1", "in-tx-2"]);
+      expect(events).not.toContain("rolled-back");
+      expect(events).toHaveLength(42);
+      expect(await audit.verify()).toBeNull();
+    });
+
+    it("a large append is written in several statements and stays one chain", async () => {
+      const { audit } = await fresh();
+      const rows = await audit.appendMany(Array.from({ length: 343 }, (_, i) => enc(`e${i}`)));
+      expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i));
+      expect(await audit.count()).toBe(343);
+      expect(await audit.verify()).toBeNull();
+    });
+
     if (openSecond !== undefined) {
       it("two handles on one database (two processes) still append one chain", async () => {
         const { db, audit } = await fresh();

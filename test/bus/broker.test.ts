@@ -197,8 +197,9 @@ describe("Broker", () => {
     await alice.waitFor((f) => f.type === "error");
     await eventually(() => alice.frames.filter((f) => f.type === "peers").length === 2);
     expect(alice.frames.find((f) => f.type === "error")).toMatchObject({ code: "internal", id: "m1" });
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: "CLOSED" });
+    // The send failed, and so may the first drain of a peer that registered just before the fault.
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    for (const e of errors) expect(e).toMatchObject({ code: "CLOSED" });
   });
 
   it("a peer cannot ack another peer's message", async () => {

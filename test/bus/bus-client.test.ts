@@ -169,6 +169,28 @@ describe("BusClient", () => {
     expect(fake.received.filter((f) => f.type === "register")).toHaveLength(1);
   });
 
+  it("close() lets the message being handled finish and acks it before the socket closes", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let handling = 0;
+    const { fake, c, ws } = await connected({
+      onMessage: () => {
+        handling++;
+        return gate;
+      },
+    });
+    ws.send(deliver("k1", "m1"));
+    await eventually(() => handling === 1);
+    const closing = c.close();
+    ws.send(deliver("k2", "m2")); // arrives after close(): left to the broker, not handed over
+    release();
+    await closing;
+    expect(acks(fake.received)).toEqual(["k1"]);
+    expect(handling).toBe(1);
+  });
+
   it("reconnects after the connection drops and re-registers", async () => {
     const fake = await fakeBroker();
     cleanup.push(() => fake.close());

@@ -9,7 +9,7 @@ import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
 import { decodeWireText } from "../../src/bus/wire/wire-text.js";
 import type { Clock } from "../../src/clock.js";
-import { type Database, openSqlite } from "../../src/sql/index.js";
+import { type Database, type Executor, openSqlite, type TransactionOptions } from "../../src/sql/index.js";
 
 export const SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!";
 export const TOKEN = "token-one";
@@ -150,4 +150,43 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     if (Date.now() > deadline) throw new Error("condition not reached in time");
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The real database seen through a counter of committed top-level transactions, with fault
+ * injection: `failCommits(n)` makes the next `n` transactions run their statements and then
+ * roll back with an error instead of committing.
+ */
+export function instrumented(db: Database): { db: Database; commits: () => number; failCommits: (n: number) => void } {
+  let commits = 0;
+  let failing = 0;
+  const wrapped = new Proxy(db, {
+    get(target, key) {
+      if (key === "transaction") {
+        return <T>(fn: (tx: Executor) => Promise<T>, options?: TransactionOptions) =>
+          target
+            .transaction(async (tx) => {
+              const result = await fn(tx);
+              if (failing > 0) {
+                failing--;
+                throw new Error("injected commit failure");
+              }
+              return result;
+            }, options)
+            .then((result) => {
+              commits++;
+              return result;
+            });
+      }
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return {
+    db: wrapped,
+    commits: () => commits,
+    failCommits: (n) => {
+      failing = n;
+    },
+  };
 }

@@ -89,6 +89,45 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       for (const bad of [0, 1001, 1.5]) await expect(store.recent(bad)).rejects.toThrow(/^limit must be/);
     });
 
+    it("enqueueMany: outcomes instead of throws, duplicates also within the call, seqs in order, delivered rows", async () => {
+      const { store, db } = await fresh();
+      await store.register({ name: "bob" });
+      await store.enqueue({ id: "old", from: "a", to: "bob", envelope: bytes("o") });
+      const many = Array.from({ length: 300 }, (_, i) => ({
+        id: `m${i}`,
+        from: i % 2 ? "a" : "b",
+        to: "bob",
+        envelope: bytes(`${i}`),
+      }));
+      const outcomes = await db.transaction((tx) =>
+        store.enqueueMany(
+          [
+            ...many,
+            { id: "old", from: "a", to: "bob", envelope: bytes("x") },
+            { id: "m0", from: "a", to: "bob", envelope: bytes("again") },
+            { id: "ghost", from: "a", to: "nobody", envelope: bytes("x") },
+            { id: "live", from: "a", to: "bob", envelope: bytes("l"), delivered: true },
+          ],
+          { executor: tx },
+        ),
+      );
+      expect(outcomes.slice(0, 300).every((o) => o === "stored")).toBe(true);
+      expect(outcomes.slice(300)).toEqual(["duplicate", "duplicate", "unknown_peer", "stored"]);
+      expect(Buffer.from((await store.get("m0"))?.envelope ?? []).toString()).toBe("0");
+      expect(await store.get("live")).toMatchObject({ delivered: true, attempts: 1, acked: false });
+      const pending = await store.pendingFor("bob");
+      expect(pending.map((m) => m.id)).not.toContain("live");
+      for (const sender of ["a", "b"]) {
+        const seqs = pending.filter((m) => m.from === sender).map((m) => m.seq);
+        expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+        expect(new Set(seqs).size).toBe(seqs.length);
+      }
+      expect(await store.enqueueMany([])).toEqual([]);
+      await expect(store.enqueueMany([{ id: "", from: "a", to: "bob", envelope: bytes("x") }])).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+      });
+    });
+
     it("enqueue needs a registered recipient", async () => {
       const { store } = await fresh();
       const err = await store.enqueue({ id: "m1", from: "a", to: "ghost", envelope: bytes("x") }).catch((e) => e);

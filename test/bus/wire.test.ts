@@ -2,7 +2,14 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalEnvelope, type Envelope, encodeEnvelope, parseEnvelope } from "../../src/bus/wire/envelope.js";
 import { envelopeHmac, signEnvelope, verifyEnvelope } from "../../src/bus/wire/envelope-hmac.js";
-import { encodeDeliver, encodeFrame, parseFrame, peekDeliveryKey } from "../../src/bus/wire/frames.js";
+import { parseFastFrame } from "../../src/bus/wire/fast-frame.js";
+import {
+  encodeDeliver,
+  encodeFrame,
+  parseFrame,
+  parseFrameScanned,
+  peekDeliveryKey,
+} from "../../src/bus/wire/frames.js";
 import { compactGoJson, goJsonString, MAX_JSON_DEPTH, scanJson } from "../../src/bus/wire/go-json.js";
 import { decodeWireText, replaceRawBytes, wireBytes } from "../../src/bus/wire/wire-text.js";
 
@@ -232,5 +239,66 @@ describe("wire protocol v1", () => {
     expect(() => signEnvelope({ ...env, from: "a\ud800" }, SECRET)).toThrow(/lone surrogate/);
     expect(() => signEnvelope({ ...env, body: '{"a":}' }, SECRET)).toThrow(/malformed JSON/);
     expect(() => signEnvelope({ ...env, body: "1 2" }, SECRET)).toThrow(/trailing/);
+  });
+});
+
+describe("fast frame path", () => {
+  const key = fc.constantFrom(
+    "protocol_version",
+    "id",
+    "from",
+    "to",
+    "ts",
+    "source",
+    "kind",
+    "hmac",
+    "body",
+    "type",
+    "delivery_key",
+    "envelope",
+    "ID",
+    "Body",
+    "extra",
+    "b\\u006fdy",
+    "\\u0069d",
+  );
+  const scalar = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 6 }).map((s) => JSON.stringify(s)),
+    fc.constantFrom("null", "true", "1", "-0.5e3", '"v1"', '"msg"', '"ack"', '"deliver"', '"\\ud800"', '"\\b"'),
+    fc.json({ maxDepth: 2 }).map((j) => JSON.stringify(JSON.parse(j), null, 1)),
+  );
+  const object = (inner: fc.Arbitrary<string>) =>
+    fc
+      .array(fc.tuple(key, fc.oneof(inner, inner, scalar)), { maxLength: 9 })
+      .map((ms) => `{${ms.map(([k, v]) => `"${k}" : ${v}`).join(",")}}`);
+  const frame = object(object(scalar));
+
+  it("property: the fast path decodes exactly what the scanner decodes, or leaves the frame to it", () => {
+    const outcome = (f: () => unknown) => {
+      try {
+        return { ok: f() };
+      } catch (err) {
+        return { error: (err as { reason?: string }).reason };
+      }
+    };
+    fc.assert(
+      fc.property(frame, (text) => {
+        expect(outcome(() => parseFrame(text))).toEqual(outcome(() => parseFrameScanned(text)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("takes the plain frames peers send", () => {
+    const env = signEnvelope(parseEnvelope(WIRE), SECRET);
+    const deliver = encodeFrame({ type: "deliver", deliveryKey: "k", envelope: env });
+    for (const text of [encodeEnvelope(env), deliver, encodeFrame({ type: "ack", id: "k" })]) {
+      expect(parseFastFrame(text)).toEqual(parseFrameScanned(text));
+      expect(parseFastFrame(text)).toBeDefined();
+    }
+    // A null string member, a repeated envelope, an escaped name: left to the scanner.
+    expect(parseFastFrame('{"id":"a","id":null}')).toBeUndefined();
+    expect(parseFastFrame(`{"type":"deliver","envelope":{"id":"a"},"envelope":{"to":"b"}}`)).toBeUndefined();
+    expect(parseFastFrame('{"\\u0069d":"a"}')).toBeUndefined();
   });
 });

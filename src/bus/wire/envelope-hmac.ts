@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { InvalidArgumentError } from "../../errors.js";
-import { canonicalEnvelope, canonicalEnvelopeWith, checkBody, type Envelope } from "./envelope.js";
+import { canonicalEnvelope, canonicalEnvelopeWith, checkBody, checkDeliverable, type Envelope } from "./envelope.js";
 import { goJsonString } from "./go-json.js";
 import { wireBytes } from "./wire-text.js";
 
@@ -48,14 +48,26 @@ export function envelopeHmac(env: Omit<Envelope, "hmac">, secret: HmacSecret): s
  * one valid JSON value (Go refuses to encode it).
  */
 export function signEnvelope(env: Omit<Envelope, "hmac">, secret: HmacSecret): Envelope {
+  checkBody(env.body);
+  return { ...env, hmac: sealEnvelope(env, hmacKey(secret)).hmac };
+}
+
+/**
+ * Signs an envelope whose body is known to be JSON (from `JSON.stringify`) and returns its HMAC
+ * and the frame carrying it, building the canonical text once. Checks the fields as
+ * {@link signEnvelope} does, and the body's nesting only when it is long enough to matter.
+ */
+export function sealEnvelope(env: Omit<Envelope, "hmac">, key: Buffer): { hmac: string; frame: string } {
   for (const f of STRING_FIELDS) {
     if (typeof env[f] !== "string") throw new InvalidArgumentError(`envelope field "${f}" must be a string`);
     if (!env[f].isWellFormed()) {
       throw new InvalidArgumentError(`envelope field "${f}" holds a lone surrogate: no receiver could verify it`);
     }
   }
-  checkBody(env.body);
-  return { ...env, hmac: envelopeHmac(env, secret) };
+  checkDeliverable(env);
+  const canonical = canonicalEnvelope(env);
+  const hmac = macOf(canonical, key).toString("hex");
+  return { hmac, frame: `${canonical.slice(0, -1)},"hmac":"${hmac}"}` };
 }
 
 /**
@@ -67,13 +79,21 @@ export function verifyEnvelope(env: Envelope, secret: HmacSecret): boolean {
   return checkEnvelopeHmac(env, secret) === "valid";
 }
 
-/** Verifies like {@link verifyEnvelope} and tells an invalid MAC from an unverifiable one ({@link HmacCheck}). */
-export function checkEnvelopeHmac(env: Envelope, secret: HmacSecret): HmacCheck {
-  const key = hmacKey(secret);
+/**
+ * Verifies like {@link verifyEnvelope} and tells an invalid MAC from an unverifiable one
+ * ({@link HmacCheck}). A caller that built the canonical text already (to store it) passes it,
+ * and a key from {@link hmacKey}.
+ */
+export function checkEnvelopeHmac(
+  env: Envelope,
+  secret: HmacSecret | Buffer,
+  canonical: string = canonicalEnvelope(env),
+): HmacCheck {
+  const key = Buffer.isBuffer(secret) ? secret : hmacKey(secret);
   if (!/^[0-9a-fA-F]{64}$/.test(env.hmac)) return "invalid";
   const given = Buffer.from(env.hmac, "hex");
-  const matches = (canonical: string) => timingSafeEqual(macOf(canonical, key), given);
-  if (matches(canonicalEnvelope(env))) return "valid";
+  const matches = (text: string) => timingSafeEqual(macOf(text, key), given);
+  if (matches(canonical)) return "valid";
   const fields = STRING_FIELDS.map((f) => env[f]).join("");
   if (/[\b\f]/.test(fields) && matches(canonicalEnvelopeWith(env, go119String))) return "valid";
   if (

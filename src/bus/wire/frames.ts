@@ -1,6 +1,7 @@
 import { type Envelope, encodeEnvelope, envelopeFromMembers, PROTOCOL_VERSION } from "./envelope.js";
+import { parseFastFrame } from "./fast-frame.js";
 import { decodeGoString, GoStruct } from "./go-decode.js";
-import { goJsonString, type JsonMember, scanJson } from "./go-json.js";
+import { goJsonString, type JsonMember, MAX_JSON_DEPTH, scanJson } from "./go-json.js";
 import { WireError, type WireErrorReason } from "./wire-error.js";
 import { replaceRawBytes } from "./wire-text.js";
 
@@ -60,7 +61,12 @@ const ERROR = new GoStruct(["protocol_version", "type", "code", "message", "id"]
  * `malformed` for text Go's `json.Unmarshal` would refuse.
  */
 export function parseFrame(text: string): Frame {
-  const scanned = scanJson(text);
+  return parseFastFrame(text) ?? parseFrameScanned(text);
+}
+
+/** {@link parseFrame} without the fast path: the reference it must agree with. */
+export function parseFrameScanned(text: string): Frame {
+  const scanned = scanJson(text, MAX_JSON_DEPTH, isEnvelopeMember);
   if (scanned.kind !== "{") {
     if (scanned.kind === "n") return { type: "envelope", envelope: envelopeFromMembers([]) };
     throw new WireError("malformed", "a frame must be a JSON object");
@@ -97,18 +103,15 @@ export function parseFrame(text: string): Frame {
     }
     case "deliver": {
       let deliveryKey = "";
-      const envelope: JsonMember[] = [];
       DELIVER.each(members, (f, raw) => {
         if (f === "envelope") {
-          if (raw === "null") return;
-          const inner = scanJson(raw);
-          if (inner.kind !== "{") throw new WireError("malformed", "deliver.envelope must be an object");
-          // Go decodes a repeated struct member into the same struct: fields merge, later ones win.
-          envelope.push(...inner.members);
+          if (raw !== "null" && !raw.startsWith("{"))
+            throw new WireError("malformed", "deliver.envelope must be an object");
         } else if (f === "delivery_key") deliveryKey = str(raw, f) ?? deliveryKey;
         else str(raw, f);
       });
-      return { type, deliveryKey, envelope: envelopeFromMembers(envelope) };
+      // Go decodes a repeated struct member into the same struct: fields merge, later ones win.
+      return { type, deliveryKey, envelope: envelopeFromMembers(scanned.nested) };
     }
     case "error": {
       const fields: { code: string; message: string; id?: string } = { code: "", message: "" };
@@ -204,6 +207,10 @@ export function encodeDeliver(deliveryKey: string, encodedEnvelope: Uint8Array):
   out.set(encodedEnvelope, headBytes);
   out[out.length - 1] = 125;
   return out;
+}
+
+function isEnvelopeMember(name: string): boolean {
+  return DELIVER.field(name) === "envelope";
 }
 
 function deliverHead(deliveryKey: string): string {

@@ -16,15 +16,24 @@ export function goFieldKey(name: string): string {
  * else a case-insensitive one (see {@link goFieldKey}). Unknown members are ignored.
  */
 export class GoStruct<F extends string> {
+  readonly #exact = new Map<string, F>();
   readonly #byKey = new Map<string, F>();
+  readonly #lengths = new Set<number>();
 
   constructor(fields: readonly F[]) {
-    for (const f of fields) this.#byKey.set(goFieldKey(f), f);
+    for (const f of fields) {
+      this.#exact.set(f, f);
+      this.#byKey.set(goFieldKey(f), f);
+      this.#lengths.add(f.length);
+    }
   }
 
   /** The field a member name decodes into, or `undefined` when the struct has none. */
   field(name: string): F | undefined {
-    return this.#byKey.get(goFieldKey(name));
+    const exact = this.#exact.get(name);
+    if (exact !== undefined) return exact;
+    // Folding keeps the length (ſ and K are one code unit, like s and k): most names need no fold.
+    return this.#lengths.has(name.length) ? this.#byKey.get(goFieldKey(name)) : undefined;
   }
 
   /**

@@ -11,12 +11,17 @@ const GO_ESCAPES: Record<string, string> = {
   "\u2029": "\\u2029",
 };
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what a JSON string must escape.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/;
+
 /**
  * A JSON string literal exactly as Go's `encoding/json` (1.22 and later) writes it:
  * `JSON.stringify`'s escapes plus Go's HTML-safe escapes of `<`, `>`, `&`, U+2028 and U+2029;
  * a lone surrogate is written `\ufffd`, as Go writes a byte that is not valid UTF-8.
  */
 export function goJsonString(value: string): string {
+  // Most names, ids and timestamps need no escape at all.
+  if (!NEEDS_ESCAPE.test(value)) return `"${value}"`;
   const json = JSON.stringify(value);
   if (!/[<>&\u2028\u2029]|\\u[dD][89a-fA-F]/.test(json)) return json;
   return json.replace(/\\\\|\\ud[89a-f][0-9a-f]{2}|[<>&\u2028\u2029]/g, (m) =>
@@ -68,6 +73,8 @@ export interface ScannedJson {
   readonly members: readonly JsonMember[];
   /** The deepest nesting reached (a top-level object or array is depth 1). */
   readonly depth: number;
+  /** The members of every top-level member's object value that `nested` picked, in document order. */
+  readonly nested: readonly JsonMember[];
 }
 
 const OPEN_OBJECT = 123;
@@ -76,25 +83,34 @@ const OPEN_ARRAY = 91;
 /**
  * Validates `text` as one JSON value the way Go's scanner does (RFC 8259: no control
  * characters in strings, any other character allowed; nesting up to `maxDepth`) and returns
- * the raw text of each top-level member, so values can be decoded or spliced verbatim. The scan
- * is iterative, so deep documents cannot exhaust the stack. Throws {@link WireError} `malformed`.
+ * the raw text of each top-level member, so values can be decoded or spliced verbatim; with
+ * `nested`, also the members of the top-level members' object values it picks by name (a deliver
+ * frame's envelope), so they need no second scan. The scan is iterative, so deep documents
+ * cannot exhaust the stack. Throws {@link WireError} `malformed`.
  */
-export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): ScannedJson {
+export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH, nested?: (name: string) => boolean): ScannedJson {
   const stack: number[] = [];
   const members: JsonMember[] = [];
+  const inner: JsonMember[] = [];
   let depth = 0;
   let name = "";
+  let innerName = "";
   let valueStart = -1;
+  let innerStart = -1;
+  // True while inside a top-level member's object value that `nested` picked.
+  let collecting = false;
   let i = skipWs(text, 0);
   const kind = text[i] ?? "";
   for (;;) {
     // A value starts at i.
     if (stack.length === 1 && stack[0] === OPEN_OBJECT) valueStart = i;
+    else if (collecting && stack.length === 2) innerStart = i;
     const c = text.charCodeAt(i);
     if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       stack.push(c);
       if (stack.length > maxDepth) throw malformed(`nesting deeper than ${maxDepth}`);
       if (stack.length > depth) depth = stack.length;
+      if (stack.length === 2 && c === OPEN_OBJECT && stack[0] === OPEN_OBJECT) collecting = nested?.(name) === true;
       i = skipWs(text, i + 1);
       if (text.charCodeAt(i) === (c === OPEN_OBJECT ? 125 : 93)) {
         stack.pop();
@@ -103,6 +119,7 @@ export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): ScannedJson {
         if (c === OPEN_OBJECT) {
           const keyEnd = scanString(text, i);
           if (stack.length === 1) name = decodeName(text.slice(i, keyEnd));
+          else if (collecting && stack.length === 2) innerName = decodeName(text.slice(i, keyEnd));
           i = colon(text, keyEnd);
         }
         continue;
@@ -116,9 +133,12 @@ export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): ScannedJson {
     for (;;) {
       if (stack.length === 0) {
         if (skipWs(text, i) !== text.length) throw malformed(`trailing data at ${i}`);
-        return { kind, members, depth };
+        return { kind, members, depth, nested: inner };
       }
-      if (stack.length === 1 && stack[0] === OPEN_OBJECT) members.push({ name, raw: text.slice(valueStart, i) });
+      if (stack.length === 1 && stack[0] === OPEN_OBJECT) {
+        members.push({ name, raw: text.slice(valueStart, i) });
+        collecting = false;
+      } else if (collecting && stack.length === 2) inner.push({ name: innerName, raw: text.slice(innerStart, i) });
       const top = stack[stack.length - 1] as number;
       i = skipWs(text, i);
       const next = text.charCodeAt(i);
@@ -127,6 +147,7 @@ export function scanJson(text: string, maxDepth = MAX_JSON_DEPTH): ScannedJson {
         if (top === OPEN_OBJECT) {
           const keyEnd = scanString(text, i);
           if (stack.length === 1) name = decodeName(text.slice(i, keyEnd));
+          else if (collecting && stack.length === 2) innerName = decodeName(text.slice(i, keyEnd));
           i = colon(text, keyEnd);
         }
         break;
@@ -152,7 +173,8 @@ function malformed(detail: string): WireError {
   return new WireError("malformed", `malformed JSON: ${detail}`);
 }
 
-function skipWs(s: string, i: number): number {
+/** The index of the first character at or after `i` that is not JSON whitespace. */
+export function skipWs(s: string, i: number): number {
   let j = i;
   for (;;) {
     const c = s.charCodeAt(j);
