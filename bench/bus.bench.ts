@@ -1,17 +1,19 @@
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
 import BetterSqlite3 from "better-sqlite3";
 import { better, defineQueue } from "plainjob";
-import WebSocket, { WebSocketServer } from "ws";
+import type WebSocket from "ws";
+import { WebSocketServer } from "ws";
 import { AuditLog } from "../src/bus/audit-log.js";
 import { blake3Hex } from "../src/bus/blake3-hex.js";
 import { Broker } from "../src/bus/broker.js";
-import { BusClient } from "../src/bus/bus-client.js";
 import { MessageStore } from "../src/bus/message-store.js";
 import { type Database, openSqlite, type SqlParams } from "../src/sql/index.js";
 import { type BenchCase, runSuite } from "./harness.js";
@@ -236,10 +238,6 @@ function blake3Cases(): BenchCase[] {
 const FLOOD = Number(process.env.BUS_FLOOD ?? 20_000);
 const SERIAL = Number(process.env.BUS_SERIAL ?? 2_000);
 const FAN_IN = 8;
-const PAD = "x".repeat(200 - JSON.stringify({ t: 1234567.891, pad: "" }).length);
-
-/** A 200-byte JSON body carrying its send time. */
-const body = () => ({ t: Math.round(performance.now() * 1000) / 1000, pad: PAD });
 
 /**
  * A view of `db` that counts commits: top-level transactions plus writes outside one (each an
@@ -272,11 +270,75 @@ function countCommits(db: Database): { db: Database; commits: () => number } {
 /** One timed run: messages per second, delivery latency percentiles, commits per message. */
 interface Run {
   msgsPerSec: number;
+  /** CPU time (user + system) of the broker's (or relay's) process per message: steadier than wall time on a busy machine. */
+  cpuUsPerMsg: number;
   latencies: number[];
   commitsPerMsg?: number;
 }
 
 type Shape = "flood" | "serial" | "fan-in";
+
+const peersScript = fileURLToPath(new URL("./bus-peers.mjs", import.meta.url));
+
+/** A peers process (see bench/bus-peers.mjs) and the lines it printed. */
+function peersProcess(config: Record<string, unknown>) {
+  const child = spawn(process.execPath, [peersScript, JSON.stringify({ ...config, secret: SECRET })], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  let out = "";
+  const waiters: (() => void)[] = [];
+  child.stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  /** Resolves with the rest of the first line starting with `word`. */
+  const line = (word: string) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const m = new RegExp(`^${word}(.*)$`, "m").exec(out);
+        if (m) resolve((m[1] as string).trim());
+        else waiters.push(check);
+      };
+      check();
+      void exited.then((code) => reject(new Error(`peers exited with ${code}`)));
+    });
+  return { line, end: () => child.stdin.end(), exited };
+}
+
+/**
+ * Runs the peers in processes of their own against `url` (as real peers run: the broker's
+ * process does only the broker's work): for a flood the receiver and the senders each in their
+ * own, one at a time both in one. Timed in this process from the first send until the receiver
+ * has every message and `settled` resolves; `onStart` runs at the first send.
+ */
+async function drive(
+  kind: "storeroom" | "relay",
+  url: string,
+  shape: Shape,
+  settled: () => Promise<void>,
+  onStart: () => void = () => {},
+): Promise<Run & { total: number }> {
+  const total = shape === "serial" ? SERIAL : FLOOD;
+  const base = { kind, url, shape, total, senders: shape === "fan-in" ? FAN_IN : 1 };
+  const procs =
+    shape === "serial" ? [peersProcess({ ...base, role: "both" })] : [peersProcess({ ...base, role: "receiver" })];
+  await (procs[0] as ReturnType<typeof peersProcess>).line("READY");
+  if (shape !== "serial") procs.push(peersProcess({ ...base, role: "sender" }));
+  const sender = procs[procs.length - 1] as ReturnType<typeof peersProcess>;
+  await sender.line("START");
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  onStart();
+  const done = await Promise.all(procs.map((p) => p.line("DONE")));
+  await settled();
+  const elapsed = performance.now() - start;
+  const cpuUsPerMsg = cpuPerMessage(cpu, total);
+  for (const p of procs) p.end();
+  await Promise.all(procs.map((p) => p.exited));
+  const latencies = JSON.parse(done[0] as string) as number[];
+  return { msgsPerSec: (total / elapsed) * 1000, cpuUsPerMsg, latencies, total };
+}
 
 async function ourRun(dir: string, shape: Shape): Promise<Run> {
   const counted = countCommits(await openSqlite(join(dir, `broker-${shape}-${counter++}.db`)));
@@ -284,60 +346,22 @@ async function ourRun(dir: string, shape: Shape): Promise<Run> {
   const audit = await AuditLog.open({ database: counted.db });
   const broker = new Broker({ store, audit, tokens: ["t"], hmacSecret: SECRET });
   const { port } = await broker.listen({ port: 0 });
-  const url = `ws://127.0.0.1:${port}`;
-  const latencies: number[] = [];
-  let received = 0;
-  let wake = () => {};
-  const bob = new BusClient({
-    url,
-    name: "bob",
-    token: "t",
-    hmacSecret: SECRET,
-    onMessage: (m) => {
-      latencies.push(performance.now() - (m.body as { t: number }).t);
-      received++;
-      wake();
-    },
-  });
-  const senderCount = shape === "fan-in" ? FAN_IN : 1;
-  const senders = Array.from(
-    { length: senderCount },
-    (_, i) => new BusClient({ url, name: `s${i}`, token: "t", hmacSecret: SECRET, onMessage: () => {} }),
-  );
-  await bob.connect();
-  await Promise.all(senders.map((s) => s.connect()));
-  const until = (n: number) =>
-    new Promise<void>((resolve) => {
-      wake = () => {
-        if (received >= n) resolve();
-      };
-      wake();
-    });
-  const total = shape === "serial" ? SERIAL : FLOOD;
-  const before = counted.commits();
-  const start = performance.now();
-  if (shape === "serial") {
-    const alice = senders[0] as BusClient;
-    for (let i = 0; i < total; i++) {
-      void alice.send("bob", body());
-      await until(i + 1);
+  let before = 0;
+  const settled = async () => {
+    // The run ends when every ack is committed too.
+    for (;;) {
+      const row = await counted.db.get<{ n: number }>("SELECT count(*) AS n FROM bus_messages WHERE acked = 0");
+      if (row?.n === 0) return;
+      await new Promise((r) => setTimeout(r, 5));
     }
-  } else {
-    for (let i = 0; i < total; i++) void (senders[i % senderCount] as BusClient).send("bob", body());
-    await until(total);
-  }
-  // The run ends when every ack is committed too.
-  for (;;) {
-    const row = await counted.db.get<{ n: number }>("SELECT count(*) AS n FROM bus_messages WHERE acked = 0");
-    if (row?.n === 0) break;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  const elapsed = performance.now() - start;
+  };
+  const run = await drive("storeroom", `ws://127.0.0.1:${port}`, shape, settled, () => {
+    before = counted.commits();
+  });
   const commits = counted.commits() - before;
-  await Promise.all([bob, ...senders].map((c) => c.close()));
   await broker.close();
   await counted.db.close();
-  return { msgsPerSec: (total / elapsed) * 1000, latencies, commitsPerMsg: commits / total };
+  return { ...run, commitsPerMsg: commits / run.total };
 }
 
 /** The same traffic through a bare ws relay: no storage, no HMAC, no audit; acks go back to the sender. */
@@ -357,58 +381,16 @@ async function relayRun(shape: Shape): Promise<Run> {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as AddressInfo).port;
-  const open = (name: string) =>
-    new Promise<WebSocket>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/${name}`);
-      ws.once("open", () => resolve(ws));
-    });
-  const senderCount = shape === "fan-in" ? FAN_IN : 1;
-  const bob = await open("bob");
-  const senders = await Promise.all(Array.from({ length: senderCount }, (_, i) => open(`s${i}`)));
-  const latencies: number[] = [];
-  let received = 0;
-  let acked = 0;
-  let wake = () => {};
-  bob.on("message", (data) => {
-    const text = data.toString();
-    const nl = text.indexOf("\n");
-    const payload = JSON.parse(text.slice(nl + 1)) as { t: number };
-    latencies.push(performance.now() - payload.t);
-    received++;
-    bob.send(`${text.slice(0, nl)}\nack`);
-    wake();
-  });
-  for (const s of senders) {
-    s.on("message", () => {
-      acked++;
-      wake();
-    });
-  }
-  const until = (check: () => boolean) =>
-    new Promise<void>((resolve) => {
-      wake = () => {
-        if (check()) resolve();
-      };
-      wake();
-    });
-  const total = shape === "serial" ? SERIAL : FLOOD;
-  const start = performance.now();
-  if (shape === "serial") {
-    const alice = senders[0] as WebSocket;
-    for (let i = 0; i < total; i++) {
-      alice.send(JSON.stringify(body()));
-      await until(() => received >= i + 1);
-    }
-  } else {
-    for (let i = 0; i < total; i++) (senders[i % senderCount] as WebSocket).send(JSON.stringify(body()));
-  }
-  await until(() => acked >= total);
-  const elapsed = performance.now() - start;
-  for (const ws of [bob, ...senders]) ws.close();
+  const run = await drive("relay", `ws://127.0.0.1:${port}`, shape, async () => {});
   for (const ws of wss.clients) ws.terminate();
   wss.close();
   await new Promise<void>((r) => server.close(() => r()));
-  return { msgsPerSec: (total / elapsed) * 1000, latencies };
+  return run;
+}
+
+function cpuPerMessage(since: NodeJS.CpuUsage, messages: number): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / messages;
 }
 
 function median(xs: number[]): number {
@@ -419,7 +401,7 @@ function median(xs: number[]): number {
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 }
 
 /**
@@ -430,13 +412,14 @@ function percentile(xs: number[], p: number): number {
  */
 async function brokerSection(dir: string): Promise<void> {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-  const shapes: Shape[] = ["flood", "serial", "fan-in"];
+  const shapes = (process.env.BUS_SHAPES?.split(",") ?? ["flood", "serial", "fan-in"]) as Shape[];
   const results: Record<string, { ours: Run[]; relay: Run[] }> = {};
   for (const shape of shapes) results[shape] = { ours: [], relay: [] };
   for (let round = 0; round < rounds; round++) {
     for (const shape of shapes) {
       const slot = results[shape] as { ours: Run[]; relay: Run[] };
-      if (round % 2 === 0) {
+      if (process.env.BUS_OURS_ONLY === "1") slot.ours.push(await ourRun(dir, shape));
+      else if (round % 2 === 0) {
         slot.ours.push(await ourRun(dir, shape));
         slot.relay.push(await relayRun(shape));
       } else {
@@ -452,7 +435,7 @@ async function brokerSection(dir: string): Promise<void> {
   };
   const rows = shapes.flatMap((shape) => {
     const { ours, relay } = results[shape] as { ours: Run[]; relay: Run[] };
-    const ratio = median(ours.map((r, i) => r.msgsPerSec / (relay[i] as Run).msgsPerSec));
+    const ratio = median(ours.map((r, i) => r.msgsPerSec / (relay[i]?.msgsPerSec ?? Number.NaN)));
     const row = (name: string, runs: Run[], extra: Record<string, string>) => {
       const lat = runs.flatMap((r) => r.latencies);
       return {
@@ -461,12 +444,14 @@ async function brokerSection(dir: string): Promise<void> {
         "msgs/s (median)": Math.round(median(runs.map((r) => r.msgsPerSec))),
         "p50 ms": percentile(lat, 50).toFixed(2),
         "p99 ms": percentile(lat, 99).toFixed(2),
+        "CPU µs/msg": median(runs.map((r) => r.cpuUsPerMsg)).toFixed(1),
         ...extra,
       };
     };
     return [
       row("storeroom Broker + BusClient", ours, {
         "x relay": ratio.toFixed(2),
+        "x relay (CPU)": median(ours.map((r, i) => (relay[i]?.cpuUsPerMsg ?? Number.NaN) / r.cpuUsPerMsg)).toFixed(2),
         "commits/msg": median(ours.map((r) => r.commitsPerMsg ?? Number.NaN)).toFixed(2),
       }),
       row("bare ws relay (no storage, no HMAC, no audit)", relay, {}),
