@@ -198,6 +198,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   const history = new MetricsHistory({
     metrics,
     clock: config.clock,
+    replicationLagMs: () => parts.tenants.lag().ms,
     onError: (err) => {
       metrics.backgroundFailures.inc({ job: "metrics_history" });
       serverWarning("metrics history", err);

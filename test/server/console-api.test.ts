@@ -242,13 +242,14 @@ describe("console API", async () => {
     await server.history.sample();
     const operator = (await (await call(tokens.operator, "/v1/metrics/history")).json()) as {
       intervalMs: number;
-      samples: { requestsPerSecond: number; queues?: object; residentTenants?: number }[];
+      samples: { requestsPerSecond: number; queues?: object; residentTenants?: number; replicationLagMs?: number }[];
     };
     expect(operator.intervalMs).toBe(10_000);
     const last = operator.samples.at(-1)!;
     expect(last.requestsPerSecond).toBeGreaterThan(0);
     expect(last.queues).toMatchObject({ delete: expect.any(Number) });
     expect(last.residentTenants).toBeGreaterThan(0);
+    expect(last.replicationLagMs).toEqual(expect.any(Number));
     const admin = (await (await call(tokens.acmeAdmin, "/v1/metrics/history")).json()) as { samples: object[] };
     expect(admin.samples.length).toBeGreaterThan(0);
     for (const sample of admin.samples) expect(sample).not.toHaveProperty("queues");

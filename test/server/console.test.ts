@@ -4,9 +4,10 @@ import { join } from "node:path";
 import Fastify from "fastify";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FileObjectStore } from "../../src/objects/file-object-store.js";
 import { registerConsoleRoutes } from "../../src/server/console/console-routes.js";
 import { errorReply } from "../../src/server/error-reply.js";
-import { TenantKey } from "../../src/tenants/index.js";
+import { TenantKey, TenantStore } from "../../src/tenants/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
@@ -333,7 +334,31 @@ describe("admin console", async () => {
       await page.goto(`${base}/#/health`);
       await page.waitForSelector("#chart-requests svg path");
       expect(await page.locator("#chart-resident").innerText()).not.toContain("no samples");
+      // The tenant store reports its replication lag, so that chart is drawn too.
+      await page.waitForSelector("#chart-lag svg");
+      expect(await page.locator("#chart-lag").innerText()).toMatch(/\d+ ms/);
       await shot("health");
+    });
+
+    it("shows a tenant's conflict records", async () => {
+      const bob = TenantKey.user("acme", "bob");
+      await put(tokens.bob, "notes/n", "first");
+      await server.tenants.checkpoint(bob);
+      // Another writer publishes the same tenant behind this server's back ...
+      const other = await TenantStore.open({
+        objectStore: new FileObjectStore({ root: join(dir, "objects") }),
+        cacheRoot: join(dir, "other-writer"),
+      });
+      await other.withTenant(bob, (db) => db.run("CREATE TABLE elsewhere (x TEXT)"));
+      await other.checkpoint(bob);
+      await other.close();
+      // ... so the server's next publication is fenced and its unpublished write kept as a record.
+      await put(tokens.bob, "notes/n", "second");
+      await server.tenants.checkpoint(bob).catch(() => undefined);
+      await page.goto(`${base}/#/tenants`);
+      await page.waitForSelector("#conflicts >> text=fenced");
+      expect(await page.locator("#tenants tr", { hasText: "acme/users/bob" }).innerText()).toContain("1 conflict(s)");
+      await shot("tenants-conflict");
     });
 
     it("lets an operator switch orgs", async () => {

@@ -42,7 +42,7 @@ export async function healthPage(ctx: PageContext): Promise<Node> {
               "figure",
               { class: "chart-card", id: "chart-lag" },
               h("figcaption", null, h("span", { class: "title" }, "Replication lag")),
-              h("div", { class: "chart empty" }, "this server does not report replication lag"),
+              h("div", { class: "chart empty" }, "no replication lag samples yet"),
             ),
         operator
           ? lineChart(

@@ -22,7 +22,7 @@ interface InspectedTenant {
 
 interface Inspector {
   tenants: InspectedTenant[];
-  conflicts?: { tenant: string }[];
+  conflicts?: { id: string; tenant: string; reason: string; time: number; unpublishedTransactions: number | null }[];
 }
 
 /** Tenants of the org: size, residency, last checkpoint, replication lag, conflicts; each opens the data browser. */
@@ -42,8 +42,9 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
     if (org !== undefined && !t.tenant.startsWith(`${org}/`)) continue;
     byId.set(t.tenant, { ...byId.get(t.tenant), live: t });
   }
+  const records = (inspector?.conflicts ?? []).filter((c) => org === undefined || c.tenant.startsWith(`${org}/`));
   const conflicts = new Map<string, number>();
-  for (const c of inspector?.conflicts ?? []) conflicts.set(c.tenant, (conflicts.get(c.tenant) ?? 0) + 1);
+  for (const c of records) conflicts.set(c.tenant, (conflicts.get(c.tenant) ?? 0) + 1);
   const ids = [...byId.keys()].sort();
   const totalSize = stored.tenants.reduce((n, t) => n + t.size, 0);
   const residentCount = ids.filter((id) => byId.get(id)?.live?.resident).length;
@@ -59,12 +60,12 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
     const { stored: s, live } = byId.get(id) ?? {};
     const lag =
       live?.lagMs !== undefined
-        ? `${Math.round(live.lagMs)} ms`
+        ? live.lagMs === 0
+          ? pill("up to date", "ok")
+          : pill(`${formatLag(live.lagMs)} behind`, live.lagMs > 10_000 ? "bad" : "warn")
         : live?.dirtyChanges
           ? `${live.dirtyChanges} change(s) not checkpointed`
-          : live
-            ? "up to date"
-            : "-";
+          : "-";
     const n = conflicts.get(id) ?? 0;
     return [
       h("a", { href: href("tenant", id), class: "mono" }, id),
@@ -77,7 +78,7 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
     ];
   });
   const tableEl = table(
-    ["Tenant", "Scope", "Size", "Resident", "Last checkpoint", "Replication lag", "Conflicts"],
+    ["Tenant", "Scope", "Size", "Resident", "Last published", "Replication lag", "Conflicts"],
     rows,
     everyOrg ? "no tenants yet" : "no tenants in this org yet",
     { id: "tenants", class: "data" },
@@ -121,7 +122,37 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
     ),
     inspector === undefined ? errorBox(inspected) : null,
     card(h("span", null, "All tenants ", filter), tableEl),
+    records.length === 0
+      ? null
+      : card(
+          "Conflict records",
+          h(
+            "p",
+            { class: "subtitle" },
+            "Writes another writer overtook, kept aside on this server's disk (see storeroom tenants conflicts).",
+          ),
+          table(
+            ["Tenant", "Reason", "Recorded", "Unpublished transactions", "Record"],
+            records.map((c) => [
+              h("a", { href: href("tenant", c.tenant), class: "mono" }, c.tenant),
+              pill(c.reason, "bad"),
+              h("span", { title: formatTime(c.time) }, formatAgo(c.time)),
+              c.unpublishedTransactions === null ? "unknown" : String(c.unpublishedTransactions),
+              h("span", { class: "mono muted" }, c.id),
+            ]),
+            "",
+            { id: "conflicts", class: "data" },
+          ),
+        ),
   );
+}
+
+function formatLag(ms: number): string {
+  return ms < 1000
+    ? `${Math.round(ms)} ms`
+    : ms < 120_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : `${Math.round(ms / 60_000)} min`;
 }
 
 function stat(label: string, value: string, tone?: string): HTMLElement {
