@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
 import { TenantKey } from "../../src/tenants/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
 describe("state routes", async () => {
   const dir = useTempDir();
-  const server = await startServer(dir);
+  // TTLs run on a clock the tests move, never on sleeps.
+  const clock = new ManualClock(Date.now());
+  const server = await startServer(dir, { clock });
   const app = server.app;
 
   it("puts, gets and deletes a value as raw text", async () => {
@@ -105,7 +108,9 @@ describe("state routes", async () => {
     });
     expect(put.statusCode).toBe(204);
     expect((await app.inject({ url: "/v1/state/session/t", headers: auth(tokens.acme) })).body).toBe("abc");
-    await new Promise((r) => setTimeout(r, 80));
+    clock.advance(49);
+    expect((await app.inject({ url: "/v1/state/session/t", headers: auth(tokens.acme) })).body).toBe("abc");
+    clock.advance(1);
     expect((await app.inject({ url: "/v1/state/session/t", headers: auth(tokens.acme) })).statusCode).toBe(404);
     for (const bad of ["ttl=0", "ttl=-5", "ttl=1.5", "ttl=x"]) {
       const res = await app.inject({
