@@ -1,4 +1,4 @@
-import { type Executor, takeTransactionLock } from "../sql/index.js";
+import { type Executor, type TransactionLockKey, takeTransactionLock } from "../sql/index.js";
 import type { StateEvent, StateEventType } from "./state-event.js";
 
 /** A change about to be recorded, with the version it was given (its timestamp comes from {@link recordChanges}). */
@@ -53,21 +53,73 @@ interface ChangeRow {
   changed_at: number | string;
 }
 
-const VERSION_LOCK = { name: "storeroom.state.versions" };
-/** The store version: the newest change in the log, or (before the first change) the floor kept in `state_version`. */
+/**
+ * The store version: the newest change in the log or the counter in `state_version`, whichever
+ * is higher. The counter moves only when changes are not logged (`changeRetentionMs: 0`), and
+ * holds the floor of an empty log.
+ */
 const CURRENT_VERSION =
-  "SELECT COALESCE((SELECT MAX(version) FROM state_changes), (SELECT version FROM state_version WHERE id = 1)) AS version";
+  "SELECT COALESCE(MAX(v), 0) AS version FROM (SELECT MAX(version) AS v FROM state_changes " +
+  "UNION ALL SELECT version AS v FROM state_version WHERE id = 1) versions";
+/** Unlogged changes move the counter, and readers of the log must reload past them. */
+const ADVANCE_UNLOGGED = "UPDATE state_version SET version = $1, pruned_through = $1 WHERE id = 1";
+
+/** How a store gives out versions and records its changes; see {@link ChangeLog.open}. */
+export interface ChangeLogOptions {
+  /** Append changes to `state_changes`; `false` when `changeRetentionMs` is 0. */
+  readonly logged: boolean;
+}
 
 /**
- * Starts a write: takes the store's version lock and returns the next version. The lock is a
- * transaction-scoped advisory lock on PostgreSQL, so versions are given and committed in order
- * and version checks made after it see no concurrent writer; on SQLite the write transaction
- * already serialises writers and nothing runs. The version is one more than the newest change
- * in the log (pruning never removes the newest), so a write costs no counter update.
+ * Gives out store versions and records changes, one store's policy in one place. Writers are
+ * serialised per store: SQLite's write transaction does it; on PostgreSQL a transaction-scoped
+ * advisory lock named after the store's schema does, so versions are given and committed in the
+ * same order (what a reader tailing the log by version relies on) and version checks made after
+ * it see no concurrent writer.
  */
-export async function beginWrite(ex: Executor): Promise<number> {
-  await takeTransactionLock(ex, VERSION_LOCK);
-  return (await currentVersion(ex)) + 1;
+export class ChangeLog {
+  /** Whether changes are appended to the log. */
+  readonly logged: boolean;
+  readonly #lock: TransactionLockKey;
+
+  private constructor(logged: boolean, lock: TransactionLockKey) {
+    this.logged = logged;
+    this.#lock = lock;
+  }
+
+  /**
+   * The store's change log on `ex`. Where writers need a lock (PostgreSQL), it is named after
+   * the current schema, so stores in different schemas of one database never wait for each other.
+   */
+  static async open(ex: Executor, options: ChangeLogOptions): Promise<ChangeLog> {
+    let name = "storeroom.state.versions";
+    if (ex.dialect.advisoryLocks) {
+      const row = await ex.get<{ schema: string | null }>("SELECT current_schema() AS schema");
+      name = `${name}:${row?.schema ?? ""}`;
+    }
+    return new ChangeLog(options.logged, { name });
+  }
+
+  /**
+   * Starts a write inside `ex`'s transaction: takes the version lock (PostgreSQL) and returns the
+   * next version, one more than the store's. Reading the newest change costs no counter update
+   * when changes are logged (pruning never removes the newest).
+   */
+  async begin(ex: Executor): Promise<number> {
+    await takeTransactionLock(ex, this.#lock);
+    return (await currentVersion(ex)) + 1;
+  }
+
+  /**
+   * Records `drafts` (in version order) in the same transaction and returns them as events: an
+   * append to the log, or, unlogged, the counter moved to the last version.
+   */
+  async record(ex: Executor, drafts: readonly ChangeDraft[], now: number): Promise<StateEvent[]> {
+    if (this.logged) return appendChanges(ex, drafts, now);
+    const last = drafts[drafts.length - 1];
+    if (last !== undefined) await ex.run(ADVANCE_UNLOGGED, [last.version]);
+    return drafts.map((d) => toEvent(d, now));
+  }
 }
 
 /** The store's current version (the highest version given to a committed change). */
@@ -77,7 +129,7 @@ export async function currentVersion(ex: Executor): Promise<number> {
 }
 
 /** Appends `drafts` to the change log and returns them as events. */
-export async function recordChanges(ex: Executor, drafts: readonly ChangeDraft[], now: number): Promise<StateEvent[]> {
+async function appendChanges(ex: Executor, drafts: readonly ChangeDraft[], now: number): Promise<StateEvent[]> {
   const events = drafts.map((d) => toEvent(d, now));
   for (let i = 0; i < events.length; i += 200) {
     const chunk = events.slice(i, i + 200);

@@ -2,7 +2,7 @@ import type { Clock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError, VersionConflictError, type VersionMismatch } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
 import { type Executor, likePrefix } from "../sql/index.js";
-import { beginWrite, type ChangeDraft, currentVersion, recordChanges } from "./change-log.js";
+import { type ChangeDraft, type ChangeLog, currentVersion } from "./change-log.js";
 import { executeTemplate, type ParsedTemplate, parseTemplate } from "./render-template.js";
 import { fieldsOf, splitValue } from "./split-value.js";
 import type { StateEvent } from "./state-event.js";
@@ -51,9 +51,11 @@ const templates = new LruMap<string, ParsedTemplate>(256);
  */
 export abstract class EntryOperations {
   readonly #clock: Clock;
+  readonly #log: ChangeLog;
 
-  protected constructor(clock: Clock) {
+  protected constructor(clock: Clock, log: ChangeLog) {
     this.#clock = clock;
+    this.#log = log;
   }
 
   /** Whole milliseconds: BIGINT parameters must be integers, and for integer expiries `e > now` equals `e > floor(now)`. */
@@ -116,9 +118,9 @@ export abstract class EntryOperations {
     const now = this.#now();
     if (row.expires_at === null || Number(row.expires_at) > now) return toEntry(group, row);
     const events = await this.atomically(op, async (tx) => {
-      const version = await beginWrite(tx);
+      const version = await this.#log.begin(tx);
       const { changes } = await tx.run(DELETE_EXPIRED_ENTRY, [group, key, now]);
-      return changes > 0 ? recordChanges(tx, [{ type: "delete", group, key, version }], now) : [];
+      return changes > 0 ? this.#log.record(tx, [{ type: "delete", group, key, version }], now) : [];
     });
     this.#publish(events);
     return null;
@@ -154,10 +156,10 @@ export abstract class EntryOperations {
     const now = this.#now();
     const expires = ttlMs === undefined ? null : now + Math.ceil(ttlMs);
     const events = await this.atomically(op, async (tx) => {
-      const version = await beginWrite(tx);
+      const version = await this.#log.begin(tx);
       if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
       await tx.run(UPSERT, [group, key, value, expires, version]);
-      return recordChanges(tx, [{ type: "set", group, key, value, version }], now);
+      return this.#log.record(tx, [{ type: "set", group, key, value, version }], now);
     });
     this.#publish(events);
     return (events[0] as StateEvent).version;
@@ -176,10 +178,10 @@ export abstract class EntryOperations {
     checkExpectedVersion(op, ifVersion);
     const now = this.#now();
     const events = await this.atomically(op, async (tx) => {
-      const version = await beginWrite(tx);
+      const version = await this.#log.begin(tx);
       if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
       const { changes } = await tx.run(DELETE_ENTRY, [group, key]);
-      return changes > 0 ? recordChanges(tx, [{ type: "delete", group, key, version }], now) : [];
+      return changes > 0 ? this.#log.record(tx, [{ type: "delete", group, key, version }], now) : [];
     });
     this.#publish(events);
     return events.length > 0;
@@ -222,7 +224,7 @@ export abstract class EntryOperations {
     const now = this.#now();
     const versions: (number | null)[] = [];
     const events = await this.atomically(op, async (tx) => {
-      const first = await beginWrite(tx);
+      const first = await this.#log.begin(tx);
       if (checks.length > 0) await this.#check(tx, op, checks, now);
       const drafts: ChangeDraft[] = [];
       let next = first;
@@ -238,7 +240,7 @@ export abstract class EntryOperations {
           versions.push(changes > 0 ? next++ : null);
         }
       }
-      return recordChanges(tx, drafts, now);
+      return this.#log.record(tx, drafts, now);
     });
     this.#publish(events);
     const last = events[events.length - 1];
@@ -304,9 +306,9 @@ export abstract class EntryOperations {
     const now = this.#now();
     let removed = 0;
     const events = await this.atomically(op, async (tx) => {
-      const version = await beginWrite(tx);
+      const version = await this.#log.begin(tx);
       removed = (await tx.run("DELETE FROM entries WHERE group_name = $1", [group])).changes;
-      return removed > 0 ? recordChanges(tx, [{ type: "delete_group", group, key: "", version }], now) : [];
+      return removed > 0 ? this.#log.record(tx, [{ type: "delete_group", group, key: "", version }], now) : [];
     });
     this.#publish(events);
     return removed;
@@ -323,14 +325,14 @@ export abstract class EntryOperations {
     const now = this.#now();
     let removed = 0;
     const events = await this.atomically(op, async (tx) => {
-      const first = await beginWrite(tx);
+      const first = await this.#log.begin(tx);
       const rows = await tx.all<{ group_name: string }>(
         "DELETE FROM entries WHERE group_name LIKE $1 ESCAPE '\\' RETURNING group_name",
         [likePrefix(groupPrefix)],
       );
       removed = rows.length;
       const groups = [...new Set(rows.map((r) => r.group_name))].sort(byCodePoint);
-      return recordChanges(
+      return this.#log.record(
         tx,
         groups.map((group, i) => ({ type: "delete_group", group, key: "", version: first + i })),
         now,
@@ -459,12 +461,12 @@ export abstract class EntryOperations {
     // Most runs find nothing: a read keeps them from taking the write lock.
     if ((await ex.get(`SELECT 1 AS one FROM entries WHERE ${where} LIMIT 1`, params)) === undefined) return 0;
     const events = await this.atomically(op, async (tx) => {
-      const first = await beginWrite(tx);
+      const first = await this.#log.begin(tx);
       const rows = await tx.all<{ group_name: string; entry_key: string }>(
         `DELETE FROM entries WHERE ${where} RETURNING group_name, entry_key`,
         params,
       );
-      return recordChanges(
+      return this.#log.record(
         tx,
         rows.map((r, i) => ({ type: "delete", group: r.group_name, key: r.entry_key, version: first + i })),
         now,

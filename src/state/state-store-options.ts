@@ -1,7 +1,7 @@
 import { checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { booleanOption, positiveInteger } from "../internal/option-checks.js";
+import { booleanOption } from "../internal/option-checks.js";
 import type { Database } from "../sql/index.js";
 
 /** Where journal rows say they belong. Only `bucketName` is used; the other two are metadata. */
@@ -44,9 +44,12 @@ export interface StateStoreOptions {
   /** Receives errors thrown by `onChange` callbacks and by the background purge. Default: `process.emitWarning`. */
   onListenerError?: (err: unknown) => void;
   /**
-   * How long the change log keeps changes, in ms (a positive integer): readers that fall
-   * further behind ({@link StateStore.changesSince}, a resuming SSE stream) are told to reload.
-   * Pruned with the background purge. Default 3600000 (1 h).
+   * How long the change log keeps changes, in ms: readers that fall further behind
+   * ({@link StateStore.changesSince}, a resuming SSE stream, watchers following other
+   * processes) are told to reload. Pruned with the background purge. Default 3600000 (1 h).
+   * `0` keeps no change log: writes still get versions and events reach this process's
+   * watchers, but nothing can catch up or follow other processes, and `changesSince` answers
+   * `reset` for any version before the newest.
    */
   changeRetentionMs?: number;
 }
@@ -121,12 +124,13 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     throw new InvalidArgumentError("workspaceStateDirectory must be a string", { op: "state.open" });
   }
   const journal = validateJournal(config.journal);
-  const changeRetentionMs = positiveInteger(
-    config.changeRetentionMs,
-    "changeRetentionMs",
-    "state.open",
-    DEFAULT_CHANGE_RETENTION_MS,
-  );
+  const changeRetentionMs = config.changeRetentionMs ?? DEFAULT_CHANGE_RETENTION_MS;
+  if (!Number.isSafeInteger(changeRetentionMs) || changeRetentionMs < 0) {
+    throw new InvalidArgumentError(
+      `changeRetentionMs must be 0 (no change log) or a positive integer, got ${String(changeRetentionMs)}`,
+      { op: "state.open" },
+    );
+  }
   return Object.freeze({
     databasePath,
     database,

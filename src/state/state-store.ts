@@ -2,14 +2,7 @@ import { BackgroundJob } from "../background-job.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
 import { type Database, type Executor, likePrefix, openSqlite } from "../sql/index.js";
-import {
-  beginWrite,
-  type ChangesSince,
-  type ChangesSinceOptions,
-  pruneChanges,
-  readChanges,
-  recordChanges,
-} from "./change-log.js";
+import { ChangeLog, type ChangesSince, type ChangesSinceOptions, pruneChanges, readChanges } from "./change-log.js";
 import { EntryOperations } from "./entry-operations.js";
 import { EventHub } from "./event-hub.js";
 import { insertJournalRow, type JournalCommit, type JournalRow, queryJournal } from "./journal.js";
@@ -63,10 +56,12 @@ export class StateStore extends EntryOperations {
   readonly #host: WorkspaceHost;
   readonly #scope = new TransactionScope("state store");
   readonly #purge: BackgroundJob<number>;
+  readonly #log: ChangeLog;
   #closed = false;
 
-  private constructor(db: Database, ownsDb: boolean, config: ResolvedStateStoreOptions) {
-    super(config.clock);
+  private constructor(db: Database, ownsDb: boolean, config: ResolvedStateStoreOptions, log: ChangeLog) {
+    super(config.clock, log);
+    this.#log = log;
     this.#purge = new BackgroundJob({
       name: "state purge",
       intervalMs: config.purgeIntervalMs,
@@ -101,13 +96,15 @@ export class StateStore extends EntryOperations {
     const resolved = normalizeStateStoreOptions(options);
     const owns = resolved.database === undefined;
     const db = resolved.database ?? (await openSqlite(resolved.databasePath as string, { clock: resolved.clock }));
+    let log: ChangeLog;
     try {
       if (resolved.migrate) await db.migrate(stateMigrations);
+      log = await ChangeLog.open(db, { logged: resolved.changeRetentionMs > 0 });
     } catch (err) {
       if (owns) await db.close();
       throw err;
     }
-    const store = new StateStore(db, owns, resolved);
+    const store = new StateStore(db, owns, resolved, log);
     store.#purge.start();
     return store;
   }
@@ -149,7 +146,7 @@ export class StateStore extends EntryOperations {
     const events: StateEvent[] = [];
     const result = await this.#scope.run(() =>
       db.transaction(async (sqlTx) => {
-        const tx = new StateTransaction(sqlTx, this.#config.clock, events, () => this.#hub.listening);
+        const tx = new StateTransaction(sqlTx, this.#config.clock, this.#log, events, () => this.#hub.listening);
         try {
           return await fn(tx);
         } finally {
@@ -347,10 +344,10 @@ export class StateStore extends EntryOperations {
     const value = JSON.stringify(aggregate);
     const now = Math.floor(this.#config.clock.now());
     const events = await this.executor("state.workspace.commit").transaction(async (tx) => {
-      const version = await beginWrite(tx);
+      const version = await this.#log.begin(tx);
       await insertJournalRow(tx, this.#config.bucketName, name, aggregate, { workspace: name }, now);
       await tx.run(UPSERT_SUMMARY, [group, value, version]);
-      return recordChanges(tx, [{ type: "set", group, key: "summary", value, version }], now);
+      return this.#log.record(tx, [{ type: "set", group, key: "summary", value, version }], now);
     });
     if (this.#hub.listening) for (const e of events) this.#hub.dispatch(e);
   }

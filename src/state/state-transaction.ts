@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.js";
 import { TransactionError } from "../errors.js";
 import { type Executor, takeTransactionLock } from "../sql/index.js";
+import type { ChangeLog } from "./change-log.js";
 import { EntryOperations } from "./entry-operations.js";
 import type { StateEvent } from "./state-event.js";
 
@@ -16,8 +17,8 @@ export class StateTransaction extends EntryOperations {
   #active = true;
 
   /** @internal Built by {@link StateStore.transaction}. */
-  constructor(tx: Executor, clock: Clock, events: StateEvent[], listening: () => boolean) {
-    super(clock);
+  constructor(tx: Executor, clock: Clock, log: ChangeLog, events: StateEvent[], listening: () => boolean) {
+    super(clock, log);
     this.#tx = tx;
     this.#events = events;
     this.#listening = listening;

@@ -226,6 +226,33 @@ forEachEngine("StateStore versioned writes", (h) => {
     expect((await s.changesSince(base + 4)).changes.map((c) => c.group)).toEqual(["late"]);
   });
 
+  it("changeRetentionMs: 0 keeps no change log; versions stay unique when logged and unlogged stores share a database", async () => {
+    const db = await h.freshDatabase();
+    const logged = await h.openOn(db);
+    const unlogged = await h.openOn(db, { changeRetentionMs: 0 });
+    const seen: number[] = [];
+    const off = unlogged.onChange((e) => seen.push(e.version));
+    const v1 = await logged.set("g", "a", "1");
+    const v2 = await unlogged.set("g", "b", "2");
+    const { versions } = await unlogged.batch([
+      { type: "set", group: "g", key: "c", value: "3" },
+      { type: "delete", group: "g", key: "missing" },
+      { type: "delete", group: "g", key: "a" },
+    ]);
+    const v5 = await logged.set("g", "d", "4");
+    expect([v1, v2, ...versions, v5]).toEqual([v1, v1 + 1, v1 + 2, null, v1 + 3, v1 + 4]);
+    expect(seen).toEqual([v1 + 1, v1 + 2, v1 + 3]);
+    expect(await unlogged.version()).toBe(v1 + 4);
+    // Only the logged store's changes are in the log; a reader from before the unlogged ones must reload.
+    expect(await logged.changesSince(v1)).toMatchObject({ reset: true, changes: [] });
+    expect((await logged.changesSince(v1 + 3)).changes.map((c) => c.key)).toEqual(["d"]);
+    const rows = await db.all<{ version: number }>("SELECT version FROM state_changes ORDER BY version");
+    expect(rows.map((r) => Number(r.version))).toEqual([v1, v1 + 4]);
+    off();
+    await unlogged.close();
+    await logged.close();
+  });
+
   it("scoped stores read versions and write conditionally inside their namespace", async () => {
     const s = await h.open();
     const tenant = s.scoped("t1", { maxKeys: 10 });
@@ -238,8 +265,12 @@ forEachEngine("StateStore versioned writes", (h) => {
     expect(await s.getEntry("t1:cfg", "k")).toBeNull();
   });
 
-  it("changeRetentionMs must be a positive integer", async () => {
-    await expect(h.open({ changeRetentionMs: 0 })).rejects.toThrow(/^changeRetentionMs must be a positive integer/);
+  it("changeRetentionMs must be 0 or a positive integer", async () => {
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      await expect(h.open({ changeRetentionMs: bad })).rejects.toThrow(
+        /^changeRetentionMs must be 0 \(no change log\)/,
+      );
+    }
   });
 });
 
