@@ -18,37 +18,50 @@ export interface FileTrailer {
   readonly contentType?: string;
 }
 
+/** What {@link writeObjectFile} records besides the content. */
+export interface ObjectFileMeta {
+  readonly lastModified: number;
+  readonly contentType?: string | undefined;
+  /** The etag to record; absent: the SHA-256 (hex) of the content, computed while it streams. */
+  readonly etag?: string;
+}
+
 /** Writes `chunks` then the trailer to a new file at `path`, fsyncs it, and returns the etag and content size. */
 export async function writeObjectFile(
   path: string,
-  chunks: AsyncIterable<Uint8Array>,
-  meta: { lastModified: number; contentType?: string | undefined },
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  meta: ObjectFileMeta,
 ): Promise<{ etag: string; size: number }> {
   const handle = await open(path, "wx");
   try {
-    const hash = createHash("sha256");
+    const hash = meta.etag === undefined ? createHash("sha256") : undefined;
     let size = 0;
     for await (const chunk of chunks) {
-      hash.update(chunk);
+      hash?.update(chunk);
       await writeAll(handle, chunk, size);
       size += chunk.byteLength;
     }
-    const etag = hash.digest("hex");
-    const trailer: FileTrailer = {
-      etag,
-      lastModified: meta.lastModified,
-      ...(meta.contentType === undefined ? {} : { contentType: meta.contentType }),
-    };
-    const json = Buffer.from(JSON.stringify(trailer), "utf8");
-    const footer = Buffer.alloc(FOOTER);
-    footer.writeUInt32BE(json.byteLength, 0);
-    MAGIC.copy(footer, 4);
-    await writeAll(handle, Buffer.concat([json, footer]), size);
+    const etag = hash?.digest("hex") ?? (meta.etag as string);
+    await writeAll(handle, trailerBytes({ ...meta, etag }), size);
     await handle.sync();
     return { etag, size };
   } finally {
     await handle.close();
   }
+}
+
+/** The bytes that end an object file after its content: the trailer JSON and the footer. */
+export function trailerBytes(meta: ObjectFileMeta & { etag: string }): Buffer {
+  const trailer: FileTrailer = {
+    etag: meta.etag,
+    lastModified: meta.lastModified,
+    ...(meta.contentType === undefined ? {} : { contentType: meta.contentType }),
+  };
+  const json = Buffer.from(JSON.stringify(trailer), "utf8");
+  const footer = Buffer.alloc(FOOTER);
+  footer.writeUInt32BE(json.byteLength, 0);
+  MAGIC.copy(footer, 4);
+  return Buffer.concat([json, footer]);
 }
 
 /** An opened object file: its trailer and content length; the caller owns `handle`. */
@@ -103,10 +116,15 @@ export function contentStream(
   return opened.handle.createReadStream({ start: range.start, end: range.end - 1, autoClose: true });
 }
 
-/** Yields the content of an opened object file as chunks (does not close the handle). */
-export async function* contentChunks(opened: OpenedObjectFile, chunkSize = 1024 * 1024): AsyncGenerator<Uint8Array> {
-  for (let offset = 0; offset < opened.size; offset += chunkSize) {
-    yield await readAt(opened.handle, offset, Math.min(chunkSize, opened.size - offset));
+/** Yields `length` bytes of `handle` from `start` as chunks (does not close the handle); a file too short throws. */
+export async function* fileChunks(
+  handle: FileHandle,
+  start: number,
+  length: number,
+  chunkSize = 1024 * 1024,
+): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < length; offset += chunkSize) {
+    yield await readAt(handle, start + offset, Math.min(chunkSize, length - offset));
   }
 }
 
@@ -114,6 +132,21 @@ export async function* contentChunks(opened: OpenedObjectFile, chunkSize = 1024 
 export function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOENT" || code === "ENOTDIR" || code === "ENAMETOOLONG";
+}
+
+/** Writes all of `chunks`, one after the other, at `position` (one vectored write when the system takes it whole). */
+export async function writeAllv(handle: FileHandle, chunks: readonly Uint8Array[], position: number): Promise<void> {
+  if (chunks.length === 0) return;
+  const { bytesWritten } = await handle.writev(chunks as Uint8Array[], position);
+  let skipped = 0;
+  for (const chunk of chunks) {
+    const end = skipped + chunk.byteLength;
+    if (end > bytesWritten) {
+      const from = Math.max(0, bytesWritten - skipped);
+      await writeAll(handle, chunk.subarray(from), position + skipped + from);
+    }
+    skipped = end;
+  }
 }
 
 async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
@@ -127,7 +160,8 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
   return buffer;
 }
 
-async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+/** Writes all of `bytes` at `position`. */
+export async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < bytes.byteLength) {
     const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);

@@ -1,26 +1,6 @@
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { InvalidArgumentError } from "../errors.js";
-import { contentChunks, isMissing, openObjectFile } from "./file-object-format.js";
-
-/** Streams the parts in order, one open file at a time; a part replaced since it was checked fails the completion. */
-export async function* concatParts(
-  files: readonly { path: string; etag: string }[],
-  op: string,
-): AsyncGenerator<Uint8Array> {
-  for (const { path, etag } of files) {
-    const opened = await openObjectFile(path);
-    if (!opened || opened.trailer.etag !== etag) {
-      await opened?.handle.close();
-      throw new InvalidArgumentError("a part was replaced or removed while the upload was being completed", { op });
-    }
-    try {
-      yield* contentChunks(opened);
-    } finally {
-      await opened.handle.close();
-    }
-  }
-}
+import { isMissing } from "./file-object-format.js";
 
 /** Removes entries of `dir` last modified before `before` (ms), left by crashed writers. */
 export async function removeStaleTemps(dir: string, before: number): Promise<void> {
@@ -42,6 +22,11 @@ export async function publish(temp: string, path: string): Promise<void> {
       if (!isMissing(err) || attempt >= 10) throw err;
     }
   }
+  await syncDirectory(dir);
+}
+
+/** Fsyncs a folder, so the renames and creations in it survive a power loss. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, "r");
   try {
     await handle.sync();

@@ -1,21 +1,40 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { access, mkdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, InvalidKeyError, NotFoundError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
-import { contentStream, isMissing, openObjectFile, statObjectFile, writeObjectFile } from "./file-object-format.js";
-import { concatParts, publish, removeStaleTemps } from "./file-object-io.js";
-import { fileObjectInfo, listObjectFiles, OBJECT_SUFFIX, objectFilePath } from "./file-object-listing.js";
-import { withKeyLock } from "./key-locks.js";
 import {
-  assertPartNumber,
-  checkCompletedParts,
-  clampRange,
-  partCountLimit,
-  positiveSize,
-  type RecordedPart,
-} from "./multipart-rules.js";
+  contentStream,
+  isMissing,
+  openObjectFile,
+  statObjectFile,
+  trailerBytes,
+  writeAll,
+  writeObjectFile,
+} from "./file-object-format.js";
+import { publish, removeStaleTemps, syncDirectory } from "./file-object-io.js";
+import { fileObjectInfo, listObjectFiles, OBJECT_SUFFIX, objectFilePath } from "./file-object-listing.js";
+import {
+  ASSEMBLY_FILE,
+  assemblesInPlace,
+  compositeEtag,
+  copyApartParts,
+  hasPartRecord,
+  openAssembly,
+  type PartRecord,
+  partEtag,
+  partRecordPath,
+  partsContent,
+  readPartRecords,
+  recordSlot,
+  tryCompletionLock,
+  tryPartLock,
+  uploadGone,
+  writeInPlace,
+} from "./file-upload-parts.js";
+import { withKeyLock } from "./key-locks.js";
+import { assertPartNumber, checkCompletedParts, clampRange, partCountLimit, positiveSize } from "./multipart-rules.js";
 import { bodyChunks } from "./object-body.js";
 import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
@@ -50,6 +69,7 @@ const MAX_SEGMENT_BYTES = 255 - OBJECT_SUFFIX.length;
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
 // Temp files this old were left by a crashed writer (no write takes a day); removed on open.
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+const MAX_CACHED_UPLOADS = 1000;
 
 interface UploadMeta {
   readonly key: string;
@@ -58,8 +78,12 @@ interface UploadMeta {
 
 /**
  * An {@link ObjectStore} in a local directory: `objects/` holds one file per key, `multipart/`
- * the open uploads, `tmp/` files being written, `locks/` per-key lock files. Etags are SHA-256
- * hex of the content.
+ * the open uploads, `tmp/` files being written, `locks/` per-key lock files. Etags are the
+ * SHA-256 (hex) of the content for `put`; a part's etag is a random version id, new with
+ * every write of it; an object completed from parts has the SHA-256 of its parts' etags
+ * followed by `-<part count>` (as on S3). Parts are written once:
+ * in the usual case (parts of `partSize`, each sent once) they are written in place in the
+ * upload's assembly file and completion renames it into place without copying.
  */
 export class FileObjectStore implements ObjectStore {
   readonly partSize: number;
@@ -69,6 +93,7 @@ export class FileObjectStore implements ObjectStore {
   readonly #staleLockMs: number;
   #ready: Promise<string> | undefined;
   #closed = false;
+  readonly #uploads = new Map<string, UploadMeta>();
 
   constructor(options: FileObjectStoreOptions) {
     if (typeof options?.root !== "string" || options.root === "")
@@ -154,6 +179,7 @@ export class FileObjectStore implements ObjectStore {
       ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
     };
     await writeFile(join(dir, "upload.json"), JSON.stringify(meta));
+    this.#uploads.set(uploadId, meta);
     return uploadId;
   }
 
@@ -167,18 +193,21 @@ export class FileObjectStore implements ObjectStore {
     await this.#objectPath(key, op);
     assertPartNumber(partNumber, this.maxPartCount, op);
     const dir = await this.#uploadDir(key, uploadId, op);
-    const temp = await this.#tempPath();
-    try {
-      const result = await writeObjectFile(temp, bodyChunks(body, op), { lastModified: this.#clock.now() });
-      // The upload folder vanishing (complete or abort in between) makes the rename fail.
-      await rename(temp, join(dir, `${partNumber}.part`)).catch((err) => {
-        if (isMissing(err)) throw new NotFoundError(`multipart upload ${uploadId} is no longer open`, { op });
-        throw err;
-      });
-      return result;
-    } finally {
-      await unlink(temp).catch(() => undefined);
+    const lock = await tryPartLock(dir, partNumber, op);
+    if (lock !== null) {
+      try {
+        if (!(await hasPartRecord(dir, partNumber, op))) {
+          const offset = (partNumber - 1) * this.partSize;
+          const written = await writeInPlace(dir, offset, this.partSize, body, op);
+          if ("overflow" in written) return await this.#putPartApart(dir, partNumber, written.overflow, op);
+          await recordSlot(dir, { partNumber, offset, ...written }, op);
+          return written;
+        }
+      } finally {
+        await lock.release();
+      }
     }
+    return this.#putPartApart(dir, partNumber, bodyChunks(body, op), op);
   }
 
   async completeMultipart(
@@ -190,29 +219,41 @@ export class FileObjectStore implements ObjectStore {
     const op = "objects.completeMultipart";
     const path = await this.#objectPath(key, op);
     assertPutOptions(options, op);
-    const dir = await this.#uploadDir(key, uploadId, op);
-    const meta = JSON.parse(await readFile(join(dir, "upload.json"), "utf8")) as UploadMeta;
+    const { dir, meta } = await this.#upload(key, uploadId, op);
     const recorded = await this.#recordedParts(dir, parts, op);
     const ordered = checkCompletedParts(parts, recorded, this.partSize, op);
+    const trailer = { etag: compositeEtag(ordered), lastModified: this.#clock.now(), contentType: meta.contentType };
+    const size = ordered.reduce((sum, part) => sum + part.size, 0);
+    const target = { key, uploadId, path, dir, options, op };
+    const published = await this.#publishedAlready(key, dir, ordered, trailer.etag);
+    if (published !== null) return published;
+    const lock = await tryCompletionLock(dir, op);
+    if (lock !== null) {
+      try {
+        if (await assemblesInPlace(dir, ordered)) {
+          const assembly = await openAssembly(dir, ordered, op);
+          try {
+            await copyApartParts(assembly, dir, ordered, op);
+            await this.#publishUpload(target, async () => {
+              await assembly.truncate(size);
+              await writeAll(assembly, trailerBytes(trailer), size);
+              await assembly.sync();
+              return join(dir, ASSEMBLY_FILE);
+            });
+          } finally {
+            await assembly.close();
+          }
+          return fileObjectInfo(key, { trailer, size });
+        }
+      } finally {
+        await lock.release();
+      }
+    }
     const temp = await this.#tempPath();
     try {
-      const lastModified = this.#clock.now();
-      const files = ordered.map((part, i) => ({ path: join(dir, `${i + 1}.part`), etag: part.etag }));
-      const written = await writeObjectFile(temp, concatParts(files, op), {
-        lastModified,
-        contentType: meta.contentType,
-      });
-      await this.#locked(key, op, async () => {
-        await this.#uploadDir(key, uploadId, op);
-        // Checked under the key lock every writer of this key takes, so check and publish are atomic.
-        checkPutCondition(key, (await statObjectFile(path))?.trailer.etag ?? null, options, op);
-        await publish(temp, path);
-        await this.#discardUpload(dir);
-      });
-      return fileObjectInfo(key, {
-        trailer: { ...written, lastModified, contentType: meta.contentType },
-        size: written.size,
-      });
+      await writeObjectFile(temp, partsContent(dir, ordered, op), trailer);
+      await this.#publishUpload(target, async () => temp);
+      return fileObjectInfo(key, { trailer, size });
     } finally {
       await unlink(temp).catch(() => undefined);
     }
@@ -234,31 +275,112 @@ export class FileObjectStore implements ObjectStore {
     this.#closed = true;
   }
 
-  async #recordedParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<Map<number, RecordedPart>> {
+  async #recordedParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<Map<number, PartRecord>> {
     if (!Array.isArray(parts)) throw new InvalidArgumentError("parts must be an array", { op });
-    const numbers = [...new Set(parts.map((p) => p.partNumber))].filter((n) => Number.isInteger(n) && n >= 1);
-    const recorded = new Map<number, RecordedPart>();
-    for (const n of numbers) {
-      const file = await statObjectFile(join(dir, `${n}.part`));
-      if (file) recorded.set(n, { etag: file.trailer.etag, size: file.size });
-    }
-    return recorded;
+    return readPartRecords(dir, op);
   }
 
-  async #uploadDir(key: string, uploadId: string, op: string): Promise<string> {
+  /** Stores a part in its own record file (content and trailer): written aside, renamed over the part's record, folder synced. */
+  async #putPartApart(
+    dir: string,
+    partNumber: number,
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    op: string,
+  ): Promise<{ etag: string; size: number }> {
+    const temp = await this.#tempPath();
+    try {
+      const result = await writeObjectFile(temp, chunks, { etag: partEtag(), lastModified: this.#clock.now() });
+      // The upload folder vanishing (complete or abort in between) makes the rename fail.
+      await rename(temp, partRecordPath(dir, partNumber)).catch((err) => {
+        if (isMissing(err)) throw uploadGone(op);
+        throw err;
+      });
+      await syncDirectory(dir).catch((err) => {
+        if (isMissing(err)) throw uploadGone(op);
+        throw err;
+      });
+      return result;
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Under the key lock: checks the upload is still open and the completion's conditions, then
+   * lets `finish` produce the finished file and publishes it and discards the upload.
+   */
+  async #publishUpload(
+    target: { key: string; uploadId: string; path: string; dir: string; options: CompleteMultipartOptions; op: string },
+    finish: () => Promise<string>,
+  ): Promise<void> {
+    const { key, uploadId, path, dir, options, op } = target;
+    await this.#locked(key, op, async () => {
+      await this.#uploadDir(key, uploadId, op, true);
+      // Checked under the key lock every writer of this key takes, so check and publish are atomic.
+      checkPutCondition(key, (await statObjectFile(path))?.trailer.etag ?? null, options, op);
+      await publish(await finish(), path);
+      await this.#discardUpload(dir);
+    });
+  }
+
+  /**
+   * A completion that published the assembly file and stopped (a crash) before removing the
+   * upload folder leaves the records without their bytes: the object under the key, with the
+   * etag these parts make, is that completion's result. It is returned and the folder removed.
+   */
+  async #publishedAlready(key: string, dir: string, ordered: readonly PartRecord[], etag: string) {
+    if (ordered.every((part) => part.offset === undefined)) return null;
+    if (
+      await access(join(dir, ASSEMBLY_FILE)).then(
+        () => true,
+        () => false,
+      )
+    )
+      return null;
+    const current = await this.head(key);
+    if (current?.etag !== etag) return null;
+    await this.#locked(key, "objects.completeMultipart", () => this.#discardUpload(dir));
+    return current;
+  }
+
+  async #uploadDir(key: string, uploadId: string, op: string, fresh = false): Promise<string> {
+    return (await this.#upload(key, uploadId, op, fresh)).dir;
+  }
+
+  /**
+   * The folder and metadata of an open upload of `key`. Metadata never changes, so it is
+   * cached; an upload removed meanwhile (by another process too) fails the caller's next
+   * file operation in its folder. `fresh` checks the folder still exists.
+   */
+  async #upload(key: string, uploadId: string, op: string, fresh = false): Promise<{ dir: string; meta: UploadMeta }> {
     const missing = () =>
       new NotFoundError(`no open multipart upload ${JSON.stringify(uploadId)} for this key`, { op });
     if (typeof uploadId !== "string" || !UPLOAD_ID.test(uploadId)) throw missing();
     const dir = join(this.#rootSync(), "multipart", uploadId);
-    const meta = await readFile(join(dir, "upload.json"), "utf8").catch((err) => {
-      if (isMissing(err)) throw missing();
-      throw err;
-    });
-    if ((JSON.parse(meta) as UploadMeta).key !== key) throw missing();
-    return dir;
+    let meta = this.#uploads.get(uploadId);
+    if (meta === undefined) {
+      const text = await readFile(join(dir, "upload.json"), "utf8").catch((err) => {
+        if (isMissing(err)) throw missing();
+        throw err;
+      });
+      meta = JSON.parse(text) as UploadMeta;
+      if (this.#uploads.size >= MAX_CACHED_UPLOADS) this.#uploads.delete(this.#uploads.keys().next().value as string);
+      this.#uploads.set(uploadId, meta);
+    } else if (fresh) {
+      await access(join(dir, "upload.json")).catch((err) => {
+        if (isMissing(err)) {
+          this.#uploads.delete(uploadId);
+          throw missing();
+        }
+        throw err;
+      });
+    }
+    if (meta.key !== key) throw missing();
+    return { dir, meta };
   }
 
   async #discardUpload(dir: string): Promise<void> {
+    this.#uploads.delete(basename(dir));
     // Renamed away first so a concurrent putPart cannot land in a half-deleted folder.
     const grave = join(this.#rootSync(), "tmp", `discard-${randomUUID()}`);
     try {

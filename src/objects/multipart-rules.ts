@@ -19,16 +19,16 @@ export function assertPartNumber(partNumber: number, maxPartCount: number, op: s
  * no duplicates), every etag equal to the recorded one, every non-final part at least
  * `partSize`. Returns the recorded parts in order; throws {@link InvalidArgumentError}.
  */
-export function checkCompletedParts(
+export function checkCompletedParts<P extends RecordedPart>(
   parts: readonly CompletedPart[],
-  recorded: ReadonlyMap<number, RecordedPart>,
+  recorded: ReadonlyMap<number, P>,
   partSize: number,
   op: string,
-): RecordedPart[] {
+): P[] {
   if (!Array.isArray(parts) || parts.length === 0)
     throw new InvalidArgumentError("completeMultipart needs at least one part", { op });
   const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-  const ordered: RecordedPart[] = [];
+  const ordered: P[] = [];
   for (const [index, part] of sorted.entries()) {
     if (part.partNumber !== index + 1) {
       throw new InvalidArgumentError(`parts must be numbered 1..${sorted.length} without gaps or duplicates`, { op });

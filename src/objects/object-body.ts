@@ -22,10 +22,10 @@ export async function* bodyChunks(body: ObjectBodyInput, op: string): AsyncGener
   }
 }
 
-/** Collects a whole body into one buffer. */
+/** Collects a whole body into one buffer of its own (never a view of the caller's bytes, which the caller may reuse). */
 export async function readBody(body: ObjectBodyInput, op: string): Promise<Buffer> {
   if (typeof body === "string") return Buffer.from(body, "utf8");
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof Uint8Array) return Buffer.from(body);
   const chunks: Uint8Array[] = [];
   for await (const chunk of bodyChunks(body, op)) chunks.push(chunk);
   return Buffer.concat(chunks);

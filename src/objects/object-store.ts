@@ -8,8 +8,9 @@ export interface ObjectInfo {
   readonly size: number;
   /**
    * Opaque version tag, without quotes; changes whenever the content changes (rewriting identical
-   * bytes may keep it: memory and file stores use the content's SHA-256, S3 its MD5). Pass it
-   * back as `ifMatch` for a conditional write.
+   * bytes may keep it: `put` on the memory and file stores gives the content's SHA-256, on S3
+   * its MD5; objects completed from parts get a tag derived from their parts'). Pass it back as
+   * `ifMatch` for a conditional write.
    */
   readonly etag: string;
   /** MIME type given at upload, if any. */
@@ -87,7 +88,8 @@ export interface CompletedPart {
 /**
  * Object storage: a flat key space of immutable-per-version blobs. Keys are `/`-separated
  * relative paths; backends reject keys that could escape their root ({@link InvalidKeyError}).
- * Every backend also supports multipart uploads, so large objects stream in parts.
+ * Every backend also supports multipart uploads, so large objects stream in parts. A backend
+ * keeps no reference to a body once `put` or `putPart` settled: the caller may reuse its buffer.
  *
  * Missing objects are values (`null`) for reads and success for deletes; faults throw.
  *

@@ -13,8 +13,8 @@ import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { abortableChunks, ChunksAbortedError } from "./abortable-chunks.js";
 import { ClaimStore } from "./claim-store.js";
-import { checkPartLength } from "./part-body.js";
-import { expectedPartSize, type UploadClaim } from "./upload-claim.js";
+import { IN_FLIGHT_BYTES, PartBuffers, PartWriter } from "./part-writer.js";
+import type { UploadClaim } from "./upload-claim.js";
 import { UploadLocks } from "./upload-locks.js";
 import { UploadPartStore } from "./upload-part-store.js";
 import type { UploadService } from "./upload-service.js";
@@ -100,6 +100,7 @@ export class ResumableUploads {
   readonly #claims: ClaimStore;
   readonly #parts: UploadPartStore;
   readonly #locks = new UploadLocks();
+  readonly #buffers: PartBuffers;
 
   constructor(options: ResumableUploadsOptions) {
     this.#db = databaseOption(options, "resumable.create");
@@ -108,6 +109,8 @@ export class ResumableUploads {
     this.#clock = options.clock ?? systemClock;
     this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
     this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
+    // Enough free buffers for one append's parts in flight and the one filling.
+    this.#buffers = new PartBuffers(Math.max(1, Math.floor(IN_FLIGHT_BYTES / this.#objects.partSize)) + 1);
   }
 
   /**
@@ -190,48 +193,52 @@ export class ResumableUploads {
           op,
         });
       }
-      const writer = new PartWriter(this.#objects, claim, state.partNumber, state.tail);
-      const checked = hash !== undefined;
-      const recorded: { partNumber: number; etag: string; size: number }[] = [];
-      let failure: unknown;
+      const writer = new PartWriter(this.#objects, claim, state.partNumber, state.tail, this.#buffers);
       try {
-        for await (const chunk of abortableChunks(body, lock.signal)) {
-          hash?.update(chunk);
-          if (writer.received + chunk.byteLength > claim.size) {
-            throw new TooLargeError(`the upload would pass its declared ${claim.size} bytes`, { op });
+        const checked = hash !== undefined;
+        const recorded: { partNumber: number; etag: string; size: number }[] = [];
+        let failure: unknown;
+        try {
+          for await (const chunk of abortableChunks(body, lock.signal)) {
+            hash?.update(chunk);
+            if (writer.received + chunk.byteLength > claim.size) {
+              throw new TooLargeError(`the upload would pass its declared ${claim.size} bytes`, { op });
+            }
+            for (const part of await writer.add(chunk)) {
+              if (checked) recorded.push(part);
+              else await this.#record(claim, [part]);
+            }
           }
-          for (const part of await writer.add(chunk)) {
+        } catch (err) {
+          failure = err;
+        }
+        // The part in flight is settled however the body ended, so an interrupted append keeps it.
+        try {
+          for (const part of await writer.flush(failure === undefined)) {
             if (checked) recorded.push(part);
             else await this.#record(claim, [part]);
           }
+        } catch (err) {
+          failure ??= err;
         }
-      } catch (err) {
-        failure = err;
-      }
-      // The part in flight is settled however the body ended, so an interrupted append keeps it.
-      try {
-        for (const part of await writer.flush(failure === undefined)) {
-          if (checked) recorded.push(part);
-          else await this.#record(claim, [part]);
-        }
-      } catch (err) {
-        failure ??= err;
-      }
-      if (checked) {
-        if (failure !== undefined) throw failure;
-        const digest = hash.digest();
-        if (!digest.equals(options.checksum?.digest ?? Buffer.alloc(0))) {
-          throw new ChecksumMismatchError(`the ${options.checksum?.algorithm} checksum does not match the body`, {
-            op,
-          });
-        }
-        await this.#record(claim, recorded, writer.tail());
-      } else {
-        if (failure !== undefined && !isInterruption(failure)) {
+        if (checked) {
+          if (failure !== undefined) throw failure;
+          const digest = hash.digest();
+          if (!digest.equals(options.checksum?.digest ?? Buffer.alloc(0))) {
+            throw new ChecksumMismatchError(`the ${options.checksum?.algorithm} checksum does not match the body`, {
+              op,
+            });
+          }
+          await this.#record(claim, recorded, writer.tail());
+        } else {
+          if (failure !== undefined && !isInterruption(failure)) {
+            await this.#saveTail(claim, writer.tail());
+            throw failure;
+          }
           await this.#saveTail(claim, writer.tail());
-          throw failure;
         }
-        await this.#saveTail(claim, writer.tail());
+      } finally {
+        writer.release();
       }
       const next = await this.#state(claim);
       if (next.status.offset === claim.size) {
@@ -321,118 +328,6 @@ export class ResumableUploads {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * Cuts a byte stream into the claim's parts, starting inside part `partNumber` with `tail`
- * already received. One part is stored while the next one fills.
- */
-class PartWriter {
-  readonly #objects: ObjectStore;
-  readonly #claim: UploadClaim;
-  #partNumber: number;
-  #chunks: Buffer[];
-  #buffered: number;
-  #inFlight: Promise<{ partNumber: number; etag: string; size: number }> | undefined;
-  /** Bytes of the upload received so far (recorded parts, the part in flight, the buffer). */
-  received: number;
-
-  constructor(objects: ObjectStore, claim: UploadClaim, partNumber: number, tail: Buffer) {
-    this.#objects = objects;
-    this.#claim = claim;
-    this.#partNumber = partNumber;
-    this.#chunks = tail.byteLength === 0 ? [] : [tail];
-    this.#buffered = tail.byteLength;
-    this.received = (partNumber - 1) * claim.partSize + tail.byteLength;
-  }
-
-  /** Buffers `chunk`; returns the parts that finished storing meanwhile, to be recorded in order. */
-  async add(chunk: Uint8Array): Promise<{ partNumber: number; etag: string; size: number }[]> {
-    const done: { partNumber: number; etag: string; size: number }[] = [];
-    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.received += rest.byteLength;
-    while (rest.byteLength > 0) {
-      const want = expectedPartSize(this.#claim, this.#partNumber) - this.#buffered;
-      const take = rest.subarray(0, want);
-      this.#chunks.push(take);
-      this.#buffered += take.byteLength;
-      rest = rest.subarray(take.byteLength);
-      if (this.#buffered === expectedPartSize(this.#claim, this.#partNumber)) {
-        const finished = await this.#settle();
-        if (finished !== undefined) done.push(finished);
-        this.#start(Buffer.concat(this.#chunks, this.#buffered));
-      }
-    }
-    return done;
-  }
-
-  /**
-   * Waits for the part in flight; with `storeFull`, also stores a buffer that already holds a
-   * whole part (a tail saved after a failed store).
-   */
-  async flush(storeFull: boolean): Promise<{ partNumber: number; etag: string; size: number }[]> {
-    const done: { partNumber: number; etag: string; size: number }[] = [];
-    const finished = await this.#settle();
-    if (finished !== undefined) done.push(finished);
-    const full = this.#partNumber <= this.#claim.partCount && this.#buffered > 0;
-    if (storeFull && full && this.#buffered === expectedPartSize(this.#claim, this.#partNumber)) {
-      this.#start(Buffer.concat(this.#chunks, this.#buffered));
-      const last = await this.#settle();
-      if (last !== undefined) done.push(last);
-    }
-    return done;
-  }
-
-  /** The bytes past the last stored part, and the upload offset where they start. */
-  tail(): { offset: number; bytes: Buffer } {
-    return {
-      offset: (this.#partNumber - 1) * this.#claim.partSize,
-      bytes: Buffer.concat(this.#chunks, this.#buffered),
-    };
-  }
-
-  #start(bytes: Buffer): void {
-    const partNumber = this.#partNumber;
-    checkPartLength(bytes.byteLength, expectedPartSize(this.#claim, partNumber), "resumable.append");
-    const stored = this.#objects.putPart(this.#claim.key, this.#claim.uploadId, partNumber, bytes);
-    this.#inFlight = stored.then(
-      (part) => ({ partNumber, etag: part.etag, size: part.size }),
-      (err: unknown) => {
-        // The part stays buffered, so a failed store loses nothing: it becomes the saved tail.
-        throw Object.assign(new PartStoreFailure(err), { bytes, partNumber });
-      },
-    );
-    this.#inFlight.catch(() => undefined);
-    this.#partNumber++;
-    this.#chunks = [];
-    this.#buffered = 0;
-  }
-
-  async #settle(): Promise<{ partNumber: number; etag: string; size: number } | undefined> {
-    const pending = this.#inFlight;
-    this.#inFlight = undefined;
-    if (pending === undefined) return undefined;
-    try {
-      return await pending;
-    } catch (err) {
-      if (err instanceof PartStoreFailure) {
-        // Only the failed part is kept (as the tail); what was buffered after it is dropped.
-        const failed = err as PartStoreFailure & { bytes: Buffer; partNumber: number };
-        this.#partNumber = failed.partNumber;
-        this.#chunks = [failed.bytes];
-        this.#buffered = failed.bytes.byteLength;
-        this.received = (failed.partNumber - 1) * this.#claim.partSize + failed.bytes.byteLength;
-        throw failed.cause;
-      }
-      throw err;
-    }
-  }
-}
-
-class PartStoreFailure extends Error {
-  constructor(cause: unknown) {
-    super("storing a part failed", { cause });
-  }
-}
 
 /** A body that ended early or was stopped: keep what arrived and answer with the offset. */
 function isInterruption(err: unknown): boolean {
