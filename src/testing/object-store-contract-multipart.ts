@@ -31,6 +31,22 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(sha256(await readAll(got.body)), sha256(content));
   });
 
+  test("the store keeps no reference to a body: reusing the buffer after put/putPart changes nothing stored", async (store, p) => {
+    const buffer = filled(store.partSize, 7);
+    await store.put(`${p}put`, buffer);
+    const uploadId = await store.initMultipart(`${p}obj`);
+    const first = await store.putPart(`${p}obj`, uploadId, 1, buffer);
+    buffer.fill(9);
+    const second = await store.putPart(`${p}obj`, uploadId, 2, buffer.subarray(0, 3));
+    buffer.fill(1);
+    await store.completeMultipart(`${p}obj`, uploadId, [
+      { partNumber: 1, etag: first.etag },
+      { partNumber: 2, etag: second.etag },
+    ]);
+    assert.deepEqual(await bytesOf(store, `${p}put`), filled(store.partSize, 7));
+    assert.deepEqual(await bytesOf(store, `${p}obj`), Buffer.concat([filled(store.partSize, 7), Buffer.alloc(3, 9)]));
+  });
+
   test("multipart 2: re-uploading a part number replaces it (last writer wins)", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [store.partSize, 5]);
     const replaced = await store.putPart(`${p}obj`, uploadId, 2, "later");

@@ -60,6 +60,7 @@ export class PartWriter {
   #fill: Buffer | undefined;
   #filled = 0;
   readonly #inFlight: InFlight[] = [];
+  #stored: WrittenPart[] = [];
   /** Bytes of the upload received so far (recorded parts, the parts in flight, the buffer). */
   received: number;
 
@@ -76,9 +77,11 @@ export class PartWriter {
     this.received = (partNumber - 1) * claim.partSize + tail.byteLength;
   }
 
-  /** Buffers `chunk`; returns the parts that finished storing meanwhile, to be recorded in order. */
-  async add(chunk: Uint8Array): Promise<WrittenPart[]> {
-    const done: WrittenPart[] = [];
+  /**
+   * Buffers `chunk`, starting the store of every part it fills. Throws when an earlier part's
+   * store failed (the parts stored before it are still in {@link takeStored}).
+   */
+  async add(chunk: Uint8Array): Promise<void> {
     this.received += chunk.byteLength;
     for (let at = 0; at < chunk.byteLength; ) {
       const want = expectedPartSize(this.#claim, this.#partNumber);
@@ -88,29 +91,33 @@ export class PartWriter {
       this.#filled += take;
       at += take;
       if (this.#filled === want) {
-        if (this.#inFlight.length >= this.#maxInFlight) done.push(await this.#settleOldest());
+        if (this.#inFlight.length >= this.#maxInFlight) await this.#settleOldest();
         this.#start();
       }
     }
-    return done;
   }
 
   /**
    * Waits for the parts in flight; with `storeFull`, also stores a buffer that already holds a
-   * whole part (a tail kept after a failed store).
+   * whole part (a tail kept after a failed store). Throws the first failed store.
    */
-  async flush(storeFull: boolean): Promise<WrittenPart[]> {
-    const done: WrittenPart[] = [];
-    while (this.#inFlight.length > 0) done.push(await this.#settleOldest());
+  async flush(storeFull: boolean): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#settleOldest();
     const full =
       this.#partNumber <= this.#claim.partCount &&
       this.#filled > 0 &&
       this.#filled === expectedPartSize(this.#claim, this.#partNumber);
     if (storeFull && full) {
       this.#start();
-      done.push(await this.#settleOldest());
+      await this.#settleOldest();
     }
-    return done;
+  }
+
+  /** The parts stored since the last call, in order, to be recorded. */
+  takeStored(): WrittenPart[] {
+    const stored = this.#stored;
+    this.#stored = [];
+    return stored;
   }
 
   /** The bytes past the last stored part (a copy), and the upload offset where they start. */
@@ -143,12 +150,11 @@ export class PartWriter {
     this.#filled = 0;
   }
 
-  async #settleOldest(): Promise<WrittenPart> {
+  async #settleOldest(): Promise<void> {
     const oldest = this.#inFlight.shift() as InFlight;
     try {
-      const part = await oldest.stored;
+      this.#stored.push(await oldest.stored);
       this.#buffers.give(oldest.buffer);
-      return part;
     } catch (err) {
       // The failed part stays buffered, so a failed store loses nothing: it becomes the saved
       // tail. The parts after it and what was buffered are dropped (not recorded; a later

@@ -13,7 +13,7 @@ import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { abortableChunks, ChunksAbortedError } from "./abortable-chunks.js";
 import { ClaimStore } from "./claim-store.js";
-import { IN_FLIGHT_BYTES, PartBuffers, PartWriter } from "./part-writer.js";
+import { IN_FLIGHT_BYTES, PartBuffers, PartWriter, type WrittenPart } from "./part-writer.js";
 import type { UploadClaim } from "./upload-claim.js";
 import { UploadLocks } from "./upload-locks.js";
 import { UploadPartStore } from "./upload-part-store.js";
@@ -196,7 +196,12 @@ export class ResumableUploads {
       const writer = new PartWriter(this.#objects, claim, state.partNumber, state.tail, this.#buffers);
       try {
         const checked = hash !== undefined;
-        const recorded: { partNumber: number; etag: string; size: number }[] = [];
+        const recorded: WrittenPart[] = [];
+        // With a checksum, parts are recorded only once it matched; without, as they are stored.
+        const keep = async (parts: WrittenPart[]) => {
+          if (checked) recorded.push(...parts);
+          else if (parts.length > 0) await this.#record(claim, parts);
+        };
         let failure: unknown;
         try {
           for await (const chunk of abortableChunks(body, lock.signal)) {
@@ -204,23 +209,19 @@ export class ResumableUploads {
             if (writer.received + chunk.byteLength > claim.size) {
               throw new TooLargeError(`the upload would pass its declared ${claim.size} bytes`, { op });
             }
-            for (const part of await writer.add(chunk)) {
-              if (checked) recorded.push(part);
-              else await this.#record(claim, [part]);
-            }
+            await writer.add(chunk);
+            await keep(writer.takeStored());
           }
         } catch (err) {
           failure = err;
         }
-        // The part in flight is settled however the body ended, so an interrupted append keeps it.
+        // The parts in flight are settled however the body ended, so an interrupted append keeps them.
         try {
-          for (const part of await writer.flush(failure === undefined)) {
-            if (checked) recorded.push(part);
-            else await this.#record(claim, [part]);
-          }
+          await writer.flush(failure === undefined);
         } catch (err) {
           failure ??= err;
         }
+        await keep(writer.takeStored());
         if (checked) {
           if (failure !== undefined) throw failure;
           const digest = hash.digest();

@@ -67,6 +67,28 @@ forEachEngine("ResumableUploads", (ctx) => {
     expect(stored === null ? null : await buffer(stored.body)).toEqual(data);
   });
 
+  it("a part failing while later ones are stored keeps the parts before it and itself, and resumes byte-identical", async () => {
+    const { resumable, objects } = await setup();
+    const data = randomBytes(8 * PART + 5);
+    const created = await resumable.create("alice", { filename: "a.bin", size: data.length });
+    let calls = 0;
+    objects.beforeCall = async (method) => {
+      if (method !== "putPart" || ++calls !== 3) return;
+      // Part 3 fails only after parts 4 and 5 were stored: several parts are in flight at once.
+      const deadline = Date.now() + 10_000;
+      while (objects.succeeded("putPart") < 4 && Date.now() < deadline) await new Promise(setImmediate);
+      throw new Error("disk full");
+    };
+    await expect(resumable.append("alice", created.claimId, 0, pieces(data, 700))).rejects.toThrow("disk full");
+    objects.beforeCall = undefined;
+    expect(objects.succeeded("putPart")).toBeGreaterThanOrEqual(4);
+    expect((await resumable.status("alice", created.claimId)).offset).toBe(3 * PART);
+    const done = await resumable.append("alice", created.claimId, 3 * PART, pieces(data.subarray(3 * PART), 999));
+    expect(done.complete).toBe(true);
+    const stored = await objects.get(done.file?.key as string);
+    expect(stored === null ? null : await buffer(stored.body)).toEqual(data);
+  });
+
   it("refuses a wrong offset, bytes past the declared size, and keeps nothing of an append whose checksum fails", async () => {
     const { resumable } = await setup();
     const data = randomBytes(2 * PART + 10);
