@@ -10,7 +10,13 @@ import {
   StoreError,
   UnauthenticatedError,
 } from "../../src/errors.js";
-import { createServer, errorReply, GatewayAuthenticator, resolveServerOptions } from "../../src/server/index.js";
+import {
+  createServer,
+  errorReply,
+  GatewayAuthenticator,
+  resolveServerConfig,
+  resolveServerOptions,
+} from "../../src/server/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 
@@ -37,6 +43,9 @@ describe("server config", () => {
     expect(() => resolveServerOptions({ uploads: { maxPendingClaims: 0 } })).toThrow(
       /^uploads\.maxPendingClaims must be a positive integer/,
     );
+  });
+  it("the deprecated resolveServerConfig is resolveServerOptions", () => {
+    expect(resolveServerConfig).toBe(resolveServerOptions);
   });
   it("an interval of 0 disables that background job; absent means the default", () => {
     const c = resolveServerOptions({ intervals: { sweepMs: 0 } });
