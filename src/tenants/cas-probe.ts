@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { isStoreError } from "../errors.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 
 /**
  * Checks on a scratch key that the object store honours conditional writes: a second

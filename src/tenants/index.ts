@@ -1,9 +1,10 @@
 export type { CachedTenant } from "./cached-tenants.js";
-export type { ConflictReason, ConflictRecord } from "./conflict-records.js";
+export { type ConflictReason, type ConflictRecord, exportConflict, listConflicts } from "./conflict-records.js";
 export * from "./gateway-identity.js";
 export type { LogItem, Manifest, SnapshotEntry } from "./manifest.js";
 export type { Durability, ReplicationCounters, ShipEvent } from "./replica-host.js";
 export type { ReplicaPosition } from "./replica-position.js";
+export { inspectTenant, listCachedTenants, listTenants, type TenantCatalogEntry } from "./tenant-catalog.js";
 export * from "./tenant-close-error.js";
 export * from "./tenant-conflict-error.js";
 export { TenantDatabase } from "./tenant-database.js";

@@ -1,4 +1,4 @@
-import type { ObjectInfo } from "../objects/object-store.js";
+import type { ObjectInfo } from "../objects/index.js";
 import type { Manifest } from "./manifest.js";
 import { walkLog } from "./manifest-log.js";
 import { parseReplicaName } from "./replica-layout.js";

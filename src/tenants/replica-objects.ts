@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { CorruptDatabaseError, isStoreError } from "../errors.js";
-import type { CompletedPart, ObjectStore } from "../objects/object-store.js";
+import type { CompletedPart, ObjectStore } from "../objects/index.js";
 import type { SnapshotEntry } from "./manifest.js";
 import { decodeManifest, decodePack, encodeManifest, type LogItem, type Manifest } from "./manifest.js";
 import { packItem } from "./manifest-log.js";

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CorruptDatabaseError } from "../errors.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import { keepConflict, planConflict } from "./conflict-records.js";
 import type { ReplicaHost } from "./replica-host.js";
 import { ReplicaObjects, type StoredManifest } from "./replica-objects.js";

@@ -3,7 +3,7 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ConflictError, InvalidArgumentError, NotFoundError } from "../errors.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import { type LogItem, MANIFEST_FORMAT, type Manifest, type SnapshotEntry } from "./manifest.js";
 import { retain, segmentsIn } from "./manifest-log.js";
 import { isConflict, ReplicaObjects, type StoredManifest } from "./replica-objects.js";

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import type { Durability, ShipEvent } from "./replica-host.js";
 import type { TenantKey } from "./tenant-key.js";
 

@@ -1,4 +1,4 @@
-import type { ObjectInfo } from "../objects/object-store.js";
+import type { ObjectInfo } from "../objects/index.js";
 import type { Durability } from "./replica-host.js";
 import type { TenantKey } from "./tenant-key.js";
 

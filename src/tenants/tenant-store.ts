@@ -5,7 +5,7 @@ import { BackgroundJob, MAX_INTERVAL_MS } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError, UnsupportedError } from "../errors.js";
 import { booleanOption } from "../internal/option-checks.js";
-import type { ObjectStore } from "../objects/object-store.js";
+import type { ObjectStore } from "../objects/index.js";
 import { openSqlite } from "../sql/index.js";
 import { lockCache } from "./cache-lock.js";
 import { type CachedTenant, mayHoldUnpublished, scanCache } from "./cached-tenants.js";
@@ -22,11 +22,12 @@ import {
 import { MANIFEST_NAME } from "./replica-layout.js";
 import { type PrepareContext, prepareReplica, summary } from "./replica-prepare.js";
 import { count, forEachLimit, isClosed, validKey } from "./store-helpers.js";
+import { listTenants } from "./tenant-catalog.js";
 import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
 import type { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
 import { TenantHandle } from "./tenant-handle.js";
-import { TenantKey, type TenantKeyInit } from "./tenant-key.js";
+import type { TenantKey, TenantKeyInit } from "./tenant-key.js";
 import { TenantReplica } from "./tenant-replica.js";
 import type { TenantStoreOptions } from "./tenant-store-options.js";
 import type { CheckpointResult, PassResult, TenantInfo, TenantListing } from "./tenant-store-results.js";
@@ -347,46 +348,11 @@ export class TenantStore {
   /**
    * Every tenant in object storage (optionally of one org), ordered by key: replicated tenants
    * (a manifest under `tenants/`) and tenants still in the old single-object layout. Walks every
-   * object under the prefixes, so it costs a listing of the whole tenant history.
+   * object under the prefixes, so it costs a listing of the whole tenant history. The same as
+   * {@link listTenants}, which needs no store (and no cache lock).
    */
-  async list(options: { orgId?: string } = {}): Promise<TenantListing[]> {
-    if (options.orgId !== undefined) TenantKey.org(options.orgId).validate();
-    const found = new Map<string, TenantListing & { manifest: boolean }>();
-    const sizes = new Map<string, number>();
-    await this.#walk(options.orgId === undefined ? "tenants/" : `tenants/${options.orgId}/`, (object) => {
-      const cut = object.key.endsWith(`/${MANIFEST_NAME}`) ? object.key.length - MANIFEST_NAME.length : -1;
-      const prefix = cut > 0 ? object.key.slice(0, cut) : tenantPrefixOf(object.key);
-      if (prefix === undefined) return;
-      sizes.set(prefix, (sizes.get(prefix) ?? 0) + object.size);
-      const key = cut > 0 ? TenantKey.fromPrefix(prefix) : undefined;
-      if (key !== undefined) {
-        found.set(key.toString(), {
-          key,
-          layout: "replicated",
-          size: 0,
-          etag: object.etag,
-          lastModified: object.lastModified,
-          manifest: true,
-        });
-      }
-    });
-    await this.#walk(options.orgId === undefined ? "" : `${options.orgId}/`, (object) => {
-      const key = TenantKey.fromObjectKey(object.key);
-      if (key === undefined || found.has(key.toString())) return;
-      found.set(key.toString(), {
-        key,
-        layout: "legacy",
-        size: object.size,
-        etag: object.etag,
-        lastModified: object.lastModified,
-        manifest: false,
-      });
-    });
-    return [...found.values()]
-      .map(({ manifest, ...listing }) =>
-        manifest ? { ...listing, size: sizes.get(listing.key.prefix()) ?? 0 } : listing,
-      )
-      .sort((a, b) => (a.key.toString() < b.key.toString() ? -1 : 1));
+  list(options: { orgId?: string } = {}): Promise<TenantListing[]> {
+    return listTenants(this.#objects, options);
   }
 
   /** What the store and object storage know about one tenant. */
@@ -711,18 +677,6 @@ export class TenantStore {
     });
   }
 
-  async #walk(
-    prefix: string,
-    visit: (object: { key: string; size: number; etag: string; lastModified: number }) => void,
-  ) {
-    let cursor: string | undefined;
-    do {
-      const page = await this.#objects.list(prefix, cursor === undefined ? {} : { cursor });
-      for (const object of page.objects) visit(object);
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-  }
-
   #assertOpen(op: string): void {
     if (this.#closing !== undefined) throw new ClosedError("tenant store is closed", { op });
   }
@@ -731,13 +685,4 @@ export class TenantStore {
 /** Half an interval, at least 1 ms: a job ticking this often acts within the interval. */
 function halfInterval(ms: number): number {
   return Math.max(1, Math.floor(Math.min(ms, MAX_INTERVAL_MS) / 2));
-}
-
-/** `tenants/<org>/users/<user>/` or `tenants/<org>/org/` of an object key under it. */
-function tenantPrefixOf(objectKey: string): string | undefined {
-  const parts = objectKey.split("/");
-  if (parts[0] !== "tenants" || parts.length < 4) return undefined;
-  if (parts[2] === "users" && parts.length >= 5) return `${parts.slice(0, 4).join("/")}/`;
-  if (parts[2] === "org") return `${parts.slice(0, 3).join("/")}/`;
-  return undefined;
 }

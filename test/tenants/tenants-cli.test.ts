@@ -52,31 +52,36 @@ describe.runIf(existsSync(built))("storeroom tenants", () => {
     await killedService(objectsRoot, cache, 20);
     const common = ["--objects", objectsRoot, "--cache", cache, "--json"];
 
-    // Nothing was published before the kill; opening the cache (any command) publishes it.
+    // Nothing was published before the kill. ls and inspect only read: they report the cache
+    // as holding unpublished writes and publish nothing.
     expect((await cli("history", "acme/users/ada", "--objects", objectsRoot)).stderr).toMatch(/no manifest/);
+    const rowsOf = (stdout: string) =>
+      JSON.parse(stdout).tenants.map((t: { key: string; layout: string; cache: string }) => [t.key, t.layout, t.cache]);
     const ls = await cli("ls", ...common);
     expect(ls.code).toBe(0);
-    expect(
-      JSON.parse(ls.stdout).tenants.map((t: { key: string; layout: string; cache: string }) => [
-        t.key,
-        t.layout,
-        t.cache,
-      ]),
-    ).toEqual([
+    expect(rowsOf(ls.stdout)).toEqual([
+      ["acme/users/ada", null, "unpublished"],
+      ["acme/users/bob", null, "unpublished"],
+    ]);
+    const before = await cli("inspect", "acme/users/ada", ...common);
+    expect(JSON.parse(before.stdout)).toMatchObject({ key: "acme/users/ada", manifest: null, unpublished: true });
+    expect((await cli("history", "acme/users/ada", "--objects", objectsRoot)).stderr).toMatch(/no manifest/);
+
+    const checkpoint = await cli("checkpoint", ...common);
+    expect(checkpoint.code).toBe(0);
+    expect(JSON.parse(checkpoint.stdout).failed).toEqual([]);
+    expect(rowsOf((await cli("ls", ...common)).stdout)).toEqual([
       ["acme/users/ada", "replicated", "cached"],
       ["acme/users/bob", "replicated", "cached"],
     ]);
-
     const inspect = await cli("inspect", "acme/users/ada", ...common);
     expect(JSON.parse(inspect.stdout)).toMatchObject({
       key: "acme/users/ada",
       manifestKey: "tenants/acme/users/ada/manifest.json",
       cache: { dirty: false, closed: true },
+      unpublished: false,
     });
 
-    const checkpoint = await cli("checkpoint", ...common);
-    expect(checkpoint.code).toBe(0);
-    expect(JSON.parse(checkpoint.stdout).failed).toEqual([]);
     const evict = await cli("evict", "acme/users/ada", ...common);
     expect(JSON.parse(evict.stdout)).toEqual({ evicted: ["acme/users/ada"], failed: [] });
     const after = await cli("ls", ...common);
@@ -191,5 +196,57 @@ describe.runIf(existsSync(built))("storeroom tenants", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/org\/users\/user/);
     await objects.close();
+  }, 60_000);
+
+  it("ls, inspect and history read beside a running service, on its cache, without a scratch cache", async () => {
+    const objectsRoot = join(root, "live-objects");
+    const cache = join(root, "live-cache");
+    // A live service: it holds the cache lock and keeps writing, publishing every 50 ms; wait
+    // until both of its tenants were published once.
+    const child = spawn(process.execPath, [writerScript, objectsRoot, cache, "async", "50", "acme"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      const published = new Set<string>();
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          for (const m of d.toString().matchAll(/^round (\w+) /gm)) published.add(m[1] as string);
+          if (published.has("ada") && published.has("bob")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`service exited early (${code})`)));
+      });
+      const ls = await cli("ls", "--objects", objectsRoot, "--cache", cache, "--json");
+      expect([ls.code, ls.stderr]).toEqual([0, ""]);
+      const rows = JSON.parse(ls.stdout).tenants as { key: string; layout: string; cache: string }[];
+      expect(rows.map((r) => [r.key, r.layout])).toEqual([
+        ["acme/users/ada", "replicated"],
+        ["acme/users/bob", "replicated"],
+      ]);
+      for (const r of rows) expect(["cached", "unpublished"]).toContain(r.cache);
+      const withoutCache = await cli("ls", "--objects", objectsRoot, "--json");
+      expect(JSON.parse(withoutCache.stdout).tenants.map((r: { cache: string | null }) => r.cache)).toEqual([
+        null,
+        null,
+      ]);
+      const inspect = await cli("inspect", "acme/users/ada", "--objects", objectsRoot, "--cache", cache, "--json");
+      expect(inspect.code).toBe(0);
+      expect(JSON.parse(inspect.stdout)).toMatchObject({
+        key: "acme/users/ada",
+        manifestKey: "tenants/acme/users/ada/manifest.json",
+        localPath: join(cache, "acme", "users", "ada.db"),
+      });
+      expect(JSON.parse(inspect.stdout).manifest).not.toBeNull();
+      const history = await cli("history", "acme/users/ada", "--objects", objectsRoot, "--json");
+      expect(history.code).toBe(0);
+      expect(JSON.parse(history.stdout).txid).toBeGreaterThan(0);
+      // A command that writes still refuses the live service's cache.
+      const checkpoint = await cli("checkpoint", "--objects", objectsRoot, "--cache", cache);
+      expect(checkpoint.code).toBe(2);
+      expect(checkpoint.stderr).toMatch(/in use/);
+    } finally {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    }
   }, 60_000);
 });

@@ -67,6 +67,15 @@ function cacheOption(cmd: Command): Command {
   );
 }
 
+/** `--cache` of commands that only read it: optional, and the cache lock is never taken. */
+function readOnlyCacheOption(cmd: Command): Command {
+  return cmd.option(
+    "--cache <dir>",
+    "tenant cache directory to report on, read without its lock (env STOREROOM_TENANT_CACHE)",
+    process.env.STOREROOM_TENANT_CACHE,
+  );
+}
+
 function common(cmd: Command): Command {
   return cacheOption(objectsOption(cmd)).option(
     "--unsafe-no-cas",
@@ -132,44 +141,34 @@ export function registerTenants(program: Command): void {
   );
 
   helpFooter(
-    common(tenants.command("ls"))
+    readOnlyCacheOption(objectsOption(tenants.command("ls")))
       .description(
-        "List tenants in object storage and in the cache (opening the cache publishes what a stopped service left; copies that still could not be published are marked).",
+        "List tenants in object storage and, with --cache, in a cache (copies that may hold unpublished writes are marked). Reads only: runs beside a live service.",
       )
       .option("--org <org>", "only this org"),
     ["storeroom tenants ls --objects ./.storeroom/objects --cache ./.storeroom/cache --org acme"],
     "0 ok, 2 error",
-  ).action(async (opts: CommonOptions & { org?: string }) => {
-    const { mayHoldUnpublished } = await import("../../tenants/cached-tenants.js");
-    await withTenants(opts, async (store) => {
-      // Opening the store publishes what a stopped service left unpublished; list the outcome.
-      await store.recovered();
-      const status = async (c: import("../../tenants/index.js").CachedTenant): Promise<string> => {
-        const info = await store.inspect(c.key);
-        if (info.replica !== null) {
-          await store.checkpoint(c.key).catch(() => undefined);
-          return (await store.inspect(c.key)).replica?.lagMs === 0 ? "cached" : "unpublished";
-        }
-        return (await mayHoldUnpublished(c)) ? "unpublished" : "cached";
-      };
-      const listed = await store.list(opts.org === undefined ? {} : { orgId: opts.org });
-      const cached = new Map((await store.listCached()).map((c) => [c.key.toString(), c]));
+  ).action(async (opts: ObjectsOptions & { cache?: string; org?: string }) => {
+    const { listCachedTenants, listTenants, inspectTenant } = await import("../../tenants/index.js");
+    await withObjects(opts, async (objects) => {
+      const listed = await listTenants(objects, opts.org === undefined ? {} : { orgId: opts.org });
+      const cacheRoot = opts.cache === undefined ? undefined : resolve(opts.cache);
+      const cached = cacheRoot === undefined ? [] : await listCachedTenants(cacheRoot);
+      const status = async (key: Key): Promise<string> =>
+        (await inspectTenant(objects, key, cacheRoot)).unpublished ? "unpublished" : "cached";
+      const cachedIds = new Set(cached.map((c) => c.key.toString()));
       const rows: { key: string; layout: string | null; size: number | null; cache: string | null }[] = [];
       for (const l of listed) {
-        const c = cached.get(l.key.toString());
-        rows.push({
-          key: l.key.toString(),
-          layout: l.layout,
-          size: l.size,
-          cache: c === undefined ? null : await status(c),
-        });
+        const id = l.key.toString();
+        rows.push({ key: id, layout: l.layout, size: l.size, cache: cachedIds.has(id) ? await status(l.key) : null });
       }
-      for (const [key, c] of cached) {
-        if ((opts.org === undefined || c.key.orgId === opts.org) && !listed.some((l) => l.key.toString() === key)) {
-          rows.push({ key, layout: null, size: null, cache: await status(c) });
+      for (const c of cached) {
+        const id = c.key.toString();
+        if ((opts.org === undefined || c.key.orgId === opts.org) && !listed.some((l) => l.key.toString() === id)) {
+          rows.push({ key: id, layout: null, size: null, cache: await status(c.key) });
         }
       }
-      rows.sort((a, b) => (a.key < b.key ? -1 : 1));
+      rows.sort((x, y) => (x.key < y.key ? -1 : 1));
       if (opts.json) printJson({ tenants: rows });
       else {
         for (const r of rows) {
@@ -241,16 +240,18 @@ export function registerTenants(program: Command): void {
   });
 
   helpFooter(
-    common(tenants.command("inspect"))
-      .description("Show what object storage and the cache hold for one tenant.")
+    readOnlyCacheOption(objectsOption(tenants.command("inspect")))
+      .description(
+        "Show what object storage and, with --cache, a cache hold for one tenant. Reads only: runs beside a live service.",
+      )
       .argument("<key>", 'tenant as "org/users/user" or "org/org"'),
     ["storeroom tenants inspect --objects ./objects --cache ./cache acme/users/ada --json"],
     "0 ok, 2 error (e.g. a malformed tenant key)",
-  ).action(async (text: string, opts: CommonOptions) => {
+  ).action(async (text: string, opts: ObjectsOptions & { cache?: string }) => {
     const [key] = await parseKeys([text]);
-    await withTenants(opts, async (store) => {
-      const info = await store.inspect(key as Key);
-      const cached = (await store.listCached()).find((c) => c.key.equals(key as Key));
+    const { inspectTenant } = await import("../../tenants/index.js");
+    await withObjects(opts, async (objects) => {
+      const info = await inspectTenant(objects, key as Key, opts.cache === undefined ? undefined : resolve(opts.cache));
       const out = {
         key: info.key.toString(),
         manifestKey: info.manifestKey,
@@ -260,7 +261,8 @@ export function registerTenants(program: Command): void {
           etag: info.manifest.etag,
           lastModified: info.manifest.lastModified,
         },
-        cache: cached?.position ?? null,
+        cache: info.cached?.position ?? null,
+        unpublished: info.unpublished,
       };
       if (opts.json) printJson(out);
       else process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -389,7 +391,7 @@ export function registerTenants(program: Command): void {
     ["storeroom tenants conflicts --cache ./.storeroom/cache --json"],
     "0 ok, 2 error",
   ).action(async (opts: { cache?: string; json?: boolean }) => {
-    const { listConflicts } = await import("../../tenants/conflict-records.js");
+    const { listConflicts } = await import("../../tenants/index.js");
     const records = await listConflicts(cacheDir(opts.cache));
     if (opts.json) printJson({ conflicts: records });
     else {
@@ -412,7 +414,7 @@ export function registerTenants(program: Command): void {
     "0 written, 2 error (unknown id, file exists)",
   ).action(async (id: string, opts: { to: string }) => {
     const parent = conflicts.opts<{ cache?: string; json?: boolean }>();
-    const { exportConflict } = await import("../../tenants/conflict-records.js");
+    const { exportConflict } = await import("../../tenants/index.js");
     const record = await exportConflict(cacheDir(parent.cache), id, resolve(opts.to));
     if (parent.json) printJson({ id: record.id, tenant: record.tenant, to: resolve(opts.to) });
     else process.stdout.write(`conflict ${record.id} of ${record.tenant} written to ${resolve(opts.to)}\n`);
