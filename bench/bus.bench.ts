@@ -296,7 +296,8 @@ function peersProcess(config: Record<string, unknown>) {
   const line = (word: string) =>
     new Promise<string>((resolve, reject) => {
       const check = () => {
-        const m = new RegExp(`^${word}(.*)$`, "m").exec(out);
+        // Only a whole line: a long one arrives in several chunks.
+        const m = new RegExp(`^${word}(.*)\n`, "m").exec(out);
         if (m) resolve((m[1] as string).trim());
         else waiters.push(check);
       };
