@@ -1,5 +1,43 @@
-import { strict as assert } from "node:assert";
+import { strict as nodeAssert } from "node:assert";
 import type { Database } from "../sql/index.js";
+
+/** Arrays and objects copied into plain ones, so deep equality compares contents, not prototypes. */
+function plain(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plain);
+  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, plain(item)]));
+  }
+  return value;
+}
+
+/** The assertions the contract cases use. */
+export interface ContractAssert {
+  /** Deep strict equality of contents; null-prototype objects compare like plain ones. */
+  deepEqual(actual: unknown, expected: unknown, message?: string): void;
+  /** Strict (`Object.is`) equality. */
+  equal(actual: unknown, expected: unknown, message?: string): void;
+  /** Strict (`Object.is`) inequality. */
+  notEqual(actual: unknown, expected: unknown, message?: string): void;
+  /** Throws unless `value` is truthy. */
+  ok(value: unknown, message?: string): asserts value;
+  /** Throws with `message`. */
+  fail(message?: string): never;
+}
+
+/**
+ * node:assert in strict mode, except that `deepEqual` ignores a null prototype: node:sqlite
+ * returns rows as null-prototype objects, better-sqlite3 and pg as plain ones, and the contract
+ * is about the rows' contents.
+ */
+export const assert: ContractAssert = {
+  deepEqual(actual: unknown, expected: unknown, message?: string): void {
+    nodeAssert.deepEqual(plain(actual), plain(expected), message);
+  },
+  equal: nodeAssert.equal,
+  notEqual: nodeAssert.notEqual,
+  ok: nodeAssert.ok,
+  fail: nodeAssert.fail,
+};
 
 /** One executor contract case: gets a factory of fresh, empty databases and closes what it opens. */
 export interface ExecutorCase {

@@ -1,7 +1,6 @@
-import { strict as assert } from "node:assert";
 import { MigrationOutOfOrderError } from "../errors.js";
 import { type Executor, MigrationSet } from "../sql/index.js";
-import { type ExecutorCase, rejection, rejectsWith, withDatabase } from "./executor-contract-helpers.js";
+import { assert, type ExecutorCase, rejection, rejectsWith, withDatabase } from "./executor-contract-helpers.js";
 
 const create = (table: string) => async (tx: Executor) => {
   await tx.run(`CREATE TABLE ${table} (id INTEGER)`);

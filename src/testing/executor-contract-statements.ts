@@ -1,6 +1,5 @@
-import { strict as assert } from "node:assert";
 import { ClosedError, isStoreError, UniqueViolationError } from "../errors.js";
-import { type ExecutorCase, rejectsWith, withDatabase, withItems } from "./executor-contract-helpers.js";
+import { assert, type ExecutorCase, rejectsWith, withDatabase, withItems } from "./executor-contract-helpers.js";
 
 /** Statements, value round trips, errors, streaming and close. */
 export const statementCases: readonly ExecutorCase[] = [

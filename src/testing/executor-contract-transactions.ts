@@ -1,7 +1,6 @@
-import { strict as assert } from "node:assert";
 import { ReadOnlyError, TransactionError } from "../errors.js";
 import type { Executor } from "../sql/index.js";
-import { type ExecutorCase, rejection, rejectsWith, withItems } from "./executor-contract-helpers.js";
+import { assert, type ExecutorCase, rejection, rejectsWith, withItems } from "./executor-contract-helpers.js";
 
 /** Commit, rollback, savepoints, misuse and read-only transactions. */
 export const transactionCases: readonly ExecutorCase[] = [
