@@ -87,14 +87,16 @@ async function startServeChild(cli: string, args: string[]): Promise<ServeChild>
   };
 }
 
-/** Median of the upper bounds of the histogram buckets holding the p-th observation (seconds). */
-function histogramQuantile(metrics: string, name: string, labels: string, q: number): number {
-  const buckets = [...metrics.matchAll(new RegExp(`^${name}_bucket\\{${labels},le="([^"]+)"\\} (\\d+)`, "gm"))].map(
-    (m) => ({
-      le: m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]),
-      count: Number(m[2]),
-    }),
-  );
+/** The upper bound (seconds) of the histogram bucket holding the q-quantile of `name` for `label`. */
+function histogramQuantile(metrics: string, name: string, label: string, q: number): number {
+  const buckets = metrics
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}_bucket{`) && line.includes(label))
+    .map((line) => ({
+      le: /le="([^"]+)"/.exec(line)?.[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(/le="([^"]+)"/.exec(line)?.[1]),
+      count: Number(line.slice(line.lastIndexOf(" ") + 1)),
+    }))
+    .sort((a, b) => a.le - b.le);
   const total = buckets[buckets.length - 1]?.count ?? 0;
   return buckets.find((b) => b.count >= q * total)?.le ?? Number.NaN;
 }
@@ -116,6 +118,7 @@ async function replicationRound(
   args: string[],
   tokens: { token: string }[],
   operator: string,
+  oneTenant = false,
 ): Promise<ReplicationRound> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-bench-serve-repl-"));
   writeFileSync(
@@ -137,7 +140,7 @@ async function replicationRound(
       });
       if (res.status !== 204) throw new Error(`warm-up PUT failed: ${res.status}`);
     }
-    const requests = tokens.map((t) => ({
+    const requests = (oneTenant ? tokens.slice(0, 1) : tokens).map((t) => ({
       method: "PUT",
       path: "/v1/state/bench/key",
       headers: { authorization: `Bearer ${t.token}` },
@@ -164,12 +167,16 @@ async function replicationCases(tokens: { token: string }[]): Promise<Record<str
   const baseline = process.env.BENCH_BASELINE_CLI;
   const operator = "bench-operator-token-xxxxxxxxxxxxxxxx";
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  const runs: Record<string, ReplicationRound[]> = { baseline: [], async: [], sync: [] };
+  const runs: Record<string, ReplicationRound[]> = { baseline: [], async: [], sync: [], "sync, one tenant": [] };
   for (let i = 0; i < rounds; i++) {
     if (baseline)
       runs.baseline?.push(await replicationRound("before (whole-file checkpoints)", baseline, [], tokens, operator));
     runs.async?.push(await replicationRound("async", ours, ["--durability", "async"], tokens, operator));
     runs.sync?.push(await replicationRound("sync", ours, ["--durability", "sync"], tokens, operator));
+    // Every connection on one tenant: concurrent commits share segments (group commit).
+    runs["sync, one tenant"]?.push(
+      await replicationRound("sync, one tenant", ours, ["--durability", "sync"], tokens, operator, true),
+    );
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const summary = Object.fromEntries(
@@ -193,7 +200,10 @@ async function replicationCases(tokens: { token: string }[]): Promise<Record<str
   );
   const paired = (a: ReplicationRound[], b: ReplicationRound[]) =>
     med(a.map((x, i) => x.requestsPerSec / (b[i]?.requestsPerSec ?? Number.NaN)));
-  const ratios: Record<string, number> = { "sync / async": paired(runs.sync ?? [], runs.async ?? []) };
+  const ratios: Record<string, number> = {
+    "sync / async": paired(runs.sync ?? [], runs.async ?? []),
+    "sync one tenant / async": paired(runs["sync, one tenant"] ?? [], runs.async ?? []),
+  };
   if (baseline) ratios["async / before"] = paired(runs.async ?? [], runs.baseline ?? []);
   console.log(
     `\nserve: state PUT, ${tokens.length} tenants, ${connections} connections, child servers on the filesystem store (${rounds} alternating rounds)`,

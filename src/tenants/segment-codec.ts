@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
+import { gunzip, gunzipSync, gzip, gzipSync } from "node:zlib";
 import { CorruptDatabaseError } from "../errors.js";
 import type { WalTransaction } from "./wal-reader.js";
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
+/** Below this size (de)compression runs inline: cheaper than a trip through the thread pool, which fsyncs also occupy. */
+const INLINE_BYTES = 256 * 1024;
 
 const MAGIC = Buffer.from("SRWSEG01", "latin1");
 const HEAD_BYTES = MAGIC.byteLength + 4 * 5;
@@ -50,7 +52,7 @@ export async function encodeSegment(segment: Segment): Promise<Buffer> {
     });
   }
   createHash("sha256").update(body.subarray(0, at)).digest().copy(body, at);
-  return gzipAsync(body, { level: 6 });
+  return body.byteLength < INLINE_BYTES ? gzipSync(body, { level: 6 }) : gzipAsync(body, { level: 6 });
 }
 
 /**
@@ -60,7 +62,7 @@ export async function encodeSegment(segment: Segment): Promise<Buffer> {
 export async function decodeSegment(compressed: Uint8Array, name = "segment"): Promise<Segment> {
   let body: Buffer;
   try {
-    body = await gunzipAsync(compressed);
+    body = compressed.byteLength < INLINE_BYTES / 4 ? gunzipSync(compressed) : await gunzipAsync(compressed);
   } catch (err) {
     throw corrupt(`${name} is not gzip data`, err);
   }
