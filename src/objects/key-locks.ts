@@ -1,5 +1,7 @@
-import { createHash } from "node:crypto";
-import { open, stat, unlink } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { link, open, stat, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BusyError } from "../errors.js";
@@ -12,6 +14,21 @@ interface Entry {
 
 /** In-process locks shared by every FileObjectStore on the same real root path. */
 const processLocks = new Map<string, Entry>();
+
+/**
+ * Who holds a lock file: pid, host name and PID namespace. A lock whose owner ran in this
+ * host's PID namespace and no longer runs (a kill -9) is broken at once instead of after
+ * `staleLockMs`; a pid seen from another machine or container proves nothing and waits.
+ */
+const owner = `${process.pid} ${hostname()} ${pidNamespace()}`;
+
+function pidNamespace(): string {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return "";
+  }
+}
 
 /** Options of {@link withKeyLock}. */
 export interface KeyLockOptions {
@@ -63,19 +80,53 @@ export async function withKeyLock<T>(
 async function acquireFile(lockFile: string, options: KeyLockOptions, op: string): Promise<void> {
   const deadline = Date.now() + options.waitMs;
   for (let attempt = 0; ; attempt++) {
+    // Written aside and linked into place: a lock file never exists without its owner in it, even after a kill.
+    const draft = `${lockFile}.${process.pid}.${randomBytes(4).toString("hex")}`;
+    await writeFile(draft, owner);
     try {
-      const handle = await open(lockFile, "wx");
-      await handle.writeFile(String(process.pid)).finally(() => handle.close());
+      await link(draft, lockFile);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    } finally {
+      await unlink(draft).catch(() => undefined);
     }
-    const info = await stat(lockFile).catch(() => null);
-    if (info && Date.now() - info.mtimeMs > options.staleLockMs) {
-      await unlink(lockFile).catch(() => undefined);
+    const held = await readLock(lockFile);
+    if (held && (Date.now() - held.mtimeMs > options.staleLockMs || ownerIsGone(held.owner))) {
+      // Only the lock file that was examined: another waiter may already have replaced it.
+      const now = await stat(lockFile).catch(() => null);
+      if (now?.ino === held.ino) await unlink(lockFile).catch(() => undefined);
       continue;
     }
     if (Date.now() > deadline) throw new BusyError(`object key is locked by another process (${lockFile})`, { op });
     await sleep(Math.min(50, 1 + attempt));
+  }
+}
+
+async function readLock(lockFile: string): Promise<{ owner: string; mtimeMs: number; ino: number } | null> {
+  try {
+    const handle = await open(lockFile, "r");
+    try {
+      const info = await handle.stat();
+      return { owner: await handle.readFile("utf8"), mtimeMs: info.mtimeMs, ino: info.ino };
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+function ownerIsGone(lockOwner: string): boolean {
+  const [pid, host, namespace] = lockOwner.split(" ");
+  const [, ourHost, ourNamespace] = owner.split(" ");
+  if (!namespace || namespace !== ourNamespace || host !== ourHost) return false;
+  const id = Number(pid);
+  if (!Number.isSafeInteger(id) || id <= 0 || id === process.pid) return false;
+  try {
+    process.kill(id, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
   }
 }

@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isStoreError } from "../../src/errors.js";
 import { FileObjectStore } from "../../src/objects/file-object-store.js";
@@ -182,6 +184,44 @@ describe("FileObjectStore", () => {
     expect(existsSync(lockFile)).toBe(false);
     await store.close();
   });
+
+  const builtLocks = fileURLToPath(new URL("../../dist/objects/key-locks.js", import.meta.url));
+  it.runIf(existsSync(builtLocks))(
+    "respects a live process's key lock and takes over at once the lock of one killed with SIGKILL",
+    async () => {
+      const root = freshRoot();
+      const store = new FileObjectStore({ root, staleLockMs: 600_000 });
+      await store.put("k", "v0");
+      const lockFile = join(root, "locks", `${sha256("k")}.lock`);
+      // A real holder: another process takes the key lock through the built code and never lets go.
+      const holder = spawn(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          `const { withKeyLock } = await import(${JSON.stringify(builtLocks)});
+          await withKeyLock({ root: ${JSON.stringify(root)}, lockDir: ${JSON.stringify(join(root, "locks"))}, staleLockMs: 600000, waitMs: 1000 },
+            "k", "test", () => { console.log("locked"); setInterval(() => {}, 1000); return new Promise(() => {}); });`,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+      let done = false;
+      const pending = store.put("k", "v1").then(() => {
+        done = true;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(done).toBe(false);
+      expect(await text(store, "k")).toBe("v0");
+      const exited = new Promise((resolve) => holder.once("exit", resolve));
+      holder.kill("SIGKILL");
+      await exited;
+      await pending;
+      expect(await text(store, "k")).toBe("v1");
+      expect(existsSync(lockFile)).toBe(false);
+      await store.close();
+    },
+  );
 
   it("list ignores files it did not write and stays correct while folders are pruned", async () => {
     const root = freshRoot();
