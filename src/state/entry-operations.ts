@@ -70,15 +70,11 @@ export abstract class EntryOperations {
    * executor inside {@link StateStore.transaction}.
    */
   protected abstract atomically<T>(op: string, fn: (ex: Executor) => Promise<T>): Promise<T>;
-  /** Whether anyone listens for events (none are delivered otherwise). */
-  protected abstract listening(): boolean;
-  /** Publishes (store) or buffers (transaction) one event. */
-  protected abstract emit(event: StateEvent): void;
-
-  #publish(events: readonly StateEvent[]): void {
-    if (events.length === 0 || !this.listening()) return;
-    for (const e of events) this.emit(e);
-  }
+  /**
+   * Delivers (store) or buffers until commit (transaction) committed changes, in version order;
+   * a returned promise settles once they were delivered.
+   */
+  protected abstract publish(events: readonly StateEvent[]): Promise<void> | undefined;
 
   /**
    * Returns the live value. Throws {@link NotFoundError} (message `"group/key"`) when absent or
@@ -122,7 +118,7 @@ export abstract class EntryOperations {
       const { changes } = await tx.run(DELETE_EXPIRED_ENTRY, [group, key, now]);
       return changes > 0 ? this.#log.record(tx, [{ type: "delete", group, key, version }], now) : [];
     });
-    this.#publish(events);
+    await this.publish(events);
     return null;
   }
 
@@ -161,7 +157,7 @@ export abstract class EntryOperations {
       await tx.run(UPSERT, [group, key, value, expires, version]);
       return this.#log.record(tx, [{ type: "set", group, key, value, version }], now);
     });
-    this.#publish(events);
+    await this.publish(events);
     return (events[0] as StateEvent).version;
   }
 
@@ -183,7 +179,7 @@ export abstract class EntryOperations {
       const { changes } = await tx.run(DELETE_ENTRY, [group, key]);
       return changes > 0 ? this.#log.record(tx, [{ type: "delete", group, key, version }], now) : [];
     });
-    this.#publish(events);
+    await this.publish(events);
     return events.length > 0;
   }
 
@@ -242,7 +238,7 @@ export abstract class EntryOperations {
       }
       return this.#log.record(tx, drafts, now);
     });
-    this.#publish(events);
+    await this.publish(events);
     const last = events[events.length - 1];
     return { versions, version: last === undefined ? null : last.version };
   }
@@ -310,7 +306,7 @@ export abstract class EntryOperations {
       removed = (await tx.run("DELETE FROM entries WHERE group_name = $1", [group])).changes;
       return removed > 0 ? this.#log.record(tx, [{ type: "delete_group", group, key: "", version }], now) : [];
     });
-    this.#publish(events);
+    await this.publish(events);
     return removed;
   }
 
@@ -338,7 +334,7 @@ export abstract class EntryOperations {
         now,
       );
     });
-    this.#publish(events);
+    await this.publish(events);
     return removed;
   }
 
@@ -472,7 +468,7 @@ export abstract class EntryOperations {
         now,
       );
     });
-    this.#publish(events);
+    await this.publish(events);
     return events.length;
   }
 }

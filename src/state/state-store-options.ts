@@ -52,6 +52,14 @@ export interface StateStoreOptions {
    * `reset` for any version before the newest.
    */
   changeRetentionMs?: number;
+  /**
+   * How often, in ms, the store looks in the change log for changes other processes committed
+   * (other connections to the same SQLite file, other nodes on PostgreSQL), so that this
+   * process's watchers and callbacks get them too, in version order. An integer; `0` disables
+   * the timer (a local write still delivers the changes committed before it). Default 250.
+   * Without a change log (`changeRetentionMs: 0`) only this process's changes are delivered.
+   */
+  changePollIntervalMs?: number;
 }
 
 /** A validated {@link StateStoreOptions} with every default filled in. */
@@ -67,6 +75,7 @@ export interface ResolvedStateStoreOptions {
   readonly watchBufferSize: number;
   readonly onListenerError: (err: unknown) => void;
   readonly changeRetentionMs: number;
+  readonly changePollIntervalMs: number;
 }
 
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
@@ -74,6 +83,7 @@ export const DEFAULT_WORKSPACE_STATE_DIRECTORY = ".core/state";
 export const DEFAULT_JOURNAL_BUCKET = "store";
 export const DEFAULT_WATCH_BUFFER_SIZE = 16;
 export const DEFAULT_CHANGE_RETENTION_MS = 3_600_000;
+export const DEFAULT_CHANGE_POLL_INTERVAL_MS = 250;
 
 /** @deprecated Renamed {@link StateStoreOptions}. */
 export type StateStoreConfig = StateStoreOptions;
@@ -131,6 +141,12 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
       { op: "state.open" },
     );
   }
+  const changePollIntervalMs = checkIntervalMs(
+    config.changePollIntervalMs,
+    "changePollIntervalMs",
+    "state.open",
+    DEFAULT_CHANGE_POLL_INTERVAL_MS,
+  );
   return Object.freeze({
     databasePath,
     database,
@@ -143,6 +159,7 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     watchBufferSize: buffer,
     onListenerError: config.onListenerError ?? defaultListenerError,
     changeRetentionMs,
+    changePollIntervalMs,
   });
 }
 

@@ -2,7 +2,15 @@ import { BackgroundJob } from "../background-job.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
 import { type Database, type Executor, likePrefix, openSqlite } from "../sql/index.js";
-import { ChangeLog, type ChangesSince, type ChangesSinceOptions, pruneChanges, readChanges } from "./change-log.js";
+import { ChangeFeed } from "./change-feed.js";
+import {
+  ChangeLog,
+  type ChangesSince,
+  type ChangesSinceOptions,
+  currentVersion,
+  pruneChanges,
+  readChanges,
+} from "./change-log.js";
 import { EntryOperations } from "./entry-operations.js";
 import { EventHub } from "./event-hub.js";
 import { insertJournalRow, type JournalCommit, type JournalRow, queryJournal } from "./journal.js";
@@ -56,12 +64,30 @@ export class StateStore extends EntryOperations {
   readonly #host: WorkspaceHost;
   readonly #scope = new TransactionScope("state store");
   readonly #purge: BackgroundJob<number>;
+  readonly #follow: BackgroundJob<number>;
   readonly #log: ChangeLog;
+  readonly #feed: ChangeFeed;
   #closed = false;
 
-  private constructor(db: Database, ownsDb: boolean, config: ResolvedStateStoreOptions, log: ChangeLog) {
+  private constructor(
+    db: Database,
+    ownsDb: boolean,
+    config: ResolvedStateStoreOptions,
+    log: ChangeLog,
+    hub: EventHub,
+    feed: ChangeFeed,
+  ) {
     super(config.clock, log);
     this.#log = log;
+    this.#hub = hub;
+    this.#feed = feed;
+    this.#follow = new BackgroundJob({
+      name: "state change follower",
+      intervalMs: log.logged ? config.changePollIntervalMs : 0,
+      clock: config.clock,
+      onError: config.onListenerError,
+      run: () => feed.follow(),
+    });
     this.#purge = new BackgroundJob({
       name: "state purge",
       intervalMs: config.purgeIntervalMs,
@@ -76,7 +102,6 @@ export class StateStore extends EntryOperations {
     this.#db = db;
     this.#ownsDb = ownsDb;
     this.#config = config;
-    this.#hub = new EventHub(config.onListenerError);
     this.#host = {
       now: () => Math.floor(config.clock.now()),
       commitWorkspace: (name, aggregate) => this.#commitWorkspace(name, aggregate),
@@ -96,16 +121,25 @@ export class StateStore extends EntryOperations {
     const resolved = normalizeStateStoreOptions(options);
     const owns = resolved.database === undefined;
     const db = resolved.database ?? (await openSqlite(resolved.databasePath as string, { clock: resolved.clock }));
+    const hub = new EventHub(resolved.onListenerError);
+    let store: StateStore | undefined;
     let log: ChangeLog;
+    let feed: ChangeFeed;
     try {
       if (resolved.migrate) await db.migrate(stateMigrations);
       log = await ChangeLog.open(db, { logged: resolved.changeRetentionMs > 0 });
+      const executor = () => store?.executor("state.follow") ?? db;
+      feed = new ChangeFeed(
+        { executor, logged: log.logged, hub },
+        resolved.migrate ? await currentVersion(db) : undefined,
+      );
     } catch (err) {
       if (owns) await db.close();
       throw err;
     }
-    const store = new StateStore(db, owns, resolved, log);
+    store = new StateStore(db, owns, resolved, log, hub, feed);
     store.#purge.start();
+    store.#follow.start();
     return store;
   }
 
@@ -146,7 +180,7 @@ export class StateStore extends EntryOperations {
     const events: StateEvent[] = [];
     const result = await this.#scope.run(() =>
       db.transaction(async (sqlTx) => {
-        const tx = new StateTransaction(sqlTx, this.#config.clock, this.#log, events, () => this.#hub.listening);
+        const tx = new StateTransaction(sqlTx, this.#config.clock, this.#log, events);
         try {
           return await fn(tx);
         } finally {
@@ -154,7 +188,7 @@ export class StateStore extends EntryOperations {
         }
       }),
     );
-    for (const e of events) this.#hub.dispatch(e);
+    await this.#feed.deliver(events);
     return result;
   }
 
@@ -316,6 +350,7 @@ export class StateStore extends EntryOperations {
     if (this.#closed) return;
     this.#closed = true;
     await this.#purge.stop();
+    await this.#follow.stop();
     await this.#hub.closeAll();
     for (const ws of [...this.#workspaces.values()]) await ws.close();
     if (this.#ownsDb) await this.#db.close();
@@ -331,12 +366,8 @@ export class StateStore extends EntryOperations {
     return this.executor(op).transaction(fn);
   }
 
-  protected listening(): boolean {
-    return this.#hub.listening;
-  }
-
-  protected emit(event: StateEvent): void {
-    this.#hub.dispatch(event);
+  protected publish(events: readonly StateEvent[]): Promise<void> | undefined {
+    return this.#feed.deliver(events);
   }
 
   async #commitWorkspace(name: string, aggregate: Record<string, number>): Promise<void> {
@@ -349,6 +380,6 @@ export class StateStore extends EntryOperations {
       await tx.run(UPSERT_SUMMARY, [group, value, version]);
       return this.#log.record(tx, [{ type: "set", group, key: "summary", value, version }], now);
     });
-    if (this.#hub.listening) for (const e of events) this.#hub.dispatch(e);
+    await this.#feed.deliver(events);
   }
 }

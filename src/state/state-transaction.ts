@@ -13,15 +13,13 @@ import type { StateEvent } from "./state-event.js";
 export class StateTransaction extends EntryOperations {
   readonly #tx: Executor;
   readonly #events: StateEvent[];
-  readonly #listening: () => boolean;
   #active = true;
 
   /** @internal Built by {@link StateStore.transaction}. */
-  constructor(tx: Executor, clock: Clock, log: ChangeLog, events: StateEvent[], listening: () => boolean) {
+  constructor(tx: Executor, clock: Clock, log: ChangeLog, events: StateEvent[]) {
     super(clock, log);
     this.#tx = tx;
     this.#events = events;
-    this.#listening = listening;
   }
 
   /**
@@ -49,11 +47,8 @@ export class StateTransaction extends EntryOperations {
     return fn(this.executor(op));
   }
 
-  protected listening(): boolean {
-    return this.#listening();
-  }
-
-  protected emit(event: StateEvent): void {
-    this.#events.push(event);
+  protected publish(events: readonly StateEvent[]): undefined {
+    this.#events.push(...events);
+    return undefined;
   }
 }

@@ -33,15 +33,24 @@ describe("StateStore config validation and normalisation", () => {
     expect(normalizeStateStoreOptions({ databasePath: ":memory:" }).purgeIntervalMs).toBe(60_000);
     expect(normalizeStateStoreOptions({ databasePath: ":memory:", purgeIntervalMs: 25 }).purgeIntervalMs).toBe(25);
     const clock = new ManualScheduler(0);
-    const off = await StateStore.open({ databasePath: ":memory:", purgeIntervalMs: 0, clock });
+    const off = await StateStore.open({ databasePath: ":memory:", purgeIntervalMs: 0, changePollIntervalMs: 0, clock });
     expect(clock.pending).toBe(0);
     await off.setWithTtl("g", "k", "v", 1);
     clock.advance(10 * 60_000);
     expect(await off.purgeExpired()).toBe(1);
     await off.close();
-    const on = await StateStore.open({ databasePath: ":memory:", purgeIntervalMs: 1_000, clock });
+    const on = await StateStore.open({
+      databasePath: ":memory:",
+      purgeIntervalMs: 1_000,
+      changePollIntervalMs: 0,
+      clock,
+    });
     expect(clock.pending).toBe(1);
     await on.close();
+    expect(clock.pending).toBe(0);
+    const following = await StateStore.open({ databasePath: ":memory:", purgeIntervalMs: 0, clock });
+    expect(clock.pending).toBe(1);
+    await following.close();
     expect(clock.pending).toBe(0);
   });
 
