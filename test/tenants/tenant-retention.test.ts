@@ -23,7 +23,7 @@ describe("snapshots, retention and garbage collection", () => {
       await store.checkpoint(ada);
       await expect
         .poll(async () => (await tenantHistory(objects, ada))?.snapshots.some((s) => s.txid === txid), {
-          timeout: 5000,
+          timeout: 20_000,
         })
         .toBe(true);
     };
@@ -34,11 +34,11 @@ describe("snapshots, retention and garbage collection", () => {
     t.clock.advance(6000);
     await write("three", 4); // snapshot at start + 12 s: the cutoff is start + 2 s
     await expect
-      .poll(async () => (await tenantHistory(objects, ada))?.snapshots.map((s) => s.txid), { timeout: 5000 })
+      .poll(async () => (await tenantHistory(objects, ada))?.snapshots.map((s) => s.txid), { timeout: 20_000 })
       .toEqual([2, 3, 4]);
     // The snapshot at 0 and the segments up to transaction 2 are deleted from storage too.
     await expect
-      .poll(async () => (await objectKeys(objects, `${ada.prefix()}snapshots/`)).length, { timeout: 5000 })
+      .poll(async () => (await objectKeys(objects, `${ada.prefix()}snapshots/`)).length, { timeout: 20_000 })
       .toBe(3);
     const history = await tenantHistory(objects, ada);
     expect(history?.segments.every((s) => s.last > 2)).toBe(true);
@@ -64,7 +64,7 @@ describe("snapshots, retention and garbage collection", () => {
     await expect(restoreTenant(objects, ada, new Date(start - 60_000), join(root, "early.db"))).rejects.toThrow(
       /before the oldest retained state/,
     );
-  });
+  }, 90_000);
 
   it("takes a snapshot on a timer when segments stay small", async () => {
     const store = await t.open({ snapshotFraction: 1000, snapshotIntervalMs: 60_000 });
@@ -78,6 +78,6 @@ describe("snapshots, retention and garbage collection", () => {
     t.clock.advance(60_000);
     await db.run("INSERT INTO notes VALUES ('y')");
     await store.checkpoint(ada);
-    await expect.poll(() => store.stats.replication.snapshots, { timeout: 5000 }).toBe(before + 1);
+    await expect.poll(() => store.stats.replication.snapshots, { timeout: 20_000 }).toBe(before + 1);
   });
 });
