@@ -81,9 +81,9 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
       clock,
       ...config.tenants,
       unsafeNoCas: config.unsafeNoCas,
-      onReapFailure: (key, error) => {
+      onError: (error, key) => {
         metrics.checkpointFailures.inc();
-        serverWarning(`tenant ${key}`, error);
+        serverWarning(key === undefined ? "tenant store" : `tenant ${key}`, error);
       },
       onShipped: (event) => metrics.shipped(event),
     });

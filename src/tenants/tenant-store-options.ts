@@ -12,7 +12,7 @@ import type { TenantKey } from "./tenant-key.js";
  *   objectStore: new FileObjectStore({ root: "./.storeroom/objects" }),
  *   cacheRoot: "./.storeroom/cache",
  *   durability: "sync",
- *   onReapFailure: (key, err) => log.warn({ tenant: String(key), err }, "tenant replication failed"),
+ *   onError: (err, key) => log.warn({ tenant: key?.toString(), err }, "tenant replication failed"),
  * });
  * ```
  */
@@ -51,10 +51,18 @@ export interface TenantStoreOptions {
   /** Time source for idleness, intervals and record times. Default the system clock. */
   clock?: Clock;
   /**
-   * Receives errors of background work (publication retries, reaper, LRU evictions). The
-   * tenant stays resident and is retried. Default: `process.emitWarning`.
+   * Receives errors of background work: a tenant's publication retries, reaper passes and LRU
+   * evictions (with the tenant's `key`; the tenant stays resident and is retried) and a failed
+   * background pass as a whole (without `key`). Default: `process.emitWarning`.
+   */
+  onError?: (error: unknown, key?: TenantKey) => void;
+  /**
+   * @deprecated Use `onError` (its arguments are `(error, key)`). Receives the errors that
+   * name a tenant; the others become process warnings. Giving both is an error.
    */
   onReapFailure?: (key: TenantKey, error: unknown) => void;
+  /** @deprecated Use `syncIntervalMs` (the longest a write waits for publication). Giving both is an error. */
+  checkpointIntervalMs?: number;
   /** Called after each successful publication round (for metrics: bytes, transactions, lag). */
   onShipped?: (event: ShipEvent) => void;
   /** Bytes of local files of evicted tenants kept as a warm cache (oldest removed first). Default 0: removed on eviction. */

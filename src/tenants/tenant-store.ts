@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { BackgroundJob, MAX_INTERVAL_MS } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError, UnsupportedError } from "../errors.js";
-import { booleanOption } from "../internal/option-checks.js";
+import { booleanOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import { openSqlite } from "../sql/index.js";
 import { lockCache } from "./cache-lock.js";
@@ -21,7 +21,7 @@ import {
 } from "./replica-host.js";
 import { MANIFEST_NAME } from "./replica-layout.js";
 import { type PrepareContext, prepareReplica, summary } from "./replica-prepare.js";
-import { count, forEachLimit, isClosed, validKey } from "./store-helpers.js";
+import { count, forEachLimit, isClosed, resolveDeprecatedOptions, validKey } from "./store-helpers.js";
 import { listTenants } from "./tenant-catalog.js";
 import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
 import type { TenantConflictError } from "./tenant-conflict-error.js";
@@ -70,7 +70,7 @@ export class TenantStore {
   readonly #lruSize: number;
   readonly #idleTtlMs: number;
   readonly #clock: Clock;
-  readonly #onFailure: (key: TenantKey, error: unknown) => void;
+  readonly #onError: (error: unknown, key?: TenantKey) => void;
   readonly #budget: DiskBudget;
   readonly #counters: ReplicationCounters = zeroCounters();
   readonly #host: ReplicaHost;
@@ -91,18 +91,18 @@ export class TenantStore {
   /** The conditional-write check, once it passed (or was overridden); `undefined` until then. */
   #checked: Promise<void> | undefined;
   #unsafeNoCas = false;
-  #reaping = false;
   #closing: Promise<void> | undefined;
 
   private constructor(options: TenantStoreOptions) {
     this.#objects = options.objectStore;
     this.cacheRoot = resolve(options.cacheRoot ?? "./.storeroom/cache");
-    this.#lruSize = count(options.lruSize ?? 1000, "lruSize", 1);
+    const resolved = resolveDeprecatedOptions(options);
+    this.#lruSize = positiveInteger(options.lruSize, "lruSize", "tenants.open", 1000);
     this.#idleTtlMs = count(options.idleTtlMs ?? 300_000, "idleTtlMs", 0);
     this.durability = options.durability ?? "async";
     const settings: ReplicationSettings = {
       durability: this.durability,
-      syncIntervalMs: count(options.syncIntervalMs ?? 1000, "syncIntervalMs", 0),
+      syncIntervalMs: count(resolved.syncIntervalMs ?? 1000, "syncIntervalMs", 0),
       snapshotFraction: count(options.snapshotFraction ?? 0.5, "snapshotFraction", 0),
       snapshotIntervalMs: count(options.snapshotIntervalMs ?? 6 * 3_600_000, "snapshotIntervalMs", 0),
       retentionMs: count(options.retentionMs ?? 24 * 3_600_000, "retentionMs", 0),
@@ -116,9 +116,12 @@ export class TenantStore {
     };
     this.#budget = new DiskBudget(count(options.diskBudgetBytes ?? 0, "diskBudgetBytes", 0));
     this.#clock = options.clock ?? systemClock;
-    this.#onFailure =
-      options.onReapFailure ??
-      ((key, error) => process.emitWarning(`tenant ${key}: ${error instanceof Error ? error.message : String(error)}`));
+    this.#onError =
+      resolved.onError ??
+      ((error, key) =>
+        process.emitWarning(
+          `${key === undefined ? "tenant store" : `tenant ${key}`}: ${error instanceof Error ? error.message : String(error)}`,
+        ));
     this.#leaser = {
       acquire: (key) => this.#acquire(key),
       release: (handle) => this.#release(handle),
@@ -141,7 +144,7 @@ export class TenantStore {
       counters: this.#counters,
       ready: () => this.#probe(),
       shipped: (event) => onShipped?.(event),
-      failed: (key, error) => this.#onFailure(key, error),
+      failed: (key, error) => this.#onError(error, key),
       fenced: (key) => this.#fenced(key),
     };
     this.#prepare = {
@@ -150,21 +153,19 @@ export class TenantStore {
       multipartBytes: settings.multipartBytes,
       quietHost: { ...this.#host, fenced: () => undefined },
     };
-    const warn = (job: string) => (err: unknown) =>
-      process.emitWarning(`tenant store ${job} failed: ${err instanceof Error ? err.message : String(err)}`);
     this.#reaper = new BackgroundJob({
       name: "tenant reaper",
       intervalMs: this.#idleTtlMs === 0 ? 0 : halfInterval(this.#idleTtlMs),
-      run: () => this.reap(),
+      run: () => this.#reapIdle(),
       clock: this.#clock,
-      onError: warn("reaper"),
+      onError: (err) => this.#onError(err),
     });
     this.#publisher = new BackgroundJob({
       name: "tenant publication",
       intervalMs: settings.syncIntervalMs === 0 ? 0 : halfInterval(settings.syncIntervalMs),
       run: () => this.#publishDue(),
       clock: this.#clock,
-      onError: warn("publication"),
+      onError: (err) => this.#onError(err),
     });
   }
 
@@ -207,7 +208,7 @@ export class TenantStore {
   /**
    * Resolves once the background pass started by {@link TenantStore.open} has loaded and
    * published every cached tenant a crashed store left with possibly unpublished changes.
-   * Failures went to `onReapFailure` (those tenants are retried in the background).
+   * Failures went to `onError` (those tenants are retried in the background).
    */
   recovered(): Promise<void> {
     return this.#recovering;
@@ -401,10 +402,15 @@ export class TenantStore {
   /**
    * Publishes every resident tenant with writes not yet published (the publication job runs
    * this every `syncIntervalMs / 2`; a tenant whose last attempt failed waits for its retry
-   * pause). Failures go to `onReapFailure`. Resolves with the tenants published and failed.
+   * pause). Failures go to `onError`. Resolves with the tenants published and failed.
    */
   publishPending(): Promise<PassResult> {
     return this.#publisher.runOnce();
+  }
+
+  /** @deprecated Use {@link TenantStore.publishPending}: publication is continuous, nothing waits for a checkpoint. */
+  checkpointDue(): Promise<PassResult> {
+    return this.publishPending();
   }
 
   async #publishDue(): Promise<PassResult> {
@@ -422,31 +428,30 @@ export class TenantStore {
 
   /**
    * Evicts every unleased tenant idle for `idleTtlMs` (the reaper runs this every
-   * `idleTtlMs / 2`). Each eviction runs on its own; failures go to `onReapFailure` and the
-   * tenant stays resident for the next pass. Does nothing when `idleTtlMs` is 0.
+   * `idleTtlMs / 2`; passes never overlap). Each eviction runs on its own; failures go to
+   * `onError` and the tenant stays resident for the next pass. Does nothing when `idleTtlMs` is 0.
    */
-  async reap(): Promise<PassResult> {
-    if (this.#idleTtlMs === 0 || this.#closing !== undefined || this.#reaping) return { done: 0, failed: 0 };
-    this.#reaping = true;
-    try {
-      const now = this.#clock.now();
-      const idle = [...this.#resident.values()].filter(
-        (h) => h.state === "open" && h.leases === 0 && now - h.lastAccess >= this.#idleTtlMs,
-      );
-      let done = 0;
-      let failed = 0;
-      await forEachLimit(idle, PASS_CONCURRENCY, async (h) => {
-        try {
-          if (await this.#retire(h, false)) done += 1;
-        } catch (err) {
-          failed += 1;
-          this.#onFailure(h.key, err);
-        }
-      });
-      return { done, failed };
-    } finally {
-      this.#reaping = false;
-    }
+  reap(): Promise<PassResult> {
+    return this.#reaper.runOnce();
+  }
+
+  async #reapIdle(): Promise<PassResult> {
+    if (this.#idleTtlMs === 0 || this.#closing !== undefined) return { done: 0, failed: 0 };
+    const now = this.#clock.now();
+    const idle = [...this.#resident.values()].filter(
+      (h) => h.state === "open" && h.leases === 0 && now - h.lastAccess >= this.#idleTtlMs,
+    );
+    let done = 0;
+    let failed = 0;
+    await forEachLimit(idle, PASS_CONCURRENCY, async (h) => {
+      try {
+        if (await this.#retire(h, false)) done += 1;
+      } catch (err) {
+        failed += 1;
+        this.#onError(err, h.key);
+      }
+    });
+    return { done, failed };
   }
 
   /**
@@ -512,7 +517,7 @@ export class TenantStore {
           this.#release(handle);
         }
       } catch (err) {
-        if (!(err instanceof ClosedError)) this.#onFailure(c.key, err);
+        if (!(err instanceof ClosedError)) this.#onError(err, c.key);
       }
     });
   }
@@ -607,7 +612,7 @@ export class TenantStore {
         excess -= 1;
       }
     }
-    await Promise.all(victims.map((v) => this.#retire(v, false).catch((err) => this.#onFailure(v.key, err))));
+    await Promise.all(victims.map((v) => this.#retire(v, false).catch((err) => this.#onError(err, v.key))));
   }
 
   /**
@@ -673,7 +678,7 @@ export class TenantStore {
     if (handle.state !== "open") return;
     const conflict: TenantConflictError = handle.replica.conflict;
     this.#retire(handle, true).catch((err) => {
-      if (err !== conflict) this.#onFailure(key, err);
+      if (err !== conflict) this.#onError(err, key);
     });
   }
 

@@ -41,7 +41,7 @@ export function useTenantStores(): {
         cacheRoot: newCacheRoot(),
         clock,
         idleTtlMs: 0,
-        onReapFailure: (key, error) => failures.push({ key: key.toString(), error }),
+        onError: (error, key) => failures.push({ key: String(key), error }),
         ...options,
       });
       open.push(store);

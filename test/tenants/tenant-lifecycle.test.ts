@@ -127,7 +127,7 @@ describe("TenantStore: leases, LRU, reaper", () => {
     expect(off.stats.resident).toBe(1);
   });
 
-  it("reports reap failures to onReapFailure and keeps the tenant for the next pass", async () => {
+  it("reports reap failures to onError and keeps the tenant for the next pass", async () => {
     const objects = new FaultyObjectStore(t.objects());
     const store = await t.open({ objectStore: objects, idleTtlMs: 1000 });
     await store.withTenant(ada, (db) => db.run("CREATE TABLE t (x)"));

@@ -51,7 +51,7 @@ describe("overlap: two stores write one tenant through one object store", () => 
     });
   }
 
-  it("raises a conflict found in the background through onReapFailure, then once on the next call", async () => {
+  it("raises a conflict found in the background through onError, then once on the next call", async () => {
     const a = await t.open();
     const b = await t.open({ syncIntervalMs: 5 });
     const dbA = await a.get(ada);

@@ -280,7 +280,7 @@ describe("TenantStore: publication, eviction, close", () => {
     expect(await count(await next.get(ada))).toBe(1);
   });
 
-  it("reports eviction errors to the LRU and onReapFailure, and recovers on a later pass", async () => {
+  it("reports eviction errors to the LRU and onError, and recovers on a later pass", async () => {
     const objects = new FaultyObjectStore(t.objects());
     const store = await t.open({ objectStore: objects, lruSize: 1 });
     await store.withTenant(ada, async (db) => {

@@ -1,0 +1,82 @@
+import { describe, expect, it, vi } from "vitest";
+import { InvalidArgumentError } from "../../src/errors.js";
+import { TenantKey, type TenantStoreOptions } from "../../src/tenants/index.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
+import { useTenantStores } from "./tenant-fixture.js";
+
+const ada = TenantKey.user("acme", "ada");
+
+describe("TenantStore options: one onError, deprecated aliases, removed options named", () => {
+  const t = useTenantStores();
+
+  it("the deprecated onReapFailure still receives (key, error) of a failed eviction", async () => {
+    const objects = new FaultyObjectStore(t.objects());
+    const seen: string[] = [];
+    const store = await t.open({
+      objectStore: objects,
+      idleTtlMs: 1000,
+      onError: undefined,
+      onReapFailure: (key, error) => seen.push(`${key}: ${error instanceof Error ? error.name : String(error)}`),
+    });
+    await store.withTenant(ada, (db) => db.run("CREATE TABLE t (x)"));
+    objects.failNext("put");
+    t.clock.advance(1000);
+    expect(await store.reap()).toEqual({ done: 0, failed: 1 });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^acme\/users\/ada: /);
+    expect(t.failures).toEqual([]); // the fixture's onError was replaced, not called as well
+    expect(await store.reap()).toEqual({ done: 1, failed: 0 });
+  });
+
+  it("refuses onError together with its deprecated alias, naming both", async () => {
+    const error = await t.open({ onReapFailure: () => undefined }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toMatch(/onError and its deprecated alias onReapFailure/);
+  });
+
+  it("checkpointIntervalMs is the deprecated name of syncIntervalMs", async () => {
+    const store = await t.open({ checkpointIntervalMs: 20 });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (body TEXT)");
+    await vi.waitFor(async () => expect((await store.inspect(ada)).replica?.txid).toBe(1), { timeout: 5000 });
+
+    const off = await t.open({ checkpointIntervalMs: 0 });
+    const other = await off.get(TenantKey.user("acme", "bob"));
+    await other.run("CREATE TABLE notes (body TEXT)");
+    expect((await off.inspect(TenantKey.user("acme", "bob"))).replica?.txid).toBe(0); // timer off: not published
+    await expect(t.open({ checkpointIntervalMs: 5, syncIntervalMs: 5 })).rejects.toThrow(
+      /syncIntervalMs and its deprecated alias checkpointIntervalMs/,
+    );
+    await expect(t.open({ checkpointIntervalMs: -1 })).rejects.toThrow(/syncIntervalMs/);
+  });
+
+  it("checkpointDue() is the deprecated name of publishPending()", async () => {
+    const store = await t.open({ syncIntervalMs: 0 });
+    await store.withTenant(ada, (db) => db.run("CREATE TABLE t (x)"));
+    expect((await store.inspect(ada)).replica?.txid).toBe(0);
+    expect(await store.checkpointDue()).toEqual({ done: 1, failed: 0 });
+    expect((await store.inspect(ada)).replica?.txid).toBe(1);
+    expect(await store.checkpointDue()).toEqual({ done: 0, failed: 0 });
+  });
+
+  it("refuses removed and malformed options by name instead of ignoring them, and opens nothing", async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ checkpointWrites: 100 }, /^checkpointWrites is no longer supported/],
+      [{ connect: async () => undefined }, /^connect is no longer supported/],
+      [{ lruSize: 1.5 }, /^lruSize must be a positive integer, got 1.5/],
+      [{ lruSize: "10" }, /^lruSize must be a positive integer/],
+      [{ onShipped: "log" }, /^onShipped must be a function/],
+      [{ onError: {} }, /^onError must be a function/],
+    ];
+    for (const [options, message] of cases) {
+      const cacheRoot = t.newCacheRoot();
+      const error = await t
+        .open({ cacheRoot, ...(options as Partial<TenantStoreOptions>) })
+        .catch((err: unknown) => err);
+      expect(error, JSON.stringify(Object.keys(options))).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toMatch(message);
+      // The cache was not locked: a valid store opens on it at once.
+      await expect(t.open({ cacheRoot })).resolves.toBeDefined();
+    }
+  });
+});
