@@ -72,6 +72,11 @@ export class FaultyObjectStore implements ObjectStore {
    * at a chosen point, e.g. hold a `put` until another writer has gone first.
    */
   beforeCall: ((method: ObjectStoreMethod, key: string) => void | Promise<void>) | undefined;
+  /**
+   * Bytes the real store holds from every `put` and `putPart` that reached it (the stored size,
+   * read back right after each call): what a caller uploaded, counted outside the caller.
+   */
+  uploadedBytes = 0;
   readonly #inner: ObjectStore;
   #rules: Rule[] = [];
 
@@ -142,7 +147,11 @@ export class FaultyObjectStore implements ObjectStore {
   }
 
   put(key: string, body: ObjectBodyInput, options?: PutOptions): Promise<{ etag: string }> {
-    return this.#call("put", key, () => this.#inner.put(key, body, options));
+    return this.#call("put", key, async () => {
+      const result = await this.#inner.put(key, body, options);
+      this.uploadedBytes += (await this.#inner.head(key))?.size ?? 0;
+      return result;
+    });
   }
 
   delete(key: string): Promise<void> {
@@ -164,7 +173,11 @@ export class FaultyObjectStore implements ObjectStore {
     body: ObjectBodyInput,
     options?: { contentLength?: number },
   ): Promise<{ etag: string; size: number }> {
-    return this.#call("putPart", key, () => this.#inner.putPart(key, uploadId, partNumber, body, options));
+    return this.#call("putPart", key, async () => {
+      const result = await this.#inner.putPart(key, uploadId, partNumber, body, options);
+      this.uploadedBytes += result.size;
+      return result;
+    });
   }
 
   completeMultipart(
