@@ -50,10 +50,11 @@ describe("point-in-time restore (model)", () => {
   const t = useTenantStores();
   const root = useTempDir("storeroom-restore-model-");
 
-  it("restoring any transaction of a random history gives the database exactly as it was after it", async () => {
+  it("restoring any transaction or any time of a random history gives the database exactly as it was then", async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 18 }), async (ops) => {
+      // Each operation is followed by a pause of 0-2 ms on the store's clock: several commits share a millisecond.
+      fc.asyncProperty(fc.array(fc.tuple(op, fc.nat(2)), { minLength: 1, maxLength: 18 }), async (ops) => {
         run += 1;
         const objects = new MemoryObjectStore();
         // Small thresholds: checkpoints, snapshots, packs and restarted WALs all happen within a few writes.
@@ -65,16 +66,20 @@ describe("point-in-time restore (model)", () => {
           orphanGraceMs: 0,
         });
         const states = new Map<number, string>();
+        /** The state after each operation and the clock time it was published at (sync: at its commit). */
+        const timeline: { time: number; state: string }[] = [];
         const record = async (): Promise<void> => {
           const view = await store.get(ada); // resident again after an eviction
           const txid = (await store.inspect(ada)).replica?.txid ?? 0;
-          states.set(txid, await dump(view));
+          const state = await dump(view);
+          states.set(txid, state);
+          timeline.push({ time: t.clock.now(), state });
         };
         const db = await store.get(ada);
         await db.run("CREATE TABLE notes (id INTEGER PRIMARY KEY, body BLOB)");
         await record();
         let next = 0;
-        for (const o of ops) {
+        for (const [o, pause] of ops) {
           if (o.kind === "insert") {
             await db.transaction(async (tx) => {
               for (let i = 0; i < o.rows; i++)
@@ -94,6 +99,7 @@ describe("point-in-time restore (model)", () => {
             await db.run("INSERT INTO notes VALUES ($1, 'after an outside checkpoint')", [next++]);
           }
           await record();
+          t.clock.advance(pause);
         }
         const history = await tenantHistory(objects, ada);
         expect(history?.txid).toBe(Math.max(...states.keys()));
@@ -102,6 +108,17 @@ describe("point-in-time restore (model)", () => {
           await restoreTenant(objects, ada, txid, to);
           const restored = await openSqlite(to, { readonly: true });
           expect(await restored.get("PRAGMA integrity_check")).toEqual({ integrity_check: "ok" });
+          expect(await dump(restored)).toBe(expected);
+          await restored.close();
+        }
+        // By time: every published instant, and the millisecond before it when nothing was published then.
+        const times = new Set(timeline.map((e) => e.time));
+        const points = [...times, ...[...times].map((time) => time - 1).filter((time) => !times.has(time))];
+        for (const time of points.filter((p) => p >= (timeline[0] as { time: number }).time)) {
+          const expected = timeline.filter((e) => e.time <= time).at(-1)?.state;
+          const to = join(root, `r${run}-at-${time}.db`);
+          await restoreTenant(objects, ada, new Date(time), to);
+          const restored = await openSqlite(to, { readonly: true });
           expect(await dump(restored)).toBe(expected);
           await restored.close();
         }
