@@ -12,7 +12,7 @@ const dir = useTempDir("storeroom-crash-");
 const child = fileURLToPath(new URL("./fixtures/broker-child.mjs", import.meta.url));
 const dist = fileURLToPath(new URL("../../dist/bus/index.js", import.meta.url));
 const ROUNDS = 10;
-const MAX_PER_ROUND = 400;
+const MAX_PER_ROUND = 150;
 
 function spawnBroker(path: string): Promise<{ proc: ChildProcess; url: string }> {
   if (!existsSync(dist)) throw new Error("dist/bus/index.js is missing: run `npm run build` (npm test does)");
