@@ -3,6 +3,7 @@ import type WebSocket from "ws";
 import { systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, StoreError } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
+import { functionOption, nonEmptyString, positiveInteger } from "../internal/option-checks.js";
 import { backoffDelay } from "./backoff.js";
 import type { BusClientOptions } from "./bus-client-options.js";
 import { BusDeliveryError } from "./bus-delivery-error.js";
@@ -71,16 +72,7 @@ export class BusClient {
 
   constructor(options: BusClientOptions) {
     this.#key = hmacKey(options.hmacSecret);
-    this.#o = {
-      dedupeSize: 4096,
-      minBackoffMs: 100,
-      maxBackoffMs: 5000,
-      source: "storeroom",
-      peersTimeoutMs: 5000,
-      clock: systemClock,
-      headers: {},
-      ...options,
-    };
+    this.#o = resolveOptions(options);
     this.#seen = new LruMap(this.#o.dedupeSize);
   }
 
@@ -318,4 +310,37 @@ export class BusClient {
   #report(err: unknown): void {
     (this.#o.onError ?? console.error)(err);
   }
+}
+
+const OP = "bus.client.create";
+
+/** Validated options with their defaults; an option given as `undefined` takes its default. */
+function resolveOptions(
+  options: BusClientOptions,
+): Required<Omit<BusClientOptions, "onError">> & Pick<BusClientOptions, "onError"> {
+  const minBackoffMs = positiveInteger(options.minBackoffMs, "minBackoffMs", OP, 100);
+  const maxBackoffMs = positiveInteger(options.maxBackoffMs, "maxBackoffMs", OP, Math.max(5000, minBackoffMs));
+  if (maxBackoffMs < minBackoffMs) {
+    throw new InvalidArgumentError(
+      `maxBackoffMs must be at least minBackoffMs (${minBackoffMs}), got ${maxBackoffMs}`,
+      {
+        op: OP,
+      },
+    );
+  }
+  return {
+    url: nonEmptyString(options.url, "url", OP),
+    name: nonEmptyString(options.name, "name", OP),
+    token: nonEmptyString(options.token, "token", OP),
+    hmacSecret: options.hmacSecret,
+    onMessage: functionOption(options.onMessage, "onMessage", OP, true) as BusClientOptions["onMessage"],
+    onError: functionOption(options.onError, "onError", OP),
+    dedupeSize: positiveInteger(options.dedupeSize, "dedupeSize", OP, 4096),
+    minBackoffMs,
+    maxBackoffMs,
+    source: options.source === undefined ? "storeroom" : nonEmptyString(options.source, "source", OP),
+    peersTimeoutMs: positiveInteger(options.peersTimeoutMs, "peersTimeoutMs", OP, 5000),
+    clock: options.clock ?? systemClock,
+    headers: options.headers ?? {},
+  };
 }

@@ -19,6 +19,26 @@ export function booleanOption(value: unknown, option: string, op: string, fallba
   return value;
 }
 
+/** `value` when it is a non-empty string; anything else (`undefined` too) throws naming `option`. */
+export function nonEmptyString(value: unknown, option: string, op: string): string {
+  if (typeof value !== "string" || value === "") {
+    throw new InvalidArgumentError(`${option} must be a non-empty string`, { op });
+  }
+  return value;
+}
+
+/** `value` when it is a function, `undefined` when it is `undefined` and optional; anything else throws naming `option`. */
+export function functionOption<F extends (...args: never[]) => unknown>(
+  value: F | undefined,
+  option: string,
+  op: string,
+  required = false,
+): F | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== "function") throw new InvalidArgumentError(`${option} must be a function`, { op });
+  return value;
+}
+
 /**
  * The `database` option, or the deprecated `db` it replaced; throws naming `database` when
  * neither is given or both are.

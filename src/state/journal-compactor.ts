@@ -30,7 +30,7 @@ export interface CompactResult {
 }
 
 /** Validated {@link CompactOptions}. */
-export interface NormalisedCompactOptions {
+export interface NormalizedCompactOptions {
   readonly before: number;
   readonly output: string;
   readonly format: ArchiveFormat;
@@ -38,7 +38,7 @@ export interface NormalisedCompactOptions {
 }
 
 /** Validates and fills defaults; throws {@link InvalidArgumentError}. */
-export function normalizeCompactOptions(options: CompactOptions): NormalisedCompactOptions {
+export function normalizeCompactOptions(options: CompactOptions): NormalizedCompactOptions {
   const before = options?.before instanceof Date ? options.before.getTime() : options?.before;
   if (typeof before !== "number" || !Number.isFinite(before)) {
     throw new InvalidArgumentError("compact needs a before time (ms or Date)", { op: "state.compact" });
@@ -83,7 +83,7 @@ const LOST_RACE = Symbol("lost race");
  */
 export async function compactJournal(
   db: Database,
-  options: NormalisedCompactOptions,
+  options: NormalizedCompactOptions,
   now: number,
 ): Promise<CompactResult> {
   const first = await compactOnce(db, options, now, false);
@@ -99,7 +99,7 @@ const COMPACT_LOCK = { name: "storeroom.state.compact" };
 
 async function compactOnce(
   db: Database,
-  options: NormalisedCompactOptions,
+  options: NormalizedCompactOptions,
   now: number,
   locked: boolean,
 ): Promise<CompactResult | typeof LOST_RACE> {
@@ -119,7 +119,7 @@ async function compactOnce(
 async function archiveRows(
   reader: Executor,
   writer: Executor,
-  options: NormalisedCompactOptions,
+  options: NormalizedCompactOptions,
   now: number,
 ): Promise<CompactResult | typeof LOST_RACE> {
   const rows = await reader.all<JournalDbRow>(

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../errors.js";
+import { functionOption } from "../internal/option-checks.js";
 import type { TenantHandle } from "./tenant-handle.js";
 import { TenantKey, type TenantKeyInit } from "./tenant-key.js";
 import type { TenantStoreOptions } from "./tenant-store-options.js";
@@ -66,15 +67,9 @@ export function resolveDeprecatedOptions(options: TenantStoreOptions): {
       op: "tenants.open",
     });
   }
-  for (const [name, fn] of [
-    ["onError", onError],
-    ["onReapFailure", onReapFailure],
-    ["onShipped", options.onShipped],
-  ] as const) {
-    if (fn !== undefined && typeof fn !== "function") {
-      throw new InvalidArgumentError(`${name} must be a function`, { op: "tenants.open" });
-    }
-  }
+  functionOption(onError, "onError", "tenants.open");
+  functionOption(onReapFailure, "onReapFailure", "tenants.open");
+  functionOption(options.onShipped, "onShipped", "tenants.open");
   return {
     syncIntervalMs: syncIntervalMs ?? checkpointIntervalMs,
     onError:

@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { type Clock, systemClock } from "../clock.js";
 import { ConflictError, InvalidArgumentError, NotFoundError } from "../errors.js";
+import { nonEmptyString } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import { type LogItem, MANIFEST_FORMAT, type Manifest, type SnapshotEntry } from "./manifest.js";
 import { retain, segmentsIn } from "./manifest-log.js";
@@ -32,6 +34,16 @@ export interface TenantHistory {
 
 /** Where to restore: a transaction id, or a time (the last transaction published at or before it). */
 export type RestorePoint = number | Date;
+
+/** Options of {@link restoreAsNewGeneration}. */
+export interface NewGenerationOptions {
+  /** Directory for the rebuilt database and snapshot while they are prepared. Default the OS temp directory. */
+  tempDir?: string;
+  /** History the new manifest keeps, like `TenantStoreOptions.retentionMs`. Default 86400000 (24 h). */
+  retentionMs?: number;
+  /** Time of the new snapshot and of retention. Default the system clock. */
+  clock?: Clock;
+}
 
 const UNMANAGED_WRITER = "restore";
 
@@ -101,26 +113,31 @@ export async function restoreAsNewGeneration(
   store: ObjectStore,
   key: TenantKey | TenantKeyInit,
   at: RestorePoint,
-  options: { tempDir?: string; retentionMs?: number; now?: number } = {},
+  options: NewGenerationOptions = {},
 ): Promise<NewGeneration> {
   const valid = checked(key);
+  const op = "tenants.restore";
+  const retentionMs = options.retentionMs ?? 24 * 3_600_000;
+  if (typeof retentionMs !== "number" || !Number.isFinite(retentionMs) || retentionMs < 0) {
+    throw new InvalidArgumentError(`retentionMs must be a non-negative number, got ${String(retentionMs)}`, { op });
+  }
+  const dir = options.tempDir === undefined ? tmpdir() : nonEmptyString(options.tempDir, "tempDir", op);
   const writer = randomId();
   const objects = new ReplicaObjects(store, valid.prefix(), writer, Number.POSITIVE_INFINITY);
   const stored = await manifestOf(objects, valid);
   const m = stored.manifest;
   const restoredTxid = await resolvePoint(objects, m, at);
-  const dir = options.tempDir ?? tmpdir();
   await mkdir(dir, { recursive: true });
   const db = join(dir, `${randomUUID()}.restore`);
   const image = join(dir, `${randomUUID()}.snapshot`);
   try {
     await restoreDatabase(objects, m, restoredTxid, db);
     const info = await writeSnapshotFile(db, undefined, null, image);
-    const now = options.now ?? Date.now();
+    const now = (options.clock ?? systemClock).now();
     const generation = randomId();
     const txid = m.txid + 1;
     const entry = await objects.writeSnapshot(image, info, txid, generation, now);
-    const kept = retain([...m.snapshots, entry], m.log, now - (options.retentionMs ?? 24 * 3_600_000));
+    const kept = retain([...m.snapshots, entry], m.log, now - retentionMs);
     const next: Manifest = {
       format: MANIFEST_FORMAT,
       generation,

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
-import { TenantKey, type TenantStoreOptions } from "../../src/tenants/index.js";
+import { restoreAsNewGeneration, TenantKey, type TenantStoreOptions, tenantHistory } from "../../src/tenants/index.js";
 import { FaultyObjectStore } from "../support/faulty-object-store.js";
-import { useTenantStores } from "./tenant-fixture.js";
+import { objectKeys, useTenantStores } from "./tenant-fixture.js";
 
 const ada = TenantKey.user("acme", "ada");
 
@@ -78,5 +78,35 @@ describe("TenantStore options: one onError, deprecated aliases, removed options 
       // The cache was not locked: a valid store opens on it at once.
       await expect(t.open({ cacheRoot })).resolves.toBeDefined();
     }
+  });
+});
+
+describe("restoreAsNewGeneration options", () => {
+  const t = useTenantStores();
+
+  it("times the new snapshot with the given clock and names a malformed option before writing anything", async () => {
+    const objects = t.objects();
+    const store = await t.open({ syncIntervalMs: 0 });
+    await store.withTenant(ada, async (db) => {
+      await db.run("CREATE TABLE notes (body TEXT)");
+      await db.run("INSERT INTO notes VALUES ('one')");
+    });
+    await store.close();
+    const before = await objectKeys(objects, ada.prefix());
+    for (const [options, message] of [
+      [{ retentionMs: -1 }, /^retentionMs must be a non-negative number/],
+      [{ tempDir: "" }, /^tempDir must be a non-empty string/],
+    ] as const) {
+      const error = await restoreAsNewGeneration(objects, ada, 1, options).catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toMatch(message);
+    }
+    expect(await objectKeys(objects, ada.prefix())).toEqual(before);
+
+    t.clock.advance(60_000);
+    const restored = await restoreAsNewGeneration(objects, ada, 1, { clock: t.clock, tempDir: t.newCacheRoot() });
+    expect(restored.txid).toBe(3);
+    const history = await tenantHistory(objects, ada);
+    expect(history?.snapshots.find((s) => s.generation === restored.generation)?.time).toBe(t.clock.now());
   });
 });

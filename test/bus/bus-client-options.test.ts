@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { BusClient } from "../../src/bus/bus-client.js";
+import type { BusClientOptions } from "../../src/bus/bus-client-options.js";
+import { InvalidArgumentError } from "../../src/errors.js";
+import { SECRET } from "./bus-fixtures.js";
+
+const valid: BusClientOptions = {
+  url: "ws://127.0.0.1:1/bus",
+  name: "ada",
+  token: "t",
+  hmacSecret: SECRET,
+  onMessage: () => undefined,
+};
+
+describe("BusClient options", () => {
+  it("an option given as undefined means its default", () => {
+    const client = new BusClient({
+      ...valid,
+      dedupeSize: undefined,
+      minBackoffMs: undefined,
+      maxBackoffMs: undefined,
+      peersTimeoutMs: undefined,
+      source: undefined,
+      clock: undefined,
+      headers: undefined,
+    });
+    expect(client.connected).toBe(false);
+  });
+
+  it("refuses a malformed option with InvalidArgumentError naming it", () => {
+    const cases: [Partial<Record<keyof BusClientOptions, unknown>>, RegExp][] = [
+      [{ dedupeSize: 0 }, /^dedupeSize must be a positive integer, got 0/],
+      [{ dedupeSize: 1.5 }, /^dedupeSize must be a positive integer/],
+      [{ minBackoffMs: 0 }, /^minBackoffMs must be a positive integer/],
+      [{ maxBackoffMs: Number.NaN }, /^maxBackoffMs must be a positive integer/],
+      [{ minBackoffMs: 500, maxBackoffMs: 100 }, /^maxBackoffMs must be at least minBackoffMs \(500\), got 100/],
+      [{ peersTimeoutMs: -1 }, /^peersTimeoutMs must be a positive integer/],
+      [{ url: "" }, /^url must be a non-empty string/],
+      [{ name: 42 }, /^name must be a non-empty string/],
+      [{ token: undefined }, /^token must be a non-empty string/],
+      [{ source: "" }, /^source must be a non-empty string/],
+      [{ onMessage: undefined }, /^onMessage must be a function/],
+      [{ onError: "log" }, /^onError must be a function/],
+    ];
+    for (const [bad, message] of cases) {
+      const build = () => new BusClient({ ...valid, ...bad } as BusClientOptions);
+      expect(build, JSON.stringify(bad)).toThrow(InvalidArgumentError);
+      expect(build, JSON.stringify(bad)).toThrow(message);
+    }
+  });
+});
