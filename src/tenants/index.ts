@@ -10,9 +10,14 @@ export * from "./tenant-conflict-error.js";
 export { TenantDatabase } from "./tenant-database.js";
 export * from "./tenant-history.js";
 export * from "./tenant-key.js";
+export * from "./tenant-leases.js";
+export * from "./tenant-owned-elsewhere-error.js";
+export type { TenantLease, TenantOwnership } from "./tenant-ownership.js";
 export * from "./tenant-store.js";
 export * from "./tenant-store-options.js";
 export * from "./tenant-store-results.js";
+export { tenantsMigrations } from "./tenants-migrations.js";
+export { readWriterId } from "./writer-id.js";
 
 /**
  * Whether {@link TenantStore} publications are conditional (compare-and-swap on the tenant

@@ -70,6 +70,8 @@ export interface ShipEvent {
   readonly durability: Durability;
   /** Last transaction now published. */
   readonly txid: number;
+  /** Fencing epoch of the manifest that published it. */
+  readonly epoch: number;
   /** Transactions and stored bytes (segments, packs, manifest) published in this round. */
   readonly transactions: number;
   readonly bytes: number;

@@ -1,5 +1,6 @@
 import type { SqliteDatabase } from "../sql/index.js";
 import type { TenantKey } from "./tenant-key.js";
+import type { TenantLease } from "./tenant-ownership.js";
 import type { TenantReplica } from "./tenant-replica.js";
 
 /** `open`: serving; `retiring`: being published and closed (new users wait); `closed`: gone from the cache. */
@@ -19,6 +20,8 @@ export class TenantHandle {
   /** Calls and `withTenant` callbacks currently using the handle; a leased handle is never closed. */
   leases = 0;
   lastAccess: number;
+  /** The ownership lease the tenant was loaded under (a store with `ownership`); given back when it closes. */
+  lease: TenantLease | undefined;
   #idle: (() => void)[] = [];
 
   constructor(key: TenantKey, path: string, db: SqliteDatabase, replica: TenantReplica, now: number) {

@@ -104,6 +104,8 @@ export class TenantReplica {
   /** No background publication before this time (ms, after failures). */
   #retryAt = 0;
   #snapshotJob: Promise<void> | undefined;
+  /** Lowest fencing epoch a publication may carry: the ownership lease's (0 without ownership). */
+  #minEpoch = 0;
 
   constructor(
     host: ReplicaHost,
@@ -301,6 +303,7 @@ export class TenantReplica {
         key: this.key,
         durability: this.#host.settings.durability,
         txid: this.manifest?.txid ?? 0,
+        epoch: this.manifest?.epoch ?? 0,
         transactions,
         bytes,
         lagMs: since === undefined ? 0 : Math.max(0, now - since),
@@ -441,7 +444,7 @@ export class TenantReplica {
     const manifest: Manifest = {
       ...next,
       format: MANIFEST_FORMAT,
-      epoch: owned ? current.epoch : (current?.epoch ?? 0) + 1,
+      epoch: Math.max(owned ? current.epoch : (current?.epoch ?? 0) + 1, this.#minEpoch),
       writer: this.objects.writer,
       time: this.#host.clock.now(),
     };
@@ -462,6 +465,40 @@ export class TenantReplica {
       }
       written = { etag: stored.etag, bytes: encodeManifest(manifest).byteLength };
     }
+    await this.#adopt(manifest, written, cursor);
+    return written.bytes;
+  }
+
+  /**
+   * Takes the tenant over for an ownership lease with fencing `epoch`, before it is served:
+   * the manifest is written again, unchanged but for this writer and `epoch`, on the condition
+   * of the one this copy derives from, so an earlier owner's next publication fails even if
+   * it has not noticed losing its lease. A tenant never published is published now when
+   * `publishNew` (the lease was stolen: its earlier owner could otherwise create it late).
+   * Later publications keep at least `epoch`. A refused condition (the manifest moved after
+   * this copy was prepared) throws the object store's {@link ConflictError} and does not fence
+   * the replica: the caller prepares the tenant again.
+   */
+  async claim(epoch: number, publishNew: boolean): Promise<void> {
+    await this.#lock.run(async () => {
+      this.#minEpoch = epoch;
+      const current = this.manifest;
+      if (current === null) {
+        if (!publishNew) return;
+        this.hasContent = true;
+        await this.#shipAll();
+        return;
+      }
+      if (current.epoch === epoch && current.writer === this.objects.writer && this.position.owned) return;
+      const manifest: Manifest = { ...current, epoch, writer: this.objects.writer, time: this.#host.clock.now() };
+      await this.#host.ready();
+      const written = await this.objects.writeManifest(manifest, this.etag);
+      await this.#adopt(manifest, written, this.position.cursor);
+    });
+  }
+
+  /** Records a manifest this writer just published as the one the copy derives from. */
+  async #adopt(manifest: Manifest, written: { etag: string; bytes: number }, cursor: WalCursor | null): Promise<void> {
     this.#host.counters.manifests += 1;
     this.#host.counters.manifestBytes += written.bytes;
     this.manifest = manifest;
@@ -477,7 +514,6 @@ export class TenantReplica {
       closed: false,
       dirty: false,
     });
-    return written.bytes;
   }
 
   /** Backend faults reach callers as {@link UploadFailedError} (cause kept); conflicts and damage as they are. */

@@ -2,6 +2,7 @@ import type { Clock } from "../clock.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Durability, ShipEvent } from "./replica-host.js";
 import type { TenantKey } from "./tenant-key.js";
+import type { TenantOwnership } from "./tenant-ownership.js";
 
 /**
  * Options of {@link TenantStore.open}. Only `objectStore` is required.
@@ -67,6 +68,14 @@ export interface TenantStoreOptions {
   onShipped?: (event: ShipEvent) => void;
   /** Bytes of local files of evicted tenants kept as a warm cache (oldest removed first). Default 0: removed on eviction. */
   diskBudgetBytes?: number;
+  /**
+   * Ownership leases, when several processes serve tenants from one object store: a tenant is
+   * loaded only under this process's lease (else {@link TenantOwnedElsewhereError}), the
+   * lease's fencing epoch is written into its manifest before it is served, and the lease is
+   * given back when the tenant closes. Default none: this process is the only one serving its
+   * tenants.
+   */
+  ownership?: TenantOwnership;
   /** Snapshots of at least this many compressed bytes are uploaded in parts. Default 64 MiB (never below the store's part size). */
   multipartThresholdBytes?: number;
 }

@@ -27,7 +27,8 @@ import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
 import type { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
 import { TenantHandle } from "./tenant-handle.js";
-import type { TenantKey, TenantKeyInit } from "./tenant-key.js";
+import { TenantKey, type TenantKeyInit } from "./tenant-key.js";
+import type { TenantLease, TenantOwnership } from "./tenant-ownership.js";
 import { TenantReplica } from "./tenant-replica.js";
 import type { TenantStoreOptions } from "./tenant-store-options.js";
 import type { CheckpointResult, PassResult, TenantInfo, TenantListing } from "./tenant-store-results.js";
@@ -38,6 +39,8 @@ interface Loading {
   promise: Promise<TenantHandle>;
 }
 
+/** Preparations of a tenant at load when its manifest keeps moving before the lease's epoch is written into it. */
+const CLAIM_ATTEMPTS = 3;
 /** Parallel publications of one background pass or of close(). */
 const PASS_CONCURRENCY = 8;
 /** Default compressed size from which snapshots are uploaded in parts. */
@@ -86,6 +89,7 @@ export class TenantStore {
   readonly #leaser: TenantLeaser;
   readonly #reaper: BackgroundJob<PassResult>;
   readonly #publisher: BackgroundJob<PassResult>;
+  readonly #ownership: TenantOwnership | undefined;
   readonly #unlock: () => void;
   #recovering: Promise<void> = Promise.resolve();
   /** The conditional-write check, once it passed (or was overridden); `undefined` until then. */
@@ -114,6 +118,7 @@ export class TenantStore {
         this.#objects.partSize,
       ),
     };
+    this.#ownership = options.ownership;
     this.#budget = new DiskBudget(count(options.diskBudgetBytes ?? 0, "diskBudgetBytes", 0));
     this.#clock = options.clock ?? systemClock;
     this.#onError =
@@ -570,25 +575,41 @@ export class TenantStore {
   async #load(key: TenantKey, loading: Loading): Promise<TenantHandle> {
     const id = key.toString();
     const path = key.localPath(this.cacheRoot);
-    let handle: TenantHandle;
+    let handle: TenantHandle | undefined;
+    let lease: TenantLease | undefined;
     try {
+      lease = await this.#ownership?.acquire(key);
       await this.#budget.claim(path);
-      const prepared = await prepareReplica(this.#prepare, key);
-      const replica = new TenantReplica(
-        this.#host,
-        key,
-        path,
-        prepared.objects,
-        prepared.stored,
-        prepared.position,
-        prepared.hasContent,
-      );
-      const db = await openSqlite(path, { busyTimeoutMs: 10_000, walAutocheckpoint: 0, clock: this.#clock });
-      replica.attach(db);
-      handle = new TenantHandle(key, path, db, replica, this.#clock.now());
-      if (prepared.pending) replica.markPending();
+      for (let attempt = 1; handle === undefined; attempt++) {
+        const prepared = await prepareReplica(this.#prepare, key);
+        const replica = new TenantReplica(
+          this.#host,
+          key,
+          path,
+          prepared.objects,
+          prepared.stored,
+          prepared.position,
+          prepared.hasContent,
+        );
+        const db = await openSqlite(path, { busyTimeoutMs: 10_000, walAutocheckpoint: 0, clock: this.#clock });
+        replica.attach(db);
+        if (lease !== undefined) {
+          try {
+            lease = await this.#claim(key, replica, lease);
+          } catch (err) {
+            await replica.abandon();
+            // The manifest moved between preparing and claiming (a late write of the earlier owner): prepare again.
+            if (isStoreError(err, "CONFLICT") && replica.conflict === undefined && attempt < CLAIM_ATTEMPTS) continue;
+            throw err;
+          }
+        }
+        handle = new TenantHandle(key, path, db, replica, this.#clock.now());
+        handle.lease = lease;
+        if (prepared.pending) replica.markPending();
+      }
     } catch (err) {
       this.#loading.delete(id);
+      if (lease !== undefined) await this.#ownership?.release(key, lease);
       throw err;
     }
     // Hand the lease to every caller that waited for this load in the same step that publishes it.
@@ -597,6 +618,22 @@ export class TenantStore {
     this.#loading.delete(id);
     await this.#evictOverflow();
     return handle;
+  }
+
+  /**
+   * Writes the lease's fencing epoch into the tenant's manifest before the tenant is served
+   * (raising the lease above an epoch the manifest already names), so the previous owner's
+   * publications fail their condition from now on.
+   */
+  async #claim(key: TenantKey, replica: TenantReplica, lease: TenantLease): Promise<TenantLease> {
+    const ownership = this.#ownership as TenantOwnership;
+    const m = replica.manifest;
+    let held = lease;
+    if (m !== null && m.epoch >= held.epoch && !(m.epoch === held.epoch && m.writer === this.writerId)) {
+      held = await ownership.advance(key, held, m.epoch + 1);
+    }
+    await replica.claim(held.epoch, held.stolen);
+    return held;
   }
 
   async #evictOverflow(): Promise<void> {
@@ -644,6 +681,7 @@ export class TenantStore {
         throw err;
       }
       handle.state = "closed";
+      await this.#releaseLease(handle);
       if (replica.conflict !== undefined) {
         await this.#keepConflict(replica);
         throw replica.conflict;
@@ -656,6 +694,12 @@ export class TenantStore {
       this.#retiring.delete(handle.id);
       settle();
     }
+  }
+
+  async #releaseLease(handle: TenantHandle): Promise<void> {
+    const lease = handle.lease;
+    handle.lease = undefined;
+    if (lease !== undefined) await this.#ownership?.release(handle.key, lease);
   }
 
   async #keepConflict(replica: TenantReplica): Promise<void> {
