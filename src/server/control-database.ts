@@ -4,11 +4,17 @@ import { busMigrations } from "../bus/index.js";
 import type { Clock } from "../clock.js";
 import type { Database, MigrationResult } from "../sql/index.js";
 import { openPostgres, openSqlite } from "../sql/index.js";
+import { tenantsMigrations } from "../tenants/index.js";
 import { uploadsMigrations } from "../uploads/index.js";
 import { serverMigrations } from "./server-migrations.js";
 
 /** The migration sets of the control database, in the order they are applied. */
-export const controlMigrationSets = Object.freeze([uploadsMigrations, busMigrations, serverMigrations]);
+export const controlMigrationSets = Object.freeze([
+  uploadsMigrations,
+  busMigrations,
+  serverMigrations,
+  tenantsMigrations,
+]);
 
 /** True when `target` names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(target: string): boolean {

@@ -1,8 +1,10 @@
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
-import type { TenantStore } from "../tenants/index.js";
+import { TenantKey, type TenantStore } from "../tenants/index.js";
 import { actAsRequestedTenant } from "./act-as-requested-tenant.js";
+import { Cluster } from "./cluster.js";
+import { sharedBusSecret } from "./cluster-secrets.js";
 import { ConnectionDrain } from "./connection-drain.js";
 import { loadConsoleAssets } from "./console/console-assets.js";
 import { registerConsoleRoutes } from "./console/console-routes.js";
@@ -26,13 +28,14 @@ import { registerTenantRoutes } from "./routes/tenant-routes.js";
 import { registerTokenRoutes } from "./routes/token-routes.js";
 import { registerTusRoutes } from "./routes/tus-routes.js";
 import { registerUploadRoutes } from "./routes/upload-routes.js";
-import { readOrCreateSecret } from "./secret-file.js";
+import { readOrCreateSecret, readSecret } from "./secret-file.js";
 import type { ResolvedServerOptions, ServerOptions } from "./server-config.js";
 import { resolveServerOptions } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { loadServerPackages } from "./server-packages.js";
-import { openServerParts } from "./server-parts.js";
+import { openServerParts, type ServerParts } from "./server-parts.js";
 import { serverWarning } from "./server-warning.js";
+import { SharedSettings } from "./shared-settings.js";
 import { TokenAuthenticator } from "./token-authenticator.js";
 import { TokenStore } from "./token-store.js";
 
@@ -57,6 +60,8 @@ export interface StoreroomServer {
   readonly history: MetricsHistory;
   /** The tenant store behind the state routes (checkpoint, evict, inspect). */
   readonly tenants: TenantStore;
+  /** This node's part in a cluster (PostgreSQL control database); `undefined` with SQLite. */
+  readonly cluster: Cluster | undefined;
   /**
    * Token mode: the token store (`generated` holds the first-start token until
    * `acknowledgeGenerated()` confirms it was shown). `undefined` in gateway mode.
@@ -102,10 +107,52 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
           },
         })
       : undefined;
-  const authenticator: Authenticator =
+  const ownAuthenticator: Authenticator =
     tokens === undefined
       ? new GatewayAuthenticator({ secret: config.gatewaySecret ?? "", operatorRole: config.gatewayOperatorRole })
       : new TokenAuthenticator(tokens);
+  let parts: ServerParts;
+  try {
+    parts = await openServerParts(config, metrics);
+  } catch (err) {
+    tokens?.close();
+    throw err;
+  }
+  let cluster: Cluster | undefined;
+  let busHmacSecret: string;
+  try {
+    const localBusSecret = join(config.dataDir, "bus-hmac.key");
+    if (config.cluster !== undefined && parts.leases !== undefined) {
+      const settings = new SharedSettings({ database: parts.control, clock: config.clock });
+      cluster = await Cluster.open({
+        control: parts.control,
+        settings,
+        leases: parts.leases,
+        clock: config.clock,
+        advertise: config.cluster.advertise,
+        publicUrl: config.cluster.publicUrl,
+        forward: config.cluster.forward,
+        onError: (err) => {
+          metrics.backgroundFailures.inc({ job: "cluster_heartbeat" });
+          serverWarning("cluster", err);
+        },
+      });
+      busHmacSecret = await sharedBusSecret({
+        settings,
+        given: config.busHmacSecret,
+        local: await readSecret(localBusSecret),
+        localPath: localBusSecret,
+        othersLive: cluster.nodes.othersLive().length > 0,
+      });
+    } else {
+      busHmacSecret = config.busHmacSecret ?? (await readOrCreateSecret(localBusSecret));
+    }
+  } catch (err) {
+    tokens?.close();
+    await parts.close();
+    throw err;
+  }
+  const authenticator = cluster === undefined ? ownAuthenticator : cluster.authenticator(ownAuthenticator);
   const app = Fastify({
     logger: config.logger
       ? {
@@ -142,6 +189,14 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     }
     enforceAuth(level, request.identity);
   });
+  if (cluster !== undefined) {
+    const routing = cluster;
+    // After authentication: a tenant's request runs where the tenant is owned.
+    app.addHook("onRequest", async (request, reply) => {
+      await routing.route(request, reply);
+      return reply.sent ? reply : undefined;
+    });
+  }
   app.addHook("onSend", async (_request, reply) => {
     if (drain.draining) reply.header("connection", "close");
   });
@@ -163,8 +218,6 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     return reply.code(status).send(body);
   });
 
-  const busHmacSecret = config.busHmacSecret ?? (await readOrCreateSecret(join(config.dataDir, "bus-hmac.key")));
-  const parts = await openServerParts(config, metrics);
   const streams = new Set<{ end(): void }>();
 
   const buses = new OrgBuses({
@@ -183,6 +236,11 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     },
   });
 
+  parts.onLeaseLost((id) => {
+    const key = TenantKey.parse(id);
+    // The org's bus lives with its org tenant: its peers reconnect to the new owner.
+    if (key.userId === undefined) buses.closeOrg(key.orgId).catch((err: unknown) => serverWarning("bus", err));
+  });
   metrics.setSources({
     residentTenants: () => parts.tenants.stats.resident,
     replication: () => ({
@@ -194,6 +252,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     outboxLagMs: async () => (await parts.dispatcher.lag()).oldestAgeMs,
     sseStreams: () => streams.size,
     busPeers: () => buses.connectedPeerCount(),
+    ...(cluster === undefined ? {} : { cluster: () => (cluster as Cluster).readings() }),
   });
   const history = new MetricsHistory({
     metrics,
@@ -215,7 +274,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   });
 
   registerHealthRoutes(app, { metrics });
-  registerBusRoute(app, authenticator, buses);
+  registerBusRoute(app, authenticator, buses, cluster);
   registerBusNameRoutes(app, parts.peerNames);
   registerBusAdminRoutes(app, buses);
   registerMetricsHistoryRoute(app, history);
@@ -223,7 +282,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   registerTokenRoutes(app, tokens);
   if (config.inspector) {
     registerConsoleRoutes(app, loadConsoleAssets());
-    registerInspectorRoutes(app, parts, buses, config.clock);
+    registerInspectorRoutes(app, parts, buses, config.clock, cluster);
   }
   registerTenantRoutes(app, parts);
   // An admin's `?tenant=` acts on a tenant of its org (the console browses tenants this way).
@@ -273,9 +332,12 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     metrics,
     history,
     tenants: parts.tenants,
+    cluster,
     tokens,
     async listen() {
-      return app.listen({ host: config.host, port: config.port });
+      const url = await app.listen({ host: config.host, port: config.port });
+      await cluster?.listening(url);
+      return url;
     },
     close() {
       closing ??= (async () => {
@@ -291,6 +353,9 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
         }
         if (busCloseError !== undefined) errors.push(`bus: ${(busCloseError as Error).message}`);
         tokens?.close();
+        if (cluster !== undefined) {
+          await cluster.close().catch((err: unknown) => errors.push(`cluster: ${(err as Error).message}`));
+        }
         errors.push(...(await parts.close()));
         return { flushed: errors.length === 0, errors };
       })();

@@ -20,6 +20,7 @@ export type { PeerNameOwner } from "./peer-names.js";
 export type {
   ResolvedServerConfig,
   ResolvedServerOptions,
+  ServerClusterOptions,
   ServerConfig,
   ServerOptions,
 } from "./server-config.js";

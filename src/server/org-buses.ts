@@ -130,6 +130,23 @@ export class OrgBuses {
     return found === null ? { orgId, rows, intact: true } : { orgId, rows, intact: false, break: found };
   }
 
+  /**
+   * Closes one org's broker (its peers get 1001 and reconnect, landing on the node that now
+   * serves the org) and its database; the next use opens it again. Does nothing when it is not open.
+   */
+  async closeOrg(orgId: string): Promise<void> {
+    const bus = this.#buses.get(orgId);
+    if (bus === undefined) return;
+    this.#buses.delete(orgId);
+    this.#open.delete(orgId);
+    const opened = await bus.catch(() => undefined);
+    if (opened === undefined) return;
+    await opened.broker.close();
+    await opened.store.close();
+    await opened.audit.close();
+    await opened.db.close();
+  }
+
   /** Closes every broker (peers get 1001), then the stores and databases. */
   async close(): Promise<void> {
     this.#closed = true;

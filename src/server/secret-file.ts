@@ -8,14 +8,8 @@ import { InvalidArgumentError } from "../errors.js";
  * when it does not exist. A file holding fewer than 32 bytes -> InvalidArgumentError.
  */
 export async function readOrCreateSecret(path: string): Promise<string> {
-  try {
-    const secret = (await readFile(path, "utf8")).trim();
-    if (Buffer.byteLength(secret) < 32)
-      throw new InvalidArgumentError(`${path} must hold at least 32 bytes`, { op: "server.secret" });
-    return secret;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
+  const existing = await readSecret(path);
+  if (existing !== undefined) return existing;
   const secret = randomBytes(32).toString("hex");
   await mkdir(dirname(path), { recursive: true });
   try {
@@ -24,6 +18,21 @@ export async function readOrCreateSecret(path: string): Promise<string> {
     // Another process created it first: use theirs.
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return readOrCreateSecret(path);
     throw err;
+  }
+  return secret;
+}
+
+/** The secret kept in a file, or `undefined` when the file does not exist. Fewer than 32 bytes -> InvalidArgumentError. */
+export async function readSecret(path: string): Promise<string | undefined> {
+  let secret: string;
+  try {
+    secret = (await readFile(path, "utf8")).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  if (Buffer.byteLength(secret) < 32) {
+    throw new InvalidArgumentError(`${path} must hold at least 32 bytes`, { op: "server.secret" });
   }
   return secret;
 }

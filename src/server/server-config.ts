@@ -6,6 +6,7 @@ import { InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { TenantStoreOptions } from "../tenants/index.js";
+import { isPostgresUrl } from "./control-database.js";
 
 /** Default port of `storeroom serve` (and `STOREROOM_PORT`). */
 export const defaultPort = 7480;
@@ -95,8 +96,33 @@ export interface ServerOptions {
   shutdownGraceMs?: number;
   /** Log requests as JSON lines to stdout. Default false. */
   logger?: boolean;
+  /**
+   * Several nodes on one PostgreSQL control database and one object store (only with
+   * `database: "postgres://..."`, where it is always on): each tenant is owned by one node at a
+   * time under a lease, and requests for it are forwarded to its owner. See docs/server.md,
+   * "Several nodes".
+   */
+  cluster?: ServerClusterOptions;
   /** Time source for TTLs, leases and workers. Default the system clock. */
   clock?: Clock;
+}
+
+/** How a node takes part in a cluster (`ServerOptions.cluster`). */
+export interface ServerClusterOptions {
+  /**
+   * The internal URL other nodes forward requests to, e.g. `http://10.0.0.5:7480`. Default the
+   * URL the server listens on (required when `host` is a wildcard address like `0.0.0.0`).
+   */
+  advertise?: string;
+  /** The URL clients reach this node at, for `forward: "redirect"`. Default `advertise`. */
+  publicUrl?: string;
+  /**
+   * `"proxy"` (default): a request for a tenant another node owns is streamed to the owner and
+   * its answer back. `"redirect"`: it is answered `307` with the owner's public URL.
+   */
+  forward?: "proxy" | "redirect";
+  /** How long a tenant lease lasts unless renewed, ms: the takeover time after a node dies. Default 15000. */
+  leaseMs?: number;
 }
 
 /** {@link ServerOptions} with every default applied. */
@@ -122,6 +148,15 @@ export interface ResolvedServerOptions {
   readonly shutdownGraceMs: number;
   readonly logger: boolean;
   readonly clock: Clock;
+  /** Set when the control database is PostgreSQL (several nodes may share it); `undefined` with SQLite. */
+  readonly cluster:
+    | Readonly<{
+        advertise: string | undefined;
+        publicUrl: string | undefined;
+        forward: "proxy" | "redirect";
+        leaseMs: number;
+      }>
+    | undefined;
 }
 
 /** Applies defaults and validates; a bad value -> InvalidArgumentError naming the field. */
@@ -148,12 +183,14 @@ export function resolveServerOptions(config: ServerOptions = {}): ResolvedServer
   if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     throw invalid("shutdownGraceMs must be a non-negative integer");
   }
+  const host = config.host ?? "127.0.0.1";
+  const database = config.database ?? resolve(dataDir, "control.db");
   return Object.freeze({
-    host: config.host ?? "127.0.0.1",
+    host,
     port,
     dataDir,
     objects: config.objects ?? `file://${resolve(dataDir, "objects")}`,
-    database: config.database ?? resolve(dataDir, "control.db"),
+    database,
     auth,
     gatewaySecret: config.gatewaySecret,
     gatewayOperatorRole: config.gatewayOperatorRole === true,
@@ -174,7 +211,50 @@ export function resolveServerOptions(config: ServerOptions = {}): ResolvedServer
     shutdownGraceMs,
     logger: config.logger ?? false,
     clock: config.clock ?? systemClock,
+    cluster: resolveCluster(config.cluster, database, host),
   });
+}
+
+function resolveCluster(
+  cluster: ServerClusterOptions | undefined,
+  database: string,
+  host: string,
+): ResolvedServerOptions["cluster"] {
+  if (!isPostgresUrl(database)) {
+    if (cluster !== undefined && Object.values(cluster).some((v) => v !== undefined)) {
+      throw invalid("cluster options need a PostgreSQL control database (--database postgres://...)");
+    }
+    return undefined;
+  }
+  const options = cluster ?? {};
+  for (const name of ["advertise", "publicUrl"] as const) {
+    const url = options[name];
+    if (url !== undefined && !isHttpUrl(url)) throw invalid(`cluster.${name} must be an http(s) URL, got ${url}`);
+  }
+  if (options.advertise === undefined && (host === "0.0.0.0" || host === "::")) {
+    throw invalid(
+      `cluster.advertise (--advertise) is required when listening on ${host}: other nodes need an address to forward to`,
+    );
+  }
+  const forward = options.forward ?? "proxy";
+  if (forward !== "proxy" && forward !== "redirect") {
+    throw invalid(`cluster.forward must be "proxy" or "redirect", got ${String(forward)}`);
+  }
+  return Object.freeze({
+    advertise: options.advertise?.replace(/\/+$/, ""),
+    publicUrl: options.publicUrl?.replace(/\/+$/, ""),
+    forward,
+    leaseMs: positiveInteger(options.leaseMs, "cluster.leaseMs", op, 15_000),
+  });
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
 }
 
 const op = "server.config";

@@ -14,12 +14,27 @@ export interface MetricSources {
   sseStreams?: () => number;
   /** WebSocket peers connected to the bus right now, over every org broker of this process. */
   busPeers?: () => number;
+  /** Several nodes on one control database: leases held here, forwarding and lease counters, membership. */
+  cluster?: () => ClusterReadings;
   /** Tenant replication: cumulative counters, current lag and the durability mode. */
   replication?: () => {
     counters: Readonly<ReplicationCounters>;
     lag: { ms: number; bytes: number };
     durability: string;
   };
+}
+
+/** What a node of a cluster reports to `/metrics`. */
+export interface ClusterReadings {
+  /** Tenants whose lease this node holds now. */
+  ownedTenants: number;
+  /** Nodes with a fresh heartbeat, and those seen within a day that are stopped or silent. */
+  liveNodes: number;
+  downNodes: number;
+  /** Requests streamed to their owner, answered 307, or that found the owner unreachable; requests other nodes forwarded here. */
+  forwarded: { proxied: number; redirected: number; unreachable: number; received: number };
+  /** Lease counters: taken, taken from an expired holder, lost to another node. */
+  leases: { acquired: number; steals: number; lost: number };
 }
 
 /** The gauges of {@link MetricSources} read once; a source that is not set or failed is left out. */
@@ -195,6 +210,57 @@ export class ServerMetrics {
         if (read) this.set(read());
       },
     });
+    new Gauge({
+      name: "storeroom_owned_tenants",
+      help: "Tenants whose ownership lease this node holds (several nodes on one control database).",
+      registers,
+      collect() {
+        const read = sources().cluster;
+        if (read) this.set(read().ownedTenants);
+      },
+    });
+    new Gauge({
+      name: "storeroom_cluster_nodes",
+      help: "Nodes on this control database seen within a day, by state (live: fresh heartbeat; down: stopped or silent).",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const read = sources().cluster;
+        if (!read) return;
+        const r = read();
+        this.set({ state: "live" }, r.liveNodes);
+        this.set({ state: "down" }, r.downNodes);
+      },
+    });
+    new Counter({
+      name: "storeroom_forwarded_requests_total",
+      help: "Requests for a tenant another node owns, by outcome: proxied (streamed to the owner), redirected (307), unreachable (owner not reachable, retried until its lease expired), received (forwarded here by another node).",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        const read = sources().cluster;
+        if (!read) return;
+        this.reset();
+        for (const [outcome, n] of Object.entries(read().forwarded)) this.inc({ outcome }, n);
+      },
+    });
+    for (const [name, help, field] of [
+      ["storeroom_lease_acquisitions_total", "Tenant leases this node took.", "acquired"],
+      ["storeroom_lease_steals_total", "Tenant leases this node took from a node whose lease had expired.", "steals"],
+      ["storeroom_leases_lost_total", "Tenant leases this node lost to another node before releasing them.", "lost"],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const read = sources().cluster;
+          if (!read) return;
+          this.reset();
+          this.inc(read().leases[field]);
+        },
+      });
+    }
     new Gauge({
       name: "storeroom_bus_peers",
       help: "WebSocket peers connected to the bus right now (every org broker of this process).",

@@ -1,10 +1,11 @@
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BackgroundJob } from "../background-job.js";
 import type { ObjectStore } from "../objects/index.js";
 import { openObjectStore } from "../objects/index.js";
 import type { Database } from "../sql/index.js";
 import { StateStore } from "../state/index.js";
-import { type TenantKey, TenantStore } from "../tenants/index.js";
+import { readWriterId, TenantKey, TenantLeases, TenantStore } from "../tenants/index.js";
 import {
   ClaimStore,
   ClaimSweeper,
@@ -32,6 +33,8 @@ export interface ServerParts {
   /** Where uploads land (the same store; keys under `pub/` and `priv/`). */
   readonly files: ObjectStore;
   readonly tenants: TenantStore;
+  /** Tenant ownership leases when the control database is shared by several nodes (PostgreSQL); else `undefined`. */
+  readonly leases: TenantLeases | undefined;
   readonly control: Database;
   readonly deleteQueue: DeleteQueue;
   readonly claims: ClaimStore;
@@ -50,6 +53,8 @@ export interface ServerParts {
   stateFor(key: TenantKey): Promise<StateStore>;
   /** Same, kept cached until `release()` (for event streams). */
   pinState(key: TenantKey): Promise<{ state: StateStore; release: () => void }>;
+  /** Calls `fn` with each tenant id whose lease this node lost to another node (after the tenant was let go here). */
+  onLeaseLost(fn: (tenantId: string) => void): void;
   /** Tenant ids (`org/org`, `org/users/user`) used through the state routes since start (bounded by the cache). */
   cachedTenantIds(): string[];
   /** Stops background jobs, closes state stores, checkpoints tenants, closes stores; one line per failure. */
@@ -73,12 +78,33 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
   // space, so the standalone `tenants` and `uploads` commands work on a server's store as is;
   // the org ids that would overlap are reserved (see tenantOf).
   const files = objects;
+  const cacheRoot = join(config.dataDir, "cache");
+  const lostHandlers: ((tenantId: string) => void)[] = [];
   let tenants: TenantStore;
+  let leases: TenantLeases | undefined;
   try {
+    if (config.cluster !== undefined) {
+      mkdirSync(cacheRoot, { recursive: true, mode: 0o700 });
+      leases = await TenantLeases.open({
+        database: control,
+        holder: readWriterId(cacheRoot),
+        leaseMs: config.cluster.leaseMs,
+        clock,
+        migrate: false,
+        onLost: (id) => {
+          for (const fn of lostHandlers) fn(id);
+        },
+        onError: (err) => {
+          metrics.backgroundFailures.inc({ job: "tenant_leases" });
+          serverWarning("tenant leases", err);
+        },
+      });
+    }
     tenants = await TenantStore.open({
       objectStore: objects,
-      cacheRoot: join(config.dataDir, "cache"),
+      cacheRoot,
       clock,
+      ...(leases === undefined ? {} : { ownership: leases }),
       ...config.tenants,
       unsafeNoCas: config.unsafeNoCas,
       onError: (error, key) => {
@@ -88,11 +114,17 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
       onShipped: (event) => metrics.shipped(event),
     });
   } catch (err) {
+    await leases?.close().catch(() => undefined);
     await control.close();
     if (ownsObjects) await objects.close();
     throw err;
   }
   const states = new TenantStateCache<StateStore>(config.tenants.lruSize ?? 1000);
+  // A lease lost to another node (this one was paused or cut off past its lease): stop serving the tenant here.
+  lostHandlers.push((id) => {
+    void states.drop(id);
+    tenants.evict(TenantKey.parse(id)).catch((err: unknown) => serverWarning(`tenant ${id}`, err));
+  });
   const onError = (job: string) => (err: unknown) => {
     metrics.backgroundFailures.inc({ job });
     serverWarning(job, err);
@@ -176,8 +208,12 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
     dispatcher,
     peerNames: new PeerNames({ db: control, clock }),
     tenants,
+    leases,
     control,
     deleteQueue,
+    onLeaseLost: (fn) => {
+      lostHandlers.push(fn);
+    },
     tenantOf: tenantKeyOf,
     cachedTenantIds: () => states.ids(),
     stateFor: (key) => states.get(key.toString(), openState(key)),
@@ -197,6 +233,7 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
       await attempt("outbox dispatcher", () => dispatcher.stop());
       await attempt("state stores", () => states.close());
       await attempt("tenants", () => tenants.close());
+      if (leases !== undefined) await attempt("tenant leases", () => leases.close());
       await attempt("control database", () => control.close());
       if (ownsObjects) await attempt("object store", () => objects.close());
       return errors;

@@ -80,6 +80,14 @@ export class TenantStateCache<S extends Closable> {
     return { done, failed };
   }
 
+  /** Forgets one tenant's state store and closes it, streams or not (its watchers end). */
+  async drop(tenantId: string): Promise<void> {
+    const entry = this.#entries.get(tenantId);
+    if (entry === undefined) return;
+    this.#entries.delete(tenantId);
+    await closeQuietly(entry.state);
+  }
+
   /** Closes every cached state store (their watchers end). */
   async close(): Promise<void> {
     this.#closed = true;

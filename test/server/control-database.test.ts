@@ -12,7 +12,7 @@ async function migrateTwice(target: string): Promise<void> {
   const db = await openControlDatabase(target);
   try {
     const first = await migrateControlDatabase(db);
-    expect(first.map((r) => r.set)).toEqual(["uploads", "bus", "server"]);
+    expect(first.map((r) => r.set)).toEqual(["uploads", "bus", "server", "tenants"]);
     for (const [i, r] of first.entries()) expect(r.result.applied.length).toBe(controlMigrationSets[i]?.size);
     const second = await migrateControlDatabase(db);
     for (const r of second) expect(r.result).toEqual({ applied: [], ahead: [] });
@@ -25,6 +25,9 @@ async function migrateTwice(target: string): Promise<void> {
     expect(names).toContain("bus_messages");
     expect(names).toContain("storeroom_upload_claims");
     expect(names).toContain("storeroom_bus_peer_names");
+    expect(names).toEqual(
+      expect.arrayContaining(["storeroom_nodes", "storeroom_shared_settings", "storeroom_tenant_leases"]),
+    );
   } finally {
     await db.close();
   }
@@ -32,14 +35,14 @@ async function migrateTwice(target: string): Promise<void> {
 
 describe("control database", () => {
   const dir = useTempDir();
-  it("migrates uploads and bus sets on SQLite, creating the directory, idempotently", async () => {
+  it("migrates the uploads, bus, server and tenants sets on SQLite, creating the directory, idempotently", async () => {
     await migrateTwice(join(dir, "nested", "control.db"));
   });
 });
 
 describe.runIf(hasPostgres)("control database on PostgreSQL", () => {
   const pg = useFreshPostgresDatabase();
-  it("migrates uploads and bus sets, idempotently", async () => {
+  it("migrates the uploads, bus, server and tenants sets, idempotently", async () => {
     await migrateTwice(pg.url);
   });
 });

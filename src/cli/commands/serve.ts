@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../errors.js";
 import { redactText, redactUrl } from "../../internal/redact.js";
-import type { StoreroomServer } from "../../server/index.js";
+import type { ServerClusterOptions, StoreroomServer } from "../../server/index.js";
 import { ExitCode, printJson } from "../output.js";
 
 interface ServeOptions {
@@ -23,6 +23,10 @@ interface ServeOptions {
   log?: boolean;
   json?: boolean;
   sqliteEngine?: string;
+  advertise?: string;
+  publicUrl?: string;
+  forward?: string;
+  leaseMs?: string;
 }
 
 /** `storeroom serve`: the multi-tenant HTTP + WebSocket server. */
@@ -84,6 +88,26 @@ export function registerServe(program: Command): void {
       "--unsafe-no-cas",
       "start even if the object store ignores conditional writes (concurrent servers then overwrite each other silently)",
     )
+    .option(
+      "--advertise <url>",
+      "several nodes on one PostgreSQL --database: the internal URL other nodes forward this node's tenants' requests to (env STOREROOM_ADVERTISE; default the URL it listens on)",
+      process.env.STOREROOM_ADVERTISE,
+    )
+    .option(
+      "--public-url <url>",
+      "several nodes: the URL clients reach this node at, for --forward redirect (env STOREROOM_PUBLIC_URL; default --advertise)",
+      process.env.STOREROOM_PUBLIC_URL,
+    )
+    .option(
+      "--forward <mode>",
+      "several nodes: a request for a tenant another node owns is proxied there (proxy) or answered 307 with its public URL (redirect) (env STOREROOM_FORWARD)",
+      process.env.STOREROOM_FORWARD,
+    )
+    .option(
+      "--lease-ms <n>",
+      "several nodes: how long a tenant's ownership lease lasts unless renewed, the takeover time after a node dies (env STOREROOM_LEASE_MS; default 15000)",
+      process.env.STOREROOM_LEASE_MS,
+    )
     .option("--no-inspector", "do not serve the admin console at / (nor /v1/inspector)")
     .option("--log", "log every request as a JSON line")
     .option("--json", "print one JSON line when listening and one at shutdown instead of text")
@@ -128,6 +152,7 @@ export function registerServe(program: Command): void {
         unsafeNoCas: opts.unsafeNoCas === true,
         inspector: opts.inspector,
         logger: opts.log === true,
+        ...clusterOptions(opts),
       });
       // Handlers go in before listening, so a signal that arrives during start-up still flushes.
       let stopping: Promise<void> | undefined;
@@ -161,6 +186,23 @@ export function registerServe(program: Command): void {
       if (stopping === undefined) await announce(server, url, sqliteEngine, opts.json === true);
       await stopped;
     });
+}
+
+function clusterOptions(opts: ServeOptions): { cluster?: ServerClusterOptions } {
+  const cluster: ServerClusterOptions = {
+    ...(opts.advertise === undefined ? {} : { advertise: opts.advertise }),
+    ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
+    ...(opts.forward === undefined ? {} : { forward: opts.forward as "proxy" | "redirect" }),
+    ...(opts.leaseMs === undefined ? {} : { leaseMs: parseLeaseMs(opts.leaseMs) }),
+  };
+  return Object.keys(cluster).length === 0 ? {} : { cluster };
+}
+
+function parseLeaseMs(value: string): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    throw new InvalidArgumentError(`--lease-ms must be a positive integer, got ${value}`, { op: "cli.serve" });
+  }
+  return Number(value);
 }
 
 async function announce(server: StoreroomServer, url: string, sqliteEngine: string, json: boolean): Promise<void> {

@@ -1,6 +1,7 @@
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance } from "fastify";
+import { busTenantOf, type Cluster } from "../cluster.js";
 import { errorReply, HttpError } from "../error-reply.js";
 import type { Authenticator, RequestIdentity } from "../identity.js";
 import type { OrgBuses } from "../org-buses.js";
@@ -10,7 +11,12 @@ import type { OrgBuses } from "../org-buses.js";
  * org. The upgrade is authenticated like any request (bearer token or gateway headers); a
  * plain GET answers 426.
  */
-export function registerBusRoute(app: FastifyInstance, auth: Authenticator, buses: OrgBuses): void {
+export function registerBusRoute(
+  app: FastifyInstance,
+  auth: Authenticator,
+  buses: OrgBuses,
+  cluster: Cluster | undefined,
+): void {
   app.get("/v1/bus", async () => {
     throw new HttpError(426, "UPGRADE_REQUIRED", "connect with a WebSocket (peerbus v1)");
   });
@@ -25,10 +31,23 @@ export function registerBusRoute(app: FastifyInstance, auth: Authenticator, buse
     }
     if (identity === null)
       return refuse(socket, new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials"));
-    buses.broker(identity.orgId).then(
-      (broker) => broker.handleUpgrade(req, socket, head, identity),
-      (err: unknown) => refuse(socket, err),
-    );
+    const caller = identity;
+    void (async () => {
+      // The org's bus runs on the node that owns the org's tenant; elsewhere the socket is spliced there.
+      const placement =
+        cluster === undefined
+          ? undefined
+          : await cluster.routeUpgrade(req, socket, head, caller, busTenantOf(caller.orgId));
+      if (placement === false) return;
+      if (placement !== undefined) socket.once("close", () => placement.release());
+      try {
+        const broker = await buses.broker(caller.orgId);
+        broker.handleUpgrade(req, socket, head, caller);
+      } catch (err) {
+        placement?.release();
+        throw err;
+      }
+    })().catch((err: unknown) => refuse(socket, err));
   });
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Clock } from "../../clock.js";
 import { TenantKey } from "../../tenants/index.js";
+import type { Cluster } from "../cluster.js";
 import type { OrgBuses } from "../org-buses.js";
 import { readQueueDepths } from "../queue-depths.js";
 import { administeredOrg, identityOf } from "../request-context.js";
@@ -15,7 +16,13 @@ const keysPerGroup = 20;
  * bus audit chain, scoped like every admin route (an admin's own org, or every org for an
  * operator). The console's tenants page reads it beside `GET /v1/tenants`.
  */
-export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts, buses: OrgBuses, clock: Clock): void {
+export function registerInspectorRoutes(
+  app: FastifyInstance,
+  parts: ServerParts,
+  buses: OrgBuses,
+  clock: Clock,
+  cluster: Cluster | undefined,
+): void {
   // An admin sees its own org (tenants, its bus queue and audit chain); an operator sees every org and the server's queues.
   app.get("/v1/inspector", { config: { auth: "admin" } }, async (request) => {
     const org = administeredOrg(identityOf(request), undefined);
@@ -32,6 +39,12 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
     }
     const tenants = [];
     for (const key of keys.slice(0, maxTenants)) {
+      // Another live node owns it: shown with its owner, never loaded (and so never taken over) here.
+      const lease = await parts.leases?.lookup(key);
+      if (lease !== undefined && lease.holder !== cluster?.id && lease.expiresAt > clock.now()) {
+        tenants.push({ tenant: key.toString(), scope: key.scope, resident: false, owner: lease.holder, groups: [] });
+        continue;
+      }
       const info = await parts.tenants.inspect(key);
       try {
         const state = await parts.stateFor(key);
@@ -44,6 +57,7 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
           tenant: key.toString(),
           scope: key.scope,
           resident: info.resident,
+          ...(cluster === undefined ? {} : { owner: cluster.id }),
           lagMs: info.replica?.lagMs ?? 0,
           groups,
         });
@@ -80,6 +94,7 @@ export function registerInspectorRoutes(app: FastifyInstance, parts: ServerParts
         ...(broken?.break === undefined ? {} : { break: { orgId: broken.orgId, ...broken.break } }),
         orgs,
       },
+      ...(cluster === undefined ? {} : { cluster: await cluster.status() }),
     };
   });
 }

@@ -1,0 +1,251 @@
+import { Agent, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { forwardingHeaders, signForwarding } from "./forwarded-identity.js";
+import type { RequestIdentity } from "./identity.js";
+
+/** `forwarded`: the owner answered (or the exchange failed after the request reached it); `unreachable`: nothing reached it. */
+export type ForwardOutcome = "forwarded" | "unreachable";
+
+/** Headers that describe one connection, never forwarded (RFC 9110 section 7.6.1). */
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/** Methods a proxy may resend when the connection failed before any answer. */
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** Errors after which a request without effects is sent again (a pooled connection the owner had closed). */
+const resendable = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED"]);
+
+/** Free keep-alive sockets to peers are closed after this long, before the peer's keep-alive timeout (72 s) closes them. */
+const IDLE_SOCKET_MS = 30_000;
+/** A peer that does not accept a connection within this long counts as unreachable. */
+const CONNECT_TIMEOUT_MS = 2_000;
+
+/**
+ * Streams a request to the node that owns its tenant and the answer back: method, path,
+ * headers (minus hop-by-hop ones and client-sent forwarding headers) and body as they come,
+ * plus the identity this node authenticated and the hop count, signed with the cluster's secret. SSE
+ * answers stream through as they are written; WebSocket upgrades are spliced byte for byte.
+ * Connections to peers are kept alive and reused.
+ */
+export class RequestForwarder {
+  readonly #secret: string;
+  readonly #now: () => number;
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
+
+  readonly #answerTimeoutMs: number;
+
+  /**
+   * `answerTimeoutMs`: how long a sent request waits for the owner's answer to begin (a paused
+   * or partitioned owner) before the client gets 502 and may try again, by when the owner's
+   * lease has expired and another node takes the tenant over.
+   */
+  constructor(options: { secret: string; now: () => number; answerTimeoutMs: number }) {
+    this.#secret = options.secret;
+    this.#now = options.now;
+    this.#answerTimeoutMs = options.answerTimeoutMs;
+  }
+
+  /**
+   * Proxies `raw` to `address` and pipes the answer into `res`; `hijack` is called once, just
+   * before the first byte of the answer is written. Resolves `unreachable` when nothing
+   * reached the owner (the request body is untouched: the caller may serve the request itself
+   * or try again); a failure after that answers 502 `BAD_GATEWAY` (the outcome is unknown) or
+   * cuts a streaming answer.
+   */
+  proxy(
+    raw: IncomingMessage,
+    res: ServerResponse,
+    address: string,
+    identity: RequestIdentity | null,
+    hops: number,
+    hijack: () => void,
+  ): Promise<ForwardOutcome> {
+    return new Promise((resolve) => {
+      const target = new URL(address);
+      const upstream = request({
+        agent: this.#agent,
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        method: raw.method,
+        path: raw.url,
+        headers: this.#headers(raw, identity, hops, false),
+        timeout: CONNECT_TIMEOUT_MS,
+      });
+      let sending = false;
+      let answered = false;
+      const send = () => {
+        if (sending) return;
+        sending = true;
+        upstream.setTimeout(this.#answerTimeoutMs);
+        raw.pipe(upstream);
+      };
+      upstream.on("socket", (socket: Socket) => {
+        if (socket.connecting) socket.once("connect", send);
+        else send();
+      });
+      upstream.on("timeout", () =>
+        upstream.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })),
+      );
+      upstream.on("response", (answer) => {
+        answered = true;
+        upstream.setTimeout(0);
+        hijack();
+        res.writeHead(answer.statusCode ?? 502, answerHeaders(answer.headers));
+        res.flushHeaders();
+        answer.pipe(res);
+        answer.on("aborted", () => res.destroy());
+        answer.on("error", () => res.destroy());
+        resolve("forwarded");
+      });
+      upstream.on("error", (err: NodeJS.ErrnoException) => {
+        if (answered) {
+          res.destroy();
+          return;
+        }
+        raw.unpipe(upstream);
+        // Nothing reached the owner, or a request without effects may simply be sent again.
+        if (!sending || (safeMethods.has(raw.method ?? "") && resendable.has(err.code ?? ""))) {
+          resolve("unreachable");
+          return;
+        }
+        hijack();
+        raw.resume();
+        const body = JSON.stringify({
+          error: { code: "BAD_GATEWAY", message: "the node serving this tenant failed before answering" },
+        });
+        res.writeHead(502, {
+          "content-type": "application/json; charset=utf-8",
+          "content-length": Buffer.byteLength(body),
+        });
+        res.end(body);
+        resolve("forwarded");
+      });
+      res.on("close", () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+    });
+  }
+
+  /**
+   * Proxies a WebSocket upgrade: the owner's `101` (or refusal) is relayed to the client and
+   * the two sockets are spliced. Resolves `unreachable` when the owner could not be reached
+   * (the client socket is untouched).
+   */
+  proxyUpgrade(
+    raw: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    address: string,
+    identity: RequestIdentity | null,
+    hops: number,
+  ): Promise<ForwardOutcome> {
+    return new Promise((resolve) => {
+      const target = new URL(address);
+      const upstream = request({
+        agent: false,
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        method: "GET",
+        path: raw.url,
+        headers: this.#headers(raw, identity, hops, true),
+        timeout: CONNECT_TIMEOUT_MS,
+      });
+      let connected = false;
+      upstream.on("socket", (s: Socket) => {
+        s.once("connect", () => {
+          connected = true;
+          upstream.setTimeout(0);
+        });
+      });
+      upstream.on("timeout", () =>
+        upstream.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })),
+      );
+      upstream.on("upgrade", (answer, peer, peerHead) => {
+        socket.write(statusLine(answer) + headerLines(answer.rawHeaders));
+        if (peerHead.length > 0) socket.write(peerHead);
+        if (head.length > 0) peer.write(head);
+        peer.pipe(socket);
+        socket.pipe(peer);
+        const end = () => {
+          peer.destroy();
+          socket.destroy();
+        };
+        peer.on("error", end);
+        peer.on("close", end);
+        socket.on("error", end);
+        socket.on("close", end);
+        resolve("forwarded");
+      });
+      upstream.on("response", (answer) => {
+        socket.write(statusLine(answer) + headerLines(answer.rawHeaders));
+        answer.pipe(socket);
+        resolve("forwarded");
+      });
+      upstream.on("error", () => {
+        if (!connected) {
+          resolve("unreachable");
+          return;
+        }
+        socket.destroy();
+        resolve("forwarded");
+      });
+      upstream.end();
+    });
+  }
+
+  /** Closes the idle connections to peers. */
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #headers(
+    raw: IncomingMessage,
+    identity: RequestIdentity | null,
+    hops: number,
+    upgrade: boolean,
+  ): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(raw.headers)) {
+      if (value === undefined || forwardingHeaders.includes(name)) continue;
+      if (hopByHop.has(name) && !(upgrade && (name === "connection" || name === "upgrade"))) continue;
+      out[name] = value;
+    }
+    const peer = raw.socket.remoteAddress;
+    if (peer !== undefined) {
+      const before = raw.headers["x-forwarded-for"];
+      out["x-forwarded-for"] = typeof before === "string" ? `${before}, ${peer}` : peer;
+    }
+    return { ...out, ...signForwarding(this.#secret, identity, hops + 1, this.#now()) };
+  }
+}
+
+function answerHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !hopByHop.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+function statusLine(answer: IncomingMessage): string {
+  return `HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}\r\n`;
+}
+
+function headerLines(rawHeaders: string[]): string {
+  let text = "";
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) text += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}

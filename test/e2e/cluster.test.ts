@@ -1,0 +1,284 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { TestPeer } from "../server/bus-peer.js";
+import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
+import { useTempDir } from "../support/temp-dir.js";
+import { useProxiedS3rver } from "../support/use-proxied-s3rver.js";
+import {
+  bearer,
+  clusterBusSecret,
+  clusterTokens,
+  get,
+  put,
+  startNode,
+  until,
+  writeClusterTokens,
+} from "./cluster-nodes.js";
+import { type ServeProcess, startServe } from "./serve-process.js";
+
+const LEASE_MS = 1_500;
+const nodeHeader = "x-storeroom-node";
+const tenants = [clusterTokens.acme, clusterTokens.ada, clusterTokens.globex, clusterTokens.initech];
+
+const running = new Set<ServeProcess>();
+afterAll(async () => {
+  for (const p of running) await p.stop("SIGKILL");
+});
+
+describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL and one object store", () => {
+  const root = useTempDir("storeroom-cluster-");
+  const pg = useFreshPostgresDatabase();
+  const s3 = useProxiedS3rver({ bucket: "cluster" });
+  let round = 0;
+
+  async function cluster(n: number, extra: string[] = []) {
+    round += 1;
+    const objects = `s3://cluster?endpoint=${encodeURIComponent(s3.proxy.endpoint)}&region=us-east-1&forcePathStyle=true&accessKeyId=S3RVER&secretAccessKey=S3RVER`;
+    const shared = { database: pg.url, objects, leaseMs: LEASE_MS, extra };
+    const start = async (i: number) => {
+      const p = await startNode(join(root, `r${round}-n${i}`), shared);
+      running.add(p);
+      return p;
+    };
+    const nodes: ServeProcess[] = [];
+    // One at a time: the first creates the shared settings the others adopt.
+    for (let i = 0; i < n; i++) nodes.push(await start(i));
+    return { nodes, start };
+  }
+
+  async function idOf(url: string): Promise<string> {
+    const res = await fetch(`${url}/v1/inspector`, { headers: bearer(clusterTokens.ops) });
+    return ((await res.json()) as { cluster: { node: string } }).cluster.node;
+  }
+
+  async function nodeOf(url: string, token: string): Promise<string> {
+    const res = await fetch(`${url}/v1/state/notes/probe`, { headers: bearer(token) });
+    await res.arrayBuffer();
+    return res.headers.get(nodeHeader) ?? "";
+  }
+
+  it("serves every tenant from one owner: read-your-writes through any node, SSE and bus across nodes, forged forwarding refused", async () => {
+    const { nodes } = await cluster(3);
+    const urls = nodes.map((n) => n.url);
+
+    // Round-robin writes per tenant; each acknowledged write is read back through the next node.
+    let stale = 0;
+    await Promise.all(
+      tenants.map(async (token, t) => {
+        for (let i = 0; i < 9; i++) {
+          const key = `t${t}-k${i}`;
+          expect(await put(urls[i % 3] as string, token, key, `v${i}`)).toBe(204);
+          if ((await get(urls[(i + 1) % 3] as string, token, key)) !== `v${i}`) stale += 1;
+        }
+      }),
+    );
+    expect(stale).toBe(0);
+    // Every node answers for a tenant with the same owner's id.
+    for (const token of tenants) {
+      const owners = new Set(await Promise.all(urls.map((u) => nodeOf(u, token))));
+      expect(owners.size).toBe(1);
+    }
+
+    // SSE on one node sees a write made through another.
+    const [a, b] = urls as [string, string];
+    const stream = await fetch(`${a}/v1/state/notes/events`, { headers: bearer(clusterTokens.globex) });
+    expect(stream.status).toBe(200);
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    expect(await put(b, clusterTokens.globex, "through-b", "seen")).toBe(204);
+    let text = "";
+    const decoder = new TextDecoder();
+    while (!text.includes("through-b")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    expect(text).toContain('"key":"through-b"');
+
+    // A bus peer on node A gets a message a peer on node B sent, without reconnecting.
+    const alice = await TestPeer.connect(
+      `${a.replace("http", "ws")}/v1/bus`,
+      bearer(clusterTokens.acme),
+      "alice",
+      clusterBusSecret,
+    );
+    const bob = await TestPeer.connect(
+      `${b.replace("http", "ws")}/v1/bus`,
+      bearer(clusterTokens.ada),
+      "bob",
+      clusterBusSecret,
+    );
+    const sentAt = Date.now();
+    alice.send("bob", { hi: 1 }, "cluster-1");
+    expect((await bob.waitFor(1)).map((e) => e.id)).toEqual(["cluster-1"]);
+    const busMs = Date.now() - sentAt;
+    alice.close();
+    bob.close();
+
+    // Forged forwarding headers are refused, with or without a client's own valid token.
+    const forgedIdentity = Buffer.from(JSON.stringify({ orgId: "globex", roles: ["operator"] })).toString("base64url");
+    for (const headers of [
+      { "x-storeroom-forwarded-identity": forgedIdentity },
+      { ...bearer(clusterTokens.ada), "x-storeroom-forwarded-identity": forgedIdentity },
+      {
+        ...bearer(clusterTokens.ada),
+        "x-storeroom-forwarded-identity": forgedIdentity,
+        "x-storeroom-forwarded-hops": "1",
+        "x-storeroom-forwarded-at": String(Date.now()),
+        "x-storeroom-forward-signature": "0".repeat(64),
+      },
+    ]) {
+      const res = await fetch(`${a}/v1/state/notes/t0-k0`, { headers });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("UNAUTHENTICATED");
+    }
+
+    // Membership and forwarding in the inspector and the metrics.
+    const inspector = (await (await fetch(`${a}/v1/inspector`, { headers: bearer(clusterTokens.ops) })).json()) as {
+      cluster: { nodes: { live: boolean; ownedTenants: number }[] };
+    };
+    expect(inspector.cluster.nodes.filter((n) => n.live)).toHaveLength(3);
+    expect(inspector.cluster.nodes.reduce((s, n) => s + n.ownedTenants, 0)).toBeGreaterThanOrEqual(tenants.length);
+    let proxied = 0;
+    for (const u of urls) {
+      const metrics = await (await fetch(`${u}/metrics`, { headers: bearer(clusterTokens.ops) })).text();
+      proxied += Number(/storeroom_forwarded_requests_total\{outcome="proxied"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    }
+    expect(proxied).toBeGreaterThan(0);
+    console.log(
+      `3 nodes: ${tenants.length * 9} writes read back through another node, ${proxied} proxied, bus across nodes ${busMs} ms`,
+    );
+    for (const n of nodes) {
+      running.delete(n);
+      expect((await n.stop()).code).toBe(0);
+    }
+  }, 90_000);
+
+  it("refuses a node whose bus secret differs from the one the live nodes share, and cluster flags on SQLite", async () => {
+    const { nodes } = await cluster(1);
+    const objects = "memory:";
+    const data = join(root, "odd");
+    writeClusterTokens(data);
+    const base = ["--data", data, "--database", pg.url, "--objects", objects];
+    await expect(startServe([...base, "--bus-hmac-secret", "another-secret-".padEnd(40, "y")])).rejects.toThrow(
+      /differs from the one the other live nodes/,
+    );
+    // Nor does a node without the flag run with a secret of its own (here a locally generated one).
+    writeFileSync(join(data, "bus-hmac.key"), "local-secret-".padEnd(64, "z"));
+    await expect(startServe(base)).rejects.toThrow(/were given their bus secret with --bus-hmac-secret/);
+    await expect(startServe(["--data", data, "--advertise", "http://127.0.0.1:1"])).rejects.toThrow(
+      /need a PostgreSQL control database/,
+    );
+    for (const n of nodes) {
+      running.delete(n);
+      await n.stop();
+    }
+  }, 60_000);
+
+  it("answers 307 to the owner's URL with --forward redirect", async () => {
+    const { nodes } = await cluster(2, ["--forward", "redirect"]);
+    const [a, b] = nodes.map((n) => n.url) as [string, string];
+    const first = await fetch(`${a}/v1/state/notes/r`, {
+      method: "PUT",
+      headers: bearer(clusterTokens.initech),
+      body: "1",
+    });
+    expect([first.status, await first.text()]).toEqual([204, ""]);
+    const res = await fetch(`${b}/v1/state/notes/r`, { headers: bearer(clusterTokens.initech), redirect: "manual" });
+    expect(res.status).toBe(307);
+    expect(res.headers.get("location")).toBe(`${a}/v1/state/notes/r`);
+    for (const n of nodes) {
+      running.delete(n);
+      await n.stop();
+    }
+  }, 60_000);
+
+  it("takes the tenants of a SIGKILLed owner over after its lease, losing no acknowledged write", async () => {
+    const { nodes, start } = await cluster(3);
+    const acked = new Map<string, string>();
+    const takeovers: number[] = [];
+    let refused = 0;
+    let live = [...nodes];
+    let stop = false;
+    const writers = tenants.map(async (token, t) => {
+      for (let i = 0; !stop; i++) {
+        const key = `w${t}-${i}`;
+        const target = live[i % live.length] as ServeProcess;
+        const status = await put(target.url, token, key, `v${i}`);
+        if (status === 204) acked.set(`${t}:${key}`, `v${i}`);
+        else refused += 1;
+      }
+    });
+    for (let kill = 0; kill < 2; kill++) {
+      await until("writes before the kill", async () => (acked.size >= 20 * (kill + 1) ? true : undefined));
+      const victim = live[0] as ServeProcess;
+      const owned = [];
+      for (const token of tenants) {
+        if ((await nodeOf(live[1]?.url as string, token)) === (await nodeOf(victim.url, token))) owned.push(token);
+      }
+      live = live.slice(1);
+      running.delete(victim);
+      const killedAt = Date.now();
+      await victim.stop("SIGKILL");
+      // Each tenant the victim owned is writable again through a surviving node.
+      for (const token of owned) {
+        await until("takeover", async () =>
+          (await put(live[0]?.url as string, token, "after-kill", String(kill))) === 204 ? true : undefined,
+        );
+      }
+      if (owned.length > 0) takeovers.push(Date.now() - killedAt);
+      live.push(await start(10 + kill));
+    }
+    stop = true;
+    await Promise.all(writers);
+    const lost: string[] = [];
+    for (const [id, value] of acked) {
+      const [t, key] = id.split(":") as [string, string];
+      const reader = live[Number(t) % live.length] as ServeProcess;
+      if ((await get(reader.url, tenants[Number(t)] as string, key)) !== value) lost.push(id);
+    }
+    console.log(
+      `kill -9 of an owner, 2 rounds: ${acked.size} writes acknowledged, ${lost.length} lost, ${refused} refused or cut; takeover ${takeovers.join(", ")} ms (lease ${LEASE_MS} ms)`,
+    );
+    expect(lost).toEqual([]);
+    expect(acked.size).toBeGreaterThan(40);
+    for (const n of live) {
+      running.delete(n);
+      await n.stop();
+    }
+  }, 120_000);
+
+  it("moves the tenant of an owner paused past its lease (SIGSTOP): the owner learns it lost the lease and acknowledges nothing that is then missing", async () => {
+    const { nodes } = await cluster(2);
+    const [a, b] = nodes as [ServeProcess, ServeProcess];
+    const token = clusterTokens.globex;
+    expect(await put(a.url, token, "before", "1")).toBe(204);
+    const owner = await nodeOf(b.url, token);
+    const paused = owner === (await idOf(a.url)) ? a : b;
+    const other = paused === a ? b : a;
+    paused.child.kill("SIGSTOP");
+    // Writes sent to the paused owner wait; the other node takes the tenant over once the lease ran out.
+    const late = [0, 1, 2].map((i) => put(paused.url, token, `late-${i}`, String(i)));
+    const resumedAfter = Date.now() + LEASE_MS * 2;
+    await until("takeover by the other node", async () =>
+      (await put(other.url, token, "during", "x")) === 204 ? true : undefined,
+    );
+    await until("a moment past the lease", async () => (Date.now() > resumedAfter ? true : undefined));
+    paused.child.kill("SIGCONT");
+    const statuses = await Promise.all(late);
+    // Whatever the paused node acknowledged is there (it forwards to the new owner once it learns it lost the lease).
+    for (const [i, status] of statuses.entries()) {
+      const value = await get(other.url, token, `late-${i}`);
+      if (status === 204) expect(value).toBe(String(i));
+    }
+    expect(await get(paused.url, token, "during")).toBe("x");
+    expect(await get(paused.url, token, "before")).toBe("1");
+    const metrics = await (await fetch(`${paused.url}/metrics`, { headers: bearer(clusterTokens.ops) })).text();
+    expect(Number(/storeroom_leases_lost_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+    for (const n of nodes) {
+      running.delete(n);
+      await n.stop();
+    }
+  }, 90_000);
+});
