@@ -7,7 +7,7 @@ import type { RequestIdentity } from "./identity.js";
 /** `forwarded`: the owner answered (or the exchange failed after the request reached it); `unreachable`: nothing reached it. */
 export type ForwardOutcome = "forwarded" | "unreachable";
 
-/** Headers that describe one connection, never forwarded (RFC 9110 section 7.6.1). */
+/** Hop-by-hop headers: they describe one connection and are never forwarded. */
 const hopByHop = new Set([
   "connection",
   "keep-alive",
