@@ -27,7 +27,7 @@ import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
 import type { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
 import { TenantHandle } from "./tenant-handle.js";
-import { TenantKey, type TenantKeyInit } from "./tenant-key.js";
+import type { TenantKey, TenantKeyInit } from "./tenant-key.js";
 import type { TenantLease, TenantOwnership } from "./tenant-ownership.js";
 import { TenantReplica } from "./tenant-replica.js";
 import type { TenantStoreOptions } from "./tenant-store-options.js";
