@@ -70,8 +70,18 @@ export interface ServerOptions {
   >;
   /** Start even though the object store ignores conditional writes (logged loudly; concurrent servers then overwrite each other). Default false. */
   unsafeNoCas?: boolean;
-  /** Upload rules passed to the upload service: public (`pub/`, served anonymously) uploads are off by default. */
-  uploads?: { allowPublic?: boolean; maxUploadSize?: number; maxPendingClaims?: number; claimTtlMs?: number };
+  /**
+   * Upload rules passed to the upload service: public (`pub/`, served anonymously) uploads are
+   * off by default. `appendLeaseMs` (default 10 000): how long a tus upload stays held by a
+   * server process that died while appending to it.
+   */
+  uploads?: {
+    allowPublic?: boolean;
+    maxUploadSize?: number;
+    maxPendingClaims?: number;
+    claimTtlMs?: number;
+    appendLeaseMs?: number;
+  };
   /**
    * Delivery of upload events (the outbox): `webhooks` get every event as a signed POST
    * (`secret`, default generated once into `<dataDir>/webhook-hmac.key`); delivered events
@@ -261,7 +271,7 @@ const op = "server.config";
 
 /** Checked here, before anything opens, so a bad value never leaves half a server behind. */
 function checkUploads(uploads: NonNullable<ServerOptions["uploads"]>): NonNullable<ServerOptions["uploads"]> {
-  for (const name of ["maxUploadSize", "maxPendingClaims", "claimTtlMs"] as const) {
+  for (const name of ["maxUploadSize", "maxPendingClaims", "claimTtlMs", "appendLeaseMs"] as const) {
     positiveInteger(uploads[name], `uploads.${name}`, op, 1);
   }
   return { ...uploads };

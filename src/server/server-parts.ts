@@ -141,7 +141,13 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
     ...(config.uploads.maxPendingClaims === undefined ? {} : { maxPendingClaims: config.uploads.maxPendingClaims }),
     ...(config.uploads.claimTtlMs === undefined ? {} : { claimTtlMs: config.uploads.claimTtlMs }),
   });
-  const resumable = new ResumableUploads({ database: control, objects: files, uploads, clock });
+  const resumable = new ResumableUploads({
+    database: control,
+    objects: files,
+    uploads,
+    clock,
+    ...(config.uploads.appendLeaseMs === undefined ? {} : { leaseMs: config.uploads.appendLeaseMs }),
+  });
   const webhooks = config.events.webhooks ?? [];
   const webhookSecret =
     webhooks.length === 0

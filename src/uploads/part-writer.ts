@@ -40,6 +40,8 @@ interface InFlight {
   readonly size: number;
   readonly partNumber: number;
   readonly stored: Promise<WrittenPart>;
+  /** Set once `stored` resolved. */
+  written?: WrittenPart;
 }
 
 /** Bytes of parts being stored at once by one append (at least one part). */
@@ -113,8 +115,17 @@ export class PartWriter {
     }
   }
 
-  /** The parts stored since the last call, in order, to be recorded. */
+  /**
+   * The parts stored since the last call, in order, to be recorded: those settled by
+   * {@link add} or {@link flush}, and those in flight whose store already succeeded (so a part
+   * is recorded soon after it is stored, not only when the in-flight window is full).
+   */
   takeStored(): WrittenPart[] {
+    for (let first = this.#inFlight[0]; first?.written !== undefined; first = this.#inFlight[0]) {
+      this.#inFlight.shift();
+      this.#stored.push(first.written);
+      this.#buffers.give(first.buffer);
+    }
     const stored = this.#stored;
     this.#stored = [];
     return stored;
@@ -143,8 +154,14 @@ export class PartWriter {
     const stored = this.#objects
       .putPart(this.#claim.key, this.#claim.uploadId, partNumber, buffer.subarray(0, size))
       .then((part) => ({ partNumber, etag: part.etag, size: part.size }));
-    stored.catch(() => undefined);
-    this.#inFlight.push({ buffer, size, partNumber, stored });
+    const entry: InFlight = { buffer, size, partNumber, stored };
+    stored.then(
+      (written) => {
+        entry.written = written;
+      },
+      () => undefined,
+    );
+    this.#inFlight.push(entry);
     this.#partNumber++;
     this.#fill = undefined;
     this.#filled = 0;

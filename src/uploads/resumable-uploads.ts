@@ -8,10 +8,11 @@ import {
   InvalidArgumentError,
   TooLargeError,
 } from "../errors.js";
-import { databaseOption } from "../internal/option-checks.js";
+import { databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { abortableChunks, ChunksAbortedError } from "./abortable-chunks.js";
+import { type AppendLease, AppendLeases } from "./append-lease.js";
 import { ClaimStore } from "./claim-store.js";
 import { IN_FLIGHT_BYTES, PartBuffers, PartWriter, type WrittenPart } from "./part-writer.js";
 import type { UploadClaim } from "./upload-claim.js";
@@ -30,6 +31,11 @@ export interface ResumableUploadsOptions {
   uploads: UploadService;
   /** Default {@link systemClock}. */
   clock?: Clock;
+  /**
+   * How long an append's hold on an upload outlives its process, ms: after a crash the next
+   * append of that upload waits at most this long. Default 10 000.
+   */
+  leaseMs?: number;
 }
 
 /** Checksum algorithms {@link ResumableUploads.append} verifies. */
@@ -79,10 +85,10 @@ interface OffsetRow {
  * until the next append fills it. An interrupted append keeps what arrived. The last append
  * publishes the object; expiry is the claim sweeper's.
  *
- * One append (or status read) per upload runs at a time in this process; a new one stops the
- * one in progress first, which saves what it received. Several server processes serving the
- * same upload at once are not coordinated beyond the offset check: route one upload to one
- * process.
+ * One append (or status read) per upload runs at a time, also across processes sharing the
+ * database: a new one stops the one in progress first, which saves what it received (in this
+ * process at once; in another one within a second, through a lease on the upload's row). A
+ * process that died holding an upload delays its next append by at most `leaseMs`.
  *
  * @example
  * ```ts
@@ -100,6 +106,7 @@ export class ResumableUploads {
   readonly #claims: ClaimStore;
   readonly #parts: UploadPartStore;
   readonly #locks = new UploadLocks();
+  readonly #leases: AppendLeases;
   readonly #buffers: PartBuffers;
 
   constructor(options: ResumableUploadsOptions) {
@@ -109,12 +116,18 @@ export class ResumableUploads {
     this.#clock = options.clock ?? systemClock;
     this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
     this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
+    this.#leases = new AppendLeases(
+      this.#db,
+      this.#clock,
+      positiveInteger(options.leaseMs, "leaseMs", "resumable.create", 10_000),
+    );
     // Enough free buffers for one append's parts in flight and the one filling.
     this.#buffers = new PartBuffers(Math.max(1, Math.floor(IN_FLIGHT_BYTES / this.#objects.partSize)) + 1);
   }
 
   /**
-   * Starts an upload with offset 0. Errors are those of {@link UploadService.initUpload};
+   * Starts an upload with offset 0; one of size 0 is complete (published) at once. Errors are
+   * those of {@link UploadService.initUpload};
    * `metadata` longer than 4096 characters -> {@link InvalidArgumentError}.
    */
   async create(owner: string, input: InitUploadInput & { metadata?: string }): Promise<ResumableUploadStatus> {
@@ -133,7 +146,7 @@ export class ResumableUploads {
       await this.#uploads.abortUpload(owner, started.claimId).catch(() => undefined);
       throw err;
     }
-    return {
+    const status = {
       claimId: started.claimId,
       key: started.key,
       size: input.size,
@@ -142,6 +155,10 @@ export class ResumableUploads {
       metadata,
       complete: false,
     };
+    if (input.size > 0) return status;
+    // An empty upload has all its bytes at creation.
+    await this.#uploads.completeUpload(owner, started.claimId);
+    return { ...status, complete: true };
   }
 
   /**
@@ -153,7 +170,13 @@ export class ResumableUploads {
     const lock = await this.#locks.acquire(claimId);
     try {
       const claim = await this.#ownedClaim(owner, claimId, "resumable.status");
-      return (await this.#state(claim)).status;
+      if (claim.status === "uploaded") return (await this.#state(claim)).status;
+      const lease = await this.#leases.acquire(claimId, "resumable.status");
+      try {
+        return (await this.#state(claim)).status;
+      } finally {
+        await lease.release();
+      }
     } finally {
       lock.release();
     }
@@ -184,72 +207,101 @@ export class ResumableUploads {
     try {
       const claim = await this.#ownedClaim(owner, claimId, op);
       if (claim.status === "uploaded") throw new ConflictError(`upload ${claimId} is already complete`, { op });
-      const state = await this.#state(claim);
-      if (offset !== state.status.offset) {
-        throw new ConflictError(`offset ${offset} does not match the upload's offset ${state.status.offset}`, { op });
-      }
-      if (options.contentLength !== undefined && offset + options.contentLength > claim.size) {
-        throw new TooLargeError(`${offset + options.contentLength} bytes would pass the declared ${claim.size}`, {
-          op,
-        });
-      }
-      const writer = new PartWriter(this.#objects, claim, state.partNumber, state.tail, this.#buffers);
+      const lease = await this.#leases.acquire(claimId, op);
       try {
-        const checked = hash !== undefined;
-        const recorded: WrittenPart[] = [];
-        // With a checksum, parts are recorded only once it matched; without, as they are stored.
-        const keep = async (parts: WrittenPart[]) => {
-          if (checked) recorded.push(...parts);
-          else if (parts.length > 0) await this.#record(claim, parts);
-        };
-        let failure: unknown;
-        try {
-          for await (const chunk of abortableChunks(body, lock.signal)) {
-            hash?.update(chunk);
-            if (writer.received + chunk.byteLength > claim.size) {
-              throw new TooLargeError(`the upload would pass its declared ${claim.size} bytes`, { op });
-            }
-            await writer.add(chunk);
-            await keep(writer.takeStored());
-          }
-        } catch (err) {
-          failure = err;
+        // Another process may have completed it while this one waited for the lease.
+        if ((await this.#claims.get(claimId)).status === "uploaded") {
+          throw new ConflictError(`upload ${claimId} is already complete`, { op });
         }
-        // The parts in flight are settled however the body ended, so an interrupted append keeps them.
-        try {
-          await writer.flush(failure === undefined);
-        } catch (err) {
-          failure ??= err;
-        }
-        await keep(writer.takeStored());
-        if (checked) {
-          if (failure !== undefined) throw failure;
-          const digest = hash.digest();
-          if (!digest.equals(options.checksum?.digest ?? Buffer.alloc(0))) {
-            throw new ChecksumMismatchError(`the ${options.checksum?.algorithm} checksum does not match the body`, {
-              op,
-            });
-          }
-          await this.#record(claim, recorded, writer.tail());
-        } else {
-          if (failure !== undefined && !isInterruption(failure)) {
-            await this.#saveTail(claim, writer.tail());
-            throw failure;
-          }
-          await this.#saveTail(claim, writer.tail());
-        }
+        return await this.#appendLeased(owner, claim, lease, AbortSignal.any([lock.signal, lease.signal]), {
+          offset,
+          body,
+          options,
+          hash,
+        });
       } finally {
-        writer.release();
+        await lease.release();
       }
-      const next = await this.#state(claim);
-      if (next.status.offset === claim.size) {
-        const file = await this.#uploads.completeUpload(owner, claimId);
-        return { ...next.status, complete: true, file };
-      }
-      return next.status;
     } finally {
       lock.release();
     }
+  }
+
+  async #appendLeased(
+    owner: string,
+    claim: UploadClaim,
+    lease: AppendLease,
+    signal: AbortSignal,
+    input: {
+      offset: number;
+      body: AsyncIterable<Uint8Array | string>;
+      options: AppendOptions;
+      hash: Hash | undefined;
+    },
+  ): Promise<AppendResult> {
+    const op = "resumable.append";
+    const { offset, body, options, hash } = input;
+    const claimId = claim.id;
+    const state = await this.#state(claim);
+    if (offset !== state.status.offset) {
+      throw new ConflictError(`offset ${offset} does not match the upload's offset ${state.status.offset}`, { op });
+    }
+    if (options.contentLength !== undefined && offset + options.contentLength > claim.size) {
+      throw new TooLargeError(`${offset + options.contentLength} bytes would pass the declared ${claim.size}`, {
+        op,
+      });
+    }
+    const writer = new PartWriter(this.#objects, claim, state.partNumber, state.tail, this.#buffers);
+    try {
+      const checked = hash !== undefined;
+      const recorded: WrittenPart[] = [];
+      // With a checksum, parts are recorded only once it matched; without, as they are stored.
+      const keep = async (parts: WrittenPart[]) => {
+        if (checked) recorded.push(...parts);
+        else if (parts.length > 0) await this.#record(claim, lease, parts);
+      };
+      let failure: unknown;
+      try {
+        for await (const chunk of abortableChunks(body, signal)) {
+          hash?.update(chunk);
+          if (writer.received + chunk.byteLength > claim.size) {
+            throw new TooLargeError(`the upload would pass its declared ${claim.size} bytes`, { op });
+          }
+          await writer.add(chunk);
+          await keep(writer.takeStored());
+        }
+      } catch (err) {
+        failure = err;
+      }
+      // The parts in flight are settled however the body ended, so an interrupted append keeps them.
+      try {
+        await writer.flush(failure === undefined);
+      } catch (err) {
+        failure ??= err;
+      }
+      await keep(writer.takeStored());
+      if (checked) {
+        if (failure !== undefined) throw failure;
+        const digest = hash.digest();
+        if (!digest.equals(options.checksum?.digest ?? Buffer.alloc(0))) {
+          throw new ChecksumMismatchError(`the ${options.checksum?.algorithm} checksum does not match the body`, {
+            op,
+          });
+        }
+        await this.#record(claim, lease, recorded, writer.tail());
+      } else {
+        await this.#record(claim, lease, [], writer.tail());
+        if (failure !== undefined && !isInterruption(failure)) throw failure;
+      }
+    } finally {
+      writer.release();
+    }
+    const next = await this.#state(claim);
+    if (next.status.offset === claim.size) {
+      const file = await this.#uploads.completeUpload(owner, claimId);
+      return { ...next.status, complete: true, file };
+    }
+    return next.status;
   }
 
   /**
@@ -259,7 +311,13 @@ export class ResumableUploads {
   async terminate(owner: string, claimId: string): Promise<void> {
     const lock = await this.#locks.acquire(claimId);
     try {
-      await this.#uploads.abortUpload(owner, claimId);
+      await this.#ownedClaim(owner, claimId, "resumable.terminate");
+      const lease = await this.#leases.acquire(claimId, "resumable.terminate");
+      try {
+        await this.#uploads.abortUpload(owner, claimId);
+      } finally {
+        await lease.release();
+      }
     } finally {
       lock.release();
     }
@@ -310,10 +368,12 @@ export class ResumableUploads {
 
   async #record(
     claim: UploadClaim,
+    lease: AppendLease,
     parts: readonly { partNumber: number; etag: string; size: number }[],
     tail?: { offset: number; bytes: Buffer },
   ): Promise<void> {
     await this.#db.transaction(async (tx) => {
+      await lease.fence(tx);
       for (const part of parts) await this.#parts.upsert({ claimId: claim.id, ...part }, { executor: tx });
       if (tail !== undefined) await this.#saveTail(claim, tail, tx);
     });

@@ -126,7 +126,7 @@ export class UploadService {
     if (typeof filename !== "string" || filename.length === 0 || filename.length > 255 || filename.includes("\0")) {
       throw new InvalidArgumentError("filename must be 1..255 characters without NUL", { op });
     }
-    if (!Number.isSafeInteger(size) || size < 1) throw new InvalidArgumentError("size must be an integer >= 1", { op });
+    if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArgumentError("size must be an integer >= 0", { op });
     if (input.contentType !== undefined && (typeof input.contentType !== "string" || input.contentType.length > 127)) {
       throw new InvalidArgumentError("contentType must be at most 127 characters", { op });
     }
@@ -177,16 +177,17 @@ export class UploadService {
         { executor: tx },
       );
     });
-    let uploadId: string;
+    // An empty file has no parts: completion writes it as a plain object.
+    let uploadId = "";
     try {
-      uploadId = await this.#objects.initMultipart(claim.key, { contentType });
+      if (size > 0) uploadId = await this.#objects.initMultipart(claim.key, { contentType });
     } catch (err) {
       // Best effort: if this cleanup fails too, the sweeper reaps the claim at its expiry.
       await this.#claims.deleteById(claim.id).catch(() => undefined);
       throw err;
     }
     try {
-      await this.#claims.updateUploadId(claim.id, uploadId);
+      if (uploadId !== "") await this.#claims.updateUploadId(claim.id, uploadId);
     } catch (err) {
       await this.#objects.abortMultipart(claim.key, uploadId).catch(() => undefined);
       throw err;
@@ -276,11 +277,14 @@ export class UploadService {
     const parts = await this.#partsToComplete(claim, op);
     let info: ObjectInfo;
     try {
-      info = await this.#objects.completeMultipart(
-        claim.key,
-        claim.uploadId,
-        parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
-      );
+      info =
+        claim.partCount === 0
+          ? await this.#putEmpty(claim)
+          : await this.#objects.completeMultipart(
+              claim.key,
+              claim.uploadId,
+              parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
+            );
     } catch (err) {
       // A retry after a completion whose claim update failed: the session is gone, the object is there.
       if (!isStoreError(err, "NOT_FOUND")) throw err;
@@ -414,6 +418,13 @@ export class UploadService {
     const info = await this.#objects.head(claim.key);
     if (info === null) throw new NotFoundError(`object of upload ${claim.id} is missing`, { op });
     return { ...this.#result(claim), etag: info.etag, size: info.size };
+  }
+
+  async #putEmpty(claim: UploadClaim): Promise<ObjectInfo> {
+    await this.#objects.put(claim.key, Buffer.alloc(0), { contentType: claim.contentType });
+    const info = await this.#objects.head(claim.key);
+    if (info === null) throw new UploadFailedError(`the empty file ${claim.key} vanished after it was written`);
+    return info;
   }
 
   #result(claim: UploadClaim): Omit<CompletedUpload, "etag" | "size"> {

@@ -116,6 +116,13 @@ async function ownersAndResumable(tx: Executor): Promise<void> {
   )`);
 }
 
+/** Who is appending to a resumable upload: a lease that keeps two processes from appending at once. */
+async function appendLeases(tx: Executor): Promise<void> {
+  await tx.run("ALTER TABLE storeroom_upload_offsets ADD COLUMN lease_holder TEXT");
+  await tx.run(`ALTER TABLE storeroom_upload_offsets ADD COLUMN lease_expires_at ${tx.dialect.bigintType}`);
+  await tx.run("ALTER TABLE storeroom_upload_offsets ADD COLUMN lease_wanted INTEGER NOT NULL DEFAULT 0");
+}
+
 /**
  * The forward-only schema of the uploads module: claims, parts and offsets (cascading on claim
  * delete), pending deletes (unique on `(object_key, reason)`), dead letters and the event outbox.
@@ -131,4 +138,5 @@ export const uploadsMigrations: MigrationSet = new MigrationSet("uploads")
   .add({ id: "uploads/003-pending-deletes", up: createPendingDeletes })
   .add({ id: "uploads/004-outbox", up: createOutbox })
   .add({ id: "uploads/005-due-index", up: dueIndex })
-  .add({ id: "uploads/006-owners-and-offsets", up: ownersAndResumable });
+  .add({ id: "uploads/006-owners-and-offsets", up: ownersAndResumable })
+  .add({ id: "uploads/007-append-leases", up: appendLeases });

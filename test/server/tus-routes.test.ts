@@ -104,6 +104,78 @@ describe("tus 1.0 server", async () => {
     );
   });
 
+  it("answers CORS preflights and exposes its headers on every answer, errors included", async () => {
+    const preflight = await fetch(`${base}/v1/tus/some-id`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "PATCH",
+        "access-control-request-headers": "authorization,tus-resumable,upload-offset,content-type",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PATCH");
+    const allowed = (preflight.headers.get("access-control-allow-headers") ?? "").toLowerCase();
+    for (const name of ["authorization", "tus-resumable", "upload-offset", "upload-length", "upload-metadata"]) {
+      expect(allowed).toContain(name);
+    }
+    const created = await fetch(`${base}/v1/tus/`, {
+      method: "POST",
+      headers: { ...auth(tokens.ada), ...tus, origin: "https://app.example", "upload-length": "5" },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("access-control-allow-origin")).toBe("*");
+    const exposed = (created.headers.get("access-control-expose-headers") ?? "").toLowerCase();
+    for (const name of [
+      "location",
+      "upload-offset",
+      "upload-length",
+      "upload-metadata",
+      "tus-resumable",
+      "storeroom-file-key",
+    ]) {
+      expect(exposed).toContain(name);
+    }
+    const unauthenticated = await fetch(`${base}/v1/tus/`, {
+      method: "POST",
+      headers: { ...tus, origin: "https://app.example", "upload-length": "5" },
+    });
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get("access-control-allow-origin")).toBe("*");
+  });
+
+  it("creates an empty upload complete at once (Upload-Length: 0); refuses Upload-Defer-Length, which it does not advertise", async () => {
+    const created = await fetch(`${base}/v1/tus/`, {
+      method: "POST",
+      headers: { ...auth(tokens.ada), ...tus, "upload-length": "0", "upload-metadata": `filename ${b64("empty.txt")}` },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("upload-offset")).toBe("0");
+    const key = created.headers.get("storeroom-file-key") as string;
+    expect(key).toMatch(/^priv\//);
+    const head = await fetch(`${base}${created.headers.get("location")}`, {
+      method: "HEAD",
+      headers: { ...auth(tokens.ada), ...tus },
+    });
+    expect(head.headers.get("upload-offset")).toBe("0");
+    expect(head.headers.get("upload-length")).toBe("0");
+    const patch = await fetch(`${base}${created.headers.get("location")}`, {
+      method: "PATCH",
+      headers: { ...auth(tokens.ada), ...tus, "content-type": "application/offset+octet-stream", "upload-offset": "0" },
+      body: Buffer.from("x"),
+    });
+    expect(patch.status).toBe(409);
+    expect((await download(key, tokens.ada)).byteLength).toBe(0);
+    const deferred = await fetch(`${base}/v1/tus/`, {
+      method: "POST",
+      headers: { ...auth(tokens.ada), ...tus, "upload-defer-length": "1" },
+    });
+    expect(deferred.status).toBe(400);
+    const options = await fetch(`${base}/v1/tus/`, { method: "OPTIONS" });
+    expect(options.headers.get("tus-extension")).not.toContain("creation-defer-length");
+  });
+
   it("creates with upload, reports the offset, checks offsets, types and checksums, and completes", async () => {
     const data = Buffer.from("hello, resumable world");
     const created = await fetch(`${base}/v1/tus/`, {

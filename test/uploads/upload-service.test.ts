@@ -108,7 +108,7 @@ forEachEngine("UploadService", (ctx) => {
       [["alice", { filename: "a.bin", size: PART * 10 + 1 }], TooLargeError],
       [["alice", { filename: "x".repeat(256), size: 1 }], InvalidArgumentError],
       [["alice", { filename: "", size: 1 }], InvalidArgumentError],
-      [["alice", { filename: "a.bin", size: 0 }], InvalidArgumentError],
+      [["alice", { filename: "a.bin", size: -1 }], InvalidArgumentError],
       [["alice", { filename: "a.bin", size: 1.5 }], InvalidArgumentError],
       [["alice", { filename: "a.bin", size: 1, contentType: "x".repeat(128) }], InvalidArgumentError],
       [["alice", { filename: "a.bin", size: 1, public: true }], AccessDeniedError],

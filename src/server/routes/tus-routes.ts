@@ -28,12 +28,51 @@ const EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksu
 const OFFSET_TYPE = "application/offset+octet-stream";
 
 /**
+ * Cross-origin access for browser clients (Uppy, tus-js-client on another origin). Any origin:
+ * callers authenticate with a bearer token, never a cookie, so a foreign page gains nothing it
+ * could not do with the token itself.
+ */
+const CORS_HEADERS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Expose-Headers": [
+    "Location",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Storeroom-File-Key",
+  ].join(", "),
+};
+const PREFLIGHT_HEADERS = {
+  "Access-Control-Allow-Methods": "POST, HEAD, PATCH, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers": [
+    "Authorization",
+    "Content-Type",
+    "Tus-Resumable",
+    "Upload-Checksum",
+    "Upload-Defer-Length",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Offset",
+    "X-HTTP-Method-Override",
+    "X-Requested-With",
+  ].join(", "),
+  "Access-Control-Max-Age": "86400",
+};
+
+/**
  * A tus 1.0.0 server (https://tus.io/protocols/resumable-upload) on the resumable uploads:
  * core protocol plus the creation, creation-with-upload, termination, expiration and checksum
  * extensions. `POST /v1/tus/` creates (metadata `filename`/`name`, `filetype`/`type`,
  * `public`), `HEAD` reports `Upload-Offset`, `PATCH` appends, `DELETE` terminates, `OPTIONS`
  * advertises. `X-HTTP-Method-Override` on a POST is honoured for clients behind proxies that
- * only pass GET and POST.
+ * only pass GET and POST. Every answer carries CORS headers (errors included, so a browser can
+ * read them); `OPTIONS` doubles as the CORS preflight.
  */
 export function registerTusRoutes(app: FastifyInstance, options: TusRouteOptions): void {
   const { resumable, ownerOf } = options;
@@ -41,6 +80,11 @@ export function registerTusRoutes(app: FastifyInstance, options: TusRouteOptions
   // Bodies stream straight into the upload; resumable.append cuts and checks them.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
 
+  // onSend, not onRequest: it also runs for answers of hooks that ran first (authentication).
+  app.addHook("onSend", async (_request, reply, payload) => {
+    reply.headers(CORS_HEADERS);
+    return payload;
+  });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("Tus-Resumable", TUS_VERSION);
     if (request.method === "OPTIONS") return;
@@ -54,6 +98,7 @@ export function registerTusRoutes(app: FastifyInstance, options: TusRouteOptions
     reply
       .code(204)
       .headers({
+        ...PREFLIGHT_HEADERS,
         "Tus-Version": TUS_VERSION,
         "Tus-Extension": EXTENSIONS,
         "Tus-Max-Size": String(options.maxUploadSize),
@@ -68,6 +113,7 @@ export function registerTusRoutes(app: FastifyInstance, options: TusRouteOptions
     if (request.headers["upload-defer-length"] !== undefined) {
       throw new HttpError(400, "INVALID_ARGUMENT", "Upload-Defer-Length is not supported: send Upload-Length");
     }
+    // Upload-Length: 0 creates an empty file, complete (published) at once.
     const size = integerHeader(request, "upload-length");
     const metadataHeader = singleHeader(request, "upload-metadata") ?? "";
     const metadata = parseMetadata(metadataHeader);
