@@ -67,9 +67,10 @@ export abstract class EntryOperations {
   protected abstract executor(op: string): Executor;
   /**
    * Runs `fn` atomically: in a new transaction on a store, directly on the transaction's
-   * executor inside {@link StateStore.transaction}.
+   * executor inside {@link StateStore.transaction}, or there in a savepoint with `savepoint`, so
+   * that a failure undoes all of `fn` even when the caller catches it and commits.
    */
-  protected abstract atomically<T>(op: string, fn: (ex: Executor) => Promise<T>): Promise<T>;
+  protected abstract atomically<T>(op: string, fn: (ex: Executor) => Promise<T>, savepoint?: boolean): Promise<T>;
   /**
    * Delivers (store) or buffers until commit (transaction) committed changes, in version order;
    * a returned promise settles once they were delivered.
@@ -219,25 +220,29 @@ export abstract class EntryOperations {
     });
     const now = this.#now();
     const versions: (number | null)[] = [];
-    const events = await this.atomically(op, async (tx) => {
-      const first = await this.#log.begin(tx);
-      if (checks.length > 0) await this.#check(tx, op, checks, now);
-      const drafts: ChangeDraft[] = [];
-      let next = first;
-      for (const o of operations) {
-        if (o.type === "set") {
-          const expires = o.ttlMs === undefined ? null : now + Math.ceil(o.ttlMs);
-          await tx.run(UPSERT, [o.group, o.key, o.value, expires, next]);
-          drafts.push({ type: "set", group: o.group, key: o.key, value: o.value, version: next });
-          versions.push(next++);
-        } else {
-          const { changes } = await tx.run(DELETE_ENTRY, [o.group, o.key]);
-          if (changes > 0) drafts.push({ type: "delete", group: o.group, key: o.key, version: next });
-          versions.push(changes > 0 ? next++ : null);
+    const events = await this.atomically(
+      op,
+      async (tx) => {
+        const first = await this.#log.begin(tx);
+        if (checks.length > 0) await this.#check(tx, op, checks, now);
+        const drafts: ChangeDraft[] = [];
+        let next = first;
+        for (const o of operations) {
+          if (o.type === "set") {
+            const expires = o.ttlMs === undefined ? null : now + Math.ceil(o.ttlMs);
+            await tx.run(UPSERT, [o.group, o.key, o.value, expires, next]);
+            drafts.push({ type: "set", group: o.group, key: o.key, value: o.value, version: next });
+            versions.push(next++);
+          } else {
+            const { changes } = await tx.run(DELETE_ENTRY, [o.group, o.key]);
+            if (changes > 0) drafts.push({ type: "delete", group: o.group, key: o.key, version: next });
+            versions.push(changes > 0 ? next++ : null);
+          }
         }
-      }
-      return this.#log.record(tx, drafts, now);
-    });
+        return this.#log.record(tx, drafts, now);
+      },
+      true,
+    );
     await this.publish(events);
     const last = events[events.length - 1];
     return { versions, version: last === undefined ? null : last.version };

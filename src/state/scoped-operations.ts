@@ -1,7 +1,15 @@
 import { InvalidArgumentError, QuotaExceededError } from "../errors.js";
 import type { EntryOperations, KeyValue } from "./entry-operations.js";
 import type { StateTransaction } from "./state-transaction.js";
-import type { DeleteOptions, SetOptions, StateEntry } from "./versioned-entry.js";
+import type {
+  BatchOperation,
+  BatchOptions,
+  BatchResult,
+  DeleteOptions,
+  SetOptions,
+  StateEntry,
+  VersionCheck,
+} from "./versioned-entry.js";
 
 /** Limits of a scoped store; `0` (the default) means unlimited. */
 export interface ScopeQuota {
@@ -60,6 +68,49 @@ export async function enforceQuota(
 }
 
 /**
+ * Checks the quota for a whole batch of (already qualified) operations inside `tx`, after
+ * `tx.lockNamespace`, by replaying them over the live keys they touch: the batch is refused when
+ * it would leave more live keys (or groups) than allowed and more than before, so overwrites and
+ * batches that free as much as they add always pass.
+ */
+export async function enforceBatchQuota(
+  tx: StateTransaction,
+  namespace: string,
+  quota: Required<ScopeQuota>,
+  operations: readonly BatchOperation[],
+): Promise<void> {
+  await tx.lockNamespace(namespace);
+  const live = new Map<string, boolean>();
+  const groupKeys = new Map<string, number>();
+  let keyDelta = 0;
+  for (const o of operations) {
+    const before = groupKeys.get(o.group) ?? (await tx.count(o.group));
+    const id = `${o.group}\u0000${o.key}`;
+    const was = live.get(id) ?? (await tx.exists(o.group, o.key));
+    const is = o.type === "set";
+    const delta = was === is ? 0 : is ? 1 : -1;
+    keyDelta += delta;
+    groupKeys.set(o.group, before + delta);
+    live.set(id, is);
+  }
+  const prefix = `${namespace}:`;
+  const op = "state.scoped.batch";
+  if (quota.maxKeys > 0 && keyDelta > 0 && (await tx.countAll(prefix)) + keyDelta > quota.maxKeys) {
+    throw new QuotaExceededError("keys", quota.maxKeys, { op });
+  }
+  if (quota.maxGroups > 0) {
+    const existing = new Set(await tx.groups(prefix));
+    let after = existing.size;
+    for (const [group, keys] of groupKeys) {
+      if (!existing.has(group) && keys > 0) after++;
+      if (existing.has(group) && keys === 0) after--;
+    }
+    if (after > existing.size && after > quota.maxGroups)
+      throw new QuotaExceededError("groups", quota.maxGroups, { op });
+  }
+}
+
+/**
  * The namespaced API shared by {@link ScopedStateStore} and {@link ScopedStateTransaction}.
  * Groups are stored as `namespace:group`; results never include other namespaces and group
  * names come back without the prefix.
@@ -79,6 +130,8 @@ export abstract class ScopedOperations {
 
   /** What reads and unchecked writes run on. */
   protected abstract target(): EntryOperations;
+  /** Runs `fn` in a transaction: a new one on a store, the current one inside a transaction. */
+  protected abstract inTransaction<T>(fn: (tx: StateTransaction) => Promise<T>): Promise<T>;
   /** Runs a write after the quota check, both in one transaction. */
   protected abstract checkedWrite<T>(
     group: string,
@@ -145,6 +198,42 @@ export abstract class ScopedOperations {
   setWithTtl(group: string, key: string, value: string, ttlMs: number): Promise<number> {
     const full = this.qualify(group);
     return this.checkedWrite(full, key, (ops) => ops.setWithTtl(full, key, value, ttlMs));
+  }
+
+  /**
+   * Applies `operations` (groups within the namespace, across as many as you like) atomically,
+   * all or nothing, after every check in `checks` passes; see {@link EntryOperations.batch}.
+   * The quota applies to the batch as a whole: {@link QuotaExceededError} (nothing written) when
+   * it would leave more live keys or groups than allowed and more than before.
+   *
+   * @example
+   * ```ts
+   * await tenant.batch([
+   *   { type: "set", group: "config", key: "lang", value: "en" },
+   *   { type: "delete", group: "drafts", key: "lang" },
+   * ]);
+   * ```
+   */
+  async batch(operations: readonly BatchOperation[], options: BatchOptions = {}): Promise<BatchResult> {
+    const op = "state.scoped.batch";
+    if (!Array.isArray(operations)) throw new InvalidArgumentError("operations must be an array", { op });
+    const checks: readonly VersionCheck[] = options?.checks ?? [];
+    if (!Array.isArray(checks)) throw new InvalidArgumentError("checks must be an array", { op });
+    const qualified = operations.map((o, i) => {
+      if (o === null || typeof o !== "object" || (o.type !== "set" && o.type !== "delete")) {
+        throw new InvalidArgumentError(`operations[${i}] must be a set or delete operation`, { op });
+      }
+      return { ...o, group: this.qualify(o.group) };
+    });
+    const qualifiedChecks = checks.map((c, i) => {
+      if (c === null || typeof c !== "object") throw new InvalidArgumentError(`checks[${i}] must be an object`, { op });
+      return { ...c, group: this.qualify(c.group) };
+    });
+    if (this.unlimited) return this.target().batch(qualified, { checks: qualifiedChecks });
+    return this.inTransaction(async (tx) => {
+      await enforceBatchQuota(tx, this.namespace, this.quota, qualified);
+      return tx.batch(qualified, { checks: qualifiedChecks });
+    });
   }
 
   /** Deletes `key` from `group`; returns whether it existed. `options.ifVersion` as for {@link EntryOperations.delete}. */

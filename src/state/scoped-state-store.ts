@@ -3,6 +3,7 @@ import { enforceQuota, ScopedOperations, type ScopeQuota } from "./scoped-operat
 import { ScopedStateTransaction } from "./scoped-state-transaction.js";
 import type { ChangeCallback, StateEvent } from "./state-event.js";
 import type { StateStore } from "./state-store.js";
+import type { StateTransaction } from "./state-transaction.js";
 import type { StateWatcher } from "./state-watcher.js";
 
 /**
@@ -29,6 +30,10 @@ export class ScopedStateStore extends ScopedOperations {
 
   protected target(): EntryOperations {
     return this.#store;
+  }
+
+  protected inTransaction<T>(fn: (tx: StateTransaction) => Promise<T>): Promise<T> {
+    return this.#store.transaction(fn);
   }
 
   protected checkedWrite<T>(group: string, key: string, write: (ops: EntryOperations) => Promise<T>): Promise<T> {

@@ -19,6 +19,10 @@ export class ScopedStateTransaction extends ScopedOperations {
     return this.#tx;
   }
 
+  protected inTransaction<T>(fn: (tx: StateTransaction) => Promise<T>): Promise<T> {
+    return fn(this.#tx);
+  }
+
   protected async checkedWrite<T>(group: string, key: string, write: (ops: EntryOperations) => Promise<T>): Promise<T> {
     if (!this.unlimited) await enforceQuota(this.#tx, this.namespace, this.quota, group, key);
     return write(this.#tx);

@@ -43,8 +43,9 @@ export class StateTransaction extends EntryOperations {
     return this.#tx;
   }
 
-  protected atomically<T>(op: string, fn: (ex: Executor) => Promise<T>): Promise<T> {
-    return fn(this.executor(op));
+  protected atomically<T>(op: string, fn: (ex: Executor) => Promise<T>, savepoint = false): Promise<T> {
+    const ex = this.executor(op);
+    return savepoint ? ex.transaction(fn) : fn(ex);
   }
 
   protected publish(events: readonly StateEvent[]): undefined {

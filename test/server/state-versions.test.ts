@@ -100,6 +100,51 @@ describe("state over HTTP: versions, conditional writes, batches", async () => {
     }
   });
 
+  it("POST /v1/state applies a batch across groups atomically; a failed check anywhere writes nothing", async () => {
+    const from = Number(((await put("ledger-a/balance", "100")).headers.get("etag") as string).slice(1, -1));
+    const post = (body: unknown) =>
+      fetch(`${base}/v1/state`, {
+        method: "POST",
+        headers: { ...h, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const ops = [
+      { op: "set", group: "ledger-a", key: "balance", value: "70" },
+      { op: "set", group: "ledger-b", key: "balance", value: "30" },
+      { op: "set", group: "transfers", key: "t1", value: "a->b 30" },
+    ];
+    const refused = await post({
+      ops,
+      checks: [
+        { group: "ledger-a", key: "balance", version: from },
+        { group: "transfers", key: "t1", version: from },
+      ],
+    });
+    expect(refused.status).toBe(412);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/transfers\/t1: expected/);
+    for (const group of ["ledger-b", "transfers"]) {
+      const listing = (await (await fetch(`${base}/v1/state/${group}`, { headers: h })).json()) as { total: number };
+      expect(listing.total, group).toBe(0);
+    }
+    const ok = await post({
+      ops,
+      checks: [
+        { group: "ledger-a", key: "balance", version: from },
+        { group: "transfers", key: "t1", version: null },
+      ],
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ version: from + 3, versions: [from + 1, from + 2, from + 3] });
+    expect(await (await fetch(`${base}/v1/state/ledger-b/balance`, { headers: h })).text()).toBe("30");
+    for (const bad of [
+      { ops: [{ op: "set", key: "k", value: "v" }] },
+      { ops, checks: [{ key: "k", version: null }] },
+    ]) {
+      const res = await post(bad);
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+    }
+  });
+
   it("DELETE /v1/state/:group removes the whole group and reports how many keys went", async () => {
     await put("doomed/a", "1");
     await put("doomed/b", "2");

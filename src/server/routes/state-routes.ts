@@ -35,7 +35,8 @@ const reconnectDelayMs = 1000;
 /**
  * State routes, each on the caller's own tenant:
  * `GET/PUT/DELETE /v1/state/:group/:key` (ETag, `If-Match`, `If-None-Match`, `?ttl=`),
- * `GET /v1/state/:group?prefix=&offset=&limit=`, `POST /v1/state/:group` (atomic batch),
+ * `GET /v1/state/:group?prefix=&offset=&limit=`, `POST /v1/state/:group` and `POST /v1/state`
+ * (atomic batches in one group, or across groups),
  * `DELETE /v1/state/:group`, `GET /v1/state?prefix=&offset=&limit=`, and Server-Sent Events
  * that resume with `Last-Event-ID`: `GET /v1/state/:group/events` and
  * `GET /v1/state/events?prefix=`.
@@ -107,18 +108,27 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
 
   app.get("/v1/state/:group", async (request) => listGroup(request, names(request).group));
 
-  app.post("/v1/state/:group", async (request) => {
-    const { group } = names(request);
+  const applyBatch = async (request: FastifyRequest, group: string | undefined) => {
     const { operations, checks } = parseBatch(request.body, group);
     return withState(identityOf(request), async (state) => {
       try {
-        const result = await state.batch(operations, { checks });
-        return { group, version: result.version, versions: result.versions };
+        return await state.batch(operations, { checks });
       } catch (err) {
         if (err instanceof VersionConflictError) throw batchConflict(err);
         throw err;
       }
     });
+  };
+
+  app.post("/v1/state/:group", async (request) => {
+    const { group } = names(request);
+    const { version, versions } = await applyBatch(request, group);
+    return { group, version, versions };
+  });
+
+  app.post("/v1/state", async (request) => {
+    const { version, versions } = await applyBatch(request, undefined);
+    return { version, versions };
   });
 
   app.delete("/v1/state/:group", async (request) => {
@@ -335,15 +345,21 @@ function preconditionFailed(group: string, key: string, current?: number): Preco
 }
 
 function batchConflict(err: VersionConflictError): HttpError {
-  const detail = err.mismatches.map((m) => `${m.key}: expected ${m.expected ?? "absent"}, is ${m.actual ?? "absent"}`);
+  const detail = err.mismatches.map(
+    (m) => `${m.group}/${m.key}: expected ${m.expected ?? "absent"}, is ${m.actual ?? "absent"}`,
+  );
   return new HttpError(412, "VERSION_CONFLICT", `batch checks failed (${detail.join("; ")}); nothing was written`);
 }
 
 /**
  * Parses a batch body: `{ "ops": [{ "op": "set", "key", "value", "ttl"? } | { "op": "delete", "key" }],
- * "checks": [{ "key", "version": number | null }] }`, every key within the route's group.
+ * "checks": [{ "key", "version": number | null }] }`, every key within the route's `group`; without
+ * one (`POST /v1/state`), every operation and check names its own `"group"`.
  */
-function parseBatch(body: unknown, group: string): { operations: BatchOperation[]; checks: VersionCheck[] } {
+function parseBatch(
+  body: unknown,
+  routeGroup: string | undefined,
+): { operations: BatchOperation[]; checks: VersionCheck[] } {
   const text = bodyText(body);
   let parsed: unknown;
   try {
@@ -356,8 +372,16 @@ function parseBatch(body: unknown, group: string): { operations: BatchOperation[
     throw new HttpError(400, "INVALID_ARGUMENT", `ops must be an array of 1-${maxBatchOperations} operations`);
   }
   if (!Array.isArray(checks)) throw new HttpError(400, "INVALID_ARGUMENT", "checks must be an array");
+  const groupOf = (item: Record<string, unknown>, where: string): string => {
+    if (routeGroup !== undefined) return routeGroup;
+    if (typeof item.group !== "string") throw new HttpError(400, "INVALID_ARGUMENT", `${where}.group must be a string`);
+    checkName(item.group, "group");
+    return item.group;
+  };
   const operations = ops.map((o: unknown, i): BatchOperation => {
-    const { op, key, value, ttl } = (o ?? {}) as Record<string, unknown>;
+    const item = (o ?? {}) as Record<string, unknown>;
+    const { op, key, value, ttl } = item;
+    const group = groupOf(item, `ops[${i}]`);
     if (typeof key !== "string") throw new HttpError(400, "INVALID_ARGUMENT", `ops[${i}].key must be a string`);
     checkName(key, "key");
     if (op === "delete") return { type: "delete", group, key };
@@ -370,7 +394,9 @@ function parseBatch(body: unknown, group: string): { operations: BatchOperation[
     return { type: "set", group, key, value, ttlMs: ttl };
   });
   const versionChecks = checks.map((c: unknown, i): VersionCheck => {
-    const { key, version } = (c ?? {}) as Record<string, unknown>;
+    const item = (c ?? {}) as Record<string, unknown>;
+    const { key, version } = item;
+    const group = groupOf(item, `checks[${i}]`);
     if (typeof key !== "string") throw new HttpError(400, "INVALID_ARGUMENT", `checks[${i}].key must be a string`);
     checkName(key, "key");
     if (version !== null && (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0)) {
