@@ -113,26 +113,23 @@ describe("state over HTTP: versions, conditional writes, batches", async () => {
       { op: "set", group: "ledger-b", key: "balance", value: "30" },
       { op: "set", group: "transfers", key: "t1", value: "a->b 30" },
     ];
-    const refused = await post({
-      ops,
-      checks: [
-        { group: "ledger-a", key: "balance", version: from },
-        { group: "transfers", key: "t1", version: from },
-      ],
-    });
+    // The transfer must not exist yet: checked with a wrong version first, then as absent.
+    const transfer = (t1: number | null) =>
+      post({
+        ops,
+        checks: [
+          { group: "ledger-a", key: "balance", version: from },
+          { group: "transfers", key: "t1", version: t1 },
+        ],
+      });
+    const refused = await transfer(from);
     expect(refused.status).toBe(412);
     expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/transfers\/t1: expected/);
     for (const group of ["ledger-b", "transfers"]) {
       const listing = (await (await fetch(`${base}/v1/state/${group}`, { headers: h })).json()) as { total: number };
       expect(listing.total, group).toBe(0);
     }
-    const ok = await post({
-      ops,
-      checks: [
-        { group: "ledger-a", key: "balance", version: from },
-        { group: "transfers", key: "t1", version: null },
-      ],
-    });
+    const ok = await transfer(null);
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ version: from + 3, versions: [from + 1, from + 2, from + 3] });
     expect(await (await fetch(`${base}/v1/state/ledger-b/balance`, { headers: h })).text()).toBe("30");
