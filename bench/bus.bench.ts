@@ -238,6 +238,9 @@ function blake3Cases(): BenchCase[] {
 const FLOOD = Number(process.env.BUS_FLOOD ?? 20_000);
 const SERIAL = Number(process.env.BUS_SERIAL ?? 2_000);
 const FAN_IN = 8;
+/** Untimed messages first, so the timed ones run on compiled code (one at a time: fewer, they are slow). */
+const WARMUP = Number(process.env.BUS_WARMUP ?? 2_000);
+const SERIAL_WARMUP = Math.min(WARMUP, 300);
 
 /**
  * A view of `db` that counts commits: top-level transactions plus writes outside one (each an
@@ -304,14 +307,15 @@ function peersProcess(config: Record<string, unknown>) {
       check();
       void exited.then((code) => reject(new Error(`peers exited with ${code}`)));
     });
-  return { line, end: () => child.stdin.end(), exited };
+  return { line, write: (text: string) => child.stdin.write(text), end: () => child.stdin.end(), exited };
 }
 
 /**
  * Runs the peers in processes of their own against `url` (as real peers run: the broker's
  * process does only the broker's work): for a flood the receiver and the senders each in their
- * own, one at a time both in one. Timed in this process from the first send until the receiver
- * has every message and `settled` resolves; `onStart` runs at the first send.
+ * own, one at a time both in one. After the warm-up messages, timed in this process from the
+ * first send until the receiver has every message and `settled` resolves; `onStart` runs at the
+ * first timed send.
  */
 async function drive(
   kind: "storeroom" | "relay",
@@ -321,12 +325,18 @@ async function drive(
   onStart: () => void = () => {},
 ): Promise<Run & { total: number }> {
   const total = shape === "serial" ? SERIAL : FLOOD;
-  const base = { kind, url, shape, total, senders: shape === "fan-in" ? FAN_IN : 1 };
+  const warmup = shape === "serial" ? SERIAL_WARMUP : WARMUP;
+  const base = { kind, url, shape, total, warmup, senders: shape === "fan-in" ? FAN_IN : 1 };
   const procs =
     shape === "serial" ? [peersProcess({ ...base, role: "both" })] : [peersProcess({ ...base, role: "receiver" })];
-  await (procs[0] as ReturnType<typeof peersProcess>).line("READY");
+  const first = procs[0] as ReturnType<typeof peersProcess>;
+  await first.line("READY");
   if (shape !== "serial") procs.push(peersProcess({ ...base, role: "sender" }));
   const sender = procs[procs.length - 1] as ReturnType<typeof peersProcess>;
+  if (shape !== "serial" && warmup > 0) {
+    await first.line("WARM");
+    sender.write("go\n");
+  }
   await sender.line("START");
   const cpu = process.cpuUsage();
   const start = performance.now();
