@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
+import { checkIntervalMs } from "../background-job.js";
 import { InvalidArgumentError } from "../errors.js";
+import { positiveInteger } from "../internal/option-checks.js";
 import { type Accepted, ackOp, attachOp, drainOp, type SendOutcome, sendOp } from "./broker-ops.js";
 import type { BrokerOptions } from "./broker-options.js";
 import { CommitPipeline } from "./commit-pipeline.js";
@@ -45,6 +47,7 @@ const DEFAULT_BINDING_TTL_MS = 7 * 24 * 3600 * 1000;
 
 /** Messages per commit at most, by default. */
 const DEFAULT_MAX_COMMIT_BATCH = 256;
+const OP = "bus.broker.create";
 
 interface Connection {
   readonly ws: WebSocket;
@@ -110,16 +113,16 @@ export class Broker {
     if ((options.tokens ?? []).some((t) => typeof t !== "string" || t.length === 0)) {
       throw new InvalidArgumentError("broker tokens must be non-empty strings");
     }
-    for (const key of ["bindingTtlMs", "broadcastWindowMs", "commitWindowMs"] as const) {
+    // Infinity is meaningful for these two (bindings and broadcast copies that never expire).
+    for (const key of ["bindingTtlMs", "broadcastWindowMs"] as const) {
       const value = options[key];
-      if (value !== undefined && !(value >= 0)) {
-        throw new InvalidArgumentError(`${key} must be a non-negative number of ms, got ${value}`);
+      if (value !== undefined && !(typeof value === "number" && value >= 0)) {
+        throw new InvalidArgumentError(`${key} must be a non-negative number of ms, got ${value}`, { op: OP });
       }
     }
-    const maxCommitBatch = options.maxCommitBatch ?? DEFAULT_MAX_COMMIT_BATCH;
-    if (!Number.isInteger(maxCommitBatch) || maxCommitBatch < 1) {
-      throw new InvalidArgumentError(`maxCommitBatch must be a positive integer, got ${maxCommitBatch}`);
-    }
+    // A timer delay: Node.js would run a longer one after 1 ms.
+    checkIntervalMs(options.commitWindowMs, "commitWindowMs", OP, 0);
+    const maxCommitBatch = positiveInteger(options.maxCommitBatch, "maxCommitBatch", OP, DEFAULT_MAX_COMMIT_BATCH);
     this.#maxCommitBatch = maxCommitBatch;
     this.#pipeline = new CommitPipeline({
       transaction: (fn) => options.store.transaction(fn),
@@ -131,7 +134,8 @@ export class Broker {
     this.#options = options;
     this.#store = options.store;
     this.#tokenHashes = new Set((options.tokens ?? []).map(tokenHash));
-    const maxPayload = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    // ws reads a maxPayload of 0 as "no limit".
+    const maxPayload = positiveInteger(options.maxFrameBytes, "maxFrameBytes", OP, MAX_FRAME_BYTES);
     this.#maxFrameBytes = maxPayload;
     // Go peers put bytes that are not UTF-8 inside JSON strings; ws would close such frames with 1007.
     const ws = loadWs();

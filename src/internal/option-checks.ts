@@ -12,6 +12,18 @@ export function positiveInteger(value: unknown, option: string, op: string, fall
   return value;
 }
 
+/**
+ * `value` when it is a safe integer >= 0, `fallback` when it is `undefined`; anything else
+ * throws {@link InvalidArgumentError} naming `option`.
+ */
+export function nonNegativeInteger(value: unknown, option: string, op: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${option} must be a non-negative integer, got ${String(value)}`, { op });
+  }
+  return value;
+}
+
 /** `value` when it is a boolean, `fallback` when it is `undefined`; anything else throws naming `option`. */
 export function booleanOption(value: unknown, option: string, op: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;

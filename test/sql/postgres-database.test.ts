@@ -24,6 +24,8 @@ describe.runIf(hasPostgres)("openPostgres", () => {
     await db.close();
     expect((await pool.query("SELECT 2 AS two")).rows).toEqual([{ two: 2 }]);
     await expect(openPostgres(pool, { schema: "s" })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(openPostgres(pool, { max: 2 })).rejects.toThrow(/^the max option needs a connection string/);
+    await expect(openPostgres(fresh.url, { max: 0 })).rejects.toThrow(/^max must be a positive integer, got 0/);
     await pool.end();
   });
 

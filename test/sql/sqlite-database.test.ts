@@ -1,7 +1,13 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BusyError, ConstraintError, CorruptDatabaseError, TransactionError } from "../../src/errors.js";
+import {
+  BusyError,
+  ConstraintError,
+  CorruptDatabaseError,
+  InvalidArgumentError,
+  TransactionError,
+} from "../../src/errors.js";
 import { openSqlite as openOn, type SqliteOptions } from "../../src/sql/index.js";
 import { availableSqliteEngines } from "../support/sqlite-engines.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -14,6 +20,30 @@ for (const engine of availableSqliteEngines()) {
   const openSqlite = (path: string, options: SqliteOptions = {}) => openOn(path, { engine, ...options });
 
   describe(`openSqlite (${engine})`, () => {
+    it("refuses a malformed option by name instead of replacing it (a misspelt synchronous stayed NORMAL)", async () => {
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [{ synchronous: "FULL" }, /^synchronous must be "normal" or "full", got FULL/],
+        [{ synchronous: "fast" }, /^synchronous must be/],
+        [{ busyTimeoutMs: -1 }, /^busyTimeoutMs must be a non-negative integer, got -1/],
+        [{ busyTimeoutMs: "5" }, /^busyTimeoutMs must be a non-negative integer/],
+        [{ statementCacheSize: 0 }, /^statementCacheSize must be a positive integer, got 0/],
+        [{ walAutocheckpoint: 1.5 }, /^walAutocheckpoint must be a non-negative integer/],
+        [{ readonly: 1 }, /^readonly must be a boolean/],
+        [{ readConnection: "yes" }, /^readConnection must be a boolean/],
+        [{ detectSelfDeadlock: "no" }, /^detectSelfDeadlock must be a boolean/],
+      ];
+      for (const [options, message] of cases) {
+        const path = join(dir, "refused.db");
+        const error = await openSqlite(path, options as SqliteOptions).catch((err: unknown) => err);
+        expect(error, JSON.stringify(options)).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message).toMatch(message);
+        expect(existsSync(path)).toBe(false); // nothing was created
+      }
+      const defaults = await openSqlite(join(dir, "defaults.db"), { busyTimeoutMs: undefined, synchronous: undefined });
+      expect(await defaults.get("PRAGMA busy_timeout")).toEqual({ timeout: 5000 });
+      await defaults.close();
+    });
+
     it("opens in WAL with foreign keys on, synchronous NORMAL by default and FULL as an option", async () => {
       const db = await openSqlite(join(dir, "pragmas.db"), { readConnection: false });
       expect(await db.get("PRAGMA journal_mode")).toEqual({ journal_mode: "wal" });

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "../../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError } from "../../errors.js";
+import { positiveInteger } from "../../internal/option-checks.js";
 import { postgresDialect } from "../dialect.js";
 import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
@@ -127,9 +128,13 @@ export async function openPostgres(
   options: PostgresOptions = {},
 ): Promise<PostgresDatabase> {
   const clock = options.clock ?? systemClock;
+  positiveInteger(options.max, "max", "sql.open", 10);
   if (typeof urlOrPool !== "string") {
     if (options.schema !== undefined) {
       throw new InvalidArgumentError("the schema option needs a connection string; set search_path on your own pool");
+    }
+    if (options.max !== undefined) {
+      throw new InvalidArgumentError("the max option needs a connection string; size your own pool yourself");
     }
     // Rows are decoded with pg's type parsers even on a pool the caller made.
     await loadPg();

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { type Clock, systemClock } from "../../clock.js";
 import { ClosedError, InvalidArgumentError, TransactionError } from "../../errors.js";
 import { Mutex } from "../../internal/mutex.js";
+import { booleanOption, nonNegativeInteger, positiveInteger } from "../../internal/option-checks.js";
 import { sqliteDialect } from "../dialect.js";
 import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
@@ -18,6 +19,8 @@ import {
 import { defaultSqliteEngine, openSqliteConnection, parseSqliteEngine } from "./sqlite-engine.js";
 import { SqliteSnapshotPool } from "./sqlite-snapshot-pool.js";
 import { runSqliteTransaction, type SqliteTransaction, type TransactionContext } from "./sqlite-transaction.js";
+
+const OP = "sql.open";
 
 /** Options of {@link openSqlite}. */
 export interface SqliteOptions {
@@ -110,22 +113,23 @@ export class SqliteDatabase implements Database {
     this.path = memory ? ":memory:" : path;
     this.engine = options.engine === undefined ? defaultSqliteEngine() : parseSqliteEngine(options.engine, "engine");
     this.#clock = options.clock ?? systemClock;
-    this.#options = {
-      readonly: options.readonly ?? false,
-      busyTimeoutMs: options.busyTimeoutMs ?? 5000,
-      synchronous: options.synchronous ?? "normal",
-      statementCacheSize: options.statementCacheSize ?? 500,
-      wal: !memory,
-      walAutocheckpoint: options.walAutocheckpoint ?? 1000,
-    };
-    if (!Number.isInteger(this.#options.walAutocheckpoint) || (this.#options.walAutocheckpoint as number) < 0) {
-      throw new InvalidArgumentError("openSqlite option walAutocheckpoint must be an integer >= 0", {
-        op: "sql.open",
-      });
+    const synchronous = options.synchronous ?? "normal";
+    // A misspelt "FULL" must not quietly become NORMAL: it decides what a commit survives.
+    if (synchronous !== "normal" && synchronous !== "full") {
+      throw new InvalidArgumentError(`synchronous must be "normal" or "full", got ${String(synchronous)}`, { op: OP });
     }
+    this.#options = {
+      readonly: booleanOption(options.readonly, "readonly", OP, false),
+      busyTimeoutMs: nonNegativeInteger(options.busyTimeoutMs, "busyTimeoutMs", OP, 5000),
+      synchronous,
+      statementCacheSize: positiveInteger(options.statementCacheSize, "statementCacheSize", OP, 500),
+      wal: !memory,
+      walAutocheckpoint: nonNegativeInteger(options.walAutocheckpoint, "walAutocheckpoint", OP, 1000),
+    };
+    const detectSelfDeadlock = booleanOption(options.detectSelfDeadlock, "detectSelfDeadlock", OP, false);
+    const wantReader = !memory && booleanOption(options.readConnection, "readConnection", OP, true);
     const engine = this.engine;
     this.#writer = openSqliteConnection(engine, this.path, this.#options);
-    const wantReader = !memory && (options.readConnection ?? true);
     const readOnly = { ...this.#options, readonly: true };
     try {
       this.#reader = wantReader ? openSqliteConnection(engine, this.path, readOnly) : undefined;
@@ -136,7 +140,7 @@ export class SqliteDatabase implements Database {
     this.#snapshots = wantReader
       ? new SqliteSnapshotPool(() => openSqliteConnection(engine, this.path, readOnly))
       : undefined;
-    this.#context = options.detectSelfDeadlock ? new AsyncLocalStorage<SqliteTransaction>() : undefined;
+    this.#context = detectSelfDeadlock ? new AsyncLocalStorage<SqliteTransaction>() : undefined;
     this.#warning = new SlowWaitWarning(`SQLite database ${this.path}`);
   }
 

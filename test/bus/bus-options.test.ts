@@ -1,8 +1,13 @@
 import { describe, expect, it } from "vitest";
+import { AuditLog } from "../../src/bus/audit-log.js";
+import { Broker } from "../../src/bus/broker.js";
+import type { BrokerOptions } from "../../src/bus/broker-options.js";
 import { BusClient } from "../../src/bus/bus-client.js";
 import type { BusClientOptions } from "../../src/bus/bus-client-options.js";
+import { MessageStore } from "../../src/bus/message-store.js";
 import { InvalidArgumentError } from "../../src/errors.js";
-import { SECRET } from "./bus-fixtures.js";
+import { openSqlite } from "../../src/sql/index.js";
+import { SECRET, TOKEN } from "./bus-fixtures.js";
 
 const valid: BusClientOptions = {
   url: "ws://127.0.0.1:1/bus",
@@ -46,6 +51,40 @@ describe("BusClient options", () => {
       const build = () => new BusClient({ ...valid, ...bad } as BusClientOptions);
       expect(build, JSON.stringify(bad)).toThrow(InvalidArgumentError);
       expect(build, JSON.stringify(bad)).toThrow(message);
+    }
+  });
+});
+
+describe("Broker options", () => {
+  it("refuses a malformed option with InvalidArgumentError naming it, before listening", async () => {
+    const db = await openSqlite(":memory:");
+    const store = await MessageStore.open({ database: db });
+    const audit = await AuditLog.open({ database: db });
+    const base: BrokerOptions = { store, audit, tokens: [TOKEN], hmacSecret: SECRET };
+    const cases: [Partial<Record<keyof BrokerOptions, unknown>>, RegExp][] = [
+      [{ maxFrameBytes: 0 }, /^maxFrameBytes must be a positive integer, got 0/], // ws reads 0 as "no limit"
+      [{ maxCommitBatch: 1.5 }, /^maxCommitBatch must be a positive integer/],
+      [{ commitWindowMs: Number.POSITIVE_INFINITY }, /^commitWindowMs must be an integer from 0/],
+      [{ commitWindowMs: -1 }, /^commitWindowMs must be an integer from 0/],
+      [{ bindingTtlMs: "1h" }, /^bindingTtlMs must be a non-negative number of ms/],
+      [{ broadcastWindowMs: -1 }, /^broadcastWindowMs must be a non-negative number of ms/],
+    ];
+    try {
+      for (const [bad, message] of cases) {
+        const build = () => new Broker({ ...base, ...bad } as BrokerOptions);
+        expect(build, JSON.stringify(bad)).toThrow(InvalidArgumentError);
+        expect(build, JSON.stringify(bad)).toThrow(message);
+      }
+      // Infinity keeps its documented meaning for bindings and broadcast copies.
+      const forever = new Broker({
+        ...base,
+        bindingTtlMs: Infinity,
+        broadcastWindowMs: Infinity,
+        maxFrameBytes: undefined,
+      });
+      await forever.close();
+    } finally {
+      await db.close();
     }
   });
 });
