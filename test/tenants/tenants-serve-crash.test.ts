@@ -97,12 +97,15 @@ describe.runIf(existsSync(built))("kill -9 `storeroom serve` under HTTP load (bu
       const elsewhere = join(root, durability, "elsewhere");
       writeTokens(data, users);
       writeTokens(elsewhere, users);
+      writeTokens(join(root, durability, "final"), users);
       const args = ["--objects", objects, "--durability", durability];
       // A new machine: only object storage is left. It reads each round's tenants right after the kill.
       const fresh = await startServe(["--data", elsewhere, ...args]);
       let server = await startServe(["--data", data, ...args]);
       let acked = 0;
+      const all = new Map<string, number>();
       let lostWithDisk = 0;
+      let lostAfterShutdown = 0;
       const lostWithoutDisk: number[] = [];
       try {
         for (let round = 0; round < ROUNDS; round++) {
@@ -112,6 +115,7 @@ describe.runIf(existsSync(built))("kill -9 `storeroom serve` under HTTP load (bu
           const writes = await loadAndKill(server, tenants, 5 + ((round * 37) % 60), round % 3 === 2 ? 2500 : 0);
           const killedAt = Date.now();
           acked += writes.size;
+          for (const [key, at] of writes) all.set(key, at);
           for (const user of tenants) {
             for (const key of await missing(fresh, user, writes))
               lostWithoutDisk.push(killedAt - (writes.get(key) ?? 0));
@@ -120,6 +124,14 @@ describe.runIf(existsSync(built))("kill -9 `storeroom serve` under HTTP load (bu
           server = await startServe(["--data", data, ...args]);
           for (const user of tenants) lostWithDisk += (await missing(server, user, writes)).length;
         }
+        // A clean shutdown of the last restart publishes everything the restarts adopted: a new machine has it all.
+        expect((await server.stop()).code).toBe(0);
+        const final = await startServe(["--data", join(root, durability, "final"), ...args]);
+        try {
+          for (const user of users) lostAfterShutdown += (await missing(final, user, all)).length;
+        } finally {
+          await final.stop("SIGKILL");
+        }
       } finally {
         await server.stop("SIGKILL");
         await fresh.stop("SIGKILL");
@@ -127,10 +139,12 @@ describe.runIf(existsSync(built))("kill -9 `storeroom serve` under HTTP load (bu
       const oldest = Math.max(0, ...lostWithoutDisk);
       console.log(
         `serve ${durability}: ${ROUNDS} kill -9 rounds, ${acked} acknowledged writes; same data dir lost ${lostWithDisk}; ` +
-          `new data dir lost ${lostWithoutDisk.length} (oldest acknowledged ${oldest} ms before the kill)`,
+          `new data dir lost ${lostWithoutDisk.length} (oldest acknowledged ${oldest} ms before the kill); ` +
+          `after a clean shutdown of the last restart a new data dir lost ${lostAfterShutdown}`,
       );
       expect(acked).toBeGreaterThan(ROUNDS * 5 - 1);
       expect(lostWithDisk).toBe(0);
+      expect(lostAfterShutdown).toBe(0);
       if (durability === "sync") expect(lostWithoutDisk).toEqual([]);
       else expect(oldest).toBeLessThan(SYNC_INTERVAL_MS + UPLOAD_ALLOWANCE_MS);
     }, 120_000);
