@@ -1,7 +1,7 @@
 import { BackgroundJob } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
-import { positiveInteger } from "../internal/option-checks.js";
+import { booleanOption, functionOption, positiveInteger } from "../internal/option-checks.js";
 import type { Database } from "../sql/index.js";
 import type { TenantKey } from "./tenant-key.js";
 import { TenantOwnedElsewhereError } from "./tenant-owned-elsewhere-error.js";
@@ -139,11 +139,12 @@ export class TenantLeases implements TenantOwnership {
       });
     }
     this.#clock = options.clock ?? systemClock;
-    this.#onLost = options.onLost ?? (() => undefined);
+    this.#onLost = functionOption(options.onLost, "onLost", op) ?? (() => undefined);
+    functionOption(options.onError, "onError", op);
     this.#job = new BackgroundJob({
       name: "tenant lease renewal",
       intervalMs: Math.max(1, Math.floor(this.leaseMs / 3)),
-      run: () => this.renew(),
+      run: () => this.#renewAll(),
       clock: this.#clock,
       ...(options.onError === undefined ? {} : { onError: options.onError }),
     });
@@ -155,8 +156,9 @@ export class TenantLeases implements TenantOwnership {
     if (typeof options.holder !== "string" || options.holder === "") {
       throw new InvalidArgumentError("holder must be a non-empty string", { op });
     }
+    const migrate = booleanOption(options.migrate, "migrate", op, true);
     const leases = new TenantLeases(options);
-    if (options.migrate !== false) await options.database.migrate(tenantsMigrations);
+    if (migrate) await options.database.migrate(tenantsMigrations);
     leases.#job.start();
     return leases;
   }
@@ -263,9 +265,13 @@ export class TenantLeases implements TenantOwnership {
    * Renews every lease this process holds in one statement (the background job runs this
    * every `leaseMs / 3`). A lease found taken by another holder is lost: it is forgotten and
    * reported to `onLost`. Rows still naming this holder that it no longer tracks (left by an
-   * earlier run of the same cache) are released.
+   * earlier run of the same cache) are released. Runs after a renewal in progress, never beside it.
    */
-  async renew(): Promise<{ renewed: number; lost: number }> {
+  renew(): Promise<{ renewed: number; lost: number }> {
+    return this.#job.runOnce();
+  }
+
+  async #renewAll(): Promise<{ renewed: number; lost: number }> {
     if (this.#closed) return { renewed: 0, lost: 0 };
     const started = this.#clock.now();
     const rows = await this.#db.all<{ tenant: string; epoch: number | string }>(

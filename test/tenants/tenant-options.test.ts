@@ -1,6 +1,14 @@
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
-import { restoreAsNewGeneration, TenantKey, type TenantStoreOptions, tenantHistory } from "../../src/tenants/index.js";
+import { openSqlite, tableExists } from "../../src/sql/index.js";
+import {
+  restoreAsNewGeneration,
+  TenantKey,
+  TenantLeases,
+  type TenantStoreOptions,
+  tenantHistory,
+} from "../../src/tenants/index.js";
 import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { objectKeys, useTenantStores } from "./tenant-fixture.js";
 
@@ -108,5 +116,38 @@ describe("restoreAsNewGeneration options", () => {
     expect(restored.txid).toBe(3);
     const history = await tenantHistory(objects, ada);
     expect(history?.snapshots.find((s) => s.generation === restored.generation)?.time).toBe(t.clock.now());
+  });
+});
+
+describe("TenantLeases options", () => {
+  const t = useTenantStores();
+
+  it("refuses a malformed option by name before touching the database", async () => {
+    const database = await openSqlite(join(t.newCacheRoot(), "control.db"));
+    try {
+      for (const [bad, message] of [
+        [{ migrate: "no" }, /^migrate must be a boolean/],
+        [{ onLost: "log" }, /^onLost must be a function/],
+        [{ onError: 1 }, /^onError must be a function/],
+        [{ leaseMs: 0 }, /^leaseMs must be a positive integer/],
+        [{ holder: "" }, /^holder must be a non-empty string/],
+      ] as const) {
+        const error = await TenantLeases.open({ database, holder: "a", ...(bad as object) }).catch(
+          (err: unknown) => err,
+        );
+        expect(error, JSON.stringify(bad)).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message).toMatch(message);
+      }
+      expect(await tableExists(database, "storeroom_tenant_leases")).toBe(false);
+      const leases = await TenantLeases.open({ database, holder: "a", clock: t.clock });
+      const both = await Promise.all([leases.renew(), leases.renew()]); // one after the other, never beside
+      expect(both).toEqual([
+        { renewed: 0, lost: 0 },
+        { renewed: 0, lost: 0 },
+      ]);
+      await leases.close();
+    } finally {
+      await database.close();
+    }
   });
 });
