@@ -33,8 +33,8 @@ export class PeerNames {
   readonly #db: Executor;
   readonly #clock: Clock;
 
-  constructor(options: { db: Executor; clock: Clock }) {
-    this.#db = options.db;
+  constructor(options: { database: Executor; clock: Clock }) {
+    this.#db = options.database;
     this.#clock = options.clock;
   }
 

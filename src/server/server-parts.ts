@@ -212,7 +212,7 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
     resumable,
     outbox: new Outbox({ database: control, clock }),
     dispatcher,
-    peerNames: new PeerNames({ db: control, clock }),
+    peerNames: new PeerNames({ database: control, clock }),
     tenants,
     leases,
     control,
