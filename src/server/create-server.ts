@@ -33,9 +33,10 @@ import type { ResolvedServerOptions, ServerOptions } from "./server-config.js";
 import { resolveServerOptions } from "./server-config.js";
 import { ServerMetrics } from "./server-metrics.js";
 import { loadServerPackages } from "./server-packages.js";
-import { openServerParts, type ServerParts } from "./server-parts.js";
+import { openServerParts } from "./server-parts.js";
 import { serverWarning } from "./server-warning.js";
 import { SharedSettings } from "./shared-settings.js";
+import { SharedTokens } from "./shared-tokens.js";
 import { TokenAuthenticator } from "./token-authenticator.js";
 import { TokenStore } from "./token-store.js";
 
@@ -94,36 +95,43 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   const config = resolveServerOptions(input);
   const { fastify: Fastify, promClient } = await loadServerPackages();
   const metrics = new ServerMetrics(promClient);
-  const tokens =
-    config.auth === "token"
-      ? await TokenStore.open({
-          path: config.tokensFile,
-          clock: config.clock,
-          bootstrap: true,
-          watch: true,
-          onReloadError: (err) => {
-            metrics.backgroundFailures.inc({ job: "tokens_reload" });
-            serverWarning("tokens", err);
-          },
-        })
-      : undefined;
-  const ownAuthenticator: Authenticator =
-    tokens === undefined
-      ? new GatewayAuthenticator({ secret: config.gatewaySecret ?? "", operatorRole: config.gatewayOperatorRole })
-      : new TokenAuthenticator(tokens);
-  let parts: ServerParts;
-  try {
-    parts = await openServerParts(config, metrics);
-  } catch (err) {
-    tokens?.close();
-    throw err;
-  }
+  const parts = await openServerParts(config, metrics);
+  let tokens: TokenStore | undefined;
+  let sharedTokens: SharedTokens | undefined;
   let cluster: Cluster | undefined;
   let busHmacSecret: string;
   try {
+    const settings =
+      config.cluster === undefined ? undefined : new SharedSettings({ database: parts.control, clock: config.clock });
+    if (settings !== undefined && config.auth === "token") {
+      sharedTokens = new SharedTokens({
+        settings,
+        clock: config.clock,
+        onError: (err) => {
+          metrics.backgroundFailures.inc({ job: "shared_tokens" });
+          serverWarning("tokens", err);
+        },
+      });
+    }
+    const shared = sharedTokens;
+    tokens =
+      config.auth === "token"
+        ? await TokenStore.open({
+            path: config.tokensFile,
+            clock: config.clock,
+            // A node joining a cluster that shares tokens already gets them, not a first-start token of its own.
+            bootstrap: shared === undefined || !(await shared.exists()),
+            watch: true,
+            onReloadError: (err) => {
+              metrics.backgroundFailures.inc({ job: "tokens_reload" });
+              serverWarning("tokens", err);
+            },
+            ...(shared === undefined ? {} : { afterWrite: () => shared.sync() }),
+          })
+        : undefined;
+    if (tokens !== undefined) await sharedTokens?.attach(tokens);
     const localBusSecret = join(config.dataDir, "bus-hmac.key");
-    if (config.cluster !== undefined && parts.leases !== undefined) {
-      const settings = new SharedSettings({ database: parts.control, clock: config.clock });
+    if (settings !== undefined && parts.leases !== undefined && config.cluster !== undefined) {
       cluster = await Cluster.open({
         control: parts.control,
         settings,
@@ -148,10 +156,15 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
       busHmacSecret = config.busHmacSecret ?? (await readOrCreateSecret(localBusSecret));
     }
   } catch (err) {
+    await sharedTokens?.close();
     tokens?.close();
     await parts.close();
     throw err;
   }
+  const ownAuthenticator: Authenticator =
+    tokens === undefined
+      ? new GatewayAuthenticator({ secret: config.gatewaySecret ?? "", operatorRole: config.gatewayOperatorRole })
+      : new TokenAuthenticator(tokens);
   const authenticator = cluster === undefined ? ownAuthenticator : cluster.authenticator(ownAuthenticator);
   const app = Fastify({
     logger: config.logger
@@ -352,6 +365,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
           errors.push(`http: ${(err as Error).message}`);
         }
         if (busCloseError !== undefined) errors.push(`bus: ${(busCloseError as Error).message}`);
+        await sharedTokens?.close();
         tokens?.close();
         if (cluster !== undefined) {
           await cluster.close().catch((err: unknown) => errors.push(`cluster: ${(err as Error).message}`));

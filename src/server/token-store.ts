@@ -34,6 +34,12 @@ export interface TokenStoreOptions {
   watch?: boolean;
   /** Receives a reload that failed (the previous tokens stay in force). Default: a process warning (credentials redacted). */
   onReloadError?: (err: unknown) => void;
+  /**
+   * Called after {@link TokenStore.add} and {@link TokenStore.revoke} wrote the file, before
+   * they resolve (a server on a shared control database hands the change to the other nodes
+   * here); its error is the call's error, the file keeps the change. Default none.
+   */
+  afterWrite?: () => Promise<void>;
 }
 
 /** What {@link TokenStore.add} creates a token for. */
@@ -81,12 +87,12 @@ export interface GeneratedToken extends NewToken {
  */
 export class TokenStore {
   readonly path: string;
-  /** The first-start token, when this open generated one or found one an earlier start never showed. */
-  readonly generated: GeneratedToken | undefined;
+  readonly #generated: GeneratedToken | undefined;
   /** Clear-text entries hashed by this open (the file was rewritten without them). */
   readonly migrated: number;
   readonly #clock: Clock;
   readonly #onReloadError: (err: unknown) => void;
+  readonly #afterWrite: (() => Promise<void>) | undefined;
   #byId = new Map<string, StoredToken>();
   #byDigest = new Map<string, StoredToken>();
   #watcher: FSWatcher | undefined;
@@ -102,10 +108,11 @@ export class TokenStore {
     options: TokenStoreOptions,
   ) {
     this.path = path;
-    this.generated = info.generated;
+    this.#generated = info.generated;
     this.migrated = info.migrated;
     this.#clock = options.clock ?? systemClock;
     this.#onReloadError = options.onReloadError ?? ((err) => serverWarning("tokens", err));
+    this.#afterWrite = options.afterWrite;
     this.#apply(tokens);
   }
 
@@ -142,6 +149,16 @@ export class TokenStore {
     const store = new TokenStore(path, tokens, { generated, migrated }, options);
     if (options.watch === true) store.#watch();
     return store;
+  }
+
+  /**
+   * The first-start token, when this open generated one or found one an earlier start never
+   * showed, for as long as it works (a server joining a cluster may have had it replaced by
+   * the tokens the cluster shares).
+   */
+  get generated(): GeneratedToken | undefined {
+    const generated = this.#generated;
+    return generated !== undefined && this.identify(generated.token) !== undefined ? generated : undefined;
   }
 
   /**
@@ -211,6 +228,7 @@ export class TokenStore {
     // Validated by the same parser that reads the file, so a token that could not be loaded is never written.
     const [stored] = parseTokenFile(JSON.stringify({ tokens: [entry] }), "new token", now).tokens as [StoredToken];
     await this.#mutate((tokens) => [...tokens, stored]);
+    await this.#afterWrite?.();
     return { token, record: publicRecord(stored) };
   }
 
@@ -222,7 +240,26 @@ export class TokenStore {
       if (removed === undefined) throw new NotFoundError(`no token with id ${id}`, { op: "server.tokens" });
       return tokens.filter((t) => t !== removed);
     });
+    await this.#afterWrite?.();
     return publicRecord(removed as StoredToken);
+  }
+
+  /**
+   * Read-modify-write of the file under its lock with an asynchronous step: `exchange` gets
+   * the file's current tokens and returns the tokens to write instead, or `undefined` to leave
+   * the file as it is. The tokens written are in force when it resolves.
+   */
+  async exchange(
+    exchange: (current: readonly StoredToken[]) => Promise<readonly StoredToken[] | undefined>,
+  ): Promise<void> {
+    await withFileLock(this.path, async () => {
+      const current = (await readTokens(this.path, this.#clock.now()))?.tokens ?? [];
+      const next = await exchange(current);
+      if (next === undefined) return;
+      await writeTokens(this.path, next);
+      this.#writes++;
+      this.#apply(next);
+    });
   }
 
   /** Re-reads the file now. A bad file rejects and leaves the tokens in force unchanged. */

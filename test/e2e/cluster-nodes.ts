@@ -36,9 +36,10 @@ export function writeClusterTokens(dataDir: string): void {
 /** Starts one node of a cluster on `database` and `objects` with its own data directory. */
 export async function startNode(
   dataDir: string,
-  shared: { database: string; objects: string; leaseMs: number; extra?: string[] },
+  shared: { database: string; objects: string; leaseMs: number; extra?: string[]; noTokensFile?: boolean },
 ): Promise<ServeProcess> {
-  writeClusterTokens(dataDir);
+  if (shared.noTokensFile === true) mkdirSync(dataDir, { recursive: true });
+  else writeClusterTokens(dataDir);
   return startServe([
     "--data",
     dataDir,

@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { TestPeer } from "../server/bus-peer.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
@@ -18,6 +20,7 @@ import {
 import { type ServeProcess, startServe } from "./serve-process.js";
 
 const LEASE_MS = 1_500;
+const cli = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 const nodeHeader = "x-storeroom-node";
 const tenants = [clusterTokens.acme, clusterTokens.ada, clusterTokens.globex, clusterTokens.initech];
 
@@ -32,12 +35,12 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
   const s3 = useProxiedS3rver({ bucket: "cluster" });
   let round = 0;
 
-  async function cluster(n: number, extra: string[] = []) {
+  async function cluster(n: number, extra: string[] = [], tokensOnFirstOnly = false) {
     round += 1;
     const objects = `s3://cluster?endpoint=${encodeURIComponent(s3.proxy.endpoint)}&region=us-east-1&forcePathStyle=true&accessKeyId=S3RVER&secretAccessKey=S3RVER`;
     const shared = { database: pg.url, objects, leaseMs: LEASE_MS, extra };
     const start = async (i: number) => {
-      const p = await startNode(join(root, `r${round}-n${i}`), shared);
+      const p = await startNode(join(root, `r${round}-n${i}`), { ...shared, noTokensFile: tokensOnFirstOnly && i > 0 });
       running.add(p);
       return p;
     };
@@ -170,6 +173,57 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     await expect(startServe(["--data", data, "--advertise", "http://127.0.0.1:1"])).rejects.toThrow(
       /need a PostgreSQL control database/,
     );
+    for (const n of nodes) {
+      running.delete(n);
+      await n.stop();
+    }
+  }, 60_000);
+
+  it("shares tokens through the control database: a token made or revoked through one node holds on every node", async () => {
+    const { nodes } = await cluster(3, [], true);
+    const [a, b, c] = nodes.map((n) => n.url) as [string, string, string];
+    const whoami = async (url: string, token: string) =>
+      (await fetch(`${url}/v1/whoami`, { headers: bearer(token) })).status;
+    // Nodes 2 and 3 had no tokens file: they got the first node's, and generated none of their own.
+    expect(nodes[1]?.listening.generatedToken).toBeUndefined();
+    for (const url of [b, c]) expect(await whoami(url, clusterTokens.ada)).toBe(200);
+
+    const made = await fetch(`${b}/v1/tokens`, {
+      method: "POST",
+      headers: { ...bearer(clusterTokens.ops), "content-type": "application/json" },
+      body: JSON.stringify({ orgId: "globex", label: "made on b" }),
+    });
+    expect(made.status).toBe(201);
+    const { token, id } = (await made.json()) as { token: string; id: string };
+    const madeAt = Date.now();
+    expect(await whoami(b, token)).toBe(200);
+    for (const url of [a, c])
+      await until("the token on every node", async () => ((await whoami(url, token)) === 200 ? true : undefined));
+    const spreadMs = Date.now() - madeAt;
+
+    // `storeroom tokens add` against one node's data directory reaches the others too.
+    const added = spawnSync(
+      process.execPath,
+      [cli, "tokens", "add", "--org", "initech", "--data", join(root, `r${round}-n2`), "--json"],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(added.status).toBe(0);
+    const cliToken = (JSON.parse(added.stdout) as { token: string }).token;
+    for (const url of [a, b])
+      await until("the CLI token on every node", async () =>
+        (await whoami(url, cliToken)) === 200 ? true : undefined,
+      );
+
+    // Revoked through another node: refused everywhere.
+    expect((await fetch(`${a}/v1/tokens/${id}`, { method: "DELETE", headers: bearer(clusterTokens.ops) })).status).toBe(
+      204,
+    );
+    for (const url of [a, b, c])
+      await until("the revocation on every node", async () => ((await whoami(url, token)) === 401 ? true : undefined));
+    expect(await whoami(c, cliToken)).toBe(200);
+    console.log(`shared tokens: a token made on one node worked on the other two after ${spreadMs} ms`);
     for (const n of nodes) {
       running.delete(n);
       await n.stop();
