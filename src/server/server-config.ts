@@ -296,7 +296,7 @@ function resolveEvents(events: ServerOptions["events"] = {}): NonNullable<Server
     const v = events[name];
     if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw invalid(`events.${name} must be a positive integer`);
   }
-  return { ...events, webhooks: [...(events.webhooks ?? [])] };
+  return { ...events, webhooks: [...new Set(events.webhooks ?? [])] };
 }
 
 function invalid(message: string): InvalidArgumentError {

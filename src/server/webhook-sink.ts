@@ -33,7 +33,9 @@ export class WebhookSink implements OutboxSink {
     this.#url = options.url;
     this.#secret = options.secret;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.name = `webhook ${new URL(options.url).origin}`;
+    // Origin and path (no query, which may carry a secret): delivery state is kept by this name.
+    const url = new URL(options.url);
+    this.name = `webhook ${url.origin}${url.pathname}`;
   }
 
   async deliver(event: OutboxRecord): Promise<void> {

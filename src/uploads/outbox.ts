@@ -3,6 +3,8 @@ import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
 import { databaseOption, positiveInteger } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
+// For {@link OutboxDispatcher} in the deprecation notes.
+import type { OutboxDispatcher } from "./outbox-dispatcher.js";
 import { placeholders } from "./sql-lists.js";
 import type { OutboxRecord, UploadEvent } from "./upload-events.js";
 
@@ -16,7 +18,10 @@ export interface OutboxOptions {
   clock?: Clock;
 }
 
-/** Options of {@link Outbox.drain}. */
+/**
+ * Options of {@link Outbox.drain}.
+ * @deprecated Use {@link OutboxDispatcher} (per-sink retries, backoff, dead letters, order per key).
+ */
 export interface DrainOptions {
   /** Events per drain, a positive integer. Default 100. */
   limit?: number;
@@ -24,7 +29,10 @@ export interface DrainOptions {
   leaseMs?: number;
 }
 
-/** Options of {@link Outbox.start}. */
+/**
+ * Options of {@link Outbox.start}.
+ * @deprecated Use {@link OutboxDispatcher}.
+ */
 export interface OutboxPollOptions extends DrainOptions {
   /** Time between drains; `0` disables the timer. Default 1 s. */
   intervalMs?: number;
@@ -44,7 +52,10 @@ export interface ListAfterOptions {
   limit?: number;
 }
 
-/** What {@link Outbox.drain} did. */
+/**
+ * What {@link Outbox.drain} did.
+ * @deprecated Use {@link OutboxDispatcher}.
+ */
 export interface DrainResult {
   /** Events the handler accepted, now marked dispatched. */
   readonly dispatched: number;
@@ -75,13 +86,13 @@ export async function appendEvent(executor: Executor, now: number, event: Upload
 /**
  * The transactional outbox of the uploads module. Stores write events (`file.claimed`,
  * `file.deleted`, `delete.dead_letter`) in the same transaction as the change, so an event
- * exists if and only if its change committed; {@link Outbox.drain} hands them to your
- * publisher and marks each one dispatched only after the handler resolved (at-least-once).
+ * exists if and only if its change committed; {@link OutboxDispatcher} delivers them to sinks
+ * (at-least-once). This class reads the log (`listAfter`, `pending`, `latestId`).
  *
  * @example
  * ```ts
  * const outbox = new Outbox({ database: db });
- * await outbox.drain(async (event) => bus.publish(event.topic, event.payload));
+ * const recent = await outbox.listAfter(0, { owners: ["acme/users/ada"] });
  * ```
  */
 export class Outbox {
@@ -99,6 +110,10 @@ export class Outbox {
    * `leaseMs`), calls `handler` for each in order and marks it dispatched when it resolves.
    * On the first rejection it stops, releases the events not yet handled (the failed one
    * included) for the next drain and reports the error in the result; it never drops an event.
+   *
+   * @deprecated Superseded by {@link OutboxDispatcher} (what `storeroom serve` runs): sinks
+   * retried and dead-lettered one by one, in order per file key, with per-sink state. Do not
+   * mix the two on one database: `drain` marks events dispatched for every sink.
    */
   async drain(handler: (event: OutboxRecord) => Promise<void>, options: DrainOptions = {}): Promise<DrainResult> {
     const limit = positiveInteger(options.limit, "limit", "outbox.drain", 100);
@@ -139,6 +154,8 @@ export class Outbox {
    * Drains every `intervalMs` (default 1 s) on an unref'd timer until {@link Outbox.stop}.
    * A handler rejection goes to `onError` (default a process warning) and the events are
    * retried on a later tick. Calling it while polling -> {@link InvalidArgumentError}.
+   *
+   * @deprecated Use {@link OutboxDispatcher.start}.
    */
   start(handler: (event: OutboxRecord) => Promise<void>, options: OutboxPollOptions = {}): void {
     if (this.#job !== undefined)
@@ -159,7 +176,10 @@ export class Outbox {
     this.#job = job;
   }
 
-  /** Stops polling and waits for a drain in progress. */
+  /**
+   * Stops polling and waits for a drain in progress.
+   * @deprecated Use {@link OutboxDispatcher.stop}.
+   */
   async stop(): Promise<void> {
     const job = this.#job;
     this.#job = undefined;

@@ -124,6 +124,25 @@ async function appendLeases(tx: Executor): Promise<void> {
 }
 
 /**
+ * Delivery state per event and sink: each sink retries, backs off and dead-letters on its own,
+ * so a failing sink never holds another back. An event is dispatched once every sink is done.
+ */
+async function sinkDeliveries(tx: Executor): Promise<void> {
+  const big = tx.dialect.bigintType;
+  await tx.run(`CREATE TABLE storeroom_upload_deliveries (
+    sink TEXT NOT NULL,
+    event_id ${big} NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    available_at ${big} NOT NULL,
+    delivered_at ${big},
+    dead_at ${big},
+    PRIMARY KEY (sink, event_id)
+  )`);
+  await tx.run("CREATE INDEX storeroom_upload_deliveries_event ON storeroom_upload_deliveries (event_id)");
+}
+
+/**
  * The forward-only schema of the uploads module: claims, parts and offsets (cascading on claim
  * delete), pending deletes (unique on `(object_key, reason)`), dead letters and the event outbox.
  *
@@ -139,4 +158,5 @@ export const uploadsMigrations: MigrationSet = new MigrationSet("uploads")
   .add({ id: "uploads/004-outbox", up: createOutbox })
   .add({ id: "uploads/005-due-index", up: dueIndex })
   .add({ id: "uploads/006-owners-and-offsets", up: ownersAndResumable })
-  .add({ id: "uploads/007-append-leases", up: appendLeases });
+  .add({ id: "uploads/007-append-leases", up: appendLeases })
+  .add({ id: "uploads/008-sink-deliveries", up: sinkDeliveries });
