@@ -242,18 +242,23 @@ export class InvalidArgumentError extends StoreError {
  * A template did not parse, or failed while executing. The message is Go `text/template`'s
  * (`template: NAME:LINE: ...` when parsing, `template: NAME:LINE:COL: executing ...` when
  * executing); `line` (1-based) and `column` (0-based byte offset in the line, as Go counts)
- * locate the problem. An {@link InvalidArgumentError}.
+ * locate the problem, and `output` is what the execution produced before it failed (what Go's
+ * `Execute` has written to its writer by then; `""` for a parse error). An
+ * {@link InvalidArgumentError}.
  */
 export class TemplateError extends InvalidArgumentError {
   /** 1-based line of the problem. */
   readonly line: number;
   /** 0-based byte offset of the problem within its line. */
   readonly column: number;
+  /** The output produced before an execution error; `""` for a parse error. */
+  readonly output: string;
 
-  constructor(message: string, line: number, column: number, options?: StoreErrorOptions) {
+  constructor(message: string, line: number, column: number, options?: StoreErrorOptions, output = "") {
     super(message, options);
     this.line = line;
     this.column = column;
+    this.output = output;
   }
 }
 

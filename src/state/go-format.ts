@@ -274,6 +274,13 @@ function formatFloat(f: number, verb: string, spec: Spec, original: unknown): st
     case "F":
       body = formatF(Math.abs(f), spec.prec ?? 6);
       break;
+    case "x":
+    case "X":
+      body = Number.isFinite(f) ? formatHexFloat(Math.abs(f), spec.prec ?? -1, verb, spec.sharp) : "";
+      break;
+    case "b":
+      body = Number.isFinite(f) ? formatBinaryFloat(Math.abs(f)) : "";
+      break;
     default:
       return badVerb(original, verb);
   }
@@ -285,6 +292,82 @@ function formatFloat(f: number, verb: string, spec: Spec, original: unknown): st
   const neg = f < 0 || Object.is(f, -0);
   const sign = neg ? "-" : spec.plus ? "+" : spec.space ? " " : "";
   return padNumber(sign, body, spec, true);
+}
+
+/** The significand (with the implicit bit) and the unbiased binary exponent of a finite double, as Go's strconv splits it. */
+function floatParts(f: number): { mant: bigint; exp: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, f);
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const mant = bits & 0xfffffffffffffn;
+  return biased === 0 ? { mant, exp: 1 - 1023 } : { mant: mant | (1n << 52n), exp: biased - 1023 };
+}
+
+const UINT64 = (1n << 64n) - 1n;
+
+/**
+ * `%x` / `%X` of a finite non-negative double as Go prints it: `0x1.8p+01`, the fraction in
+ * the fewest hex digits (or `prec`, rounded half to even), the exponent in at least two digits;
+ * `#` keeps trailing zeros as Go's fmt does.
+ */
+function formatHexFloat(f: number, prec: number, verb: string, sharp: boolean): string {
+  let { mant, exp } = floatParts(f);
+  if (mant === 0n) exp = 0;
+  mant <<= 8n;
+  while (mant !== 0n && (mant & (1n << 60n)) === 0n) {
+    mant <<= 1n;
+    exp--;
+  }
+  if (prec >= 0 && prec < 15) {
+    const shift = BigInt(prec * 4);
+    const extra = (mant << shift) & ((1n << 60n) - 1n);
+    mant >>= 60n - shift;
+    if ((extra | (mant & 1n)) > 1n << 59n) mant++;
+    mant <<= 60n - shift;
+    if ((mant & (1n << 61n)) !== 0n) {
+      mant >>= 1n;
+      exp++;
+    }
+  }
+  const digit = (m: bigint) => ((m >> 60n) & 15n).toString(16);
+  let body = `0x${(mant >> 60n) & 1n}`;
+  mant = (mant << 4n) & UINT64;
+  if (prec < 0 && mant !== 0n) {
+    body += ".";
+    for (; mant !== 0n; mant = (mant << 4n) & UINT64) body += digit(mant);
+  } else if (prec > 0) {
+    body += ".";
+    for (let i = 0; i < prec; i++, mant = (mant << 4n) & UINT64) body += digit(mant);
+  }
+  body += `p${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  if (sharp) body = keepHexDigits(body, verb === "x" ? (prec < 0 ? 6 : prec) : 0);
+  return verb === "X" ? body.toUpperCase() : body;
+}
+
+/**
+ * Go's `#` flag on a hex float: a decimal point always, and zeros up to `digits` significant
+ * characters, counted as Go's fmt counts them (the `x` of `0x` included).
+ */
+function keepHexDigits(body: string, digits: number): string {
+  const p = body.indexOf("p");
+  let num = body.slice(0, p);
+  let left = digits;
+  let seenNonZero = false;
+  for (const c of num) {
+    if (c === ".") continue;
+    if (c !== "0") seenNonZero = true;
+    if (seenNonZero) left--;
+  }
+  if (!num.includes(".")) num += ".";
+  return num + "0".repeat(Math.max(0, left)) + body.slice(p);
+}
+
+/** `%b` of a finite non-negative double as Go prints it: the significand in decimal and a binary exponent, `4503599627370496p-52`. */
+function formatBinaryFloat(f: number): string {
+  const { mant, exp } = floatParts(f);
+  const e = exp - 52;
+  return `${mant}p${e >= 0 ? "+" : ""}${e}`;
 }
 
 /** Decimal digits (no leading zeros) and the decimal point position of a finite non-negative double. */

@@ -1,4 +1,4 @@
-import { TemplateError } from "../errors.js";
+import { TemplateError, UnsupportedError } from "../errors.js";
 import { goSprint } from "./go-format.js";
 import { ARITY, BUILTINS, CallError } from "./template-functions.js";
 import {
@@ -51,7 +51,21 @@ export function executeGoTemplate(template: ParsedTemplate, data: unknown): stri
   const out: string[] = [];
   const dot = data === null || data === undefined ? NO_VALUE : data;
   const state = new ExecState(template, template.name, [{ name: "$", value: dot }], out, 0);
-  state.walkList(dot, template.root);
+  try {
+    state.walkList(dot, template.root);
+  } catch (err) {
+    if (err instanceof TemplateError) {
+      throw new TemplateError(err.message, err.line, err.column, { op: err.op }, out.join(""));
+    }
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      // Go's goroutine stacks grow where a JavaScript stack ends: fail typed instead of with a RangeError.
+      throw new UnsupportedError(
+        `template: ${template.name}: execution nested too deeply for this implementation ({{template}} calls within nested actions)`,
+        { op: "state.render", cause: err },
+      );
+    }
+    throw err;
+  }
   return out.join("");
 }
 

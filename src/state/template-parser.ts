@@ -69,6 +69,13 @@ function isEmpty(list: readonly TemplateNode[]): boolean {
   return list.every((n) => n.type === "text" && n.text.trim() === "");
 }
 
+/**
+ * How deeply parentheses and control structures (`if`, `else if`, `range`, `with`, `block`) may
+ * nest. Go has no limit; a JavaScript stack has one, so deeper templates get an
+ * {@link UnsupportedError} instead of a stack overflow (parsing and executing recurse per level).
+ */
+export const MAX_NESTING = 1000;
+
 class Parser {
   readonly #tokens: Token[];
   readonly #name: string;
@@ -79,6 +86,7 @@ class Parser {
   #vars: string[] = ["$"];
   #rangeDepth = 0;
   #actionLine = 0;
+  #nesting = 0;
 
   constructor(tokens: Token[], name: string, templates: Map<string, readonly TemplateNode[]>) {
     this.#tokens = tokens;
@@ -228,7 +236,27 @@ class Parser {
     return { type: "else", pos: this.#expect("rightDelim", "else").pos };
   }
 
+  /** Runs `fn` one nesting level deeper, refusing more than {@link MAX_NESTING} levels. */
+  #nested<T>(construct: string, fn: () => T): T {
+    if (this.#nesting >= MAX_NESTING) {
+      throw new UnsupportedError(
+        `template: ${this.#name}:${this.#line()}: ${construct} nested more than ${MAX_NESTING} levels deep is not supported`,
+        { op: "state.render" },
+      );
+    }
+    this.#nesting++;
+    try {
+      return fn();
+    } finally {
+      this.#nesting--;
+    }
+  }
+
   #parseControl(allowElseIf: boolean, context: string): BranchNode {
+    return this.#nested(context, () => this.#control(allowElseIf, context));
+  }
+
+  #control(allowElseIf: boolean, context: string): BranchNode {
     const depth = this.#vars.length;
     try {
       const pipe = this.#pipeline(context, "rightDelim");
@@ -284,7 +312,7 @@ class Parser {
     const t = this.#nextNonSpace();
     const name = this.#templateName(t, context);
     const pipe = this.#pipeline(context, "rightDelim");
-    this.#templateBody(name, context);
+    this.#nested("block", () => this.#templateBody(name, context));
     return { type: "template", pos: t.pos, name, pipe };
   }
 
@@ -442,7 +470,7 @@ class Parser {
       case "number":
         return this.#number(t);
       case "leftParen":
-        return this.#pipeline("parenthesized pipeline", "rightParen");
+        return this.#nested("parenthesized pipeline", () => this.#pipeline("parenthesized pipeline", "rightParen"));
       case "string":
       case "rawString":
         return { type: "string", pos: t.pos, quoted: t.value, value: this.#unquote(t.value) };

@@ -1,7 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError, TemplateError, UnsupportedError } from "../../src/errors.js";
 import { executeGoTemplate } from "../../src/state/template-executor.js";
-import { parseGoTemplate } from "../../src/state/template-parser.js";
+import { MAX_NESTING, parseGoTemplate } from "../../src/state/template-parser.js";
 import { GoStringMap } from "../../src/state/template-values.js";
 import { goTemplateCases } from "./go-template-cases.js";
 
@@ -31,8 +33,37 @@ describe("Go text/template behaviour table", () => {
       expect(caught).toBeInstanceOf(TemplateError);
       expect(caught).toBeInstanceOf(InvalidArgumentError);
       expect((caught as Error).message).toBe(c.error);
+      // What Go's Execute had written before the error.
+      expect((caught as TemplateError).output).toBe(c.out);
     });
   }
+});
+
+function goToolchain(): boolean {
+  try {
+    execFileSync("go", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.runIf(goToolchain())("the table against Go itself", () => {
+  it("Go's text/template produces every output and error of the table", () => {
+    const oracle = fileURLToPath(new URL("./fixtures/go-template-oracle", import.meta.url));
+    const input = JSON.stringify(
+      goTemplateCases.map(({ name, template, data, strings }) => ({ name, template, data, strings })),
+    );
+    const stdout = execFileSync("go", ["run", "."], {
+      cwd: oracle,
+      input,
+      env: { ...process.env, GOFLAGS: "-mod=mod" },
+    });
+    const go = JSON.parse(stdout.toString()) as { name: string; out: string; error: string | null }[];
+    expect(go.map((g) => [g.name, g.out, g.error ?? undefined])).toEqual(
+      goTemplateCases.map((c) => [c.name, c.out, c.error]),
+    );
+  }, 120_000);
 });
 
 describe("template errors", () => {
@@ -55,6 +86,30 @@ describe("template errors", () => {
     })();
     expect(exec?.line).toBe(2);
     expect(exec?.column).toBe(5);
+  });
+
+  it("nesting deeper than the JavaScript stack allows is an UnsupportedError naming the construct, not a stack overflow", () => {
+    const parens = (n: number) => `{{${"(".repeat(n)}1${")".repeat(n)}}}`;
+    const ifs = (n: number) => `${"{{if 1}}".repeat(n)}x${"{{end}}".repeat(n)}`;
+    expect(run(parens(MAX_NESTING), null)).toBe("1");
+    expect(run(ifs(MAX_NESTING), null)).toBe("x");
+    expect(() => parseGoTemplate(parens(MAX_NESTING + 1), "t")).toThrow(UnsupportedError);
+    expect(() => parseGoTemplate(parens(50_000), "t")).toThrow(/parenthesized pipeline nested more than 1000 levels/);
+    expect(() => parseGoTemplate(ifs(50_000), "t")).toThrow(/if nested more than 1000 levels/);
+    const elseIfs = `{{if 0}}${"{{else if 0}}".repeat(MAX_NESTING + 1)}{{end}}`;
+    expect(() => parseGoTemplate(elseIfs, "t")).toThrow(/if nested more than/);
+    const blocks = `${'{{block "b" .}}'.repeat(MAX_NESTING + 1)}${"{{end}}".repeat(MAX_NESTING + 1)}`;
+    expect(() => parseGoTemplate(blocks, "t")).toThrow(/block nested more than/);
+    // Template recursion inside deeply nested actions runs out of JavaScript stack before Go's limits.
+    const recursion = `{{define "r"}}${ifs(900).replace("x", '{{template "r" .}}')}{{end}}{{template "r" .}}`;
+    let caught: unknown;
+    try {
+      run(recursion, null);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(UnsupportedError);
+    expect((caught as Error).message).toMatch(/^template: t: execution nested too deeply/);
   });
 
   it("Go features outside this implementation throw UnsupportedError naming them", () => {
