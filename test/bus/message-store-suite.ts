@@ -255,6 +255,11 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       expect(await store.get("p1")).toBeUndefined();
     });
 
+    it("the deprecated database getter is the database the store was opened on", async () => {
+      const { store, db } = await fresh();
+      expect(store.database).toBe(db);
+    });
+
     it("open with migrate: false does not migrate; the default does", async () => {
       const db = await openFresh();
       open.push(db);
