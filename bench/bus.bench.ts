@@ -352,7 +352,9 @@ async function drive(
 }
 
 async function ourRun(dir: string, shape: Shape): Promise<Run> {
-  const counted = countCommits(await openSqlite(join(dir, `broker-${shape}-${counter++}.db`)));
+  // As \`storeroom bus serve\` opens it: checkpoints on a worker thread.
+  const path = join(dir, `broker-${shape}-${counter++}.db`);
+  const counted = countCommits(await openSqlite(path, { backgroundCheckpoint: {} }));
   const store = await MessageStore.open({ database: counted.db });
   const audit = await AuditLog.open({ database: counted.db });
   const broker = new Broker({ store, audit, tokens: ["t"], hmacSecret: SECRET });

@@ -27,6 +27,7 @@ export { isRetryableTransactionError } from "./postgres/postgres-errors.js";
 export { columnNames, tableExists } from "./schema-introspection.js";
 export type { SqliteEngine } from "./sqlite/sqlite-connection.js";
 export {
+  type BackgroundCheckpointOptions,
   type CheckpointMode,
   openSqlite,
   SqliteDatabase,

@@ -90,7 +90,7 @@ export function registerBus(program: Command): void {
       const config = resolveBusServeOptions(flags);
       const db: Database = /^postgres(ql)?:\/\//.test(config.db)
         ? await openPostgres(config.db, config.schema === undefined ? {} : { schema: config.schema })
-        : await openSqlite(config.db);
+        : await openSqlite(config.db, { backgroundCheckpoint: {} });
       const store = await MessageStore.open({ database: db });
       const audit = await AuditLog.open({ database: db });
       const broker = new Broker({ store, audit, tokens: config.tokens, hmacSecret: config.hmacSecret });

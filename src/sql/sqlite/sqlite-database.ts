@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { BackgroundJob, checkIntervalMs } from "../../background-job.js";
 import { type Clock, systemClock } from "../../clock.js";
 import { ClosedError, InvalidArgumentError, TransactionError } from "../../errors.js";
 import { Mutex } from "../../internal/mutex.js";
@@ -16,9 +17,10 @@ import {
   type SqliteConnectionOptions,
   type SqliteEngine,
 } from "./sqlite-connection.js";
-import { defaultSqliteEngine, openSqliteConnection, parseSqliteEngine } from "./sqlite-engine.js";
+import { defaultSqliteEngine, openSqliteConnection, parseSqliteEngine, sqliteThreadDriver } from "./sqlite-engine.js";
 import { SqliteSnapshotPool } from "./sqlite-snapshot-pool.js";
 import { runSqliteTransaction, type SqliteTransaction, type TransactionContext } from "./sqlite-transaction.js";
+import { WalCheckpointWorker } from "./wal-checkpoint-worker.js";
 
 const OP = "sql.open";
 
@@ -62,6 +64,32 @@ export interface SqliteOptions {
    * connection still checkpoints. Default 1000.
    */
   walAutocheckpoint?: number;
+  /**
+   * Run WAL checkpoints on a worker thread with a connection of its own instead of inside the
+   * commit that crosses `walAutocheckpoint` (where better-sqlite3 and node:sqlite copy the pages
+   * and fsync on the event loop). Automatic checkpoints are then off on every connection of this
+   * database, so `walAutocheckpoint` must be left out or 0. Files only, not read-only.
+   */
+  backgroundCheckpoint?: BackgroundCheckpointOptions;
+}
+
+/** Options of {@link SqliteOptions.backgroundCheckpoint}. */
+export interface BackgroundCheckpointOptions {
+  /**
+   * Milliseconds between the end of one checkpoint and the start of the next. Each is PASSIVE:
+   * it copies what it can without taking the write lock, so commits go on while it runs.
+   * `0` leaves checkpoints to {@link SqliteDatabase.checkpointInBackground}. Default 100.
+   */
+  intervalMs?: number;
+  /**
+   * WAL frames (pages) beyond which a checkpoint follows its PASSIVE pass with a RESTART one.
+   * The WAL starts over only when a pass copied all of it and no commit came in between, so
+   * under commits that never pause it would keep growing; RESTART takes the write lock to copy
+   * what was written since the PASSIVE pass (a commit meanwhile waits for it, up to
+   * `busyTimeoutMs`) and makes the next commit start the WAL over. Default 10000 (about 40 MB
+   * with 4 KiB pages).
+   */
+  restartFrames?: number;
 }
 
 /** SQLite's checkpoint modes (`PRAGMA wal_checkpoint(MODE)`). */
@@ -77,6 +105,33 @@ export interface WalCheckpointResult {
   readonly logFrames: number;
   /** Frames copied into the database file; equal to `logFrames` when the WAL is fully checkpointed. */
   readonly checkpointedFrames: number;
+}
+
+/** Validates {@link SqliteOptions.backgroundCheckpoint} and returns its interval. */
+function checkBackgroundCheckpoint(
+  background: BackgroundCheckpointOptions,
+  memory: boolean,
+  options: SqliteOptions,
+): number {
+  const op = OP;
+  if (typeof background !== "object" || background === null) {
+    throw new InvalidArgumentError("openSqlite option backgroundCheckpoint must be an object", { op });
+  }
+  if (memory || options.readonly === true) {
+    throw new InvalidArgumentError("openSqlite option backgroundCheckpoint needs a writable database file", { op });
+  }
+  if (options.walAutocheckpoint !== undefined && options.walAutocheckpoint !== 0) {
+    throw new InvalidArgumentError("openSqlite options backgroundCheckpoint and walAutocheckpoint exclude each other", {
+      op,
+    });
+  }
+  const restart = background.restartFrames;
+  if (restart !== undefined && (!Number.isInteger(restart) || restart < 1)) {
+    throw new InvalidArgumentError(`backgroundCheckpoint.restartFrames must be a positive integer, got ${restart}`, {
+      op,
+    });
+  }
+  return checkIntervalMs(background.intervalMs, "backgroundCheckpoint.intervalMs", op, 100);
 }
 
 /**
@@ -105,6 +160,8 @@ export class SqliteDatabase implements Database {
   #readers = 0;
   #readersDone: (() => void) | undefined;
   readonly #clock: Clock;
+  readonly #checkpointer: WalCheckpointWorker | undefined;
+  readonly #checkpointJob: BackgroundJob<WalCheckpointResult> | undefined;
   #closed = false;
 
   constructor(path: string, options: SqliteOptions = {}) {
@@ -118,13 +175,16 @@ export class SqliteDatabase implements Database {
     if (synchronous !== "normal" && synchronous !== "full") {
       throw new InvalidArgumentError(`synchronous must be "normal" or "full", got ${String(synchronous)}`, { op: OP });
     }
+    const background = options.backgroundCheckpoint;
+    const checkpointEvery = background === undefined ? 0 : checkBackgroundCheckpoint(background, memory, options);
+    const walAutocheckpoint = nonNegativeInteger(options.walAutocheckpoint, "walAutocheckpoint", OP, 1000);
     this.#options = {
       readonly: booleanOption(options.readonly, "readonly", OP, false),
       busyTimeoutMs: nonNegativeInteger(options.busyTimeoutMs, "busyTimeoutMs", OP, 5000),
       synchronous,
       statementCacheSize: positiveInteger(options.statementCacheSize, "statementCacheSize", OP, 500),
       wal: !memory,
-      walAutocheckpoint: nonNegativeInteger(options.walAutocheckpoint, "walAutocheckpoint", OP, 1000),
+      walAutocheckpoint: background === undefined ? walAutocheckpoint : 0,
     };
     const detectSelfDeadlock = booleanOption(options.detectSelfDeadlock, "detectSelfDeadlock", OP, false);
     const wantReader = !memory && booleanOption(options.readConnection, "readConnection", OP, true);
@@ -142,6 +202,49 @@ export class SqliteDatabase implements Database {
       : undefined;
     this.#context = detectSelfDeadlock ? new AsyncLocalStorage<SqliteTransaction>() : undefined;
     this.#warning = new SlowWaitWarning(`SQLite database ${this.path}`);
+    if (background !== undefined) {
+      // Opened after the writer: the file exists and is in WAL mode by now.
+      const checkpointer = new WalCheckpointWorker({
+        driver: sqliteThreadDriver(engine),
+        path: this.path,
+        busyTimeoutMs: this.#options.busyTimeoutMs,
+        synchronous: this.#options.synchronous,
+      });
+      const restartFrames = background.restartFrames ?? 10_000;
+      this.#checkpointer = checkpointer;
+      this.#checkpointJob = new BackgroundJob({
+        name: `checkpoint of ${this.path}`,
+        intervalMs: checkpointEvery,
+        clock: this.#clock,
+        run: async () => {
+          const passive = await checkpointer.checkpoint("passive");
+          return passive.logFrames > restartFrames ? checkpointer.checkpoint("restart") : passive;
+        },
+      });
+      this.#checkpointJob.start();
+    }
+  }
+
+  /** True while a checkpoint of {@link SqliteOptions.backgroundCheckpoint} runs on its thread. */
+  get checkpointing(): boolean {
+    return this.#checkpointer?.running ?? false;
+  }
+
+  /**
+   * Runs one checkpoint of {@link SqliteOptions.backgroundCheckpoint} on its thread now (after
+   * one in progress) and returns what it did. Throws {@link InvalidArgumentError} when the
+   * database was opened without that option.
+   */
+  checkpointInBackground(): Promise<WalCheckpointResult> {
+    if (this.#closed) return Promise.reject(new ClosedError("database is closed", { op: "sql.checkpoint" }));
+    if (this.#checkpointJob === undefined) {
+      return Promise.reject(
+        new InvalidArgumentError("checkpointInBackground needs the openSqlite option backgroundCheckpoint", {
+          op: "sql.checkpoint",
+        }),
+      );
+    }
+    return this.#checkpointJob.runOnce();
   }
 
   get closed(): boolean {
@@ -295,6 +398,8 @@ export class SqliteDatabase implements Database {
     if (this.#closed) return;
     this.#closed = true;
     this.#assertNotInsideOwnTransaction();
+    await this.#checkpointJob?.stop();
+    await this.#checkpointer?.close();
     // Work admitted before close() runs to completion first (the gate is FIFO).
     await this.#gate.acquire();
     if (this.#readers > 0) await new Promise<void>((resolve) => (this.#readersDone = resolve));

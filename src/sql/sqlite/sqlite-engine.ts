@@ -3,6 +3,7 @@ import { InvalidArgumentError } from "../../errors.js";
 import { BetterSqlite3Connection } from "./better-sqlite3-connection.js";
 import { NodeSqliteConnection, nodeSqliteAvailable } from "./node-sqlite-connection.js";
 import type { SqliteConnection, SqliteConnectionOptions, SqliteEngine } from "./sqlite-connection.js";
+import type { SqliteThreadDriver, WalCheckpointWorker } from "./wal-checkpoint-worker.js";
 
 /** The engines {@link openSqlite} accepts. */
 export const SQLITE_ENGINES: readonly SqliteEngine[] = Object.freeze(["node:sqlite", "better-sqlite3"]);
@@ -51,6 +52,13 @@ export function openSqliteConnection(
   return engine === "node:sqlite"
     ? new NodeSqliteConnection(path, options)
     : new BetterSqlite3Connection(path, options);
+}
+
+/** How a worker thread loads `engine`'s driver (see {@link WalCheckpointWorker}). */
+export function sqliteThreadDriver(engine: SqliteEngine): SqliteThreadDriver {
+  return engine === "node:sqlite"
+    ? { module: "node:sqlite", exportName: "DatabaseSync" }
+    : { module: createRequire(import.meta.url).resolve("better-sqlite3"), exportName: undefined };
 }
 
 let installed: boolean | undefined;
