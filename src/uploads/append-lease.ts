@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { BackgroundJob } from "../background-job.js";
 import type { Clock } from "../clock.js";
 import { BusyError, ConflictError } from "../errors.js";
 import type { Executor } from "../sql/index.js";
@@ -81,19 +82,17 @@ export class AppendLeases {
       if (Number(row.lease_wanted) !== 0) controller.abort();
       return true;
     };
-    let renewing: Promise<unknown> = Promise.resolve();
-    const timer = setInterval(
-      () => {
-        renewing = renewing
-          .then(() => renew(this.#db))
-          .then(
-            (held) => held || controller.abort(),
-            () => undefined,
-          );
+    const renewal = new BackgroundJob({
+      name: `upload ${claimId} lease renewal`,
+      intervalMs: Math.max(1, Math.floor(Math.min(this.#leaseMs / 4, 1_000))),
+      clock: this.#clock,
+      run: async () => {
+        if (!(await renew(this.#db))) controller.abort();
       },
-      Math.min(this.#leaseMs / 4, 1_000),
-    );
-    timer.unref();
+      // A failed renewal is retried on the next run; fence() decides before anything is recorded.
+      onError: () => undefined,
+    });
+    renewal.start();
     return {
       signal: controller.signal,
       fence: async (executor) => {
@@ -103,8 +102,7 @@ export class AppendLeases {
         }
       },
       release: async () => {
-        clearInterval(timer);
-        await renewing;
+        await renewal.stop();
         await this.#db.run(
           "UPDATE storeroom_upload_offsets SET lease_holder = NULL, lease_expires_at = NULL WHERE claim_id = $1 AND lease_holder = $2",
           [claimId, token],
