@@ -312,11 +312,9 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   });
   registerEventRoutes(app, {
     outbox: parts.outbox,
-    clock: config.clock,
     ownerOf: (identity) => parts.tenantOf(identity).toString(),
     streams,
     pollMs: config.events.pollMs ?? 500,
-    settleMs: parts.control.dialect.concurrentWriters ? 2_000 : 0,
   });
   await app.register(async (scope) =>
     registerTusRoutes(scope, {

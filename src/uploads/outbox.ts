@@ -48,6 +48,8 @@ export interface ListAfterOptions {
   ownerPrefixes?: readonly string[];
   /** Only events written before this time, ms. */
   writtenBefore?: number;
+  /** Only events with an id up to this one (a {@link OutboxHorizon}'s `top`). */
+  upTo?: number;
   /** Most events returned. Default 100. */
   limit?: number;
 }
@@ -61,6 +63,25 @@ export interface DrainResult {
   readonly dispatched: number;
   /** The handler's error when it rejected an event; that event and later ones stay undispatched. */
   readonly error?: unknown;
+}
+
+/**
+ * Where the event log stood at one instant: `top` is the highest committed id; on an engine
+ * with concurrent writers, `inFlight` names the transactions then running (one of them may
+ * still commit a lower id). Once {@link Outbox.settled} says they all ended, every id up to
+ * `top` is final: committed or never to be.
+ */
+export interface OutboxHorizon {
+  readonly top: number;
+  readonly inFlight: string;
+}
+
+/** Options of {@link Outbox.follow}. */
+export interface FollowOptions extends Pick<ListAfterOptions, "owners" | "ownerPrefixes"> {
+  /** How often to look for new events, ms. Default 500. */
+  pollMs?: number;
+  /** Ends the iteration. */
+  signal?: AbortSignal;
 }
 
 interface OutboxRow {
@@ -211,7 +232,11 @@ export class Outbox {
     if (!Number.isInteger(limit) || limit <= 0) {
       throw new InvalidArgumentError(`limit must be a positive integer, got ${limit}`, { op: "outbox.listAfter" });
     }
-    const params: (string | number)[] = [afterId, options.writtenBefore ?? Number.MAX_SAFE_INTEGER];
+    const params: (string | number)[] = [
+      afterId,
+      options.writtenBefore ?? Number.MAX_SAFE_INTEGER,
+      options.upTo ?? Number.MAX_SAFE_INTEGER,
+    ];
     const scopes: string[] = [];
     for (const owner of options.owners ?? []) {
       params.push(owner);
@@ -225,7 +250,7 @@ export class Outbox {
     params.push(limit);
     const rows = await this.#db.all<OutboxRow>(
       `SELECT id, topic, payload, created_at FROM storeroom_upload_outbox
-       WHERE id > $1 AND created_at < $2 ${scoped ? "" : `AND (${scopes.length === 0 ? "1 = 0" : scopes.join(" OR ")})`}
+       WHERE id > $1 AND created_at < $2 AND id <= $3 ${scoped ? "" : `AND (${scopes.length === 0 ? "1 = 0" : scopes.join(" OR ")})`}
        ORDER BY id LIMIT $${params.length}`,
       params,
     );
@@ -238,6 +263,70 @@ export class Outbox {
           createdAt: Number(row.created_at),
         }) as OutboxRecord,
     );
+  }
+
+  /**
+   * The log's {@link OutboxHorizon} now. On PostgreSQL (an engine with concurrent writers) ids
+   * come from a sequence at insert time but become visible at commit, so a reader that moved
+   * past a visible id could skip a lower one committed later; the horizon records the
+   * transactions in progress at the instant `top` was read (the only ones that can still
+   * commit an id below it).
+   */
+  async horizon(): Promise<OutboxHorizon> {
+    if (!this.#db.dialect.concurrentWriters) return { top: await this.latestId(), inFlight: "" };
+    // One statement, one snapshot: the max id and the snapshot's running transactions agree.
+    const row = await this.#db.get<{ top: number | string | null; snap: string }>(
+      "SELECT (SELECT max(id) FROM storeroom_upload_outbox) AS top, pg_current_snapshot()::text AS snap",
+    );
+    return { top: Number(row?.top ?? 0), inFlight: row?.snap ?? "" };
+  }
+
+  /** Whether every transaction in progress at `horizon` has ended (committed or rolled back). */
+  async settled(horizon: OutboxHorizon): Promise<boolean> {
+    if (horizon.inFlight === "") return true;
+    const row = await this.#db.get<{ running: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_snapshot_xip($1::pg_snapshot) AS x
+                      WHERE pg_xact_status(x) = 'in progress') AS running`,
+      [horizon.inFlight],
+    );
+    return row?.running === false;
+  }
+
+  /**
+   * The events after `afterId`, in id order, for as long as the caller iterates (until
+   * `signal` aborts): what exists first, then new events as they commit. Exact on engines with
+   * concurrent writers too: an id is yielded only once every transaction that could still
+   * commit a lower one has ended, so no event is skipped or yielded out of order (a
+   * transaction left open holds the stream back until it ends).
+   */
+  async *follow(afterId: number, options: FollowOptions = {}): AsyncGenerator<OutboxRecord> {
+    const { pollMs = 500, signal, ...scope } = options;
+    let cursor = afterId;
+    const stopped = () => signal?.aborted === true;
+    const pause = () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pollMs);
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        signal?.addEventListener("abort", done, { once: true });
+      });
+    while (!stopped()) {
+      const horizon = await this.horizon();
+      while (!stopped() && !(await this.settled(horizon))) await pause();
+      for (;;) {
+        if (stopped()) return;
+        const events = await this.listAfter(cursor, { ...scope, upTo: horizon.top, limit: 100 });
+        for (const event of events) {
+          cursor = event.id;
+          yield event;
+        }
+        if (events.length < 100) break;
+      }
+      await pause();
+    }
   }
 
   /** The id of the newest event, 0 when there is none. */

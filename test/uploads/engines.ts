@@ -19,6 +19,7 @@ const TABLES = [
   "storeroom_upload_claims",
   "storeroom_pending_deletes",
   "storeroom_delete_dead_letters",
+  "storeroom_upload_deliveries",
   "storeroom_upload_outbox",
 ];
 

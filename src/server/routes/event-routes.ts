@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Clock } from "../../clock.js";
 import type { Outbox } from "../../uploads/index.js";
 import { HttpError } from "../error-reply.js";
 import { isAdmin, type RequestIdentity } from "../identity.js";
@@ -8,18 +7,12 @@ import { identityOf } from "../request-context.js";
 /** Options of {@link registerEventRoutes}. */
 export interface EventRouteOptions {
   outbox: Outbox;
-  clock: Clock;
   /** The owner id of a caller: its tenant id (`org/users/user` or `org/org`). */
   ownerOf(identity: RequestIdentity): string;
   /** Open SSE streams; the server ends them on shutdown. */
   streams: Set<{ end(): void }>;
   /** How often a stream looks for new events, ms. */
   pollMs: number;
-  /**
-   * Events younger than this are held back, ms: on an engine with concurrent writers a later id
-   * can commit before an earlier one, and a stream must not move past an id still in flight.
-   */
-  settleMs: number;
   /** Heartbeat comment interval, ms. Default 15 000. */
   heartbeatMs?: number;
 }
@@ -29,7 +22,9 @@ export interface EventRouteOptions {
  * of the caller as Server-Sent Events, `id` = the outbox id. A caller with a user id sees the
  * events of its own tenant; an org-level caller or an admin sees its whole org. Resumes after
  * `Last-Event-ID` (header, or `?lastEventId=` for clients that cannot set it) for as long as
- * the events are retained; without it the stream starts with new events only.
+ * the events are retained; without it the stream starts with new events only. Events come in
+ * id order with none skipped, also on PostgreSQL where ids commit out of order
+ * ({@link Outbox.follow}).
  */
 export function registerEventRoutes(app: FastifyInstance, options: EventRouteOptions): void {
   app.get("/v1/events", async (request, reply) => {
@@ -38,7 +33,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       isAdmin(identity) || identity.userId === undefined
         ? { ownerPrefixes: [`${identity.orgId}/`] }
         : { owners: [options.ownerOf(identity)] };
-    let cursor = lastEventId(request) ?? (await options.outbox.latestId());
+    const cursor = lastEventId(request) ?? (await options.outbox.latestId());
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -49,36 +44,18 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       connection: "keep-alive",
     });
     res.write(": events\n\n");
-    let open = true;
-    let wake = () => {};
-    const stream = {
-      end() {
-        open = false;
-        wake();
-      },
-    };
+    const stopped = new AbortController();
+    const stream = { end: () => stopped.abort() };
     options.streams.add(stream);
     request.raw.on("close", () => stream.end());
     const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), options.heartbeatMs ?? 15_000);
     try {
-      while (open) {
-        const events = await options.outbox.listAfter(cursor, {
-          ...scope,
-          limit: 100,
-          writtenBefore: options.clock.now() - options.settleMs + 1,
-        });
-        for (const event of events) {
-          res.write(`id: ${event.id}\nevent: ${event.topic}\ndata: ${JSON.stringify(event)}\n\n`);
-          cursor = event.id;
-        }
-        if (events.length === 100) continue;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.pollMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+      for await (const event of options.outbox.follow(cursor, {
+        ...scope,
+        pollMs: options.pollMs,
+        signal: stopped.signal,
+      })) {
+        res.write(`id: ${event.id}\nevent: ${event.topic}\ndata: ${JSON.stringify(event)}\n\n`);
       }
     } finally {
       clearInterval(heartbeat);
