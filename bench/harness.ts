@@ -48,6 +48,12 @@ export interface SuiteOptions {
   rounds?: number;
   /** Warm-up milliseconds per case (default 300). */
   warmupMs?: number;
+  /**
+   * Calls per case and round even when `timeMs` ran out (default tinybench's 64), and at most
+   * as many warm-up calls (default 16). Lower it for suites whose slowest cases take tens of
+   * milliseconds per call, so a run stays short.
+   */
+  minIterations?: number;
 }
 
 /**
@@ -59,7 +65,14 @@ export async function runSuite(suite: string, cases: BenchCase[], options: Suite
   const rounds = Math.max(1, options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 3));
   const samples = cases.map(() => ({ p50: [] as number[], p99: [] as number[], count: 0 }));
   for (let round = 0; round < rounds; round++) {
-    const bench = new Bench({ name: suite, time: timeMs, warmupTime: options.warmupMs ?? 300 });
+    const bench = new Bench({
+      name: suite,
+      time: timeMs,
+      warmupTime: options.warmupMs ?? 300,
+      ...(options.minIterations === undefined
+        ? {}
+        : { iterations: options.minIterations, warmupIterations: Math.min(16, options.minIterations) }),
+    });
     for (const i of roundOrder(cases, round)) {
       const c = cases[i] as BenchCase;
       bench.add(`${c.group} :: ${c.name}`, c.fn);

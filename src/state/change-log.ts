@@ -106,7 +106,8 @@ export class ChangeLog {
    * when changes are logged (pruning never removes the newest).
    */
   async begin(ex: Executor): Promise<number> {
-    await takeTransactionLock(ex, this.#lock);
+    // Most writes are small: skip even the no-op await where the engine needs no lock (SQLite).
+    if (ex.dialect.advisoryLocks) await takeTransactionLock(ex, this.#lock);
     return (await currentVersion(ex)) + 1;
   }
 
