@@ -36,13 +36,23 @@ export async function writeObjectFile(
   try {
     const hash = meta.etag === undefined ? createHash("sha256") : undefined;
     let size = 0;
-    for await (const chunk of chunks) {
-      hash?.update(chunk);
-      await writeAll(handle, chunk, size);
-      size += chunk.byteLength;
-    }
+    // Bytes held whole in memory go out with the trailer in one call; a stream's chunks are
+    // written as they come (its producer may refill a chunk once the next is asked for).
+    const whole = Array.isArray(chunks) && chunks.length === 1 ? (chunks[0] as Uint8Array) : undefined;
+    if (whole === undefined) {
+      for await (const chunk of chunks) {
+        hash?.update(chunk);
+        await writeAll(handle, chunk, size);
+        size += chunk.byteLength;
+      }
+    } else hash?.update(whole);
     const etag = hash?.digest("hex") ?? (meta.etag as string);
-    await writeAll(handle, trailerBytes({ ...meta, etag }), size);
+    const trailer = trailerBytes({ ...meta, etag });
+    if (whole === undefined) await writeAll(handle, trailer, size);
+    else {
+      await writeAllv(handle, [whole, trailer], 0);
+      size = whole.byteLength;
+    }
     await handle.sync();
     return { etag, size };
   } finally {

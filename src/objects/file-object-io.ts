@@ -13,14 +13,15 @@ export async function removeStaleTemps(dir: string, before: number): Promise<voi
 /** Renames a finished temp file over `path` (creating folders; retried if a delete pruned them meanwhile) and fsyncs the folder. */
 export async function publish(temp: string, path: string): Promise<void> {
   const dir = dirname(path);
+  // The folder usually exists: it is created only when the first rename into it fails.
   for (let attempt = 0; ; attempt++) {
-    await mkdir(dir, { recursive: true });
     try {
       await rename(temp, path);
       break;
     } catch (err) {
       if (!isMissing(err) || attempt >= 10) throw err;
     }
+    await mkdir(dir, { recursive: true });
   }
   await syncDirectory(dir);
 }

@@ -130,19 +130,25 @@ export class FileObjectStore implements ObjectStore {
     const path = await this.#objectPath(key, op);
     assertPutOptions(options, op);
     const temp = await this.#tempPath();
+    const conditional = options.ifMatch !== undefined || options.ifNoneMatch !== undefined;
+    let published = false;
     try {
-      const { etag } = await writeObjectFile(temp, bodyChunks(body, op), {
+      const bytes =
+        typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof Uint8Array ? body : undefined;
+      const { etag } = await writeObjectFile(temp, bytes === undefined ? bodyChunks(body, op) : [bytes], {
         lastModified: this.#clock.now(),
         contentType: options.contentType,
       });
       await this.#locked(key, op, async () => {
         this.#open(op);
-        checkPutCondition(key, (await statObjectFile(path))?.trailer.etag ?? null, options, op);
+        // Still under the key lock: a conditional writer's check and rename never straddle this one.
+        if (conditional) checkPutCondition(key, (await statObjectFile(path))?.trailer.etag ?? null, options, op);
         await publish(temp, path);
+        published = true;
       });
       return { etag };
     } finally {
-      await unlink(temp).catch(() => undefined);
+      if (!published) await unlink(temp).catch(() => undefined);
     }
   }
 
