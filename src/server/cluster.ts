@@ -182,6 +182,7 @@ export class Cluster {
         }
       }
       this.#counters.unreachable += 1;
+      this.#leases.forget(key);
       await this.#waitForOwner(key, placement.holder, placement.expiresAt, deadline);
     }
   }
@@ -211,6 +212,7 @@ export class Cluster {
         }
       }
       this.#counters.unreachable += 1;
+      this.#leases.forget(key);
       await this.#waitForOwner(key, placement.holder, placement.expiresAt, deadline);
     }
   }

@@ -92,6 +92,8 @@ export class RequestForwarder {
         raw.pipe(upstream);
       };
       upstream.on("socket", (socket: Socket) => {
+        // Headers and body go out as separate small writes: Nagle would hold the second one back.
+        socket.setNoDelay(true);
         if (socket.connecting) socket.once("connect", send);
         else send();
       });
@@ -103,7 +105,8 @@ export class RequestForwarder {
         upstream.setTimeout(0);
         hijack();
         res.writeHead(answer.statusCode ?? 502, answerHeaders(answer.headers));
-        res.flushHeaders();
+        // An event stream's client waits for the headers before the first event; other answers go out with their body.
+        if (String(answer.headers["content-type"]).startsWith("text/event-stream")) res.flushHeaders();
         answer.pipe(res);
         answer.on("aborted", () => res.destroy());
         answer.on("error", () => res.destroy());

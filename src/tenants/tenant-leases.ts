@@ -121,6 +121,11 @@ export class TenantLeases implements TenantOwnership {
   readonly #onLost: (key: string) => void;
   readonly #held = new Map<string, Held>();
   readonly #taking = new Map<string, Promise<Held | Remote>>();
+  /**
+   * Other holders' leases as last read, used by {@link place} until they expire so that a
+   * forwarded request costs no database round trip (the holder checks its lease itself).
+   */
+  readonly #remote = new Map<string, Remote>();
   readonly #releasing = new Map<string, Promise<void>>();
   readonly #counters: TenantLeaseCounters = { acquired: 0, steals: 0, lost: 0, released: 0 };
   readonly #job: BackgroundJob<{ renewed: number; lost: number }>;
@@ -191,6 +196,10 @@ export class TenantLeases implements TenantOwnership {
    */
   async place(key: TenantKey): Promise<TenantPlacement> {
     const id = key.toString();
+    const known = this.#remote.get(id);
+    if (known !== undefined && this.#clock.now() < known.expiresAt && !this.#held.has(id)) {
+      return { local: false, holder: known.holder, address: known.address, expiresAt: known.expiresAt };
+    }
     const held = await this.#hold(id, (h) => {
       h.pins += 1;
     });
@@ -208,6 +217,14 @@ export class TenantLeases implements TenantOwnership {
         this.#maybeRelease(id, held);
       },
     };
+  }
+
+  /**
+   * Forgets what {@link place} last learnt about another holder of the tenant (it could not be
+   * reached): the next placement reads the lease again.
+   */
+  forget(key: TenantKey): void {
+    this.#remote.delete(key.toString());
   }
 
   async acquire(key: TenantKey): Promise<TenantLease> {
@@ -274,6 +291,7 @@ export class TenantLeases implements TenantOwnership {
   async #renewAll(): Promise<{ renewed: number; lost: number }> {
     if (this.#closed) return { renewed: 0, lost: 0 };
     const started = this.#clock.now();
+    for (const [id, remote] of this.#remote) if (remote.expiresAt <= started) this.#remote.delete(id);
     const rows = await this.#db.all<{ tenant: string; epoch: number | string }>(
       "UPDATE storeroom_tenant_leases SET expires_at = $2 WHERE holder = $1 AND expires_at > 0 RETURNING tenant, epoch",
       [this.holder, started + this.leaseMs],
@@ -335,7 +353,11 @@ export class TenantLeases implements TenantOwnership {
         this.#taking.set(id, taking);
       }
       const taken = await taking;
-      if (isRemote(taken)) return taken;
+      if (isRemote(taken)) {
+        this.#remote.set(id, taken);
+        return taken;
+      }
+      this.#remote.delete(id);
     }
   }
 

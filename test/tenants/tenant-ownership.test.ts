@@ -154,6 +154,24 @@ describe.each(engines)("TenantLeases on $name", (engine) => {
     expect(local.length).toBe(2);
   });
 
+  it("answers a remote holder from memory until its lease expires, and reads again once told to forget it", async () => {
+    const { leases, clock } = await setup();
+    const a = await leases("node-a");
+    const b = await leases("node-b");
+    await a.acquire(acme);
+    expect(await b.place(acme)).toMatchObject({ local: false, holder: "node-a" });
+    await a.close();
+    // Still forwarded to node-a (which, when it is up, serves or forwards on): no database round trip.
+    expect(await b.place(acme)).toMatchObject({ local: false, holder: "node-a" });
+    b.forget(acme);
+    expect((await b.place(acme)).local).toBe(true);
+    // An expired remembered holder is never used.
+    const c = await leases("node-c");
+    expect(await c.place(acme)).toMatchObject({ local: false, holder: "node-b" });
+    clock.advance(LEASE_MS);
+    expect((await c.place(acme)).local).toBe(true);
+  });
+
   it("releases every lease on close", async () => {
     const { leases } = await setup();
     const a = await leases("node-a");
