@@ -4,7 +4,13 @@ export * from "./gateway-identity.js";
 export type { LogItem, Manifest, SnapshotEntry } from "./manifest.js";
 export type { Durability, ReplicationCounters, ShipEvent } from "./replica-host.js";
 export type { ReplicaPosition } from "./replica-position.js";
-export { inspectTenant, listCachedTenants, listTenants, type TenantCatalogEntry } from "./tenant-catalog.js";
+export {
+  inspectTenant,
+  listCachedTenants,
+  listTenants,
+  type TenantCatalogEntry,
+  type TenantListOptions,
+} from "./tenant-catalog.js";
 export * from "./tenant-close-error.js";
 export * from "./tenant-conflict-error.js";
 export { TenantDatabase } from "./tenant-database.js";

@@ -20,12 +20,18 @@ export interface TenantCatalogEntry {
   readonly unpublished: boolean;
 }
 
+/** Options of {@link listTenants} and `TenantStore.list`. */
+export interface TenantListOptions {
+  /** Only this org's tenants (a slug; an invalid one is an `InvalidKeyError`). Default every org. */
+  orgId?: string;
+}
+
 /**
  * Every tenant in object storage (optionally of one org), ordered by key: replicated tenants
  * (a manifest under `tenants/`) and tenants still in the old single-object layout. Reads only:
  * no store, no cache lock, so it runs beside a live service.
  */
-export async function listTenants(objects: ObjectStore, options: { orgId?: string } = {}): Promise<TenantListing[]> {
+export async function listTenants(objects: ObjectStore, options: TenantListOptions = {}): Promise<TenantListing[]> {
   if (options.orgId !== undefined) TenantKey.org(options.orgId).validate();
   const found = new Map<string, TenantListing & { manifest: boolean }>();
   const sizes = new Map<string, number>();

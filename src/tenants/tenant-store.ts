@@ -22,7 +22,7 @@ import {
 import { MANIFEST_NAME } from "./replica-layout.js";
 import { type PrepareContext, prepareReplica, summary } from "./replica-prepare.js";
 import { count, forEachLimit, isClosed, resolveDeprecatedOptions, validKey } from "./store-helpers.js";
-import { listTenants } from "./tenant-catalog.js";
+import { listTenants, type TenantListOptions } from "./tenant-catalog.js";
 import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
 import type { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
@@ -357,7 +357,7 @@ export class TenantStore {
    * object under the prefixes, so it costs a listing of the whole tenant history. The same as
    * {@link listTenants}, which needs no store (and no cache lock).
    */
-  list(options: { orgId?: string } = {}): Promise<TenantListing[]> {
+  list(options: TenantListOptions = {}): Promise<TenantListing[]> {
     return listTenants(this.#objects, options);
   }
 
