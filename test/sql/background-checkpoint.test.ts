@@ -1,5 +1,8 @@
-import { statSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { openSqlite, type SqliteDatabase, type SqliteEngine, type SqliteOptions } from "../../src/sql/index.js";
@@ -131,5 +134,23 @@ describe.each(availableSqliteEngines())("backgroundCheckpoint on %s", (engine) =
     await write(50);
     await db.close();
     await expect(db.checkpointInBackground()).rejects.toThrow(/closed/);
+  });
+});
+
+describe("backgroundCheckpoint in a process of its own", () => {
+  it("keeps the process alive while a checkpoint or close() waits for the thread, and lets it exit after", async () => {
+    const child = fileURLToPath(new URL("./fixtures/background-checkpoint-child.mjs", import.meta.url));
+    if (!existsSync(fileURLToPath(new URL("../../dist/sql/index.js", import.meta.url)))) {
+      throw new Error("dist/sql/index.js is missing: run `npm run build` (npm test does)");
+    }
+    // An idle thread that kept the process alive would time this out; one that did not while
+    // awaited would end it with code 13 (unsettled top-level await) and print nothing.
+    const { stdout } = await promisify(execFile)(process.execPath, [child, join(dir, `child-${counter++}.sqlite`)], {
+      timeout: 30_000,
+    });
+    const result = JSON.parse(stdout) as { busy: boolean; logFrames: number; checkpointedFrames: number };
+    expect(result.busy).toBe(false);
+    expect(result.logFrames).toBeGreaterThan(50);
+    expect(result.checkpointedFrames).toBe(result.logFrames);
   });
 });

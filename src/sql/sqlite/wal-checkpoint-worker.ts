@@ -69,10 +69,12 @@ export class WalCheckpointWorker {
       eval: true,
       workerData: { ...options, flag: this.#flag.buffer },
     });
-    // A forgotten close() must not keep the process alive.
+    // Idle, the thread must not keep the process alive (a forgotten close()); while a request
+    // or close() waits for it, it must, or Node would exit under a pending top-level await.
     this.#worker.unref();
     this.#worker.on("message", (reply: Reply) => {
       const waiter = this.#waiting.shift();
+      if (this.#waiting.length === 0) this.#worker.unref();
       if (waiter === undefined) return;
       if ("error" in reply) {
         waiter.reject(mapSqliteError(Object.assign(new Error(reply.error), reply), "sql.checkpoint"));
@@ -105,6 +107,7 @@ export class WalCheckpointWorker {
   checkpoint(mode: "passive" | "restart"): Promise<WalCheckpointResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
+      this.#worker.ref();
       this.#waiting.push({ resolve, reject });
       this.#worker.postMessage(mode.toUpperCase());
     });
@@ -112,7 +115,10 @@ export class WalCheckpointWorker {
 
   /** Closes the thread's connection and waits for the thread to end. */
   async close(): Promise<void> {
-    if (this.#failure === undefined) this.#worker.postMessage("close");
+    if (this.#failure === undefined) {
+      this.#worker.ref();
+      this.#worker.postMessage("close");
+    }
     await this.#exited;
   }
 }
