@@ -33,10 +33,13 @@ platform="node-$(uname -s | tr '[:upper:]' '[:lower:]')-$arch"
 nodedir="$tools/node$major/node_modules/$platform"
 if [ ! -x "$nodedir/bin/node" ]; then
   mkdir -p "$tools/node$major"
+  # Without a package.json of its own npm walks up to the checkout's and installs there.
+  [ -f "$tools/node$major/package.json" ] || echo '{"private":true}' >"$tools/node$major/package.json"
   (cd "$tools/node$major" && npm i --no-audit --no-fund --ignore-scripts --silent "$platform@$major" >/dev/null)
 fi
 if [ ! -d "$tools/better-sqlite3-13/node_modules/better-sqlite3" ]; then
   mkdir -p "$tools/better-sqlite3-13"
+  [ -f "$tools/better-sqlite3-13/package.json" ] || echo '{"private":true}' >"$tools/better-sqlite3-13/package.json"
   (cd "$tools/better-sqlite3-13" && npm i --no-audit --no-fund --ignore-scripts --silent "better-sqlite3@^13" >/dev/null)
 fi
 flock -u 9
