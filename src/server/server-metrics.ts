@@ -78,10 +78,10 @@ export class ServerMetrics {
   readonly latency: Histogram<"method" | "route">;
   readonly checkpointFailures: Counter;
   readonly backgroundFailures: Counter<"job">;
-  /** Upload events every sink accepted. */
-  readonly outboxDelivered: Counter;
-  /** Failed delivery attempts of upload events; `outcome` is `retry` or `dead_letter`. */
-  readonly outboxFailures: Counter<"outcome">;
+  /** Deliveries of upload events, by sink (each sink counts its own). */
+  readonly outboxDelivered: Counter<"sink">;
+  /** Failed delivery attempts of upload events, by sink; `outcome` is `retry` or `dead_letter`. */
+  readonly outboxFailures: Counter<"outcome" | "sink">;
   /** Replication lag ended by each publication round, seconds, by durability mode. */
   readonly replicationLag: Histogram<"durability">;
   #sources: MetricSources = {};
@@ -118,13 +118,14 @@ export class ServerMetrics {
     });
     this.outboxDelivered = new Counter({
       name: "storeroom_outbox_delivered_total",
-      help: "Upload events delivered to every configured sink.",
+      help: "Deliveries of upload events, by sink.",
+      labelNames: ["sink"],
       registers,
     });
     this.outboxFailures = new Counter({
       name: "storeroom_outbox_failures_total",
-      help: "Failed delivery attempts of upload events, by outcome (retry, dead_letter).",
-      labelNames: ["outcome"],
+      help: "Failed delivery attempts of upload events, by outcome (retry, dead_letter) and sink.",
+      labelNames: ["outcome", "sink"],
       registers,
     });
     this.replicationLag = new Histogram({

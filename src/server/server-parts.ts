@@ -161,8 +161,9 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
     ...(config.events.retentionMs === undefined ? {} : { retentionMs: config.events.retentionMs }),
     ...(config.events.maxAttempts === undefined ? {} : { maxAttempts: config.events.maxAttempts }),
     onError: onError("outbox_dispatcher"),
-    onFailure: (_event, _error, dead) => metrics.outboxFailures.inc({ outcome: dead ? "dead_letter" : "retry" }),
-    onDelivered: () => metrics.outboxDelivered.inc(),
+    onFailure: (_event, _error, dead, sink) =>
+      metrics.outboxFailures.inc({ outcome: dead ? "dead_letter" : "retry", sink }),
+    onDelivered: (_event, _lagMs, sink) => metrics.outboxDelivered.inc({ sink }),
   });
   const sweeper = new ClaimSweeper({
     database: control,

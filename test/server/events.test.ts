@@ -154,8 +154,8 @@ describe("upload events: webhooks and GET /v1/events", async () => {
     while (attemptsOfFirst() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(attemptsOfFirst()).toBeGreaterThanOrEqual(2);
     const metrics = await (await fetch(`${base}/metrics`, { headers: auth(tokens.operator) })).text();
-    expect(metrics).toMatch(/storeroom_outbox_failures_total\{outcome="retry"\} [1-9]/);
-    expect(metrics).toMatch(/storeroom_outbox_delivered_total [1-9]/);
+    expect(metrics).toMatch(/storeroom_outbox_failures_total\{outcome="retry",sink="webhook http:[^"]+"\} [1-9]/);
+    expect(metrics).toMatch(/storeroom_outbox_delivered_total\{sink="webhook http:[^"]+"\} [1-9]/);
     expect(metrics).toMatch(/storeroom_outbox_lag_seconds /);
   });
 });
