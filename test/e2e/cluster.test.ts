@@ -83,12 +83,16 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
       expect(owners.size).toBe(1);
     }
 
-    // SSE on one node sees a write made through another.
+    // SSE on a node that does not own the tenant (so the stream is forwarded) sees a write made through another node.
     const [a, b] = urls as [string, string];
-    const stream = await fetch(`${a}/v1/state/notes/events`, { headers: bearer(clusterTokens.globex) });
+    const owner = await nodeOf(a, clusterTokens.globex);
+    const ids = await Promise.all(urls.map((u) => idOf(u)));
+    const sse = urls[ids.findIndex((id) => id !== owner)] as string;
+    const writer = urls.find((u) => u !== sse) as string;
+    const stream = await fetch(`${sse}/v1/state/notes/events`, { headers: bearer(clusterTokens.globex) });
     expect(stream.status).toBe(200);
     const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
-    expect(await put(b, clusterTokens.globex, "through-b", "seen")).toBe(204);
+    expect(await put(writer, clusterTokens.globex, "through-b", "seen")).toBe(204);
     let text = "";
     const decoder = new TextDecoder();
     while (!text.includes("through-b")) {
