@@ -578,29 +578,30 @@ export class TenantReplica {
     if (m === null || this.#snapshotJob !== undefined || this.#closed) return;
     const s = this.#host.settings;
     const latest = m.snapshots[m.snapshots.length - 1] as SnapshotEntry;
+    if (m.sinceSnapshot.count === 0) return;
     const bySize = m.sinceSnapshot.bytes >= s.snapshotFraction * Math.max(1, m.pages) * m.pageSize;
-    const byTime =
-      s.snapshotIntervalMs > 0 &&
-      m.sinceSnapshot.count > 0 &&
-      this.#host.clock.now() - latest.time >= s.snapshotIntervalMs;
+    const byTime = s.snapshotIntervalMs > 0 && this.#host.clock.now() - latest.time >= s.snapshotIntervalMs;
     if (!bySize && !byTime) return;
     const at = { cursor: this.position.cursor, txid: m.txid, generation: m.generation, since: m.sinceSnapshot };
-    this.#snapshotJob = this.#periodicSnapshot(at).finally(() => {
+    this.#snapshotJob = this.#periodicSnapshot(at).then((published) => {
       this.#snapshotJob = undefined;
+      // Publications made while this snapshot ran found it busy and took none of their own.
+      if (published) this.#startSnapshotIfDue();
     });
   }
 
   /**
    * Takes a snapshot at the published position `at` while publication goes on (checkpoints
    * wait: the image is read from the database file and the WAL), then names it in the manifest,
-   * applies retention and collects what no manifest needs any more.
+   * applies retention and collects what no manifest needs any more. Resolves true once the
+   * snapshot is named in the manifest, false when it was not (failure, conflict, close).
    */
   async #periodicSnapshot(at: {
     cursor: WalCursor | null;
     txid: number;
     generation: string;
     since: Manifest["sinceSnapshot"];
-  }): Promise<void> {
+  }): Promise<boolean> {
     try {
       const wal = WalFile.open(`${this.path}-wal`);
       let snapshot: { entry: SnapshotEntry };
@@ -625,9 +626,12 @@ export class TenantReplica {
         await this.#publish(next, this.position.cursor);
         return next;
       });
-      if (published !== undefined) await this.#collectGarbage();
+      if (published === undefined) return false;
+      await this.#collectGarbage();
+      return true;
     } catch (err) {
       if (this.conflict === undefined) this.#host.failed(this.key, this.#asStoreError(err));
+      return false;
     }
   }
 

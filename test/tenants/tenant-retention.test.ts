@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { restoreTenant, TenantKey, tenantHistory } from "../../src/tenants/index.js";
+import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { objectKeys, useTenantStores } from "./tenant-fixture.js";
 
@@ -79,5 +80,36 @@ describe("snapshots, retention and garbage collection", () => {
     await db.run("INSERT INTO notes VALUES ('y')");
     await store.checkpoint(ada);
     await expect.poll(() => store.stats.replication.snapshots, { timeout: 20_000 }).toBe(before + 1);
+  });
+
+  it("takes the snapshot a publication asked for while an earlier snapshot was still uploading", async () => {
+    const objects = new FaultyObjectStore(t.objects());
+    let holding: (() => void) | undefined;
+    let held = false;
+    const release = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const store = await t.open({ snapshotFraction: 0, objectStore: objects });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (body TEXT)");
+    await store.checkpoint(ada);
+    const initial = (await tenantHistory(objects, ada))?.snapshots.map((s) => s.txid) ?? [];
+    objects.beforeCall = async (method, key) => {
+      if (held || method !== "put" || !key.includes("/snapshots/")) return;
+      held = true;
+      await release;
+    };
+    await db.run("INSERT INTO notes VALUES ('one')");
+    await store.checkpoint(ada);
+    await expect.poll(() => held, { timeout: 20_000 }).toBe(true);
+    // Published while the snapshot of the previous transaction is held mid-upload.
+    await db.run("INSERT INTO notes VALUES ('two')");
+    await store.checkpoint(ada);
+    const last = (await tenantHistory(objects, ada))?.txid;
+    holding?.();
+    await expect
+      .poll(async () => (await tenantHistory(objects, ada))?.snapshots.map((s) => s.txid), { timeout: 20_000 })
+      .toContain(last);
+    expect(initial).not.toContain(last);
   });
 });
