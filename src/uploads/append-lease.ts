@@ -6,7 +6,7 @@ import type { Executor } from "../sql/index.js";
 
 /** A lease on one resumable upload, held by one append (or status read) of one process. */
 export interface AppendLease {
-  /** Aborts when another process asks for the upload or the lease was lost. */
+  /** Aborts when another process asks for the upload, the lease was lost, or `stopWith` aborted. */
   readonly signal: AbortSignal;
   /**
    * Checks, inside `executor`'s transaction, that the lease is still ours and extends it;
@@ -38,9 +38,10 @@ export class AppendLeases {
 
   /**
    * Takes the lease of `claimId`, asking the current holder to stop first. Not free within
-   * `leaseMs` plus a second (real time) -> {@link BusyError}.
+   * `leaseMs` plus a second (real time) -> {@link BusyError}. The lease's signal also follows
+   * `stopWith` (the in-process lock's signal).
    */
-  async acquire(claimId: string, op: string): Promise<AppendLease> {
+  async acquire(claimId: string, op: string, stopWith?: AbortSignal): Promise<AppendLease> {
     const token = randomBytes(12).toString("hex");
     await this.#db.run(
       "INSERT INTO storeroom_upload_offsets (claim_id, upload_offset, tail, metadata) VALUES ($1, 0, NULL, '') ON CONFLICT (claim_id) DO NOTHING",
@@ -57,7 +58,10 @@ export class AppendLeases {
       );
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    return this.#held(claimId, token, op);
+    const lease = this.#held(claimId, token, op);
+    if (stopWith?.aborted === true) lease.stop();
+    else stopWith?.addEventListener("abort", lease.stop, { once: true });
+    return lease;
   }
 
   async #take(claimId: string, token: string): Promise<boolean> {
@@ -70,7 +74,7 @@ export class AppendLeases {
     return changes === 1;
   }
 
-  #held(claimId: string, token: string, op: string): AppendLease {
+  #held(claimId: string, token: string, op: string): AppendLease & { stop(): void } {
     const controller = new AbortController();
     const renew = async (executor: Executor): Promise<boolean> => {
       const row = await executor.get<{ lease_wanted: number | string }>(
@@ -95,6 +99,7 @@ export class AppendLeases {
     renewal.start();
     return {
       signal: controller.signal,
+      stop: () => controller.abort(),
       fence: async (executor) => {
         if (!(await renew(executor))) {
           controller.abort();

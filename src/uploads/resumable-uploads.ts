@@ -207,13 +207,13 @@ export class ResumableUploads {
     try {
       const claim = await this.#ownedClaim(owner, claimId, op);
       if (claim.status === "uploaded") throw new ConflictError(`upload ${claimId} is already complete`, { op });
-      const lease = await this.#leases.acquire(claimId, op);
+      const lease = await this.#leases.acquire(claimId, op, lock.signal);
       try {
         // Another process may have completed it while this one waited for the lease.
         if ((await this.#claims.get(claimId)).status === "uploaded") {
           throw new ConflictError(`upload ${claimId} is already complete`, { op });
         }
-        return await this.#appendLeased(owner, claim, lease, AbortSignal.any([lock.signal, lease.signal]), {
+        return await this.#appendLeased(owner, claim, lease, lease.signal, {
           offset,
           body,
           options,
