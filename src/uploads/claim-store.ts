@@ -254,7 +254,8 @@ export class ClaimStore {
         });
       }
       const now = this.#clock.now();
-      for (const fileKey of unique) await appendEvent(tx, now, { topic: "file.claimed", payload: { fileKey, owner } });
+      for (const fileKey of unique)
+        await appendEvent({ topic: "file.claimed", payload: { fileKey, owner } }, { executor: tx, now });
     });
   }
 

@@ -233,18 +233,21 @@ export class DeleteQueue {
           dead.owner,
         ],
       );
-      await appendEvent(tx, now, {
-        topic: "delete.dead_letter",
-        payload: {
-          pendingDeleteId: dead.id,
-          fileKey: dead.key,
-          reason: dead.reason,
-          attempts: dead.attempts,
-          lastError: dead.lastError,
-          errorClass: dead.errorClass,
-          owner: dead.owner,
+      await appendEvent(
+        {
+          topic: "delete.dead_letter",
+          payload: {
+            pendingDeleteId: dead.id,
+            fileKey: dead.key,
+            reason: dead.reason,
+            attempts: dead.attempts,
+            lastError: dead.lastError,
+            errorClass: dead.errorClass,
+            owner: dead.owner,
+          },
         },
-      });
+        { executor: tx, now },
+      );
       return dead;
     });
   }

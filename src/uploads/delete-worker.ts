@@ -141,10 +141,13 @@ export class DeleteWorker {
     }
     await this.#db.transaction(async (tx) => {
       if ((await this.#queue.done([row.id], { executor: tx })) === 1) {
-        await appendEvent(tx, this.#clock.now(), {
-          topic: "file.deleted",
-          payload: { fileKey: row.key, reason: row.reason, owner: row.owner },
-        });
+        await appendEvent(
+          {
+            topic: "file.deleted",
+            payload: { fileKey: row.key, reason: row.reason, owner: row.owner },
+          },
+          { executor: tx, now: this.#clock.now() },
+        );
       }
     });
     return { id: row.id, key: row.key, status: "deleted" };

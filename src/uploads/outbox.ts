@@ -91,12 +91,41 @@ interface OutboxRow {
   created_at: number;
 }
 
+/** Options of {@link appendEvent}. */
+export interface AppendEventOptions {
+  /** The caller's transaction (or database) the event is written in. Required. */
+  executor: Executor;
+  /** The event's creation time in ms since the epoch. Default `Date.now()`. */
+  now?: number;
+}
+
 /**
  * Writes an event in the caller's transaction; it becomes visible to readers only after
  * commit. Its owner and its file key are kept in columns: event streams are scoped by owner,
  * and the dispatcher delivers the events of one file key in order.
+ *
+ * @example
+ * ```ts
+ * await db.transaction((tx) => appendEvent(event, { executor: tx }));
+ * ```
  */
-export async function appendEvent(executor: Executor, now: number, event: UploadEvent): Promise<void> {
+export async function appendEvent(event: UploadEvent, options: AppendEventOptions): Promise<void>;
+/** @deprecated Pass the event first and `{ executor, now }` as options. */
+export async function appendEvent(executor: Executor, now: number, event: UploadEvent): Promise<void>;
+export async function appendEvent(
+  first: UploadEvent | Executor,
+  second: AppendEventOptions | number,
+  third?: UploadEvent,
+): Promise<void> {
+  const positional = typeof second === "number";
+  const event = positional ? (third as UploadEvent) : (first as UploadEvent);
+  const executor = positional ? (first as Executor) : second.executor;
+  const now = positional ? second : (second.now ?? Date.now());
+  if (executor === undefined || typeof (executor as Executor).run !== "function") {
+    throw new InvalidArgumentError("appendEvent: executor must be a database or transaction", {
+      op: "uploads.appendEvent",
+    });
+  }
   await executor.run(
     `INSERT INTO storeroom_upload_outbox (topic, payload, created_at, available_at, owner, event_key)
      VALUES ($1, $2, $3, $3, $4, $5)`,

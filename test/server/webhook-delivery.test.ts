@@ -47,7 +47,7 @@ forEachEngine("webhook sinks", (ctx) => {
     const down = await receiver(() => 500);
     const up = await receiver(() => 200);
     servers.push(down.server, up.server);
-    for (const key of ["a", "b", "a", "c"]) await appendEvent(db, clock.now(), deleted(key));
+    for (const key of ["a", "b", "a", "c"]) await appendEvent(deleted(key), { executor: db, now: clock.now() });
     const ids = (await db.all<{ id: number }>("SELECT id FROM storeroom_upload_outbox ORDER BY id")).map((r) =>
       Number(r.id),
     );
@@ -99,7 +99,7 @@ forEachEngine("webhook sinks", (ctx) => {
     const flaky = await receiver(() => (healthy ? 200 : 503));
     const up = await receiver(() => 200);
     servers.push(flaky.server, up.server);
-    for (const key of ["a", "a", "b", "a"]) await appendEvent(db, clock.now(), deleted(key));
+    for (const key of ["a", "a", "b", "a"]) await appendEvent(deleted(key), { executor: db, now: clock.now() });
     const ids = (await db.all<{ id: number }>("SELECT id FROM storeroom_upload_outbox ORDER BY id")).map((r) =>
       Number(r.id),
     );

@@ -41,7 +41,10 @@ forEachEngine("Outbox.follow", (ctx) => {
         (async () => {
           for (let i = 0; i < 12; i++) {
             await db.transaction(async (tx) => {
-              await appendEvent(tx, Date.now(), deleted(`w${w}-${i}`, w % 2 === 0 ? "acme/users/ada" : "acme/org"));
+              await appendEvent(deleted(`w${w}-${i}`, w % 2 === 0 ? "acme/users/ada" : "acme/org"), {
+                executor: tx,
+                now: Date.now(),
+              });
               await new Promise((r) => setTimeout(r, (w * 7 + i * 3) % 5));
             });
           }
@@ -89,12 +92,12 @@ describe.runIf(hasPostgres)("postgres: Outbox.follow with a transaction left ope
     });
     // The first writer takes the lower id and keeps its transaction open.
     const first = db.transaction(async (tx) => {
-      await appendEvent(tx, Date.now(), deleted("first"));
+      await appendEvent(deleted("first"), { executor: tx, now: Date.now() });
       inserted();
       await held;
     });
     await firstInserted;
-    await db.transaction((tx) => appendEvent(tx, Date.now(), deleted("second")));
+    await db.transaction((tx) => appendEvent(deleted("second"), { executor: tx, now: Date.now() }));
     const stream = follower(outbox, start);
     const horizon = await outbox.horizon();
     // The second id is visible, the first is not: the horizon is not settled while the first runs.

@@ -17,11 +17,11 @@ forEachEngine("Outbox", (ctx) => {
     const clock = new ManualClock(1_000);
     const outbox = new Outbox({ database: db, clock });
     await db.transaction(async (tx) => {
-      for (const k of ["a", "b", "c"]) await appendEvent(tx, clock.now(), event(k));
+      for (const k of ["a", "b", "c"]) await appendEvent(event(k), { executor: tx, now: clock.now() });
     });
     await expect(
       db.transaction(async (tx) => {
-        await appendEvent(tx, clock.now(), event("rolled-back"));
+        await appendEvent(event("rolled-back"), { executor: tx, now: clock.now() });
         throw new Error("rollback");
       }),
     ).rejects.toThrow();
@@ -50,12 +50,27 @@ forEachEngine("Outbox", (ctx) => {
     expect(await outbox.purgeDispatched(clock.now())).toBe(3);
   });
 
+  it("appendEvent takes { executor, now }, keeps the deprecated positional form, and refuses a missing executor", async () => {
+    const { db } = ctx();
+    const outbox = new Outbox({ database: db });
+    await appendEvent(event("options"), { executor: db, now: 5 });
+    await appendEvent(db, 6, event("positional"));
+    const listed = await outbox.listAfter(0);
+    expect(listed.map((e) => [e.topic === "file.deleted" ? e.payload.fileKey : "", e.createdAt])).toEqual([
+      ["options", 5],
+      ["positional", 6],
+    ]);
+    const refused = await appendEvent(event("none"), {} as never).catch((e) => e);
+    expect(refused).toBeInstanceOf(InvalidArgumentError);
+    expect(await outbox.listAfter(0)).toHaveLength(2);
+  });
+
   it("gives concurrent dispatchers disjoint events", async () => {
     const { db } = ctx();
     const outbox = new Outbox({ database: db, clock: new ManualClock(1_000) });
     const queue = new DeleteQueue({ database: db });
     await queue.schedule(["x"], "deleted");
-    for (let i = 0; i < 40; i++) await appendEvent(db, 1_000, event(`k${i}`));
+    for (let i = 0; i < 40; i++) await appendEvent(event(`k${i}`), { executor: db, now: 1_000 });
     const seen: number[] = [];
     const results = await Promise.all(
       Array.from({ length: 4 }, () =>
@@ -76,7 +91,10 @@ forEachEngine("Outbox polling", (ctx) => {
   it("start() dispatches on a timer, retries a failed event later, stop() ends it", async () => {
     const { db } = ctx();
     const outbox = new Outbox({ database: db });
-    await appendEvent(db, 1, { topic: "file.deleted", payload: { fileKey: "a", reason: "deleted", owner: "" } });
+    await appendEvent(
+      { topic: "file.deleted", payload: { fileKey: "a", reason: "deleted", owner: "" } },
+      { executor: db, now: 1 },
+    );
     const seen: string[] = [];
     const errors: unknown[] = [];
     let failOnce = true;
