@@ -512,10 +512,11 @@ export class TenantStore {
     }
     const candidates: CachedTenant[] = [];
     for (const c of cached) if (await mayHoldUnpublished(c)) candidates.push(c);
+    // Runs to the end even once close() started: close waits for it and publishes what it
+    // loaded, so a clean shutdown right after a restart still publishes the crashed writes.
     await forEachLimit(candidates.slice(0, this.#lruSize), 4, async (c) => {
-      if (this.#closing !== undefined) return;
       try {
-        const handle = await this.#acquire(c.key);
+        const handle = await this.#acquire(c.key, true);
         try {
           await handle.replica.flush();
         } finally {
@@ -527,7 +528,8 @@ export class TenantStore {
     });
   }
 
-  async #acquire(key: TenantKey): Promise<TenantHandle> {
+  /** `recovering`: the recovery pass, which may still load tenants while the store is closing. */
+  async #acquire(key: TenantKey, recovering = false): Promise<TenantHandle> {
     const id = key.toString();
     const enclosing = this.#context.getStore()?.get(id);
     if (enclosing !== undefined && enclosing.state !== "closed") {
@@ -535,7 +537,7 @@ export class TenantStore {
       return enclosing;
     }
     for (;;) {
-      this.#assertOpen("tenants.get");
+      if (!recovering) this.#assertOpen("tenants.get");
       const noticed = this.#notices.get(id);
       if (noticed !== undefined) {
         this.#notices.delete(id);

@@ -95,6 +95,41 @@ describe("faults on segment, snapshot and manifest writes", () => {
     expect(restarted.stats.replication.conflicts).toBe(0);
   });
 
+  it("a clean close while the restart is still recovering a crashed cache publishes every tenant, reached or not", async () => {
+    const inner = new MemoryObjectStore();
+    const objects = new FaultyObjectStore(inner);
+    const cacheRoot = t.newCacheRoot();
+    const store = await t.open({ objectStore: objects, cacheRoot });
+    const users = Array.from({ length: 6 }, (_, i) => TenantKey.user("acme", `u${i}`));
+    for (const key of users) {
+      const db = await store.get(key);
+      await db.run("CREATE TABLE notes (id INTEGER PRIMARY KEY)");
+      await store.checkpoint(key);
+      await db.run("INSERT INTO notes VALUES (1)");
+    }
+    // Nothing can be published: every tenant is left in the cache with an unpublished write.
+    objects.failNext("put", { times: Number.POSITIVE_INFINITY });
+    await expect(store.close()).rejects.toBeInstanceOf(TenantCloseError);
+    objects.clearFaults();
+    // The restart's recovery is held at its first upload while the store is closed.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reached: () => void = () => undefined;
+    const uploading = new Promise<void>((resolve) => (reached = resolve));
+    objects.beforeCall = async (method, key) => {
+      if (method !== "put" || !(isSegment(key) || isSnapshot(key) || isManifest(key))) return;
+      reached();
+      await held;
+    };
+    const restarted = await t.open({ objectStore: objects, cacheRoot });
+    await uploading;
+    const closing = restarted.close();
+    release();
+    await closing;
+    const elsewhere = await t.open({ objectStore: inner });
+    for (const key of users) expect(await ids(await elsewhere.get(key))).toEqual([1]);
+  });
+
   it("never serves a damaged segment or snapshot: hydration fails with CorruptDatabaseError", async () => {
     const objects = t.objects();
     const store = await t.open();
