@@ -3,6 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { S3ObjectStore } from "../../src/objects/s3-object-store.js";
+import type { LogItem } from "../../src/tenants/manifest.js";
+import { tenantHistory } from "../../src/tenants/tenant-history.js";
 import { TestPeer } from "../server/bus-peer.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -17,6 +20,7 @@ import {
   until,
   writeClusterTokens,
 } from "./cluster-nodes.js";
+import { fencingViolations } from "./fencing-violations.js";
 import { type ServeProcess, startServe } from "./serve-process.js";
 
 const LEASE_MS = 1_500;
@@ -48,6 +52,27 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     // One at a time: the first creates the shared settings the others adopt.
     for (let i = 0; i < n; i++) nodes.push(await start(i));
     return { nodes, start };
+  }
+
+  /** Records every tenant manifest published from now on; `check()` reads each tenant's final segments and judges the history. */
+  function watchManifests() {
+    const puts = s3.proxy.recordPuts((key) => key.startsWith("tenants/") && key.endsWith("/manifest.json"));
+    return {
+      async check() {
+        const store = new S3ObjectStore({ ...s3.storeOptions });
+        const finalSegments = new Map<string, readonly LogItem[]>();
+        try {
+          for (const key of new Set(puts.map((p) => p.key))) {
+            const [, orgId = "", scope, userId] = key.split("/");
+            const history = await tenantHistory(store, scope === "users" ? { orgId, userId } : { orgId });
+            finalSegments.set(key, history?.segments ?? []);
+          }
+        } finally {
+          await store.close();
+        }
+        return fencingViolations(puts, finalSegments);
+      },
+    };
   }
 
   async function idOf(url: string): Promise<string> {
@@ -254,6 +279,7 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
 
   it("takes the tenants of a SIGKILLed owner over after its lease, losing no acknowledged write", async () => {
     const { nodes, start } = await cluster(3);
+    const manifests = watchManifests();
     const acked = new Map<string, string>();
     const takeovers: number[] = [];
     let refused = 0;
@@ -296,10 +322,14 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
       const reader = live[Number(t) % live.length] as ServeProcess;
       if ((await get(reader.url, tenants[Number(t)] as string, key)) !== value) lost.push(id);
     }
+    const history = await manifests.check();
     console.log(
-      `kill -9 of an owner, 2 rounds: ${acked.size} writes acknowledged, ${lost.length} lost, ${refused} refused or cut; takeover ${takeovers.join(", ")} ms (lease ${LEASE_MS} ms)`,
+      `kill -9 of an owner, 2 rounds: ${acked.size} writes acknowledged, ${lost.length} lost, ${refused} refused or cut; takeover ${takeovers.join(", ")} ms (lease ${LEASE_MS} ms); ${history.counts.manifests} manifests of ${history.counts.tenants} tenants published, ${history.counts.handovers} handovers, ${history.violations.length} fencing violations`,
     );
     expect(lost).toEqual([]);
+    // No two nodes ever advanced one manifest.
+    expect(history.violations).toEqual([]);
+    expect(history.counts.handovers).toBeGreaterThan(0);
     expect(acked.size).toBeGreaterThan(40);
     for (const n of live) {
       running.delete(n);

@@ -30,8 +30,20 @@ export interface ConditionalS3Proxy {
   readonly endpoint: string;
   /** Conditional writes refused with 412, and multipart requests refused as S3 would. */
   readonly stats: { preconditionFailed: number; noSuchUpload: number; invalidPart: number };
+  /**
+   * From now on, records every single-request PUT that takes effect on a key `match` accepts,
+   * with its body, in the order they took effect (exact per key: writes to a key are serialised).
+   * The returned array grows until the proxy stops.
+   */
+  recordPuts(match: (key: string) => boolean): RecordedPut[];
   /** Closes the proxy. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** A PUT that took effect, as {@link ConditionalS3Proxy.recordPuts} saw it. */
+export interface RecordedPut {
+  readonly key: string;
+  readonly body: Buffer;
 }
 
 interface Upload {
@@ -51,6 +63,7 @@ export async function startConditionalS3Proxy(target: string): Promise<Condition
   const locks = new Map<string, Mutex>();
   const uploads = new Map<string, Upload>();
   const stats = { preconditionFailed: 0, noSuchUpload: 0, invalidPart: 0 };
+  const recorders: { match: (key: string) => boolean; puts: RecordedPut[] }[] = [];
 
   const forward = (req: IncomingMessage, body: Buffer | IncomingMessage | Transform): Promise<Buffered> =>
     new Promise((resolve, reject) => {
@@ -190,7 +203,11 @@ export async function startConditionalS3Proxy(target: string): Promise<Condition
             "At least one of the preconditions you specified did not hold.",
           );
         }
-        return send(res, await forward(req, body));
+        const answer = await forward(req, body);
+        if (req.method === "PUT" && answer.status === 200) {
+          for (const r of recorders) if (r.match(key)) r.puts.push({ key, body });
+        }
+        return send(res, answer);
       });
     }
     return send(res, await forward(req, req), req.method === "HEAD");
@@ -208,6 +225,11 @@ export async function startConditionalS3Proxy(target: string): Promise<Condition
   return {
     endpoint: `http://127.0.0.1:${port}`,
     stats,
+    recordPuts(match) {
+      const puts: RecordedPut[] = [];
+      recorders.push({ match, puts });
+      return puts;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
