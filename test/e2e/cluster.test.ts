@@ -75,6 +75,22 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     };
   }
 
+  /** A PUT with the id of the node that answered it (the owner's, when forwarded); status 0 when cut. */
+  async function putVia(url: string, token: string, key: string, value: string) {
+    try {
+      const res = await fetch(`${url}/v1/state/notes/${key}`, {
+        method: "PUT",
+        headers: bearer(token),
+        body: value,
+        signal: AbortSignal.timeout(15_000),
+      });
+      await res.arrayBuffer();
+      return { key, value, status: res.status, node: res.headers.get(nodeHeader) ?? "" };
+    } catch {
+      return { key, value, status: 0, node: "" };
+    }
+  }
+
   async function idOf(url: string): Promise<string> {
     const res = await fetch(`${url}/v1/inspector`, { headers: bearer(clusterTokens.ops) });
     return ((await res.json()) as { cluster: { node: string } }).cluster.node;
@@ -341,25 +357,48 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     const { nodes } = await cluster(2);
     const [a, b] = nodes as [ServeProcess, ServeProcess];
     const token = clusterTokens.globex;
+    const manifests = watchManifests();
     expect(await put(a.url, token, "before", "1")).toBe(204);
     const owner = await nodeOf(b.url, token);
     const paused = owner === (await idOf(a.url)) ? a : b;
     const other = paused === a ? b : a;
+    const pausedId = await idOf(paused.url);
     paused.child.kill("SIGSTOP");
     // Writes sent to the paused owner wait; the other node takes the tenant over once the lease ran out.
-    const late = [0, 1, 2].map((i) => put(paused.url, token, `late-${i}`, String(i)));
+    const late = [0, 1, 2, 3, 4, 5].map((i) => putVia(paused.url, token, `late-${i}`, `late ${i}`));
     const resumedAfter = Date.now() + LEASE_MS * 2;
     await until("takeover by the other node", async () =>
       (await put(other.url, token, "during", "x")) === 204 ? true : undefined,
     );
     await until("a moment past the lease", async () => (Date.now() > resumedAfter ? true : undefined));
     paused.child.kill("SIGCONT");
-    const statuses = await Promise.all(late);
-    // Whatever the paused node acknowledged is there (it forwards to the new owner once it learns it lost the lease).
-    for (const [i, status] of statuses.entries()) {
-      const value = await get(other.url, token, `late-${i}`);
-      if (status === 204) expect(value).toBe(String(i));
+    // More writes reach the resumed node before it may have noticed it lost the lease.
+    const resumed = [0, 1, 2, 3, 4, 5].map((i) => putVia(paused.url, token, `resumed-${i}`, `resumed ${i}`));
+    const outcomes = [...(await Promise.all(late)), ...(await Promise.all(resumed))];
+    // Each write the paused node accepted is acknowledged and readable through both nodes, or refused: never acknowledged and then missing.
+    let forwarded = 0;
+    let ownAcks = 0;
+    let refused = 0;
+    const missing: string[] = [];
+    for (const { key, value, status, node } of outcomes) {
+      if (status !== 204) {
+        expect(status === 0 || status >= 400, `${key} answered ${status}`).toBe(true);
+        refused += 1;
+        continue;
+      }
+      if (node === pausedId) ownAcks += 1;
+      else forwarded += 1;
+      for (const url of [other.url, paused.url])
+        if ((await get(url, token, key)) !== value) missing.push(`${key} via ${url}`);
     }
+    const history = await manifests.check();
+    console.log(
+      `SIGSTOP past the lease: ${outcomes.length} writes sent to the paused owner, ${forwarded} forwarded and acknowledged by the new owner, ${ownAcks} acknowledged by the paused node itself, ${refused} refused or cut, ${missing.length} acknowledged but missing; ${history.counts.manifests} manifests, ${history.counts.handovers} handovers, ${history.violations.length} fencing violations`,
+    );
+    expect(missing).toEqual([]);
+    expect(forwarded + ownAcks + refused).toBe(outcomes.length);
+    expect(history.violations).toEqual([]);
+    expect(history.counts.handovers).toBeGreaterThan(0);
     expect(await get(paused.url, token, "during")).toBe("x");
     expect(await get(paused.url, token, "before")).toBe("1");
     const metrics = await (await fetch(`${paused.url}/metrics`, { headers: bearer(clusterTokens.ops) })).text();
