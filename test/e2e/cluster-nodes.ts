@@ -70,6 +70,11 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
 
 /** PUTs `value` at `key` through `url`; resolves with the HTTP status (0 when the connection failed). */
 export async function put(url: string, token: string, key: string, value: string): Promise<number> {
+  return (await putVia(url, token, key, value)).status;
+}
+
+/** Like {@link put}, also naming the node that answered (the owner's id, when the request was forwarded). */
+export async function putVia(url: string, token: string, key: string, value: string) {
   try {
     const res = await fetch(`${url}/v1/state/notes/${key}`, {
       method: "PUT",
@@ -78,9 +83,9 @@ export async function put(url: string, token: string, key: string, value: string
       signal: AbortSignal.timeout(15_000),
     });
     await res.arrayBuffer();
-    return res.status;
+    return { key, value, status: res.status, node: res.headers.get("x-storeroom-node") ?? "" };
   } catch {
-    return 0;
+    return { key, value, status: 0, node: "" };
   }
 }
 

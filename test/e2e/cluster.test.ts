@@ -16,6 +16,7 @@ import {
   clusterTokens,
   get,
   put,
+  putVia,
   startNode,
   until,
   writeClusterTokens,
@@ -73,22 +74,6 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
         return fencingViolations(puts, finalSegments);
       },
     };
-  }
-
-  /** A PUT with the id of the node that answered it (the owner's, when forwarded); status 0 when cut. */
-  async function putVia(url: string, token: string, key: string, value: string) {
-    try {
-      const res = await fetch(`${url}/v1/state/notes/${key}`, {
-        method: "PUT",
-        headers: bearer(token),
-        body: value,
-        signal: AbortSignal.timeout(15_000),
-      });
-      await res.arrayBuffer();
-      return { key, value, status: res.status, node: res.headers.get(nodeHeader) ?? "" };
-    } catch {
-      return { key, value, status: 0, node: "" };
-    }
   }
 
   async function idOf(url: string): Promise<string> {
