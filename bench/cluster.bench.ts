@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 
@@ -15,7 +15,10 @@ import pg from "pg";
  * - 2 nodes, every request sent to the node that does not own the tenant (each one forwarded):
  *   the forwarding overhead, beside a bare Node `http` proxy in front of the owner (the raw
  *   cost of one more hop);
- * - 2 nodes, the load split over both and the tenants' owners split too (half forwarded).
+ * - 2 nodes, the load split over both and the tenants' owners split too (half forwarded);
+ * - 3 nodes owning a third of the tenants each, the load over all tenants split evenly across
+ *   the three (requests round-robin over the nodes: two thirds forwarded), beside 1 of those
+ *   nodes taking the whole load for its own tenants.
  * Rounds alternate the cases; medians and paired ratios. Then the takeover time after a
  * kill -9 of a tenant's owner (`--lease-ms 1000`): until a PUT through the other node is
  * acknowledged. Needs POSTGRES_URL. Writes bench/results/cluster.json.
@@ -231,6 +234,32 @@ export default async function clusterBench(): Promise<Record<string, unknown> | 
     }
     for (const n of nodes.splice(0)) await n.stop();
 
+    // Three nodes, owners by thirds (the stopped nodes released their leases).
+    const three: Node[] = [];
+    for (const name of ["r0", "r1", "r2"]) {
+      const n = await startNode(root, name, db.url, objects, 15_000);
+      nodes.push(n);
+      three.push(n);
+    }
+    for (const [i, t] of tokens.entries())
+      for (let tries = 0; (await put((three[i % 3] as Node).url, t)) !== 204; tries++)
+        if (tries > 500) throw new Error("warm-up of three nodes");
+    const ownedByFirst = tokens.filter((_, i) => i % 3 === 0);
+    const share = (i: number) => Math.floor(connections / 3) + (i < connections % 3 ? 1 : 0);
+    for (let round = 0; round < rounds; round++) {
+      for (const method of ["GET", "PUT"] as const) {
+        record(`${method} 1 of 3 nodes, its own tenants`, await load(three[0]?.url as string, method, ownedByFirst));
+        const parts = await Promise.all(three.map((n, i) => load(n.url, method, tokens, share(i))));
+        record(`${method} 3 nodes round-robin, owners by thirds`, {
+          rps: parts.reduce((sum, x) => sum + x.rps, 0),
+          p50: Math.max(...parts.map((x) => x.p50)),
+          p99: Math.max(...parts.map((x) => x.p99)),
+          bad: parts.reduce((sum, x) => sum + x.bad, 0),
+        });
+      }
+    }
+    for (const n of nodes.splice(0)) await n.stop();
+
     // Takeover after kill -9: owner and standby swap every run, a fresh node replaces the killed one.
     const takeoverRuns = Number(process.env.BENCH_TAKEOVER_RUNS ?? 20);
     const leaseMs = 1_000;
@@ -283,6 +312,10 @@ export default async function clusterBench(): Promise<Record<string, unknown> | 
         `${m} 2 nodes, load and owners split (half forwarded)`,
         `${m} 1 node (served where it lands)`,
       );
+      ratios[`${m} 3 nodes round-robin / 1 node`] = paired(
+        `${m} 3 nodes round-robin, owners by thirds`,
+        `${m} 1 of 3 nodes, its own tenants`,
+      );
     }
     const takeover = {
       runs: takeovers.length,
@@ -300,7 +333,9 @@ export default async function clusterBench(): Promise<Record<string, unknown> | 
       console.log(`| ${k} | ${Math.round(v.rps)} | ${v.p50} | ${v.p99} | ${v.bad} |`);
     console.log("paired ratios (median of per-round ratios):", ratios);
     console.log("takeover after kill -9 of the owner:", takeover);
-    const result = { summary, ratios, takeover, takeovers, runs };
+    const loadAverage = loadavg().map((x) => Number(x.toFixed(2)));
+    console.log("load average (1, 5, 15 min):", loadAverage);
+    const result = { summary, ratios, takeover, takeovers, runs, loadAverage };
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
     writeFileSync(new URL("./results/cluster.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
     return result;
