@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { S3ObjectStore } from "../../src/objects/s3-object-store.js";
 import type { LogItem } from "../../src/tenants/manifest.js";
@@ -40,9 +40,11 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
   const s3 = useProxiedS3rver({ bucket: "cluster" });
   let round = 0;
 
-  async function cluster(n: number, extra: string[] = [], tokensOnFirstOnly = false) {
+  async function cluster(n: number, extra: string[] = [], tokensOnFirstOnly = false, objectsUrl?: string) {
     round += 1;
-    const objects = `s3://cluster?endpoint=${encodeURIComponent(s3.proxy.endpoint)}&region=us-east-1&forcePathStyle=true&accessKeyId=S3RVER&secretAccessKey=S3RVER`;
+    const objects =
+      objectsUrl ??
+      `s3://cluster?endpoint=${encodeURIComponent(s3.proxy.endpoint)}&region=us-east-1&forcePathStyle=true&accessKeyId=S3RVER&secretAccessKey=S3RVER`;
     const shared = { database: pg.url, objects, leaseMs: LEASE_MS, extra };
     const start = async (i: number) => {
       const p = await startNode(join(root, `r${round}-n${i}`), { ...shared, noTokensFile: tokensOnFirstOnly && i > 0 });
@@ -332,6 +334,50 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     expect(history.violations).toEqual([]);
     expect(history.counts.handovers).toBeGreaterThan(0);
     expect(acked.size).toBeGreaterThan(40);
+    for (const n of live) {
+      running.delete(n);
+      await n.stop();
+    }
+  }, 120_000);
+
+  it("on one filesystem object store: writes spread over 3 nodes survive a SIGKILLed owner, each read back through another node", async () => {
+    const { nodes, start } = await cluster(3, [], false, pathToFileURL(join(root, "shared-objects")).href);
+    const acked = new Map<string, string>();
+    let live = [...nodes];
+    let stop = false;
+    const writers = tenants.map(async (token, t) => {
+      for (let i = 0; !stop; i++) {
+        const key = `f${t}-${i}`;
+        const status = await put((live[i % live.length] as ServeProcess).url, token, key, `v${i}`);
+        if (status === 204) acked.set(`${t}:${key}`, `v${i}`);
+      }
+    });
+    await until("writes before the kill", async () => (acked.size >= 20 ? true : undefined));
+    // The victim is the owner of the first tenant, so a takeover must happen.
+    const owner = await nodeOf(live[0]?.url as string, tenants[0] as string);
+    const ids = await Promise.all(live.map((n) => idOf(n.url)));
+    const victim = live[ids.indexOf(owner)] as ServeProcess;
+    expect(victim).toBeDefined();
+    live = live.filter((n) => n !== victim);
+    running.delete(victim);
+    await victim.stop("SIGKILL");
+    for (const token of tenants) {
+      await until("every tenant writable after the kill", async () =>
+        (await put(live[0]?.url as string, token, "after-kill", "1")) === 204 ? true : undefined,
+      );
+    }
+    live.push(await start(20));
+    await until("writes after the takeover", async () => (acked.size >= 40 ? true : undefined));
+    stop = true;
+    await Promise.all(writers);
+    const lost: string[] = [];
+    for (const [id, value] of acked) {
+      const [t, key] = id.split(":") as [string, string];
+      const reader = live[(Number(t) + 1) % live.length] as ServeProcess;
+      if ((await get(reader.url, tenants[Number(t)] as string, key)) !== value) lost.push(id);
+    }
+    console.log(`filesystem objects, kill -9 of one node: ${acked.size} writes acknowledged, ${lost.length} lost`);
+    expect(lost).toEqual([]);
     for (const n of live) {
       running.delete(n);
       await n.stop();
