@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
+import { scratchPostgres } from "./scratch-postgres.js";
 
 /**
  * bench/cluster: `storeroom serve` nodes on one PostgreSQL control database and one
@@ -163,23 +162,6 @@ async function bareProxy(target: string): Promise<{ url: string; close(): void }
   };
 }
 
-async function scratchPostgres(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `cluster_bench_${randomBytes(4).toString("hex")}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const scratch = new URL(url);
-  scratch.pathname = `/${name}`;
-  return { url: scratch.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const quantile = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
@@ -191,7 +173,7 @@ export default async function clusterBench(): Promise<Record<string, unknown> | 
     return undefined;
   }
   const root = mkdtempSync(join(tmpdir(), "storeroom-bench-cluster-"));
-  const db = await scratchPostgres(base);
+  const db = await scratchPostgres(base, "cluster_bench");
   const objects = `file://${join(root, "objects")}`;
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const runs: Record<string, Load[]> = {};

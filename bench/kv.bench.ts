@@ -1,13 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import pg from "pg";
 import { openStore, SqlStore } from "../src/kv/index.js";
 import { openSqlite } from "../src/sql/index.js";
 import { kvBenchKey, kvBenchValue, runStoreBenchmarks } from "../src/testing/index.js";
 import { type BenchCase, runSuite } from "./harness.js";
+import { scratchPostgres } from "./scratch-postgres.js";
 
 const BATCH = 100;
 const KEYS = 1000;
@@ -120,24 +119,6 @@ async function noTransactionCeiling(): Promise<{ case: BenchCase; close: () => P
   return { case: benchCase, close: () => db.close() };
 }
 
-/** A throwaway database on the server of POSTGRES_URL, so the bench never touches real tables. */
-async function scratchPostgres(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `kv_bench_${randomBytes(4).toString("hex")}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const scratch = new URL(url);
-  scratch.pathname = `/${name}`;
-  return { url: scratch.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 export default async function kvBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-kv-bench-"));
   const raw = rawSqliteCases(":memory:", "sqlite");
@@ -175,7 +156,7 @@ export default async function kvBench(): Promise<void> {
     ...(memoryGet ? [{ ...memoryGet, group: "memory kv Get (after SQLite transactions ran)" }] : []),
   ];
   const url = process.env.POSTGRES_URL;
-  const scratch = url ? await scratchPostgres(url) : undefined;
+  const scratch = url ? await scratchPostgres(url, "kv_bench") : undefined;
   if (!scratch) console.warn("POSTGRES_URL is not set: postgres driver cases skipped");
   const postgres = scratch
     ? await runStoreBenchmarks(() => openStore("postgres", scratch.url), {
