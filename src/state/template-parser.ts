@@ -60,7 +60,19 @@ class ParseFailure extends Error {}
 export function parseGoTemplate(source: string, name = "template"): ParsedTemplate {
   const templates = new Map<string, readonly TemplateNode[]>();
   const parser = new Parser(lexTemplate(source), name, templates);
-  const root = parser.parseMain();
+  let root: readonly TemplateNode[];
+  try {
+    root = parser.parseMain();
+  } catch (err) {
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      // Stack sizes differ between Node.js versions and threads: below MAX_NESTING the stack may still end.
+      throw new UnsupportedError(`template: ${name}: nested too deeply for this implementation`, {
+        op: "state.render",
+        cause: err,
+      });
+    }
+    throw err;
+  }
   if (!templates.has(name) || isEmpty(templates.get(name) as readonly TemplateNode[])) templates.set(name, root);
   return { name, source, root, templates };
 }
@@ -74,7 +86,7 @@ function isEmpty(list: readonly TemplateNode[]): boolean {
  * nest. Go has no limit; a JavaScript stack has one, so deeper templates get an
  * {@link UnsupportedError} instead of a stack overflow (parsing and executing recurse per level).
  */
-export const MAX_NESTING = 1000;
+export const MAX_NESTING = 300;
 
 class Parser {
   readonly #tokens: Token[];
