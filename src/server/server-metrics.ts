@@ -136,6 +136,22 @@ export class ServerMetrics {
       registers,
     });
     const sources = () => this.#sources;
+    /** A gauge set at scrape time from a source; left unset while the source is not connected. */
+    const scrapeGauge = (
+      name: string,
+      help: string,
+      value: () => number | undefined | Promise<number | undefined>,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const v = await value();
+          if (v !== undefined) this.set(v);
+        },
+      });
+    };
     for (const [name, help, field, scale] of replicationCounters) {
       new Counter({
         name,
@@ -173,24 +189,17 @@ export class ServerMetrics {
         this.set({ durability: r.durability }, r.lag.bytes);
       },
     });
-    new Gauge({
-      name: "storeroom_outbox_lag_seconds",
-      help: "Age of the oldest upload event not yet delivered (0 when none).",
-      registers,
-      async collect() {
+    scrapeGauge(
+      "storeroom_outbox_lag_seconds",
+      "Age of the oldest upload event not yet delivered (0 when none).",
+      async () => {
         const read = sources().outboxLagMs;
-        if (read) this.set((await read()) / 1000);
+        return read ? (await read()) / 1000 : undefined;
       },
-    });
-    new Gauge({
-      name: "storeroom_resident_tenants",
-      help: "Tenant databases currently open in this process.",
-      registers,
-      collect() {
-        const read = sources().residentTenants;
-        if (read) this.set(read());
-      },
-    });
+    );
+    scrapeGauge("storeroom_resident_tenants", "Tenant databases currently open in this process.", () =>
+      sources().residentTenants?.(),
+    );
     new Gauge({
       name: "storeroom_queue_depth",
       help: "Rows waiting per queue: delete (due or leased deletes), claims_pending (unfinished uploads), outbox_pending (undispatched upload events), bus_pending (undelivered bus messages, all orgs open here).",
@@ -202,24 +211,12 @@ export class ServerMetrics {
         for (const [queue, depth] of Object.entries(await read())) this.set({ queue }, depth);
       },
     });
-    new Gauge({
-      name: "storeroom_sse_streams",
-      help: "Server-Sent Events streams open right now.",
-      registers,
-      collect() {
-        const read = sources().sseStreams;
-        if (read) this.set(read());
-      },
-    });
-    new Gauge({
-      name: "storeroom_owned_tenants",
-      help: "Tenants whose ownership lease this node holds (several nodes on one control database).",
-      registers,
-      collect() {
-        const read = sources().cluster;
-        if (read) this.set(read().ownedTenants);
-      },
-    });
+    scrapeGauge("storeroom_sse_streams", "Server-Sent Events streams open right now.", () => sources().sseStreams?.());
+    scrapeGauge(
+      "storeroom_owned_tenants",
+      "Tenants whose ownership lease this node holds (several nodes on one control database).",
+      () => sources().cluster?.().ownedTenants,
+    );
     new Gauge({
       name: "storeroom_cluster_nodes",
       help: "Nodes on this control database seen within a day, by state (live: fresh heartbeat; down: stopped or silent).",
@@ -262,15 +259,11 @@ export class ServerMetrics {
         },
       });
     }
-    new Gauge({
-      name: "storeroom_bus_peers",
-      help: "WebSocket peers connected to the bus right now (every org broker of this process).",
-      registers,
-      collect() {
-        const read = sources().busPeers;
-        if (read) this.set(read());
-      },
-    });
+    scrapeGauge(
+      "storeroom_bus_peers",
+      "WebSocket peers connected to the bus right now (every org broker of this process).",
+      () => sources().busPeers?.(),
+    );
   }
 
   /** Reads every scrape-time gauge source once (for the console's history). */
