@@ -13,7 +13,7 @@ import { createServer } from "../src/server/index.js";
  * tenant replication, each server a `storeroom serve` child process on the filesystem store:
  * `--durability async`, `--durability sync`, and, when BENCH_BASELINE_CLI names the
  * `dist/cli/main.js` of an earlier build, that build's PUT (alternating rounds, paired ratios).
- * Writes bench/results/serve.json.
+ * `BENCH_SERVE_CASES=replication` runs only the replication cases. Writes bench/results/serve.json.
  */
 
 const tenantCount = 100;
@@ -221,14 +221,26 @@ async function replicationCases(tokens: { token: string }[]): Promise<Record<str
 }
 
 export default async function serveBench(): Promise<LoadResult[]> {
-  const dir = mkdtempSync(join(tmpdir(), "storeroom-bench-serve-"));
+  const results: LoadResult[] = [];
   const tokens = Array.from({ length: tenantCount }, (_, i) => ({
     token: `bench-token-${String(i).padStart(4, "0")}-xxxxxxxx`,
     orgId: `t${i}`,
   }));
+  if (process.env.BENCH_SERVE_CASES !== "replication") await inProcessCases(tokens, results);
+  const replication = await replicationCases(tokens);
+  mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL("./results/serve.json", import.meta.url),
+    `${JSON.stringify({ connections, tenants: tenantCount, results, replication }, null, 2)}\n`,
+  );
+  return results;
+}
+
+/** The bare Fastify ceiling and state GET / PUT against a server in this process. */
+async function inProcessCases(tokens: { token: string; orgId: string }[], results: LoadResult[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "storeroom-bench-serve-"));
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "tokens.json"), JSON.stringify({ tokens }));
-  const results: LoadResult[] = [];
 
   const bare = Fastify();
   bare.get("/const", async () => ({ ok: true }));
@@ -280,11 +292,4 @@ export default async function serveBench(): Promise<LoadResult[]> {
       `| ${r.name} | ${Math.round(r.requestsPerSec)} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${(r.requestsPerSec / ceiling).toFixed(2)}x | ${r.non2xx + r.errors} |`,
     );
   }
-  const replication = await replicationCases(tokens);
-  mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-  writeFileSync(
-    new URL("./results/serve.json", import.meta.url),
-    `${JSON.stringify({ connections, tenants: tenantCount, results, replication }, null, 2)}\n`,
-  );
-  return results;
 }

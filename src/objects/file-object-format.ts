@@ -10,6 +10,8 @@ import { Readable } from "node:stream";
  */
 const MAGIC = Buffer.from("SRO1");
 const FOOTER = 8;
+/** Bytes read from the end of a file to find its trailer (longer trailers take a second read). */
+const TAIL_BYTES = 512;
 
 /** What the trailer records. */
 export interface FileTrailer {
@@ -93,12 +95,18 @@ export async function openObjectFile(path: string): Promise<OpenedObjectFile | n
   try {
     const { size: fileSize } = await handle.stat();
     if (fileSize < FOOTER) throw new Error(`not a storeroom object file: ${path}`);
-    const footer = await readAt(handle, fileSize - FOOTER, FOOTER);
+    // One read fetches the footer with the usual (short) trailer before it.
+    const tail = await readAt(handle, Math.max(0, fileSize - TAIL_BYTES), Math.min(fileSize, TAIL_BYTES));
+    const footer = tail.subarray(tail.byteLength - FOOTER);
     const jsonLength = footer.readUInt32BE(0);
     if (!footer.subarray(4).equals(MAGIC) || jsonLength > fileSize - FOOTER)
       throw new Error(`not a storeroom object file: ${path}`);
     const size = fileSize - FOOTER - jsonLength;
-    const trailer = JSON.parse((await readAt(handle, size, jsonLength)).toString("utf8")) as FileTrailer;
+    const json =
+      jsonLength + FOOTER <= tail.byteLength
+        ? tail.subarray(tail.byteLength - FOOTER - jsonLength, tail.byteLength - FOOTER)
+        : await readAt(handle, size, jsonLength);
+    const trailer = JSON.parse(json.toString("utf8")) as FileTrailer;
     return { handle, trailer, size };
   } catch (err) {
     await handle.close();

@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { readlinkSync } from "node:fs";
-import { link, open, stat, unlink, writeFile } from "node:fs/promises";
+import { lstat, readFile, readlink, symlink, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -44,9 +44,12 @@ export interface KeyLockOptions {
 
 /**
  * Runs `fn` holding the lock of one key: first a FIFO mutex shared by all stores of this
- * process on the same root, then an `O_EXCL` lock file that other processes on the same root
- * respect. Why both: the mutex keeps same-process callers fair and cheap, the file covers
- * other processes.
+ * process on the same root, then a lock file that other processes on the same root respect.
+ * Why both: the mutex keeps same-process callers fair and cheap, the file covers other
+ * processes. The lock file is a symbolic link whose target is the owner: `symlink` creates it
+ * with its owner in one atomic call (it fails if the lock exists), so taking and giving back
+ * an uncontended lock are one file-system call each, and a lock never exists without its
+ * owner, even after a kill. Its own modification time (`lstat`) is when it was taken.
  */
 export async function withKeyLock<T>(
   options: KeyLockOptions,
@@ -80,21 +83,16 @@ export async function withKeyLock<T>(
 async function acquireFile(lockFile: string, options: KeyLockOptions, op: string): Promise<void> {
   const deadline = Date.now() + options.waitMs;
   for (let attempt = 0; ; attempt++) {
-    // Written aside and linked into place: a lock file never exists without its owner in it, even after a kill.
-    const draft = `${lockFile}.${process.pid}.${randomBytes(4).toString("hex")}`;
-    await writeFile(draft, owner);
     try {
-      await link(draft, lockFile);
+      await symlink(owner, lockFile);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    } finally {
-      await unlink(draft).catch(() => undefined);
     }
     const held = await readLock(lockFile);
     if (held && (Date.now() - held.mtimeMs > options.staleLockMs || ownerIsGone(held.owner))) {
       // Only the lock file that was examined: another waiter may already have replaced it.
-      const now = await stat(lockFile).catch(() => null);
+      const now = await lstat(lockFile).catch(() => null);
       if (now?.ino === held.ino) await unlink(lockFile).catch(() => undefined);
       continue;
     }
@@ -103,15 +101,12 @@ async function acquireFile(lockFile: string, options: KeyLockOptions, op: string
   }
 }
 
+/** Owner and age of a lock: a link's target, or the content of a regular file (a lock taken by an earlier version). */
 async function readLock(lockFile: string): Promise<{ owner: string; mtimeMs: number; ino: number } | null> {
   try {
-    const handle = await open(lockFile, "r");
-    try {
-      const info = await handle.stat();
-      return { owner: await handle.readFile("utf8"), mtimeMs: info.mtimeMs, ino: info.ino };
-    } finally {
-      await handle.close();
-    }
+    const info = await lstat(lockFile);
+    const lockOwner = info.isSymbolicLink() ? await readlink(lockFile) : await readFile(lockFile, "utf8");
+    return { owner: lockOwner, mtimeMs: info.mtimeMs, ino: info.ino };
   } catch {
     return null;
   }

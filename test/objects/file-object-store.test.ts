@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -182,6 +183,39 @@ describe("FileObjectStore", () => {
     await pending;
     expect(await text(store, "k")).toBe("v1");
     expect(existsSync(lockFile)).toBe(false);
+    await store.close();
+  });
+
+  it("a key lock names its owner in one link: a live owner's is respected, a gone owner's broken at once", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root, staleLockMs: 600_000 });
+    await store.put("k", "v0");
+    const lockFile = join(root, "locks", `${sha256("k")}.lock`);
+    const namespace = readlinkSync("/proc/self/ns/pid");
+    const gone = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => gone.once("exit", resolve));
+    symlinkSync(`${process.ppid} ${hostname()} ${namespace}`, lockFile);
+    let done = false;
+    const pending = store.put("k", "v1").then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(done).toBe(false);
+    unlinkSync(lockFile);
+    symlinkSync(`${gone.pid} ${hostname()} ${namespace}`, lockFile);
+    await pending;
+    expect(await text(store, "k")).toBe("v1");
+    expect(existsSync(lockFile)).toBe(false);
+    await store.close();
+  });
+
+  it("reads a trailer longer than the tail read at once (a long content type)", async () => {
+    const root = freshRoot();
+    const store = new FileObjectStore({ root });
+    const contentType = `text/plain; x=${"a".repeat(2000)}`;
+    await store.put("long", "body", { contentType });
+    expect((await store.head("long"))?.contentType).toBe(contentType);
+    expect(await text(store, "long")).toBe("body");
     await store.close();
   });
 
