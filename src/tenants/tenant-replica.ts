@@ -106,6 +106,8 @@ export class TenantReplica {
   #snapshotJob: Promise<void> | undefined;
   /** Lowest fencing epoch a publication may carry: the ownership lease's (0 without ownership). */
   #minEpoch = 0;
+  /** Recording that a never-published copy holds content (the `dirty` mark); every write waits for it. */
+  #marking: Promise<void> | undefined;
 
   constructor(
     host: ReplicaHost,
@@ -161,11 +163,27 @@ export class TenantReplica {
     }
     if (changed && this.manifest === null && !this.hasContent) {
       this.hasContent = true;
-      await this.#lock.run(() => this.#save({ ...this.position, dirty: true }));
+      this.#marking = this.#lock.run(() => this.#save({ ...this.position, dirty: true }));
     }
+    // A write committed while the mark is being recorded must not be acknowledged before it
+    // is: a crash in between would leave content that no restart knows to publish.
+    if (this.#marking !== undefined) await this.#markRecorded(this.#marking);
     if (this.manifest === null && !this.hasContent) return;
     this.#unshippedSince ??= this.#host.clock.now();
     if (this.#host.settings.durability === "sync") return this.durable();
+  }
+
+  async #markRecorded(marking: Promise<void>): Promise<void> {
+    try {
+      await marking;
+    } catch (err) {
+      // The next write records it again.
+      if (this.#marking === marking) {
+        this.#marking = undefined;
+        if (this.manifest === null) this.hasContent = false;
+      }
+      throw err;
+    }
   }
 
   /** Marks the copy as possibly holding unpublished commits (found at load), for the publication job. */

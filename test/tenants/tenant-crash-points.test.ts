@@ -8,6 +8,7 @@ import { listConflicts, TenantKey, TenantStore } from "../../src/tenants/index.j
 import { useTempDir } from "../support/temp-dir.js";
 
 const child = fileURLToPath(new URL("./fixtures/stop-after-upload.mjs", import.meta.url));
+const firstWrites = fileURLToPath(new URL("./fixtures/first-writes.mjs", import.meta.url));
 const built = fileURLToPath(new URL("../../dist/tenants/tenant-store.js", import.meta.url));
 const ada = TenantKey.user("acme", "ada");
 const ACKS = 3;
@@ -83,5 +84,61 @@ describe.runIf(existsSync(built))("kill -9 right after an object landed, before 
         await objects.close();
       }, 30_000);
     }
+  }
+});
+
+/** Ids in the tenant's notes table; none when the table does not exist (nothing of it was published). */
+async function publishedIds(store: TenantStore): Promise<number[]> {
+  const db = await store.get(ada);
+  const tables = await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE name = 'notes'");
+  return tables.length === 0 ? [] : ids(store);
+}
+
+describe.runIf(existsSync(built))("kill -9 while a new tenant's first writes are being recorded", () => {
+  const root = useTempDir("storeroom-tenants-first-writes-");
+
+  for (const durability of ["sync", "async"]) {
+    it(`${durability}: no write is acknowledged before the cache records that the tenant holds content, so a restart publishes every acknowledged one`, async () => {
+      const dir = join(root, durability);
+      const objectsRoot = join(dir, "objects");
+      const cacheRoot = join(dir, "cache");
+      const proc = spawn(process.execPath, [firstWrites, objectsRoot, cacheRoot, durability], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const acked: number[] = [];
+      let stderr = "";
+      proc.stderr?.on("data", (d) => {
+        stderr += d;
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        proc.once("exit", (_code, signal) => resolve(signal)),
+      );
+      await new Promise<void>((resolve, reject) => {
+        let buffer = "";
+        proc.stdout?.on("data", (chunk: Buffer) => {
+          buffer += chunk.toString();
+          for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+            const [kind, value] = buffer.slice(0, nl).split(" ");
+            buffer = buffer.slice(nl + 1);
+            if (kind === "ack") acked.push(Number(value));
+            else if (kind === "committed") resolve();
+          }
+        });
+        void exited.then(() => reject(new Error(`child exited before both writes committed: ${stderr}`)));
+      });
+      proc.kill("SIGKILL");
+      expect(await exited).toBe("SIGKILL");
+      const objects = new FileObjectStore({ root: objectsRoot });
+      const restarted = await TenantStore.open({ objectStore: objects, cacheRoot });
+      await restarted.recovered();
+      // Both writes had committed locally when the process was killed.
+      expect(await ids(restarted)).toEqual([1, 2]);
+      await restarted.close();
+      const check = await TenantStore.open({ objectStore: objects, cacheRoot: join(dir, "check") });
+      const published = await publishedIds(check);
+      await check.close();
+      await objects.close();
+      expect(acked.filter((id) => !published.includes(id))).toEqual([]);
+    }, 30_000);
   }
 });

@@ -163,11 +163,7 @@ describe.runIf(existsSync(built))("kill -9 `storeroom serve` under HTTP load (bu
       );
       expect(acked).toBeGreaterThan(ROUNDS * 5 - 1);
       expect(lostWithDisk).toBe(0);
-      // sync: nothing acknowledged is missing. async: a clean shutdown after these chained crashes
-      // has been seen (about 1 run in 8) to leave the first writes a new tenant took after its
-      // first publication unpublished (still on the same data dir): an open defect, counted and
-      // printed above rather than asserted, so the other guarantees stay checked on every run.
-      if (durability === "sync") expect(lostAfterShutdown).toBe(0);
+      expect(lostAfterShutdown).toBe(0);
       if (durability === "sync") expect(lostWithoutDisk).toEqual([]);
       else expect(oldest).toBeLessThan(SYNC_INTERVAL_MS + UPLOAD_ALLOWANCE_MS);
     }, 120_000);
