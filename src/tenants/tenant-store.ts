@@ -514,7 +514,8 @@ export class TenantStore {
     for (const c of cached) if (await mayHoldUnpublished(c)) candidates.push(c);
     // Runs to the end even once close() started: close waits for it and publishes what it
     // loaded, so a clean shutdown right after a restart still publishes the crashed writes.
-    await forEachLimit(candidates.slice(0, this.#lruSize), 4, async (c) => {
+    // Beyond lruSize candidates, loading the next evicts (publishes and closes) a recovered one.
+    await forEachLimit(candidates, 4, async (c) => {
       try {
         const handle = await this.#acquire(c.key, true);
         try {

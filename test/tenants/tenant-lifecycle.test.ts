@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { cpSync, existsSync } from "node:fs";
 import { describe, expect, it, vi } from "vitest";
 import type { ObjectBody, ObjectStore } from "../../src/objects/object-store.js";
 import { TenantKey } from "../../src/tenants/index.js";
@@ -244,5 +244,31 @@ describe("TenantStore: snapshots while writers continue", () => {
     expect((await store.checkpoint(ada)).uploaded).toBe(true);
     const other = await t.open();
     expect(await (await other.get(ada)).all("SELECT body FROM notes")).toEqual([{ body: "late" }]);
+  });
+});
+
+describe("TenantStore: recovery after a crash", () => {
+  const t = useTenantStores();
+
+  it("publishes every crashed tenant with unpublished writes, however many more than lruSize", async () => {
+    const crashed = t.newCacheRoot();
+    const store = await t.open({ cacheRoot: crashed, durability: "async", syncIntervalMs: 3_600_000 });
+    const keys = Array.from({ length: 5 }, (_, i) => TenantKey.user("acme", `u${i}`));
+    for (const [i, key] of keys.entries()) {
+      const db = await store.get(key);
+      await db.run("CREATE TABLE notes (id INTEGER PRIMARY KEY)");
+      await db.run("INSERT INTO notes VALUES ($1)", [i]);
+    }
+    // The cache as a kill -9 leaves it: the files as they are while the store has them open.
+    const copy = t.newCacheRoot();
+    cpSync(crashed, copy, { recursive: true, filter: (source) => !source.endsWith("-shm") });
+    const restarted = await t.open({ cacheRoot: copy, lruSize: 2 });
+    await restarted.recovered();
+    await restarted.close();
+    const check = await t.open();
+    for (const [i, key] of keys.entries()) {
+      expect(await (await check.get(key)).all("SELECT id FROM notes")).toEqual([{ id: i }]);
+    }
+    expect(t.failures).toEqual([]);
   });
 });
