@@ -156,9 +156,13 @@ export class DeleteQueue {
     if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new InvalidArgumentError(`leaseMs must be positive`);
     const rows = await this.#db.transaction((tx) =>
       tx.all<PendingRow>(
-        `UPDATE storeroom_pending_deletes SET next_attempt_at = $1
-         WHERE id IN (SELECT id FROM storeroom_pending_deletes WHERE next_attempt_at <= $2
-                      ORDER BY next_attempt_at, id LIMIT $3${tx.dialect.skipLocked})
+        // A materialized CTE picks (and on PostgreSQL locks) the rows once: a subquery under
+        // IN may be evaluated again while the update runs and pick further rows.
+        `WITH picked AS MATERIALIZED (
+           SELECT id FROM storeroom_pending_deletes WHERE next_attempt_at <= $2
+           ORDER BY next_attempt_at, id LIMIT $3${tx.dialect.skipLocked})
+         UPDATE storeroom_pending_deletes SET next_attempt_at = $1
+         WHERE id IN (SELECT id FROM picked)
          RETURNING ${COLUMNS}`,
         [now + leaseMs, now, limit],
       ),

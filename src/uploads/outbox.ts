@@ -170,10 +170,12 @@ export class Outbox {
     const leaseMs = positiveInteger(options.leaseMs, "leaseMs", "outbox.drain", 60_000);
     const now = this.#clock.now();
     const rows = await this.#db.all<OutboxRow>(
-      `UPDATE storeroom_upload_outbox SET available_at = $1
-       WHERE id IN (SELECT id FROM storeroom_upload_outbox
-                    WHERE dispatched_at IS NULL AND available_at <= $2
-                    ORDER BY id LIMIT $3${this.#db.dialect.skipLocked})
+      // Picked once in a materialized CTE, as in DeleteQueue.lease.
+      `WITH picked AS MATERIALIZED (
+         SELECT id FROM storeroom_upload_outbox WHERE dispatched_at IS NULL AND available_at <= $2
+         ORDER BY id LIMIT $3${this.#db.dialect.skipLocked})
+       UPDATE storeroom_upload_outbox SET available_at = $1
+       WHERE id IN (SELECT id FROM picked)
        RETURNING id, topic, payload, created_at`,
       [now + leaseMs, now, limit],
     );
