@@ -20,5 +20,7 @@ export function blake3Hex(...parts: (Uint8Array | string)[]): string {
       ? (parts[0] as Uint8Array)
       : Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p, "utf8") : p))),
   );
-  return hasher.digest("hex");
+  // Node's hex encoder is faster than hash-wasm's, which builds the string in JavaScript.
+  const digest = hasher.digest("binary");
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString("hex");
 }

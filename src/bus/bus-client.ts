@@ -7,6 +7,7 @@ import { functionOption, nonEmptyString, positiveInteger } from "../internal/opt
 import { backoffDelay } from "./backoff.js";
 import type { BusClientOptions } from "./bus-client-options.js";
 import { BusDeliveryError } from "./bus-delivery-error.js";
+import { corkUntilNextTick } from "./cork-until-next-tick.js";
 import { BusCloseCode } from "./wire/close-codes.js";
 import { BROADCAST, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
 import { checkEnvelopeHmac, hmacKey, sealEnvelope } from "./wire/envelope-hmac.js";
@@ -182,6 +183,7 @@ export class BusClient {
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
+      corkUntilNextTick(ws);
       await new Promise<void>((resolve, reject) => ws.send(frame, (err) => (err ? reject(err) : resolve())));
       return id;
     }
@@ -276,7 +278,9 @@ export class BusClient {
       }
       this.#seen.set(env.id, true);
     }
-    if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: "ack", id: frame.deliveryKey }));
+    if (ws.readyState !== ws.OPEN) return;
+    corkUntilNextTick(ws);
+    ws.send(encodeFrame({ type: "ack", id: frame.deliveryKey }));
   }
 
   /** Reports a delivery that cannot be handed over, and acks it so it is not delivered again. */

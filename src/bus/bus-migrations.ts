@@ -63,4 +63,24 @@ export const busMigrations = new MigrationSet<Executor>("bus")
         "CREATE INDEX bus_messages_pending ON bus_messages (recipient, delivered, sender, seq) WHERE acked = 0",
       );
     },
+  })
+  .add({
+    id: "bus/005-audit-keyed-by-seq",
+    up: async (tx) => {
+      // The chain position is the key: one B-tree per audit row instead of a serial key plus a
+      // unique index on seq (on SQLite an INTEGER PRIMARY KEY is the rowid itself).
+      const big = tx.dialect.bigintType;
+      await tx.run(`CREATE TABLE bus_audit_by_seq (
+        seq ${big} PRIMARY KEY,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        event ${tx.dialect.blobType} NOT NULL,
+        ts ${big} NOT NULL
+      )`);
+      await tx.run(
+        "INSERT INTO bus_audit_by_seq (seq, prev_hash, hash, event, ts) SELECT seq, prev_hash, hash, event, ts FROM bus_audit",
+      );
+      await tx.run("DROP TABLE bus_audit");
+      await tx.run("ALTER TABLE bus_audit_by_seq RENAME TO bus_audit");
+    },
   });

@@ -1,4 +1,5 @@
 import type { WebSocket } from "ws";
+import { corkUntilNextTick } from "./cork-until-next-tick.js";
 
 /** Bytes waiting in a socket beyond which new messages queue in the store instead of the socket. */
 const HIGH_WATER_BYTES = 4 << 20;
@@ -45,6 +46,7 @@ export class DeliveryLane {
       done?.();
       return;
     }
+    corkUntilNextTick(this.#ws);
     this.#ws.send(frame, { binary: false }, done === undefined ? undefined : () => done());
   }
 }

@@ -2,8 +2,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { blake3 } from "@noble/hashes/blake3.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { AUDIT_GENESIS_HASH, AuditLog } from "../../src/bus/audit-log.js";
+import { busMigrations } from "../../src/bus/bus-migrations.js";
 import { ManualClock } from "../../src/clock.js";
-import type { Database } from "../../src/sql/index.js";
+import { type Database, type Executor, MigrationSet } from "../../src/sql/index.js";
 import type { OpenFresh } from "./message-store-suite.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -106,6 +107,28 @@ export function describeAuditLog(
         expect(await audit.verify()).toBeNull();
       });
     }
+
+    it("a log written before the table was keyed by seq keeps its chain and grows on", async () => {
+      const db = await openFresh();
+      open.push(db);
+      const before = new MigrationSet<Executor>("bus");
+      for (const m of busMigrations.list().filter((m) => m.id < "bus/005")) before.add(m);
+      await db.migrate(before);
+      const old = await AuditLog.open({ database: db, migrate: false, clock: new ManualClock(5) });
+      await old.appendMany(Array.from({ length: 30 }, (_, i) => enc(`old${i}`)));
+      const rows = await old.rows();
+      const audit = await AuditLog.open({ database: db, clock: new ManualClock(6) });
+      expect(await audit.rows()).toEqual(rows);
+      expect(await audit.verify()).toBeNull();
+      await audit.appendMany([enc("new0"), enc("new1")]);
+      expect(await audit.count()).toBe(32);
+      expect((await audit.last())?.prevHash).toBe((await audit.rows())[30]?.hash);
+      expect(await audit.verify()).toBeNull();
+      // The key still refuses a second row at a chain position.
+      await expect(
+        db.run("INSERT INTO bus_audit (seq, prev_hash, hash, event, ts) VALUES (3, 'a', 'b', $1, 0)", [enc("x")]),
+      ).rejects.toThrow();
+    });
 
     it("finds a tampered event, a wrong prev_hash and a missing row", async () => {
       const { db, audit } = await fresh();

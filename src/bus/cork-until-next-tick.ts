@@ -1,0 +1,22 @@
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+
+const corked = new WeakSet<Duplex>();
+
+/**
+ * Holds back what is written to `ws` until the work of the current tick (its microtasks
+ * included) is done, so frames written in a row (the deliveries of one commit, the acks of one
+ * read, the sends of one loop) leave in one system call and wake the peer once instead of once
+ * per frame. ws keeps its socket in `_socket` (null before it connects and after it closed);
+ * without one this does nothing.
+ */
+export function corkUntilNextTick(ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: Duplex | null })._socket;
+  if (socket === null || socket === undefined || corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  process.nextTick(() => {
+    corked.delete(socket);
+    socket.uncork();
+  });
+}
