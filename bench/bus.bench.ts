@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
@@ -26,7 +26,13 @@ const blake3Wasm = createRequire(import.meta.url)("blake3-wasm") as { hash(data:
 let counter = 0;
 const nextId = () => `m${counter++}`;
 
-async function storeCases(dir: string): Promise<BenchCase[]> {
+/** Cases and what closes the handles they hold (plainjob's maintenance interval would keep the process alive). */
+interface CaseSet {
+  cases: BenchCase[];
+  close: () => Promise<void>;
+}
+
+async function storeCases(dir: string): Promise<CaseSet> {
   const db = await openSqlite(join(dir, "store.db"));
   const store = await MessageStore.open({ database: db });
   await store.register({ name: "bob" });
@@ -73,7 +79,7 @@ async function storeCases(dir: string): Promise<BenchCase[]> {
     if (job !== undefined) queue.markJobAsDone(job.id);
   };
 
-  return [
+  const cases: BenchCase[] = [
     {
       group: "store cycle, 1 message",
       name: "storeroom MessageStore",
@@ -162,9 +168,15 @@ async function storeCases(dir: string): Promise<BenchCase[]> {
       },
     },
   ];
+  const close = async () => {
+    queue.close();
+    raw.close();
+    await db.close();
+  };
+  return { cases, close };
 }
 
-async function auditCases(dir: string): Promise<BenchCase[]> {
+async function auditCases(dir: string): Promise<CaseSet> {
   const db = await openSqlite(join(dir, "audit.db"));
   const audit = await AuditLog.open({ database: db });
   const event = new Uint8Array(200).fill(101);
@@ -172,7 +184,7 @@ async function auditCases(dir: string): Promise<BenchCase[]> {
   const verifyLog = await AuditLog.open({ database: verifyDb });
   const ROWS = 20_000;
   for (let i = 0; i < ROWS; i += 1000) await verifyLog.appendMany(Array.from({ length: 1000 }, () => event));
-  return [
+  const cases: BenchCase[] = [
     {
       group: "audit append (200 B events)",
       name: "append, one per call",
@@ -200,6 +212,11 @@ async function auditCases(dir: string): Promise<BenchCase[]> {
       },
     },
   ];
+  const close = async () => {
+    await db.close();
+    await verifyDb.close();
+  };
+  return { cases, close };
 }
 
 function blake3Cases(): BenchCase[] {
@@ -351,13 +368,78 @@ async function drive(
   return { msgsPerSec: (total / elapsed) * 1000, cpuUsPerMsg, latencies, total };
 }
 
-async function ourRun(dir: string, shape: Shape): Promise<Run> {
-  // As \`storeroom bus serve\` opens it: checkpoints on a worker thread.
+/** What a broker run needs: this tree's modules, or those of another commit's build (see {@link buildBaseline}). */
+interface BrokerModules {
+  Broker: typeof Broker;
+  MessageStore: typeof MessageStore;
+  AuditLog: typeof AuditLog;
+  openSqlite: typeof openSqlite;
+  /** Options the broker's database is opened with. */
+  sqliteOptions: Parameters<typeof openSqlite>[1];
+}
+
+// As `storeroom bus serve` opens it: checkpoints on a worker thread.
+const CURRENT: BrokerModules = {
+  Broker,
+  MessageStore,
+  AuditLog,
+  openSqlite,
+  sqliteOptions: { backgroundCheckpoint: {} },
+};
+
+/**
+ * The broker of another commit (BUS_BASELINE, e.g. `caafbbb^`, the broker before the commit-path
+ * rework), built once into a directory of the system's temp dir named after the commit: its
+ * `src` from `git archive`, compiled with this tree's TypeScript and `node_modules` (linked, so
+ * nothing is downloaded). Type errors against today's dependencies do not stop the build as
+ * long as tsc emitted the broker. Its database opens with that commit's defaults.
+ */
+async function buildBaseline(rev: string): Promise<BrokerModules & { sha: string }> {
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  const sha = execFileSync("git", ["-C", root, "rev-parse", "--verify", `${rev}^{commit}`], {
+    encoding: "utf8",
+  }).trim();
+  const target = join(tmpdir(), `storeroom-bus-baseline-${sha}`);
+  const entry = join(target, "dist", "bus", "index.js");
+  if (!existsSync(entry)) {
+    const staging = mkdtempSync(`${target}-`);
+    const archive = execFileSync(
+      "git",
+      ["-C", root, "archive", "--format=tar", sha, "src", "tsconfig.json", "tsconfig.build.json", "package.json"],
+      { maxBuffer: 1 << 28 },
+    );
+    execFileSync("tar", ["-x", "-C", staging], { input: archive });
+    symlinkSync(join(root, "node_modules"), join(staging, "node_modules"), "dir");
+    try {
+      execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+        cwd: staging,
+        stdio: "ignore",
+      });
+    } catch {
+      // tsc exits non-zero on type errors but still emits; checked below.
+    }
+    if (!existsSync(join(staging, "dist", "bus", "index.js"))) throw new Error(`building the broker of ${rev} failed`);
+    rmSync(target, { recursive: true, force: true });
+    renameSync(staging, target);
+  }
+  const bus = (await import(entry)) as Pick<BrokerModules, "Broker" | "MessageStore" | "AuditLog">;
+  const sql = (await import(join(target, "dist", "sql", "index.js"))) as Pick<BrokerModules, "openSqlite">;
+  return {
+    sha,
+    Broker: bus.Broker,
+    MessageStore: bus.MessageStore,
+    AuditLog: bus.AuditLog,
+    openSqlite: sql.openSqlite,
+    sqliteOptions: {},
+  };
+}
+
+async function ourRun(dir: string, shape: Shape, mods: BrokerModules = CURRENT): Promise<Run> {
   const path = join(dir, `broker-${shape}-${counter++}.db`);
-  const counted = countCommits(await openSqlite(path, { backgroundCheckpoint: {} }));
-  const store = await MessageStore.open({ database: counted.db });
-  const audit = await AuditLog.open({ database: counted.db });
-  const broker = new Broker({ store, audit, tokens: ["t"], hmacSecret: SECRET });
+  const counted = countCommits(await mods.openSqlite(path, mods.sqliteOptions));
+  const store = await mods.MessageStore.open({ database: counted.db });
+  const audit = await mods.AuditLog.open({ database: counted.db });
+  const broker = new mods.Broker({ store, audit, tokens: ["t"], hmacSecret: SECRET });
   const { port } = await broker.listen({ port: 0 });
   let before = 0;
   const settled = async () => {
@@ -418,27 +500,34 @@ function percentile(xs: number[], p: number): number {
 }
 
 /**
- * Broker end to end, paired with a bare ws relay in the same round: each round runs every
- * shape, ours and the relay back to back (order alternating by round). Throughput is the median
+ * Broker end to end, paired with a bare ws relay in the same round (and, with BUS_BASELINE, with
+ * the broker of that commit): each round runs every shape, each kind back to back (the order
+ * rotating by round). Throughput is the median
  * over rounds, the ratio the median of per-round ratios, latency percentiles are over the
  * messages of all rounds.
  */
 async function brokerSection(dir: string): Promise<void> {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
   const shapes = (process.env.BUS_SHAPES?.split(",") ?? ["flood", "serial", "fan-in"]) as Shape[];
-  const results: Record<string, { ours: Run[]; relay: Run[] }> = {};
-  for (const shape of shapes) results[shape] = { ours: [], relay: [] };
+  const baselineRev = process.env.BUS_BASELINE;
+  const baseline = baselineRev === undefined ? undefined : await buildBaseline(baselineRev);
+  type Kind = "ours" | "relay" | "before";
+  const kinds: Kind[] = ["ours"];
+  if (process.env.BUS_OURS_ONLY !== "1") kinds.push("relay");
+  if (baseline !== undefined) kinds.push("before");
+  const results: Record<string, Record<Kind, Run[]>> = {};
+  for (const shape of shapes) results[shape] = { ours: [], relay: [], before: [] };
+  const runOf: Record<Kind, (shape: Shape) => Promise<Run>> = {
+    ours: (shape) => ourRun(dir, shape),
+    relay: (shape) => relayRun(shape),
+    before: (shape) => ourRun(dir, shape, baseline),
+  };
   for (let round = 0; round < rounds; round++) {
+    // Each round rotates which kind goes first, so none always runs on the warmest (or the coldest) machine.
+    const order = kinds.map((_, k) => kinds[(k + round) % kinds.length] as Kind);
     for (const shape of shapes) {
-      const slot = results[shape] as { ours: Run[]; relay: Run[] };
-      if (process.env.BUS_OURS_ONLY === "1") slot.ours.push(await ourRun(dir, shape));
-      else if (round % 2 === 0) {
-        slot.ours.push(await ourRun(dir, shape));
-        slot.relay.push(await relayRun(shape));
-      } else {
-        slot.relay.push(await relayRun(shape));
-        slot.ours.push(await ourRun(dir, shape));
-      }
+      const slot = results[shape] as Record<Kind, Run[]>;
+      for (const kind of order) slot[kind].push(await runOf[kind](shape));
     }
   }
   const label: Record<Shape, string> = {
@@ -446,9 +535,10 @@ async function brokerSection(dir: string): Promise<void> {
     serial: `one at a time, ${SERIAL} messages`,
     "fan-in": `flood of ${FLOOD}, fan-in ${FAN_IN} -> 1`,
   };
+  const perRound = (a: Run[], b: Run[]) => a.map((r, i) => r.msgsPerSec / (b[i]?.msgsPerSec ?? Number.NaN));
+  const beforeName = `storeroom Broker of ${baselineRev} (${baseline?.sha.slice(0, 7)})`;
   const rows = shapes.flatMap((shape) => {
-    const { ours, relay } = results[shape] as { ours: Run[]; relay: Run[] };
-    const ratio = median(ours.map((r, i) => r.msgsPerSec / (relay[i]?.msgsPerSec ?? Number.NaN)));
+    const { ours, relay, before } = results[shape] as Record<Kind, Run[]>;
     const row = (name: string, runs: Run[], extra: Record<string, string>) => {
       const lat = runs.flatMap((r) => r.latencies);
       return {
@@ -461,21 +551,39 @@ async function brokerSection(dir: string): Promise<void> {
         ...extra,
       };
     };
-    return [
+    const commits = (runs: Run[]) => median(runs.map((r) => r.commitsPerMsg ?? Number.NaN)).toFixed(2);
+    const out = [
       row("storeroom Broker + BusClient", ours, {
-        "x relay": ratio.toFixed(2),
+        "x relay": median(perRound(ours, relay)).toFixed(2),
         "x relay (CPU)": median(ours.map((r, i) => (relay[i]?.cpuUsPerMsg ?? Number.NaN) / r.cpuUsPerMsg)).toFixed(2),
-        "commits/msg": median(ours.map((r) => r.commitsPerMsg ?? Number.NaN)).toFixed(2),
+        ...(baseline === undefined ? {} : { "x before": median(perRound(ours, before)).toFixed(2) }),
+        "commits/msg": commits(ours),
       }),
-      row("bare ws relay (no storage, no HMAC, no audit)", relay, {}),
     ];
+    if (relay.length > 0) out.push(row("bare ws relay (no storage, no HMAC, no audit)", relay, {}));
+    if (before.length > 0) out.push(row(beforeName, before, { "commits/msg": commits(before) }));
+    return out;
   });
-  console.log("\n## bus broker (paired with a bare ws relay)");
+  console.log(
+    `\n## bus broker (paired with a bare ws relay${baseline === undefined ? "" : ` and the broker of ${baselineRev}`})`,
+  );
   console.table(rows);
+  const ratios = shapes.map((shape) => {
+    const { ours, relay, before } = results[shape] as Record<Kind, Run[]>;
+    const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(", ");
+    return {
+      shape,
+      "ours / relay per round": fmt(perRound(ours, relay)),
+      "ours / before per round": fmt(perRound(ours, before)),
+    };
+  });
+  console.table(ratios);
+  const [load1 = Number.NaN, load5 = Number.NaN] = loadavg();
+  console.log(`load average at the end: ${load1.toFixed(1)} (1 min), ${load5.toFixed(1)} (5 min)`);
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   writeFileSync(
     new URL("./results/bus-broker.json", import.meta.url),
-    `${JSON.stringify({ suite: "bus-broker", date: new Date().toISOString(), node: process.version, rounds, rows }, null, 2)}\n`,
+    `${JSON.stringify({ suite: "bus-broker", date: new Date().toISOString(), node: process.version, rounds, baseline: baseline === undefined ? undefined : { rev: baselineRev, sha: baseline.sha }, loadavg: [load1, load5], rows, ratios }, null, 2)}\n`,
   );
 }
 
@@ -483,7 +591,12 @@ export default async function busBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-bus-bench-"));
   try {
     if (process.env.BUS_ONLY !== "broker") {
-      await runSuite("bus", [...(await storeCases(dir)), ...(await auditCases(dir)), ...blake3Cases()]);
+      const sets = [await storeCases(dir), await auditCases(dir)];
+      try {
+        await runSuite("bus", [...sets.flatMap((set) => set.cases), ...blake3Cases()]);
+      } finally {
+        for (const set of sets) await set.close();
+      }
     }
     await brokerSection(dir);
   } finally {
