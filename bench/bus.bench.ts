@@ -255,9 +255,12 @@ function blake3Cases(): BenchCase[] {
 const FLOOD = Number(process.env.BUS_FLOOD ?? 20_000);
 const SERIAL = Number(process.env.BUS_SERIAL ?? 2_000);
 const FAN_IN = 8;
-/** Untimed messages first, so the timed ones run on compiled code (one at a time: fewer, they are slow). */
+/**
+ * Untimed messages first, so the timed ones run on compiled code (one at a time: fewer, they are
+ * slow; 300 left the broker's CPU per message a third above what it settles at).
+ */
 const WARMUP = Number(process.env.BUS_WARMUP ?? 2_000);
-const SERIAL_WARMUP = Math.min(WARMUP, 300);
+const SERIAL_WARMUP = Math.min(WARMUP, 1_000);
 
 /**
  * A view of `db` that counts commits: top-level transactions plus writes outside one (each an
