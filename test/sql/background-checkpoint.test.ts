@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { openSqlite, type SqliteDatabase, type SqliteEngine, type SqliteOptions } from "../../src/sql/index.js";
+import { sqliteThreadDriver } from "../../src/sql/sqlite/sqlite-engine.js";
+import { WalCheckpointWorker } from "../../src/sql/sqlite/wal-checkpoint-worker.js";
 import { availableSqliteEngines } from "../support/sqlite-engines.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -108,6 +110,47 @@ describe.each(availableSqliteEngines())("backgroundCheckpoint on %s", (engine) =
     const size = walSize();
     await write(20);
     expect(walSize()).toBe(size);
+  });
+
+  it("a RESTART kept waiting by a reader gives up at once instead of holding writers back until they time out", async () => {
+    const path = join(dir, `db-${counter++}.sqlite`);
+    const db = await openSqlite(path, { engine, busyTimeoutMs: 10_000 });
+    open.push(db);
+    await db.run("CREATE TABLE t (v BLOB)");
+    await db.run("INSERT INTO t VALUES (randomblob(4000))");
+    // A read transaction left open on the WAL: a RESTART must wait for it to end.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reading = false;
+    const reader = db.transaction(
+      async (tx) => {
+        await tx.get("SELECT count(*) FROM t");
+        reading = true;
+        await held;
+      },
+      { readOnly: true },
+    );
+    while (!reading) await tick();
+    const worker = new WalCheckpointWorker({
+      driver: sqliteThreadDriver(engine),
+      path,
+      busyTimeoutMs: 10_000,
+      synchronous: "normal",
+    });
+    try {
+      const restart = worker.checkpoint("restart");
+      while (!worker.running) await tick();
+      // A writer that gives up after 2 s: a RESTART waiting out its 10 s busy timeout would refuse it.
+      const writer = await openSqlite(path, { engine, busyTimeoutMs: 2_000 });
+      open.push(writer);
+      await writer.run("INSERT INTO t VALUES (randomblob(4000))");
+      expect((await restart).busy).toBe(true);
+    } finally {
+      release();
+      await reader;
+      await worker.close();
+    }
+    expect(await db.get<{ n: number }>("SELECT count(*) AS n FROM t")).toEqual({ n: 2 });
   });
 
   it("refuses options it cannot honour, naming them, and opens nothing", async () => {

@@ -23,6 +23,13 @@ type Reply =
   | { readonly busy: number; readonly log: number; readonly checkpointed: number }
   | { readonly error: string; readonly code: unknown; readonly errcode: unknown };
 
+/**
+ * Longest wait of a RESTART checkpoint for the write lock and for readers to leave the WAL. It
+ * holds the write lock while it waits for readers, so waiting as long as a writer's busy timeout
+ * would make writers time out behind it; a RESTART that gives up is tried again next time.
+ */
+const RESTART_WAIT_MS = 50;
+
 // The thread's code: CommonJS, driver-agnostic (both drivers open with `new X(path)` and run
 // `prepare(sql).get()`). It writes nothing but checkpoints, so it never blocks our writer in
 // PASSIVE mode. While a checkpoint runs, slot 0 of the shared flag is 1.
@@ -42,11 +49,14 @@ parentPort.on("message", (mode) => {
     return;
   }
   Atomics.store(flag, 0, 1);
+  const restart = mode === "RESTART";
   try {
+    if (restart) db.exec("PRAGMA busy_timeout = " + Math.min(workerData.restartWaitMs, workerData.busyTimeoutMs));
     parentPort.postMessage(db.prepare("PRAGMA wal_checkpoint(" + mode + ")").get());
   } catch (err) {
     parentPort.postMessage({ error: String(err && err.message), code: err && err.code, errcode: err && err.errcode });
   } finally {
+    if (restart) db.exec("PRAGMA busy_timeout = " + workerData.busyTimeoutMs);
     Atomics.store(flag, 0, 0);
   }
 });
@@ -67,7 +77,7 @@ export class WalCheckpointWorker {
   constructor(options: WalCheckpointWorkerOptions) {
     this.#worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { ...options, flag: this.#flag.buffer },
+      workerData: { ...options, restartWaitMs: RESTART_WAIT_MS, flag: this.#flag.buffer },
     });
     // Idle, the thread must not keep the process alive (a forgotten close()); while a request
     // or close() waits for it, it must, or Node would exit under a pending top-level await.
