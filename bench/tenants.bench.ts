@@ -4,12 +4,14 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { pathToFileURL } from "node:url";
 import BetterSqlite3 from "better-sqlite3";
 import { FileObjectStore } from "../src/objects/file-object-store.js";
 import { MemoryObjectStore } from "../src/objects/memory-object-store.js";
 import type { ObjectStore } from "../src/objects/object-store.js";
 import { restoreTenant, TenantKey, TenantStore, type TenantStoreOptions } from "../src/tenants/index.js";
 import { writeSnapshotFile } from "../src/tenants/snapshot-file.js";
+import { type BaselineBuild, buildBaseline } from "./baseline-build.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
 /**
@@ -17,7 +19,9 @@ import { type BenchCase, runSuite } from "./harness.js";
  * by hand, what replication costs: bytes uploaded per single-row write on a 5 MB and a 100 MB
  * tenant (against the whole database the earlier checkpoints uploaded), hydration and
  * point-in-time restore of a 100 MB tenant with 1,000 segments (against streaming one object
- * of the same size to a file). Writes bench/results/tenants.json and tenants-replication.json.
+ * of the same size to a file, and against the single-object implementation before replication,
+ * built from `TENANTS_BASELINE`, default `c8129ab^`; `none` skips it). Writes
+ * bench/results/tenants.json and tenants-replication.json.
  */
 
 const MB = 1024 * 1024;
@@ -173,6 +177,26 @@ async function bytesPerWrite(dir: string, mb: number, writes: number): Promise<B
   };
 }
 
+/**
+ * The single-object implementation's cold `get` + first read of the database `file`, stored
+ * as that implementation's one object per tenant in a file store of its own under `root`.
+ */
+async function hydrateBefore(baseline: BaselineBuild, file: string, root: string): Promise<number> {
+  const objects = await import(pathToFileURL(join(baseline.dist, "objects", "file-object-store.js")).href);
+  const tenants = await import(pathToFileURL(join(baseline.dist, "tenants", "index.js")).href);
+  const store = new objects.FileObjectStore({ root: join(root, "objects") });
+  const key = tenants.TenantKey.user("bench", "before");
+  await store.put(key.objectKey(), createReadStream(file), { contentLength: statSync(file).size });
+  const before = new tenants.TenantStore({ objectStore: store, cacheRoot: join(root, "cache"), idleTtlMs: 0 });
+  const t = performance.now();
+  await (await before.get(key)).get("SELECT count(*) FROM notes");
+  const ms = performance.now() - t;
+  await before.close();
+  await store.close?.();
+  rmSync(root, { recursive: true, force: true });
+  return ms;
+}
+
 interface RestoreRow {
   backend: string;
   tenant: string;
@@ -191,6 +215,7 @@ async function restoreTimes(
   objects: ObjectStore,
   mb: number,
   segments: number,
+  baseline: BaselineBuild | undefined,
 ): Promise<RestoreRow> {
   const key = TenantKey.user("bench", `restore-${mb}`);
   const dbBytes = await seedOldLayout(objects, dir, key, mb);
@@ -211,6 +236,7 @@ async function restoreTimes(
   await restoreTenant(objects, key, txid, snapshotFile);
   await objects.put(rawKey, createReadStream(snapshotFile), { contentLength: statSync(snapshotFile).size });
   const raw: number[] = [];
+  const before: number[] = [];
   const hydrate: number[] = [];
   const last: number[] = [];
   const mid: number[] = [];
@@ -223,6 +249,7 @@ async function restoreTimes(
     rawDb.prepare("SELECT count(*) FROM notes").get();
     rawDb.close();
     raw.push(performance.now() - t);
+    if (baseline !== undefined) before.push(await hydrateBefore(baseline, snapshotFile, join(dir, `before-${r}`)));
     const reader = await TenantStore.open({
       objectStore: objects,
       cacheRoot: join(dir, `reader-${name.length}-${r}`),
@@ -251,6 +278,12 @@ async function restoreTimes(
     "restore at the last transaction (ms)": Math.round(median(last)),
     "restore mid-history (ms)": Math.round(median(mid)),
     "hydrate / raw": `${(median(hydrate) / median(raw)).toFixed(2)}x`,
+    ...(baseline === undefined
+      ? {}
+      : {
+          [`before replication (${baseline.sha.slice(0, 7)}): get + first read (ms)`]: Math.round(median(before)),
+          "hydrate / before": `${(median(hydrate) / median(before)).toFixed(2)}x`,
+        }),
   };
 }
 
@@ -264,7 +297,9 @@ export default async function run(): Promise<void> {
     const bytes = [await bytesPerWrite(dir, 5, 2000), await bytesPerWrite(dir, 100, 1000)];
     console.log("\n## tenants: bytes uploaded per single-row write (each published on its own)");
     console.table(bytes);
-    const restores = [await restoreTimes(dir, "FileObjectStore", file, 100, 1000)];
+    const rev = process.env.TENANTS_BASELINE ?? "c8129ab^";
+    const baseline = rev === "none" ? undefined : buildBaseline(rev, "tenants/index.js");
+    const restores = [await restoreTimes(dir, "FileObjectStore", file, 100, 1000, baseline)];
     console.log("\n## tenants: hydrate and restore of a 100 MB tenant with 1,000 segments");
     console.table(restores);
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });

@@ -106,7 +106,13 @@ export async function readSnapshotInto(
     },
   });
   try {
-    await pipeline(body, tap, createGunzip(), createWriteStream(path, { mode: 0o600 }));
+    // 1 MiB chunks: the default 16 KiB makes decompressing a large image a few thousand small writes.
+    await pipeline(
+      body,
+      tap,
+      createGunzip({ chunkSize: 1 << 20 }),
+      createWriteStream(path, { mode: 0o600, highWaterMark: 1 << 20 }),
+    );
   } catch (err) {
     throw new CorruptDatabaseError(`${expected.name} could not be decompressed`, { op: "tenants.restore", cause: err });
   }
