@@ -1,11 +1,11 @@
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
 import BetterSqlite3 from "better-sqlite3";
 import { better, defineQueue } from "plainjob";
@@ -16,6 +16,7 @@ import { blake3Hex } from "../src/bus/blake3-hex.js";
 import { Broker } from "../src/bus/broker.js";
 import { MessageStore } from "../src/bus/message-store.js";
 import { type Database, openSqlite, type SqlParams } from "../src/sql/index.js";
+import { buildBaseline } from "./baseline-build.js";
 import { type BenchCase, runSuite } from "./harness.js";
 
 const BATCH = 100;
@@ -371,7 +372,7 @@ async function drive(
   return { msgsPerSec: (total / elapsed) * 1000, cpuUsPerMsg, latencies, total };
 }
 
-/** What a broker run needs: this tree's modules, or those of another commit's build (see {@link buildBaseline}). */
+/** What a broker run needs: this tree's modules, or those of another commit's build (see {@link baselineBroker}). */
 interface BrokerModules {
   Broker: typeof Broker;
   MessageStore: typeof MessageStore;
@@ -392,41 +393,15 @@ const CURRENT: BrokerModules = {
 
 /**
  * The broker of another commit (BUS_BASELINE, e.g. `caafbbb^`, the broker before the commit-path
- * rework), built once into a directory of the system's temp dir named after the commit: its
- * `src` from `git archive`, compiled with this tree's TypeScript and `node_modules` (linked, so
- * nothing is downloaded). Type errors against today's dependencies do not stop the build as
- * long as tsc emitted the broker. Its database opens with that commit's defaults.
+ * rework), built once by {@link buildBaseline}. Its database opens with that commit's defaults.
  */
-async function buildBaseline(rev: string): Promise<BrokerModules & { sha: string }> {
-  const root = fileURLToPath(new URL("../", import.meta.url));
-  const sha = execFileSync("git", ["-C", root, "rev-parse", "--verify", `${rev}^{commit}`], {
-    encoding: "utf8",
-  }).trim();
-  const target = join(tmpdir(), `storeroom-bus-baseline-${sha}`);
-  const entry = join(target, "dist", "bus", "index.js");
-  if (!existsSync(entry)) {
-    const staging = mkdtempSync(`${target}-`);
-    const archive = execFileSync(
-      "git",
-      ["-C", root, "archive", "--format=tar", sha, "src", "tsconfig.json", "tsconfig.build.json", "package.json"],
-      { maxBuffer: 1 << 28 },
-    );
-    execFileSync("tar", ["-x", "-C", staging], { input: archive });
-    symlinkSync(join(root, "node_modules"), join(staging, "node_modules"), "dir");
-    try {
-      execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
-        cwd: staging,
-        stdio: "ignore",
-      });
-    } catch {
-      // tsc exits non-zero on type errors but still emits; checked below.
-    }
-    if (!existsSync(join(staging, "dist", "bus", "index.js"))) throw new Error(`building the broker of ${rev} failed`);
-    rmSync(target, { recursive: true, force: true });
-    renameSync(staging, target);
-  }
-  const bus = (await import(entry)) as Pick<BrokerModules, "Broker" | "MessageStore" | "AuditLog">;
-  const sql = (await import(join(target, "dist", "sql", "index.js"))) as Pick<BrokerModules, "openSqlite">;
+async function baselineBroker(rev: string): Promise<BrokerModules & { sha: string }> {
+  const { sha, dist } = buildBaseline(rev, "bus/index.js");
+  const bus = (await import(pathToFileURL(join(dist, "bus", "index.js")).href)) as Pick<
+    BrokerModules,
+    "Broker" | "MessageStore" | "AuditLog"
+  >;
+  const sql = (await import(pathToFileURL(join(dist, "sql", "index.js")).href)) as Pick<BrokerModules, "openSqlite">;
   return {
     sha,
     Broker: bus.Broker,
@@ -513,7 +488,7 @@ async function brokerSection(dir: string): Promise<void> {
   const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
   const shapes = (process.env.BUS_SHAPES?.split(",") ?? ["flood", "serial", "fan-in"]) as Shape[];
   const baselineRev = process.env.BUS_BASELINE;
-  const baseline = baselineRev === undefined ? undefined : await buildBaseline(baselineRev);
+  const baseline = baselineRev === undefined ? undefined : await baselineBroker(baselineRev);
   type Kind = "ours" | "relay" | "before";
   const kinds: Kind[] = ["ours"];
   if (process.env.BUS_OURS_ONLY !== "1") kinds.push("relay");
