@@ -157,9 +157,13 @@ async function replicationRound(
     return round;
   } finally {
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // Removed after all rounds: thousands of files freed at once slow the next round's file
+    // creation on filesystems whose inode allocator skips recently freed inodes.
+    roundDirs.push(dir);
   }
 }
+
+const roundDirs: string[] = [];
 
 /** Alternating rounds of baseline / async / sync PUT servers; medians and paired ratios. */
 async function replicationCases(tokens: { token: string }[]): Promise<Record<string, unknown>> {
@@ -178,6 +182,7 @@ async function replicationCases(tokens: { token: string }[]): Promise<Record<str
       await replicationRound("sync, one tenant", ours, ["--durability", "sync"], tokens, operator, true),
     );
   }
+  for (const dir of roundDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const summary = Object.fromEntries(
     Object.entries(runs)
