@@ -98,6 +98,8 @@ export class TenantReplica {
   #unshippedSince: number | undefined;
   #ambiguous = false;
   #closed = false;
+  /** A close is under way (or failed and left the replica open again: then false). */
+  #closing = false;
   #waiters: Waiter[] = [];
   #pumping = false;
   #failures = 0;
@@ -236,6 +238,8 @@ export class TenantReplica {
    * counts what it could not publish. A failed publication throws and leaves it open.
    */
   async close(): Promise<void> {
+    // No snapshot may start from here on: it would read the file after the close folded the WAL into it.
+    this.#closing = true;
     await this.#snapshotJob;
     await this.#lock.run(async () => {
       if (this.#closed) return;
@@ -243,7 +247,10 @@ export class TenantReplica {
         try {
           await this.#shipAll();
         } catch (err) {
-          if (this.conflict === undefined) throw err;
+          if (this.conflict === undefined) {
+            this.#closing = false;
+            throw err;
+          }
         }
       }
       if (this.conflict !== undefined) this.unpublished = this.#countUnpublished();
@@ -593,7 +600,7 @@ export class TenantReplica {
 
   #startSnapshotIfDue(): void {
     const m = this.manifest;
-    if (m === null || this.#snapshotJob !== undefined || this.#closed) return;
+    if (m === null || this.#snapshotJob !== undefined || this.#closed || this.#closing) return;
     const s = this.#host.settings;
     const latest = m.snapshots[m.snapshots.length - 1] as SnapshotEntry;
     if (m.sinceSnapshot.count === 0) return;

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { ObjectBody, ObjectStore } from "../../src/objects/object-store.js";
 import { TenantKey } from "../../src/tenants/index.js";
 import { FaultyObjectStore } from "../support/faulty-object-store.js";
-import { useTenantStores } from "./tenant-fixture.js";
+import { objectBytes, objectKeys, useTenantStores } from "./tenant-fixture.js";
 
 const ada = TenantKey.user("acme", "ada");
 const bob = TenantKey.user("acme", "bob");
@@ -270,5 +270,30 @@ describe("TenantStore: recovery after a crash", () => {
       expect(await (await check.get(key)).all("SELECT id FROM notes")).toEqual([{ id: i }]);
     }
     expect(t.failures).toEqual([]);
+  });
+});
+
+describe("TenantStore: closing while snapshots are due", () => {
+  const t = useTenantStores();
+
+  it("a publication made by close() starts no snapshot behind the closed file: nothing fails, nothing is left unnamed", async () => {
+    // snapshotFraction 0: every publication is followed by a snapshot, unless the tenant is closing;
+    // lruSize 1: loading each tenant evicts (publishes and closes) the one before.
+    const store = await t.open({ durability: "async", syncIntervalMs: 3_600_000, snapshotFraction: 0, lruSize: 1 });
+    const keys = Array.from({ length: 8 }, (_, i) => TenantKey.user("acme", `s${i}`));
+    for (const key of keys) {
+      const db = await store.get(key);
+      await db.run("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
+      for (let i = 0; i < 20; i++) await db.run("INSERT INTO notes (body) VALUES (randomblob(2000))");
+    }
+    await store.close();
+    expect(t.failures).toEqual([]);
+    for (const key of keys) {
+      const manifest = JSON.parse(
+        ((await objectBytes(t.objects(), `${key.prefix()}manifest.json`)) as Buffer).toString(),
+      ) as { snapshots: { key: string }[] };
+      const named = manifest.snapshots.map((s) => `${key.prefix()}${s.key}`).sort();
+      expect((await objectKeys(t.objects(), `${key.prefix()}snapshots/`)).sort()).toEqual(named);
+    }
   });
 });
