@@ -1,3 +1,4 @@
+import type { Clock } from "../clock.js";
 import type { AuditLog } from "./audit-log.js";
 import type { MessageStore } from "./message-store.js";
 import type { HmacSecret } from "./wire/envelope-hmac.js";
@@ -57,6 +58,20 @@ export interface BrokerOptions {
   maxCommitBatch?: number;
   /** Largest accepted frame in bytes; bigger frames close the connection with 1009. Default 1 MiB. */
   maxFrameBytes?: number;
+  /**
+   * How long an acked message's row is kept, in ms, so a re-sent id is still recognised as a
+   * duplicate (and not delivered again); afterwards a background job deletes it. Default 1 hour;
+   * `0` deletes acked rows at the next prune run (duplicate detection then ends with it);
+   * `Infinity` keeps them forever (the table grows with every message).
+   */
+  ackedRetentionMs?: number;
+  /**
+   * Milliseconds between runs of the prune job, which deletes expired acked rows in batches of
+   * 1,000. Default 60,000; `0` disables the timer ({@link Broker.pruneAcked} still prunes).
+   */
+  pruneIntervalMs?: number;
+  /** Schedules the prune job (a {@link ManualScheduler} in tests). Default: the system clock. */
+  clock?: Clock;
   /** Receives faults that no client can be told about (a storage error in a drain). Default: `console.error`. */
   onError?: (err: unknown) => void;
 }

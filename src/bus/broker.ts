@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
-import { checkIntervalMs } from "../background-job.js";
+import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
 import { type Accepted, ackOp, attachOp, drainOp, type SendOutcome, sendOp } from "./broker-ops.js";
@@ -44,6 +44,13 @@ type Received = string | null;
 
 /** How long a stored name binding outlives its peer's last connection by default. */
 const DEFAULT_BINDING_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** How long acked rows are kept for duplicate detection by default. */
+const DEFAULT_ACKED_RETENTION_MS = 3600 * 1000;
+/** Time between prune runs by default. */
+const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
+/** Acked rows deleted per statement: short transactions that never hold writers back for long. */
+const PRUNE_BATCH = 1000;
 
 /** Messages per commit at most, by default. */
 const DEFAULT_MAX_COMMIT_BATCH = 256;
@@ -102,6 +109,8 @@ export class Broker {
   readonly #pipeline: CommitPipeline;
   readonly #maxCommitBatch: number;
   readonly #work = new Set<Promise<unknown>>();
+  readonly #pruneJob: BackgroundJob<number>;
+  #pruned = 0;
   #server: Server | undefined;
   #closed = false;
 
@@ -113,8 +122,8 @@ export class Broker {
     if ((options.tokens ?? []).some((t) => typeof t !== "string" || t.length === 0)) {
       throw new InvalidArgumentError("broker tokens must be non-empty strings");
     }
-    // Infinity is meaningful for these two (bindings and broadcast copies that never expire).
-    for (const key of ["bindingTtlMs", "broadcastWindowMs"] as const) {
+    // Infinity is meaningful for these (bindings and broadcast copies that never expire).
+    for (const key of ["bindingTtlMs", "broadcastWindowMs", "ackedRetentionMs"] as const) {
       const value = options[key];
       if (value !== undefined && !(typeof value === "number" && value >= 0)) {
         throw new InvalidArgumentError(`${key} must be a non-negative number of ms, got ${value}`, { op: OP });
@@ -133,6 +142,14 @@ export class Broker {
     });
     this.#options = options;
     this.#store = options.store;
+    const retentionMs = options.ackedRetentionMs ?? DEFAULT_ACKED_RETENTION_MS;
+    this.#pruneJob = new BackgroundJob({
+      name: "bus acked-message prune",
+      intervalMs: checkIntervalMs(options.pruneIntervalMs, "pruneIntervalMs", OP, DEFAULT_PRUNE_INTERVAL_MS),
+      clock: options.clock,
+      onError: (err) => this.#report(err),
+      run: () => this.#prune(retentionMs),
+    });
     this.#tokenHashes = new Set((options.tokens ?? []).map(tokenHash));
     // ws reads a maxPayload of 0 as "no limit".
     const maxPayload = positiveInteger(options.maxFrameBytes, "maxFrameBytes", OP, MAX_FRAME_BYTES);
@@ -145,6 +162,7 @@ export class Broker {
       skipUTF8Validation: true,
       WebSocket: peerbusSocketClass(ws.WebSocket, maxPayload),
     });
+    this.#pruneJob.start();
   }
 
   /**
@@ -187,12 +205,26 @@ export class Broker {
   }
 
   /**
+   * Deletes the acked messages older than {@link BrokerOptions.ackedRetentionMs} now (after a
+   * prune run in progress), in batches, and returns how many. The prune job calls it on its timer.
+   */
+  pruneAcked(): Promise<number> {
+    return this.#pruneJob.runOnce();
+  }
+
+  /** Acked messages deleted by the prune job since the broker was created. */
+  get prunedAcked(): number {
+    return this.#pruned;
+  }
+
+  /**
    * Stops accepting connections, closes every connection (1001 "server shutting down"), waits for the frames and
    * drains in progress, and stops its own HTTP server. Idempotent. The store stays open.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#pruneJob.stop();
     for (const name of this.connectedPeers())
       await this.#store.markSeen(name).catch((err: unknown) => this.#report(err));
     for (const conn of this.#connections) conn.ws.close(BusClose.shuttingDown.code, BusClose.shuttingDown.reason);
@@ -484,6 +516,17 @@ export class Broker {
     conn.ws.send(
       encodeFrame({ type: "error", code: err.reason, message: err.message, ...(id === undefined ? {} : { id }) }),
     );
+  }
+
+  async #prune(retentionMs: number): Promise<number> {
+    if (!Number.isFinite(retentionMs)) return 0;
+    let total = 0;
+    for (;;) {
+      const n = await this.#store.pruneAcked(retentionMs, { limit: PRUNE_BATCH });
+      total += n;
+      this.#pruned += n;
+      if (n < PRUNE_BATCH || this.#closed) return total;
+    }
   }
 
   #report(err: unknown): void {

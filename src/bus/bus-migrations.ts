@@ -83,4 +83,15 @@ export const busMigrations = new MigrationSet<Executor>("bus")
       await tx.run("DROP TABLE bus_audit");
       await tx.run("ALTER TABLE bus_audit_by_seq RENAME TO bus_audit");
     },
+  })
+  .add({
+    id: "bus/006-acked-at",
+    up: async (tx) => {
+      // When a message was acked: acked rows are kept for a retention window (duplicate
+      // detection) and then pruned by an index range scan on this column. Rows acked before
+      // this migration count as acked when they were sent.
+      await tx.run(`ALTER TABLE bus_messages ADD COLUMN acked_at ${tx.dialect.bigintType}`);
+      await tx.run("UPDATE bus_messages SET acked_at = ts WHERE acked = 1");
+      await tx.run("CREATE INDEX bus_messages_acked_at ON bus_messages (acked_at) WHERE acked_at IS NOT NULL");
+    },
   });

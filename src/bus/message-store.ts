@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClosedError, DuplicateIdError, InvalidArgumentError, UnknownPeerError } from "../errors.js";
-import { booleanOption } from "../internal/option-checks.js";
+import { booleanOption, positiveInteger } from "../internal/option-checks.js";
 import type { Database, Executor, ExecutorOptions, SqlValue } from "../sql/index.js";
 import { type BusMessage, type BusPeer, checkBusName, type EnqueueOutcome, type NewBusMessage } from "./bus-message.js";
 import { busMigrations } from "./bus-migrations.js";
@@ -36,6 +36,9 @@ export interface PendingOptions extends ExecutorOptions {
   /** At most this many rows (still per-sender FIFO: the earliest of each sender come first). Default: all. */
   limit?: number;
 }
+
+/** Rows {@link MessageStore.pruneAcked} deletes per statement by default. */
+const DEFAULT_PRUNE_LIMIT = 1000;
 
 type MessageRow = {
   id: string;
@@ -415,7 +418,9 @@ export class MessageStore {
    * after a requeue. Unknown ids are skipped. Returns the number of rows changed.
    */
   async markAcked(ids: string | readonly string[], options: MarkOptions = {}): Promise<number> {
-    return this.#mark("bus.markAcked", "acked = 1, delivered = 1", ids, options);
+    return this.#mark("bus.markAcked", "acked = 1, delivered = 1, acked_at = COALESCE(acked_at, $1)", ids, options, [
+      this.#clock.now(),
+    ]);
   }
 
   /**
@@ -429,15 +434,16 @@ export class MessageStore {
     checkBusName(recipient, "recipient", op);
     for (const id of ids) checkBusName(id, "message id", op);
     if (ids.length === 0) return [];
+    const now = this.#clock.now();
     return this.#inTransaction(options.executor, async (tx) => {
       const acked: string[] = [];
       for (const list of inLists(ids)) {
         const rows = await tx.all<{ id: string }>(
           // "acked <> 1", not "acked = 0": it keeps the lookup on the primary key instead of a
           // scan of the recipient's unacked rows.
-          `UPDATE bus_messages SET acked = 1, delivered = 1
-           WHERE id IN (${placeholderList(list.length, 2)}) AND recipient = $1 AND acked <> 1 RETURNING id`,
-          [recipient, ...list],
+          `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = $2
+           WHERE id IN (${placeholderList(list.length, 3)}) AND recipient = $1 AND acked <> 1 RETURNING id`,
+          [recipient, now, ...list],
         );
         for (const r of rows) acked.push(r.id);
       }
@@ -463,21 +469,54 @@ export class MessageStore {
     });
   }
 
+  /**
+   * Deletes at most `limit` (default 1000) messages acked more than `retentionMs` ago, in one
+   * statement (an index range scan on the ack time), and returns how many. Rows not acked are
+   * never deleted, nor is the audit log touched. A message id re-sent after its row was pruned
+   * is stored and delivered again: duplicate detection of acked messages lasts `retentionMs`.
+   * Throws {@link InvalidArgumentError} for a negative or non-finite `retentionMs` or a `limit`
+   * that is not a positive integer.
+   */
+  async pruneAcked(retentionMs: number, options: { limit?: number } = {}): Promise<number> {
+    const op = "bus.pruneAcked";
+    this.#assertOpen(op);
+    if (typeof retentionMs !== "number" || !Number.isFinite(retentionMs) || retentionMs < 0) {
+      throw new InvalidArgumentError(`retentionMs must be a non-negative finite number of ms, got ${retentionMs}`, {
+        op,
+      });
+    }
+    const limit = positiveInteger(options.limit, "limit", op, DEFAULT_PRUNE_LIMIT);
+    const { changes } = await this.#db.run(
+      `DELETE FROM bus_messages WHERE id IN
+         (SELECT id FROM bus_messages WHERE acked_at < $1 ORDER BY acked_at LIMIT $2)`,
+      [this.#clock.now() - retentionMs, limit],
+    );
+    return changes;
+  }
+
   /** Marks the store closed; later calls throw {@link ClosedError}. The database stays open (its owner closes it). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
   }
 
-  async #mark(op: string, set: string, ids: string | readonly string[], options: MarkOptions): Promise<number> {
+  /** `set` may use `$1..$n` for `setParams`; the scope and ids take the placeholders after them. */
+  async #mark(
+    op: string,
+    set: string,
+    ids: string | readonly string[],
+    options: MarkOptions,
+    setParams: SqlValue[] = [],
+  ): Promise<number> {
     this.#assertOpen(op);
     const list = typeof ids === "string" ? [ids] : [...ids];
     for (const id of list) checkBusName(id, "message id", op);
     if (list.length === 0) return 0;
     const recipient = options.recipient;
     const statement = async (tx: Executor, chunk: string[]): Promise<number> => {
-      const scope = recipient === undefined ? "" : "recipient = $1 AND ";
-      const marks = placeholderList(chunk.length, recipient === undefined ? 1 : 2);
-      const params = recipient === undefined ? chunk : [recipient, ...chunk];
+      const first = setParams.length + 1;
+      const scope = recipient === undefined ? "" : `recipient = $${first} AND `;
+      const marks = placeholderList(chunk.length, recipient === undefined ? first : first + 1);
+      const params = recipient === undefined ? [...setParams, ...chunk] : [...setParams, recipient, ...chunk];
       const { changes } = await tx.run(`UPDATE bus_messages SET ${set} WHERE ${scope}id IN (${marks})`, params);
       return changes;
     };

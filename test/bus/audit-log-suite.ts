@@ -2,9 +2,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { blake3 } from "@noble/hashes/blake3.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { AUDIT_GENESIS_HASH, AuditLog } from "../../src/bus/audit-log.js";
-import { busMigrations } from "../../src/bus/bus-migrations.js";
 import { ManualClock } from "../../src/clock.js";
-import { type Database, type Executor, MigrationSet } from "../../src/sql/index.js";
+import type { Database } from "../../src/sql/index.js";
+import { migrateBusBefore } from "./bus-fixtures.js";
 import type { OpenFresh } from "./message-store-suite.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -111,9 +111,7 @@ export function describeAuditLog(
     it("a log written before the table was keyed by seq keeps its chain and grows on", async () => {
       const db = await openFresh();
       open.push(db);
-      const before = new MigrationSet<Executor>("bus");
-      for (const m of busMigrations.list().filter((m) => m.id < "bus/005")) before.add(m);
-      await db.migrate(before);
+      await migrateBusBefore(db, "bus/005");
       const old = await AuditLog.open({ database: db, migrate: false, clock: new ManualClock(5) });
       await old.appendMany(Array.from({ length: 30 }, (_, i) => enc(`old${i}`)));
       const rows = await old.rows();

@@ -3,13 +3,20 @@ import WebSocket from "ws";
 import { AuditLog } from "../../src/bus/audit-log.js";
 import { Broker } from "../../src/bus/broker.js";
 import type { BrokerOptions } from "../../src/bus/broker-options.js";
+import { busMigrations } from "../../src/bus/bus-migrations.js";
 import { MessageStore } from "../../src/bus/message-store.js";
 import { PROTOCOL_VERSION } from "../../src/bus/wire/envelope.js";
 import { signEnvelope } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
 import { decodeWireText } from "../../src/bus/wire/wire-text.js";
 import type { Clock } from "../../src/clock.js";
-import { type Database, type Executor, openSqlite, type TransactionOptions } from "../../src/sql/index.js";
+import {
+  type Database,
+  type Executor,
+  MigrationSet,
+  openSqlite,
+  type TransactionOptions,
+} from "../../src/sql/index.js";
 
 export const SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!";
 export const TOKEN = "token-one";
@@ -189,4 +196,11 @@ export function instrumented(db: Database): { db: Database; commits: () => numbe
       failing = n;
     },
   };
+}
+
+/** Applies the `bus` migrations whose id sorts before `before` (e.g. `"bus/006"`): a database written by an older release. */
+export async function migrateBusBefore(db: Database, before: string): Promise<void> {
+  const set = new MigrationSet<Executor>("bus");
+  for (const m of busMigrations.list().filter((m) => m.id < before)) set.add(m);
+  await db.migrate(set);
 }

@@ -86,7 +86,15 @@ describe("storeroom bus serve", () => {
       hmacSecret: SECRET,
       db: "/x.db",
       schema: undefined,
+      ackedRetentionMs: 3_600_000,
     });
+    expect(resolveBusServeOptions({ ackedRetentionMs: "0" }, env).ackedRetentionMs).toBe(0);
+    expect(resolveBusServeOptions({}, { ...env, STOREROOM_BUS_ACKED_RETENTION_MS: "Infinity" }).ackedRetentionMs).toBe(
+      Number.POSITIVE_INFINITY,
+    );
+    for (const bad of ["-1", "1h", "1.5", ""]) {
+      expect(() => resolveBusServeOptions({ ackedRetentionMs: bad }, env)).toThrow(/^--acked-retention-ms must be/);
+    }
     expect(resolveBusServeOptions({ listen: "[::1]:9", tokens: "c", db: "y.db" }, env)).toMatchObject({
       host: "::1",
       port: 9,

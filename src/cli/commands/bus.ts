@@ -12,6 +12,7 @@ export interface BusServeFlags {
   hmacSecret?: string;
   db?: string;
   schema?: string;
+  ackedRetentionMs?: string;
   json?: boolean;
 }
 
@@ -23,12 +24,14 @@ export interface BusServeOptions {
   hmacSecret: string;
   db: string;
   schema: string | undefined;
+  /** How long acked messages are kept for duplicate detection before they are pruned. */
+  ackedRetentionMs: number;
 }
 
 /**
  * Resolves flags over environment over defaults: listen `127.0.0.1:47821`, db
- * `./storeroom-bus.db`. Throws {@link InvalidArgumentError} without tokens, with a secret
- * shorter than 32 bytes, or with a bad listen address.
+ * `./storeroom-bus.db`, acked retention 1 hour. Throws {@link InvalidArgumentError} without
+ * tokens, with a secret shorter than 32 bytes, with a bad listen address or retention.
  */
 export function resolveBusServeOptions(flags: BusServeFlags, env: NodeJS.ProcessEnv = process.env): BusServeOptions {
   const listen = flags.listen ?? env.STOREROOM_BUS_LISTEN ?? "127.0.0.1:47821";
@@ -47,6 +50,12 @@ export function resolveBusServeOptions(flags: BusServeFlags, env: NodeJS.Process
       `the HMAC secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes (--hmac-secret or STOREROOM_BUS_HMAC_SECRET)`,
     );
   }
+  const retention = flags.ackedRetentionMs ?? env.STOREROOM_BUS_ACKED_RETENTION_MS ?? "3600000";
+  if (!/^(\d{1,15}|infinity)$/i.test(retention)) {
+    throw new InvalidArgumentError(
+      `--acked-retention-ms must be a whole number of ms or "infinity", got "${retention}" (or STOREROOM_BUS_ACKED_RETENTION_MS)`,
+    );
+  }
   return {
     host: m[1] ?? (m[2] === "" ? "127.0.0.1" : (m[2] as string)),
     port,
@@ -54,6 +63,7 @@ export function resolveBusServeOptions(flags: BusServeFlags, env: NodeJS.Process
     hmacSecret,
     db: flags.db ?? env.STOREROOM_BUS_DB ?? "./storeroom-bus.db",
     schema: flags.schema ?? env.STOREROOM_BUS_SCHEMA,
+    ackedRetentionMs: /^infinity$/i.test(retention) ? Number.POSITIVE_INFINITY : Number(retention),
   };
 }
 
@@ -72,6 +82,10 @@ export function registerBus(program: Command): void {
     .option("--hmac-secret <secret>", "shared HMAC secret, >= 32 bytes (env STOREROOM_BUS_HMAC_SECRET)")
     .option("--db <path>", "SQLite file or postgres://... (env STOREROOM_BUS_DB; default ./storeroom-bus.db)")
     .option("--schema <name>", "PostgreSQL schema (env STOREROOM_BUS_SCHEMA)")
+    .option(
+      "--acked-retention-ms <ms>",
+      'keep acked messages this long for duplicate detection, then prune them; "infinity" keeps them (env STOREROOM_BUS_ACKED_RETENTION_MS; default 3600000)',
+    )
     .option("--json", 'print {"listening":"ws://host:port","db":path} once ready')
     .addHelpText(
       "after",
@@ -93,7 +107,13 @@ export function registerBus(program: Command): void {
         : await openSqlite(config.db, { backgroundCheckpoint: {} });
       const store = await MessageStore.open({ database: db });
       const audit = await AuditLog.open({ database: db });
-      const broker = new Broker({ store, audit, tokens: config.tokens, hmacSecret: config.hmacSecret });
+      const broker = new Broker({
+        store,
+        audit,
+        tokens: config.tokens,
+        hmacSecret: config.hmacSecret,
+        ackedRetentionMs: config.ackedRetentionMs,
+      });
       const address = await broker.listen({ host: config.host, port: config.port });
       const url = `ws://${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`;
       const shown = config.db.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
