@@ -180,7 +180,10 @@ export class BusClient {
       const ws = this.#ws;
       if (ws === undefined || ws.readyState !== ws.OPEN) {
         // Registered but closing: let the close event land, then wait for the next registration.
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise<void>((resolve) => {
+          if (ws === undefined || ws.readyState === ws.CLOSED) setImmediate(resolve);
+          else ws.once("close", () => resolve());
+        });
         continue;
       }
       corkUntilNextTick(ws);
