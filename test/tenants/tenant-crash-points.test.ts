@@ -13,23 +13,19 @@ const built = fileURLToPath(new URL("../../dist/tenants/tenant-store.js", import
 const ada = TenantKey.user("acme", "ada");
 const ACKS = 3;
 
-/** Runs the child until the PUT of an object matching `point` was stored, then kills it with SIGKILL. */
-async function killAfterUpload(
-  objectsRoot: string,
-  cacheRoot: string,
-  durability: string,
-  point: string,
-): Promise<{ acked: number[]; stopped: string }> {
-  const proc = spawn(process.execPath, [child, objectsRoot, cacheRoot, durability, point, String(ACKS)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+/**
+ * Runs the child `script` with `args`, collecting the ids of its "ack <id>" lines, until it
+ * prints a line "<until> <value>"; then kills it with SIGKILL. Returns the acks and that value.
+ */
+async function killAt(script: string, args: string[], until: string): Promise<{ acked: number[]; value: string }> {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const acked: number[] = [];
   let stderr = "";
   proc.stderr?.on("data", (d) => {
     stderr += d;
   });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.once("exit", (_code, signal) => resolve(signal)));
-  const stopped = await new Promise<string>((resolve, reject) => {
+  const value = await new Promise<string>((resolve, reject) => {
     let buffer = "";
     proc.stdout?.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -37,14 +33,25 @@ async function killAfterUpload(
         const [kind, value] = buffer.slice(0, nl).split(" ");
         buffer = buffer.slice(nl + 1);
         if (kind === "ack") acked.push(Number(value));
-        else if (kind === "stopped") resolve(value as string);
+        else if (kind === until) resolve(value ?? "");
       }
     });
-    void exited.then(() => reject(new Error(`child exited before stopping at ${point}: ${stderr}`)));
+    void exited.then(() => reject(new Error(`child exited before printing "${until}": ${stderr}`)));
   });
   proc.kill("SIGKILL");
   expect(await exited).toBe("SIGKILL");
-  return { acked, stopped };
+  return { acked, value };
+}
+
+/** Runs the upload child until the PUT of an object matching `point` was stored, then kills it with SIGKILL. */
+async function killAfterUpload(
+  objectsRoot: string,
+  cacheRoot: string,
+  durability: string,
+  point: string,
+): Promise<{ acked: number[]; stopped: string }> {
+  const { acked, value } = await killAt(child, [objectsRoot, cacheRoot, durability, point, String(ACKS)], "stopped");
+  return { acked, stopped: value };
 }
 
 async function ids(store: TenantStore): Promise<number[]> {
@@ -102,32 +109,7 @@ describe.runIf(existsSync(built))("kill -9 while a new tenant's first writes are
       const dir = join(root, durability);
       const objectsRoot = join(dir, "objects");
       const cacheRoot = join(dir, "cache");
-      const proc = spawn(process.execPath, [firstWrites, objectsRoot, cacheRoot, durability], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      const acked: number[] = [];
-      let stderr = "";
-      proc.stderr?.on("data", (d) => {
-        stderr += d;
-      });
-      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-        proc.once("exit", (_code, signal) => resolve(signal)),
-      );
-      await new Promise<void>((resolve, reject) => {
-        let buffer = "";
-        proc.stdout?.on("data", (chunk: Buffer) => {
-          buffer += chunk.toString();
-          for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-            const [kind, value] = buffer.slice(0, nl).split(" ");
-            buffer = buffer.slice(nl + 1);
-            if (kind === "ack") acked.push(Number(value));
-            else if (kind === "committed") resolve();
-          }
-        });
-        void exited.then(() => reject(new Error(`child exited before both writes committed: ${stderr}`)));
-      });
-      proc.kill("SIGKILL");
-      expect(await exited).toBe("SIGKILL");
+      const { acked } = await killAt(firstWrites, [objectsRoot, cacheRoot, durability], "committed");
       const objects = new FileObjectStore({ root: objectsRoot });
       const restarted = await TenantStore.open({ objectStore: objects, cacheRoot });
       await restarted.recovered();
