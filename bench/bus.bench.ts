@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
@@ -15,6 +16,7 @@ import { AuditLog } from "../src/bus/audit-log.js";
 import { blake3Hex } from "../src/bus/blake3-hex.js";
 import { Broker } from "../src/bus/broker.js";
 import { MessageStore } from "../src/bus/message-store.js";
+import { ManualClock } from "../src/clock.js";
 import { type Database, openSqlite, type SqlParams } from "../src/sql/index.js";
 import { buildBaseline } from "./baseline-build.js";
 import { type BenchCase, runSuite } from "./harness.js";
@@ -175,6 +177,105 @@ async function storeCases(dir: string): Promise<CaseSet> {
     await db.close();
   };
   return { cases, close };
+}
+
+/** Acked rows in each table before the retention cases start: a broker that never pruned. */
+const PREFILLED = 50_000;
+
+/** A store over a file holding {@link PREFILLED} acked messages with random ids (as peers send them). */
+async function prefilledStore(path: string, clock: ManualClock): Promise<{ db: Database; store: MessageStore }> {
+  const db = await openSqlite(path);
+  const store = await MessageStore.open({ database: db, clock });
+  await store.register({ name: "bob" });
+  for (let done = 0; done < PREFILLED; done += 1000) {
+    const ids = Array.from({ length: 1000 }, () => randomUUID());
+    await store.enqueueMany(ids.map((id) => ({ id, from: "alice", to: "bob", envelope: ENVELOPE, delivered: true })));
+    await store.ackFor("bob", ids);
+  }
+  return { db, store };
+}
+
+/**
+ * The batched store cycle over a table that already holds 50,000 acked rows: without pruning
+ * (the table keeps growing) and with the prune deleting each batch once it is acked (the
+ * retention window passed; the delete is part of the measured cycle).
+ */
+async function retentionCases(dir: string): Promise<CaseSet> {
+  const clock = new ManualClock(Date.now());
+  const grown = await prefilledStore(join(dir, "grown.db"), clock);
+  const pruned = await prefilledStore(join(dir, "pruned.db"), clock);
+  const rawPath = join(dir, "raw-pruned.db");
+  await (await prefilledStore(rawPath, clock)).db.close();
+  clock.advance(1);
+  while ((await pruned.store.pruneAcked(0)) > 0);
+  const raw = new BetterSqlite3(rawPath);
+  raw.pragma("journal_mode = WAL");
+  raw.pragma("synchronous = NORMAL");
+  raw.exec("DELETE FROM bus_messages");
+  const marks = placeholders(BATCH);
+  const peer = raw.prepare("SELECT name FROM bus_peers WHERE name IN (?)");
+  const dup = raw.prepare(`SELECT id FROM bus_messages WHERE id IN (${marks})`);
+  const seq = raw.prepare(
+    "INSERT INTO bus_sender_seq (sender, next) VALUES (@s, @n) ON CONFLICT (sender) DO UPDATE SET next = next + @n RETURNING next - @n AS first",
+  );
+  const insert = raw.prepare(
+    `INSERT INTO bus_messages (id, sender, recipient, envelope, seq, ts, delivered, attempts) VALUES ${Array.from({ length: BATCH }, () => "(?, ?, ?, ?, ?, ?, 1, 1)").join(", ")} ON CONFLICT (id) DO NOTHING`,
+  );
+  const ack = raw.prepare(
+    `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = ? WHERE id IN (${marks}) AND recipient = ? AND acked <> 1`,
+  );
+  const prune = raw.prepare(
+    "DELETE FROM bus_messages WHERE id IN (SELECT id FROM bus_messages WHERE acked_at < ? ORDER BY acked_at LIMIT 1000)",
+  );
+  const rawCycle = raw.transaction((ids: string[]) => {
+    peer.all("bob");
+    dup.all(...ids);
+    const { first } = seq.get({ s: "alice", n: BATCH }) as { first: number };
+    insert.run(...ids.flatMap((id, k) => [id, "alice", "bob", ENVELOPE, first + k, clock.now()]));
+  });
+  // The broker's shape: delivered on store (a live recipient), then one ack per batch.
+  const cycle = async (store: MessageStore, prune: boolean) => {
+    const ids = Array.from({ length: BATCH }, () => randomUUID());
+    await store.enqueueMany(ids.map((id) => ({ id, from: "alice", to: "bob", envelope: ENVELOPE, delivered: true })));
+    await store.ackFor("bob", ids);
+    clock.advance(1);
+    if (prune) await store.pruneAcked(0);
+  };
+  const group = `store cycle over ${PREFILLED.toLocaleString("en")} acked rows, batches of ${BATCH}`;
+  const cases: BenchCase[] = [
+    { group, name: "MessageStore, no pruning", role: "ours", batch: BATCH, fn: () => cycle(grown.store, false) },
+    {
+      group,
+      name: "MessageStore, pruned (retention passed)",
+      role: "ours",
+      batch: BATCH,
+      vs: "MessageStore, no pruning",
+      fn: () => cycle(pruned.store, true),
+    },
+    {
+      group,
+      name: "raw better-sqlite3, same statements, pruned",
+      role: "raw",
+      batch: BATCH,
+      fn: () => {
+        const ids = Array.from({ length: BATCH }, () => randomUUID());
+        rawCycle(ids);
+        ack.run(clock.now(), ...ids, "bob");
+        clock.advance(1);
+        prune.run(clock.now());
+      },
+    },
+  ];
+  const close = async () => {
+    raw.close();
+    await grown.db.close();
+    await pruned.db.close();
+  };
+  return { cases, close };
+}
+
+function placeholders(n: number): string {
+  return Array.from({ length: n }, () => "?").join(", ");
 }
 
 async function auditCases(dir: string): Promise<CaseSet> {
@@ -568,6 +669,16 @@ async function brokerSection(dir: string): Promise<void> {
 export default async function busBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "storeroom-bus-bench-"));
   try {
+    if (process.env.BUS_ONLY === "retention") {
+      const set = await retentionCases(dir);
+      try {
+        await runSuite("bus-retention", set.cases);
+      } finally {
+        await set.close();
+      }
+      console.log(`load average at the end: ${loadavg()[0]?.toFixed(1)} (1 min)`);
+      return;
+    }
     if (process.env.BUS_ONLY !== "broker") {
       const sets = [await storeCases(dir), await auditCases(dir)];
       try {
