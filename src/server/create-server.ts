@@ -265,6 +265,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     outboxLagMs: async () => (await parts.dispatcher.lag()).oldestAgeMs,
     sseStreams: () => streams.size,
     busPeers: () => buses.connectedPeerCount(),
+    busAckedPruned: () => buses.prunedAcked(),
     ...(cluster === undefined ? {} : { cluster: () => (cluster as Cluster).readings() }),
   });
   const history = new MetricsHistory({

@@ -63,6 +63,8 @@ export class OrgBuses {
   readonly #options: OrgBusesOptions;
   readonly #buses = new Map<string, Promise<OrgBus>>();
   readonly #open = new Map<string, OrgBus>();
+  /** Rows pruned by brokers closed since (their counters go with them). */
+  #prunedByClosed = 0;
   #closed = false;
 
   constructor(options: OrgBusesOptions) {
@@ -97,6 +99,13 @@ export class OrgBuses {
   connectedPeerCount(): number {
     let n = 0;
     for (const bus of this.#open.values()) n += bus.broker.connectedPeers().length;
+    return n;
+  }
+
+  /** Acked messages pruned after their retention window by every org broker of this process, closed ones included. */
+  prunedAcked(): number {
+    let n = this.#prunedByClosed;
+    for (const bus of this.#open.values()) n += bus.broker.prunedAcked;
     return n;
   }
 
@@ -142,6 +151,7 @@ export class OrgBuses {
     const opened = await bus.catch(() => undefined);
     if (opened === undefined) return;
     await opened.broker.close();
+    this.#prunedByClosed += opened.broker.prunedAcked;
     await opened.store.close();
     await opened.audit.close();
     await opened.db.close();
@@ -214,6 +224,7 @@ export class OrgBuses {
         authenticate: (token) => token.length > 0,
         authorizeRegistration: (name, context) => authorizeRegistration(orgId, name, context),
         onError,
+        clock,
       });
       return { db, store, audit, broker };
     } catch (err) {

@@ -14,6 +14,8 @@ export interface MetricSources {
   sseStreams?: () => number;
   /** WebSocket peers connected to the bus right now, over every org broker of this process. */
   busPeers?: () => number;
+  /** Acked bus messages deleted after their retention window, over every org broker of this process since it started. */
+  busAckedPruned?: () => number;
   /** Several nodes on one control database: leases held here, forwarding and lease counters, membership. */
   cluster?: () => ClusterReadings;
   /** Tenant replication: cumulative counters, current lag and the durability mode. */
@@ -259,6 +261,17 @@ export class ServerMetrics {
         },
       });
     }
+    new Counter({
+      name: "storeroom_bus_acked_pruned_total",
+      help: "Acked bus messages deleted once their duplicate-detection window passed (every org broker of this process).",
+      registers,
+      collect() {
+        const read = sources().busAckedPruned;
+        if (!read) return;
+        this.reset();
+        this.inc(read());
+      },
+    });
     scrapeGauge(
       "storeroom_bus_peers",
       "WebSocket peers connected to the bus right now (every org broker of this process).",

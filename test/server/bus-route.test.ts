@@ -1,6 +1,8 @@
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { BusClient } from "../../src/bus/index.js";
+import { ManualScheduler } from "../../src/clock.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
@@ -147,6 +149,33 @@ describe("bus peer names bound to the caller's identity", async () => {
     (await TestPeer.connect(wsUrl, auth(tokens.bob), "bob-laptop", secret)).close();
     const gone = await fetch(`${base}/v1/bus/names/nobody`, { method: "DELETE", headers: auth(tokens.acmeAdmin) });
     expect(gone.status).toBe(404);
+  });
+
+  it("prunes acked messages once their hour of duplicate detection passed, counted in /metrics", async () => {
+    const clock = new ManualScheduler(Date.now());
+    const own = await startServer(join(dir, "pruning"), { busHmacSecret: secret, clock });
+    const url = `${(await own.listen()).replace("http", "ws")}/v1/bus`;
+    const pruned = async () =>
+      Number(/^storeroom_bus_acked_pruned_total (\d+)$/m.exec((await own.metrics.render()).text)?.[1]);
+    try {
+      const alice = await TestPeer.connect(url, auth(tokens.acme), "alice", secret);
+      const bob = await TestPeer.connect(url, auth(tokens.ada), "bob", secret);
+      alice.send("bob", { n: 1 }, "p1");
+      alice.send("bob", { n: 2 }, "p2");
+      await bob.waitFor(2);
+      // bob acks on receipt; each poll moves past the hour of duplicate detection and the job's next run.
+      await vi.waitFor(
+        async () => {
+          clock.advance(61 * 60_000);
+          expect(await pruned()).toBe(2);
+        },
+        { timeout: 5000, interval: 20 },
+      );
+      alice.close();
+      bob.close();
+    } finally {
+      await own.close();
+    }
   });
 
   async function undelivered(): Promise<number> {

@@ -168,6 +168,8 @@ describe("console API", async () => {
       await bob.waitFor(1);
       const metrics = await (await call(tokens.acme, "/metrics")).text();
       expect(metrics).toMatch(/^storeroom_bus_peers 2$/m);
+      // Acked within the default hour of duplicate detection: nothing pruned yet.
+      expect(metrics).toMatch(/^storeroom_bus_acked_pruned_total 0$/m);
       const peers = (await (await call(tokens.acmeAdmin, "/v1/bus/peers")).json()) as {
         peers: { name: string; connected: boolean; backlog: number }[];
       };
