@@ -105,6 +105,40 @@ export function describeMessageStorePrune(engine: string, openFresh: OpenFresh):
       expect((await store.pendingFor("b")).map((m) => m.id)).toEqual(["pending"]);
     });
 
+    it("concurrent senders, ackers and pruners: unacked rows stay, each expired ack is deleted exactly once", async () => {
+      const { store, clock } = await fresh();
+      let sending = true;
+      let pruned = 0;
+      const pruner = async () => {
+        while (sending) {
+          const n = await store.pruneAcked(0, { limit: 7 });
+          pruned += n;
+        }
+      };
+      const sender = async (w: number) => {
+        for (let i = 0; i < 30; i++) {
+          await send(store, `w${w}-${i}`);
+          if (i % 3 !== 0) await store.ackFor("b", [`w${w}-${i}`]);
+          clock.advance(1);
+        }
+      };
+      const pruners = [pruner(), pruner()];
+      await Promise.all(Array.from({ length: 6 }, (_, w) => sender(w)));
+      sending = false;
+      await Promise.all(pruners);
+      // The pruners deleted rows while others were being stored and acked.
+      expect(pruned).toBeGreaterThan(0);
+      clock.advance(1);
+      for (let n = await store.pruneAcked(0); n > 0; n = await store.pruneAcked(0)) pruned += n;
+      expect(pruned).toBe(6 * 20);
+      const pending = (await store.pendingFor("b")).map((m) => m.id).sort();
+      const unacked = Array.from({ length: 6 }, (_, w) =>
+        Array.from({ length: 10 }, (_, k) => `w${w}-${k * 3}`),
+      ).flat();
+      expect(pending).toEqual(unacked.sort());
+      expect(await store.recent(1000)).toHaveLength(60);
+    });
+
     it("property: a prune deletes exactly the rows acked before now minus the window", async () => {
       await fc.assert(
         fc.asyncProperty(
