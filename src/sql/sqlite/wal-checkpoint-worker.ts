@@ -24,11 +24,12 @@ type Reply =
   | { readonly error: string; readonly code: unknown; readonly errcode: unknown };
 
 /**
- * Longest wait of a RESTART checkpoint for the write lock and for readers to leave the WAL. It
- * holds the write lock while it waits for readers, so waiting as long as a writer's busy timeout
- * would make writers time out behind it; a RESTART that gives up is tried again next time.
+ * A RESTART checkpoint holds the write lock while it waits for readers to leave the WAL; waiting
+ * as long as a writer's busy timeout would make writers time out behind it. It waits at most
+ * this fraction of the busy timeout (and gives up, to be tried again next time); writers then
+ * wait at most that plus the copy.
  */
-const RESTART_WAIT_MS = 50;
+const RESTART_WAIT_FRACTION = 0.2;
 
 // The thread's code: CommonJS, driver-agnostic (both drivers open with `new X(path)` and run
 // `prepare(sql).get()`). It writes nothing but checkpoints, so it never blocks our writer in
@@ -51,7 +52,7 @@ parentPort.on("message", (mode) => {
   Atomics.store(flag, 0, 1);
   const restart = mode === "RESTART";
   try {
-    if (restart) db.exec("PRAGMA busy_timeout = " + Math.min(workerData.restartWaitMs, workerData.busyTimeoutMs));
+    if (restart) db.exec("PRAGMA busy_timeout = " + workerData.restartWaitMs);
     parentPort.postMessage(db.prepare("PRAGMA wal_checkpoint(" + mode + ")").get());
   } catch (err) {
     parentPort.postMessage({ error: String(err && err.message), code: err && err.code, errcode: err && err.errcode });
@@ -77,7 +78,11 @@ export class WalCheckpointWorker {
   constructor(options: WalCheckpointWorkerOptions) {
     this.#worker = new Worker(THREAD_SOURCE, {
       eval: true,
-      workerData: { ...options, restartWaitMs: RESTART_WAIT_MS, flag: this.#flag.buffer },
+      workerData: {
+        ...options,
+        restartWaitMs: Math.floor(options.busyTimeoutMs * RESTART_WAIT_FRACTION),
+        flag: this.#flag.buffer,
+      },
     });
     // Idle, the thread must not keep the process alive (a forgotten close()); while a request
     // or close() waits for it, it must, or Node would exit under a pending top-level await.
