@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { openPostgres } from "../../src/sql/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
-import { eventually, RawPeer, type RunningBroker, startBrokerOn } from "./bus-fixtures.js";
+import { carolAwayBobAndAlice, eventually, type RunningBroker, startBrokerOn } from "./bus-fixtures.js";
 
 describe.runIf(hasPostgres)("postgres: Broker", () => {
   const pg = useFreshPostgresDatabase();
@@ -19,14 +19,7 @@ describe.runIf(hasPostgres)("postgres: Broker", () => {
 
   it("routes direct, duplicate and broadcast messages in batched transactions and acks them", async () => {
     const b = await broker();
-    const carol = await RawPeer.register(b.url, "carol");
-    await carol.close();
-    const bob = await RawPeer.register(b.url, "bob");
-    const alice = await RawPeer.register(b.url, "alice");
-    cleanup.push(
-      () => bob.close(),
-      () => alice.close(),
-    );
+    const { bob, alice } = await carolAwayBobAndAlice(b.url, cleanup);
     for (let i = 0; i < 30; i++) alice.sendMessage("alice", "bob", `m${i}`, { i });
     alice.sendMessage("alice", "bob", "m0", { again: true });
     alice.sendMessage("alice", "ghost", "lost");

@@ -6,7 +6,7 @@ import { ManualScheduler } from "../../src/clock.js";
 import { type Database, openPostgres, openSqlite } from "../../src/sql/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
 import { useTempDir } from "../support/temp-dir.js";
-import { dbPath, eventually, RawPeer, SECRET, startBrokerOn, TOKEN } from "./bus-fixtures.js";
+import { carolAwayBobAndAlice, dbPath, eventually, SECRET, startBrokerOn, TOKEN } from "./bus-fixtures.js";
 
 const dir = useTempDir("storeroom-broker-prune-");
 
@@ -21,14 +21,7 @@ function describePrune(engine: string, openDb: () => Promise<Database>): void {
       const clock = new ManualScheduler(1_000_000);
       const b = await startBrokerOn(await openDb(), { ackedRetentionMs: 10_000, pruneIntervalMs: 1_000, clock }, clock);
       cleanup.push(() => b.stop());
-      const carol = await RawPeer.register(b.url, "carol");
-      await carol.close();
-      const bob = await RawPeer.register(b.url, "bob");
-      const alice = await RawPeer.register(b.url, "alice");
-      cleanup.push(
-        () => bob.close(),
-        () => alice.close(),
-      );
+      const { bob, alice } = await carolAwayBobAndAlice(b.url, cleanup);
       const ack = (id: string) => bob.send(`{"protocol_version":"v1","type":"ack","id":"${id}"}`);
       const delivered = (id: string) => bob.waitFor((f) => f.type === "deliver" && f.deliveryKey === id);
 

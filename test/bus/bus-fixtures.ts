@@ -66,6 +66,25 @@ export function dbPath(dir: string, name: string): string {
   return join(dir, `${name}-${Math.random().toString(36).slice(2)}.db`);
 }
 
+/**
+ * Registers "carol" (then disconnects her, so messages to her queue), "bob" and "alice" on the
+ * broker at `url`; `cleanup` gets the two open peers' closes.
+ */
+export async function carolAwayBobAndAlice(
+  url: string,
+  cleanup: (() => Promise<void>)[],
+): Promise<{ bob: RawPeer; alice: RawPeer }> {
+  const carol = await RawPeer.register(url, "carol");
+  await carol.close();
+  const bob = await RawPeer.register(url, "bob");
+  const alice = await RawPeer.register(url, "alice");
+  cleanup.push(
+    () => bob.close(),
+    () => alice.close(),
+  );
+  return { bob, alice };
+}
+
 /** A hand-driven WebSocket peer that records every frame and the close code. */
 export class RawPeer {
   readonly ws: WebSocket;

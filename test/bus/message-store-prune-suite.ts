@@ -1,26 +1,20 @@
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MessageStore } from "../../src/bus/message-store.js";
 import { ManualClock } from "../../src/clock.js";
-import type { Database } from "../../src/sql/index.js";
 import { migrateBusBefore } from "./bus-fixtures.js";
-import type { OpenFresh } from "./message-store-suite.js";
+import { type OpenFresh, useFreshStores } from "./message-store-suite.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 /** Retention of acked messages (`pruneAcked`), run once per engine. */
 export function describeMessageStorePrune(engine: string, openFresh: OpenFresh): void {
   describe(`${engine}: MessageStore.pruneAcked`, () => {
-    const open: Database[] = [];
-    afterEach(async () => {
-      for (const db of open.splice(0)) await db.close();
-    });
+    const stores = useFreshStores(openFresh);
     async function fresh(clock = new ManualClock(1_000)) {
-      const db = await openFresh();
-      open.push(db);
-      const store = await MessageStore.open({ database: db, clock });
-      for (const name of ["a", "b"]) await store.register({ name });
-      return { db, clock, store };
+      const opened = await stores.fresh(clock);
+      for (const name of ["a", "b"]) await opened.store.register({ name });
+      return opened;
     }
     const send = (store: MessageStore, id: string) => store.enqueue({ id, from: "a", to: "b", envelope: bytes(id) });
 
@@ -85,8 +79,7 @@ export function describeMessageStorePrune(engine: string, openFresh: OpenFresh):
     });
 
     it("a table written before ack times were stored: acked rows count as acked when sent, and are pruned", async () => {
-      const db = await openFresh();
-      open.push(db);
+      const db = await stores.freshDatabase();
       await migrateBusBefore(db, "bus/006");
       const clock = new ManualClock(1_000);
       const old = await MessageStore.open({ database: db, migrate: false, clock });

@@ -8,20 +8,38 @@ import { type Database, tableExists } from "../../src/sql/index.js";
 /** Opens a fresh, empty database for one test. */
 export type OpenFresh = () => Promise<Database>;
 
+/**
+ * For a suite (call it inside the suite's `describe`): `fresh(clock)` opens a MessageStore on a
+ * database from `openFresh`, `freshDatabase()` the bare database; both are closed after each test.
+ */
+export function useFreshStores(openFresh: OpenFresh): {
+  fresh(clock?: ManualClock): Promise<{ db: Database; clock: ManualClock; store: MessageStore }>;
+  freshDatabase(): Promise<Database>;
+} {
+  const open: Database[] = [];
+  afterEach(async () => {
+    for (const db of open.splice(0)) await db.close();
+  });
+  const freshDatabase = async () => {
+    const db = await openFresh();
+    open.push(db);
+    return db;
+  };
+  return {
+    freshDatabase,
+    async fresh(clock = new ManualClock(1_000)) {
+      const db = await freshDatabase();
+      return { db, clock, store: await MessageStore.open({ database: db, clock }) };
+    },
+  };
+}
+
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 /** The MessageStore contract, run once per engine. */
 export function describeMessageStore(engine: string, openFresh: OpenFresh): void {
   describe(`${engine}: MessageStore`, () => {
-    const open: Database[] = [];
-    afterEach(async () => {
-      for (const db of open.splice(0)) await db.close();
-    });
-    async function fresh(clock = new ManualClock(1_000)) {
-      const db = await openFresh();
-      open.push(db);
-      return { db, clock, store: await MessageStore.open({ database: db, clock }) };
-    }
+    const { fresh, freshDatabase } = useFreshStores(openFresh);
 
     it("register is idempotent and keeps the first-seen time", async () => {
       const { store, clock } = await fresh();
@@ -261,8 +279,7 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
     });
 
     it("open with migrate: false does not migrate; the default does", async () => {
-      const db = await openFresh();
-      open.push(db);
+      const db = await freshDatabase();
       await MessageStore.open({ database: db, migrate: false });
       expect(await tableExists(db, "bus_messages")).toBe(false);
       await MessageStore.open({ database: db });
