@@ -86,18 +86,19 @@ export class StateStore extends EntryOperations {
       intervalMs: log.logged ? config.changePollIntervalMs : 0,
       clock: config.clock,
       onError: config.onListenerError,
-      run: () => feed.follow(),
+      run: () => this.#untilClosed(() => feed.follow()),
     });
     this.#purge = new BackgroundJob({
       name: "state purge",
       intervalMs: config.purgeIntervalMs,
       clock: config.clock,
       onError: config.onListenerError,
-      run: async () => {
-        const purged = await super.purgeExpired();
-        await this.pruneChanges();
-        return purged;
-      },
+      run: () =>
+        this.#untilClosed(async () => {
+          const purged = await super.purgeExpired();
+          await this.pruneChanges();
+          return purged;
+        }),
     });
     this.#db = db;
     this.#ownsDb = ownsDb;
@@ -354,6 +355,16 @@ export class StateStore extends EntryOperations {
     await this.#hub.closeAll();
     for (const ws of [...this.#workspaces.values()]) await ws.close();
     if (this.#ownsDb) await this.#db.close();
+  }
+
+  /** Runs a background job's work (a count); a run that close() overtook ends quietly (0) instead of reporting ClosedError. */
+  async #untilClosed(work: () => Promise<number>): Promise<number> {
+    try {
+      return await work();
+    } catch (err) {
+      if (this.#closed && err instanceof ClosedError) return 0;
+      throw err;
+    }
   }
 
   protected executor(op: string): Executor {

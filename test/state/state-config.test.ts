@@ -54,6 +54,23 @@ describe("StateStore config validation and normalisation", () => {
     expect(clock.pending).toBe(0);
   });
 
+  it("a background purge or follow under way when close() begins ends quietly: no ClosedError reaches onListenerError", async () => {
+    const clock = new ManualScheduler(0);
+    const errors: unknown[] = [];
+    const store = await StateStore.open({
+      databasePath: ":memory:",
+      purgeIntervalMs: 1_000,
+      changePollIntervalMs: 1_000,
+      clock,
+      onListenerError: (err) => errors.push(err),
+    });
+    await store.setWithTtl("g", "k", "v", 1);
+    // Both timers fire; their runs start, and close() begins before they reach the database.
+    clock.advance(1_000);
+    await store.close();
+    expect(errors).toEqual([]);
+  });
+
   it("migrate: false leaves the database untouched; the default migrates", async () => {
     const db = await openSqlite(":memory:");
     const bare = await StateStore.open({ database: db, migrate: false });
