@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { scratchPostgres } from "./scratch-postgres.js";
+import { type ServeChild, startServeChild } from "./serve-child.js";
 
 /**
  * bench/cluster: `storeroom serve` nodes on one PostgreSQL control database and one
@@ -66,19 +67,13 @@ async function load(url: string, method: "GET" | "PUT", tenants: string[], conns
   return JSON.parse(out) as Load;
 }
 
-interface Node {
-  url: string;
-  child: ChildProcess;
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
 async function startNode(
   root: string,
   name: string,
   database: string,
   objects: string,
   leaseMs: number,
-): Promise<Node> {
+): Promise<ServeChild> {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -90,37 +85,10 @@ async function startNode(
       ],
     }),
   );
-  const child = spawn(
-    process.execPath,
-    [cli, "serve", "--json", "--port", "0", "--data", dir, "--database", database, "--objects", objects],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, STOREROOM_LEASE_MS: String(leaseMs), STOREROOM_BUS_HMAC_SECRET: busSecret },
-    },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
+  return startServeChild(cli, ["--data", dir, "--database", database, "--objects", objects], {
+    STOREROOM_LEASE_MS: String(leaseMs),
+    STOREROOM_BUS_HMAC_SECRET: busSecret,
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      buffer += c.toString();
-      for (const line of buffer.split("\n")) {
-        if (line.includes('"listening"')) resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    void exited.then(() => reject(new Error(`serve exited before listening: ${stderr}`)));
-  });
-  return {
-    url,
-    child,
-    async stop(signal = "SIGTERM") {
-      child.kill(signal);
-      await exited;
-    },
-  };
 }
 
 async function put(url: string, token: string): Promise<number> {
@@ -181,7 +149,7 @@ export default async function clusterBench(): Promise<Record<string, unknown> | 
     runs[k] ??= [];
     runs[k].push(r);
   };
-  const nodes: Node[] = [];
+  const nodes: ServeChild[] = [];
   try {
     const a = await startNode(root, "a", db.url, objects, 15_000);
     nodes.push(a);
@@ -217,14 +185,14 @@ export default async function clusterBench(): Promise<Record<string, unknown> | 
     for (const n of nodes.splice(0)) await n.stop();
 
     // Three nodes, owners by thirds (the stopped nodes released their leases).
-    const three: Node[] = [];
+    const three: ServeChild[] = [];
     for (const name of ["r0", "r1", "r2"]) {
       const n = await startNode(root, name, db.url, objects, 15_000);
       nodes.push(n);
       three.push(n);
     }
     for (const [i, t] of tokens.entries())
-      for (let tries = 0; (await put((three[i % 3] as Node).url, t)) !== 204; tries++)
+      for (let tries = 0; (await put((three[i % 3] as ServeChild).url, t)) !== 204; tries++)
         if (tries > 500) throw new Error("warm-up of three nodes");
     const ownedByFirst = tokens.filter((_, i) => i % 3 === 0);
     const share = (i: number) => Math.floor(connections / 3) + (i < connections % 3 ? 1 : 0);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
 import { createServer } from "../src/server/index.js";
+import { startServeChild } from "./serve-child.js";
 
 /**
  * bench/serve: HTTP throughput and latency of `storeroom serve` on loopback. The server runs
@@ -51,40 +52,6 @@ async function load(name: string, url: string, requests: object[]): Promise<Load
   });
   const r = JSON.parse(out) as { rps: number; p50: number; p99: number; non2xx: number; errors: number };
   return { name, requestsPerSec: r.rps, latencyP50Ms: r.p50, latencyP99Ms: r.p99, non2xx: r.non2xx, errors: r.errors };
-}
-
-interface ServeChild {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `node <cli> serve --json --port 0 ...args` and waits for its "listening" line. */
-async function startServeChild(cli: string, args: string[]): Promise<ServeChild> {
-  const child = spawn(process.execPath, [cli, "serve", "--json", "--port", "0", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = "";
-    child.stdout.on("data", (c: Buffer) => {
-      buffer += c.toString();
-      for (const line of buffer.split("\n")) {
-        if (line.includes('"listening"')) resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    void exited.then(() => reject(new Error(`serve exited before listening: ${stderr}`)));
-  });
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
 }
 
 /** The upper bound (seconds) of the histogram bucket holding the q-quantile of `name` for `label`. */
