@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { runLoad } from "./autocannon-load.js";
 import { scratchPostgres } from "./scratch-postgres.js";
 import { type ServeChild, startServeChild } from "./serve-child.js";
 
@@ -31,15 +31,6 @@ const operator = "bench-operator-token-xxxxxxxxxxxxxxxx";
 const tokens = Array.from({ length: tenantCount }, (_, i) => `bench-cluster-token-${String(i).padStart(4, "0")}-xxxx`);
 const busSecret = "bench-cluster-bus-secret-".padEnd(48, "x");
 
-const loadScript = `
-const autocannon = require("autocannon");
-const spec = JSON.parse(process.argv[1]);
-autocannon({ url: spec.url, connections: spec.connections, duration: spec.seconds, requests: spec.requests }, (err, r) => {
-  if (err) { console.error(err); process.exit(2); }
-  process.stdout.write(JSON.stringify({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors }));
-});
-`;
-
 interface Load {
   rps: number;
   p50: number;
@@ -55,16 +46,8 @@ async function load(url: string, method: "GET" | "PUT", tenants: string[], conns
     headers: { authorization: `Bearer ${t}` },
     ...(method === "PUT" ? { body: "value-0123456789" } : {}),
   }));
-  const spec = JSON.stringify({ url, connections: conns, seconds, requests });
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", loadScript, spec], { stdio: ["ignore", "pipe", "inherit"] });
-    let text = "";
-    child.stdout.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`autocannon exited ${code}`))));
-  });
-  return JSON.parse(out) as Load;
+  const r = await runLoad({ url, connections: conns, seconds, requests });
+  return { rps: r.rps, p50: r.p50, p99: r.p99, bad: r.non2xx + r.errors };
 }
 
 async function startNode(

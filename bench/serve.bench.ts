@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
 import { createServer } from "../src/server/index.js";
+import { runLoad } from "./autocannon-load.js";
 import { startServeChild } from "./serve-child.js";
 
 /**
@@ -29,28 +29,9 @@ interface LoadResult {
   errors: number;
 }
 
-// The load generator: autocannon cycling through one request per tenant on every connection.
-const loadScript = `
-const autocannon = require("autocannon");
-const spec = JSON.parse(process.argv[1]);
-autocannon({ url: spec.url, connections: spec.connections, duration: spec.seconds, requests: spec.requests }, (err, r) => {
-  if (err) { console.error(err); process.exit(2); }
-  process.stdout.write(JSON.stringify({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors }));
-});
-`;
-
 async function load(name: string, url: string, requests: object[]): Promise<LoadResult> {
   const seconds = Math.max(1, Math.round(Number(process.env.BENCH_TIME_MS ?? 8000) / 1000));
-  const spec = JSON.stringify({ url, connections, seconds, requests });
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", loadScript, spec], { stdio: ["ignore", "pipe", "inherit"] });
-    let text = "";
-    child.stdout.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`autocannon exited ${code}`))));
-  });
-  const r = JSON.parse(out) as { rps: number; p50: number; p99: number; non2xx: number; errors: number };
+  const r = await runLoad({ url, connections, seconds, requests });
   return { name, requestsPerSec: r.rps, latencyP50Ms: r.p50, latencyP99Ms: r.p99, non2xx: r.non2xx, errors: r.errors };
 }
 
