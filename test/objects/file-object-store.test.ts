@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import { existsSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
+import { syncBuiltinESMExports } from "node:module";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +40,37 @@ async function text(store: FileObjectStore, key: string): Promise<string | null>
 
 function sha256(s: string | Buffer): string {
   return createHash("sha256").update(s).digest("hex");
+}
+
+/**
+ * Resolves once a writer of this process tried `times` times to take `lockFile` and found it
+ * taken (it fails at once if `finished()` turns true first): proof that the writer is waiting on
+ * that lock, not merely not done yet. The real `symlink` runs unchanged; the wrapper only counts
+ * its EEXIST refusals (key locks are symbolic links).
+ */
+async function lockRefusals(lockFile: string, times: number, finished: () => boolean): Promise<void> {
+  const real = fs.promises.symlink;
+  let refused = 0;
+  fs.promises.symlink = async (...args: Parameters<typeof real>) => {
+    try {
+      return await real(...args);
+    } catch (err) {
+      if (args[1] === lockFile && (err as NodeJS.ErrnoException).code === "EEXIST") refused += 1;
+      throw err;
+    }
+  };
+  syncBuiltinESMExports();
+  try {
+    const deadline = Date.now() + 10_000;
+    while (refused < times) {
+      if (finished()) throw new Error(`the writer went through a lock it found taken ${refused} times`);
+      if (Date.now() > deadline) throw new Error(`the writer tried the lock ${refused} times, not ${times}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    fs.promises.symlink = real;
+    syncBuiltinESMExports();
+  }
 }
 
 describe("FileObjectStore", () => {
@@ -172,10 +205,11 @@ describe("FileObjectStore", () => {
     const lockFile = join(root, "locks", `${sha256("k")}.lock`);
     writeFileSync(lockFile, "other process");
     let done = false;
+    const waiting = lockRefusals(lockFile, 3, () => done);
     const pending = store.put("k", "v1").then(() => {
       done = true;
     });
-    await new Promise((r) => setTimeout(r, 150));
+    await waiting;
     expect(done).toBe(false);
     expect(await text(store, "k")).toBe("v0");
     const old = (Date.now() - 10_000) / 1000;
@@ -196,10 +230,11 @@ describe("FileObjectStore", () => {
     await new Promise((resolve) => gone.once("exit", resolve));
     symlinkSync(`${process.ppid} ${hostname()} ${namespace}`, lockFile);
     let done = false;
+    const waiting = lockRefusals(lockFile, 3, () => done);
     const pending = store.put("k", "v1").then(() => {
       done = true;
     });
-    await new Promise((r) => setTimeout(r, 150));
+    await waiting;
     expect(done).toBe(false);
     unlinkSync(lockFile);
     symlinkSync(`${gone.pid} ${hostname()} ${namespace}`, lockFile);
@@ -241,10 +276,11 @@ describe("FileObjectStore", () => {
       );
       await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
       let done = false;
+      const waiting = lockRefusals(lockFile, 3, () => done);
       const pending = store.put("k", "v1").then(() => {
         done = true;
       });
-      await new Promise((r) => setTimeout(r, 200));
+      await waiting;
       expect(done).toBe(false);
       expect(await text(store, "k")).toBe("v0");
       const exited = new Promise((resolve) => holder.once("exit", resolve));
