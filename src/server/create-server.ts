@@ -238,6 +238,8 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     dataDir: config.dataDir,
     hmacSecret: busHmacSecret,
     clock: config.clock,
+    ackedRetentionMs: config.bus.ackedRetentionMs,
+    pruneIntervalMs: config.bus.pruneIntervalMs,
     authorizeRegistration: (orgId, name, context) => {
       const identity = context as RequestIdentity;
       // The broker is the caller's org's, so this holds by construction; checked so a wiring mistake fails closed.

@@ -17,6 +17,9 @@ export interface OrgBusesOptions {
   /** HMAC secret every peer signs envelopes with (>= 32 bytes). */
   hmacSecret: string;
   clock: Clock;
+  /** How long every org broker keeps acked messages, and how often it prunes them (see `BrokerOptions`). */
+  ackedRetentionMs: number;
+  pruneIntervalMs: number;
   onError: (err: unknown) => void;
   /** Whether the caller passed to {@link Broker.handleUpgrade} may register `name` on its org's bus. */
   authorizeRegistration: (orgId: string, name: string, context: unknown) => Promise<boolean>;
@@ -204,7 +207,8 @@ export class OrgBuses {
   }
 
   async #openBus(orgId: string): Promise<OrgBus> {
-    const { database, dataDir, clock, hmacSecret, onError, authorizeRegistration } = this.#options;
+    const { database, dataDir, clock, hmacSecret, onError, authorizeRegistration, ackedRetentionMs, pruneIntervalMs } =
+      this.#options;
     let db: Database;
     if (isPostgresUrl(database)) {
       // Schema names allow [a-z0-9_] only; a digest keeps every org slug (with '-') distinct.
@@ -225,6 +229,8 @@ export class OrgBuses {
         authorizeRegistration: (name, context) => authorizeRegistration(orgId, name, context),
         onError,
         clock,
+        ackedRetentionMs,
+        pruneIntervalMs,
       });
       return { db, store, audit, broker };
     } catch (err) {

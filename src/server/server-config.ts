@@ -97,6 +97,12 @@ export interface ServerOptions {
     dispatchMs?: number;
     pollMs?: number;
   };
+  /**
+   * The org buses (every broker the server opens): an acked message is kept `ackedRetentionMs`
+   * (default 1 hour; `Infinity` keeps it) so a re-sent id is still recognised as a duplicate,
+   * then deleted by a prune job that runs every `pruneIntervalMs` (default 60 s; `0` disables it).
+   */
+  bus?: { ackedRetentionMs?: number; pruneIntervalMs?: number };
   /** Background job intervals in ms (claim sweeper, delete worker, state purge); `0` disables one. Defaults: 5 min, 5 min, 60 s. */
   intervals?: { sweepMs?: number; deleteMs?: number; purgeMs?: number };
   /**
@@ -155,6 +161,7 @@ export interface ResolvedServerOptions {
   readonly uploads: NonNullable<ServerOptions["uploads"]>;
   readonly events: NonNullable<ServerOptions["events"]>;
   readonly intervals: Required<NonNullable<ServerOptions["intervals"]>>;
+  readonly bus: Readonly<Required<NonNullable<ServerOptions["bus"]>>>;
   readonly shutdownGraceMs: number;
   readonly logger: boolean;
   readonly clock: Clock;
@@ -218,6 +225,7 @@ export function resolveServerOptions(config: ServerOptions = {}): ResolvedServer
       deleteMs: checkIntervalMs(config.intervals?.deleteMs, "intervals.deleteMs", op, 5 * 60_000),
       purgeMs: checkIntervalMs(config.intervals?.purgeMs, "intervals.purgeMs", op, 60_000),
     },
+    bus: resolveBus(config.bus),
     shutdownGraceMs,
     logger: config.logger ?? false,
     clock: config.clock ?? systemClock,
@@ -297,6 +305,15 @@ function resolveEvents(events: ServerOptions["events"] = {}): NonNullable<Server
     if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw invalid(`events.${name} must be a positive integer`);
   }
   return { ...events, webhooks: [...new Set(events.webhooks ?? [])] };
+}
+
+function resolveBus(bus: ServerOptions["bus"] = {}): ResolvedServerOptions["bus"] {
+  const ackedRetentionMs = bus.ackedRetentionMs ?? 3_600_000;
+  if (typeof ackedRetentionMs !== "number" || Number.isNaN(ackedRetentionMs) || ackedRetentionMs < 0) {
+    throw invalid(`bus.ackedRetentionMs must be a non-negative number of ms, got ${String(ackedRetentionMs)}`);
+  }
+  const pruneIntervalMs = checkIntervalMs(bus.pruneIntervalMs, "bus.pruneIntervalMs", op, 60_000);
+  return Object.freeze({ ackedRetentionMs, pruneIntervalMs });
 }
 
 function invalid(message: string): InvalidArgumentError {

@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { openSqlite } from "../../src/sql/index.js";
 import { TestPeer } from "../server/bus-peer.js";
 import { startProxiedS3rver } from "../support/s3rver.js";
 import { availableSqliteEngines } from "../support/sqlite-engines.js";
@@ -232,6 +233,67 @@ describe("storeroom serve (built CLI, child process)", () => {
     expect(download.status).toBe(200);
     expect(Buffer.from(await download.arrayBuffer()).equals(file)).toBe(true);
     expect((await stop(b)).code).toBe(0);
+  });
+
+  it("prunes acked messages of every org bus after --acked-retention-ms, never an unacked one", async () => {
+    const data = join(root, "bus-retention");
+    writeTokens(data);
+    for (const [flag, value] of [
+      ["--acked-retention-ms", "soon"],
+      ["--bus-prune-interval-ms", "-1"],
+    ] as const) {
+      const refused = spawnSync(process.execPath, [cli, "serve", "--port", "0", "--data", data, flag, value], {
+        encoding: "utf8",
+      });
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toContain(`${flag} must be a whole number of ms`);
+    }
+    // The retention comes from the environment, the prune interval from a flag.
+    const p = await startServe(["--data", data, "--bus-hmac-secret", busSecret, "--bus-prune-interval-ms", "20"], {
+      STOREROOM_BUS_ACKED_RETENTION_MS: "0",
+    });
+    running.add(p);
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${p.url}/metrics`, { headers: bearer(token.acme) })).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1]);
+    };
+    const ws = `${p.url.replace("http", "ws")}/v1/bus`;
+    (await TestPeer.connect(ws, bearer(token.acme), "carol", busSecret)).close();
+    const alice = await TestPeer.connect(ws, bearer(token.acme), "alice", busSecret);
+    const bob = await TestPeer.connect(ws, bearer(token.ada), "bob", busSecret);
+    await vi.waitFor(async () => expect(await metric("storeroom_bus_peers")).toBe(2));
+    const g1 = await TestPeer.connect(ws, bearer(token.globex), "g1", busSecret);
+    const g2 = await TestPeer.connect(ws, bearer(token.globex), "g2", busSecret);
+    alice.send("carol", { offline: true }, "kept");
+    alice.send("bob", { n: 1 }, "a1");
+    g1.send("g2", { n: 1 }, "g1");
+    await bob.waitFor(1);
+    await g2.waitFor(1);
+    await vi.waitFor(async () => expect(await metric("storeroom_bus_acked_pruned_total")).toBe(2), {
+      timeout: 10_000,
+      interval: 20,
+    });
+    for (const peer of [alice, bob, g1, g2]) peer.close();
+    expect((await stop(p)).code).toBe(0);
+    const rows = async (org: string) => {
+      const db = await openSqlite(join(data, "bus", `${org}.db`));
+      try {
+        return await db.all<{ id: string; acked: number }>("SELECT id, acked FROM bus_messages ORDER BY id");
+      } finally {
+        await db.close();
+      }
+    };
+    expect(await rows("acme")).toEqual([{ id: "kept", acked: 0 }]);
+    expect(await rows("globex")).toEqual([]);
+    // Pruning leaves the audit chain whole.
+    const verified = spawnSync(
+      process.execPath,
+      [cli, "audit", "verify", "--db", join(data, "bus", "acme.db"), "--json"],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(JSON.parse(verified.stdout)).toMatchObject({ intact: true });
   });
 
   it("runs on S3 (s3rver): multipart upload and tenant state survive a restart", async () => {

@@ -178,6 +178,49 @@ describe("bus peer names bound to the caller's identity", async () => {
     }
   });
 
+  it("keeps acked messages for the configured bus.ackedRetentionMs, then prunes them (not the later ones)", async () => {
+    const clock = new ManualScheduler(Date.now());
+    const retentionMs = 20 * 60_000;
+    const own = await startServer(join(dir, "retention"), {
+      busHmacSecret: secret,
+      clock,
+      bus: { ackedRetentionMs: retentionMs },
+    });
+    const base = await own.listen();
+    const url = `${base.replace("http", "ws")}/v1/bus`;
+    const admin = auth(tokens.acmeAdmin);
+    const message = async (id: string) => {
+      const res = await fetch(`${base}/v1/bus/messages/${id}`, { headers: admin });
+      return res.status === 404 ? undefined : ((await res.json()) as { acked: boolean });
+    };
+    const acked = (id: string) => vi.waitFor(async () => expect((await message(id))?.acked).toBe(true));
+    try {
+      const alice = await TestPeer.connect(url, auth(tokens.acme), "alice", secret);
+      const bob = await TestPeer.connect(url, auth(tokens.ada), "bob", secret);
+      const start = clock.now();
+      alice.send("bob", { n: 1 }, "r1");
+      await acked("r1");
+      clock.advance(15 * 60_000);
+      alice.send("bob", { n: 2 }, "r2");
+      await acked("r2");
+      // Minute by minute: r1 goes at the first prune run past its 20 minutes; r2 has 15 more to go.
+      await vi.waitFor(
+        async () => {
+          clock.advance(61_000);
+          expect(await message("r1")).toBeUndefined();
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+      expect(clock.now() - start).toBeGreaterThan(retentionMs);
+      expect(clock.now() - start).toBeLessThan(15 * 60_000 + retentionMs);
+      expect((await message("r2"))?.acked).toBe(true);
+      alice.close();
+      bob.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   async function undelivered(): Promise<number> {
     const { text } = await server.metrics.render();
     return Number(/storeroom_queue_depth\{queue="bus_pending"\} (\d+)/.exec(text)?.[1]);

@@ -33,6 +33,10 @@ describe("server config", () => {
       database: "/tmp/x/control.db",
     });
     expect(c.objects).toBe("file:///tmp/x/objects");
+    expect(c.bus).toEqual({ ackedRetentionMs: 3_600_000, pruneIntervalMs: 60_000 });
+    expect(resolveServerOptions({ bus: { ackedRetentionMs: Number.POSITIVE_INFINITY } }).bus.ackedRetentionMs).toBe(
+      Number.POSITIVE_INFINITY,
+    );
   });
   it("rejects bad values with INVALID_ARGUMENT", () => {
     expect(() => resolveServerOptions({ port: 70000 })).toThrow(/port/);
@@ -40,6 +44,9 @@ describe("server config", () => {
     expect(() => resolveServerOptions({ auth: "magic" as "token" })).toThrow(/auth/);
     expect(() => resolveServerOptions({ maxValueBytes: 0 })).toThrow(/maxValueBytes/);
     expect(() => resolveServerOptions({ intervals: { purgeMs: -1 } })).toThrow(/^intervals\.purgeMs must be/);
+    expect(() => resolveServerOptions({ bus: { ackedRetentionMs: -1 } })).toThrow(/^bus\.ackedRetentionMs must be/);
+    expect(() => resolveServerOptions({ bus: { ackedRetentionMs: Number.NaN } })).toThrow(/^bus\.ackedRetentionMs/);
+    expect(() => resolveServerOptions({ bus: { pruneIntervalMs: 1.5 } })).toThrow(/^bus\.pruneIntervalMs must be/);
     expect(() => resolveServerOptions({ uploads: { maxPendingClaims: 0 } })).toThrow(
       /^uploads\.maxPendingClaims must be a positive integer/,
     );

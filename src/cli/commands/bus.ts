@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { AuditLog, Broker, MessageStore, MIN_HMAC_SECRET_BYTES } from "../../bus/index.js";
 import { InvalidArgumentError } from "../../errors.js";
 import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
+import { parseAckedRetentionMs } from "../acked-retention.js";
 import { helpFooter } from "../help-footer.js";
 import { printJson } from "../output.js";
 
@@ -50,12 +51,11 @@ export function resolveBusServeOptions(flags: BusServeFlags, env: NodeJS.Process
       `the HMAC secret must be at least ${MIN_HMAC_SECRET_BYTES} bytes (--hmac-secret or STOREROOM_BUS_HMAC_SECRET)`,
     );
   }
-  const retention = flags.ackedRetentionMs ?? env.STOREROOM_BUS_ACKED_RETENTION_MS ?? "3600000";
-  if (!/^(\d{1,15}|infinity)$/i.test(retention)) {
-    throw new InvalidArgumentError(
-      `--acked-retention-ms must be a whole number of ms or "infinity", got "${retention}" (or STOREROOM_BUS_ACKED_RETENTION_MS)`,
-    );
-  }
+  const ackedRetentionMs = parseAckedRetentionMs(
+    flags.ackedRetentionMs ?? env.STOREROOM_BUS_ACKED_RETENTION_MS ?? "3600000",
+    "--acked-retention-ms",
+    "STOREROOM_BUS_ACKED_RETENTION_MS",
+  );
   return {
     host: m[1] ?? (m[2] === "" ? "127.0.0.1" : (m[2] as string)),
     port,
@@ -63,7 +63,7 @@ export function resolveBusServeOptions(flags: BusServeFlags, env: NodeJS.Process
     hmacSecret,
     db: flags.db ?? env.STOREROOM_BUS_DB ?? "./storeroom-bus.db",
     schema: flags.schema ?? env.STOREROOM_BUS_SCHEMA,
-    ackedRetentionMs: /^infinity$/i.test(retention) ? Number.POSITIVE_INFINITY : Number(retention),
+    ackedRetentionMs,
   };
 }
 

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../errors.js";
 import { redactText, redactUrl } from "../../internal/redact.js";
-import type { ServerClusterOptions, StoreroomServer } from "../../server/index.js";
+import type { ServerClusterOptions, ServerOptions, StoreroomServer } from "../../server/index.js";
+import { parseAckedRetentionMs } from "../acked-retention.js";
 import { ExitCode, printJson } from "../output.js";
 
 interface ServeOptions {
@@ -14,6 +15,8 @@ interface ServeOptions {
   gatewaySecret?: string;
   gatewayOperatorRole: boolean;
   busHmacSecret?: string;
+  ackedRetentionMs?: string;
+  busPruneIntervalMs?: string;
   allowPublicUploads?: boolean;
   webhook: string[];
   webhookSecret?: string;
@@ -62,6 +65,16 @@ export function registerServe(program: Command): void {
       "--bus-hmac-secret <secret>",
       "HMAC secret (>= 32 bytes) bus peers sign with (env STOREROOM_BUS_HMAC_SECRET; default generated into <data>/bus-hmac.key)",
       process.env.STOREROOM_BUS_HMAC_SECRET,
+    )
+    .option(
+      "--acked-retention-ms <ms>",
+      'every org bus keeps an acked message this long for duplicate detection, then prunes it; "infinity" keeps them (env STOREROOM_BUS_ACKED_RETENTION_MS; default 3600000)',
+      process.env.STOREROOM_BUS_ACKED_RETENTION_MS,
+    )
+    .option(
+      "--bus-prune-interval-ms <ms>",
+      "how often each org bus deletes the acked messages past their retention; 0 never (env STOREROOM_BUS_PRUNE_INTERVAL_MS; default 60000)",
+      process.env.STOREROOM_BUS_PRUNE_INTERVAL_MS,
     )
     .option(
       "--sqlite-engine <engine>",
@@ -143,6 +156,7 @@ export function registerServe(program: Command): void {
         gatewaySecret: opts.gatewaySecret,
         gatewayOperatorRole: opts.gatewayOperatorRole,
         busHmacSecret: opts.busHmacSecret,
+        bus: busOptions(opts),
         uploads: { allowPublic: opts.allowPublicUploads === true },
         events: {
           webhooks: opts.webhook,
@@ -196,6 +210,28 @@ function clusterOptions(opts: ServeOptions): { cluster?: ServerClusterOptions } 
     ...(opts.leaseMs === undefined ? {} : { leaseMs: parseLeaseMs(opts.leaseMs) }),
   };
   return Object.keys(cluster).length === 0 ? {} : { cluster };
+}
+
+function busOptions(opts: ServeOptions): NonNullable<ServerOptions["bus"]> {
+  const interval = opts.busPruneIntervalMs;
+  if (interval !== undefined && !/^\d{1,10}$/.test(interval)) {
+    throw new InvalidArgumentError(
+      `--bus-prune-interval-ms must be a whole number of ms, got "${interval}" (or STOREROOM_BUS_PRUNE_INTERVAL_MS)`,
+      { op: "cli.serve" },
+    );
+  }
+  return {
+    ...(opts.ackedRetentionMs === undefined
+      ? {}
+      : {
+          ackedRetentionMs: parseAckedRetentionMs(
+            opts.ackedRetentionMs,
+            "--acked-retention-ms",
+            "STOREROOM_BUS_ACKED_RETENTION_MS",
+          ),
+        }),
+    ...(interval === undefined ? {} : { pruneIntervalMs: Number(interval) }),
+  };
 }
 
 function parseLeaseMs(value: string): number {
