@@ -10,7 +10,7 @@ import { appendToLog, retain } from "./manifest-log.js";
 import { findGarbage } from "./replica-gc.js";
 import type { ReplicaHost } from "./replica-host.js";
 import { isConflict, type ReplicaObjects, type StoredManifest } from "./replica-objects.js";
-import { ownPosition, type ReplicaPosition, writePosition } from "./replica-position.js";
+import { ownPosition, PositionFile, type ReplicaPosition } from "./replica-position.js";
 import { writeSnapshotFile } from "./snapshot-file.js";
 import { TenantConflictError } from "./tenant-conflict-error.js";
 import type { TenantKey } from "./tenant-key.js";
@@ -110,6 +110,8 @@ export class TenantReplica {
   #minEpoch = 0;
   /** Recording that a never-published copy holds content (the `dirty` mark); every write waits for it. */
   #marking: Promise<void> | undefined;
+  /** Opened at the first position update, closed with the database. */
+  #positionFile: PositionFile | undefined;
 
   constructor(
     host: ReplicaHost,
@@ -256,7 +258,11 @@ export class TenantReplica {
       if (this.conflict !== undefined) this.unpublished = this.#countUnpublished();
       else if (this.manifest !== null) await this.#save({ ...this.position, closed: true });
       this.#closed = true;
-      await this.#db?.close();
+      try {
+        await this.#db?.close();
+      } finally {
+        this.#closePositionFile();
+      }
     });
     this.#rejectWaiters(this.conflict ?? new ClosedError(`tenant ${this.key} was closed`, { op: "tenants.publish" }));
   }
@@ -264,7 +270,11 @@ export class TenantReplica {
   /** Closes the database without publishing (the store is giving the copy up after a failure). */
   async abandon(): Promise<void> {
     this.#closed = true;
-    await this.#db?.close();
+    try {
+      await this.#db?.close();
+    } finally {
+      this.#closePositionFile();
+    }
     this.#rejectWaiters(new ClosedError(`tenant ${this.key} was closed`, { op: "tenants.publish" }));
   }
 
@@ -746,8 +756,14 @@ export class TenantReplica {
   }
 
   async #save(position: ReplicaPosition): Promise<void> {
+    this.#positionFile ??= PositionFile.open(this.path, this.position);
+    this.#positionFile.write(position);
     this.position = position;
-    await writePosition(this.path, position);
+  }
+
+  #closePositionFile(): void {
+    this.#positionFile?.close();
+    this.#positionFile = undefined;
   }
 }
 
