@@ -50,6 +50,8 @@ export function sendOp(
       const copies: NewBusMessage[] = [];
       const sources: Envelope[] = [];
       const targets: (DeliveryLane | undefined)[] = [];
+      // An attached lane's registration committed: its name needs no lookup.
+      const registered = new Set<string>();
       for (const { env, bytes } of envelopes) {
         for (const to of env.to === BROADCAST ? broadcastTo : [env.to]) {
           const id = env.to === BROADCAST ? `${env.id}|${to}` : env.id;
@@ -58,12 +60,13 @@ export function sendOp(
             continue;
           }
           const lane = lanes(to);
+          if (lane?.attached === true) registered.add(to);
           copies.push({ id, from: sender, to, envelope: bytes, delivered: lane !== undefined && liveNow(lane, batch) });
           sources.push(env);
           targets.push(lane);
         }
       }
-      const results = await store.enqueueMany(copies, { executor: tx });
+      const results = await store.enqueueMany(copies, { executor: tx, registered });
       results.forEach((result, k) => {
         const copy = copies[k] as NewBusMessage;
         const lane = targets[k];

@@ -26,6 +26,7 @@ export type { BusMessage, BusPeer, EnqueueOutcome, NewBusMessage } from "./bus-m
 export { busMigrations } from "./bus-migrations.js";
 export {
   type BindTokenOptions,
+  type EnqueueManyOptions,
   type MarkOptions,
   MessageStore,
   type MessageStoreOptions,

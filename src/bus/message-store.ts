@@ -37,6 +37,16 @@ export interface PendingOptions extends ExecutorOptions {
   limit?: number;
 }
 
+/** Options of {@link MessageStore.enqueueMany}. */
+export interface EnqueueManyOptions extends ExecutorOptions {
+  /**
+   * Recipients the caller knows are registered (their registration committed; peers are never
+   * deleted), so they are not looked up. A name given here that is not registered gets its
+   * message stored anyway. Default: every recipient is looked up.
+   */
+  registered?: ReadonlySet<string>;
+}
+
 /** Rows {@link MessageStore.pruneAcked} deletes per statement by default. */
 const DEFAULT_PRUNE_LIMIT = 1000;
 
@@ -258,10 +268,12 @@ export class MessageStore {
    * recipient never registered is `"unknown_peer"`, an id already stored (also earlier in the
    * same call) is `"duplicate"` and leaves that row untouched. A message with `delivered: true`
    * is stored as handed to a connection already (`attempts` 1): a broker that writes the frame
-   * after the commit saves a statement per message. Throws {@link InvalidArgumentError} for a
-   * malformed message before storing any.
+   * after the commit saves a statement per message. Seqs increase per sender in the order given
+   * but, unlike {@link MessageStore.enqueue}'s, may skip a value where a message turned out to be
+   * stored already (ids are not looked up before the insert). Throws
+   * {@link InvalidArgumentError} for a malformed message before storing any.
    */
-  async enqueueMany(messages: readonly NewBusMessage[], options: ExecutorOptions = {}): Promise<EnqueueOutcome[]> {
+  async enqueueMany(messages: readonly NewBusMessage[], options: EnqueueManyOptions = {}): Promise<EnqueueOutcome[]> {
     const op = "bus.enqueueMany";
     this.#assertOpen(op);
     for (const m of messages) {
@@ -275,19 +287,19 @@ export class MessageStore {
     // A handful of statements per call, not per message: it is the broker's hot path.
     return this.#inTransaction(options.executor, async (tx) => {
       const outcomes: EnqueueOutcome[] = [];
+      const known = options.registered;
       const peers = await this.#existing(tx, "SELECT name AS v FROM bus_peers WHERE name IN", [
-        ...new Set(messages.map((m) => m.to)),
+        ...new Set(messages.flatMap((m) => (known?.has(m.to) === true ? [] : [m.to]))),
       ]);
-      const stored = await this.#existing(tx, "SELECT id AS v FROM bus_messages WHERE id IN", [
-        ...new Set(messages.map((m) => m.id)),
-      ]);
+      // No lookup of the ids: the insert skips those already stored and returns the others.
+      const seen = new Set<string>();
       const fresh: NewBusMessage[] = [];
       const perSender = new Map<string, number>();
       for (const m of messages) {
-        if (!peers.has(m.to)) outcomes.push("unknown_peer");
-        else if (stored.has(m.id)) outcomes.push("duplicate");
+        if (known?.has(m.to) !== true && !peers.has(m.to)) outcomes.push("unknown_peer");
+        else if (seen.has(m.id)) outcomes.push("duplicate");
         else {
-          stored.add(m.id);
+          seen.add(m.id);
           outcomes.push("stored");
           fresh.push(m);
           perSender.set(m.from, (perSender.get(m.from) ?? 0) + 1);

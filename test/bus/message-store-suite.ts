@@ -146,6 +146,69 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       });
     });
 
+    it("enqueueMany: names given as registered skip the lookup, the others are still looked up", async () => {
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      await store.enqueue({ id: "old", from: "a", to: "bob", envelope: bytes("o") });
+      const registered = new Set(["bob"]);
+      const outcomes = await store.enqueueMany(
+        [
+          { id: "m1", from: "a", to: "bob", envelope: bytes("1") },
+          { id: "old", from: "a", to: "bob", envelope: bytes("x") },
+          { id: "m2", from: "a", to: "ghost", envelope: bytes("2") },
+          { id: "m3", from: "a", to: "bob", envelope: bytes("3") },
+        ],
+        { registered },
+      );
+      expect(outcomes).toEqual(["stored", "duplicate", "unknown_peer", "stored"]);
+      expect(Buffer.from((await store.get("old"))?.envelope ?? []).toString()).toBe("o");
+      expect(await store.get("m2")).toBeUndefined();
+      // A duplicate found by the insert may skip a seq; the sender's seqs still increase.
+      const seqs = (await store.pendingFor("bob")).filter((m) => m.from === "a").map((m) => m.seq);
+      expect(seqs).toHaveLength(3);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      expect(new Set(seqs).size).toBe(3);
+    });
+
+    it("property: concurrent enqueueMany calls store each id once and report it stored exactly once", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 6 }), {
+            minLength: 2,
+            maxLength: 6,
+          }),
+          async (calls) => {
+            const { store } = await fresh();
+            await store.register({ name: "bob" });
+            const results = await Promise.all(
+              calls.map((ids, c) =>
+                store.enqueueMany(
+                  ids.map((id) => ({ id: `m${id}`, from: `s${c}`, to: "bob", envelope: bytes(`${c}`) })),
+                  c % 2 === 0 ? { registered: new Set(["bob"]) } : {},
+                ),
+              ),
+            );
+            const storedBy = new Map<string, number[]>();
+            results.forEach((outcomes, c) => {
+              outcomes.forEach((o, k) => {
+                expect(o === "stored" || o === "duplicate").toBe(true);
+                const id = `m${calls[c]?.[k]}`;
+                if (o === "stored") storedBy.set(id, [...(storedBy.get(id) ?? []), c]);
+              });
+            });
+            const distinct = new Set(calls.flat().map((id) => `m${id}`));
+            expect([...storedBy.keys()].sort()).toEqual([...distinct].sort());
+            for (const [id, callers] of storedBy) {
+              expect(callers).toHaveLength(1);
+              expect(Buffer.from((await store.get(id))?.envelope ?? []).toString()).toBe(`${callers[0]}`);
+            }
+            expect(await store.pendingFor("bob")).toHaveLength(distinct.size);
+          },
+        ),
+        { numRuns: 10 },
+      );
+    });
+
     it("enqueue needs a registered recipient", async () => {
       const { store } = await fresh();
       const err = await store.enqueue({ id: "m1", from: "a", to: "ghost", envelope: bytes("x") }).catch((e) => e);
