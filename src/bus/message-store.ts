@@ -288,9 +288,11 @@ export class MessageStore {
     return this.#inTransaction(options.executor, async (tx) => {
       const outcomes: EnqueueOutcome[] = [];
       const known = options.registered;
-      const peers = await this.#existing(tx, "SELECT name AS v FROM bus_peers WHERE name IN", [
-        ...new Set(messages.flatMap((m) => (known?.has(m.to) === true ? [] : [m.to]))),
-      ]);
+      const lookUp = [...new Set(messages.flatMap((m) => (known?.has(m.to) === true ? [] : [m.to])))];
+      const peers =
+        lookUp.length === 0
+          ? new Set<string>()
+          : await this.#existing(tx, "SELECT name AS v FROM bus_peers WHERE name IN", lookUp);
       // No lookup of the ids: the insert skips those already stored and returns the others.
       const seen = new Set<string>();
       const fresh: NewBusMessage[] = [];
