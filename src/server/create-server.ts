@@ -330,7 +330,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     scope.addHook("preHandler", actAsRequestedTenant);
     await registerStateRoutes(scope, {
       states: {
-        get: (identity) => parts.stateFor(parts.tenantOf(identity)),
+        use: (identity, fn) => parts.useState(parts.tenantOf(identity), fn),
         pin: (identity) => parts.pinState(parts.tenantOf(identity)),
       },
       maxValueBytes: config.maxValueBytes,

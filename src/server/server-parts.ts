@@ -49,8 +49,8 @@ export interface ServerParts {
   readonly resumable: ResumableUploads;
   /** The caller's tenant: user scope when the identity has a user id, else org scope. Validated. */
   tenantOf(identity: RequestIdentity): TenantKey;
-  /** The tenant's state store (cached; see {@link TenantStateCache}). */
-  stateFor(key: TenantKey): Promise<StateStore>;
+  /** Runs `fn` on the tenant's state store (cached; see {@link TenantStateCache}), kept open until `fn` settles. */
+  useState<T>(key: TenantKey, fn: (state: StateStore) => Promise<T>): Promise<T>;
   /** Same, kept cached until `release()` (for event streams). */
   pinState(key: TenantKey): Promise<{ state: StateStore; release: () => void }>;
   /** Calls `fn` with each tenant id whose lease this node lost to another node (after the tenant was let go here). */
@@ -201,6 +201,11 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
     StateStore.open({
       database: await tenants.get(key),
       purgeIntervalMs: 0,
+      // Every write of the tenant in this process goes through this one store (the cache keeps
+      // one per tenant, and the tenant's file is this node's own copy under its ownership
+      // lease), which delivers it to the watchers at once: polling the change log would only
+      // cost a read transaction per tenant every 250 ms.
+      changePollIntervalMs: 0,
       clock,
       onListenerError: onError("state_listener"),
     });
@@ -223,7 +228,7 @@ export async function openServerParts(config: ResolvedServerOptions, metrics: Se
     },
     tenantOf: tenantKeyOf,
     cachedTenantIds: () => states.ids(),
-    stateFor: (key) => states.get(key.toString(), openState(key)),
+    useState: (key, fn) => states.use(key.toString(), openState(key), fn),
     pinState: (key) => states.pin(key.toString(), openState(key)),
     async close() {
       const errors: string[] = [];

@@ -1,6 +1,8 @@
 import { type AddressInfo, connect as connect_, createServer as createNetServer, type Socket } from "node:net";
+import { join } from "node:path";
 import { EventSource } from "eventsource";
 import { describe, expect, it } from "vitest";
+import { ManualScheduler } from "../../src/clock.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
@@ -210,5 +212,48 @@ describe("state events resume over SSE", async () => {
     const events = await readEvents(reader, 600);
     await reader.cancel();
     expect(events.map((e) => (e.data as { key: string }).key)).toEqual(ops.map((o) => o.key));
+  });
+});
+
+describe("tenant state stores in serve deliver their own writes, without polling the change log", async () => {
+  const dir = useTempDir();
+  // A manual clock that nobody advances: a change-log poll could never run, so every event a
+  // stream gets below came from the write's own delivery.
+  const clock = new ManualScheduler(Date.now());
+  const server = await startServer(join(dir, "no-poll"), { clock });
+  const base = await server.listen();
+
+  it("opening tenants and streams schedules no timer (no read transaction per tenant every 250 ms)", async () => {
+    const before = clock.pending;
+    for (const t of [tokens.acme, tokens.ada, tokens.bob, tokens.globex]) {
+      expect((await fetch(`${base}/v1/state/g/k`, { method: "PUT", headers: auth(t), body: "v" })).status).toBe(204);
+    }
+    const res = await fetch(`${base}/v1/state/g/events`, { headers: auth(tokens.globex) });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    expect(clock.pending).toBe(before);
+    await reader.cancel();
+  });
+
+  it("a stream gets every write of many concurrent writers, once each and in version order", async () => {
+    const res = await fetch(`${base}/v1/state/many/events`, { headers: auth(tokens.ada) });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain(": watching");
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    const statuses = await Promise.all(
+      keys.map(
+        async (key) =>
+          (await fetch(`${base}/v1/state/many/${key}`, { method: "PUT", headers: auth(tokens.ada), body: key })).status,
+      ),
+    );
+    expect(new Set(statuses)).toEqual(new Set([204]));
+    const events = await readEvents(reader, keys.length);
+    await reader.cancel();
+    const data = events.map((e) => e.data as { key: string; value: string; version: number });
+    expect(data.map((d) => d.key).sort()).toEqual([...keys].sort());
+    expect(data.every((d) => d.value === d.key)).toBe(true);
+    const versions = data.map((d) => d.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(new Set(versions).size).toBe(keys.length);
   });
 });

@@ -47,12 +47,14 @@ export function registerInspectorRoutes(
       }
       const info = await parts.tenants.inspect(key);
       try {
-        const state = await parts.stateFor(key);
-        const groups = [];
-        for (const group of await state.groups()) {
-          const page = await state.getPage(group, 0, keysPerGroup);
-          groups.push({ group, count: await state.count(group), keys: page.map((e) => e.key) });
-        }
+        const groups = await parts.useState(key, async (state) => {
+          const found = [];
+          for (const group of await state.groups()) {
+            const page = await state.getPage(group, 0, keysPerGroup);
+            found.push({ group, count: await state.count(group), keys: page.map((e) => e.key) });
+          }
+          return found;
+        });
         tenants.push({
           tenant: key.toString(),
           scope: key.scope,

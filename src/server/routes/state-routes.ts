@@ -8,7 +8,8 @@ import { identityOf } from "../request-context.js";
 
 /** The caller's state store: the user's tenant when the identity has a user id, else the org's. */
 export interface StateResolver {
-  get(identity: RequestIdentity): Promise<StateStore>;
+  /** Runs `fn` on the caller's store, which stays open until `fn` settles. */
+  use<T>(identity: RequestIdentity, fn: (state: StateStore) => Promise<T>): Promise<T>;
   /** Same store, kept open until `release()` (for event streams). */
   pin(identity: RequestIdentity): Promise<{ state: StateStore; release: () => void }>;
 }
@@ -44,7 +45,7 @@ const reconnectDelayMs = 1000;
 export async function registerStateRoutes(app: FastifyInstance, options: StateRouteOptions): Promise<void> {
   const { states } = options;
   const withState = async <T>(identity: RequestIdentity, fn: (state: StateStore) => Promise<T>): Promise<T> =>
-    fn(await states.get(identity));
+    states.use(identity, fn);
   // Values are opaque text: accept any content type and keep the raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: options.maxValueBytes }, (_req, body, done) => {
