@@ -24,9 +24,15 @@ describe("bus over /v1/bus", async () => {
     alice.send("*", { all: true }, "m2");
     const got = await bob.waitFor(2);
     expect(got.map((e) => JSON.parse(e.body))).toEqual([{ hello: "bob" }, { all: true }]);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(otherBob.deliveries).toEqual([]);
-    for (const p of [alice, bob, otherBob]) p.close();
+    // A message of globex's own, after acme's traffic was delivered: the only one the other bob
+    // gets, and the only one globex's bus ever stored.
+    const gina = await TestPeer.connect(wsUrl, auth(tokens.globex), "gina", secret);
+    gina.send("bob", { globex: true }, "g1");
+    expect((await otherBob.waitFor(1)).map((e) => e.id)).toEqual(["g1"]);
+    const stored = await fetch(`${base}/v1/bus/messages?org=globex`, { headers: auth(tokens.operator) });
+    expect(((await stored.json()) as { messages: { id: string }[] }).messages.map((m) => m.id)).toEqual(["g1"]);
+    expect(otherBob.deliveries.map((e) => e.id)).toEqual(["g1"]);
+    for (const p of [alice, bob, otherBob, gina]) p.close();
   });
 
   it("queues for an offline peer of the org and delivers on reconnect", async () => {
@@ -34,7 +40,11 @@ describe("bus over /v1/bus", async () => {
     carol.close();
     const alice = await TestPeer.connect(wsUrl, auth(tokens.acme), "alice", secret);
     alice.send("carol", { n: 1 }, "m3");
-    await new Promise((r) => setTimeout(r, 100));
+    // Stored for carol, who is away, before she comes back.
+    await vi.waitFor(async () => {
+      const res = await fetch(`${base}/v1/bus/messages/m3`, { headers: auth(tokens.acmeAdmin) });
+      expect(((await res.json()) as { delivered?: boolean }).delivered).toBe(false);
+    });
     const back = await TestPeer.connect(wsUrl, auth(tokens.acme), "carol", secret);
     expect((await back.waitFor(1)).map((e) => e.id)).toEqual(["m3"]);
     alice.close();

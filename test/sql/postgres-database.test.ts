@@ -1,5 +1,5 @@
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BusyError, InvalidArgumentError, UnsupportedError } from "../../src/errors.js";
 import { isRetryableTransactionError, openPostgres } from "../../src/sql/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
@@ -86,11 +86,14 @@ describe.runIf(hasPostgres)("openPostgres when the server drops idle connections
     const { url, name } = await createDatabase("idle");
     const db = await openPostgres(url, { max: 2 });
     expect(await db.get("SELECT 1 AS one")).toEqual({ one: 1 });
+    // The pool's idle client is one of this process's TCP sockets: it goes once its error was handled.
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length;
+    const withIdleClient = sockets();
     const admin = new pg.Client({ connectionString: url.replace(`/${name}`, "/postgres") });
     await admin.connect();
     await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name]);
     await admin.end();
-    await new Promise((r) => setTimeout(r, 100));
+    await vi.waitFor(() => expect(sockets()).toBeLessThan(withIdleClient));
     expect(await db.get("SELECT 2 AS two")).toEqual({ two: 2 });
     await db.close();
     await dropDatabase(name);

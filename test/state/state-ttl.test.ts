@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
+import { ManualScheduler } from "../../src/clock.js";
 import { InvalidArgumentError, NotFoundError } from "../../src/errors.js";
 import { forEachEngine, recordEvents, START } from "./state-harness.js";
 
@@ -137,11 +138,15 @@ forEachEngine("StateStore TTL and purge", (h) => {
         };
       },
     });
-    const s = await h.openOn(counting, { purgeIntervalMs: 5 });
+    // The jobs run on a clock the test moves: after close() no timer is left to fire.
+    const clock = new ManualScheduler(START);
+    const s = await h.openOn(counting, { purgeIntervalMs: 5, clock });
+    clock.advance(5);
     await expect.poll(() => purges, { timeout: 3_000, interval: 5 }).toBeGreaterThan(0);
     await s.close();
     const after = purges;
-    await new Promise((r) => setTimeout(r, 60));
+    expect(clock.pending).toBe(0);
+    clock.advance(60_000);
     expect(purges).toBe(after);
   });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { buffer } from "node:stream/consumers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import {
   AccessDeniedError,
@@ -289,7 +289,19 @@ forEachEngine("UploadService", (ctx) => {
     const { service, db, clock, claims, queue } = setup({ claimTtlMs: 1_000 });
     const init = await service.initUpload("alice", { filename: "a.bin", size: 3 });
     await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abc" });
-    const sweeper = new ClaimSweeper({ database: db, objects: new MemoryObjectStore(), clock });
+    // The sweeper's database, seen through a counter of the transactions it asked for.
+    let sweeperTransactions = 0;
+    const watched = new Proxy(db, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop);
+        if (prop !== "transaction" || typeof v !== "function") return typeof v === "function" ? v.bind(target) : v;
+        return (...args: unknown[]) => {
+          sweeperTransactions++;
+          return v.apply(target, args);
+        };
+      },
+    });
+    const sweeper = new ClaimSweeper({ database: watched, objects: new MemoryObjectStore(), clock });
     let release: () => void = () => {};
     const held = new Promise<void>((r) => {
       release = r;
@@ -306,7 +318,8 @@ forEachEngine("UploadService", (ctx) => {
     await isLocked;
     clock.advance(2_000);
     const sweeping = sweeper.runOnce();
-    await new Promise((r) => setTimeout(r, 50));
+    // Released only once the sweeper found the claim expired and waits for the claim's lock.
+    await vi.waitFor(() => expect(sweeperTransactions).toBe(1));
     release();
     await completing;
     const swept = await sweeping;
