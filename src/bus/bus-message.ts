@@ -41,7 +41,11 @@ export interface BusMessage {
   readonly acked: boolean;
   /** Times the message was handed to a connection. */
   readonly attempts: number;
-  /** Position in the sender's stream, from 0. */
+  /**
+   * Position in the sender's stream: increases with every message of the sender, from 0.
+   * Dense for {@link MessageStore.enqueue}; {@link MessageStore.enqueueMany} leaves gaps (it
+   * reserves seqs in blocks).
+   */
   readonly seq: number;
   /** Enqueue time, ms. */
   readonly ts: number;

@@ -94,4 +94,12 @@ export const busMigrations = new MigrationSet<Executor>("bus")
       await tx.run("UPDATE bus_messages SET acked_at = ts WHERE acked = 1");
       await tx.run("CREATE INDEX bus_messages_acked_at ON bus_messages (acked_at) WHERE acked_at IS NOT NULL");
     },
+  })
+  .add({
+    id: "bus/007-sender-seq-holder",
+    up: async (tx) => {
+      // Which store reserved the sender's last block of seqs: while its block is still the
+      // latest, that store allocates from it with a read of this row instead of a write.
+      await tx.run("ALTER TABLE bus_sender_seq ADD COLUMN holder TEXT");
+    },
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClosedError, DuplicateIdError, InvalidArgumentError, UnknownPeerError } from "../errors.js";
 import { booleanOption, positiveInteger } from "../internal/option-checks.js";
@@ -47,6 +48,11 @@ export interface EnqueueManyOptions extends ExecutorOptions {
   registered?: ReadonlySet<string>;
 }
 
+/** Seqs {@link MessageStore.enqueueMany} reserves for a sender at a time. */
+const SEQ_BLOCK = 1024;
+/** Senders whose blocks a store remembers; the oldest is forgotten (it then reserves anew). */
+const MAX_SEQ_BLOCKS = 4096;
+
 /** Rows {@link MessageStore.pruneAcked} deletes per statement by default. */
 const DEFAULT_PRUNE_LIMIT = 1000;
 
@@ -82,6 +88,10 @@ type MessageRow = {
 export class MessageStore {
   readonly #db: Database;
   readonly #clock: Clock;
+  /** Names this store in `bus_sender_seq.holder` when it reserves a block of a sender's seqs. */
+  readonly #holder = randomUUID();
+  /** Per sender, the block of seqs this store reserved last: the next seq to hand out and the block's end. */
+  readonly #seqBlocks = new Map<string, { next: number; end: number }>();
   #closed = false;
 
   private constructor(db: Database, clock: Clock) {
@@ -269,8 +279,9 @@ export class MessageStore {
    * same call) is `"duplicate"` and leaves that row untouched. A message with `delivered: true`
    * is stored as handed to a connection already (`attempts` 1): a broker that writes the frame
    * after the commit saves a statement per message. Seqs increase per sender in the order given
-   * but, unlike {@link MessageStore.enqueue}'s, may skip a value where a message turned out to be
-   * stored already (ids are not looked up before the insert). Throws
+   * and across calls, but, unlike {@link MessageStore.enqueue}'s, they are not dense: the store
+   * reserves them in blocks (then only reads the sender's counter row while its block lasts),
+   * and a message found stored already by the insert skips its seq. Throws
    * {@link InvalidArgumentError} for a malformed message before storing any.
    */
   async enqueueMany(messages: readonly NewBusMessage[], options: EnqueueManyOptions = {}): Promise<EnqueueOutcome[]> {
@@ -307,17 +318,8 @@ export class MessageStore {
           perSender.set(m.from, (perSender.get(m.from) ?? 0) + 1);
         }
       }
-      // Each sender's seqs are allocated at once; the upsert row-locks its counter on PostgreSQL.
       const nextSeq = new Map<string, number>();
-      for (const [sender, count] of perSender) {
-        const row = await tx.get<{ first: number | string }>(
-          `INSERT INTO bus_sender_seq (sender, next) VALUES ($1, $2)
-           ON CONFLICT (sender) DO UPDATE SET next = bus_sender_seq.next + $2
-           RETURNING next - $2 AS first`,
-          [sender, count],
-        );
-        nextSeq.set(sender, Number(row?.first));
-      }
+      for (const [sender, count] of perSender) nextSeq.set(sender, await this.#allocateSeqs(tx, sender, count));
       const inserted = new Set<string>();
       let at = 0;
       for (const size of fixedChunks(fresh.length)) {
@@ -344,6 +346,42 @@ export class MessageStore {
         return inserted.has(m.id) ? o : "duplicate";
       });
     });
+  }
+
+  /**
+   * The first of `count` consecutive seqs of `sender`. They come from the block this store
+   * reserved last while that block is still the sender's latest reservation (its counter row
+   * still ends there and names this store): checked with a read that row-locks the counter on
+   * PostgreSQL, so no other store reserves or allocates meanwhile, and no page is written.
+   * Otherwise a new block is reserved by an upsert. A block whose reservation rolled back, or
+   * that another store (or {@link MessageStore.enqueue}) moved past, fails the check; seqs of a
+   * transaction that rolls back are skipped, never handed out twice.
+   */
+  async #allocateSeqs(tx: Executor, sender: string, count: number): Promise<number> {
+    const block = this.#seqBlocks.get(sender);
+    if (block !== undefined && block.end - block.next >= count) {
+      const row = await tx.get<{ next: number | string; holder: string | null }>(
+        `SELECT next, holder FROM bus_sender_seq WHERE sender = $1${tx.dialect.forUpdate}`,
+        [sender],
+      );
+      if (row !== undefined && Number(row.next) === block.end && row.holder === this.#holder) {
+        const first = block.next;
+        block.next += count;
+        return first;
+      }
+    }
+    const size = Math.max(count, SEQ_BLOCK);
+    const row = await tx.get<{ first: number | string }>(
+      `INSERT INTO bus_sender_seq (sender, next, holder) VALUES ($1, $2, $3)
+       ON CONFLICT (sender) DO UPDATE SET next = bus_sender_seq.next + $2, holder = $3
+       RETURNING next - $2 AS first`,
+      [sender, size, this.#holder],
+    );
+    const first = Number(row?.first);
+    this.#seqBlocks.delete(sender);
+    if (this.#seqBlocks.size >= MAX_SEQ_BLOCKS) this.#seqBlocks.delete(this.#seqBlocks.keys().next().value as string);
+    this.#seqBlocks.set(sender, { next: first + count, end: first + size });
+    return first;
   }
 
   /** Which of `values` the single-column `select ... IN` finds. */
