@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { InvalidArgumentError } from "../errors.js";
 import type { BatchOperation, StateStore } from "../state/index.js";
+import { WriteOrder } from "./write-order.js";
 
 /** Options of {@link KeyvStoreroom}. */
 export interface KeyvStoreroomOptions {
@@ -15,6 +16,9 @@ export interface KeyvStoreroomOptions {
   defaultNamespace?: string;
 }
 
+/** Shared by every adapter over one state store: Keyv code often makes a new adapter per use. */
+const writeOrders = new WeakMap<StateStore, WriteOrder>();
+
 /** One entry of {@link KeyvStoreroom.setMany}: Keyv's serialized value and a relative TTL in ms. */
 export interface KeyvStoreroomEntry {
   key: string;
@@ -27,7 +31,10 @@ export interface KeyvStoreroomEntry {
  * each key one entry holding Keyv's serialized value, and Keyv's TTL is the entry's own (expired
  * entries are invisible to every read and purged by the store). Works with Keyv 5 (keys arrive
  * prefixed `namespace:`, as Keyv 5 stores them everywhere) and Keyv 6 (which adapts it as a
- * store that handles namespaces itself, so keys arrive as given).
+ * store that handles namespaces itself, so keys arrive as given). Writes of one key through
+ * the adapters of one state store apply in the order they reach them, also on PostgreSQL
+ * (a `delete` nobody awaited is not overtaken by a later `set`); `clear` is ordered with every
+ * write.
  *
  * @example
  * ```ts
@@ -50,6 +57,7 @@ export class KeyvStoreroom extends EventEmitter {
   readonly #state: StateStore;
   readonly #groupPrefix: string;
   readonly #defaultNamespace: string;
+  readonly #order: WriteOrder;
 
   constructor(options: KeyvStoreroomOptions) {
     super();
@@ -65,6 +73,12 @@ export class KeyvStoreroom extends EventEmitter {
     this.#state = options.state;
     this.#groupPrefix = groupPrefix;
     this.#defaultNamespace = defaultNamespace;
+    let order = writeOrders.get(options.state);
+    if (order === undefined) {
+      order = new WriteOrder();
+      writeOrders.set(options.state, order);
+    }
+    this.#order = order;
     // Keyv 5 iterates only stores whose `opts.dialect` it knows: name the engine family,
     // told apart by capability (only PostgreSQL runs writers side by side).
     const dialect = options.state.config.database?.dialect.concurrentWriters === true ? "postgres" : "sqlite";
@@ -85,7 +99,9 @@ export class KeyvStoreroom extends EventEmitter {
 
   /** Stores Keyv's serialized `value`, expiring after `ttl` ms when it is a positive number. Resolves `true`. */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
-    await this.#state.set(this.#group(), key, text(value), ttlOption(ttl));
+    const group = this.#group();
+    const serialized = text(value);
+    await this.#order.run([slot(group, key)], () => this.#state.set(group, key, serialized, ttlOption(ttl)));
     return true;
   }
 
@@ -99,25 +115,33 @@ export class KeyvStoreroom extends EventEmitter {
       value: text(e.value),
       ...ttlOption(e.ttl),
     }));
-    await this.#state.batch(operations);
+    await this.#order.run(
+      entries.map((e) => slot(group, e.key)),
+      () => this.#state.batch(operations),
+    );
     return entries.map(() => true);
   }
 
   /** Removes `key`; resolves whether there was an entry. */
   async delete(key: string): Promise<boolean> {
-    return this.#state.delete(this.#group(), key);
+    const group = this.#group();
+    return this.#order.run([slot(group, key)], () => this.#state.delete(group, key));
   }
 
   /** Removes every key in one atomic batch; resolves `true` when each of them had an entry. */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
     const group = this.#group();
-    const { versions } = await this.#state.batch(keys.map((key) => ({ type: "delete", group, key })));
+    const { versions } = await this.#order.run(
+      keys.map((key) => slot(group, key)),
+      () => this.#state.batch(keys.map((key) => ({ type: "delete", group, key }))),
+    );
     return versions.length > 0 && versions.every((v) => v !== null);
   }
 
   /** Removes every entry of the current namespace, and nothing else. */
   async clear(): Promise<void> {
-    await this.#state.deleteGroup(this.#group());
+    const group = this.#group();
+    await this.#order.barrier(() => this.#state.deleteGroup(group));
   }
 
   /** Whether `key` has a live entry. */
@@ -139,6 +163,10 @@ export class KeyvStoreroom extends EventEmitter {
   #group(namespace = this.namespace): string {
     return `${this.#groupPrefix}${namespace === undefined || namespace === "" ? this.#defaultNamespace : namespace}`;
   }
+}
+
+function slot(group: string, key: string): string {
+  return `${group}\0${key}`;
 }
 
 function text(value: unknown): string {

@@ -4,6 +4,8 @@ import { expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { KeyvStoreroom } from "../../src/keyv/index.js";
+import type { Database } from "../../src/sql/index.js";
+import { StateStore } from "../../src/state/index.js";
 import { forEachStateBackend } from "../support/state-backends.js";
 
 const START = Date.parse("2026-01-01T00:00:00Z");
@@ -70,6 +72,63 @@ forEachStateBackend(
       expect(await store.deleteMany(["a", "c"])).toBe(false);
       expect(await store.deleteMany(["b"])).toBe(true);
       expect(await store.getMany(["a", "b"])).toEqual([undefined, undefined]);
+    });
+
+    it("applies writes of one key in the order they were called, across adapters of one state store, even when the first is slow", async () => {
+      // The real database, with one chosen transaction held back: the write called first
+      // finishes last unless the adapter orders them.
+      const database = shared.state.config.database as Database;
+      let hold: Promise<void> | undefined;
+      const held = new Proxy(database, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target);
+          if (typeof value !== "function") return value;
+          if (prop !== "transaction") return value.bind(target);
+          return async (...args: unknown[]) => {
+            const wait = hold;
+            hold = undefined;
+            if (wait !== undefined) await wait;
+            return value.apply(target, args);
+          };
+        },
+      });
+      const state = await StateStore.open({ database: held, clock, changePollIntervalMs: 0, purgeIntervalMs: 0 });
+      try {
+        const ns = fresh("order");
+        const first = new KeyvStoreroom({ state, defaultNamespace: ns });
+        const second = new KeyvStoreroom({ state, defaultNamespace: ns });
+        let release = () => {};
+        const armed = () => {
+          hold = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        };
+
+        await first.set("k", "old");
+        armed();
+        const deleted = first.delete("k");
+        const set = second.set("k", "new");
+        const other = second.set("other", "free");
+        // A write of another key does not wait for the held one.
+        await other;
+        release();
+        expect(await deleted).toBe(true);
+        await set;
+        expect(await second.get("k")).toBe("new");
+
+        // clear waits for the writes called before it; the writes called after it wait for it.
+        await first.set("before", "x");
+        armed();
+        const early = first.set("before", "y");
+        const cleared = second.clear();
+        const late = first.set("after", "z");
+        release();
+        await Promise.all([early, cleared, late]);
+        expect(await first.get("before")).toBeUndefined();
+        expect(await first.get("after")).toBe("z");
+      } finally {
+        await state.close();
+      }
     });
 
     it("refuses a missing state store and bad options naming them", () => {
