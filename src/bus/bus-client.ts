@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type WebSocket from "ws";
 import { systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, StoreError } from "../errors.js";
@@ -8,6 +7,7 @@ import { backoffDelay } from "./backoff.js";
 import type { BusClientOptions } from "./bus-client-options.js";
 import { BusDeliveryError } from "./bus-delivery-error.js";
 import { corkUntilNextTick } from "./cork-until-next-tick.js";
+import { newMessageId } from "./message-id.js";
 import { BusCloseCode } from "./wire/close-codes.js";
 import { BROADCAST, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
 import { checkEnvelopeHmac, hmacKey, sealEnvelope } from "./wire/envelope-hmac.js";
@@ -154,7 +154,7 @@ export class BusClient {
     to: string,
     kind: "msg" | "broadcast",
     body: unknown,
-    id: string = randomUUID(),
+    id: string = newMessageId(this.#o.clock.now()),
   ): Promise<string> {
     const text = body === undefined ? "null" : JSON.stringify(body);
     if (text === undefined)

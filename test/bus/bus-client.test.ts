@@ -200,6 +200,8 @@ describe("BusClient", () => {
     await eventually(() => fake.received.filter((f) => f.type === "register").length === 2);
     await eventually(() => c.connected);
     const id = await c.send("x", [1, 2]);
+    // The default id is a ULID, as peerbus clients make them.
+    expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
     await eventually(() => fake.received.some((f) => f.type === "envelope" && f.envelope.id === id));
     await c.close();
     await expect(c.send("x", 1)).rejects.toMatchObject({ code: "CLOSED" });
