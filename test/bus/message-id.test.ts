@@ -36,7 +36,8 @@ describe("newMessageId", () => {
         }),
         (times) => {
           // Past every id the earlier tests made, so the sequence starts fresh for this run.
-          const base = Date.UTC(2031, 0, 1) + 1000 * (runs += 1);
+          runs += 1;
+          const base = Date.UTC(2031, 0, 1) + 1000 * runs;
           const ids = times.map((t) => newMessageId(base + (t - Date.UTC(2031, 0, 1))));
           for (let i = 1; i < ids.length; i++) expect((ids[i - 1] as string) < (ids[i] as string)).toBe(true);
           // The time part is the latest clock reading seen so far.
