@@ -7,8 +7,8 @@ import { sameCursor, type WalCursor } from "./wal-reader.js";
 /**
  * What a local tenant file is, relative to object storage, kept next to it as
  * `<file>.replica` and updated after every published manifest (and before every checkpoint
- * and clean close) by {@link PositionFile}. With the cache directory's writer id it lets a restarted
- * process recognise its own manifest and resume shipping exactly where it stood.
+ * and clean close) by {@link PositionFile}. With the cache directory's writer id it lets a
+ * restarted process recognise its own manifest and resume shipping exactly where it stood.
  */
 export interface ReplicaPosition {
   /** Generation named by the last manifest this file derives from; `null`: never published. */
@@ -75,8 +75,9 @@ export function positionPath(dbPath: string): string {
  * The position file holds two fixed-size slots, each: "SRP2", a sequence number and a length
  * (uint32 BE), the SHA-256 of those 8 bytes and the JSON, then the JSON and zero padding.
  * Record `seq` goes to slot `seq % 2`, the one not holding the latest record, so a torn write
- * (a power loss mid-write) leaves the previous position readable; a new file holds record 0. Why in place: replacing a file by rename
- * after every publication cost a new inode and, on ext4, a flush of the new file's data.
+ * (a power loss mid-write) leaves the previous position readable; a new file holds record 0.
+ * Why in place: replacing a file by rename after every publication cost a new inode and, on
+ * ext4, a flush of the new file's data.
  */
 const SLOT = 1024;
 const MAGIC = Buffer.from("SRP2");
