@@ -5,7 +5,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
-import { openSqlite, type SqliteDatabase, type SqliteEngine, type SqliteOptions } from "../../src/sql/index.js";
+import {
+  openSqlite,
+  type SqliteDatabase,
+  type SqliteEngine,
+  type SqliteOptions,
+  type WalCheckpointResult,
+} from "../../src/sql/index.js";
 import { sqliteThreadDriver } from "../../src/sql/sqlite/sqlite-engine.js";
 import { WalCheckpointWorker } from "../../src/sql/sqlite/wal-checkpoint-worker.js";
 import { availableSqliteEngines } from "../support/sqlite-engines.js";
@@ -35,6 +41,28 @@ async function fresh(engine: SqliteEngine, options: SqliteOptions = {}) {
 /** Resolves on the event loop's next check phase: lets replies of the checkpoint thread in. */
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * Runs background checkpoints of `db` while `writeOne` commits between event-loop turns, until
+ * one is not busy (at most 20). A PASSIVE pass answers busy, and is retried on the next timer
+ * tick in service, when it reads the WAL index while a commit is rewriting it.
+ */
+async function checkpointWhileWriting(db: SqliteDatabase, writeOne: () => Promise<void>) {
+  let result: WalCheckpointResult | undefined;
+  for (let attempt = 0; attempt < 20 && (result === undefined || result.busy); attempt++) {
+    let finished = false;
+    const checkpoint = db.checkpointInBackground().finally(() => {
+      finished = true;
+    });
+    while (!finished) {
+      await writeOne();
+      await tick();
+    }
+    result = await checkpoint;
+  }
+  if (result === undefined) throw new Error("no checkpoint ran");
+  return result;
+}
+
 describe.each(availableSqliteEngines())("backgroundCheckpoint on %s", (engine) => {
   it("copies the whole WAL into the database file, after which the WAL starts over instead of growing", async () => {
     const { db, walSize, write } = await fresh(engine, { backgroundCheckpoint: { intervalMs: 0 } });
@@ -56,19 +84,13 @@ describe.each(availableSqliteEngines())("backgroundCheckpoint on %s", (engine) =
   it("lets commits go on while a checkpoint runs on its thread", async () => {
     const { db, write } = await fresh(engine, { backgroundCheckpoint: { intervalMs: 0 } });
     await write(600);
-    let finished = false;
-    const checkpoint = db.checkpointInBackground().finally(() => {
-      finished = true;
-    });
     let during = 0;
     let written = 0;
-    while (!finished) {
+    const result = await checkpointWhileWriting(db, async () => {
       await db.run("INSERT INTO t VALUES (randomblob(100))");
       written++;
       if (db.checkpointing) during++;
-      await tick();
-    }
-    const result = await checkpoint;
+    });
     expect(result.busy).toBe(false);
     expect(result.checkpointedFrames).toBeGreaterThan(0);
     expect(during).toBeGreaterThan(0);
@@ -95,15 +117,7 @@ describe.each(availableSqliteEngines())("backgroundCheckpoint on %s", (engine) =
   it("restarts the WAL when commits never pause long enough for a PASSIVE pass to copy it all", async () => {
     const { db, walSize, write } = await fresh(engine, { backgroundCheckpoint: { intervalMs: 0, restartFrames: 50 } });
     await write(600);
-    let finished = false;
-    const checkpoint = db.checkpointInBackground().finally(() => {
-      finished = true;
-    });
-    while (!finished) {
-      await write(1);
-      await tick();
-    }
-    const result = await checkpoint;
+    const result = await checkpointWhileWriting(db, () => write(1));
     // The RESTART pass holds the write lock, so it copies everything.
     expect(result.busy).toBe(false);
     expect(result.checkpointedFrames).toBe(result.logFrames);
