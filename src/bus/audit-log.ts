@@ -6,7 +6,7 @@ import { type Database, type Executor, type ExecutorOptions, takeTransactionLock
 import { type AuditCheckpoint, checkpointSignatureValid, type KeyInput, signCheckpoint } from "./audit-checkpoint.js";
 import { blake3Hex } from "./blake3-hex.js";
 import { busMigrations } from "./bus-migrations.js";
-import { fixedChunks, placeholderRows } from "./sql-lists.js";
+import { fixedChunks, placeholderRows, textPerSize } from "./sql-lists.js";
 
 /** `hex(BLAKE3(""))`: the prev_hash of the first row. */
 export const AUDIT_GENESIS_HASH = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
@@ -147,12 +147,10 @@ export class AuditLog {
     }
     let at = 0;
     for (const size of fixedChunks(rows.length)) {
-      const params = rows.slice(at, at + size).flatMap((r) => [r.seq, r.prevHash, r.hash, r.event, r.ts]);
+      const params: (number | string | Uint8Array)[] = [];
+      for (const r of rows.slice(at, at + size)) params.push(r.seq, r.prevHash, r.hash, r.event, r.ts);
       at += size;
-      await tx.run(
-        `INSERT INTO bus_audit (seq, prev_hash, hash, event, ts) VALUES ${placeholderRows(size, 5)}`,
-        params,
-      );
+      await tx.run(insertRows(size), params);
     }
     return rows;
   }
@@ -259,6 +257,10 @@ export class AuditLog {
     if (this.#closed) throw new ClosedError("audit log is closed", { op });
   }
 }
+
+const insertRows = textPerSize(
+  (size) => `INSERT INTO bus_audit (seq, prev_hash, hash, event, ts) VALUES ${placeholderRows(size, 5)}`,
+);
 
 function lastRow(executor: Executor): Promise<RawAuditRow | undefined> {
   return executor.get<RawAuditRow>("SELECT seq, prev_hash, hash, event, ts FROM bus_audit ORDER BY seq DESC LIMIT 1");

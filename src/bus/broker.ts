@@ -15,9 +15,9 @@ import { peerbusSocketClass } from "./peerbus-socket.js";
 import { BusClose, type BusCloseFrame } from "./wire/close-codes.js";
 import {
   BROADCAST,
-  canonicalEnvelope,
   checkDeliverable,
   checkEnvelope,
+  decodedCanonical,
   type Envelope,
   encodeEnvelope,
   MAX_FRAME_BYTES,
@@ -427,7 +427,7 @@ export class Broker {
         this.#sendError(conn, err, env.id || undefined);
         continue;
       }
-      const canonical = canonicalEnvelope(env);
+      const canonical = decodedCanonical(env);
       const mac = checkEnvelopeHmac(env, this.#key, canonical);
       if (mac === "unverifiable") {
         this.#sendError(conn, new WireError("unverifiable", UNVERIFIABLE), env.id);

@@ -9,9 +9,10 @@ import { BusDeliveryError } from "./bus-delivery-error.js";
 import { corkUntilNextTick } from "./cork-until-next-tick.js";
 import { newMessageId } from "./message-id.js";
 import { BusCloseCode } from "./wire/close-codes.js";
-import { BROADCAST, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
+import { BROADCAST, decodedCanonical, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
 import { checkEnvelopeHmac, hmacKey, sealEnvelope } from "./wire/envelope-hmac.js";
-import { type DeliverFrame, encodeFrame, parseFrame, peekDeliveryKey } from "./wire/frames.js";
+import { type DecodedBody, parseFastFrame } from "./wire/fast-frame.js";
+import { type DeliverFrame, encodeFrame, parseFrameScanned, peekDeliveryKey } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
 import { decodeWireText, replaceRawBytes } from "./wire/wire-text.js";
 import { loadWs } from "./ws-module.js";
@@ -65,7 +66,12 @@ export class BusClient {
   #closed = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
-  #inbox: Promise<void> = Promise.resolve();
+  /** Deliveries (and undecodable frames) not handled yet, in arrival order. */
+  readonly #inbox: (() => Promise<void> | undefined)[] = [];
+  /** True while #work goes through the inbox. */
+  #working = false;
+  /** Resolved each time the inbox runs empty (close waits for it). */
+  #emptied: (() => void)[] = [];
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   #peerWaiters: ((names: string[]) => void)[] = [];
   #fatal: BusRejectedError | undefined;
@@ -104,12 +110,12 @@ export class BusClient {
    * envelope id. Throws {@link InvalidArgumentError} for a body that does not serialize to JSON,
    * a field with a lone surrogate, or an envelope over 1 MiB.
    */
-  async send(to: string, body: unknown, options: { id?: string } = {}): Promise<string> {
+  send(to: string, body: unknown, options: { id?: string } = {}): Promise<string> {
     return this.#sendEnvelope(to, "msg", body, options.id);
   }
 
   /** Signs and sends a broadcast to every other registered peer. Returns the envelope id. */
-  async broadcast(body: unknown, options: { id?: string } = {}): Promise<string> {
+  broadcast(body: unknown, options: { id?: string } = {}): Promise<string> {
     return this.#sendEnvelope(BROADCAST, "broadcast", body, options.id);
   }
 
@@ -140,7 +146,7 @@ export class BusClient {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#failWaiters(new ClosedError("bus client is closed", { op: "bus.client" }));
-    await this.#inbox;
+    if (this.#working) await new Promise<void>((resolve) => this.#emptied.push(resolve));
     const ws = this.#ws;
     if (ws !== undefined && ws.readyState !== ws.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -176,7 +182,8 @@ export class BusClient {
       throw new InvalidArgumentError(`the envelope exceeds ${MAX_FRAME_BYTES} bytes`, { op: "bus.client.send" });
     }
     for (;;) {
-      await this.#ready();
+      // Registered (the usual case): no turn of the event loop before the frame goes out.
+      if (!this.#registered || this.#closed) await this.#ready();
       const ws = this.#ws;
       if (ws === undefined || ws.readyState !== ws.OPEN) {
         // Registered but closing: let the close event land, then wait for the next registration.
@@ -220,9 +227,10 @@ export class BusClient {
   }
 
   #onFrame(ws: WebSocket, text: string): void {
-    let frame: ReturnType<typeof parseFrame>;
+    let frame: ReturnType<typeof parseFrameScanned>;
+    const decoded: DecodedBody = {};
     try {
-      frame = parseFrame(text);
+      frame = parseFastFrame(text, decoded) ?? parseFrameScanned(text);
     } catch (err) {
       const key = peekDeliveryKey(text);
       const failed = new BusDeliveryError(
@@ -232,7 +240,7 @@ export class BusClient {
         key,
       );
       // In line with the deliveries before it, so the ack keeps its place.
-      this.#inbox = this.#inbox.then(() => this.#reject(ws, failed));
+      this.#enqueue(() => this.#reject(ws, failed));
       return;
     }
     if (frame.type === "peers") {
@@ -244,15 +252,43 @@ export class BusClient {
       }
       for (const w of this.#peerWaiters.splice(0)) w(frame.names === undefined ? [] : [...frame.names]);
     } else if (frame.type === "deliver" && !this.#closed) {
-      this.#inbox = this.#inbox.then(() => this.#handle(ws, frame as DeliverFrame, text));
+      this.#enqueue(() => this.#handle(ws, frame as DeliverFrame, text, decoded));
     } else if (frame.type === "error") {
       this.#report(new WireError(frame.code, `broker refused a frame: ${frame.message}`));
     }
   }
 
-  async #handle(ws: WebSocket, frame: DeliverFrame, text: string): Promise<void> {
+  /**
+   * Runs inbox tasks in order: at once while each finishes synchronously (a handler that returns
+   * no promise), else after the promise of the one before settled.
+   */
+  #enqueue(task: () => Promise<void> | undefined): void {
+    this.#inbox.push(task);
+    if (!this.#working) this.#work();
+  }
+
+  #work(): void {
+    this.#working = true;
+    for (let i = 0; i < this.#inbox.length; i++) {
+      const pending = (this.#inbox[i] as () => Promise<void> | undefined)();
+      if (pending !== undefined) {
+        // Done tasks go, so a stream that never runs dry holds only what is still to do.
+        this.#inbox.splice(0, i + 1);
+        // Tasks report their own faults: this only resumes.
+        const resume = () => this.#work();
+        void pending.then(resume, resume);
+        return;
+      }
+    }
+    this.#inbox.length = 0;
+    this.#working = false;
+    for (const resolve of this.#emptied.splice(0)) resolve();
+  }
+
+  /** Verifies and hands over one delivery, then acks it; a promise only while a handler's promise is pending. */
+  #handle(ws: WebSocket, frame: DeliverFrame, text: string, decoded: DecodedBody): Promise<void> | undefined {
     const env = frame.envelope;
-    const mac = checkEnvelopeHmac(env, this.#key);
+    const mac = checkEnvelopeHmac(env, this.#key, decodedCanonical(env));
     if (mac !== "valid") {
       const why =
         mac === "unverifiable" ? "was signed over bytes that are not UTF-8" : "has an HMAC that does not verify";
@@ -264,34 +300,49 @@ export class BusClient {
       );
       return this.#reject(ws, failed);
     }
-    if (!this.#seen.has(env.id)) {
-      try {
-        await this.#o.onMessage({
-          id: env.id,
-          from: env.from,
-          to: env.to,
-          kind: env.kind as "msg" | "broadcast",
-          body: JSON.parse(replaceRawBytes(env.body)),
-          envelope: env,
-          deliveryKey: frame.deliveryKey,
-        });
-      } catch (err) {
-        this.#report(err);
-        return;
-      }
-      this.#seen.set(env.id, true);
+    if (this.#seen.has(env.id)) return this.#ackDelivery(ws, frame.deliveryKey);
+    let handled: Promise<void> | void;
+    try {
+      handled = this.#o.onMessage({
+        id: env.id,
+        from: env.from,
+        to: env.to,
+        kind: env.kind as "msg" | "broadcast",
+        body: "value" in decoded ? decoded.value : JSON.parse(replaceRawBytes(env.body)),
+        envelope: env,
+        deliveryKey: frame.deliveryKey,
+      });
+    } catch (err) {
+      this.#report(err);
+      return undefined;
     }
-    if (ws.readyState !== ws.OPEN) return;
+    if (!isPromiseLike(handled)) return this.#handled(ws, env.id, frame.deliveryKey);
+    return Promise.resolve(handled).then(
+      () => this.#handled(ws, env.id, frame.deliveryKey),
+      (err: unknown) => this.#report(err),
+    );
+  }
+
+  /** After the handler succeeded: remember the id, ack the delivery. */
+  #handled(ws: WebSocket, id: string, deliveryKey: string): undefined {
+    this.#seen.set(id, true);
+    return this.#ackDelivery(ws, deliveryKey);
+  }
+
+  #ackDelivery(ws: WebSocket, deliveryKey: string): undefined {
+    if (ws.readyState !== ws.OPEN) return undefined;
     corkUntilNextTick(ws);
-    ws.send(encodeFrame({ type: "ack", id: frame.deliveryKey }));
+    ws.send(encodeFrame({ type: "ack", id: deliveryKey }));
+    return undefined;
   }
 
   /** Reports a delivery that cannot be handed over, and acks it so it is not delivered again. */
-  async #reject(ws: WebSocket, failed: BusDeliveryError): Promise<void> {
+  #reject(ws: WebSocket, failed: BusDeliveryError): undefined {
     this.#report(failed);
     if (failed.deliveryKey !== undefined && ws.readyState === ws.OPEN) {
       ws.send(encodeFrame({ type: "ack", id: failed.deliveryKey }));
     }
+    return undefined;
   }
 
   #onClose(ws: WebSocket, code: number, reason: string): void {
@@ -317,6 +368,10 @@ export class BusClient {
   #report(err: unknown): void {
     (this.#o.onError ?? console.error)(err);
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
 }
 
 const OP = "bus.client.create";

@@ -5,7 +5,19 @@ import { booleanOption, positiveInteger } from "../internal/option-checks.js";
 import type { Database, Executor, ExecutorOptions, SqlValue } from "../sql/index.js";
 import { type BusMessage, type BusPeer, checkBusName, type EnqueueOutcome, type NewBusMessage } from "./bus-message.js";
 import { busMigrations } from "./bus-migrations.js";
-import { fixedChunks, inLists, placeholderList, placeholderRows } from "./sql-lists.js";
+import { fixedChunks, inLists, placeholderList, placeholderRows, textPerSize } from "./sql-lists.js";
+
+// A commit of many messages inserts them (and acks them) in one statement per chunk.
+const insertMessages = textPerSize(
+  (size) => `INSERT INTO bus_messages (id, sender, recipient, envelope, seq, ts, delivered, attempts)
+           VALUES ${placeholderRows(size, 8)} ON CONFLICT (id) DO NOTHING RETURNING id`,
+);
+// "acked <> 1", not "acked = 0": it keeps the lookup on the primary key instead of a scan of the
+// recipient's unacked rows.
+const ackMessages = textPerSize(
+  (size) => `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = $2
+           WHERE id IN (${placeholderList(size, 3)}) AND recipient = $1 AND acked <> 1 RETURNING id`,
+);
 
 /** Options of {@link MessageStore.open}. */
 export interface MessageStoreOptions {
@@ -332,11 +344,7 @@ export class MessageStore {
         }
         at += size;
         // A concurrent insert of the same id (PostgreSQL) waits here and then changes nothing.
-        const returned = await tx.all<{ id: string }>(
-          `INSERT INTO bus_messages (id, sender, recipient, envelope, seq, ts, delivered, attempts)
-           VALUES ${placeholderRows(size, 8)} ON CONFLICT (id) DO NOTHING RETURNING id`,
-          params,
-        );
+        const returned = await tx.all<{ id: string }>(insertMessages(size), params);
         for (const r of returned) inserted.add(r.id);
       }
       let k = 0;
@@ -490,13 +498,7 @@ export class MessageStore {
     return this.#inTransaction(options.executor, async (tx) => {
       const acked: string[] = [];
       for (const list of inLists(ids)) {
-        const rows = await tx.all<{ id: string }>(
-          // "acked <> 1", not "acked = 0": it keeps the lookup on the primary key instead of a
-          // scan of the recipient's unacked rows.
-          `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = $2
-           WHERE id IN (${placeholderList(list.length, 3)}) AND recipient = $1 AND acked <> 1 RETURNING id`,
-          [recipient, now, ...list],
-        );
+        const rows = await tx.all<{ id: string }>(ackMessages(list.length), [recipient, now, ...list]);
         for (const r of rows) acked.push(r.id);
       }
       return acked;

@@ -60,3 +60,20 @@ export function inLists<T>(values: readonly T[]): T[][] {
   }
   return lists;
 }
+
+/**
+ * `build` memoized by list size (the sizes come from the fixed set): a statement is then the
+ * same string every time, so the statement cache finds it without hashing a freshly built text
+ * of many placeholders.
+ */
+export function textPerSize(build: (size: number) => string): (size: number) => string {
+  const texts = new Map<number, string>();
+  return (size) => {
+    let text = texts.get(size);
+    if (text === undefined) {
+      text = build(size);
+      texts.set(size, text);
+    }
+    return text;
+  };
+}

@@ -169,6 +169,45 @@ describe("BusClient", () => {
     expect(fake.received.filter((f) => f.type === "register")).toHaveLength(1);
   });
 
+  it("hands deliveries over one at a time in arrival order, handlers sync or async; a throw or rejection is reported and not acked", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const events: string[] = [];
+    const { fake, c, ws } = await connected({
+      onMessage: (m) => {
+        events.push(`start ${m.id}`);
+        if (m.id === "m2") return gate.then(() => void events.push("end m2"));
+        if (m.id === "m3") throw new Error("sync failure");
+        if (m.id === "m4") return Promise.reject(new Error("async failure"));
+        return undefined;
+      },
+    });
+    for (const i of [1, 2, 3, 4, 5]) ws.send(deliver(`k${i}`, `m${i}`));
+    await eventually(() => events.includes("start m2"));
+    // m3 waits for m2's handler to settle, however long it takes.
+    await eventually(() => acks(fake.received).includes("k1"));
+    expect(events).toEqual(["start m1", "start m2"]);
+    release();
+    await eventually(() => acks(fake.received).includes("k5"));
+    expect(events).toEqual(["start m1", "start m2", "end m2", "start m3", "start m4", "start m5"]);
+    expect(acks(fake.received)).toEqual(["k1", "k2", "k5"]);
+    expect(c.errors.map((e) => (e as Error).message)).toEqual(["sync failure", "async failure"]);
+  });
+
+  it("hands over the body's value whether the frame took the fast decoder or the scanner", async () => {
+    const { fake, c, ws } = await connected();
+    const body = '{"t":"<a & b>","n":[1,2.5e3,-0],"u":"\\u00e9\\ud83d\\ude00","o":{}}';
+    ws.send(deliver("k1", "fast", SECRET, body));
+    // A member name written with an escape: only the scanner decodes it.
+    ws.send(deliver("k2", "scanned", SECRET, body).replace('"delivery_key"', '"delivery\\u005fkey"'));
+    await eventually(() => acks(fake.received).length === 2);
+    expect(c.got.map((m) => m.id)).toEqual(["fast", "scanned"]);
+    for (const m of c.got) expect(m.body).toEqual(JSON.parse(body));
+    expect(c.errors).toEqual([]);
+  });
+
   it("close() lets the message being handled finish and acks it before the socket closes", async () => {
     let release = () => {};
     const gate = new Promise<void>((r) => {

@@ -1,8 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalEnvelope, type Envelope, encodeEnvelope, parseEnvelope } from "../../src/bus/wire/envelope.js";
+import {
+  canonicalEnvelope,
+  decodedCanonical,
+  type Envelope,
+  encodeEnvelope,
+  parseEnvelope,
+} from "../../src/bus/wire/envelope.js";
 import { envelopeHmac, signEnvelope, verifyEnvelope } from "../../src/bus/wire/envelope-hmac.js";
-import { parseFastFrame } from "../../src/bus/wire/fast-frame.js";
+import { type DecodedBody, parseFastFrame } from "../../src/bus/wire/fast-frame.js";
 import {
   encodeDeliver,
   encodeFrame,
@@ -287,6 +293,34 @@ describe("fast frame path", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it("property: a deliver frame's body comes decoded as JSON.parse decodes the envelope's body, and its canonical text needs no second compaction", () => {
+    const field = fc.string({ unit: "binary", maxLength: 8 });
+    const body = fc.oneof(
+      fc.json({ maxDepth: 3 }),
+      fc.json({ maxDepth: 2 }).map((j) => JSON.stringify(JSON.parse(j), null, 2)),
+      fc.constantFrom('"<a & b>\u2028"', '{"s":"\\ud800","n":1.50,"e":1E+2}', "null", '[ "x" , { } ]'),
+    );
+    let fast = 0;
+    fc.assert(
+      fc.property(field, field, body, fc.boolean(), (id, from, raw, withKey) => {
+        const env = { protocol_version: "v1", id, from, to: "b", ts: "t", source: "s", kind: "msg", body: raw };
+        const signed = { ...env, hmac: envelopeHmac(env, SECRET) };
+        const text = encodeFrame({ type: "deliver", deliveryKey: withKey ? "k" : "", envelope: signed });
+        const decoded: DecodedBody = {};
+        const frame = parseFastFrame(text, decoded) ?? parseFrameScanned(text);
+        if (frame.type !== "deliver") throw new Error(`not a deliver frame: ${text}`);
+        expect(decodedCanonical(frame.envelope)).toBe(canonicalEnvelope(frame.envelope));
+        expect(verifyEnvelope(frame.envelope, SECRET)).toBe(true);
+        if ("value" in decoded) {
+          fast++;
+          expect(decoded.value).toEqual(JSON.parse(replaceRawBytes(frame.envelope.body)));
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    expect(fast).toBeGreaterThan(500);
   });
 
   it("takes the plain frames peers send", () => {

@@ -1,7 +1,8 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { InvalidArgumentError } from "../../errors.js";
 import { canonicalEnvelope, canonicalEnvelopeWith, checkBody, checkDeliverable, type Envelope } from "./envelope.js";
 import { goJsonString } from "./go-json.js";
+import { hmacSha256 } from "./hmac-sha256.js";
 import { wireBytes } from "./wire-text.js";
 
 /** Shortest accepted HMAC secret: 32 bytes, the SHA-256 output size (as peerbus). */
@@ -106,10 +107,7 @@ export function checkEnvelopeHmac(
 }
 
 function macOf(canonical: string, key: Buffer): Buffer {
-  const mac = createHmac("sha256", key);
-  if (canonical.isWellFormed()) mac.update(canonical, "utf8");
-  else mac.update(wireBytes(canonical));
-  return mac.digest();
+  return hmacSha256(key, canonical.isWellFormed() ? canonical : wireBytes(canonical));
 }
 
 /** A string as Go before 1.22 wrote it: U+0008 and U+000C as `\u0008` / `\u000c` instead of `\b` / `\f`. */

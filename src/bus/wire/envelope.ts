@@ -54,11 +54,23 @@ export function canonicalEnvelope(env: Omit<Envelope, "hmac">): string {
 
 /** {@link canonicalEnvelope} with the string fields written by `quote` (to rebuild what other encoders signed). */
 export function canonicalEnvelopeWith(env: Omit<Envelope, "hmac">, quote: (value: string) => string): string {
+  return canonicalText(env, quote, env.body === "" ? "null" : compactGoJson(env.body));
+}
+
+/**
+ * {@link canonicalEnvelope} of an envelope as {@link decodeEnvelope} or a parsed frame gives it:
+ * its body is compact already (and never empty), so it is not scanned again.
+ */
+export function decodedCanonical(env: Omit<Envelope, "hmac">): string {
+  return canonicalText(env, goJsonString, env.body);
+}
+
+function canonicalText(env: Omit<Envelope, "hmac">, quote: (value: string) => string, body: string): string {
   return (
     `{"protocol_version":${quote(env.protocol_version)},"id":${quote(env.id)}` +
     `,"from":${quote(env.from)},"to":${quote(env.to)},"ts":${quote(env.ts)}` +
     `,"source":${quote(env.source)},"kind":${quote(env.kind)}` +
-    `,"body":${env.body === "" ? "null" : compactGoJson(env.body)}}`
+    `,"body":${body}}`
   );
 }
 

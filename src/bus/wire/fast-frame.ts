@@ -23,8 +23,18 @@ const ENVELOPE_KEYS: ReadonlySet<string> = new Set([...ENVELOPE_STRINGS, "body"]
 const DELIVER_KEYS: ReadonlySet<string> = new Set(["protocol_version", "type", "delivery_key", "envelope"]);
 const ACK_KEYS: ReadonlySet<string> = new Set(["protocol_version", "type", "id"]);
 
-/** Decodes `text` the fast way, or `undefined` when the scanner must (see {@link FastFrame}). */
-export function parseFastFrame(text: string): FastFrame | undefined {
+/** Where {@link parseFastFrame} puts a deliver frame's body as `JSON.parse` decoded it. */
+export interface DecodedBody {
+  /** The body's value; set only when a deliver frame was decoded the fast way. */
+  value?: unknown;
+}
+
+/**
+ * Decodes `text` the fast way, or `undefined` when the scanner must (see {@link FastFrame}).
+ * For a deliver frame, `decoded.value` receives its envelope's body already decoded, the value
+ * `JSON.parse(envelope.body)` gives, so a receiver need not parse it again.
+ */
+export function parseFastFrame(text: string, decoded?: DecodedBody): FastFrame | undefined {
   if (text.length >= MAX_FAST_LENGTH || !text.isWellFormed()) return undefined;
   let value: unknown;
   try {
@@ -34,7 +44,8 @@ export function parseFastFrame(text: string): FastFrame | undefined {
   }
   if (!isObject(value)) return undefined;
   const type = value.type;
-  const members = memberTexts(text, 0);
+  const scan: NestedScan = { members: undefined };
+  const members = memberTexts(text, 0, type === "deliver" ? scan : undefined);
   if (members === undefined) return undefined;
   if (type === undefined) {
     const envelope = fastEnvelope(value, members);
@@ -50,9 +61,11 @@ export function parseFastFrame(text: string): FastFrame | undefined {
   if (typeof value.delivery_key !== "string" || !isString(value.protocol_version, true) || !isObject(value.envelope)) {
     return undefined;
   }
-  const inner = memberTexts(members.get("envelope") as string, 0);
+  const inner = scan.members;
   const envelope = inner === undefined ? undefined : fastEnvelope(value.envelope, inner);
-  return envelope === undefined ? undefined : { type, deliveryKey: wellFormed(value.delivery_key), envelope };
+  if (envelope === undefined) return undefined;
+  if (decoded !== undefined) decoded.value = value.envelope.body ?? null;
+  return { type, deliveryKey: wellFormed(value.delivery_key), envelope };
 }
 
 function fastEnvelope(value: Record<string, unknown>, members: Map<string, string>): Envelope | undefined {
@@ -92,23 +105,40 @@ function wellFormed(value: string): string {
   return value.isWellFormed() ? value : value.toWellFormed();
 }
 
+/** A deliver frame's `envelope` member, read in the same pass as the frame (see {@link memberTexts}). */
+interface NestedScan {
+  /** The members of the `envelope` object, or `undefined` when they are not plain (or there is none). */
+  members: Map<string, string> | undefined;
+  /** Where the object last read ends. */
+  end?: number;
+}
+
 /**
  * The raw text of each member of the object starting at `at` of valid JSON, or `undefined`
  * when a name occurs twice or is written with escapes (then only the scanner can tell which
- * member wins, and whether an earlier one was of the wrong type).
+ * member wins, and whether an earlier one was of the wrong type). With `nested`, the members of
+ * an `envelope` member's object go to `nested.members`, read in the same pass.
  */
-function memberTexts(text: string, at: number): Map<string, string> | undefined {
+function memberTexts(text: string, at: number, nested?: NestedScan): Map<string, string> | undefined {
   const found = new Map<string, string>();
   let i = skipWs(text, at) + 1;
   for (;;) {
     i = skipWs(text, i);
-    if (text.charCodeAt(i) === 125) return found;
+    if (text.charCodeAt(i) === 125) {
+      if (nested !== undefined) nested.end = i + 1;
+      return found;
+    }
     const keyEnd = skipString(text, i);
     const key = text.slice(i + 1, keyEnd - 1);
     if (key.includes("\\") || found.has(key)) return undefined;
     i = skipWs(text, skipWs(text, keyEnd) + 1);
     const start = i;
-    i = skipValue(text, i);
+    if (nested !== undefined && key === "envelope" && text.charCodeAt(i) === 123) {
+      const inner: NestedScan = { members: undefined };
+      nested.members = memberTexts(text, i, inner);
+      if (nested.members === undefined) return undefined;
+      i = inner.end as number;
+    } else i = skipValue(text, i);
     found.set(key, text.slice(start, i));
     i = skipWs(text, i);
     if (text.charCodeAt(i) === 44) i++;
