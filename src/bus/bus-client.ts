@@ -156,12 +156,27 @@ export class BusClient {
     }
   }
 
-  async #sendEnvelope(
+  #sendEnvelope(
     to: string,
     kind: "msg" | "broadcast",
     body: unknown,
     id: string = newMessageId(this.#o.clock.now()),
   ): Promise<string> {
+    let frame: string;
+    try {
+      frame = this.#seal(to, kind, body, id);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Registered (the usual case): the frame goes out now, one promise per message.
+    const ws = this.#ws;
+    if (this.#registered && !this.#closed && ws !== undefined && ws.readyState === ws.OPEN) {
+      return this.#write(ws, frame, id);
+    }
+    return this.#sendWhenRegistered(frame, id);
+  }
+
+  #seal(to: string, kind: "msg" | "broadcast", body: unknown, id: string): string {
     const text = body === undefined ? "null" : JSON.stringify(body);
     if (text === undefined)
       throw new InvalidArgumentError("the body does not serialize to JSON", { op: "bus.client.send" });
@@ -181,9 +196,12 @@ export class BusClient {
     if (frame.length > MAX_FRAME_BYTES / 3 && Buffer.byteLength(frame) > MAX_FRAME_BYTES) {
       throw new InvalidArgumentError(`the envelope exceeds ${MAX_FRAME_BYTES} bytes`, { op: "bus.client.send" });
     }
+    return frame;
+  }
+
+  async #sendWhenRegistered(frame: string, id: string): Promise<string> {
     for (;;) {
-      // Registered (the usual case): no turn of the event loop before the frame goes out.
-      if (!this.#registered || this.#closed) await this.#ready();
+      await this.#ready();
       const ws = this.#ws;
       if (ws === undefined || ws.readyState !== ws.OPEN) {
         // Registered but closing: let the close event land, then wait for the next registration.
@@ -193,10 +211,14 @@ export class BusClient {
         });
         continue;
       }
-      corkUntilNextTick(ws);
-      await new Promise<void>((resolve, reject) => ws.send(frame, (err) => (err ? reject(err) : resolve())));
-      return id;
+      return this.#write(ws, frame, id);
     }
+  }
+
+  /** Resolves with `id` once the frame was handed to the socket, rejects if that failed. */
+  #write(ws: WebSocket, frame: string, id: string): Promise<string> {
+    corkUntilNextTick(ws);
+    return new Promise<string>((resolve, reject) => ws.send(frame, (err) => (err ? reject(err) : resolve(id))));
   }
 
   #ready(): Promise<void> {
