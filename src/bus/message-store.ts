@@ -10,8 +10,9 @@ import { fixedChunks, inLists, placeholderList, placeholderRows, textPerSize } f
 // A commit of many messages inserts them (and acks them) in one statement per chunk.
 const insertMessages = textPerSize(
   (size) => `INSERT INTO bus_messages (id, sender, recipient, envelope, seq, ts, delivered, attempts)
-           VALUES ${placeholderRows(size, 8)} ON CONFLICT (id) DO NOTHING RETURNING id`,
+           VALUES ${placeholderRows(size, 8)} ON CONFLICT (id) DO NOTHING`,
 );
+const seqsOf = textPerSize((size) => `SELECT id, sender, seq FROM bus_messages WHERE id IN (${placeholderList(size)})`);
 // "acked <> 1", not "acked = 0": it keeps the lookup on the primary key instead of a scan of the
 // recipient's unacked rows.
 const ackMessages = textPerSize(
@@ -332,11 +333,13 @@ export class MessageStore {
       }
       const nextSeq = new Map<string, number>();
       for (const [sender, count] of perSender) nextSeq.set(sender, await this.#allocateSeqs(tx, sender, count));
-      const inserted = new Set<string>();
+      // Ids of a chunk that inserted fewer rows than it had: the others were stored before.
+      const skipped = new Set<string>();
       let at = 0;
       for (const size of fixedChunks(fresh.length)) {
+        const chunk = fresh.slice(at, at + size);
         const params: SqlValue[] = [];
-        for (const m of fresh.slice(at, at + size)) {
+        for (const m of chunk) {
           const seq = nextSeq.get(m.from) as number;
           nextSeq.set(m.from, seq + 1);
           const delivered = m.delivered === true ? 1 : 0;
@@ -344,14 +347,25 @@ export class MessageStore {
         }
         at += size;
         // A concurrent insert of the same id (PostgreSQL) waits here and then changes nothing.
-        const returned = await tx.all<{ id: string }>(insertMessages(size), params);
-        for (const r of returned) inserted.add(r.id);
+        const { changes } = await tx.run(insertMessages(size), params);
+        if (changes === size) continue;
+        // Rare: find which rows are ours. A sender's seqs are never handed out twice, so a row
+        // with this chunk's sender and seq for its id was inserted now; any other was there before.
+        const stored = await tx.all<{ id: string; sender: string; seq: number | string }>(
+          seqsOf(size),
+          chunk.map((m) => m.id),
+        );
+        const byId = new Map(stored.map((r) => [r.id, r]));
+        chunk.forEach((m, j) => {
+          const row = byId.get(m.id);
+          if (row === undefined || row.sender !== m.from || Number(row.seq) !== params[8 * j + 4]) skipped.add(m.id);
+        });
       }
       let k = 0;
       return outcomes.map((o) => {
         if (o !== "stored") return o;
         const m = fresh[k++] as NewBusMessage;
-        return inserted.has(m.id) ? o : "duplicate";
+        return skipped.has(m.id) ? "duplicate" : o;
       });
     });
   }
