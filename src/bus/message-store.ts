@@ -331,17 +331,28 @@ export class MessageStore {
           perSender.set(m.from, (perSender.get(m.from) ?? 0) + 1);
         }
       }
+      // Senders and rows in one order in every transaction: on PostgreSQL a sender's counter row
+      // and an id a concurrent transaction is inserting are waited for, and two transactions
+      // taking them in different orders would deadlock (the server then aborts one).
       const nextSeq = new Map<string, number>();
-      for (const [sender, count] of perSender) nextSeq.set(sender, await this.#allocateSeqs(tx, sender, count));
+      for (const sender of [...perSender.keys()].sort()) {
+        nextSeq.set(sender, await this.#allocateSeqs(tx, sender, perSender.get(sender) as number));
+      }
+      // Seqs follow each sender's order of sending; the inserts then go in id order.
+      const rows = fresh.map((m) => {
+        const seq = nextSeq.get(m.from) as number;
+        nextSeq.set(m.from, seq + 1);
+        return { m, seq };
+      });
+      if (rows.length > 1) rows.sort((a, b) => (a.m.id < b.m.id ? -1 : a.m.id > b.m.id ? 1 : 0));
       // Ids of a chunk that inserted fewer rows than it had: the others were stored before.
       const skipped = new Set<string>();
       let at = 0;
       for (const size of fixedChunks(fresh.length)) {
-        const chunk = fresh.slice(at, at + size);
+        const chunk = rows.slice(at, at + size).map((r) => r.m);
         const params: SqlValue[] = [];
-        for (const m of chunk) {
-          const seq = nextSeq.get(m.from) as number;
-          nextSeq.set(m.from, seq + 1);
+        for (let j = at; j < at + size; j++) {
+          const { m, seq } = rows[j] as { m: NewBusMessage; seq: number };
           const delivered = m.delivered === true ? 1 : 0;
           params.push(m.id, m.from, m.to, m.envelope, seq, ts, delivered, delivered);
         }

@@ -215,6 +215,26 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       );
     });
 
+    it("concurrent enqueueMany calls naming the same ids in opposite orders all complete, each id stored once", async () => {
+      // On PostgreSQL each insert waits for a concurrent one of the same id: rows taken in
+      // different orders by two transactions would deadlock, and the server would abort one.
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      for (let round = 0; round < 20; round++) {
+        const ids = Array.from({ length: 8 }, (_, i) => `r${round}-m${i}`);
+        const orders = [ids, [...ids].reverse(), [...ids.slice(4), ...ids.slice(0, 4)]];
+        const results = await Promise.all(
+          orders.map((order, c) =>
+            store.enqueueMany(order.map((id) => ({ id, from: `s${c}`, to: "bob", envelope: bytes(`${c}`) }))),
+          ),
+        );
+        const stored = results.flatMap((outcomes, c) =>
+          outcomes.flatMap((o, k) => (o === "stored" ? [orders[c]?.[k] as string] : [])),
+        );
+        expect(stored.sort()).toEqual([...ids].sort());
+      }
+    });
+
     it("enqueue needs a registered recipient", async () => {
       const { store } = await fresh();
       const err = await store.enqueue({ id: "m1", from: "a", to: "ghost", envelope: bytes("x") }).catch((e) => e);
