@@ -120,7 +120,10 @@ export class DeleteQueue {
     const now = this.#clock.now();
     return (options.executor ?? this.#db).transaction(async (tx) => {
       let inserted = 0;
-      for (const part of chunks(items, 100)) {
+      // One order of (key, reason) in every transaction: on PostgreSQL an insert waits for a
+      // concurrent one of the same pair, and two transactions in different orders would deadlock.
+      const ordered = items.length > 1 ? [...items].sort(byKeyAndReason) : items;
+      for (const part of chunks(ordered, 100)) {
         const values: (string | number)[] = [];
         const rows = part.map((item, i) => {
           values.push(
@@ -365,4 +368,9 @@ export class DeleteQueue {
       owner: r.owner,
     }));
   }
+}
+
+function byKeyAndReason(a: PendingDeleteInput, b: PendingDeleteInput): number {
+  if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+  return a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0;
 }

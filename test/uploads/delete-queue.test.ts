@@ -138,6 +138,21 @@ forEachEngine("DeleteQueue", (ctx) => {
     expect(rows.map((r) => [r.key, r.nextAttemptAt])).toEqual([["a", clock.now()]]);
   });
 
+  it("concurrent enqueues naming the same keys in opposite orders all complete, each row inserted once", async () => {
+    // On PostgreSQL an insert waits for a concurrent insert of the same (key, reason): rows taken
+    // in different orders by two transactions would deadlock and the server would abort one.
+    const { queue } = setup();
+    for (let round = 0; round < 20; round++) {
+      const keys = Array.from({ length: 150 }, (_, i) => `r${round}/k${i}`);
+      const orders = [keys, [...keys].reverse(), [...keys.slice(75), ...keys.slice(0, 75)]];
+      const inserted = await Promise.all(
+        orders.map((order) => queue.enqueue(order.map((key) => ({ key, reason: "deleted" as const })))),
+      );
+      expect(inserted.reduce((a, b) => a + b, 0)).toBe(keys.length);
+    }
+    expect((await queue.list(5_000)).length).toBe(3_000);
+  });
+
   it("schedule is idempotent for any sequence of calls (property)", async () => {
     const { queue, db } = setup();
     const reasons: DeleteReason[] = ["replaced", "deleted"];
