@@ -52,6 +52,11 @@ const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 /** Acked rows deleted per statement: short transactions that never hold writers back for long. */
 const PRUNE_BATCH = 1000;
 
+/** Frames a connection's inbox holds before its socket is no longer read (until half of them are handled). */
+const INBOX_HIGH_WATER = 2048;
+/** Frames a pump parses at a time: the commits of one take stay a few, and later frames wait unparsed. */
+const INBOX_TAKE = 1024;
+
 /** Messages per commit at most, by default. */
 const DEFAULT_MAX_COMMIT_BATCH = 256;
 const OP = "bus.broker.create";
@@ -68,6 +73,8 @@ interface Connection {
   readonly inbox: Received[];
   /** True while a pump works through `inbox`; one pump per connection keeps frames in order. */
   pumping: boolean;
+  /** True while the socket is not read because `inbox` is full. */
+  paused: boolean;
   /** What the mounting server passed to `handleUpgrade` (e.g. the authenticated caller). */
   readonly context: unknown;
   /** True once the first frame went to the handshake. */
@@ -241,6 +248,7 @@ export class Broker {
       name: undefined,
       inbox: [],
       pumping: false,
+      paused: false,
       handshakeSeen: false,
       context,
       claim: undefined,
@@ -250,6 +258,11 @@ export class Broker {
     ws.on("message", (data, isBinary) => {
       const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
       conn.inbox.push(isBinary ? null : decodeWireText(bytes).text);
+      // A peer sending faster than its frames commit waits in its socket, not in this heap.
+      if (conn.inbox.length >= INBOX_HIGH_WATER && !conn.paused) {
+        conn.paused = true;
+        ws.pause();
+      }
       if (!conn.pumping) {
         conn.pumping = true;
         void this.#track(this.#pump(conn));
@@ -286,7 +299,8 @@ export class Broker {
           });
           continue;
         }
-        const frames = this.#parseAll(conn.inbox.splice(0));
+        const frames = this.#parseAll(conn.inbox.splice(0, INBOX_TAKE));
+        if (conn.paused && conn.inbox.length < INBOX_HIGH_WATER / 2) this.#resume(conn);
         for (let i = 0; i < frames.length; ) {
           const frame = frames[i] as Incoming;
           let j = i;
@@ -304,7 +318,14 @@ export class Broker {
       }
     } finally {
       conn.pumping = false;
+      // A pump that stops early (a refused handshake) must not leave the close frame unread.
+      if (conn.paused) this.#resume(conn);
     }
+  }
+
+  #resume(conn: Connection): void {
+    conn.paused = false;
+    conn.ws.resume();
   }
 
   /** Handles one run of frames of a type; the promise (if any) settles once its commit did. */

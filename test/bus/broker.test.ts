@@ -235,6 +235,41 @@ describe("Broker", () => {
     }
   });
 
+  it("stops reading a peer that sends faster than its frames commit, resumes once they are handled, and loses nothing", async () => {
+    const { createServer } = await import("node:http");
+    const b = await broker();
+    // One message per commit: the frames arrive far faster than they commit.
+    const mounted = new Broker({
+      store: b.store,
+      audit: b.audit,
+      tokens: [TOKEN],
+      hmacSecret: SECRET,
+      maxCommitBatch: 1,
+    });
+    cleanup.push(() => mounted.close());
+    const sockets: { isPaused(): boolean }[] = [];
+    const server = createServer();
+    server.on("upgrade", (req, socket, head) => {
+      sockets.push(socket);
+      mounted.handleUpgrade(req, socket, head);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const url = `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const bob = await RawPeer.register(url, "bob");
+    cleanup.push(() => bob.close());
+    const alice = await RawPeer.register(url, "alice");
+    cleanup.push(() => alice.close());
+    const aliceSocket = sockets[1] as { isPaused(): boolean };
+    const total = 3000;
+    for (let i = 0; i < total; i++) alice.sendMessage("alice", "bob", `m${String(i).padStart(4, "0")}`);
+    await eventually(() => aliceSocket.isPaused(), 10_000);
+    await eventually(() => bob.delivered().length === total, 30_000);
+    expect(bob.delivered()).toEqual(Array.from({ length: total }, (_, i) => `m${String(i).padStart(4, "0")}`));
+    expect(aliceSocket.isPaused()).toBe(false);
+    expect(alice.frames.filter((f) => f.type === "error")).toEqual([]);
+  });
+
   it("mounts on a server of your own through handleUpgrade and closes idempotently", async () => {
     const { createServer } = await import("node:http");
     const b = await broker();
