@@ -15,10 +15,16 @@ const insertMessages = textPerSize(
 const seqsOf = textPerSize((size) => `SELECT id, sender, seq FROM bus_messages WHERE id IN (${placeholderList(size)})`);
 // "acked <> 1", not "acked = 0": it keeps the lookup on the primary key instead of a scan of the
 // recipient's unacked rows.
+const ackWhere = (size: number) => `WHERE id IN (${placeholderList(size, 3)}) AND recipient = $1 AND acked <> 1`;
 const ackMessages = textPerSize(
-  (size) => `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = $2
-           WHERE id IN (${placeholderList(size, 3)}) AND recipient = $1 AND acked <> 1 RETURNING id`,
+  (size) => `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = $2 ${ackWhere(size)}`,
 );
+const ackMessagesReturning = textPerSize(
+  (size) => `UPDATE bus_messages SET acked = 1, delivered = 1, acked_at = $2 ${ackWhere(size)} RETURNING id`,
+);
+
+/** Thrown inside a savepoint to roll it back (see {@link MessageStore.ackFor}). */
+const NOT_EVERY_ID = Symbol("not every id was acked now");
 
 /** Options of {@link MessageStore.open}. */
 export interface MessageStoreOptions {
@@ -510,8 +516,8 @@ export class MessageStore {
 
   /**
    * Acks, in one transaction, those of `ids` that are addressed to `recipient` and were not
-   * acked yet, and returns exactly those ids (so a broker writes one audit row per real ack,
-   * none for repeated or foreign acks).
+   * acked yet, and returns exactly those ids, each once, in the order given (so a broker writes
+   * one audit row per real ack, none for repeated or foreign acks).
    */
   async ackFor(recipient: string, ids: readonly string[], options: ExecutorOptions = {}): Promise<string[]> {
     const op = "bus.ackFor";
@@ -523,8 +529,25 @@ export class MessageStore {
     return this.#inTransaction(options.executor, async (tx) => {
       const acked: string[] = [];
       for (const list of inLists(ids)) {
-        const rows = await tx.all<{ id: string }>(ackMessages(list.length), [recipient, now, ...list]);
-        for (const r of rows) acked.push(r.id);
+        const params = [recipient, now, ...list];
+        const distinct = [...new Set(list)];
+        // Usually every id is acked now: an update without RETURNING (cheaper per row) says so
+        // by its count. Otherwise its savepoint rolls back and RETURNING tells which ones.
+        const all = await tx
+          .transaction(async (sp) => {
+            if ((await sp.run(ackMessages(list.length), params)).changes !== distinct.length) throw NOT_EVERY_ID;
+            return true;
+          })
+          .catch((err: unknown) => {
+            if (err !== NOT_EVERY_ID) throw err;
+            return false;
+          });
+        if (all) acked.push(...distinct);
+        else {
+          const rows = await tx.all<{ id: string }>(ackMessagesReturning(list.length), params);
+          const fresh = new Set(rows.map((r) => r.id));
+          for (const id of distinct) if (fresh.has(id)) acked.push(id);
+        }
       }
       return acked;
     });

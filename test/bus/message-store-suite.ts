@@ -320,6 +320,44 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       expect(await store.pendingFor("bob")).toEqual([]);
     });
 
+    it("property: ackFor returns each id newly acked for that recipient once, in the order given, alone or in the caller's transaction", async () => {
+      const { store, db } = await fresh();
+      await store.register({ name: "bob" });
+      await store.register({ name: "eve" });
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 300 }), { minLength: 1, maxLength: 4 }),
+          fc.boolean(),
+          async (calls, inCaller) => {
+            // Per run: ids 0-7 for bob, 8-9 for eve, 10-11 never stored.
+            const r = run++;
+            const id = (n: number) => `r${r}-${n}`;
+            await store.enqueueMany(
+              Array.from({ length: 10 }, (_, n) => ({
+                id: id(n),
+                from: "a",
+                to: n < 8 ? "bob" : "eve",
+                envelope: bytes("x"),
+              })),
+            );
+            const acked = new Set<string>();
+            for (const call of calls) {
+              const ids = call.map(id);
+              const expected = [...new Set(ids)].filter((x) => Number(x.split("-")[1]) < 8 && !acked.has(x));
+              const got = inCaller
+                ? await db.transaction((tx) => store.ackFor("bob", ids, { executor: tx }))
+                : await store.ackFor("bob", ids);
+              expect(got).toEqual(expected);
+              for (const x of got) acked.add(x);
+            }
+            for (let n = 0; n < 10; n++) expect((await store.get(id(n)))?.acked).toBe(acked.has(id(n)));
+          },
+        ),
+        { numRuns: 25 },
+      );
+    });
+
     it("batches of more than one chunk are marked in one go", async () => {
       const { store } = await fresh();
       await store.register({ name: "bob" });
