@@ -29,8 +29,13 @@ export function corkUntilNextTick(ws: WebSocket): void {
   }
   corked.add(socket);
   socket.cork();
-  process.nextTick(() => {
-    corked.delete(socket);
-    socket.uncork();
-  });
+  // A tick scheduled from a microtask runs once every microtask is done: so the frames of this
+  // tick's microtasks join, also when this was called from an event handler (a delivery's ack
+  // and the next send its handler's promise releases leave together).
+  queueMicrotask(() =>
+    process.nextTick(() => {
+      corked.delete(socket);
+      socket.uncork();
+    }),
+  );
 }

@@ -269,9 +269,10 @@ describe("Broker", () => {
     const alice = await RawPeer.register(url, "alice");
     cleanup.push(() => alice.close());
     const aliceSocket = sockets[1] as { isPaused(): boolean };
-    const total = 3000;
+    // More than a pump takes at once (1,024) plus the pause mark (2,048): some frames always wait.
+    const total = 6000;
     for (let i = 0; i < total; i++) alice.sendMessage("alice", "bob", `m${String(i).padStart(4, "0")}`);
-    await eventually(() => bob.delivered().length === total, 30_000);
+    await eventually(() => bob.delivered().length === total, 60_000);
     expect(pauses[1]).toBeGreaterThan(0);
     expect(bob.delivered()).toEqual(Array.from({ length: total }, (_, i) => `m${String(i).padStart(4, "0")}`));
     expect(aliceSocket.isPaused()).toBe(false);

@@ -42,6 +42,24 @@ describe("corkUntilNextTick", () => {
     expect(socket.writableCorked).toBe(0);
   });
 
+  it("frames written from an event handler and from the microtasks it releases leave together", async () => {
+    const { ws, got, socket } = await pair();
+    const corkedInMicrotask = await new Promise<number>((resolve) => {
+      setImmediate(() => {
+        corkUntilNextTick(ws);
+        ws.send("from the handler");
+        void Promise.resolve().then(() => {
+          resolve(socket.writableCorked);
+          corkUntilNextTick(ws);
+          ws.send("from a microtask");
+        });
+      });
+    });
+    expect(corkedInMicrotask).toBe(1);
+    await eventually(() => got.length === 2);
+    expect(got).toEqual(["from the handler", "from a microtask"]);
+  });
+
   it("lets a long run of frames out in pieces while the tick goes on, never more than about 64 KiB held, in order", async () => {
     const { ws, got, socket } = await pair();
     const pad = "x".repeat(1000);
