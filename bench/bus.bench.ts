@@ -338,7 +338,7 @@ function blake3Cases(): BenchCase[] {
     cases.push(
       {
         group,
-        name: "blake3Hex (chosen: JavaScript up to 1 KiB, hash-wasm above)",
+        name: "blake3Hex (hash-wasm, hex digest)",
         role: "ours",
         batch,
         fn: loop(() => blake3Hex(data)),

@@ -30,16 +30,9 @@ describe("bus hashes", () => {
     );
   });
 
-  it("blake3Hex equals hash-wasm's BLAKE3 at every length around the one-chunk path's block and chunk edges", async () => {
-    const reference = await createBLAKE3();
-    const hex = (bytes: Uint8Array) => reference.init().update(bytes).digest("hex");
-    const data = Buffer.from(Array.from({ length: 1100 }, (_, i) => (i * 131 + 7) & 0xff));
-    for (let length = 0; length <= 1100; length++) {
-      const bytes = data.subarray(0, length);
-      expect(blake3Hex(bytes)).toBe(hex(bytes));
-    }
-    // The specification's empty-input vector.
+  it("blake3Hex gives the specification's vector for the empty input", () => {
     expect(blake3Hex(new Uint8Array(0))).toBe(AUDIT_GENESIS_HASH);
+    expect(blake3Hex("")).toBe(AUDIT_GENESIS_HASH);
   });
 
   it("property: blake3Hex of several parts is hash-wasm's BLAKE3 of their bytes joined, large parts too", async () => {
@@ -56,7 +49,7 @@ describe("bus hashes", () => {
       }),
       { numRuns: 300 },
     );
-    // The reused buffer leaves nothing behind: a short input after a long one hashes alone.
+    // The reused hasher starts over: a short input after a long one hashes alone.
     expect(blake3Hex("", new Uint8Array(0))).toBe(AUDIT_GENESIS_HASH);
   });
 });
