@@ -68,11 +68,25 @@ export async function startConditionalS3Proxy(target: string): Promise<Condition
   const forward = (req: IncomingMessage, body: Buffer | IncomingMessage | Transform): Promise<Buffered> =>
     new Promise((resolve, reject) => {
       const out = request(
-        { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers },
+        {
+          host: targetUrl.hostname,
+          port: targetUrl.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          // A connection per request: a kept-alive one can be closed by s3rver's idle timeout just
+          // as a request goes out on it, and a write it applied would then be answered with an error.
+          agent: false,
+        },
         async (res) => {
-          const chunks: Buffer[] = [];
-          for await (const chunk of res) chunks.push(chunk as Buffer);
-          resolve({ status: res.statusCode ?? 500, headers: res.headers, body: Buffer.concat(chunks) });
+          try {
+            const chunks: Buffer[] = [];
+            for await (const chunk of res) chunks.push(chunk as Buffer);
+            resolve({ status: res.statusCode ?? 500, headers: res.headers, body: Buffer.concat(chunks) });
+          } catch (err) {
+            // An aborted response fails this request instead of leaving it (and its key's lock) pending.
+            reject(err);
+          }
         },
       );
       out.on("error", reject);
