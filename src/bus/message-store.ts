@@ -526,9 +526,12 @@ export class MessageStore {
     for (const id of ids) checkBusName(id, "message id", op);
     if (ids.length === 0) return [];
     const now = this.#clock.now();
+    // Statements take the ids in one sorted order in every transaction: on PostgreSQL two acks
+    // locking the same rows chunk by chunk in different orders would deadlock.
+    const sorted = [...new Set(ids)].sort();
     return this.#inTransaction(options.executor, async (tx) => {
-      const acked: string[] = [];
-      for (const list of inLists(ids)) {
+      const fresh = new Set<string>();
+      for (const list of inLists(sorted)) {
         const params = [recipient, now, ...list];
         const distinct = [...new Set(list)];
         // Usually every id is acked now: an update without RETURNING (cheaper per row) says so
@@ -542,12 +545,16 @@ export class MessageStore {
             if (err !== NOT_EVERY_ID) throw err;
             return false;
           });
-        if (all) acked.push(...distinct);
+        if (all) for (const id of distinct) fresh.add(id);
         else {
           const rows = await tx.all<{ id: string }>(ackMessagesReturning(list.length), params);
-          const fresh = new Set(rows.map((r) => r.id));
-          for (const id of distinct) if (fresh.has(id)) acked.push(id);
+          for (const r of rows) fresh.add(r.id);
         }
+      }
+      if (ids.length === 1) return fresh.size === 1 ? [ids[0] as string] : [];
+      const acked: string[] = [];
+      for (const id of ids) {
+        if (fresh.delete(id)) acked.push(id);
       }
       return acked;
     });
@@ -610,7 +617,8 @@ export class MessageStore {
     setParams: SqlValue[] = [],
   ): Promise<number> {
     this.#assertOpen(op);
-    const list = typeof ids === "string" ? [ids] : [...ids];
+    // One sorted order in every transaction, so concurrent marks never lock rows in opposite orders.
+    const list = typeof ids === "string" ? [ids] : [...new Set(ids)].sort();
     for (const id of list) checkBusName(id, "message id", op);
     if (list.length === 0) return 0;
     const recipient = options.recipient;

@@ -240,7 +240,9 @@ export class ClaimStore {
     if (unique.length === 0) return;
     await (options.executor ?? this.#db).transaction(async (tx) => {
       let matched = 0;
-      for (const part of chunks(unique)) {
+      // Deleted in one sorted order in every transaction: on PostgreSQL two calls locking the
+      // same rows chunk by chunk in different orders would deadlock.
+      for (const part of chunks([...unique].sort())) {
         const { changes } = await tx.run(
           `DELETE FROM storeroom_upload_claims
            WHERE status = 'uploaded' AND created_by = $1 AND object_key IN (${placeholders(part.length, 2)})`,

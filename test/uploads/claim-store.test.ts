@@ -141,6 +141,30 @@ forEachEngine("ClaimStore", (ctx) => {
     for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ClaimNotFoundError);
   });
 
+  it("concurrent consumers of more keys than one statement takes, in opposite orders: one adopts all, the others get ClaimNotFoundError", async () => {
+    // Over 500 keys a consume runs several deletes in one transaction: on PostgreSQL two of
+    // them locking the same rows chunk by chunk in different orders would deadlock.
+    const { db, claims } = stores();
+    for (let round = 0; round < 5; round++) {
+      const keys = await db.transaction(async (tx) => {
+        const out: string[] = [];
+        for (let i = 0; i < 1_001; i++) {
+          const c = await claims.create(newClaim(), { executor: tx });
+          await claims.markUploaded(c.id, { executor: tx });
+          out.push(c.key);
+        }
+        return out;
+      });
+      const orders = [keys, [...keys].reverse(), [...keys.slice(500), ...keys.slice(0, 500)]];
+      const results = await Promise.allSettled(
+        orders.map((order) => db.transaction((tx) => claims.consumeMany(order, "alice", { executor: tx }))),
+      );
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ClaimNotFoundError);
+      await expect(claims.getByKey(keys[0] as string)).rejects.toBeInstanceOf(ClaimNotFoundError);
+    }
+  });
+
   it("scans only expired pending claims, oldest first, and counts pending claims per owner", async () => {
     const { db, claims } = stores();
     const late = await claims.create(newClaim({ expiresAt: 300 }));
