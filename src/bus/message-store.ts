@@ -534,6 +534,11 @@ export class MessageStore {
       for (const list of inLists(sorted)) {
         const params = [recipient, now, ...list];
         const distinct = [...new Set(list)];
+        if (distinct.length === 1) {
+          // One id: the count alone says whether it was acked now (no savepoint needed).
+          if ((await tx.run(ackMessages(list.length), params)).changes > 0) fresh.add(distinct[0] as string);
+          continue;
+        }
         // Usually every id is acked now: an update without RETURNING (cheaper per row) says so
         // by its count. Otherwise its savepoint rolls back and RETURNING tells which ones.
         const all = await tx
