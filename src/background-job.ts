@@ -4,12 +4,15 @@ import { InvalidArgumentError } from "./errors.js";
 /** The longest delay Node.js timers accept (2^31 - 1 ms, about 24.8 days). */
 export const MAX_INTERVAL_MS = 2_147_483_647;
 
+/** What started a run: the job's timer, or a {@link BackgroundJob.runOnce} call. */
+export type JobTrigger = "timer" | "call";
+
 /** Options of {@link BackgroundJob}. */
 export interface BackgroundJobOptions<T> {
   /** Names the job in the default error report, e.g. `"state purge"`. */
   name: string;
-  /** One run of the work. */
-  run: () => Promise<T>;
+  /** One run of the work; `trigger` tells a timer-driven run from a {@link BackgroundJob.runOnce} call. */
+  run: (trigger: JobTrigger) => Promise<T>;
   /**
    * Milliseconds from the end of one timer-driven run to the start of the next (runs never
    * overlap). `0` disables the timer: {@link BackgroundJob.start} does nothing and only
@@ -45,7 +48,7 @@ export interface BackgroundJobOptions<T> {
  */
 export class BackgroundJob<T = unknown> {
   readonly #name: string;
-  readonly #run: () => Promise<T>;
+  readonly #run: (trigger: JobTrigger) => Promise<T>;
   readonly #intervalMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #clock: SchedulingClock;
@@ -95,8 +98,12 @@ export class BackgroundJob<T = unknown> {
 
   /** Runs the work now (after a run in progress ends) and returns its result or rejects with its error. */
   runOnce(): Promise<T> {
+    return this.#enqueue("call");
+  }
+
+  #enqueue(trigger: JobTrigger): Promise<T> {
     this.#running += 1;
-    const result = this.#tail.then(() => this.#run());
+    const result = this.#tail.then(() => this.#run(trigger));
     this.#tail = result.then(
       () => {
         this.#running -= 1;
@@ -120,7 +127,7 @@ export class BackgroundJob<T = unknown> {
     this.#cancel = this.#clock.schedule(this.#intervalMs, () => {
       this.#cancel = undefined;
       if (!this.#started) return;
-      this.runOnce()
+      this.#enqueue("timer")
         .catch(this.#onError)
         .finally(() => {
           if (this.#started && this.#cancel === undefined) this.#schedule();

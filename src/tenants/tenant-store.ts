@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BackgroundJob, MAX_INTERVAL_MS } from "../background-job.js";
-import { type Clock, systemClock } from "../clock.js";
+import { type Clock, isSchedulingClock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError, UnsupportedError } from "../errors.js";
 import { booleanOption, positiveInteger } from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
@@ -41,8 +41,18 @@ interface Loading {
 
 /** Preparations of a tenant at load when its manifest keeps moving before the lease's epoch is written into it. */
 const CLAIM_ATTEMPTS = 3;
-/** Parallel publications of one background pass or of close(). */
+/** Parallel evictions of one reaper pass or of close(). */
 const PASS_CONCURRENCY = 8;
+/** Parallel publications of one publication pass. */
+const PUBLISH_CONCURRENCY = 16;
+/** Longest pause between two timer-driven publication passes. */
+const MAX_PUBLISH_PAUSE_MS = 100;
+/**
+ * The timer publishes a tenant at most once per this fraction of `syncIntervalMs` (from the
+ * start of its previous publication): the rest of the interval covers the wait for the next
+ * pass and the publication itself, even when the process is busy.
+ */
+const PUBLISH_SPACING = 0.6;
 /** Default compressed size from which snapshots are uploaded in parts. */
 const DEFAULT_MULTIPART_BYTES = 64 * 1024 * 1024;
 /** Page bytes of WAL frames per segment at most (a larger transaction still goes whole). */
@@ -89,6 +99,9 @@ export class TenantStore {
   readonly #leaser: TenantLeaser;
   readonly #reaper: BackgroundJob<PassResult>;
   readonly #publisher: BackgroundJob<PassResult>;
+  readonly #publishSpacingMs: number;
+  /** Milliseconds for spacing publications: the store's clock when it schedules (tests), else real time. */
+  readonly #spacingNow: () => number;
   readonly #ownership: TenantOwnership | undefined;
   readonly #unlock: () => void;
   #recovering: Promise<void> = Promise.resolve();
@@ -165,10 +178,13 @@ export class TenantStore {
       clock: this.#clock,
       onError: (err) => this.#onError(err),
     });
+    this.#publishSpacingMs = Math.floor(settings.syncIntervalMs * PUBLISH_SPACING);
+    this.#spacingNow = isSchedulingClock(this.#clock) ? () => this.#clock.now() : () => performance.now();
     this.#publisher = new BackgroundJob({
       name: "tenant publication",
-      intervalMs: settings.syncIntervalMs === 0 ? 0 : halfInterval(settings.syncIntervalMs),
-      run: () => this.#publishDue(),
+      intervalMs:
+        settings.syncIntervalMs === 0 ? 0 : Math.min(MAX_PUBLISH_PAUSE_MS, halfInterval(settings.syncIntervalMs)),
+      run: (trigger) => this.#publishDue(trigger === "timer" ? this.#publishSpacingMs : 0),
       clock: this.#clock,
       onError: (err) => this.#onError(err),
     });
@@ -405,9 +421,12 @@ export class TenantStore {
   }
 
   /**
-   * Publishes every resident tenant with writes not yet published (the publication job runs
-   * this every `syncIntervalMs / 2`; a tenant whose last attempt failed waits for its retry
-   * pause). Failures go to `onError`. Resolves with the tenants published and failed.
+   * Publishes every resident tenant with writes not yet published, the longest waiting first (a
+   * tenant whose last attempt failed waits for its retry pause). The publication timer runs the
+   * same pass every 100 ms (or `syncIntervalMs / 2` when shorter), but publishes a tenant at
+   * most once per 0.6 x `syncIntervalMs`, so a busy tenant's writes share publications and
+   * still wait no longer than about `syncIntervalMs`. Failures go to `onError`. Resolves with
+   * the tenants published and failed.
    */
   publishPending(): Promise<PassResult> {
     return this.#publisher.runOnce();
@@ -418,13 +437,18 @@ export class TenantStore {
     return this.publishPending();
   }
 
-  async #publishDue(): Promise<PassResult> {
+  /** Publishes the due tenants not published within `spacingMs`, the longest waiting first. */
+  async #publishDue(spacingMs: number): Promise<PassResult> {
     if (this.#closing !== undefined) return { done: 0, failed: 0 };
     const now = this.#clock.now();
-    const due = [...this.#resident.values()].filter((h) => h.state === "open" && h.replica.due(now));
+    const at = this.#spacingNow();
+    const due = [...this.#resident.values()]
+      .filter((h) => h.state === "open" && h.replica.due(now) && at - h.publishedAt >= spacingMs)
+      .sort((a, b) => b.replica.lagMs(now) - a.replica.lagMs(now));
+    for (const h of due) h.publishedAt = at;
     let done = 0;
     let failed = 0;
-    await forEachLimit(due, PASS_CONCURRENCY, async (h) => {
+    await forEachLimit(due, PUBLISH_CONCURRENCY, async (h) => {
       if (await h.replica.publishDue()) done += 1;
       else failed += 1;
     });

@@ -19,6 +19,27 @@ async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void>
 }
 
 describe("BackgroundJob", () => {
+  it("tells a timer-driven run from a runOnce call", async () => {
+    const clock = new ManualScheduler(1_000);
+    const triggers: string[] = [];
+    const job = new BackgroundJob({
+      name: "t",
+      intervalMs: 100,
+      clock,
+      run: async (trigger) => {
+        triggers.push(trigger);
+      },
+    });
+    job.start();
+    clock.advance(100);
+    await settle();
+    await job.runOnce();
+    clock.advance(100);
+    await settle();
+    expect(triggers).toEqual(["timer", "call", "timer"]);
+    await job.stop();
+  });
+
   it("runs once per interval on a scheduling clock, each interval counted from the end of the previous run", async () => {
     const clock = new ManualScheduler(1_000);
     let runs = 0;
