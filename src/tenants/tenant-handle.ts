@@ -20,7 +20,7 @@ export class TenantHandle {
   /** Calls and `withTenant` callbacks currently using the handle; a leased handle is never closed. */
   leases = 0;
   lastAccess: number;
-  /** When the publication timer last started publishing this tenant, or the tenant was loaded (the store's spacing clock). */
+  /** When the publication timer last started publishing this tenant (the store's spacing clock); never: -Infinity. */
   publishedAt = Number.NEGATIVE_INFINITY;
   /** The ownership lease the tenant was loaded under (a store with `ownership`); given back when it closes. */
   lease: TenantLease | undefined;

@@ -424,8 +424,8 @@ export class TenantStore {
    * Publishes every resident tenant with writes not yet published, the longest waiting first (a
    * tenant whose last attempt failed waits for its retry pause). The publication timer runs the
    * same pass every 100 ms (or `syncIntervalMs / 2` when shorter), but publishes a tenant at
-   * most once per 0.6 x `syncIntervalMs` (counted from its load or its previous publication),
-   * so a busy tenant's writes share publications and still wait no longer than about
+   * most once per 0.6 x `syncIntervalMs` (from the start of its previous publication), so a
+   * busy tenant's writes share publications and still wait no longer than about
    * `syncIntervalMs`. Failures go to `onError`. Resolves with
    * the tenants published and failed.
    */
@@ -632,8 +632,6 @@ export class TenantStore {
           }
         }
         handle = new TenantHandle(key, path, db, replica, this.#clock.now());
-        // Spaced from the load: a tenant's first writes share its first timed publication too.
-        handle.publishedAt = this.#spacingNow();
         handle.lease = lease;
         if (prepared.pending) replica.markPending();
       }

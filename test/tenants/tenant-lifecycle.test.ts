@@ -252,7 +252,8 @@ describe("TenantStore: recovery after a crash", () => {
 
   it("publishes every crashed tenant with unpublished writes, however many more than lruSize", async () => {
     const crashed = t.newCacheRoot();
-    const store = await t.open({ cacheRoot: crashed, durability: "async", syncIntervalMs: 3_600_000 });
+    // No publication timer: the writes are still unpublished when the cache is copied.
+    const store = await t.open({ cacheRoot: crashed, durability: "async", syncIntervalMs: 0 });
     const keys = Array.from({ length: 5 }, (_, i) => TenantKey.user("acme", `u${i}`));
     for (const [i, key] of keys.entries()) {
       const db = await store.get(key);
@@ -279,7 +280,7 @@ describe("TenantStore: closing while snapshots are due", () => {
   it("a publication made by close() starts no snapshot behind the closed file: nothing fails, nothing is left unnamed", async () => {
     // snapshotFraction 0: every publication is followed by a snapshot, unless the tenant is closing;
     // lruSize 1: loading each tenant evicts (publishes and closes) the one before.
-    const store = await t.open({ durability: "async", syncIntervalMs: 3_600_000, snapshotFraction: 0, lruSize: 1 });
+    const store = await t.open({ durability: "async", syncIntervalMs: 0, snapshotFraction: 0, lruSize: 1 });
     const keys = Array.from({ length: 8 }, (_, i) => TenantKey.user("acme", `s${i}`));
     for (const key of keys) {
       const db = await store.get(key);
