@@ -556,7 +556,6 @@ export class MessageStore {
           for (const r of rows) fresh.add(r.id);
         }
       }
-      if (ids.length === 1) return fresh.size === 1 ? [ids[0] as string] : [];
       const acked: string[] = [];
       for (const id of ids) {
         if (fresh.delete(id)) acked.push(id);

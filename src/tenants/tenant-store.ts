@@ -426,8 +426,7 @@ export class TenantStore {
    * same pass every 100 ms (or `syncIntervalMs / 2` when shorter), but publishes a tenant at
    * most once per 0.6 x `syncIntervalMs` (from the start of its previous publication), so a
    * busy tenant's writes share publications and still wait no longer than about
-   * `syncIntervalMs`. Failures go to `onError`. Resolves with
-   * the tenants published and failed.
+   * `syncIntervalMs`. Failures go to `onError`. Resolves with the tenants published and failed.
    */
   publishPending(): Promise<PassResult> {
     return this.#publisher.runOnce();
