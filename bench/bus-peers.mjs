@@ -1,6 +1,7 @@
 // Peers of bench/bus.bench.ts in processes of their own, as real peers run: the broker's process
 // then does only the broker's work. Argument: one JSON object
-// { kind: "storeroom" | "relay", role: "receiver" | "sender" | "both", url, shape, total, senders, secret, warmup }.
+// { kind: "storeroom" | "relay", role: "receiver" | "sender" | "both", url, shape, total, senders, secret, warmup,
+// client? }, where `client` is the URL of another build's `bus/index.js` whose BusClient the peers use.
 // First `warmup` messages of the same shape go through untimed, so the timed ones run on
 // compiled code as a long-running broker does: a receiver prints "WARM" once it has them all,
 // and a sender then waits for a "go" line on its stdin (one process in both roles goes on by
@@ -8,9 +9,19 @@
 // "DONE <latencies>" once the receiver has every timed message and (relay) every ack is back at
 // its sender. Closes when its stdin ends.
 import WebSocket from "ws";
-import { BusClient } from "../dist/bus/index.js";
 
-const { kind, role, url, shape, total, senders: senderCount, secret, warmup = 0 } = JSON.parse(process.argv[2]);
+const {
+  kind,
+  role,
+  url,
+  shape,
+  total,
+  senders: senderCount,
+  secret,
+  warmup = 0,
+  client: clientModule,
+} = JSON.parse(process.argv[2]);
+const { BusClient } = await import(clientModule ?? "../dist/bus/index.js");
 const PAD = "x".repeat(200 - JSON.stringify({ t: 1234567.891, pad: "" }).length);
 // Absolute milliseconds, so a receiver can time what another process sent.
 const now = () => performance.timeOrigin + performance.now();

@@ -460,10 +460,11 @@ async function drive(
   shape: Shape,
   settled: () => Promise<void>,
   onStart: () => void = () => {},
+  clientModule?: string,
 ): Promise<Run & { total: number }> {
   const total = shape === "serial" ? SERIAL : FLOOD;
   const warmup = shape === "serial" ? SERIAL_WARMUP : WARMUP;
-  const base = { kind, url, shape, total, warmup, senders: shape === "fan-in" ? FAN_IN : 1 };
+  const base = { kind, url, shape, total, warmup, senders: shape === "fan-in" ? FAN_IN : 1, client: clientModule };
   const procs =
     shape === "serial" ? [peersProcess({ ...base, role: "both" })] : [peersProcess({ ...base, role: "receiver" })];
   const first = procs[0] as ReturnType<typeof peersProcess>;
@@ -496,6 +497,8 @@ interface BrokerModules {
   openSqlite: typeof openSqlite;
   /** Options the broker's database is opened with. */
   sqliteOptions: Parameters<typeof openSqlite>[1];
+  /** The URL of the `bus/index.js` whose BusClient the peers use; this tree's when absent. */
+  clientModule?: string;
 }
 
 // As `storeroom bus serve` opens it: checkpoints on a worker thread.
@@ -510,13 +513,13 @@ const CURRENT: BrokerModules = {
 /**
  * The broker of another commit (BUS_BASELINE, e.g. `caafbbb^`, the broker before the commit-path
  * rework), built once by {@link buildBaseline}. Its database opens with that commit's defaults.
+ * With BUS_BASELINE_CLIENT=1 its peers use that commit's BusClient too: the whole bus as it was,
+ * end to end, instead of the old broker behind today's client.
  */
 async function baselineBroker(rev: string): Promise<BrokerModules & { sha: string }> {
   const { sha, dist } = buildBaseline(rev, "bus/index.js");
-  const bus = (await import(pathToFileURL(join(dist, "bus", "index.js")).href)) as Pick<
-    BrokerModules,
-    "Broker" | "MessageStore" | "AuditLog"
-  >;
+  const busModule = pathToFileURL(join(dist, "bus", "index.js")).href;
+  const bus = (await import(busModule)) as Pick<BrokerModules, "Broker" | "MessageStore" | "AuditLog">;
   const sql = (await import(pathToFileURL(join(dist, "sql", "index.js")).href)) as Pick<BrokerModules, "openSqlite">;
   return {
     sha,
@@ -525,6 +528,7 @@ async function baselineBroker(rev: string): Promise<BrokerModules & { sha: strin
     AuditLog: bus.AuditLog,
     openSqlite: sql.openSqlite,
     sqliteOptions: {},
+    ...(process.env.BUS_BASELINE_CLIENT === "1" ? { clientModule: busModule } : {}),
   };
 }
 
@@ -544,9 +548,16 @@ async function ourRun(dir: string, shape: Shape, mods: BrokerModules = CURRENT):
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  const run = await drive("storeroom", `ws://127.0.0.1:${port}`, shape, settled, () => {
-    before = counted.commits();
-  });
+  const run = await drive(
+    "storeroom",
+    `ws://127.0.0.1:${port}`,
+    shape,
+    settled,
+    () => {
+      before = counted.commits();
+    },
+    mods.clientModule,
+  );
   const commits = counted.commits() - before;
   await broker.close();
   await counted.db.close();
@@ -630,7 +641,7 @@ async function brokerSection(dir: string): Promise<void> {
     "fan-in": `flood of ${FLOOD}, fan-in ${FAN_IN} -> 1`,
   };
   const perRound = (a: Run[], b: Run[]) => a.map((r, i) => r.msgsPerSec / (b[i]?.msgsPerSec ?? Number.NaN));
-  const beforeName = `storeroom Broker of ${baselineRev} (${baseline?.sha.slice(0, 7)})`;
+  const beforeName = `storeroom Broker${baseline?.clientModule === undefined ? "" : " + BusClient"} of ${baselineRev} (${baseline?.sha.slice(0, 7)})`;
   const rows = shapes.flatMap((shape) => {
     const { ours, relay, before } = results[shape] as Record<Kind, Run[]>;
     const row = (name: string, runs: Run[], extra: Record<string, string>) => {
