@@ -18,14 +18,15 @@ export async function actAsRequestedTenant(request: FastifyRequest): Promise<voi
   if (requested === undefined) return;
   const caller = identityOf(request);
   const key = TenantKey.parse(requested);
-  if (!canAdministerOrg(caller, key.orgId)) {
-    throw new HttpError(403, "ACCESS_DENIED", "acting on a tenant needs the admin role of its org (or operator)");
-  }
   const identity = Object.freeze({
     orgId: key.orgId,
     ...(key.userId === undefined ? {} : { userId: key.userId }),
     roles: Object.freeze([] as string[]),
   });
+  // A reserved org id is bad input like a malformed one: 400 for every caller, before the role check.
   tenantKeyOf(identity);
+  if (!canAdministerOrg(caller, key.orgId)) {
+    throw new HttpError(403, "ACCESS_DENIED", "acting on a tenant needs the admin role of its org (or operator)");
+  }
   request.identity = identity;
 }

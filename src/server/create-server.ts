@@ -222,6 +222,8 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   app.setErrorHandler((err, request, reply) => {
     const { status, body } = errorReply(err);
     if (status >= 500) request.log.error({ err }, "request failed");
+    // Node has no reason phrase for 460 (it would send "unknown"); tus names it.
+    if (status === 460) reply.raw.statusMessage = "Checksum Mismatch";
     return reply.code(status).type("application/json; charset=utf-8").send(body);
   });
   app.setNotFoundHandler({ preHandler: undefined }, (request, reply) => {

@@ -117,7 +117,25 @@ export function publicRecord(stored: StoredToken): TokenRecord {
   return record;
 }
 
-function toStored(entry: unknown, now: number, fail: (what: string) => never): StoredToken {
+/**
+ * One new entry, checked by the same rules as a file's entries and returned as stored. No file
+ * is named in the errors (nothing was read or written): an org, user or role the identity
+ * policy refuses -> its own error (`InvalidKeyError` for a malformed or reserved id), any other
+ * bad field -> `InvalidArgumentError` naming the field.
+ */
+export function newStoredToken(entry: Record<string, unknown>, now: number): StoredToken {
+  const fail = (what: string): never => {
+    throw new InvalidArgumentError(what, { op: "server.tokens" });
+  };
+  return toStored(entry, now, fail, { identityErrors: "rethrow" });
+}
+
+function toStored(
+  entry: unknown,
+  now: number,
+  fail: (what: string) => never,
+  { identityErrors }: { identityErrors: "fail" | "rethrow" } = { identityErrors: "fail" },
+): StoredToken {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return fail("an entry must be an object");
   const e = entry as Record<string, unknown>;
   for (const key of Object.keys(e)) if (!storedKeys.has(key)) fail(`unknown field "${key}"`);
@@ -146,7 +164,7 @@ function toStored(entry: unknown, now: number, fail: (what: string) => never): S
       { operatorRole: true },
     );
   } catch (err) {
-    if (isStoreError(err)) fail(err.message);
+    if (isStoreError(err) && identityErrors === "fail") fail(err.message);
     throw err;
   }
   const createdAt = e.createdAt === undefined ? new Date(now).toISOString() : e.createdAt;

@@ -9,6 +9,7 @@ import { withFileLock } from "./file-lock.js";
 import { Role } from "./identity.js";
 import { serverWarning } from "./server-warning.js";
 import {
+  newStoredToken,
   newToken,
   parseTokenFile,
   publicRecord,
@@ -225,8 +226,8 @@ export class TokenStore {
       ...(expiresAt === undefined ? {} : { expiresAt: expiresAt.toISOString() }),
       ...(options.label === undefined ? {} : { label: options.label }),
     };
-    // Validated by the same parser that reads the file, so a token that could not be loaded is never written.
-    const [stored] = parseTokenFile(JSON.stringify({ tokens: [entry] }), "new token", now).tokens as [StoredToken];
+    // Validated by the rules the file's parser applies, so a token that could not be loaded is never written.
+    const stored = newStoredToken(entry, now);
     await this.#mutate((tokens) => [...tokens, stored]);
     await this.#afterWrite?.();
     return { token, record: publicRecord(stored) };
