@@ -5,31 +5,37 @@ import { vi } from "vitest";
 export interface CommandRun {
   code: number;
   stdout: string;
-  /** The message of an error thrown out of the command (main.ts turns it into exit code 2). */
+  /** What the command wrote to stderr, then the message of an error thrown out of it (main.ts turns that into exit code 2). */
   stderr: string;
 }
 
 /**
- * Runs one command group in this process, as `storeroom <args>` would, capturing stdout and
- * the exit code; a thrown error becomes code 2 like in main.ts.
+ * Runs one command group in this process, as `storeroom <args>` would, capturing stdout, stderr
+ * and the exit code; a thrown error becomes code 2 like in main.ts.
  */
 export async function runCommand(register: (program: Command) => void, args: string[]): Promise<CommandRun> {
   const program = new Command("storeroom").exitOverride();
   register(program);
   let stdout = "";
+  let stderr = "";
   const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
     stdout += String(chunk);
+    return true;
+  });
+  const errSpy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    stderr += String(chunk);
     return true;
   });
   const saved = process.exitCode;
   process.exitCode = undefined;
   try {
     await program.parseAsync(["node", "storeroom", ...args]);
-    return { code: Number(process.exitCode ?? 0), stdout, stderr: "" };
+    return { code: Number(process.exitCode ?? 0), stdout, stderr };
   } catch (err) {
-    return { code: 2, stdout, stderr: (err as Error).message };
+    return { code: 2, stdout, stderr: stderr + (err as Error).message };
   } finally {
     spy.mockRestore();
+    errSpy.mockRestore();
     process.exitCode = saved;
   }
 }

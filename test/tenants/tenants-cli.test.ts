@@ -54,7 +54,12 @@ describe.runIf(existsSync(built))("storeroom tenants", () => {
 
     // Nothing was published before the kill. ls and inspect only read: they report the cache
     // as holding unpublished writes and publish nothing.
-    expect((await cli("history", "acme/users/ada", "--objects", objectsRoot)).stderr).toMatch(/no manifest/);
+    const unpublished = await cli("history", "acme/users/ada", "--objects", objectsRoot);
+    expect(unpublished.code).toBe(1);
+    expect(unpublished.stderr).toMatch(/not found: tenant acme\/users\/ada has no manifest/);
+    const unpublishedJson = await cli("history", "acme/users/ada", "--objects", objectsRoot, "--json");
+    expect(unpublishedJson.code).toBe(1);
+    expect(JSON.parse(unpublishedJson.stdout)).toEqual({ key: "acme/users/ada", found: false });
     const rowsOf = (stdout: string) =>
       JSON.parse(stdout).tenants.map((t: { key: string; layout: string; cache: string }) => [t.key, t.layout, t.cache]);
     const ls = await cli("ls", ...common);

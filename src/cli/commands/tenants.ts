@@ -274,13 +274,18 @@ export function registerTenants(program: Command): void {
       .description("List a tenant's retained snapshots and segments with their transactions and times.")
       .argument("<key>", 'tenant as "org/users/user" or "org/org"'),
     ["storeroom tenants history --objects ./.storeroom/objects acme/users/ada"],
-    "0 ok, 2 error (no such tenant, malformed key)",
+    "0 ok, 1 a finding (the tenant has no manifest in object storage), 2 error (malformed key, unreachable store)",
   ).action(async (text: string, opts: ObjectsOptions) => {
     const [key] = await parseKeys([text]);
     const { tenantHistory } = await import("../../tenants/index.js");
     await withObjects(opts, async (store) => {
       const history = await tenantHistory(store, key as Key);
-      if (history === null) throw new InvalidArgumentError(`tenant ${key} has no manifest in object storage`);
+      if (history === null) {
+        if (opts.json) printJson({ key: String(key), found: false });
+        else process.stderr.write(`not found: tenant ${key} has no manifest in object storage\n`);
+        process.exitCode = ExitCode.finding;
+        return;
+      }
       const out = {
         key: history.key.toString(),
         generation: history.generation,
