@@ -1,6 +1,13 @@
 import pg from "pg";
 import { describe, expect, it, vi } from "vitest";
-import { BusyError, InvalidArgumentError, UnsupportedError } from "../../src/errors.js";
+import {
+  BusyError,
+  ConstraintError,
+  InvalidArgumentError,
+  ReadOnlyError,
+  UniqueViolationError,
+  UnsupportedError,
+} from "../../src/errors.js";
 import { isRetryableTransactionError, openPostgres } from "../../src/sql/index.js";
 import { hasPostgres, useFreshPostgresDatabase } from "../support/postgres.js";
 
@@ -76,6 +83,91 @@ describe.runIf(hasPostgres)("openPostgres", () => {
     expect(failed[0]?.reason).toBeInstanceOf(BusyError);
     expect(isRetryableTransactionError(failed[0]?.reason)).toBe(true);
     expect(await db.get("SELECT n FROM counter WHERE id = 1")).toEqual({ n: 1 });
+    await db.close();
+  });
+
+  it("maps constraint, read-only, lock-timeout and deadlock SQLSTATEs to typed errors, keeping the driver's code", async () => {
+    const db = await openPostgres(fresh.url, { schema: "errors_map", max: 4 });
+    await db.run("CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+    await db.run("CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER NOT NULL REFERENCES parent (id))");
+    await db.run("INSERT INTO parent (id) VALUES (1), (2)");
+    const codeOf = (err: unknown) => ((err as Error).cause as { code?: string }).code;
+
+    const fk = await db.run("INSERT INTO child (id, parent) VALUES ($1, $2)", [1, 99]).catch((e: unknown) => e);
+    expect(fk).toBeInstanceOf(ConstraintError);
+    expect(fk).not.toBeInstanceOf(UniqueViolationError);
+    expect(codeOf(fk)).toBe("23503");
+    const notNull = await db.run("INSERT INTO child (id, parent) VALUES ($1, NULL)", [2]).catch((e: unknown) => e);
+    expect(notNull).toBeInstanceOf(ConstraintError);
+    expect(codeOf(notNull)).toBe("23502");
+
+    const readOnly = await db
+      .transaction((tx) => tx.run("INSERT INTO parent (id) VALUES ($1)", [3]), { readOnly: true })
+      .catch((e: unknown) => e);
+    expect(readOnly).toBeInstanceOf(ReadOnlyError);
+    expect(codeOf(readOnly)).toBe("25006");
+
+    // 55P03: a lock that is not available at once.
+    let release: () => void = () => {};
+    let locked: () => void = () => {};
+    const holding = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = db.transaction(async (tx) => {
+      await tx.run("SELECT id FROM parent WHERE id = 1 FOR UPDATE");
+      locked();
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await holding;
+    const noWait = await db
+      .transaction((tx) => tx.run("SELECT id FROM parent WHERE id = 1 FOR UPDATE NOWAIT"))
+      .catch((e: unknown) => e);
+    release();
+    await holder;
+    expect(noWait).toBeInstanceOf(BusyError);
+    expect(codeOf(noWait)).toBe("55P03");
+    expect(isRetryableTransactionError(noWait)).toBe(true);
+
+    // 40P01: two transactions each waiting for the other's row.
+    let arrived = 0;
+    let bothLocked: () => void = () => {};
+    const barrier = new Promise<void>((resolve) => {
+      bothLocked = resolve;
+    });
+    const crossing = (first: number, second: number) =>
+      db.transaction(async (tx) => {
+        await tx.run("SET LOCAL deadlock_timeout = '20ms'");
+        await tx.run("UPDATE parent SET id = id WHERE id = $1", [first]);
+        if (++arrived === 2) bothLocked();
+        await barrier;
+        await tx.run("UPDATE parent SET id = id WHERE id = $1", [second]);
+      });
+    const outcomes = await Promise.allSettled([crossing(1, 2), crossing(2, 1)]);
+    const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected").map((o) => o.reason);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(BusyError);
+    expect(codeOf(failures[0])).toBe("40P01");
+    expect(isRetryableTransactionError(failures[0])).toBe(true);
+    await db.close();
+  });
+
+  it("reads BIGINT as a number while it is a safe integer and as a bigint beyond 2^53, also through a cursor", async () => {
+    const db = await openPostgres(fresh.url, { schema: "bigints" });
+    await db.run(`CREATE TABLE big (id INTEGER PRIMARY KEY, n ${db.dialect.bigintType})`);
+    const safe = Number.MAX_SAFE_INTEGER;
+    const beyond = 2n ** 60n + 1n;
+    await db.run("INSERT INTO big (id, n) VALUES (1, $1), (2, $2), (3, $3)", [safe, beyond, -(2n ** 63n)]);
+    expect(await db.all("SELECT n FROM big ORDER BY id")).toEqual([{ n: safe }, { n: beyond }, { n: -(2n ** 63n) }]);
+    expect(await db.get("SELECT n FROM big WHERE n = $1", [beyond])).toEqual({ n: beyond });
+    expect(await db.get("UPDATE big SET n = n WHERE id = 1 RETURNING n")).toEqual({ n: safe });
+    expect(await db.get("SELECT count(*) AS c FROM big")).toEqual({ c: 3 });
+    const streamed: unknown[] = [];
+    for await (const row of db.iterate<{ n: unknown }>("SELECT n FROM big ORDER BY id", [], { batchSize: 1 })) {
+      streamed.push(row.n);
+    }
+    expect(streamed).toEqual([safe, beyond, -(2n ** 63n)]);
     await db.close();
   });
 });
