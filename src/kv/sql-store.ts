@@ -47,6 +47,8 @@ export class SqlStore implements Store {
   readonly #viewOptions: TransactionOptions;
   readonly #updateOptions: TransactionOptions;
   #closed = false;
+  #closing: Promise<void> = Promise.resolve();
+  readonly #admitted = new Set<Promise<unknown>>();
 
   /**
    * Validates `options` ({@link InvalidArgumentError} naming a bad one), creates the `kv` table
@@ -83,35 +85,54 @@ export class SqlStore implements Store {
 
   migrate(set?: MigrationSet<Tx>): Promise<StoreMigrationResult> {
     if (this.#closed) return Promise.reject(closed("kv.migrate"));
-    return runStoreMigrations(this, set);
+    return this.#admit(() => runStoreMigrations(this, set));
   }
 
   view<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(closed("kv.view"));
-    return this.#db.transaction((tx) => fn(new SqlTx(tx, false)), this.#viewOptions);
+    return this.#admit(() => this.#db.transaction((tx) => fn(new SqlTx(tx, false)), this.#viewOptions));
   }
 
-  async update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.#closed) throw closed("kv.update");
-      try {
-        return await this.#db.transaction((tx) => fn(new SqlTx(tx, true)), this.#updateOptions);
-      } catch (err) {
-        if (attempt >= this.#maxAttempts || !isRetryableTransactionError(err)) throw err;
-        await sleep(Math.random() * Math.min(2 * attempt, 25));
+  update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(closed("kv.update"));
+    return this.#admit(async () => {
+      // An admitted update keeps its retries even when close() is called meanwhile.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#db.transaction((tx) => fn(new SqlTx(tx, true)), this.#updateOptions);
+        } catch (err) {
+          if (attempt >= this.#maxAttempts || !isRetryableTransactionError(err)) throw err;
+          await sleep(Math.random() * Math.min(2 * attempt, 25));
+        }
       }
-    }
+    });
   }
 
-  async ping(): Promise<void> {
-    if (this.#closed) throw closed("kv.ping");
-    await this.#db.get("SELECT 1 AS ok");
+  ping(): Promise<void> {
+    if (this.#closed) return Promise.reject(closed("kv.ping"));
+    return this.#admit(async () => {
+      await this.#db.get("SELECT 1 AS ok");
+    });
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) return this.#closing;
     this.#closed = true;
-    if (this.#closeDatabase) await this.#db.close();
+    this.#closing = (async () => {
+      // The database may be the caller's and stay open: close() still means no kv work is left running.
+      await Promise.allSettled([...this.#admitted]);
+      if (this.#closeDatabase) await this.#db.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Runs admitted work and tracks it until it settles, so close() can wait for it. */
+  #admit<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    this.#admitted.add(running);
+    const forget = () => this.#admitted.delete(running);
+    running.then(forget, forget);
+    return running;
   }
 }
 

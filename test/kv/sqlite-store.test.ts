@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ClosedError, InvalidArgumentError, isStoreError } from "../../src/errors.js";
+import { BusyError, ClosedError, InvalidArgumentError, isStoreError } from "../../src/errors.js";
 import { openSqlStore, openStore, SqlStore } from "../../src/kv/index.js";
 import { openSqlite, tableExists } from "../../src/sql/index.js";
 import { useTempDir } from "../support/temp-dir.js";
@@ -55,6 +55,91 @@ describe("sqlite kv driver", () => {
     expect(await again.view((tx) => tx.scan("ns", ""))).toHaveLength(1);
     await again.close();
     expect(db.closed).toBe(true);
+  });
+
+  it("returns values as Buffers that nothing else references", async () => {
+    const store = await openStore("sqlite", freshPath());
+    await store.update((tx) => tx.put("ns", "k", bytes("value")));
+    const [first, second, scanned] = await store.view(async (tx) => [
+      await tx.get("ns", "k"),
+      await tx.get("ns", "k"),
+      (await tx.scan("ns", ""))[0]?.value,
+    ]);
+    for (const value of [first, second, scanned]) expect(Buffer.isBuffer(value)).toBe(true);
+    (first as Uint8Array).fill(0);
+    expect(new TextDecoder().decode(second)).toBe("value");
+    expect(new TextDecoder().decode(scanned)).toBe("value");
+    expect(new TextDecoder().decode(await store.view((tx) => tx.get("ns", "k")))).toBe("value");
+    await store.close();
+  });
+
+  it("close waits for admitted views and updates over a caller's database, then rejects new work", async () => {
+    const db = await openSqlite(freshPath());
+    const store = await SqlStore.open({ database: db });
+    const log: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started = 0;
+    let bothStarted: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      bothStarted = resolve;
+    });
+    const begin = () => {
+      if (++started === 2) bothStarted();
+    };
+    const update = store.update(async (tx) => {
+      begin();
+      await gate;
+      await tx.put("ns", "k", bytes("v"));
+      log.push("update done");
+    });
+    const view = store.view(async (tx) => {
+      begin();
+      await gate;
+      await tx.scan("ns", "");
+      log.push("view done");
+    });
+    await running;
+    const closing = store.close().then(() => log.push("closed"));
+    await expect(store.update(async () => undefined)).rejects.toBeInstanceOf(ClosedError);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(log).toEqual([]);
+    release();
+    await Promise.all([update, view, closing]);
+    expect(log.slice().sort()).toEqual(["closed", "update done", "view done"]);
+    expect(log[2]).toBe("closed");
+    expect(await db.get("SELECT count(*) AS n FROM kv")).toEqual({ n: 1 });
+    await db.close();
+  });
+
+  it("stalls a second store on the same file in one process until the busy timeout, then fails with BusyError", async () => {
+    const path = freshPath();
+    const first = await SqlStore.open({ database: await openSqlite(path, { busyTimeoutMs: 50 }), closeDatabase: true });
+    const second = await SqlStore.open({
+      database: await openSqlite(path, { busyTimeoutMs: 50 }),
+      closeDatabase: true,
+    });
+    let release: () => void = () => {};
+    let holding: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const writer = first.update(async (tx) => {
+      await tx.put("ns", "first", bytes("1"));
+      holding();
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    await held;
+    await expect(second.update((tx) => tx.put("ns", "second", bytes("2")))).rejects.toBeInstanceOf(BusyError);
+    release();
+    await writer;
+    expect((await second.view((tx) => tx.scan("ns", ""))).map((e) => e.key)).toEqual(["first"]);
+    await first.close();
+    await second.close();
   });
 
   it("migrate: false skips the kv table; bad options name themselves; the deprecated openSqlStore still works", async () => {
