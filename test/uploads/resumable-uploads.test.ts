@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { buffer } from "node:stream/consumers";
-import { expect, it } from "vitest";
+import { expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { ChecksumMismatchError, ConflictError, TooLargeError } from "../../src/errors.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
@@ -21,7 +21,7 @@ forEachEngine("ResumableUploads", (ctx) => {
     const clock = new ManualClock(Date.parse("2026-05-14T10:00:00Z"));
     const objects = new FaultyObjectStore(new MemoryObjectStore({ partSize: PART }));
     const uploads = await UploadService.open({ database: db, objects, clock, migrate: false });
-    return { objects, resumable: new ResumableUploads({ database: db, objects, uploads, clock }) };
+    return { db, clock, objects, resumable: new ResumableUploads({ database: db, objects, uploads, clock }) };
   };
 
   it("appends at offsets of any size, keeps bytes past the last whole part, and publishes on the last byte", async () => {
@@ -135,5 +135,49 @@ forEachEngine("ResumableUploads", (ctx) => {
     expect((await stuck).offset).toBe(700);
     const done = await resumable.append("alice", created.claimId, 700, pieces(data.subarray(700), 300));
     expect(done.complete).toBe(true);
+  });
+
+  it("a holder that died delays the next append by at most leaseMs, 10 s by default", async () => {
+    const { db, clock, resumable } = await setup();
+    const lease = (claimId: string) =>
+      db.get<{ holder: string | null; expires: number | string | null; wanted: number | string }>(
+        "SELECT lease_holder AS holder, lease_expires_at AS expires, lease_wanted AS wanted FROM storeroom_upload_offsets WHERE claim_id = $1",
+        [claimId],
+      );
+    // A live append holds the lease for leaseMs from when it took it.
+    const live = await resumable.create("alice", { filename: "a.bin", size: 10 });
+    let delivered = false;
+    async function* silent() {
+      yield Buffer.from("abc");
+      delivered = true;
+      await new Promise(() => undefined);
+    }
+    const stuck = resumable.append("alice", live.claimId, 0, silent());
+    await vi.waitFor(() => expect(delivered).toBe(true));
+    expect(Number((await lease(live.claimId))?.expires) - clock.now()).toBe(10_000);
+    await resumable.status("alice", live.claimId);
+    expect((await stuck).offset).toBe(3);
+
+    // A holder killed with the lease: nobody renews or releases it.
+    const orphaned = await resumable.create("alice", { filename: "b.bin", size: 10 });
+    await resumable.status("alice", orphaned.claimId);
+    await db.run(
+      "UPDATE storeroom_upload_offsets SET lease_holder = 'killed', lease_expires_at = $1, lease_wanted = 0 WHERE claim_id = $2",
+      [clock.now() + 10_000, orphaned.claimId],
+    );
+    let settled = false;
+    const waiting = resumable.status("alice", orphaned.claimId).finally(() => {
+      settled = true;
+    });
+    // The newcomer asked for the lease and waits for it.
+    await vi.waitFor(async () => expect(Number((await lease(orphaned.claimId))?.wanted)).toBe(1));
+    clock.advance(9_999);
+    // It tries again after that (and asks again) without taking the lease.
+    await db.run("UPDATE storeroom_upload_offsets SET lease_wanted = 0 WHERE claim_id = $1", [orphaned.claimId]);
+    await vi.waitFor(async () => expect(Number((await lease(orphaned.claimId))?.wanted)).toBe(1));
+    expect((await lease(orphaned.claimId))?.holder).toBe("killed");
+    expect(settled).toBe(false);
+    clock.advance(1);
+    expect((await waiting).offset).toBe(0);
   });
 });

@@ -285,6 +285,53 @@ forEachEngine("UploadService", (ctx) => {
     expect(objects.succeeded("abortMultipart")).toBe(1);
   });
 
+  it("an empty file starts no multipart session and completes as an empty object", async () => {
+    const { service, objects, claims } = setup();
+    const init = await service.initUpload("alice", { filename: "empty.txt", size: 0 });
+    expect(init).toMatchObject({ partCount: 0, uploadId: "" });
+    expect(lifecycleCalls(objects)).toEqual([]);
+    const done = await service.completeUpload("alice", init.claimId);
+    expect(done).toMatchObject({ key: init.key, size: 0 });
+    const stored = await objects.get(init.key);
+    expect((await buffer(stored!.body)).length).toBe(0);
+    expect((await claims.get(init.claimId)).status).toBe("uploaded");
+    expect(lifecycleCalls(objects)).toEqual([]);
+  });
+
+  it("aborting a completed upload is a ConflictError; release removes its claim and queues the object as deleted, with the owner", async () => {
+    const { service, objects, claims, queue } = setup();
+    const init = await service.initUpload("alice", { filename: "a.bin", size: 3 });
+    await service.uploadPart("alice", { claimId: init.claimId, partNumber: 1, body: "abc" });
+    await service.completeUpload("alice", init.claimId);
+    await expect(service.abortUpload("alice", init.claimId)).rejects.toBeInstanceOf(ConflictError);
+    expect((await claims.get(init.claimId)).status).toBe("uploaded");
+    expect(await objects.head(init.key)).not.toBeNull();
+    await expect(claims.release(init.key, "bob", queue)).rejects.toBeInstanceOf(ClaimNotFoundError);
+    expect(await queue.count()).toBe(0);
+    await claims.release(init.key, "alice", queue);
+    await expect(claims.get(init.claimId)).rejects.toBeInstanceOf(ClaimNotFoundError);
+    expect(await queue.list()).toMatchObject([{ key: init.key, reason: "deleted", owner: "alice" }]);
+  });
+
+  it("defaults to 100 unfinished uploads per owner and a 1 GiB size limit", async () => {
+    const { db, clock } = setup();
+    // Parts of 16 MiB, so 1 GiB needs fewer parts than the backend allows.
+    const service = new UploadService({
+      database: db,
+      objects: new MemoryObjectStore({ partSize: 16 * 1024 ** 2 }),
+      clock,
+    });
+    expect(service.maxUploadSize).toBe(1024 ** 3);
+    await expect(service.initUpload("alice", { filename: "a.bin", size: 1024 ** 3 + 1 })).rejects.toBeInstanceOf(
+      TooLargeError,
+    );
+    await service.initUpload("alice", { filename: "a.bin", size: 1024 ** 3 });
+    for (let i = 1; i < 100; i++) await service.initUpload("alice", { filename: "a.bin", size: 0 });
+    await expect(service.initUpload("alice", { filename: "a.bin", size: 0 })).rejects.toBeInstanceOf(
+      LimitExceededError,
+    );
+  });
+
   it("never lets the sweeper reap a claim whose completion holds its lock", async () => {
     const { service, db, clock, claims, queue } = setup({ claimTtlMs: 1_000 });
     const init = await service.initUpload("alice", { filename: "a.bin", size: 3 });
