@@ -24,7 +24,7 @@ import { type PrepareContext, prepareReplica, summary } from "./replica-prepare.
 import { count, forEachLimit, isClosed, resolveDeprecatedOptions, validKey } from "./store-helpers.js";
 import { listTenants, type TenantListOptions } from "./tenant-catalog.js";
 import { TenantCloseError, type TenantFailure } from "./tenant-close-error.js";
-import type { TenantConflictError } from "./tenant-conflict-error.js";
+import { TenantConflictError } from "./tenant-conflict-error.js";
 import { TenantDatabase, type TenantLeaser } from "./tenant-database.js";
 import { TenantHandle } from "./tenant-handle.js";
 import type { TenantKey, TenantKeyInit } from "./tenant-key.js";
@@ -94,6 +94,10 @@ export class TenantStore {
   readonly #retiring = new Map<string, Promise<void>>();
   /** Fenced replicas whose conflict no caller has seen yet: raised once by the tenant's next call. */
   readonly #notices = new Map<string, TenantReplica>();
+  /** Conflicts the recovery pass found loading a tenant (a diverged copy): raised once by the tenant's next call. */
+  readonly #unseenConflicts = new Map<string, TenantConflictError>();
+  /** Conflicts a caller's own load already raised, so the recovery pass sharing that load does not raise them again. */
+  readonly #seenConflicts = new WeakSet<TenantConflictError>();
   /** Handles leased by enclosing withTenant callbacks, so nested calls never wait for themselves. */
   readonly #context = new AsyncLocalStorage<ReadonlyMap<string, TenantHandle>>();
   readonly #leaser: TenantLeaser;
@@ -548,7 +552,11 @@ export class TenantStore {
           this.#release(handle);
         }
       } catch (err) {
-        if (!(err instanceof ClosedError)) this.#onError(err, c.key);
+        if (err instanceof ClosedError) return;
+        this.#onError(err, c.key);
+        if (err instanceof TenantConflictError && !this.#seenConflicts.has(err)) {
+          this.#unseenConflicts.set(c.key.toString(), err);
+        }
       }
     });
   }
@@ -571,6 +579,11 @@ export class TenantStore {
           throw noticed.conflict;
         }
       }
+      const unseen = recovering ? undefined : this.#unseenConflicts.get(id);
+      if (unseen !== undefined) {
+        this.#unseenConflicts.delete(id);
+        throw unseen;
+      }
       const handle = this.#resident.get(id);
       if (handle?.state === "open") {
         this.#resident.delete(id);
@@ -591,7 +604,14 @@ export class TenantStore {
         loading = entry;
       }
       loading.waiters += 1;
-      return loading.promise;
+      if (recovering) return loading.promise;
+      return loading.promise.catch((err: unknown) => {
+        if (err instanceof TenantConflictError) {
+          this.#seenConflicts.add(err);
+          this.#unseenConflicts.delete(id);
+        }
+        throw err;
+      });
     }
   }
 

@@ -1,7 +1,10 @@
 import { cpSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
+import { ConflictError } from "../../src/errors.js";
 import type { ObjectBody, ObjectStore } from "../../src/objects/object-store.js";
-import { TenantKey } from "../../src/tenants/index.js";
+import { openSqlite } from "../../src/sql/index.js";
+import { TenantConflictError, TenantKey } from "../../src/tenants/index.js";
 import { FaultyObjectStore } from "../support/faulty-object-store.js";
 import { objectBytes, objectKeys, useTenantStores } from "./tenant-fixture.js";
 
@@ -271,6 +274,76 @@ describe("TenantStore: recovery after a crash", () => {
       expect(await (await check.get(key)).all("SELECT id FROM notes")).toEqual([{ id: i }]);
     }
     expect(t.failures).toEqual([]);
+  });
+});
+
+describe("TenantStore: a crashed cache whose tenant moved on elsewhere", () => {
+  const t = useTenantStores();
+
+  it("keeps the unpublished writes as a diverged conflict record, raises TenantConflictError once, then serves the winner", async () => {
+    const ada = TenantKey.user("acme", "ada");
+    const crashed = t.newCacheRoot();
+    const first = await t.open({ cacheRoot: crashed, durability: "async", syncIntervalMs: 0 });
+    const mine = await first.get(ada);
+    await mine.run("CREATE TABLE notes (body TEXT)");
+    await mine.run("INSERT INTO notes VALUES ('published')");
+    await first.checkpoint(ada);
+    await mine.run("INSERT INTO notes VALUES ('never published')");
+    // The cache as a kill -9 leaves it, with one write no manifest names.
+    const copy = t.newCacheRoot();
+    cpSync(crashed, copy, { recursive: true, filter: (source) => !source.endsWith("-shm") });
+    const racing = t.newCacheRoot();
+    cpSync(crashed, racing, { recursive: true, filter: (source) => !source.endsWith("-shm") });
+    // Meanwhile another store took the tenant and published past it.
+    const other = await t.open();
+    await (await other.get(ada)).run("INSERT INTO notes VALUES ('winner')");
+    await other.checkpoint(ada);
+
+    const restarted = await t.open({ cacheRoot: copy });
+    await restarted.recovered();
+    const outcome = await restarted.get(ada).then(
+      () => "served",
+      (err: unknown) => err,
+    );
+    expect(outcome).toBeInstanceOf(TenantConflictError);
+    expect(outcome).toBeInstanceOf(ConflictError);
+    const rows = await (await restarted.get(ada)).all<{ body: string }>("SELECT body FROM notes ORDER BY rowid");
+    expect(rows.map((r) => r.body)).toEqual(["published", "winner"]);
+    const records = await restarted.conflicts();
+    expect(records).toMatchObject([{ tenant: "acme/users/ada", reason: "diverged", unpublishedTransactions: 1 }]);
+    const exported = join(t.newCacheRoot(), "lost.db");
+    await restarted.exportConflict(records[0]?.id as string, exported);
+    const kept = await openSqlite(exported);
+    expect((await kept.all<{ body: string }>("SELECT body FROM notes ORDER BY rowid")).map((r) => r.body)).toEqual([
+      "published",
+      "never published",
+    ]);
+    await kept.close();
+
+    // A get made while the recovery pass is still running raises it once too, whichever loads it.
+    const early = await t.open({ cacheRoot: racing });
+    const outcomes = [];
+    outcomes.push(
+      await early.get(ada).then(
+        () => "served",
+        (err: unknown) => err,
+      ),
+    );
+    await early.recovered();
+    outcomes.push(
+      await early.get(ada).then(
+        () => "served",
+        (err: unknown) => err,
+      ),
+    );
+    outcomes.push(
+      await early.get(ada).then(
+        () => "served",
+        (err: unknown) => err,
+      ),
+    );
+    expect(outcomes.filter((o) => o instanceof TenantConflictError)).toHaveLength(1);
+    expect(outcomes.at(-1)).toBe("served");
   });
 });
 

@@ -1,4 +1,6 @@
-import { existsSync, readdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import {
   BusyError,
@@ -312,6 +314,31 @@ describe("TenantStore: publication, eviction, close", () => {
     const again = await t.open({ cacheRoot });
     expect(await again.listCached()).toEqual([]);
     expect(again.writerId).toBe(store.writerId); // the same cache is the same writer
+  });
+
+  it("takes over a lock left by a dead process, refuses one a live process holds, and creates the cache private", async () => {
+    const parent = t.newCacheRoot();
+    const cacheRoot = join(parent, "fresh", "cache");
+    const store = await t.open({ cacheRoot });
+    expect(store.durability).toBe("async");
+    expect(statSync(cacheRoot).mode & 0o777).toBe(0o700);
+    await store.close();
+    // A live process (not this one) holds the lock.
+    const sleeper = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(cacheRoot, ".lock"), String(sleeper.pid));
+      const busy = await t.open({ cacheRoot }).catch((err: unknown) => err);
+      expect(busy).toBeInstanceOf(BusyError);
+      expect((busy as Error).message).toContain(String(sleeper.pid));
+    } finally {
+      const exited = new Promise((resolve) => sleeper.once("exit", resolve));
+      sleeper.kill("SIGKILL");
+      await exited;
+    }
+    // The same pid, now dead: the lock is stale and taken over.
+    const taken = await t.open({ cacheRoot });
+    expect(readFileSync(join(cacheRoot, ".lock"), "utf8")).toBe(String(process.pid));
+    await taken.close();
   });
 
   it("starts when the object store cannot be reached, and checks its conditional writes before the first publication", async () => {
