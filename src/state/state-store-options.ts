@@ -1,7 +1,7 @@
 import { checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { booleanOption } from "../internal/option-checks.js";
+import { booleanOption, functionOption, nonEmptyString, positiveInteger } from "../internal/option-checks.js";
 import type { Database } from "../sql/index.js";
 
 /** Where journal rows say they belong. Only `bucketName` is used; the other two are metadata. */
@@ -125,14 +125,19 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     DEFAULT_PURGE_INTERVAL_MS,
   );
   const migrate = booleanOption(config.migrate, "migrate", "state.open", true);
-  const buffer = config.watchBufferSize ?? DEFAULT_WATCH_BUFFER_SIZE;
-  if (!Number.isInteger(buffer) || buffer < 1) {
-    throw new InvalidArgumentError("watchBufferSize must be a positive integer", { op: "state.open" });
+  const buffer = positiveInteger(config.watchBufferSize, "watchBufferSize", "state.open", DEFAULT_WATCH_BUFFER_SIZE);
+  const dir =
+    config.workspaceStateDirectory === undefined
+      ? DEFAULT_WORKSPACE_STATE_DIRECTORY
+      : nonEmptyString(config.workspaceStateDirectory, "workspaceStateDirectory", "state.open");
+  const clock = config.clock ?? systemClock;
+  if (clock === null || typeof clock !== "object" || typeof (clock as Partial<Clock>).now !== "function") {
+    throw new InvalidArgumentError(`clock must be a Clock (an object with now()), got ${String(config.clock)}`, {
+      op: "state.open",
+    });
   }
-  const dir = config.workspaceStateDirectory ?? "";
-  if (typeof dir !== "string") {
-    throw new InvalidArgumentError("workspaceStateDirectory must be a string", { op: "state.open" });
-  }
+  const onListenerError =
+    functionOption(config.onListenerError, "onListenerError", "state.open") ?? defaultListenerError;
   const journal = validateJournal(config.journal);
   const changeRetentionMs = config.changeRetentionMs ?? DEFAULT_CHANGE_RETENTION_MS;
   if (!Number.isSafeInteger(changeRetentionMs) || changeRetentionMs < 0) {
@@ -152,12 +157,12 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     database,
     migrate,
     purgeIntervalMs,
-    workspaceStateDirectory: normalizeDirectory(dir === "" ? DEFAULT_WORKSPACE_STATE_DIRECTORY : dir),
+    workspaceStateDirectory: normalizeDirectory(dir),
     journal,
     bucketName: journal?.bucketName ?? DEFAULT_JOURNAL_BUCKET,
-    clock: config.clock ?? systemClock,
+    clock,
     watchBufferSize: buffer,
-    onListenerError: config.onListenerError ?? defaultListenerError,
+    onListenerError,
     changeRetentionMs,
     changePollIntervalMs,
   });

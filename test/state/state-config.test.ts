@@ -11,6 +11,7 @@ import {
   normaliseStateConfig,
   normalizeStateStoreOptions,
   StateStore,
+  type StateStoreOptions,
 } from "../../src/state/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -125,6 +126,23 @@ describe("StateStore config validation and normalisation", () => {
     expect(() => normalizeStateStoreOptions({ databasePath: ":memory:", watchBufferSize: 0 })).toThrow(
       /watchBufferSize/,
     );
+  });
+
+  it("refuses a clock, listener or workspace directory of the wrong kind, naming the option, instead of failing later", () => {
+    const base = { databasePath: ":memory:" };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ clock: 5 }, /^clock must be a Clock \(an object with now\(\)\), got 5/],
+      [{ clock: {} }, /^clock must be a Clock/],
+      [{ onListenerError: 3 }, /^onListenerError must be a function/],
+      [{ workspaceStateDirectory: "" }, /^workspaceStateDirectory must be a non-empty string/],
+      [{ workspaceStateDirectory: 7 }, /^workspaceStateDirectory must be a non-empty string/],
+      [{ watchBufferSize: 0 }, /^watchBufferSize must be a positive integer, got 0/],
+      [{ watchBufferSize: 1.5 }, /^watchBufferSize must be a positive integer, got 1.5/],
+    ];
+    for (const [bad, message] of cases) {
+      expect(() => normalizeStateStoreOptions({ ...base, ...bad } as StateStoreOptions)).toThrow(message);
+      expect(() => normalizeStateStoreOptions({ ...base, ...bad } as StateStoreOptions)).toThrow(InvalidArgumentError);
+    }
   });
 
   it("a partial journal config names the missing field with an example", () => {
