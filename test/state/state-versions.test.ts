@@ -226,6 +226,26 @@ forEachEngine("StateStore versioned writes", (h) => {
     expect((await s.changesSince(base + 4)).changes.map((c) => c.group)).toEqual(["late"]);
   });
 
+  it("changesSince returns at most 1000 changes by default and says more follow; groupPrefix is literal", async () => {
+    const s = await h.open({ changeRetentionMs: 60_000 });
+    const base = await s.version();
+    await s.batch(
+      Array.from({ length: 1001 }, (_, i) => ({ type: "set" as const, group: "bulk", key: `k${i}`, value: "v" })),
+    );
+    const first = await s.changesSince(base);
+    expect(first.changes).toHaveLength(1000);
+    expect(first.more).toBe(true);
+    expect(first.changes[999]?.version).toBe(base + 1000);
+    const rest = await s.changesSince(base + 1000);
+    expect(rest).toMatchObject({ more: false, reset: false, version: base + 1001 });
+    expect(rest.changes.map((c) => c.key)).toEqual(["k1000"]);
+    await s.set("a%b", "x", "1");
+    await s.set("axb", "x", "1");
+    await s.set("a_b", "x", "1");
+    const literal = await s.changesSince(base + 1001, { groupPrefix: "a%" });
+    expect(literal.changes.map((c) => c.group)).toEqual(["a%b"]);
+  });
+
   it("changeRetentionMs: 0 keeps no change log; versions stay unique when logged and unlogged stores share a database", async () => {
     const db = await h.freshDatabase();
     const logged = await h.openOn(db);
