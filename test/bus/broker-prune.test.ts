@@ -99,6 +99,47 @@ describe.runIf(hasPostgres)("postgres", () => {
   describePrune("postgres", () => openPostgres(pg.url, { schema: `bus_${randomBytes(4).toString("hex")}`, max: 4 }));
 });
 
+describe("Broker retention defaults", () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  it("prunes every 60 s the rows acked more than an hour ago", async () => {
+    const start = 1_000_000;
+    const clock = new ManualScheduler(start);
+    const b = await startBrokerOn(await openSqlite(dbPath(dir, "defaults")), { clock }, clock);
+    cleanup.push(() => b.stop());
+    const { bob, alice } = await carolAwayBobAndAlice(b.url, cleanup);
+    const scheduled = clock.pending;
+    const ack = async (id: string) => {
+      alice.sendMessage("alice", "bob", id);
+      await bob.waitFor((f) => f.type === "deliver" && f.deliveryKey === id);
+      bob.send(`{"protocol_version":"v1","type":"ack","id":"${id}"}`);
+      await eventually(async () => (await b.store.get(id))?.acked === true);
+    };
+    clock.advance(10_000);
+    await ack("early");
+    clock.advance(20_000);
+    await ack("later");
+    // The prune job is due 60 s after the start, not before.
+    clock.advance(29_999);
+    expect(clock.pending).toBe(scheduled);
+    clock.advance(1);
+    expect(clock.pending).toBe(scheduled - 1);
+    await eventually(() => clock.pending === scheduled);
+    // Acked an hour ago plus 10 s: "early" only.
+    clock.set(start + 3_620_000);
+    await b.broker.pruneAcked();
+    expect(b.broker.prunedAcked).toBe(1);
+    expect(await b.store.get("early")).toBeUndefined();
+    expect((await b.store.get("later"))?.acked).toBe(true);
+    clock.set(start + 3_630_001);
+    await b.broker.pruneAcked();
+    expect(b.broker.prunedAcked).toBe(2);
+  });
+});
+
 describe("Broker retention options", () => {
   it("refuses a bad ackedRetentionMs or pruneIntervalMs with an error naming it", () => {
     const base = { store: {} as MessageStore, tokens: [TOKEN], hmacSecret: SECRET };

@@ -5,6 +5,7 @@ import { BusClient } from "../../src/bus/bus-client.js";
 import type { BusDelivery } from "../../src/bus/bus-client-options.js";
 import { BusClose } from "../../src/bus/wire/close-codes.js";
 import { verifyEnvelope } from "../../src/bus/wire/envelope-hmac.js";
+import { ManualClock } from "../../src/clock.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { dbPath, eventually, RawPeer, type RunningBroker, SECRET, startBroker, TOKEN } from "./bus-fixtures.js";
 
@@ -281,6 +282,31 @@ describe("Broker", () => {
     expect(bob.delivered()).toEqual(Array.from({ length: total }, (_, i) => `m${String(i).padStart(4, "0")}`));
     expect(aliceSocket.isPaused()).toBe(false);
     expect(alice.frames.filter((f) => f.type === "error")).toEqual([]);
+  });
+
+  it("close() marks connected peers seen, closes them with 1001, refuses new connections and leaves the store open", async () => {
+    const clock = new ManualClock(1_000);
+    const b = await startBroker(dbPath(dir, "close"), {}, clock);
+    cleanup.push(() => b.db.close());
+    const bob = await RawPeer.register(b.url, "bob");
+    clock.advance(5_000);
+    await b.broker.close();
+    expect(await bob.closed).toEqual({ code: 1001, reason: "server shutting down" });
+    expect(await b.store.peers()).toMatchObject([{ name: "bob", firstSeen: 1_000, lastSeen: 6_000 }]);
+    expect(await b.store.peersSeenWithin(1)).toEqual(["bob"]);
+    // No new connection is accepted.
+    const refused = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(b.url);
+      ws.once("open", () => {
+        ws.terminate();
+        resolve("open");
+      });
+      ws.once("error", () => resolve("refused"));
+    });
+    expect(refused).toBe("refused");
+    // The store (and its database) stay usable.
+    await b.store.register({ name: "carol" });
+    expect((await b.store.peers()).map((p) => p.name).sort()).toEqual(["bob", "carol"]);
   });
 
   it("mounts on a server of your own through handleUpgrade and closes idempotently", async () => {

@@ -11,6 +11,7 @@ import { envelopeHmac } from "../../src/bus/wire/envelope-hmac.js";
 import { encodeFrame, type Frame, parseFrame } from "../../src/bus/wire/frames.js";
 import { MAX_JSON_DEPTH } from "../../src/bus/wire/go-json.js";
 import { decodeWireText, wireBytes } from "../../src/bus/wire/wire-text.js";
+import { InvalidArgumentError, isStoreError } from "../../src/errors.js";
 import { eventually, SECRET } from "./bus-fixtures.js";
 
 /**
@@ -244,6 +245,26 @@ describe("BusClient", () => {
     await eventually(() => fake.received.some((f) => f.type === "envelope" && f.envelope.id === id));
     await c.close();
     await expect(c.send("x", 1)).rejects.toMatchObject({ code: "CLOSED" });
+  });
+
+  it("peers() fails with a TIMEOUT error when the broker never answers within peersTimeoutMs", async () => {
+    // The fake broker answers register, never a peers request.
+    const { fake, c } = await connected({ peersTimeoutMs: 50 });
+    const error = await c.peers().catch((err: unknown) => err);
+    expect(isStoreError(error, "TIMEOUT")).toBe(true);
+    expect(fake.received.filter((f) => f.type === "peers")).toHaveLength(1);
+  });
+
+  it("send refuses an envelope over 1 MiB and a field with a lone surrogate, and writes nothing", async () => {
+    const { fake, c } = await connected();
+    await expect(c.send("alice", "x".repeat(1024 * 1024))).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(c.broadcast({ text: "y".repeat(1024 * 1024) })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(c.send("ali\ud800ce", {})).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(c.send("alice", {}, { id: "id-\udc00" })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Just under the limit still goes out, after everything refused above.
+    const id = await c.send("alice", "z".repeat(1024 * 1024 - 1024));
+    await eventually(() => fake.received.some((f) => f.type === "envelope"));
+    expect(fake.received.flatMap((f) => (f.type === "envelope" ? [f.envelope.id] : []))).toEqual([id]);
   });
 
   it("backoff grows from 100 ms to a 5 s cap with jitter", () => {
