@@ -1,3 +1,4 @@
+import type { Clock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
 
 /**
@@ -48,6 +49,15 @@ export function functionOption<F extends (...args: never[]) => unknown>(
 ): F | undefined {
   if (value === undefined && !required) return undefined;
   if (typeof value !== "function") throw new InvalidArgumentError(`${option} must be a function`, { op });
+  return value;
+}
+
+/** `value` when it is a {@link Clock} (an object with `now()`), `fallback` when it is `undefined`; anything else throws naming `clock`. */
+export function clockOption<C extends Clock>(value: C | undefined, op: string, fallback: C): C {
+  if (value === undefined) return fallback;
+  if (value === null || typeof value !== "object" || typeof (value as Partial<Clock>).now !== "function") {
+    throw new InvalidArgumentError(`clock must be a Clock (an object with now()), got ${String(value)}`, { op });
+  }
   return value;
 }
 

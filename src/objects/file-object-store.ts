@@ -3,7 +3,7 @@ import { access, mkdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile
 import { basename, dirname, join, resolve } from "node:path";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, InvalidKeyError, NotFoundError } from "../errors.js";
-import { positiveInteger } from "../internal/option-checks.js";
+import { clockOption, positiveInteger } from "../internal/option-checks.js";
 import {
   contentStream,
   isMissing,
@@ -96,12 +96,18 @@ export class FileObjectStore implements ObjectStore {
   readonly #uploads = new Map<string, UploadMeta>();
 
   constructor(options: FileObjectStoreOptions) {
-    if (typeof options?.root !== "string" || options.root === "")
-      throw new InvalidArgumentError("FileObjectStore needs a root directory");
+    if (typeof options?.root !== "string" || options.root === "") {
+      throw new InvalidArgumentError(
+        `root must be a non-empty string (the store's directory), got ${String(options?.root)}`,
+        {
+          op: "objects.create",
+        },
+      );
+    }
     this.#root = resolve(options.root);
     this.partSize = positiveSize(options.partSize ?? 4 * 1024 * 1024, "partSize");
     this.maxPartCount = partCountLimit(options.maxPartCount);
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption<Clock>(options.clock, "objects.create", systemClock);
     this.#staleLockMs = positiveInteger(options.staleLockMs, "staleLockMs", "objects.create", 30_000);
   }
 

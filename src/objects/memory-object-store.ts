@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, NotFoundError } from "../errors.js";
+import { clockOption } from "../internal/option-checks.js";
 import {
   assertPartNumber,
   checkCompletedParts,
@@ -58,7 +59,7 @@ export class MemoryObjectStore implements ObjectStore {
   constructor(options: MemoryObjectStoreOptions = {}) {
     this.partSize = positiveSize(options.partSize ?? 64 * 1024, "partSize");
     this.maxPartCount = partCountLimit(options.maxPartCount);
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption<Clock>(options.clock, "objects.create", systemClock);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {

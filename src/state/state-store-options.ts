@@ -1,7 +1,13 @@
 import { checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { booleanOption, functionOption, nonEmptyString, positiveInteger } from "../internal/option-checks.js";
+import {
+  booleanOption,
+  clockOption,
+  functionOption,
+  nonEmptyString,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { Database } from "../sql/index.js";
 
 /** Where journal rows say they belong. Only `bucketName` is used; the other two are metadata. */
@@ -130,12 +136,7 @@ export function normalizeStateStoreOptions(config: StateStoreOptions): ResolvedS
     config.workspaceStateDirectory === undefined
       ? DEFAULT_WORKSPACE_STATE_DIRECTORY
       : nonEmptyString(config.workspaceStateDirectory, "workspaceStateDirectory", "state.open");
-  const clock = config.clock ?? systemClock;
-  if (clock === null || typeof clock !== "object" || typeof (clock as Partial<Clock>).now !== "function") {
-    throw new InvalidArgumentError(`clock must be a Clock (an object with now()), got ${String(config.clock)}`, {
-      op: "state.open",
-    });
-  }
+  const clock = clockOption<Clock>(config.clock, "state.open", systemClock);
   const onListenerError =
     functionOption(config.onListenerError, "onListenerError", "state.open") ?? defaultListenerError;
   const journal = validateJournal(config.journal);

@@ -8,8 +8,9 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { Clock } from "../../src/clock.js";
 import { isStoreError } from "../../src/errors.js";
-import { FileObjectStore } from "../../src/objects/file-object-store.js";
+import { FileObjectStore, type FileObjectStoreOptions } from "../../src/objects/file-object-store.js";
 import { runObjectStoreContract } from "../../src/testing/object-store-contract.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -88,6 +89,45 @@ describe("FileObjectStore", () => {
     expect(() => new FileObjectStore({ root: freshRoot(), partSize: -1 })).toThrow(
       /^partSize must be a positive integer/,
     );
+    expect(() => new FileObjectStore({ root: freshRoot(), maxPartCount: 0 })).toThrow(
+      /^maxPartCount must be a positive integer/,
+    );
+    expect(() => new FileObjectStore({ root: freshRoot(), clock: 5 as unknown as Clock })).toThrow(
+      /^clock must be a Clock \(an object with now\(\)\), got 5/,
+    );
+    for (const root of ["", undefined, 7]) {
+      expect(() => new FileObjectStore({ root } as unknown as FileObjectStoreOptions)).toThrow(
+        /^root must be a non-empty string/,
+      );
+    }
+  });
+
+  it("a completed multipart object's etag is a digest of its parts' etags with -N, new with every upload", async () => {
+    const store = new FileObjectStore({ root: freshRoot(), partSize: 4 });
+    const upload = async () => {
+      const id = await store.initMultipart("mp");
+      const first = await store.putPart("mp", id, 1, "abcd");
+      const second = await store.putPart("mp", id, 2, "ef");
+      return (
+        await store.completeMultipart("mp", id, [
+          { partNumber: 1, etag: first.etag },
+          { partNumber: 2, etag: second.etag },
+        ])
+      ).etag;
+    };
+    const etag = await upload();
+    expect(etag).toMatch(/^[0-9a-f]{64}-2$/);
+    expect(etag).not.toContain(createHash("sha256").update("abcdef").digest("hex"));
+    expect((await store.head("mp"))?.etag).toBe(etag);
+    // The same bytes uploaded again are new parts with new version ids, so a new etag.
+    const again = await upload();
+    expect(again).toMatch(/-2$/);
+    expect(again).not.toBe(etag);
+    // A single put of the same bytes gives the content's SHA-256, and the same again.
+    const put = await store.put("mp", "abcdef");
+    expect(put.etag).toBe(createHash("sha256").update("abcdef").digest("hex"));
+    expect((await store.put("mp", "abcdef")).etag).toBe(put.etag);
+    await store.close();
   });
 
   it("keeps a key and its sub-keys apart on disk and prunes emptied folders", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { type Clock, ManualClock } from "../../src/clock.js";
+import { InvalidArgumentError } from "../../src/errors.js";
 import { MemoryObjectStore } from "../../src/objects/memory-object-store.js";
 import { runObjectStoreContract } from "../../src/testing/object-store-contract.js";
 
@@ -26,8 +27,11 @@ describe("MemoryObjectStore", () => {
     await store.close();
   });
 
-  it("rejects a non-positive partSize", () => {
-    expect(() => new MemoryObjectStore({ partSize: 0 })).toThrow(/partSize/);
+  it("rejects a non-positive partSize, maxPartCount and a clock without now(), naming the option", () => {
+    expect(() => new MemoryObjectStore({ partSize: 0 })).toThrow(/^partSize must be a positive integer, got 0/);
+    expect(() => new MemoryObjectStore({ maxPartCount: 1.5 })).toThrow(/^maxPartCount must be a positive integer/);
+    expect(() => new MemoryObjectStore({ clock: {} as Clock })).toThrow(/^clock must be a Clock/);
+    expect(() => new MemoryObjectStore({ clock: {} as Clock })).toThrow(InvalidArgumentError);
   });
 
   it("a get stream is a snapshot: a later put does not change it", async () => {
