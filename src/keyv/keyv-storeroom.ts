@@ -66,9 +66,10 @@ export class KeyvStoreroom extends EventEmitter {
     }
     const groupPrefix = options.groupPrefix ?? "";
     const defaultNamespace = options.defaultNamespace ?? "keyv";
-    if (typeof groupPrefix !== "string") throw new InvalidArgumentError("groupPrefix must be a string");
+    if (typeof groupPrefix !== "string")
+      throw new InvalidArgumentError("groupPrefix must be a string", { op: "keyv.open" });
     if (typeof defaultNamespace !== "string" || defaultNamespace === "") {
-      throw new InvalidArgumentError("defaultNamespace must be a non-empty string");
+      throw new InvalidArgumentError("defaultNamespace must be a non-empty string", { op: "keyv.open" });
     }
     this.#state = options.state;
     this.#groupPrefix = groupPrefix;

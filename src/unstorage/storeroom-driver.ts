@@ -92,7 +92,8 @@ export function storeroomDriver(options: StoreroomDriverOptions): StoreroomDrive
     throw new InvalidArgumentError("state must be a StateStore", { op: "unstorage.open" });
   }
   const group = options.group ?? "unstorage";
-  if (typeof group !== "string" || group === "") throw new InvalidArgumentError("group must be a non-empty string");
+  if (typeof group !== "string" || group === "")
+    throw new InvalidArgumentError("group must be a non-empty string", { op: "unstorage.open" });
   const base = normalizeBase(options.base);
   const defaultTtl = options.ttl;
   if (defaultTtl !== undefined) checkTtl("ttl", defaultTtl);
@@ -139,7 +140,9 @@ export function storeroomDriver(options: StoreroomDriverOptions): StoreroomDrive
     },
     async setItem(key, value, opts) {
       if (typeof value !== "string")
-        throw new InvalidArgumentError(`setItem value must be a string, got ${typeof value}`);
+        throw new InvalidArgumentError(`setItem value must be a string, got ${typeof value}`, {
+          op: "unstorage.setItem",
+        });
       await state.set(group, stored(key), write({ value }), ttlMs(opts));
     },
     async setItems(items, common) {
@@ -196,14 +199,16 @@ export function storeroomDriver(options: StoreroomDriverOptions): StoreroomDrive
 
 function normalizeBase(base: string | undefined): string {
   if (base === undefined) return "";
-  if (typeof base !== "string") throw new InvalidArgumentError("base must be a string");
+  if (typeof base !== "string") throw new InvalidArgumentError("base must be a string", { op: "unstorage.open" });
   const trimmed = base.replace(/[/\\]/g, ":").replace(/^:+|:+$/g, "");
   return trimmed === "" ? "" : `${trimmed}:`;
 }
 
 function checkTtl(name: string, ttl: unknown): void {
   if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive number of seconds, got ${String(ttl)}`);
+    throw new InvalidArgumentError(`${name} must be a positive number of seconds, got ${String(ttl)}`, {
+      op: "unstorage",
+    });
   }
 }
 
@@ -212,12 +217,24 @@ function open(entry: StateEntry | null): Envelope | null {
   if (entry === null) return null;
   if (entry.value.startsWith('{"mtime":')) {
     try {
-      return JSON.parse(entry.value) as Envelope;
+      const parsed: unknown = JSON.parse(entry.value);
+      if (isEnvelope(parsed)) return parsed;
     } catch {
-      // Not an envelope after all: plain text that happens to look like one.
+      // Not JSON after all.
     }
+    // Plain text that happens to look like an envelope.
   }
   return { mtime: Number.NaN, value: entry.value };
+}
+
+/** Exactly what `write` produces: `{ mtime, value }` or `{ mtime, raw }`. */
+function isEnvelope(value: unknown): value is Envelope {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const fields = Object.keys(value);
+  const v = value as Record<string, unknown>;
+  return (
+    fields.length === 2 && typeof v.mtime === "number" && (typeof v.value === "string" || typeof v.raw === "string")
+  );
 }
 
 /** A string item as stored; a raw item as unstorage's own `base64:` text form. */
@@ -234,5 +251,6 @@ function bytesOf(value: unknown): Uint8Array {
   if (typeof value === "string") return Buffer.from(value, "utf8");
   throw new InvalidArgumentError(
     `setItemRaw value must be bytes (Uint8Array, ArrayBuffer) or a string, got ${typeof value}`,
+    { op: "unstorage.setItemRaw" },
   );
 }

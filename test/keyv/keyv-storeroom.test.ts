@@ -1,6 +1,6 @@
 import Keyv from "keyv";
 import Keyv6 from "keyv6";
-import { expect, it } from "vitest";
+import { expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { KeyvStoreroom } from "../../src/keyv/index.js";
@@ -131,11 +131,52 @@ forEachStateBackend(
       }
     });
 
+    it('without a Keyv namespace uses the group "keyv"; iterates in key order; a non-string writes nothing; writes are state changes; never closes the store', async () => {
+      const prefix = `${fresh("bare")}/`;
+      const store = new KeyvStoreroom({ state: shared.state, groupPrefix: prefix });
+      const events: string[] = [];
+      const off = shared.state.onChange((e) => {
+        if (e.group === `${prefix}keyv`) events.push(`${e.type} ${e.key}`);
+      });
+      try {
+        for (const key of ["b", "c", "a"]) await store.set(key, `"${key}"`);
+        expect((await shared.state.getEntry(`${prefix}keyv`, "a"))?.value).toBe('"a"');
+        const before = await shared.state.version();
+        await expect(store.set("d", { raw: true })).rejects.toBeInstanceOf(InvalidArgumentError);
+        expect(await shared.state.version()).toBe(before);
+        await store.set("short", "x", 1_000);
+        clock.advance(1_001);
+        const listed: string[] = [];
+        for await (const [key] of store.iterator()) listed.push(key);
+        expect(listed).toEqual(["a", "b", "c"]);
+        expect(await store.delete("a")).toBe(true);
+        await vi.waitFor(() => expect(events).toContain("delete a"));
+        expect(events.slice(0, 3)).toEqual(["set b", "set c", "set a"]);
+      } finally {
+        off();
+      }
+      // Keyv's disconnect leaves the state store to its owner.
+      const keyv = new Keyv({ store: new KeyvStoreroom({ state: shared.state }), namespace: fresh("disc") });
+      await keyv.set("k", "v");
+      await keyv.disconnect();
+      expect(await keyv.get("k")).toBe("v");
+      expect(await shared.state.version()).toBeGreaterThan(0);
+    });
+
     it("refuses a missing state store and bad options naming them", () => {
       expect(() => new KeyvStoreroom({} as never)).toThrow(/^state must be a StateStore/);
       expect(() => new KeyvStoreroom({ state: shared.state, defaultNamespace: "" })).toThrow(
         /^defaultNamespace must be a non-empty string/,
       );
+      const bad = (() => {
+        try {
+          new KeyvStoreroom({ state: shared.state, groupPrefix: 5 as never });
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(bad).toBeInstanceOf(InvalidArgumentError);
+      expect(bad).toMatchObject({ message: expect.stringMatching(/^groupPrefix must be a string/), op: "keyv.open" });
     });
 
     it("works under Keyv 6, which adapts it as a store that handles its own namespace", async () => {

@@ -1,5 +1,5 @@
 import { createStorage, prefixStorage } from "unstorage";
-import { expect, it } from "vitest";
+import { expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import storeroomDriver from "../../src/unstorage/index.js";
@@ -176,12 +176,55 @@ forEachStateBackend(
       await shared.state.set(group, "legacy", "plain text");
       expect(await storage.getItem("legacy")).toBe("plain text");
       expect(await storage.getMeta("legacy", true)).toEqual({ size: 10 });
+      // Text written around the driver that only starts like the driver's envelope is still text.
+      for (const text of ['{"mtime":5}', '{"mtime":5,"by":"cron"}', '{"mtime":"today","value":"x"}']) {
+        await shared.state.set(group, "lookalike", text);
+        expect(await storage.getItemRaw("lookalike")).toBe(text);
+        expect(await storage.hasItem("lookalike")).toBe(true);
+        expect(await storage.getMeta("lookalike", true)).toEqual({ size: Buffer.byteLength(text) });
+      }
+      await shared.state.set(group, "lookalike", '{"mtime":5,"by":"cron"}');
+      expect(await storage.getItem("lookalike")).toEqual({ mtime: 5, by: "cron" });
+    });
+
+    it('defaults to the group "unstorage" and declares native TTL', async () => {
+      const driver = storeroomDriver({ state: shared.state });
+      expect(driver.name).toBe("storeroom");
+      expect(driver.flags.ttl).toBe(true);
+      const storage = createStorage({ driver });
+      await storage.setItem("default-group:probe", "here");
+      expect(await shared.state.getEntry("unstorage", "default-group:probe")).not.toBeNull();
+      await storage.removeItem("default-group:probe");
+    });
+
+    it("lists and clears more keys than one page (500) holds, telling watchers of every removal", async () => {
+      const group = freshGroup();
+      const driver = storeroomDriver({ state: shared.state, group });
+      const storage = createStorage({ driver });
+      const keys = Array.from({ length: 1_001 }, (_, i) => `k:${String(i).padStart(4, "0")}`);
+      await storage.setItems(keys.map((key) => ({ key, value: "v" })));
+      await shared.state.set(group, "other", "kept");
+      expect((await storage.getKeys("k")).sort()).toEqual(keys);
+      const removed: string[] = [];
+      const unwatch = await storage.watch((event, key) => {
+        if (event === "remove") removed.push(key);
+      });
+      try {
+        // unstorage clears whole mounts; under a base inside one it is the driver's clear(base).
+        await driver.clear("k");
+        await vi.waitFor(() => expect(removed).toHaveLength(1_001));
+      } finally {
+        await unwatch();
+      }
+      expect(removed.sort()).toEqual(keys);
+      expect(await storage.getKeys()).toEqual(["other"]);
     });
 
     it("refuses bad options naming them", () => {
       expect(() => storeroomDriver({} as never)).toThrow(/^state must be a StateStore/);
       expect(() => storeroomDriver({ state: shared.state, group: "" })).toThrow(/^group must be a non-empty string/);
       expect(() => storeroomDriver({ state: shared.state, ttl: 0 })).toThrow(/^ttl must be a positive number/);
+      expect(() => storeroomDriver({ state: shared.state, base: 5 as never })).toThrow(/^base must be a string/);
     });
   },
   { clock },
