@@ -34,6 +34,18 @@ describe("MemoryObjectStore", () => {
     expect(() => new MemoryObjectStore({ clock: {} as Clock })).toThrow(InvalidArgumentError);
   });
 
+  it("list returns pages of 1000 by default, with a cursor to the rest", async () => {
+    const store = new MemoryObjectStore();
+    await Promise.all(Array.from({ length: 1001 }, (_, i) => store.put(`l/${String(i).padStart(4, "0")}`, "x")));
+    const first = await store.list("l/");
+    expect(first.objects).toHaveLength(1000);
+    expect(first.cursor).toBeDefined();
+    const rest = await store.list("l/", { cursor: first.cursor });
+    expect(rest.objects.map((o) => o.key)).toEqual(["l/1000"]);
+    expect(rest.cursor).toBeUndefined();
+    await store.close();
+  });
+
   it("a get stream is a snapshot: a later put does not change it", async () => {
     const store = new MemoryObjectStore();
     await store.put("k", "old");
