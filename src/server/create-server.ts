@@ -11,6 +11,7 @@ import { registerConsoleRoutes } from "./console/console-routes.js";
 import { answerClientError, errorReply, HttpError } from "./error-reply.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
+import { jsonBodyRequired } from "./json-body.js";
 import { MetricsHistory } from "./metrics-history.js";
 import { OrgBuses } from "./org-buses.js";
 import { readQueueDepths } from "./queue-depths.js";
@@ -219,8 +220,12 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     metrics.requests.inc({ ...labels, status: String(reply.statusCode) });
     metrics.latency.observe(labels, reply.elapsedTime / 1000);
   });
+  // Bodies are JSON or nothing, except where a scope takes raw bytes (state values, parts, tus).
+  app.removeContentTypeParser("text/plain");
   app.setErrorHandler((err, request, reply) => {
-    const { status, body } = errorReply(err);
+    // Fastify's own refusal of a body type says only "Unsupported Media Type": name the route and the type.
+    const unsupportedType = (err as { code?: unknown }).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE";
+    const { status, body } = errorReply(unsupportedType ? jsonBodyRequired(request) : err);
     if (status >= 500) request.log.error({ err }, "request failed");
     // Node has no reason phrase for 460 (it would send "unknown"); tus names it.
     if (status === 460) reply.raw.statusMessage = "Checksum Mismatch";

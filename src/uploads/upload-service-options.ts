@@ -88,14 +88,37 @@ export interface CompletedUpload {
   readonly public: boolean;
 }
 
-/** What {@link UploadService.listParts} returns, so a client can resume. Etags are never exposed. */
-export interface UploadProgress {
+/**
+ * What {@link UploadService.listParts} returns: a {@link PendingUploadProgress} while the
+ * upload is unfinished (the parts received, so a client can resume), a
+ * {@link CompletedUploadProgress} once it is complete (the parts became the file; their
+ * bookkeeping is gone). Tell them apart by `status`. Etags are never exposed.
+ */
+export type UploadProgress = PendingUploadProgress | CompletedUploadProgress;
+
+/** An unfinished upload: what arrived so far and until when the rest may come. */
+export interface PendingUploadProgress {
   readonly claimId: string;
   readonly key: string;
-  readonly status: "pending" | "uploaded";
+  readonly status: "pending";
   readonly size: number;
   readonly partSize: number;
   readonly partCount: number;
+  /** After this time (ms) the claim is refused and swept. */
   readonly expiresAt: number;
+  /** The parts received, by number; those missing are still to send. */
   readonly parts: readonly { readonly partNumber: number; readonly size: number }[];
+}
+
+/**
+ * A completed upload: the file is at `key` with `size` bytes. No `parts` (the file is whole)
+ * and no `expiresAt` (a completed upload does not expire).
+ */
+export interface CompletedUploadProgress {
+  readonly claimId: string;
+  readonly key: string;
+  readonly status: "uploaded";
+  readonly size: number;
+  readonly partSize: number;
+  readonly partCount: number;
 }

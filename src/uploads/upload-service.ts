@@ -350,17 +350,23 @@ export class UploadService {
     });
   }
 
-  /** The parts received so far (number and size, never etags), so a client can resume. Errors as `uploadPart`. */
+  /**
+   * The state of an upload. Unfinished: the parts received so far (number and size, never
+   * etags), so a client can resume. Complete: the file's key and size, without `parts` (their
+   * bookkeeping ends with the completion) and without `expiresAt`. Errors as `uploadPart`.
+   */
   async listParts(owner: string, claimId: string): Promise<UploadProgress> {
     const claim = await this.#ownedClaim(owner, claimId, "uploads.listParts");
-    const parts = await this.#parts.listByClaim(claim.id);
+    const { id, key, size, partSize, partCount } = claim;
+    if (claim.status === "uploaded") return { claimId: id, key, status: "uploaded", size, partSize, partCount };
+    const parts = await this.#parts.listByClaim(id);
     return {
-      claimId: claim.id,
-      key: claim.key,
-      status: claim.status,
-      size: claim.size,
-      partSize: claim.partSize,
-      partCount: claim.partCount,
+      claimId: id,
+      key,
+      status: "pending",
+      size,
+      partSize,
+      partCount,
       expiresAt: claim.expiresAt,
       parts: parts.map((p) => ({ partNumber: p.partNumber, size: p.size })),
     };

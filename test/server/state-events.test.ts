@@ -207,7 +207,11 @@ describe("state events resume over SSE", async () => {
       key: `k${String(i).padStart(3, "0")}`,
       value: String(i),
     }));
-    const batch = await fetch(`${base}/v1/state/burst`, { method: "POST", headers: h, body: JSON.stringify({ ops }) });
+    const batch = await fetch(`${base}/v1/state/burst`, {
+      method: "POST",
+      headers: { ...h, "content-type": "application/json" },
+      body: JSON.stringify({ ops }),
+    });
     expect(batch.status).toBe(200);
     const events = await readEvents(reader, 600);
     await reader.cancel();

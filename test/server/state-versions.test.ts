@@ -95,7 +95,11 @@ describe("state over HTTP: versions, conditional writes, batches", async () => {
     };
     expect(listing.items.map((i) => `${i.key}=${i.value}`)).toEqual(["a=90", "b=10"]);
     for (const bad of ["not json", "{}", JSON.stringify({ ops: [{ op: "upsert", key: "a" }] })]) {
-      const res = await fetch(`${base}/v1/state/acct`, { method: "POST", headers: h, body: bad });
+      const res = await fetch(`${base}/v1/state/acct`, {
+        method: "POST",
+        headers: { ...h, "content-type": "application/json" },
+        body: bad,
+      });
       expect(res.status, bad).toBe(400);
     }
   });

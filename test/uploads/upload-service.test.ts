@@ -71,9 +71,18 @@ forEachEngine("UploadService", (ctx) => {
     expect(init.expiresAt).toBe(START + 24 * 3_600_000);
     await uploadAll(service, "alice", init.claimId, data);
     const progress = await service.listParts("alice", init.claimId);
+    if (progress.status !== "pending") throw new Error(`expected a pending upload, got ${progress.status}`);
     expect(progress.parts.map((p) => p.partNumber)).toEqual([1, 2, 3, 4]);
     expect(Object.keys(progress.parts[0] ?? {})).toEqual(["partNumber", "size"]);
     const done = await service.completeUpload("alice", init.claimId);
+    expect(await service.listParts("alice", init.claimId)).toEqual({
+      claimId: init.claimId,
+      key: init.key,
+      status: "uploaded",
+      size: data.length,
+      partSize: PART,
+      partCount: 4,
+    });
     expect(done).toMatchObject({
       key: init.key,
       size: data.length,
@@ -177,7 +186,7 @@ forEachEngine("UploadService", (ctx) => {
     await expect(service.uploadPart("alice", { claimId: "missing", partNumber: 1, body: "x" })).rejects.toBeInstanceOf(
       ClaimNotFoundError,
     );
-    expect((await service.listParts("alice", id)).parts).toEqual([]);
+    expect(await service.listParts("alice", id)).toMatchObject({ status: "pending", parts: [] });
     clock.advance(24 * 3_600_000);
     await expect(service.uploadPart("alice", { claimId: id, partNumber: 3, body: "x" })).rejects.toBeInstanceOf(
       ClaimNotFoundError,

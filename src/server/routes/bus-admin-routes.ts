@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { HttpError } from "../error-reply.js";
 import { maxBacklogCount, type OrgBuses } from "../org-buses.js";
+import { integerParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
 /** Most messages one tail request returns. */
@@ -26,11 +27,7 @@ export function registerBusAdminRoutes(app: FastifyInstance, buses: OrgBuses): v
 
   app.get("/v1/bus/messages", { config: { auth: "admin" } }, async (request) => {
     const orgId = orgOf(request);
-    const raw = (request.query as Record<string, string | undefined>).limit;
-    const limit = raw === undefined ? 50 : /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!Number.isInteger(limit) || limit < 1 || limit > maxTail) {
-      throw new HttpError(400, "INVALID_ARGUMENT", `limit must be an integer in 1..${maxTail}`);
-    }
+    const limit = integerParam(request, "limit", { min: 1, max: maxTail }) ?? 50;
     const messages = await buses.recentMessages(orgId, limit);
     return {
       orgId,

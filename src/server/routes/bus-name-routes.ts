@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { TenantKey } from "../../tenants/index.js";
 import { HttpError } from "../error-reply.js";
+import { requireJsonBody } from "../json-body.js";
 import type { PeerNames } from "../peer-names.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
@@ -20,7 +21,7 @@ export function registerBusNameRoutes(app: FastifyInstance, peerNames: PeerNames
     names: await peerNames.list(orgOf(request, identityOf(request), true)),
   }));
 
-  app.put("/v1/bus/names/:name", { config: { auth: "admin" } }, async (request) => {
+  app.put("/v1/bus/names/:name", { config: { auth: "admin" }, preParsing: requireJsonBody }, async (request) => {
     const orgId = orgOf(request, identityOf(request), false) as string;
     const body = (request.body ?? {}) as { userId?: unknown };
     if (typeof body !== "object" || (body.userId !== undefined && typeof body.userId !== "string")) {

@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { Outbox } from "../../uploads/index.js";
-import { HttpError } from "../error-reply.js";
 import { isAdmin, type RequestIdentity } from "../identity.js";
+import { lastEventIdParam } from "../query-params.js";
 import { identityOf } from "../request-context.js";
 
 /** Options of {@link registerEventRoutes}. */
@@ -33,7 +33,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       isAdmin(identity) || identity.userId === undefined
         ? { ownerPrefixes: [`${identity.orgId}/`] }
         : { owners: [options.ownerOf(identity)] };
-    const cursor = lastEventId(request) ?? (await options.outbox.latestId());
+    const cursor = lastEventIdParam(request) ?? (await options.outbox.latestId());
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -63,12 +63,4 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
       res.end();
     }
   });
-}
-
-function lastEventId(request: FastifyRequest): number | undefined {
-  const header = request.headers["last-event-id"];
-  const value = (Array.isArray(header) ? header[0] : header) ?? (request.query as { lastEventId?: string }).lastEventId;
-  if (value === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(value)) throw new HttpError(400, "INVALID_ARGUMENT", "Last-Event-ID must be an event id");
-  return Number(value);
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isStoreError } from "../../errors.js";
-import type { ObjectInfo, ObjectStore } from "../../objects/index.js";
+import { MAX_OBJECT_KEY_BYTES, type ObjectInfo, type ObjectStore } from "../../objects/index.js";
 import {
   type ClaimStore,
   type DeleteQueue,
@@ -13,6 +13,7 @@ import { evaluatePreconditions, ifRangeHolds } from "../conditional-request.js";
 import { HttpError } from "../error-reply.js";
 import { parseRange } from "../http-range.js";
 import type { RequestIdentity } from "../identity.js";
+import { integerParam, textParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
 /** Options of {@link registerFileRoutes}. */
@@ -24,6 +25,9 @@ export interface FileRouteOptions {
   /** The owner id of a caller: its tenant id (`org/users/user` or `org/org`). */
   ownerOf(identity: RequestIdentity): string;
 }
+
+/** Largest page of a listing by key. */
+const maxPageSize = 1000;
 
 /** Path prefix of single files; the key follows, each segment percent-encoded. */
 export const filesPrefix = "/v1/files/";
@@ -43,12 +47,7 @@ export function registerFileRoutes(app: FastifyInstance, options: FileRouteOptio
   const { claims, ownerOf } = options;
 
   app.get("/v1/files", async (request) => {
-    const query = request.query as Record<string, string | undefined>;
-    const listOptions = {
-      ...(query.prefix === undefined ? {} : { prefix: query.prefix }),
-      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
-      ...(query.limit === undefined ? {} : { limit: integerParam(query.limit, "limit") }),
-    };
+    const listOptions = keyPageOf(request);
     const org = orgListing(request);
     const page =
       org === undefined
@@ -196,7 +195,18 @@ export function orgListing(request: FastifyRequest): string | undefined {
   return requested === undefined ? undefined : administeredOrg(identityOf(request), requested);
 }
 
-function integerParam(value: string, name: string): number {
-  if (!/^\d+$/.test(value)) throw new HttpError(400, "INVALID_ARGUMENT", `${name} must be a positive integer`);
-  return Number(value);
+/**
+ * `?prefix=&cursor=&limit=` of a listing by object key (files, unfinished uploads): `limit`
+ * 1..1000 (default 100), `prefix` and `cursor` (the previous page's last key) at most an object
+ * key long.
+ */
+export function keyPageOf(request: FastifyRequest): { prefix?: string; cursor?: string; limit?: number } {
+  const prefix = textParam(request, "prefix", { maxBytes: MAX_OBJECT_KEY_BYTES });
+  const cursor = textParam(request, "cursor", { maxBytes: MAX_OBJECT_KEY_BYTES });
+  const limit = integerParam(request, "limit", { min: 1, max: maxPageSize });
+  return {
+    ...(prefix === undefined ? {} : { prefix }),
+    ...(cursor === undefined ? {} : { cursor }),
+    ...(limit === undefined ? {} : { limit }),
+  };
 }

@@ -4,6 +4,8 @@ import type { BatchOperation, StateEvent, StateStore, VersionCheck } from "../..
 import { evaluatePreconditions } from "../conditional-request.js";
 import { HttpError } from "../error-reply.js";
 import type { RequestIdentity } from "../identity.js";
+import { requireJsonBody } from "../json-body.js";
+import { integerParam, lastEventIdParam, textParam } from "../query-params.js";
 import { identityOf } from "../request-context.js";
 
 /** The caller's state store: the user's tenant when the identity has a user id, else the org's. */
@@ -46,7 +48,7 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
   const { states } = options;
   const withState = async <T>(identity: RequestIdentity, fn: (state: StateStore) => Promise<T>): Promise<T> =>
     states.use(identity, fn);
-  // Values are opaque text: accept any content type and keep the raw bytes.
+  // Values are opaque text: accept any content type and keep the raw bytes (batches check theirs first).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: options.maxValueBytes }, (_req, body, done) => {
     done(null, body);
@@ -95,10 +97,7 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
   });
 
   const listGroup = async (request: FastifyRequest, group: string) => {
-    const query = request.query as Record<string, string | undefined>;
-    const prefix = prefixParam(query.prefix);
-    const offset = intParam(query.offset, "offset", 0, Number.MAX_SAFE_INTEGER) ?? 0;
-    const limit = intParam(query.limit, "limit", 1, maxPageSize) ?? defaultPageSize;
+    const { prefix, offset, limit } = pageOf(request);
     return withState(identityOf(request), async (state) => {
       const total = await state.count(group, prefix);
       const entries = await state.getEntries(group, { keyPrefix: prefix, offset, limit });
@@ -121,13 +120,13 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
     });
   };
 
-  app.post("/v1/state/:group", async (request) => {
+  app.post("/v1/state/:group", { preParsing: requireJsonBody }, async (request) => {
     const { group } = names(request);
     const { version, versions } = await applyBatch(request, group);
     return { group, version, versions };
   });
 
-  app.post("/v1/state", async (request) => {
+  app.post("/v1/state", { preParsing: requireJsonBody }, async (request) => {
     const { version, versions } = await applyBatch(request, undefined);
     return { version, versions };
   });
@@ -139,10 +138,7 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
   });
 
   app.get("/v1/state", async (request) => {
-    const query = request.query as Record<string, string | undefined>;
-    const prefix = prefixParam(query.prefix);
-    const offset = intParam(query.offset, "offset", 0, Number.MAX_SAFE_INTEGER) ?? 0;
-    const limit = intParam(query.limit, "limit", 1, maxPageSize) ?? defaultPageSize;
+    const { prefix, offset, limit } = pageOf(request);
     return withState(identityOf(request), async (state) => {
       const all = await state.groups(prefix);
       const groups = [];
@@ -172,7 +168,7 @@ export async function registerStateRoutes(app: FastifyInstance, options: StateRo
   // A group or key literally named "events" is still readable: ask for JSON or text instead of a stream.
   app.get("/v1/state/events", async (request, reply) => {
     if (!wantsStream(request)) return listGroup(request, "events");
-    const prefix = prefixParam((request.query as Record<string, string | undefined>).prefix);
+    const prefix = prefixParam(request);
     return stream(request, reply, { groupPrefix: prefix });
   });
 
@@ -206,7 +202,7 @@ async function streamEvents(
   filter: EventFilter,
   options: StateRouteOptions,
 ): Promise<void> {
-  const resumeFrom = lastEventId(request);
+  const resumeFrom = lastEventIdParam(request);
   const watcher = state.watch("group" in filter ? filter.group : "*", { bufferSize: 256 });
   const matches = (e: StateEvent) => ("group" in filter ? true : e.group.startsWith(filter.groupPrefix));
   reply.hijack();
@@ -271,16 +267,6 @@ function frame(change: StateEvent): string {
   const data =
     value === undefined ? { type, group, key, timestamp, version } : { type, group, key, value, timestamp, version };
   return `id: ${version}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-function lastEventId(request: FastifyRequest): number | undefined {
-  const header = request.headers["last-event-id"];
-  const raw =
-    typeof header === "string" && header !== ""
-      ? header
-      : (request.query as Record<string, string | undefined>).lastEventId;
-  if (raw === undefined || raw === "") return undefined;
-  return intParam(raw, "Last-Event-ID", 0, Number.MAX_SAFE_INTEGER);
 }
 
 function etagOf(version: number): string {
@@ -408,10 +394,17 @@ function parseBatch(
   return { operations, checks: versionChecks };
 }
 
-function prefixParam(raw: string | undefined): string {
-  const prefix = raw ?? "";
-  if (Buffer.byteLength(prefix) > maxNameBytes || hasControlByte(prefix)) throw invalid("prefix");
-  return prefix;
+function prefixParam(request: FastifyRequest): string {
+  return textParam(request, "prefix", { maxBytes: maxNameBytes }) ?? "";
+}
+
+/** `?prefix=&offset=&limit=` of a listing. */
+function pageOf(request: FastifyRequest): { prefix: string; offset: number; limit: number } {
+  return {
+    prefix: prefixParam(request),
+    offset: integerParam(request, "offset", { min: 0 }) ?? 0,
+    limit: integerParam(request, "limit", { min: 1, max: maxPageSize }) ?? defaultPageSize,
+  };
 }
 
 function names(request: FastifyRequest): { group: string; key: string } {
@@ -440,18 +433,7 @@ function bodyText(body: unknown): string {
 }
 
 function ttlOf(request: FastifyRequest): number | undefined {
-  return intParam((request.query as Record<string, string | undefined>).ttl, "ttl", 1, Number.MAX_SAFE_INTEGER);
-}
-
-function intParam(raw: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw invalid(`${name} (an integer ${min}..${max})`);
-  return n;
-}
-
-function invalid(what: string): HttpError {
-  return new HttpError(400, "INVALID_ARGUMENT", `invalid ${what}`);
+  return integerParam(request, "ttl", { min: 1 });
 }
 
 function hasControlByte(value: string): boolean {

@@ -3,6 +3,7 @@ import { AccessDeniedError, NotFoundError, UnsupportedError } from "../../errors
 import { parseDuration } from "../../internal/duration.js";
 import { HttpError } from "../error-reply.js";
 import { canAdministerOrg, isOperator, Role } from "../identity.js";
+import { requireJsonBody } from "../json-body.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 import type { TokenStore } from "../token-store.js";
 
@@ -25,7 +26,7 @@ export function registerTokenRoutes(app: FastifyInstance, store: TokenStore | un
     return { tokens: tokens().list({ orgId: org }) };
   });
 
-  app.post("/v1/tokens", { config: { auth: "admin" } }, async (request, reply) => {
+  app.post("/v1/tokens", { config: { auth: "admin" }, preParsing: requireJsonBody }, async (request, reply) => {
     const identity = identityOf(request);
     const body = (request.body ?? {}) as Record<string, unknown>;
     if (typeof body !== "object" || Array.isArray(body)) throw badBody("the body must be a JSON object");

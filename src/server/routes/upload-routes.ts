@@ -2,8 +2,9 @@ import { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { UploadService } from "../../uploads/index.js";
 import { HttpError } from "../error-reply.js";
+import { requireJsonBody } from "../json-body.js";
 import { identityOf } from "../request-context.js";
-import { type FileRouteOptions, fileUrl, orgListing, registerFileRoutes } from "./file-routes.js";
+import { type FileRouteOptions, fileUrl, keyPageOf, orgListing, registerFileRoutes } from "./file-routes.js";
 
 /** Options of {@link registerUploadRoutes}. */
 export interface UploadRouteOptions extends FileRouteOptions {
@@ -37,14 +38,7 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
   registerFileRoutes(app, options);
 
-  app.post("/v1/uploads", async (request, reply) => {
-    if (!isJson(request.headers["content-type"])) {
-      throw new HttpError(
-        415,
-        "UNSUPPORTED_MEDIA_TYPE",
-        "POST /v1/uploads takes a JSON body (Content-Type: application/json)",
-      );
-    }
+  app.post("/v1/uploads", { preParsing: requireJsonBody }, async (request, reply) => {
     const body = jsonObject(request.body);
     for (const flag of ["public", "direct"] as const) {
       if (body[flag] !== undefined && typeof body[flag] !== "boolean") {
@@ -62,13 +56,7 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
   });
 
   app.get("/v1/uploads", async (request) => {
-    const query = request.query as Record<string, string | undefined>;
-    const limit = query.limit === undefined ? undefined : Number(query.limit);
-    const listOptions = {
-      ...(query.prefix === undefined ? {} : { prefix: query.prefix }),
-      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
-      ...(limit === undefined ? {} : { limit }),
-    };
+    const listOptions = keyPageOf(request);
     const org = orgListing(request);
     const page =
       org === undefined
@@ -129,11 +117,6 @@ export async function registerUploadRoutes(app: FastifyInstance, options: Upload
     await uploads.abortUpload(ownerOf(identityOf(request)), claimId);
     return reply.code(204).send();
   });
-}
-
-function isJson(contentType: string | undefined): boolean {
-  const type = (contentType ?? "").split(";")[0]?.trim().toLowerCase();
-  return type === "application/json";
 }
 
 function jsonObject(body: unknown): Record<string, unknown> {
