@@ -36,6 +36,23 @@ describe("faults on segment, snapshot and manifest writes", () => {
     expect(store.stats.replication.conflicts).toBe(0);
   });
 
+  it("sync: a write tries its publication three times before it fails", async () => {
+    const objects = new FaultyObjectStore(new MemoryObjectStore());
+    const store = await t.open({ objectStore: objects, durability: "sync", syncIntervalMs: 0 });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (id INTEGER PRIMARY KEY)");
+    const segmentPuts = () => objects.calls.filter((c) => c.method === "put" && isSegment(c.key)).length;
+    let before = segmentPuts();
+    objects.failNext("put", { match: isSegment, times: 2 });
+    await db.run("INSERT INTO notes VALUES (1)");
+    expect(segmentPuts() - before).toBe(3);
+    before = segmentPuts();
+    objects.failNext("put", { match: isSegment, times: 3 });
+    await expect(db.run("INSERT INTO notes VALUES (2)")).rejects.toBeInstanceOf(UploadFailedError);
+    expect(segmentPuts() - before).toBe(3);
+    objects.clearFaults();
+  });
+
   it("a lost manifest response is reconciled (no fork, no conflict); a timeout delays, never duplicates", async () => {
     const objects = new FaultyObjectStore(new MemoryObjectStore());
     const store = await t.open({ objectStore: objects, durability: "sync" });

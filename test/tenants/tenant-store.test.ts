@@ -316,6 +316,24 @@ describe("TenantStore: publication, eviction, close", () => {
     expect(again.writerId).toBe(store.writerId); // the same cache is the same writer
   });
 
+  it("lag() is the oldest unpublished write's age and the WAL bytes not yet published, zero once published", async () => {
+    const store = await t.open({ durability: "async", syncIntervalMs: 0 });
+    expect(store.lag()).toEqual({ ms: 0, bytes: 0 });
+    const db = await store.get(ada);
+    await db.run("CREATE TABLE notes (body TEXT)");
+    await store.checkpoint(ada);
+    expect(store.lag()).toEqual({ ms: 0, bytes: 0 });
+    await db.run("INSERT INTO notes VALUES ('x')");
+    t.clock.advance(700);
+    await db.run("INSERT INTO notes VALUES ('y')");
+    t.clock.advance(300);
+    const lag = store.lag();
+    expect(lag.ms).toBe(1_000);
+    expect(lag.bytes).toBeGreaterThan(0);
+    await store.checkpoint(ada);
+    expect(store.lag()).toEqual({ ms: 0, bytes: 0 });
+  });
+
   it("takes over a lock left by a dead process, refuses one a live process holds, and creates the cache private", async () => {
     const parent = t.newCacheRoot();
     const cacheRoot = join(parent, "fresh", "cache");
