@@ -204,7 +204,7 @@ describe("Broker", () => {
     for (const e of errors) expect(e).toMatchObject({ code: "CLOSED" });
   });
 
-  it("a peer cannot ack another peer's message", async () => {
+  it("a peer cannot ack another peer's message, and only an ack that newly acks writes an audit row", async () => {
     const b = await broker();
     const bob = await raw(b, "bob");
     const eve = await raw(b, "eve");
@@ -214,6 +214,17 @@ describe("Broker", () => {
     eve.send('{"protocol_version":"v1","type":"peers"}');
     await eventually(() => eve.frames.filter((f) => f.type === "peers").length === 2);
     expect((await b.store.get("m1"))?.acked).toBe(false);
+    // Audit rows: send and deliver; a foreign ack wrote none, a repeated ack writes none either.
+    const events = async () => (await b.audit.rows()).map((r) => JSON.parse(Buffer.from(r.event).toString()).event);
+    expect(await events()).toEqual(["send", "deliver"]);
+    bob.send('{"protocol_version":"v1","type":"ack","id":"m1"}');
+    await eventually(async () => (await b.store.get("m1"))?.acked === true);
+    await eventually(async () => (await b.audit.count()) === 3);
+    bob.send('{"protocol_version":"v1","type":"ack","id":"m1"}');
+    bob.send('{"protocol_version":"v1","type":"peers"}');
+    await eventually(() => bob.frames.filter((f) => f.type === "peers").length === 2);
+    expect(await events()).toEqual(["send", "deliver", "ack"]);
+    expect(await b.audit.verify()).toBeNull();
   });
 
   it("many concurrent senders keep per-sender FIFO end to end", async () => {
