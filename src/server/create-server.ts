@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
 import { TenantKey, type TenantStore } from "../tenants/index.js";
 import { actAsRequestedTenant } from "./act-as-requested-tenant.js";
+import { authChallenge } from "./auth-challenge.js";
 import { Cluster } from "./cluster.js";
 import { sharedBusSecret } from "./cluster-secrets.js";
 import { ConnectionDrain } from "./connection-drain.js";
@@ -229,6 +230,9 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     if (status >= 500) request.log.error({ err }, "request failed");
     // Node has no reason phrase for 460 (it would send "unknown"); tus names it.
     if (status === 460) reply.raw.statusMessage = "Checksum Mismatch";
+    const challenge =
+      status === 401 ? authChallenge(authenticator.mode, request.headers.authorization !== undefined) : undefined;
+    if (challenge !== undefined) reply.header("www-authenticate", challenge);
     return reply.code(status).type("application/json; charset=utf-8").send(body);
   });
   app.setNotFoundHandler({ preHandler: undefined }, (request, reply) => {

@@ -1,5 +1,7 @@
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { useTempDir } from "../support/temp-dir.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
@@ -175,4 +177,67 @@ describe("the same rule on every route, through a real server", async () => {
     const lower = await fetch(`${base}/v1/whoami`, { headers: { authorization: `bearer ${tokens.ada}` } });
     expect(lower.status).toBe(200);
   });
+
+  it("challenges every 401 with WWW-Authenticate: Bearer, on HTTP routes and on the bus upgrade", async () => {
+    const challenge = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${base}${path}`, { headers });
+      expect(res.status, path).toBe(401);
+      return res.headers.get("www-authenticate");
+    };
+    expect(await challenge("/v1/whoami")).toBe('Bearer realm="storeroom"');
+    expect(await challenge("/v1/state/g/k")).toBe('Bearer realm="storeroom"');
+    expect(await challenge("/v1/whoami", { authorization: "Bearer not-a-known-token" })).toBe(
+      'Bearer realm="storeroom", error="invalid_token"',
+    );
+    expect(await challenge("/v1/files", { authorization: "Basic eDp5" })).toBe(
+      'Bearer realm="storeroom", error="invalid_token"',
+    );
+    // Answers other than 401 carry no challenge.
+    const denied = await fetch(`${base}/v1/tokens`, { headers: auth(tokens.ada) });
+    expect(denied.status).toBe(403);
+    expect(denied.headers.has("www-authenticate")).toBe(false);
+    expect(await upgradeRefusal(`${base.replace("http", "ws")}/v1/bus`, {})).toEqual({
+      status: 401,
+      challenge: 'Bearer realm="storeroom"',
+    });
+    expect(await upgradeRefusal(`${base.replace("http", "ws")}/v1/bus`, { authorization: "Bearer nope" })).toEqual({
+      status: 401,
+      challenge: 'Bearer realm="storeroom", error="invalid_token"',
+    });
+  });
 });
+
+describe("401 in gateway mode, through a real server", async () => {
+  const dir = useTempDir();
+  const server = await startServer(join(dir, "gateway"), { auth: "gateway", gatewaySecret: "g".repeat(32) });
+  const base = await server.listen();
+
+  it("sends no WWW-Authenticate challenge: a client has no scheme to answer, the gateway proves itself", async () => {
+    const res = await fetch(`${base}/v1/whoami`, { headers: { "x-storeroom-gateway-secret": "w".repeat(32) } });
+    expect(res.status).toBe(401);
+    expect(res.headers.has("www-authenticate")).toBe(false);
+    const anonymous = await upgradeRefusal(`${base.replace("http", "ws")}/v1/bus`, {});
+    expect(anonymous).toEqual({ status: 401, challenge: undefined });
+  });
+});
+
+/** The status and WWW-Authenticate header of a refused WebSocket upgrade. */
+function upgradeRefusal(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number | undefined; challenge: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once("open", () => {
+      ws.close();
+      reject(new Error("the upgrade was accepted"));
+    });
+    ws.once("unexpected-response", (_req, res: IncomingMessage) => {
+      const header = res.headers["www-authenticate"];
+      resolve({ status: res.statusCode, challenge: typeof header === "string" ? header : undefined });
+      res.resume();
+      ws.terminate();
+    });
+    ws.once("error", () => {});
+  });
+}

@@ -1,6 +1,7 @@
 import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance } from "fastify";
+import { authChallenge } from "../auth-challenge.js";
 import { busTenantOf, type Cluster } from "../cluster.js";
 import { errorReply, HttpError } from "../error-reply.js";
 import type { Authenticator, RequestIdentity } from "../identity.js";
@@ -23,14 +24,15 @@ export function registerBusRoute(
   app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/v1/bus") return refuse(socket, new HttpError(404, "NOT_FOUND", "no WebSocket endpoint here"));
+    const challenge = authChallenge(auth.mode, req.headers.authorization !== undefined);
     let identity: RequestIdentity | null;
     try {
       identity = auth.identify(req.headers);
     } catch (err) {
-      return refuse(socket, err);
+      return refuse(socket, err, challenge);
     }
     if (identity === null)
-      return refuse(socket, new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials"));
+      return refuse(socket, new HttpError(401, "UNAUTHENTICATED", "missing or invalid credentials"), challenge);
     const caller = identity;
     void (async () => {
       // The org's bus runs on the node that owns the org's tenant; elsewhere the socket is spliced there.
@@ -51,10 +53,11 @@ export function registerBusRoute(
   });
 }
 
-function refuse(socket: Duplex, err: unknown): void {
+function refuse(socket: Duplex, err: unknown, challenge?: string): void {
   const { status, body } = errorReply(err);
   const text = JSON.stringify(body);
+  const authenticate = status === 401 && challenge !== undefined ? `www-authenticate: ${challenge}\r\n` : "";
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${authenticate}connection: close\r\n\r\n${text}`,
   );
 }
