@@ -63,7 +63,7 @@ export function clockOption<C extends Clock>(value: C | undefined, op: string, f
 
 /**
  * The `database` option, or the deprecated `db` it replaced; throws naming `database` when
- * neither is given or both are.
+ * neither is given, both are, or the value is not an executor (no `run()`, `get()`, `all()`).
  */
 export function databaseOption<T>(options: { database?: T; db?: T }, op: string): T {
   const { database, db } = options;
@@ -72,5 +72,49 @@ export function databaseOption<T>(options: { database?: T; db?: T }, op: string)
   }
   const chosen = database ?? db;
   if (chosen === undefined || chosen === null) throw new InvalidArgumentError("database is required", { op });
+  const executor = chosen as Record<string, unknown>;
+  if (typeof executor !== "object" || ["run", "get", "all"].some((method) => typeof executor[method] !== "function")) {
+    throw new InvalidArgumentError(
+      `database must be a storeroom Database or transaction (openSqlite / openPostgres), got ${describeValue(chosen)}`,
+      { op },
+    );
+  }
   return chosen;
+}
+
+/**
+ * `value` when it is an object with a function for each name in `methods`; anything else
+ * (`undefined` too) throws naming `option` and what it must be, e.g.
+ * `"objects must be an ObjectStore (an object with get(), put()), got 5"`.
+ */
+export function objectOption<T>(
+  value: T | undefined,
+  option: string,
+  op: string,
+  what: string,
+  methods: readonly string[],
+): T {
+  const record = value as Record<string, unknown> | null | undefined;
+  if (
+    record === null ||
+    (typeof record !== "object" && typeof record !== "function") ||
+    methods.some((method) => typeof record[method] !== "function")
+  ) {
+    const shape = methods.length === 0 ? "an object" : `an object with ${methods.map((m) => `${m}()`).join(", ")}`;
+    throw new InvalidArgumentError(`${option} must be ${what} (${shape}), got ${describeValue(value)}`, { op });
+  }
+  return value as T;
+}
+
+/** A short description of a bad option value for messages: `5`, `"x"`, `undefined`, `an object`. */
+function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "function") return "a function";
+  if (value !== null && typeof value === "object") return Array.isArray(value) ? "an array" : "an object";
+  return String(value);
+}
+
+/** `value` when it is an object store (`get()`, `head()`, `put()`, `delete()`, `list()`); anything else throws naming `option`. */
+export function objectStoreOption<T>(value: T | undefined, option: string, op: string): T {
+  return objectOption(value, option, op, "an ObjectStore", ["get", "head", "put", "delete", "list"]);
 }

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClaimNotFoundError, InvalidArgumentError } from "../errors.js";
-import { databaseOption } from "../internal/option-checks.js";
+import { clockOption, databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import type { DeleteQueue } from "./delete-queue.js";
 import { appendEvent } from "./outbox.js";
@@ -60,7 +60,7 @@ export class ClaimStore {
 
   constructor(options: ClaimStoreOptions) {
     this.#db = databaseOption(options, "claims.create");
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, "claims.create", systemClock);
   }
 
   /**

@@ -1,6 +1,12 @@
-import { BackgroundJob } from "../background-job.js";
+import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
-import { databaseOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  clockOption,
+  databaseOption,
+  functionOption,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
@@ -59,16 +65,16 @@ export class ClaimSweeper {
   constructor(options: ClaimSweeperOptions) {
     const op = "claimSweeper.create";
     this.#db = databaseOption(options, op);
-    this.#objects = options.objects;
-    this.#clock = options.clock ?? systemClock;
+    this.#objects = objectStoreOption(options.objects, "objects", op);
+    this.#clock = clockOption(options.clock, op, systemClock);
     this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
     this.#queue = new DeleteQueue({ database: this.#db, clock: this.#clock });
     this.#batchSize = positiveInteger(options.batchSize, "batchSize", op, 200);
     this.#job = new BackgroundJob({
       name: "claim sweeper",
-      intervalMs: options.intervalMs ?? 5 * 60_000,
+      intervalMs: checkIntervalMs(options.intervalMs, "intervalMs", op, 5 * 60_000),
       clock: this.#clock,
-      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      ...(options.onError === undefined ? {} : { onError: functionOption(options.onError, "onError", op, true) }),
       run: () => this.#sweep(),
     });
   }

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
-import { databaseOption } from "../internal/option-checks.js";
+import { clockOption, databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import { appendEvent } from "./outbox.js";
 import {
@@ -86,7 +86,7 @@ export class DeleteQueue {
 
   constructor(options: DeleteQueueOptions) {
     this.#db = databaseOption(options, "deleteQueue.create");
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, "deleteQueue.create", systemClock);
   }
 
   /**

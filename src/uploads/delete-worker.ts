@@ -1,7 +1,14 @@
-import { BackgroundJob } from "../background-job.js";
+import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { isStoreError } from "../errors.js";
-import { databaseOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  clockOption,
+  databaseOption,
+  functionOption,
+  objectOption,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { DeleteQueue } from "./delete-queue.js";
@@ -95,9 +102,12 @@ export class DeleteWorker {
   constructor(options: DeleteWorkerOptions) {
     const op = "deleteWorker.create";
     this.#db = databaseOption(options, op);
-    this.#objects = options.objects;
-    this.#clock = options.clock ?? systemClock;
-    this.#queue = options.queue ?? new DeleteQueue({ database: this.#db, clock: this.#clock });
+    this.#objects = objectStoreOption(options.objects, "objects", op);
+    this.#clock = clockOption(options.clock, op, systemClock);
+    this.#queue =
+      options.queue === undefined
+        ? new DeleteQueue({ database: this.#db, clock: this.#clock })
+        : objectOption(options.queue, "queue", op, "a DeleteQueue", ["lease", "done", "defer", "deadLetter"]);
     this.#batchSize = positiveInteger(options.batchSize, "batchSize", op, 100);
     this.#leaseMs = positiveInteger(options.leaseMs, "leaseMs", op, 5 * 60_000);
     this.#concurrency = positiveInteger(options.concurrency, "concurrency", op, 8);
@@ -106,9 +116,9 @@ export class DeleteWorker {
     this.#maxBackoffMs = positiveInteger(options.maxBackoffMs, "maxBackoffMs", op, 3_600_000);
     this.#job = new BackgroundJob({
       name: "delete worker",
-      intervalMs: options.intervalMs ?? 5 * 60_000,
+      intervalMs: checkIntervalMs(options.intervalMs, "intervalMs", op, 5 * 60_000),
       clock: this.#clock,
-      ...(options.onError === undefined ? {} : { onError: options.onError }),
+      ...(options.onError === undefined ? {} : { onError: functionOption(options.onError, "onError", op, true) }),
       run: () => this.#drain(),
     });
   }

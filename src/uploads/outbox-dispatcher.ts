@@ -1,7 +1,14 @@
-import { BackgroundJob } from "../background-job.js";
+import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { databaseOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  clockOption,
+  databaseOption,
+  functionOption,
+  nonEmptyString,
+  objectOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import { placeholders } from "./sql-lists.js";
 import type { OutboxRecord } from "./upload-events.js";
@@ -107,12 +114,23 @@ export class OutboxDispatcher {
   constructor(options: OutboxDispatcherOptions) {
     const op = "outboxDispatcher.create";
     this.#db = databaseOption(options, op);
-    this.#sinks = Object.freeze([...options.sinks]);
+    if (!Array.isArray(options.sinks)) {
+      throw new InvalidArgumentError("sinks must be an array of OutboxSink (an object with name and deliver())", {
+        op,
+      });
+    }
+    this.#sinks = Object.freeze(
+      options.sinks.map((sink, i) => {
+        objectOption(sink, `sinks[${i}]`, op, "an OutboxSink", ["deliver"]);
+        nonEmptyString(sink.name, `sinks[${i}].name`, op);
+        return sink;
+      }),
+    );
     const names = this.#sinks.map((sink) => sink.name);
     if (new Set(names).size !== names.length) {
       throw new InvalidArgumentError(`sinks must have unique names, got ${names.join(", ")}`, { op });
     }
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, op, systemClock);
     this.#batchSize = positiveInteger(options.batchSize, "batchSize", op, 100);
     this.#leaseMs = positiveInteger(options.leaseMs, "leaseMs", op, 60_000);
     this.#maxAttempts = positiveInteger(options.maxAttempts, "maxAttempts", op, 10);
@@ -120,10 +138,13 @@ export class OutboxDispatcher {
     this.#maxBackoffMs = positiveInteger(options.maxBackoffMs, "maxBackoffMs", op, 600_000);
     this.#retentionMs = positiveInteger(options.retentionMs, "retentionMs", op, 24 * 3_600_000);
     this.#concurrency = positiveInteger(options.concurrency, "concurrency", op, 8);
+    functionOption(options.onError, "onError", op);
+    functionOption(options.onFailure, "onFailure", op);
+    functionOption(options.onDelivered, "onDelivered", op);
     this.#options = options;
     this.#job = new BackgroundJob({
       name: "outbox dispatcher",
-      intervalMs: options.intervalMs ?? 1_000,
+      intervalMs: checkIntervalMs(options.intervalMs, "intervalMs", op, 1_000),
       clock: this.#clock,
       run: () => this.#dispatch(),
       ...(options.onError === undefined ? {} : { onError: options.onError }),

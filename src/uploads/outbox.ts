@@ -1,7 +1,7 @@
-import { BackgroundJob } from "../background-job.js";
+import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { databaseOption, positiveInteger } from "../internal/option-checks.js";
+import { clockOption, databaseOption, functionOption, positiveInteger } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 // For {@link OutboxDispatcher} in the deprecation notes.
 import type { OutboxDispatcher } from "./outbox-dispatcher.js";
@@ -152,7 +152,7 @@ export class Outbox {
 
   constructor(options: OutboxOptions) {
     this.#db = databaseOption(options, "outbox.create");
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, "outbox.create", systemClock);
   }
 
   /**
@@ -212,11 +212,13 @@ export class Outbox {
   start(handler: (event: OutboxRecord) => Promise<void>, options: OutboxPollOptions = {}): void {
     if (this.#job !== undefined)
       throw new InvalidArgumentError("the outbox is already polling", { op: "outbox.start" });
+    functionOption(handler, "handler", "outbox.start", true);
     positiveInteger(options.limit, "limit", "outbox.start", 100);
     positiveInteger(options.leaseMs, "leaseMs", "outbox.start", 60_000);
+    functionOption(options.onError, "onError", "outbox.start");
     const job = new BackgroundJob<void>({
       name: "outbox",
-      intervalMs: options.intervalMs ?? 1_000,
+      intervalMs: checkIntervalMs(options.intervalMs, "intervalMs", "outbox.start", 1_000),
       clock: this.#clock,
       ...(options.onError === undefined ? {} : { onError: options.onError }),
       run: async () => {

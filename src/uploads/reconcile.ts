@@ -1,6 +1,14 @@
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { databaseOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  booleanOption,
+  clockOption,
+  databaseOption,
+  functionOption,
+  objectOption,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { ObjectInfo, ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
@@ -91,13 +99,16 @@ export interface ReconcileResult {
  */
 export async function reconcile(options: ReconcileOptions): Promise<ReconcileResult> {
   const op = "uploads.reconcile";
-  const clock = options.clock ?? systemClock;
-  const dryRun = options.dryRun !== false;
+  const clock = clockOption(options.clock, op, systemClock);
+  const dryRun = booleanOption(options.dryRun, "dryRun", op, true);
   const quarantinePrefix = options.quarantinePrefix ?? "quarantine/";
-  if (quarantinePrefix === "" || !quarantinePrefix.endsWith("/")) {
+  if (typeof quarantinePrefix !== "string" || quarantinePrefix === "" || !quarantinePrefix.endsWith("/")) {
     throw new InvalidArgumentError("quarantinePrefix must be a non-empty folder ending in /", { op });
   }
   const prefixes = options.prefixes ?? ["pub/", "priv/"];
+  if (!Array.isArray(prefixes) || prefixes.some((p) => typeof p !== "string")) {
+    throw new InvalidArgumentError("prefixes must be an array of strings", { op });
+  }
   if (prefixes.some((p) => p.startsWith(quarantinePrefix) || quarantinePrefix.startsWith(p))) {
     throw new InvalidArgumentError("quarantinePrefix must not overlap the scanned prefixes", { op });
   }
@@ -105,6 +116,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const minAgeMs = positiveInteger(options.minAgeMs, "minAgeMs", op, 3_600_000);
   const retentionMs = positiveInteger(options.quarantineRetentionMs, "quarantineRetentionMs", op, 7 * 24 * 3_600_000);
   const database = databaseOption(options, op);
+  objectStoreOption(options.objects, "objects", op);
+  objectOption(options.references, "references", op, "a ReferenceSource", ["referencedKeys"]);
+  if (options.references.allReferences !== undefined) {
+    functionOption(options.references.allReferences, "references.allReferences", op, true);
+  }
+  functionOption(options.onProgress, "onProgress", op);
   const claims = new ClaimStore({ database, clock });
   const queue = new DeleteQueue({ database, clock });
   const now = clock.now();

@@ -8,7 +8,13 @@ import {
   InvalidArgumentError,
   TooLargeError,
 } from "../errors.js";
-import { databaseOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  clockOption,
+  databaseOption,
+  objectOption,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { abortableChunks, ChunksAbortedError } from "./abortable-chunks.js";
@@ -110,17 +116,18 @@ export class ResumableUploads {
   readonly #buffers: PartBuffers;
 
   constructor(options: ResumableUploadsOptions) {
-    this.#db = databaseOption(options, "resumable.create");
-    this.#objects = options.objects;
-    this.#uploads = options.uploads;
-    this.#clock = options.clock ?? systemClock;
+    const op = "resumable.create";
+    this.#db = databaseOption(options, op);
+    this.#objects = objectStoreOption(options.objects, "objects", op);
+    this.#uploads = objectOption(options.uploads, "uploads", op, "an UploadService", [
+      "initUpload",
+      "completeUpload",
+      "abortUpload",
+    ]);
+    this.#clock = clockOption(options.clock, op, systemClock);
     this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
     this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
-    this.#leases = new AppendLeases(
-      this.#db,
-      this.#clock,
-      positiveInteger(options.leaseMs, "leaseMs", "resumable.create", 10_000),
-    );
+    this.#leases = new AppendLeases(this.#db, this.#clock, positiveInteger(options.leaseMs, "leaseMs", op, 10_000));
     // Enough free buffers for one append's parts in flight and the one filling.
     this.#buffers = new PartBuffers(Math.max(1, Math.floor(IN_FLIGHT_BYTES / this.#objects.partSize)) + 1);
   }

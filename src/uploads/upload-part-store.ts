@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from "../clock.js";
-import { databaseOption } from "../internal/option-checks.js";
+import { clockOption, databaseOption } from "../internal/option-checks.js";
 import type { Executor } from "../sql/index.js";
 import type { UploadsCallOptions } from "./uploads-call-options.js";
 
@@ -47,7 +47,7 @@ export class UploadPartStore {
 
   constructor(options: UploadPartStoreOptions) {
     this.#db = databaseOption(options, "parts.create");
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, "parts.create", systemClock);
   }
 
   /**

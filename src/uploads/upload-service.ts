@@ -12,7 +12,13 @@ import {
   UnsupportedError,
   UploadFailedError,
 } from "../errors.js";
-import { booleanOption, databaseOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  booleanOption,
+  clockOption,
+  databaseOption,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import { type ObjectInfo, type ObjectStore, supportsDirectParts } from "../objects/index.js";
 import { type Executor, takeTransactionLock } from "../sql/index.js";
 import { ClaimStore } from "./claim-store.js";
@@ -96,8 +102,8 @@ export class UploadService {
   constructor(options: UploadServiceOptions) {
     const op = "uploads.create";
     this.#db = databaseOption(options, op);
-    this.#objects = options.objects;
-    this.#clock = options.clock ?? systemClock;
+    this.#objects = objectStoreOption(options.objects, "objects", op);
+    this.#clock = clockOption(options.clock, op, systemClock);
     this.#claims = new ClaimStore({ database: this.#db, clock: this.#clock });
     this.#parts = new UploadPartStore({ database: this.#db, clock: this.#clock });
     this.#queue = new DeleteQueue({ database: this.#db, clock: this.#clock });
