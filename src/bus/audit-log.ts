@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { Mutex } from "../internal/mutex.js";
-import { booleanOption } from "../internal/option-checks.js";
+import { booleanOption, clockOption, databaseInstance } from "../internal/option-checks.js";
 import { type Database, type Executor, type ExecutorOptions, takeTransactionLock } from "../sql/index.js";
 import { type AuditCheckpoint, checkpointSignatureValid, type KeyInput, signCheckpoint } from "./audit-checkpoint.js";
 import { blake3Hex } from "./blake3-hex.js";
@@ -97,9 +97,11 @@ export class AuditLog {
 
   /** Migrates the `bus` set (unless `migrate: false`) and returns a log. */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
-    if (booleanOption(options.migrate, "migrate", "bus.audit.open", true))
-      await options.database.migrate(busMigrations);
-    return new AuditLog(options.database, options.clock ?? systemClock);
+    const op = "bus.audit.open";
+    const database = databaseInstance(options.database, "database", op);
+    const clock = clockOption(options.clock, op, systemClock);
+    if (booleanOption(options.migrate, "migrate", op, true)) await database.migrate(busMigrations);
+    return new AuditLog(database, clock);
   }
 
   /** Appends one event (bytes, stored verbatim) and returns its row. */

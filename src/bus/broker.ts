@@ -5,7 +5,13 @@ import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
 import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { InvalidArgumentError } from "../errors.js";
-import { positiveInteger } from "../internal/option-checks.js";
+import {
+  booleanOption,
+  clockOption,
+  functionOption,
+  objectOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import { type Accepted, ackOp, attachOp, drainOp, type SendOutcome, sendOp } from "./broker-ops.js";
 import type { BrokerOptions } from "./broker-options.js";
 import { CommitPipeline } from "./commit-pipeline.js";
@@ -23,7 +29,7 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
 } from "./wire/envelope.js";
-import { checkEnvelopeHmac, hmacKey } from "./wire/envelope-hmac.js";
+import { checkEnvelopeHmac, hmacSecretOption } from "./wire/envelope-hmac.js";
 import {
   type AckFrame,
   type EnvelopeFrame,
@@ -122,12 +128,22 @@ export class Broker {
   #closed = false;
 
   constructor(options: BrokerOptions) {
-    this.#key = hmacKey(options.hmacSecret);
+    this.#key = hmacSecretOption(options.hmacSecret, OP);
+    functionOption(options.authenticate, "authenticate", OP);
+    functionOption(options.authorizeRegistration, "authorizeRegistration", OP);
+    functionOption(options.onError, "onError", OP);
+    booleanOption(options.persistentBindings, "persistentBindings", OP, false);
+    const clock = options.clock === undefined ? undefined : clockOption(options.clock, OP, options.clock);
+    if (options.tokens !== undefined && !Array.isArray(options.tokens)) {
+      throw new InvalidArgumentError("tokens must be an array of non-empty strings", { op: OP });
+    }
     if (options.authenticate === undefined && (options.tokens === undefined || options.tokens.length === 0)) {
-      throw new InvalidArgumentError("a broker needs at least one token (or an authenticate function)");
+      throw new InvalidArgumentError("tokens must hold at least one token (or give an authenticate function)", {
+        op: OP,
+      });
     }
     if ((options.tokens ?? []).some((t) => typeof t !== "string" || t.length === 0)) {
-      throw new InvalidArgumentError("broker tokens must be non-empty strings");
+      throw new InvalidArgumentError("tokens must be non-empty strings", { op: OP });
     }
     // Infinity is meaningful for these (bindings and broadcast copies that never expire).
     for (const key of ["bindingTtlMs", "broadcastWindowMs", "ackedRetentionMs"] as const) {
@@ -139,6 +155,9 @@ export class Broker {
     // A timer delay: Node.js would run a longer one after 1 ms.
     checkIntervalMs(options.commitWindowMs, "commitWindowMs", OP, 0);
     const maxCommitBatch = positiveInteger(options.maxCommitBatch, "maxCommitBatch", OP, DEFAULT_MAX_COMMIT_BATCH);
+    const pruneIntervalMs = checkIntervalMs(options.pruneIntervalMs, "pruneIntervalMs", OP, DEFAULT_PRUNE_INTERVAL_MS);
+    objectOption(options.store, "store", OP, "a MessageStore", ["transaction", "markSeen", "pruneAcked"]);
+    if (options.audit !== undefined) objectOption(options.audit, "audit", OP, "an AuditLog", ["appendMany"]);
     this.#maxCommitBatch = maxCommitBatch;
     this.#pipeline = new CommitPipeline({
       transaction: (fn) => options.store.transaction(fn),
@@ -152,8 +171,8 @@ export class Broker {
     const retentionMs = options.ackedRetentionMs ?? DEFAULT_ACKED_RETENTION_MS;
     this.#pruneJob = new BackgroundJob({
       name: "bus acked-message prune",
-      intervalMs: checkIntervalMs(options.pruneIntervalMs, "pruneIntervalMs", OP, DEFAULT_PRUNE_INTERVAL_MS),
-      clock: options.clock,
+      intervalMs: pruneIntervalMs,
+      clock,
       onError: (err) => this.#report(err),
       run: () => this.#prune(retentionMs),
     });

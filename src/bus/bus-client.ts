@@ -2,7 +2,7 @@ import type WebSocket from "ws";
 import { systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, StoreError } from "../errors.js";
 import { LruMap } from "../internal/lru-map.js";
-import { functionOption, nonEmptyString, positiveInteger } from "../internal/option-checks.js";
+import { clockOption, functionOption, nonEmptyString, positiveInteger } from "../internal/option-checks.js";
 import { backoffDelay } from "./backoff.js";
 import type { BusClientOptions } from "./bus-client-options.js";
 import { BusDeliveryError } from "./bus-delivery-error.js";
@@ -10,7 +10,7 @@ import { corkUntilNextTick } from "./cork-until-next-tick.js";
 import { newMessageId } from "./message-id.js";
 import { BusCloseCode } from "./wire/close-codes.js";
 import { BROADCAST, decodedCanonical, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "./wire/envelope.js";
-import { checkEnvelopeHmac, hmacKey, sealEnvelope } from "./wire/envelope-hmac.js";
+import { checkEnvelopeHmac, hmacSecretOption, sealEnvelope } from "./wire/envelope-hmac.js";
 import { type DecodedBody, parseFastFrame } from "./wire/fast-frame.js";
 import { type DeliverFrame, encodeFrame, parseFrameScanned, peekDeliveryKey } from "./wire/frames.js";
 import { WireError } from "./wire/wire-error.js";
@@ -78,7 +78,7 @@ export class BusClient {
   readonly #key: Buffer;
 
   constructor(options: BusClientOptions) {
-    this.#key = hmacKey(options.hmacSecret);
+    this.#key = hmacSecretOption(options.hmacSecret, OP);
     this.#o = resolveOptions(options);
     this.#seen = new LruMap(this.#o.dedupeSize);
   }
@@ -398,6 +398,19 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 
 const OP = "bus.client.create";
 
+function headersOption(headers: unknown): Record<string, string> {
+  if (headers === undefined) return {};
+  if (
+    headers === null ||
+    typeof headers !== "object" ||
+    Array.isArray(headers) ||
+    Object.values(headers).some((value) => typeof value !== "string")
+  ) {
+    throw new InvalidArgumentError("headers must be an object of header names to string values", { op: OP });
+  }
+  return headers as Record<string, string>;
+}
+
 /** Validated options with their defaults; an option given as `undefined` takes its default. */
 function resolveOptions(
   options: BusClientOptions,
@@ -424,7 +437,7 @@ function resolveOptions(
     maxBackoffMs,
     source: options.source === undefined ? "storeroom" : nonEmptyString(options.source, "source", OP),
     peersTimeoutMs: positiveInteger(options.peersTimeoutMs, "peersTimeoutMs", OP, 5000),
-    clock: options.clock ?? systemClock,
-    headers: options.headers ?? {},
+    clock: clockOption(options.clock, OP, systemClock),
+    headers: headersOption(options.headers),
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../clock.js";
 import { AccessDeniedError, ClosedError, DuplicateIdError, InvalidArgumentError, UnknownPeerError } from "../errors.js";
-import { booleanOption, positiveInteger } from "../internal/option-checks.js";
+import { booleanOption, clockOption, databaseInstance, positiveInteger } from "../internal/option-checks.js";
 import type { Database, Executor, ExecutorOptions, SqlValue } from "../sql/index.js";
 import { type BusMessage, type BusPeer, checkBusName, type EnqueueOutcome, type NewBusMessage } from "./bus-message.js";
 import { busMigrations } from "./bus-migrations.js";
@@ -120,8 +120,11 @@ export class MessageStore {
 
   /** Migrates the `bus` set (unless `migrate: false`) and returns a store. */
   static async open(options: MessageStoreOptions): Promise<MessageStore> {
-    if (booleanOption(options.migrate, "migrate", "bus.open", true)) await options.database.migrate(busMigrations);
-    return new MessageStore(options.database, options.clock ?? systemClock);
+    const op = "bus.open";
+    const database = databaseInstance(options.database, "database", op);
+    const clock = clockOption(options.clock, op, systemClock);
+    if (booleanOption(options.migrate, "migrate", op, true)) await database.migrate(busMigrations);
+    return new MessageStore(database, clock);
   }
 
   /**

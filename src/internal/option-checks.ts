@@ -118,3 +118,11 @@ function describeValue(value: unknown): string {
 export function objectStoreOption<T>(value: T | undefined, option: string, op: string): T {
   return objectOption(value, option, op, "an ObjectStore", ["get", "head", "put", "delete", "list"]);
 }
+
+/**
+ * `value` when it is a storeroom `Database` (`run()`, `get()`, `all()`, `transaction()`,
+ * `migrate()`); anything else (`undefined` too) throws naming `option`.
+ */
+export function databaseInstance<T>(value: T | undefined, option: string, op: string): T {
+  return objectOption(value, option, op, "a storeroom Database", ["run", "get", "all", "transaction", "migrate"]);
+}

@@ -6,7 +6,7 @@ import { BusClient } from "../../src/bus/bus-client.js";
 import type { BusClientOptions } from "../../src/bus/bus-client-options.js";
 import { MessageStore } from "../../src/bus/message-store.js";
 import { InvalidArgumentError } from "../../src/errors.js";
-import { openSqlite } from "../../src/sql/index.js";
+import { openSqlite, tableExists } from "../../src/sql/index.js";
 import { SECRET, TOKEN } from "./bus-fixtures.js";
 
 const valid: BusClientOptions = {
@@ -46,6 +46,11 @@ describe("BusClient options", () => {
       [{ source: "" }, /^source must be a non-empty string/],
       [{ onMessage: undefined }, /^onMessage must be a function/],
       [{ onError: "log" }, /^onError must be a function/],
+      [{ clock: { tick: 1 } }, /^clock must be a Clock/],
+      [{ headers: "authorization: x" }, /^headers must be an object of header names to string values/],
+      [{ headers: { authorization: 5 } }, /^headers must be an object/],
+      [{ hmacSecret: undefined }, /^hmacSecret must be a string or bytes of at least 32 bytes/],
+      [{ hmacSecret: "short" }, /^hmacSecret must be at least 32 bytes, got 5/],
     ];
     for (const [bad, message] of cases) {
       const build = () => new BusClient({ ...valid, ...bad } as BusClientOptions);
@@ -68,6 +73,20 @@ describe("Broker options", () => {
       [{ commitWindowMs: -1 }, /^commitWindowMs must be an integer from 0/],
       [{ bindingTtlMs: "1h" }, /^bindingTtlMs must be a non-negative number of ms/],
       [{ broadcastWindowMs: -1 }, /^broadcastWindowMs must be a non-negative number of ms/],
+      [{ store: undefined }, /^store must be a MessageStore/],
+      [{ store: {} }, /^store must be a MessageStore/],
+      [{ audit: db }, /^audit must be an AuditLog/],
+      [{ tokens: "t" }, /^tokens must be an array of non-empty strings/],
+      [{ tokens: [] }, /^tokens must hold at least one token/],
+      [{ tokens: [""] }, /^tokens must be non-empty strings/],
+      [{ authenticate: true }, /^authenticate must be a function/],
+      [{ authorizeRegistration: "all" }, /^authorizeRegistration must be a function/],
+      [{ onError: 1 }, /^onError must be a function/],
+      [{ persistentBindings: "yes" }, /^persistentBindings must be a boolean/],
+      [{ clock: 5 }, /^clock must be a Clock/],
+      [{ pruneIntervalMs: -1 }, /^pruneIntervalMs must be an integer from 0/],
+      [{ hmacSecret: 42 }, /^hmacSecret must be a string or bytes/],
+      [{ hmacSecret: "short" }, /^hmacSecret must be at least 32 bytes/],
     ];
     try {
       for (const [bad, message] of cases) {
@@ -83,6 +102,30 @@ describe("Broker options", () => {
         maxFrameBytes: undefined,
       });
       await forever.close();
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe("MessageStore and AuditLog options", () => {
+  it("open refuses a bad database, clock or migrate with InvalidArgumentError naming it, before migrating", async () => {
+    const db = await openSqlite(":memory:");
+    try {
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [{ database: undefined }, /^database must be a storeroom Database/],
+        [{ database: { run: () => {} } }, /^database must be a storeroom Database/],
+        [{ database: db, clock: {} }, /^clock must be a Clock/],
+        [{ database: db, migrate: "yes" }, /^migrate must be a boolean/],
+      ];
+      for (const [bad, message] of cases) {
+        for (const open of [MessageStore.open, AuditLog.open]) {
+          const attempt = open(bad as never);
+          await expect(attempt, JSON.stringify(bad)).rejects.toBeInstanceOf(InvalidArgumentError);
+          await expect(attempt, JSON.stringify(bad)).rejects.toThrow(message);
+        }
+      }
+      expect(await tableExists(db, "bus_messages")).toBe(false);
     } finally {
       await db.close();
     }

@@ -24,6 +24,25 @@ export type HmacCheck = "valid" | "invalid" | "unverifiable";
 
 const STRING_FIELDS = ["protocol_version", "id", "from", "to", "ts", "source", "kind"] as const;
 
+/**
+ * The `hmacSecret` option as bytes; anything but a string or bytes of at least 32 bytes throws
+ * {@link InvalidArgumentError} naming `hmacSecret`.
+ */
+export function hmacSecretOption(secret: unknown, op: string): Buffer {
+  if (typeof secret !== "string" && !(secret instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`hmacSecret must be a string or bytes of at least ${MIN_HMAC_SECRET_BYTES} bytes`, {
+      op,
+    });
+  }
+  const key = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
+  if (key.length < MIN_HMAC_SECRET_BYTES) {
+    throw new InvalidArgumentError(`hmacSecret must be at least ${MIN_HMAC_SECRET_BYTES} bytes, got ${key.length}`, {
+      op,
+    });
+  }
+  return key;
+}
+
 /** The secret as bytes; throws {@link InvalidArgumentError} when it is shorter than 32 bytes. */
 export function hmacKey(secret: HmacSecret): Buffer {
   const key = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
