@@ -213,11 +213,9 @@ describe("storeroom serve (built CLI, child process)", () => {
     expect(code).toBe(0);
 
     // The standalone tenants command reads the server's object store as is.
-    const listed = spawnSync(
-      process.execPath,
-      [cli, "tenants", "ls", "--objects", objects, "--cache", join(root, "cli-cache"), "--json"],
-      { encoding: "utf8" },
-    );
+    const listed = spawnSync(process.execPath, [cli, "tenants", "ls", "--objects", objects, "--json"], {
+      encoding: "utf8",
+    });
     expect(listed.status).toBe(0);
     const keys = (JSON.parse(listed.stdout) as { tenants: { key: string }[] }).tenants.map((t) => t.key);
     expect(keys).toEqual(expect.arrayContaining(["acme/org", "acme/users/ada", "globex/org"]));

@@ -134,7 +134,7 @@ describe("cli: storeroom state | journal | compact", () => {
     expect(JSON.parse(bad.stdout).error.code).toBe("INVALID_ARGUMENT");
     const ttl = await cli("state", "set", "g", "k", "v", "--ttl", "soon", "--db", db);
     expect(ttl.code).toBe(2);
-    expect(ttl.stderr).toMatch(/ttlMs must be a positive number/);
+    expect(ttl.stderr).toBe(`storeroom: --ttl must be a positive integer (milliseconds), got "soon"\n`);
   });
 
   it("as a real process: exit codes 1 (not found) and 2 (usage error)", { timeout: 60_000 }, async () => {

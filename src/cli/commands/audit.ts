@@ -1,8 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type AuditCheckpoint, AuditLog, parseCheckpoint } from "../../bus/index.js";
-import { InvalidArgumentError } from "../../errors.js";
-import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
+import { InvalidArgumentError, NotFoundError } from "../../errors.js";
+import { redactText } from "../../internal/redact.js";
+import { type Database, openPostgres, openSqlite, tableExists } from "../../sql/index.js";
+import { requireExistingDatabase } from "../existing-database.js";
 import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { startProgress } from "../progress.js";
@@ -43,9 +45,8 @@ export function registerAudit(program: Command): void {
       if ((opts.checkpoint === undefined) !== (opts.publicKey === undefined)) {
         throw new InvalidArgumentError("--checkpoint and --public-key go together");
       }
-      const checkpoint =
-        opts.checkpoint === undefined ? undefined : parseCheckpoint(readFileSync(opts.checkpoint, "utf8"));
-      const publicKey = opts.publicKey === undefined ? undefined : readFileSync(opts.publicKey, "utf8");
+      const checkpoint = opts.checkpoint === undefined ? undefined : readCheckpoint(opts.checkpoint);
+      const publicKey = opts.publicKey === undefined ? undefined : readInput(opts.publicKey, "--public-key");
       await withAuditLog(opts, async (log) => {
         const bar = await startProgress("rows verified", opts);
         const onProgress = (done: number, total?: number) => bar?.update(done, total);
@@ -82,7 +83,7 @@ export function registerAudit(program: Command): void {
       ].join("\n"),
     )
     .action(async (opts: AuditDbOptions & { privateKey: string; out?: string }) => {
-      const key = readFileSync(opts.privateKey, "utf8");
+      const key = readInput(opts.privateKey, "--private-key");
       await withAuditLog(opts, async (log) => {
         const cp: AuditCheckpoint = await log.checkpoint(key);
         const text = `${JSON.stringify(cp)}\n`;
@@ -94,16 +95,37 @@ export function registerAudit(program: Command): void {
     });
 }
 
+/** Reads a file named by `flag`; a missing or unreadable file is an error naming both. */
+function readInput(path: string, flag: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
+    throw new InvalidArgumentError(`${flag} ${path}: ${reason}`, { op: "cli.audit", cause: err });
+  }
+}
+
+function readCheckpoint(path: string): AuditCheckpoint {
+  const text = readInput(path, "--checkpoint");
+  try {
+    return parseCheckpoint(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`--checkpoint ${path}: ${(err as Error).message}`, { op: "cli.audit", cause: err });
+  }
+}
+
 async function withAuditLog(opts: AuditDbOptions, fn: (log: AuditLog) => Promise<void>): Promise<void> {
   let db: Database;
   if (/^postgres(ql)?:\/\//.test(opts.db)) {
     db = await openPostgres(opts.db, opts.schema === undefined ? { max: 1 } : { schema: opts.schema, max: 1 });
   } else {
     // Never create a database by inspecting it.
-    if (!existsSync(opts.db)) throw new InvalidArgumentError(`no database at ${opts.db}`);
+    requireExistingDatabase(opts.db, "cli.audit");
     db = await openSqlite(opts.db, { readonly: true });
   }
   try {
+    if (!(await tableExists(db, "bus_audit")))
+      throw new NotFoundError(`no bus audit log in ${redactText(opts.db)} (no bus_audit table)`, { op: "cli.audit" });
     await fn(await AuditLog.open({ database: db, migrate: false }));
   } finally {
     await db.close();

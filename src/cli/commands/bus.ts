@@ -3,6 +3,7 @@ import { AuditLog, Broker, MessageStore, MIN_HMAC_SECRET_BYTES } from "../../bus
 import { InvalidArgumentError } from "../../errors.js";
 import { type Database, openPostgres, openSqlite } from "../../sql/index.js";
 import { parseAckedRetentionMs } from "../acked-retention.js";
+import { checkDatabaseFile } from "../existing-database.js";
 import { helpFooter } from "../help-footer.js";
 import { printJson } from "../output.js";
 
@@ -102,6 +103,7 @@ export function registerBus(program: Command): void {
     )
     .action(async (flags: BusServeFlags) => {
       const config = resolveBusServeOptions(flags);
+      checkDatabaseFile(config.db, "bus.serve");
       const db: Database = /^postgres(ql)?:\/\//.test(config.db)
         ? await openPostgres(config.db, config.schema === undefined ? {} : { schema: config.schema })
         : await openSqlite(config.db, { backgroundCheckpoint: {} });

@@ -41,27 +41,35 @@ export function registerCompact(program: Command): void {
         "Exit codes: 0 ok (also when nothing was due), 2 error (also when the database file does not exist).",
       ].join("\n"),
     )
-    .action((opts: CompactCliOptions) =>
-      withStateStore(opts, async (s) => {
-        const before = parseBefore(opts.before);
-        const bar = await startProgress("rows archived", opts);
-        let res: Awaited<ReturnType<typeof s.compact>>;
-        try {
-          res = await s.compact({
-            before,
-            output: opts.output ?? join(dirname(resolve(opts.db)), "archive"),
-            format: opts.format,
-            onProgress: (done, total) => bar?.update(done, total),
-          });
-        } finally {
-          bar?.stop();
-        }
-        if (opts.json) printJson(res);
-        else
-          process.stdout.write(
-            res.path === null ? "nothing to archive\n" : `archived ${res.rows} rows to ${res.path}\n`,
-          );
-        return ExitCode.ok;
-      }),
-    );
+    .action((opts: CompactCliOptions) => {
+      let before = 0;
+      return withStateStore(
+        opts,
+        async (s) => {
+          const bar = await startProgress("rows archived", opts);
+          let res: Awaited<ReturnType<typeof s.compact>>;
+          try {
+            res = await s.compact({
+              before,
+              output: opts.output ?? join(dirname(resolve(opts.db)), "archive"),
+              format: opts.format,
+              onProgress: (done, total) => bar?.update(done, total),
+            });
+          } finally {
+            bar?.stop();
+          }
+          if (opts.json) printJson(res);
+          else
+            process.stdout.write(
+              res.path === null ? "nothing to archive\n" : `archived ${res.rows} rows to ${res.path}\n`,
+            );
+          return ExitCode.ok;
+        },
+        {
+          check: () => {
+            before = parseBefore(opts.before);
+          },
+        },
+      );
+    });
 }

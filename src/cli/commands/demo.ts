@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { MigrationSet, openSqlite } from "../../sql/index.js";
+import { checkDatabaseFile } from "../existing-database.js";
 import { printJson } from "../output.js";
 
 const demoMigrations = new MigrationSet("demo").add({
@@ -17,6 +18,7 @@ export function registerDemo(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExample:\n  storeroom demo --db ./demo.db\n\nExit codes: 0 ok, 2 error.")
     .action(async (opts: { db: string; json?: boolean }) => {
+      checkDatabaseFile(opts.db, "demo");
       const { mkdirSync } = await import("node:fs");
       const { dirname } = await import("node:path");
       mkdirSync(dirname(opts.db), { recursive: true });

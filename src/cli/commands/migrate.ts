@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { checkDatabaseFile } from "../existing-database.js";
 import { printJson } from "../output.js";
 
 interface MigrateOptions {
@@ -12,7 +13,9 @@ interface MigrateOptions {
 export function registerMigrate(program: Command): void {
   program
     .command("migrate")
-    .description("Apply the control database migrations (uploads + bus tables) to a SQLite file or PostgreSQL.")
+    .description(
+      "Apply the control database migrations (uploads, bus, server and tenants tables) to a SQLite file or PostgreSQL.",
+    )
     .option(
       "--database <url>",
       "SQLite path or postgres://... (env STOREROOM_DATABASE; default <data>/control.db)",
@@ -40,10 +43,11 @@ export function registerMigrate(program: Command): void {
     .action(async (opts: MigrateOptions) => {
       const { migrateControlDatabase, openControlDatabase, isPostgresUrl } = await import("../../server/index.js");
       const target = opts.database ?? resolve(opts.data, "control.db");
+      checkDatabaseFile(target, "migrate", opts.database === undefined ? "--data" : "--database");
       const db = await openControlDatabase(target);
       try {
         const results = await migrateControlDatabase(db);
-        const shown = isPostgresUrl(target) ? target.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : target;
+        const shown = isPostgresUrl(target) ? target.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : resolve(target);
         const sets = results.map(({ set, result }) => ({ set, applied: result.applied, ahead: result.ahead }));
         if (opts.json) printJson({ database: shown, sets });
         else {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { isStoreError } from "../../errors.js";
+import { InvalidArgumentError, isStoreError } from "../../errors.js";
 import type { StateStore } from "../../state/index.js";
-import { requireExistingDatabase } from "../existing-database.js";
+import { checkDatabaseFile, requireExistingDatabase } from "../existing-database.js";
 import { ExitCode, printJson } from "../output.js";
 
 interface DbOptions {
@@ -10,18 +10,23 @@ interface DbOptions {
 }
 
 /**
- * Opens the store at `--db`, runs `fn`, closes it; a StoreError becomes exit code 2 with the
- * message on stderr. Only commands that write (`create: true`) may create the database file.
+ * Opens the store at `--db`, runs `fn`, closes it; an error becomes exit code 2 with
+ * `storeroom: <message>` on stderr (with `--json` also `{"error":{"code","message"}}` on
+ * stdout). Only commands that write (`create: true`) may create the database file; `check`
+ * validates the arguments first.
  */
 export async function withStateStore(
   opts: DbOptions,
   fn: (state: StateStore) => Promise<number>,
-  { create = false }: { create?: boolean } = {},
+  { create = false, check }: { create?: boolean; check?: () => void } = {},
 ): Promise<void> {
   const { StateStore } = await import("../../state/index.js");
   let code: number = ExitCode.error;
   try {
-    if (!create) requireExistingDatabase(opts.db, "state.open");
+    // Bad input changes nothing: arguments are checked before the database is opened (or created).
+    check?.();
+    if (create) checkDatabaseFile(opts.db, "state.open");
+    else requireExistingDatabase(opts.db, "state.open");
     // A one-shot command never needs the background purge.
     const state = await StateStore.open({ databasePath: opts.db, purgeIntervalMs: 0 });
     try {
@@ -32,7 +37,7 @@ export async function withStateStore(
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (opts.json) printJson({ error: { code: isStoreError(err) ? err.code : "ERROR", message } });
-    else process.stderr.write(`storeroom: ${message}\n`);
+    process.stderr.write(`storeroom: ${message}\n`);
     code = ExitCode.error;
   }
   process.exitCode = code;
@@ -45,6 +50,15 @@ function dbCommand(parent: Command, name: string, description: string, example: 
     .requiredOption("--db <path>", "SQLite database file of the state store (only set creates it)")
     .option("--json", "print one line of JSON")
     .addHelpText("after", `\nExample:\n  ${example}\n\nExit codes: ${exitCodes}.`);
+}
+
+/** `--ttl`: a positive whole number of milliseconds, as typed. */
+function parseTtl(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text)))
+    throw new InvalidArgumentError(`--ttl must be a positive integer (milliseconds), got ${JSON.stringify(text)}`, {
+      op: "cli.state",
+    });
+  return Number(text);
 }
 
 const FOUND_OR_NOT = "0 ok, 1 not found, 2 error (also when the database file does not exist)";
@@ -90,18 +104,24 @@ export function registerState(program: Command): void {
     "0 ok, 2 error",
   )
     .option("--ttl <ms>", "expire after this many milliseconds")
-    .action((group: string, key: string, value: string, opts: DbOptions & { ttl?: string }) =>
-      withStateStore(
+    .action((group: string, key: string, value: string, opts: DbOptions & { ttl?: string }) => {
+      let ttlMs: number | null = null;
+      return withStateStore(
         opts,
         async (s) => {
-          if (opts.ttl === undefined) await s.set(group, key, value);
-          else await s.setWithTtl(group, key, value, Number(opts.ttl));
-          if (opts.json) printJson({ group, key, value, ttlMs: opts.ttl === undefined ? null : Number(opts.ttl) });
+          if (ttlMs === null) await s.set(group, key, value);
+          else await s.setWithTtl(group, key, value, ttlMs);
+          if (opts.json) printJson({ group, key, value, ttlMs });
           return ExitCode.ok;
         },
-        { create: true },
-      ),
-    );
+        {
+          create: true,
+          check: () => {
+            if (opts.ttl !== undefined) ttlMs = parseTtl(opts.ttl);
+          },
+        },
+      );
+    });
 
   dbCommand(
     state,

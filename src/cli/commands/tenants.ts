@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../errors.js";
+import { requireExistingDirectory, requireExistingObjectStore } from "../existing-directory.js";
 import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { type CliProgress, startProgress } from "../progress.js";
@@ -19,8 +20,12 @@ type Tenants = import("../../tenants/index.js").TenantStore;
 type Key = import("../../tenants/index.js").TenantKey;
 type ObjectStore = import("../../objects/index.js").ObjectStore;
 
-/** Opens the object store and a TenantStore on the cache (which takes the cache lock: a running service makes this fail). */
+/**
+ * Opens the object store and a TenantStore on the cache (which takes the cache lock: a running
+ * service makes this fail). The cache must exist: a mistyped one holds nothing to publish or evict.
+ */
 async function withTenants<T>(opts: CommonOptions, fn: (tenants: Tenants) => Promise<T>, keepFiles = true): Promise<T> {
+  requireExistingDirectory(resolve(opts.cache), "--cache", "cli.tenants");
   const { TenantStore } = await import("../../tenants/index.js");
   return withObjects(opts, async (objectStore) => {
     const tenants = await TenantStore.open({
@@ -37,6 +42,20 @@ async function withTenants<T>(opts: CommonOptions, fn: (tenants: Tenants) => Pro
       await tenants.close();
     }
   });
+}
+
+/**
+ * {@link withObjects} for commands that only read object storage (and, with `--cache`, a
+ * cache): a local store or cache directory that does not exist is an error (a mistyped path
+ * would otherwise list nothing and leave a new directory behind).
+ */
+async function readObjects<T>(
+  opts: ObjectsOptions & { cache?: string },
+  fn: (store: ObjectStore) => Promise<T>,
+): Promise<T> {
+  requireExistingObjectStore(opts.objects, "cli.tenants");
+  if (opts.cache !== undefined) requireExistingDirectory(resolve(opts.cache), "--cache", "cli.tenants");
+  return withObjects(opts, fn);
 }
 
 async function withObjects<T>(opts: ObjectsOptions, fn: (store: ObjectStore) => Promise<T>): Promise<T> {
@@ -150,7 +169,7 @@ export function registerTenants(program: Command): void {
     "0 ok, 2 error",
   ).action(async (opts: ObjectsOptions & { cache?: string; org?: string }) => {
     const { listCachedTenants, listTenants, inspectTenant } = await import("../../tenants/index.js");
-    await withObjects(opts, async (objects) => {
+    await readObjects(opts, async (objects) => {
       const listed = await listTenants(objects, opts.org === undefined ? {} : { orgId: opts.org });
       const cacheRoot = opts.cache === undefined ? undefined : resolve(opts.cache);
       const cached = cacheRoot === undefined ? [] : await listCachedTenants(cacheRoot);
@@ -250,7 +269,7 @@ export function registerTenants(program: Command): void {
   ).action(async (text: string, opts: ObjectsOptions & { cache?: string }) => {
     const [key] = await parseKeys([text]);
     const { inspectTenant } = await import("../../tenants/index.js");
-    await withObjects(opts, async (objects) => {
+    await readObjects(opts, async (objects) => {
       const info = await inspectTenant(objects, key as Key, opts.cache === undefined ? undefined : resolve(opts.cache));
       const out = {
         key: info.key.toString(),
@@ -278,7 +297,7 @@ export function registerTenants(program: Command): void {
   ).action(async (text: string, opts: ObjectsOptions) => {
     const [key] = await parseKeys([text]);
     const { tenantHistory } = await import("../../tenants/index.js");
-    await withObjects(opts, async (store) => {
+    await readObjects(opts, async (store) => {
       const history = await tenantHistory(store, key as Key);
       if (history === null) {
         if (opts.json) printJson({ key: String(key), found: false });
@@ -351,7 +370,7 @@ export function registerTenants(program: Command): void {
       }
       const at = parsePoint(opts.at);
       const { restoreAsNewGeneration, restoreTenant } = await import("../../tenants/index.js");
-      await withObjects(opts, async (store) => {
+      await readObjects(opts, async (store) => {
         const started = performance.now();
         if (opts.to !== undefined) {
           const r = await restoreTenant(store, key as Key, at, resolve(opts.to));
@@ -426,9 +445,12 @@ export function registerTenants(program: Command): void {
   });
 }
 
+/** The `--cache` directory of `conflicts`, which must exist: the commands only read it. */
 function cacheDir(cache: string | undefined): string {
   if (cache === undefined || cache === "") {
     throw new InvalidArgumentError("--cache <dir> is required (or STOREROOM_TENANT_CACHE)", { op: "cli.tenants" });
   }
-  return resolve(cache);
+  const dir = resolve(cache);
+  requireExistingDirectory(dir, "--cache", "cli.tenants");
+  return dir;
 }

@@ -1,5 +1,7 @@
+import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
+import { InvalidArgumentError, NotFoundError } from "../../errors.js";
 import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 
@@ -12,9 +14,21 @@ interface TokenFileOptions {
 type TokenStore = import("../../server/index.js").TokenStore;
 type TokenRecord = import("../../server/index.js").TokenRecord;
 
-async function openStore(opts: TokenFileOptions): Promise<TokenStore> {
+/**
+ * Opens the tokens file. `ls` and `revoke` (`existing`) need one: a mistyped `--data` or
+ * `--file` is an error, and no directory is created on the way; a directory is refused by name.
+ */
+async function openStore(
+  opts: TokenFileOptions,
+  { existing = false }: { existing?: boolean } = {},
+): Promise<TokenStore> {
   const { TokenStore } = await import("../../server/index.js");
   const path = resolve(opts.file ?? join(opts.data, "tokens.json"));
+  const flag = opts.file === undefined ? "--data" : "--file";
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new InvalidArgumentError(`${flag}: the tokens file ${path} is a directory`, { op: "cli.tokens" });
+  if (existing && !existsSync(path))
+    throw new NotFoundError(`${flag}: no tokens file at ${path} (tokens add creates one)`, { op: "cli.tokens" });
   const store = await TokenStore.open({ path });
   if (store.migrated > 0) {
     process.stderr.write(`storeroom: hashed ${store.migrated} clear-text token(s) in ${path}\n`);
@@ -101,10 +115,16 @@ export function registerTokens(program: Command): void {
   )
     .addHelpText(
       "after",
-      ["", "Example:", "  storeroom tokens ls --org acme --json", "", "Exit codes: 0 ok, 2 error."].join("\n"),
+      [
+        "",
+        "Example:",
+        "  storeroom tokens ls --org acme --json",
+        "",
+        "Exit codes: 0 ok, 2 error (also when there is no tokens file).",
+      ].join("\n"),
     )
     .action(async (opts: TokenFileOptions & { org?: string }) => {
-      const store = await openStore(opts);
+      const store = await openStore(opts, { existing: true });
       const list = store.list({ orgId: opts.org });
       if (opts.json) printJson({ tokens: list });
       else if (list.length === 0) process.stdout.write("no tokens\n");
@@ -123,7 +143,7 @@ export function registerTokens(program: Command): void {
       ].join("\n"),
     )
     .action(async (id: string, opts: TokenFileOptions) => {
-      const store = await openStore(opts);
+      const store = await openStore(opts, { existing: true });
       const removed = await store.revoke(id);
       if (opts.json) printJson({ revoked: removed });
       else process.stdout.write(`revoked ${removed.id} (${describe(removed)})\n`);

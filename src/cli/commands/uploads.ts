@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { requireExistingDatabase } from "../existing-database.js";
+import { requireExistingObjectStore } from "../existing-directory.js";
 import { helpFooter } from "../help-footer.js";
 import { ExitCode, printJson } from "../output.js";
 import { startProgress } from "../progress.js";
@@ -31,6 +32,7 @@ async function withStores<T>(
   const { uploadsMigrations } = await import("../../uploads/index.js");
   // Every command works on an existing control database; a mistyped path must not create one.
   requireExistingDatabase(opts.db, "uploads.open");
+  requireExistingObjectStore(opts.objects, "uploads.open");
   const db = /^postgres(ql)?:\/\//.test(opts.db) ? await openPostgres(opts.db) : await openSqlite(resolve(opts.db));
   try {
     await db.migrate(uploadsMigrations);
