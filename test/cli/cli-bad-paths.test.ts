@@ -148,6 +148,26 @@ describe("cli: a wrong path is refused by name and nothing is created", () => {
     expect(existsSync(nowhere)).toBe(false);
   });
 
+  it("uploads reconcile words a bad --limit or --min-age-ms as typed, before touching the database", async () => {
+    const db = join(dir, "reconcile.db");
+    expect((await runCommand(registerMigrate, ["migrate", "--database", db])).code).toBe(0);
+    const query = ["--references-query", "SELECT 'x' AS key"];
+    for (const [flag, value] of [
+      ["--limit", "abc"],
+      ["--limit", "0"],
+      ["--min-age-ms", "-1"],
+      ["--min-age-ms", "1.5"],
+    ] as const) {
+      const args = ["uploads", "reconcile", ...query, flag, value, "--db", db, "--objects", dir, "--json"];
+      const run = await runCommand(registerUploads, args);
+      expect([run.code, run.stdout, run.stderr], `${flag} ${value}`).toEqual([
+        2,
+        "",
+        `${flag} must be a positive integer, got ${JSON.stringify(value)}`,
+      ]);
+    }
+  });
+
   it("tokens ls and revoke need a tokens file and create no directory; a directory is refused", async () => {
     const data = join(dir, "no-data");
     for (const args of [["ls"], ["revoke", "abc"]]) {

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { InvalidArgumentError } from "../../errors.js";
 import { requireExistingDatabase } from "../existing-database.js";
 import { requireExistingObjectStore } from "../existing-directory.js";
 import { helpFooter } from "../help-footer.js";
@@ -60,6 +61,16 @@ function common(cmd: Command): Command {
       process.env.STOREROOM_OBJECTS,
     )
     .option("--json", "print one JSON line (stable shape, see docs/uploads.md)");
+}
+
+/** A positive whole number given as `flag`, checked as typed (`--limit must be ..., got "abc"`). */
+function positiveIntegerFlag(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`, {
+      op: "cli.uploads",
+    });
+  return n;
 }
 
 /** `storeroom uploads sweep|drain|reconcile`: run the upload workers once, from cron or by hand. */
@@ -132,6 +143,8 @@ export function registerUploads(program: Command): void {
       '\nExample:\n  storeroom uploads reconcile --db ./control.db --objects ./objects \\\n    --references-query "SELECT cover AS key FROM posts WHERE cover IS NOT NULL" --json\n\nExit codes: 0 nothing found, 1 orphans or dangling references found, 2 error.',
     )
     .action(async (opts: ReconcileCliOptions) => {
+      const limit = positiveIntegerFlag(opts.limit, "--limit");
+      const minAgeMs = positiveIntegerFlag(opts.minAgeMs, "--min-age-ms");
       const { reconcile } = await import("../../uploads/index.js");
       await withStores(opts, async ({ db, objects }) => {
         let all: Set<string> | undefined;
@@ -147,8 +160,8 @@ export function registerUploads(program: Command): void {
             objects,
             dryRun: opts.apply !== true,
             quarantinePrefix: opts.quarantinePrefix,
-            limit: Number(opts.limit),
-            minAgeMs: Number(opts.minAgeMs),
+            limit,
+            minAgeMs,
             onProgress: (done) => bar?.update(done),
             references: {
               referencedKeys: async (keys) => {
