@@ -36,6 +36,21 @@ describe.runIf(hasPostgres)("openPostgres", () => {
     await pool.end();
   });
 
+  it("refuses a bad clock, schema or pool with InvalidArgumentError naming it, before connecting", async () => {
+    const cases: [Parameters<typeof openPostgres>, RegExp][] = [
+      [[fresh.url, { clock: {} as never }], /^clock must be a Clock \(an object with now\(\)\)/],
+      [[fresh.url, { schema: 5 as never }], /^schema must be a string, got 5/],
+      [[fresh.url, { schema: "x; DROP TABLE y" }], /^schema must be a name matching/],
+      [[{} as never], /^openPostgres needs a connection string or a pg\.Pool/],
+      [[null as never], /^openPostgres needs a connection string or a pg\.Pool/],
+    ];
+    for (const [args, message] of cases) {
+      const attempt = openPostgres(...args);
+      await expect(attempt).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(attempt).rejects.toThrow(message);
+    }
+  });
+
   it("returns clients to the pool after iterations that end early", async () => {
     const db = await openPostgres(fresh.url, { max: 2 });
     for (let i = 0; i < 5; i++) {

@@ -31,6 +31,11 @@ for (const engine of availableSqliteEngines()) {
         [{ readonly: 1 }, /^readonly must be a boolean/],
         [{ readConnection: "yes" }, /^readConnection must be a boolean/],
         [{ detectSelfDeadlock: "no" }, /^detectSelfDeadlock must be a boolean/],
+        [{ clock: Date }, /^clock must be a Clock \(an object with now\(\)\)/],
+        [{ clock: 0 }, /^clock must be a Clock/],
+        [{ backgroundCheckpoint: true }, /^backgroundCheckpoint must be an object/],
+        [{ backgroundCheckpoint: { intervalMs: 0.5 } }, /^backgroundCheckpoint\.intervalMs must be an integer/],
+        [{ engine: "sqlite3" }, /^engine must be one of/],
       ];
       for (const [options, message] of cases) {
         const path = join(dir, "refused.db");
@@ -39,6 +44,9 @@ for (const engine of availableSqliteEngines()) {
         expect((error as Error).message).toMatch(message);
         expect(existsSync(path)).toBe(false); // nothing was created
       }
+      const badPath = await openOn(7 as unknown as string).catch((err: unknown) => err);
+      expect(badPath).toBeInstanceOf(InvalidArgumentError);
+      expect((badPath as Error).message).toMatch(/^path must be a file path or ":memory:", got 7/);
       const defaults = await openSqlite(join(dir, "defaults.db"), { busyTimeoutMs: undefined, synchronous: undefined });
       expect(await defaults.get("PRAGMA busy_timeout")).toEqual({ timeout: 5000 });
       await defaults.close();

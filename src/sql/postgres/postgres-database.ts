@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from "../../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError } from "../../errors.js";
-import { positiveInteger } from "../../internal/option-checks.js";
+import { clockOption, positiveInteger } from "../../internal/option-checks.js";
 import { postgresDialect } from "../dialect.js";
 import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
@@ -127,21 +127,31 @@ export async function openPostgres(
   urlOrPool: string | PgPool,
   options: PostgresOptions = {},
 ): Promise<PostgresDatabase> {
-  const clock = options.clock ?? systemClock;
-  positiveInteger(options.max, "max", "sql.open", 10);
+  const op = "sql.open";
+  const clock = clockOption(options.clock, op, systemClock);
+  positiveInteger(options.max, "max", op, 10);
+  if (options.schema !== undefined && typeof options.schema !== "string") {
+    throw new InvalidArgumentError(`schema must be a string, got ${String(options.schema)}`, { op });
+  }
   if (typeof urlOrPool !== "string") {
+    const pool = urlOrPool as Partial<PgPool> | null;
+    if (pool === null || typeof pool !== "object" || typeof pool.connect !== "function") {
+      throw new InvalidArgumentError("openPostgres needs a connection string or a pg.Pool", { op });
+    }
     if (options.schema !== undefined) {
-      throw new InvalidArgumentError("the schema option needs a connection string; set search_path on your own pool");
+      throw new InvalidArgumentError("the schema option needs a connection string; set search_path on your own pool", {
+        op,
+      });
     }
     if (options.max !== undefined) {
-      throw new InvalidArgumentError("the max option needs a connection string; size your own pool yourself");
+      throw new InvalidArgumentError("the max option needs a connection string; size your own pool yourself", { op });
     }
     // Rows are decoded with pg's type parsers even on a pool the caller made.
     await loadPg();
     return new PostgresDatabase(urlOrPool, false, clock);
   }
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
-    throw new InvalidArgumentError(`invalid schema name "${options.schema}": use [a-z_][a-z0-9_]*`);
+    throw new InvalidArgumentError(`schema must be a name matching [a-z_][a-z0-9_]*, got "${options.schema}"`, { op });
   }
   const pool = await createPool(urlOrPool, options);
   const db = new PostgresDatabase(pool, true, clock);

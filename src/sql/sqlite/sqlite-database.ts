@@ -3,7 +3,7 @@ import { BackgroundJob, checkIntervalMs } from "../../background-job.js";
 import { type Clock, systemClock } from "../../clock.js";
 import { ClosedError, InvalidArgumentError, TransactionError } from "../../errors.js";
 import { Mutex } from "../../internal/mutex.js";
-import { booleanOption, nonNegativeInteger, positiveInteger } from "../../internal/option-checks.js";
+import { booleanOption, clockOption, nonNegativeInteger, positiveInteger } from "../../internal/option-checks.js";
 import { sqliteDialect } from "../dialect.js";
 import type { Database, Executor, IterateOptions, Row, RunResult, SqlParams, TransactionOptions } from "../executor.js";
 import { type MigrationResult, runMigrations } from "../migration-runner.js";
@@ -115,15 +115,13 @@ function checkBackgroundCheckpoint(
 ): number {
   const op = OP;
   if (typeof background !== "object" || background === null) {
-    throw new InvalidArgumentError("openSqlite option backgroundCheckpoint must be an object", { op });
+    throw new InvalidArgumentError("backgroundCheckpoint must be an object", { op });
   }
   if (memory || options.readonly === true) {
-    throw new InvalidArgumentError("openSqlite option backgroundCheckpoint needs a writable database file", { op });
+    throw new InvalidArgumentError("backgroundCheckpoint needs a writable database file", { op });
   }
   if (options.walAutocheckpoint !== undefined && options.walAutocheckpoint !== 0) {
-    throw new InvalidArgumentError("openSqlite options backgroundCheckpoint and walAutocheckpoint exclude each other", {
-      op,
-    });
+    throw new InvalidArgumentError("backgroundCheckpoint and walAutocheckpoint exclude each other", { op });
   }
   const restart = background.restartFrames;
   if (restart !== undefined && (!Number.isInteger(restart) || restart < 1)) {
@@ -165,11 +163,16 @@ export class SqliteDatabase implements Database {
   #closed = false;
 
   constructor(path: string, options: SqliteOptions = {}) {
-    if (typeof path !== "string") throw new InvalidArgumentError('openSqlite needs a path or ":memory:"');
+    if (typeof path !== "string") {
+      throw new InvalidArgumentError(`path must be a file path or ":memory:", got ${String(path)}`, { op: OP });
+    }
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError("openSqlite options must be an object", { op: OP });
+    }
     const memory = path === ":memory:" || path === "";
     this.path = memory ? ":memory:" : path;
     this.engine = options.engine === undefined ? defaultSqliteEngine() : parseSqliteEngine(options.engine, "engine");
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, OP, systemClock);
     const synchronous = options.synchronous ?? "normal";
     // A misspelt "FULL" must not quietly become NORMAL: it decides what a commit survives.
     if (synchronous !== "normal" && synchronous !== "full") {
