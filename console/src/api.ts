@@ -45,7 +45,14 @@ export const seg = (name: string) => encodeURIComponent(name);
  * Every non-2xx answer throws an {@link ApiError} carrying the server's code.
  */
 export class Api {
-  constructor(readonly token: string) {}
+  /**
+   * `onUnauthorized` runs on every 401 (the token was revoked or expired meanwhile), before the
+   * request throws.
+   */
+  constructor(
+    readonly token: string,
+    readonly onUnauthorized: (err: ApiError) => void = () => {},
+  ) {}
 
   async request(path: string, options: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...options.headers };
@@ -67,12 +74,21 @@ export class Api {
       if ((err as Error).name === "AbortError") throw err;
       throw new ApiError(0, "NETWORK", `the server did not answer (${(err as Error).message})`);
     }
-    if (!res.ok) throw await errorOf(res);
+    if (!res.ok) {
+      const err = await errorOf(res);
+      if (err.status === 401) this.onUnauthorized(err);
+      throw err;
+    }
     return res;
   }
 
+  /**
+   * Asks for JSON explicitly: the listing of a group named `events` shares its path with the
+   * state event stream, which a request accepting anything would get instead.
+   */
   async json<T>(path: string, options: RequestOptions = {}): Promise<T> {
-    return (await this.request(path, options)).json() as Promise<T>;
+    const headers = { accept: "application/json", ...options.headers };
+    return (await this.request(path, { ...options, headers })).json() as Promise<T>;
   }
 
   async text(path: string, options: RequestOptions = {}): Promise<string> {

@@ -32,6 +32,17 @@ const routes: Route[] = [
 
 const root = document.getElementById("app") as HTMLElement;
 let leave: AbortController | undefined;
+/** The signed-in session, until it signs out or its token is refused. */
+let active: Session | undefined;
+
+/** A hash segment decoded, or left as it is when it is not valid percent-encoding. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
 
 function signInForm(message?: unknown): void {
   leave?.abort();
@@ -73,7 +84,16 @@ async function start(): Promise<void> {
   }
   const token = sessionStorage.getItem(tokenKey);
   if (!token) return signInForm();
-  const api = new Api(token);
+  // A token revoked or expired while the console is open: back to the sign-in form (which ends
+  // the page's refreshes), and the token is forgotten. A late answer to an earlier session's
+  // request changes nothing.
+  const api: Api = new Api(token, (err) => {
+    if (active?.api !== api) return;
+    active = undefined;
+    sessionStorage.removeItem(tokenKey);
+    window.onhashchange = null;
+    signInForm(err);
+  });
   let identity: Identity;
   try {
     identity = (await api.json<{ identity: Identity }>("/v1/whoami")).identity;
@@ -82,7 +102,7 @@ async function start(): Promise<void> {
     return signInForm(err);
   }
   const operator = identity.roles.includes("operator");
-  const session: Session = {
+  const signedIn: Session = {
     api,
     identity,
     operator,
@@ -90,11 +110,13 @@ async function start(): Promise<void> {
     org: (operator && sessionStorage.getItem(orgKey)) || identity.orgId,
     ownTenant: identity.userId === undefined ? `${identity.orgId}/org` : `${identity.orgId}/users/${identity.userId}`,
   };
-  window.onhashchange = () => void render(session);
-  await render(session);
+  active = signedIn;
+  window.onhashchange = () => void render(signedIn);
+  await render(signedIn);
 }
 
 function signOut(): void {
+  active = undefined;
   sessionStorage.removeItem(tokenKey);
   sessionStorage.removeItem(orgKey);
   window.onhashchange = null;
@@ -142,16 +164,16 @@ async function render(session: Session): Promise<void> {
   leave?.abort();
   const controller = new AbortController();
   leave = controller;
-  const [name = "", ...params] = location.hash
-    .replace(/^#\/?/, "")
-    .split("/")
-    .map((s) => decodeURIComponent(s));
+  const [name = "", ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeSegment);
   const route = routes.find((r) => r.path === name && (session.admin || !r.adminOnly));
   if (route === undefined) {
     location.replace(session.admin ? href("tenants") : href("tenant", session.ownTenant));
     return;
   }
   const who = session.identity;
+  const picker = await orgPicker(session);
+  // Its token may have been refused meanwhile (the sign-in form is showing), or the page left.
+  if (controller.signal.aborted) return;
   const nav = h(
     "nav",
     { class: "sidebar" },
@@ -172,7 +194,7 @@ async function render(session: Session): Promise<void> {
   const top = h(
     "div",
     { class: "topbar" },
-    await orgPicker(session),
+    picker,
     h(
       "span",
       { class: "whoami", id: "whoami" },

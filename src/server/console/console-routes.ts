@@ -16,9 +16,10 @@ const contentSecurityPolicy = [
 ].join("; ");
 
 /**
- * `GET /` (the admin console's page), `GET /console/app.js` and `GET /console/app.css`, all
- * anonymous: they hold no data; the page signs in with a token and uses the public API. When
- * the bundle was not built (`assets` undefined, see `loadConsoleAssets`) they answer 501 `UNSUPPORTED`.
+ * `GET /` (the admin console's page), `GET /console/app.js`, `GET /console/app.css` and
+ * `GET /favicon.ico` (204, no icon), all anonymous: they hold no data; the page signs in with a
+ * token and uses the public API. When the bundle was not built (`assets` undefined, see
+ * `loadConsoleAssets`) the first three answer 501 `UNSUPPORTED`.
  */
 export function registerConsoleRoutes(app: FastifyInstance, assets: ConsoleAssets | undefined): void {
   const serve = (type: string, pick: (a: ConsoleAssets) => Buffer) => {
@@ -47,6 +48,10 @@ export function registerConsoleRoutes(app: FastifyInstance, assets: ConsoleAsset
     "/console/app.js",
     { config: { auth: "none" } },
     serve("text/javascript; charset=utf-8", (a) => a.script),
+  );
+  // Browsers ask for an icon on every page load; without this route they log the 401.
+  app.get("/favicon.ico", { config: { auth: "none" } }, async (_request, reply) =>
+    reply.code(204).header("cache-control", "max-age=86400").send(),
   );
   app.get(
     "/console/app.css",

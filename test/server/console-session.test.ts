@@ -1,0 +1,141 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useTempDir } from "../support/temp-dir.js";
+import { auth, startServer, tokens } from "./server-fixture.js";
+
+const chromiumPath = "/usr/bin/chromium";
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+];
+const bundleBuilt = existsSync(join(import.meta.dirname, "..", "..", "dist", "console", "app.js"));
+
+describe("admin console: session, odd names and the page log", async () => {
+  const dir = useTempDir();
+  const server = await startServer(dir);
+  const base = await server.listen();
+  const put = (token: string, path: string, body: string) =>
+    fetch(`${base}/v1/state/${path}`, { method: "PUT", headers: auth(token), body });
+
+  it("answers the browser's icon request anonymously, so the page log holds no 401", async () => {
+    const res = await fetch(`${base}/favicon.ico`);
+    expect(res.status).toBe(204);
+  });
+
+  describe.runIf((existsSync(chromiumPath) || process.env.CI === "true") && bundleBuilt)("in Chromium", () => {
+    let browser: Browser;
+    /** Errors each page logged (console errors and warnings, CSP violations, uncaught exceptions). */
+    const logs = new WeakMap<Page, string[]>();
+    const open = async (): Promise<Page> => {
+      const page = await browser.newPage();
+      const log: string[] = [];
+      logs.set(page, log);
+      page.setDefaultTimeout(5000);
+      page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warning") log.push(`${m.type()}: ${m.text()}`);
+      });
+      page.on("pageerror", (e) => log.push(`uncaught: ${e.message}`));
+      return page;
+    };
+    beforeAll(async () => {
+      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+    });
+    afterAll(async () => {
+      await browser?.close();
+    });
+
+    it("lists a group named events (not its event stream) and opens its values", async () => {
+      await put(tokens.ada, "events/first", "a group named events");
+      await put(tokens.ada, "events/events", "a key named events too");
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await page.waitForSelector("#tenants");
+        await page.goto(`${base}/#/tenant/${encodeURIComponent("acme/users/ada")}/events`);
+        await page.waitForSelector('#keys a[data-key="first"]');
+        expect(await page.locator(".pager").innerText()).toContain("1-2 of 2");
+        await page.click('#keys a[data-key="events"]');
+        await page.waitForSelector("#view >> text=a key named events too");
+        await page.waitForSelector("#live-state >> text=live");
+        await put(tokens.ada, "events/second", "arrived live");
+        await page.waitForSelector('#keys a[data-key="second"]');
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("goes back to the sign-in form and forgets the token once it is revoked mid-session", async () => {
+      const created = (await (
+        await fetch(`${base}/v1/tokens`, {
+          method: "POST",
+          headers: { ...auth(tokens.acmeAdmin), "content-type": "application/json" },
+          body: JSON.stringify({ roles: ["admin"], label: "short-lived" }),
+        })
+      ).json()) as { id: string; token: string };
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${created.token}`);
+        await page.waitForSelector("#tenants");
+        // The bus page refreshes on its own: its next refresh meets the revoked token.
+        await page.goto(`${base}/#/bus`);
+        await page.waitForSelector("#tail");
+        const revoked = await fetch(`${base}/v1/tokens/${created.id}`, {
+          method: "DELETE",
+          headers: auth(tokens.acmeAdmin),
+        });
+        expect(revoked.ok).toBe(true);
+        await page.waitForSelector("#signin .error >> text=UNAUTHENTICATED");
+        expect(await page.evaluate('sessionStorage.getItem("storeroom-token")')).toBeNull();
+        // The refreshes stopped with the page: nothing replaces the sign-in form.
+        await page.goto(`${base}/#/tokens`);
+        await page.waitForSelector("#signin");
+        expect(await page.locator("#content").count()).toBe(0);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("shows a tenant id that is not valid percent-encoding in place, without an uncaught error", async () => {
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await page.waitForSelector("#tenants");
+        await page.goto(`${base}/#/tenant/%E0%A4%A`);
+        await page.waitForSelector("#content .error");
+        expect(logs.get(page)?.filter((l) => l.startsWith("uncaught"))).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("renders keys and values holding markup as text, and logs no errors or CSP violations", async () => {
+      const group = "<script>window.injected=1</script>";
+      const key = "<img src=x onerror=window.injected=2>";
+      await put(tokens.ada, `${encodeURIComponent(group)}/${encodeURIComponent(key)}`, "<b onmouseover=x>bold</b>");
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await page.waitForSelector("#tenants");
+        await page.goto(`${base}/#/tenant/${encodeURIComponent("acme/users/ada")}`);
+        await page.waitForSelector(`#groups >> text=${group}`);
+        await page.goto(
+          `${base}/#/tenant/${encodeURIComponent("acme/users/ada")}/${encodeURIComponent(group)}/${encodeURIComponent(key)}`,
+        );
+        await page.waitForSelector("#view >> text=<b onmouseover=x>bold</b>");
+        expect(await page.locator(`#keys a.item .key`).innerText()).toBe(key);
+        expect(await page.evaluate("window.injected")).toBeUndefined();
+        expect(await page.locator("#app img, #app script, #app b").count()).toBe(0);
+        await page.goto(`${base}/#/tenants`);
+        await page.waitForSelector("#tenants");
+        expect(logs.get(page)).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+  });
+});
