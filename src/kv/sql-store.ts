@@ -1,5 +1,5 @@
 import { ClosedError, InvalidArgumentError } from "../errors.js";
-import { booleanOption, positiveInteger } from "../internal/option-checks.js";
+import { booleanOption, databaseInstance, positiveInteger } from "../internal/option-checks.js";
 import {
   type Database,
   type Executor,
@@ -61,18 +61,26 @@ export class SqlStore implements Store {
    * ```
    */
   static async open(options: SqlStoreOptions): Promise<SqlStore> {
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError("SqlStore options must be an object", { op: "kv.open" });
+    }
     const database = options.database;
-    if (database === undefined || typeof database.migrate !== "function") {
+    if (database === undefined || database === null) {
       throw new InvalidArgumentError("database is required (a storeroom Database)", { op: "kv.open" });
     }
+    const migrate = booleanOption(options.migrate, "migrate", "kv.open", true);
     const store = new SqlStore(database, options);
-    if (booleanOption(options.migrate, "migrate", "kv.open", true)) await database.migrate(kvTableMigrations);
+    if (migrate) await database.migrate(kvTableMigrations);
     return store;
   }
 
   /** A store over `db`, whose `kv` table must exist; prefer {@link SqlStore.open}. `options.database` is ignored. */
   constructor(db: Database, options: SqlStoreOptions = {}) {
     const maxAttempts = positiveInteger(options.maxAttempts, "maxAttempts", "kv.open", 50);
+    databaseInstance(db, "database", "kv.open");
+    if (db.dialect === null || typeof db.dialect !== "object") {
+      throw new InvalidArgumentError("database must be a storeroom Database (it has no dialect)", { op: "kv.open" });
+    }
     this.#db = db;
     this.#closeDatabase = booleanOption(options.closeDatabase, "closeDatabase", "kv.open", false);
     // Where writers run side by side, views read one snapshot and updates are serializable

@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BusyError, ClosedError, InvalidArgumentError, isStoreError } from "../../src/errors.js";
-import { openSqlStore, openStore, SqlStore } from "../../src/kv/index.js";
-import { openSqlite, tableExists } from "../../src/sql/index.js";
+import { openSqlStore, openStore, SqlStore, type SqlStoreOptions } from "../../src/kv/index.js";
+import { type Database, openSqlite, tableExists } from "../../src/sql/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 const dir = useTempDir("storeroom-kv-sqlite-");
@@ -153,6 +153,18 @@ describe("sqlite kv driver", () => {
       /^closeDatabase must be a boolean/,
     );
     await expect(SqlStore.open({})).rejects.toBeInstanceOf(InvalidArgumentError);
+    const cases: [unknown, RegExp][] = [
+      [{ database: null }, /^database is required/],
+      [{ database: { migrate: async () => ({}) } }, /^database must be a storeroom Database/],
+      [{ database: db, migrate: "no" }, /^migrate must be a boolean/],
+      [{ database: db, maxAttempts: 2.5 }, /^maxAttempts must be a positive integer, got 2.5/],
+    ];
+    for (const [options, message] of cases) {
+      const attempt = SqlStore.open(options as SqlStoreOptions);
+      await expect(attempt).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(attempt).rejects.toThrow(message);
+    }
+    expect(() => new SqlStore(undefined as unknown as Database)).toThrow(/^database must be a storeroom Database/);
     const legacy = await openSqlStore(db);
     expect(await tableExists(db, "kv")).toBe(true);
     await legacy.update((tx) => tx.put("ns", "k", bytes("v")));
