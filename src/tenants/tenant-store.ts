@@ -4,7 +4,14 @@ import { join, resolve } from "node:path";
 import { BackgroundJob, MAX_INTERVAL_MS } from "../background-job.js";
 import { type Clock, isSchedulingClock, systemClock } from "../clock.js";
 import { ClosedError, InvalidArgumentError, isStoreError, UnsupportedError } from "../errors.js";
-import { booleanOption, positiveInteger } from "../internal/option-checks.js";
+import {
+  booleanOption,
+  clockOption,
+  nonEmptyString,
+  objectOption,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import { openSqlite } from "../sql/index.js";
 import { lockCache } from "./cache-lock.js";
@@ -115,8 +122,11 @@ export class TenantStore {
   #closing: Promise<void> | undefined;
 
   private constructor(options: TenantStoreOptions) {
-    this.#objects = options.objectStore;
-    this.cacheRoot = resolve(options.cacheRoot ?? "./.storeroom/cache");
+    const op = "tenants.open";
+    this.#objects = objectStoreOption(options.objectStore, "objectStore", op);
+    this.cacheRoot = resolve(
+      options.cacheRoot === undefined ? "./.storeroom/cache" : nonEmptyString(options.cacheRoot, "cacheRoot", op),
+    );
     const resolved = resolveDeprecatedOptions(options);
     this.#lruSize = positiveInteger(options.lruSize, "lruSize", "tenants.open", 1000);
     this.#idleTtlMs = count(options.idleTtlMs ?? 300_000, "idleTtlMs", 0);
@@ -135,9 +145,12 @@ export class TenantStore {
         this.#objects.partSize,
       ),
     };
-    this.#ownership = options.ownership;
+    this.#ownership =
+      options.ownership === undefined
+        ? undefined
+        : objectOption(options.ownership, "ownership", op, "a TenantOwnership", ["acquire", "advance", "release"]);
     this.#budget = new DiskBudget(count(options.diskBudgetBytes ?? 0, "diskBudgetBytes", 0));
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clockOption(options.clock, op, systemClock);
     this.#onError =
       resolved.onError ??
       ((error, key) =>

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
@@ -75,14 +76,27 @@ describe("TenantStore options: one onError, deprecated aliases, removed options 
       [{ lruSize: "10" }, /^lruSize must be a positive integer/],
       [{ onShipped: "log" }, /^onShipped must be a function/],
       [{ onError: {} }, /^onError must be a function/],
+      [{ clock: {} }, /^clock must be a Clock \(an object with now\(\)\)/],
+      [{ objectStore: { get: () => null } }, /^objectStore must be an ObjectStore/],
+      [{ ownership: { acquire: () => undefined } }, /^ownership must be a TenantOwnership/],
+      [{ idleTtlMs: -1 }, /^idleTtlMs must be a number >= 0, got -1/],
+      [{ multipartThresholdBytes: 0 }, /^multipartThresholdBytes must be a number >= 1/],
+      [{ durability: "eventually" }, /^durability must be "async" or "sync"/],
+      [{ unsafeNoCas: "yes" }, /^unsafeNoCas must be a boolean/],
     ];
+    for (const bad of ["", 5]) {
+      const error = await t.open({ cacheRoot: bad as string }).catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toMatch(/^cacheRoot must be a non-empty string/);
+    }
     for (const [options, message] of cases) {
-      const cacheRoot = t.newCacheRoot();
+      const cacheRoot = join(t.newCacheRoot(), "fresh");
       const error = await t
         .open({ cacheRoot, ...(options as Partial<TenantStoreOptions>) })
         .catch((err: unknown) => err);
       expect(error, JSON.stringify(Object.keys(options))).toBeInstanceOf(InvalidArgumentError);
       expect((error as Error).message).toMatch(message);
+      expect(existsSync(cacheRoot)).toBe(false); // nothing was created
       // The cache was not locked: a valid store opens on it at once.
       await expect(t.open({ cacheRoot })).resolves.toBeDefined();
     }
