@@ -15,7 +15,7 @@ const chromiumArgs = [
 ];
 const bundleBuilt = existsSync(join(import.meta.dirname, "..", "..", "dist", "console", "app.js"));
 
-describe("admin console: session, odd names and the page log", async () => {
+describe("admin console: sessions, odd names, paging and the page log", async () => {
   const dir = useTempDir();
   const server = await startServer(dir);
   const base = await server.listen();
@@ -108,6 +108,47 @@ describe("admin console: session, odd names and the page log", async () => {
         await page.goto(`${base}/#/tenant/%E0%A4%A`);
         await page.waitForSelector("#content .error");
         expect(logs.get(page)?.filter((l) => l.startsWith("uncaught"))).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("pages the org's files with the listing's cursor and reaches the last one", async () => {
+      const upload = async (i: number) => {
+        const name = `f-${String(i).padStart(3, "0")}.txt`;
+        const created = await fetch(`${base}/v1/uploads`, {
+          method: "POST",
+          headers: { ...auth(tokens.bob), "content-type": "application/json" },
+          body: JSON.stringify({ filename: name, size: 1 }),
+        });
+        const { claimId } = (await created.json()) as { claimId: string };
+        await fetch(`${base}/v1/uploads/${claimId}/parts/1`, { method: "PUT", headers: auth(tokens.bob), body: "x" });
+        const done = await fetch(`${base}/v1/uploads/${claimId}/complete`, {
+          method: "POST",
+          headers: auth(tokens.bob),
+        });
+        expect(done.ok).toBe(true);
+      };
+      for (let i = 0; i < 101; i += 20)
+        await Promise.all(Array.from({ length: Math.min(20, 101 - i) }, (_, j) => upload(i + j)));
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await page.waitForSelector("#tenants");
+        await page.goto(`${base}/#/files`);
+        await page.waitForSelector("#files-pager >> text=page 1");
+        expect(await page.locator("#files tbody tr").count()).toBe(100);
+        const firstPage = await page.locator("#files").innerText();
+        await page.click("#files-pager button >> text=Next");
+        await page.waitForSelector("#files-pager >> text=page 2");
+        expect(await page.locator("#files tbody tr").count()).toBe(1);
+        const last = await page.locator("#files tbody").innerText();
+        expect(last).toMatch(/f-\d{3}\.txt/);
+        expect(firstPage).not.toContain(last.split("\t")[0]);
+        expect(await page.locator("#files-pager button >> text=Next").count()).toBe(0);
+        await page.click("#files-pager button >> text=Previous");
+        await page.waitForSelector("#files-pager >> text=page 1");
+        expect(await page.locator("#files tbody tr").count()).toBe(100);
       } finally {
         await page.close();
       }

@@ -34,6 +34,58 @@ interface QueueRow {
   deadAt?: number;
 }
 
+/** Rows per page of the files and unfinished-uploads listings. */
+const pageSize = 100;
+
+/** Where the shown page of a cursor listing starts, the way back, and the next page's cursor. */
+class CursorPages {
+  readonly #starts: (string | undefined)[] = [undefined];
+  /** The cursor the last answer gave: more rows follow. */
+  next: string | undefined;
+  get cursor(): string | undefined {
+    return this.#starts[this.#starts.length - 1];
+  }
+  get number(): number {
+    return this.#starts.length;
+  }
+  forward(): void {
+    if (this.next !== undefined) this.#starts.push(this.next);
+  }
+  back(): void {
+    if (this.#starts.length > 1) this.#starts.pop();
+  }
+}
+
+/** "page 2", Previous and Next under a listing; nothing while it fits one page. */
+function cursorPager(pages: CursorPages, reload: () => Promise<void>, id: string): HTMLElement | null {
+  if (pages.number === 1 && pages.next === undefined) return null;
+  return h(
+    "div",
+    { class: "pager", id },
+    h("span", { class: "muted" }, `page ${pages.number}`),
+    pages.number > 1
+      ? actionButton(
+          "Previous",
+          () => {
+            pages.back();
+            return reload();
+          },
+          { class: "ghost" },
+        )
+      : null,
+    pages.next !== undefined
+      ? actionButton(
+          "Next",
+          () => {
+            pages.forward();
+            return reload();
+          },
+          { class: "ghost" },
+        )
+      : null,
+  );
+}
+
 /** Downloads a file through the API (the token goes in a header) and hands it to the browser. */
 async function download(api: Api, file: FileRow, query: Query): Promise<void> {
   const res = await api.request(file.url, { query: { ...query, download: 1 } });
@@ -62,12 +114,21 @@ export async function filesPage(ctx: PageContext): Promise<Node> {
   const queueBox = h("div", null);
   const fileStatus = statusLine();
 
-  const loadFiles = async () => {
+  const filePages = new CursorPages();
+  const pendingPages = new CursorPages();
+
+  const loadFiles = async (): Promise<void> => {
     try {
-      const res = await api.json<{ files: FileRow[] }>("/v1/files", {
-        query: { ...listing, limit: 500 },
+      const res = await api.json<{ files: FileRow[]; cursor?: string }>("/v1/files", {
+        query: { ...listing, limit: pageSize, cursor: filePages.cursor },
         signal: ctx.signal,
       });
+      // The last file of a later page was deleted: show the page before it.
+      if (res.files.length === 0 && filePages.number > 1) {
+        filePages.back();
+        return loadFiles();
+      }
+      filePages.next = res.cursor;
       mount(
         filesBox,
         table(
@@ -101,18 +162,24 @@ export async function filesPage(ctx: PageContext): Promise<Node> {
           "no files yet",
           { id: "files", class: "data" },
         ),
+        cursorPager(filePages, loadFiles, "files-pager"),
       );
     } catch (err) {
       if (!ctx.signal.aborted) mount(filesBox, errorBox(err));
     }
   };
 
-  const loadPending = async () => {
+  const loadPending = async (): Promise<void> => {
     try {
-      const res = await api.json<{ uploads: PendingUpload[] }>("/v1/uploads", {
-        query: { ...listing, limit: 200 },
+      const res = await api.json<{ uploads: PendingUpload[]; cursor?: string }>("/v1/uploads", {
+        query: { ...listing, limit: pageSize, cursor: pendingPages.cursor },
         signal: ctx.signal,
       });
+      if (res.uploads.length === 0 && pendingPages.number > 1) {
+        pendingPages.back();
+        return loadPending();
+      }
+      pendingPages.next = res.cursor;
       mount(
         pendingBox,
         table(
@@ -134,6 +201,7 @@ export async function filesPage(ctx: PageContext): Promise<Node> {
           "no unfinished uploads",
           { id: "pending", class: "data" },
         ),
+        cursorPager(pendingPages, loadPending, "pending-pager"),
       );
     } catch (err) {
       if (!ctx.signal.aborted) mount(pendingBox, errorBox(err));
