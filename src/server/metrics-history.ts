@@ -1,6 +1,6 @@
-import { BackgroundJob } from "../background-job.js";
+import { BackgroundJob, checkIntervalMs } from "../background-job.js";
 import { type Clock, systemClock } from "../clock.js";
-import { InvalidArgumentError } from "../errors.js";
+import { clockOption, functionOption, objectOption, positiveInteger } from "../internal/option-checks.js";
 import type { ServerMetrics } from "./server-metrics.js";
 
 /** One point of {@link MetricsHistory}: what the server looked like over the interval ending at `t`. */
@@ -59,17 +59,17 @@ export class MetricsHistory {
   #last: { t: number; totals: Totals } | undefined;
 
   constructor(options: MetricsHistoryOptions) {
-    const intervalMs = options.intervalMs ?? 10_000;
-    const capacity = options.capacity ?? 360;
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new InvalidArgumentError(`capacity must be a positive integer, got ${capacity}`, { op: "metrics.history" });
-    }
-    this.#metrics = options.metrics;
+    const op = "metrics.history";
+    const intervalMs = checkIntervalMs(options.intervalMs, "intervalMs", op, 10_000);
+    const capacity = positiveInteger(options.capacity, "capacity", op, 360);
+    this.#metrics = objectOption(options.metrics, "metrics", op, "a ServerMetrics", ["readGauges"]);
     this.#capacity = capacity;
     this.#intervalMs = intervalMs;
-    this.#clock = options.clock ?? systemClock;
-    this.#lag = options.replicationLagMs;
-    this.#onError = options.onError ?? ((err) => process.emitWarning(`metrics history: ${String(err)}`));
+    this.#clock = clockOption(options.clock, op, systemClock);
+    this.#lag = functionOption(options.replicationLagMs, "replicationLagMs", op);
+    this.#onError =
+      functionOption(options.onError, "onError", op) ??
+      ((err) => process.emitWarning(`metrics history: ${String(err)}`));
     this.#job = new BackgroundJob({
       name: "metrics history",
       intervalMs,

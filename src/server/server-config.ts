@@ -3,7 +3,14 @@ import { checkIntervalMs } from "../background-job.js";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
-import { positiveInteger } from "../internal/option-checks.js";
+import {
+  booleanOption,
+  clockOption,
+  nonEmptyString,
+  nonNegativeInteger,
+  objectStoreOption,
+  positiveInteger,
+} from "../internal/option-checks.js";
 import type { ObjectStore } from "../objects/index.js";
 import type { TenantStoreOptions } from "../tenants/index.js";
 import { isPostgresUrl } from "./control-database.js";
@@ -178,46 +185,41 @@ export interface ResolvedServerOptions {
 
 /** Applies defaults and validates; a bad value -> InvalidArgumentError naming the field. */
 export function resolveServerOptions(config: ServerOptions = {}): ResolvedServerOptions {
-  const dataDir = resolve(config.dataDir ?? "./.storeroom");
+  if (config === null || typeof config !== "object") throw invalid("server options must be an object");
+  const dataDir = resolve(optionalPath(config.dataDir, "dataDir") ?? "./.storeroom");
   const port = config.port ?? defaultPort;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid("port must be an integer 0..65535");
   const auth = config.auth ?? "token";
   if (auth !== "token" && auth !== "gateway") throw invalid(`auth must be "token" or "gateway", got ${String(auth)}`);
   if (auth === "gateway" && !config.gatewaySecret)
-    throw invalid("gateway mode needs a gateway secret (--gateway-secret)");
-  if (config.busHmacSecret !== undefined && Buffer.byteLength(config.busHmacSecret) < 32) {
-    throw invalid("the bus HMAC secret must be at least 32 bytes");
-  }
-  const maxValueBytes = config.maxValueBytes ?? 1024 * 1024;
-  const maxJsonBytes = config.maxJsonBytes ?? 64 * 1024;
-  for (const [name, v] of [
-    ["maxValueBytes", maxValueBytes],
-    ["maxJsonBytes", maxJsonBytes],
-  ] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw invalid(`${name} must be a positive integer`);
-  }
-  const shutdownGraceMs = config.shutdownGraceMs ?? 1000;
-  if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
-    throw invalid("shutdownGraceMs must be a non-negative integer");
-  }
-  const host = config.host ?? "127.0.0.1";
-  const database = config.database ?? resolve(dataDir, "control.db");
+    throw invalid("gatewaySecret is required: gateway mode needs a gateway secret (--gateway-secret)");
+  secretOption(config.gatewaySecret, "gatewaySecret");
+  secretOption(config.busHmacSecret, "busHmacSecret");
+  const maxValueBytes = positiveInteger(config.maxValueBytes, "maxValueBytes", op, 1024 * 1024);
+  const maxJsonBytes = positiveInteger(config.maxJsonBytes, "maxJsonBytes", op, 64 * 1024);
+  const shutdownGraceMs = nonNegativeInteger(config.shutdownGraceMs, "shutdownGraceMs", op, 1000);
+  const host = config.host === undefined ? "127.0.0.1" : nonEmptyString(config.host, "host", op);
+  const database = optionalPath(config.database, "database") ?? resolve(dataDir, "control.db");
+  const objects =
+    config.objects === undefined || typeof config.objects === "string"
+      ? (optionalPath(config.objects, "objects") ?? `file://${resolve(dataDir, "objects")}`)
+      : objectStoreOption(config.objects, "objects", op);
   return Object.freeze({
     host,
     port,
     dataDir,
-    objects: config.objects ?? `file://${resolve(dataDir, "objects")}`,
+    objects,
     database,
     auth,
     gatewaySecret: config.gatewaySecret,
-    gatewayOperatorRole: config.gatewayOperatorRole === true,
-    tokensFile: config.tokensFile ?? resolve(dataDir, "tokens.json"),
+    gatewayOperatorRole: booleanOption(config.gatewayOperatorRole, "gatewayOperatorRole", op, false),
+    tokensFile: optionalPath(config.tokensFile, "tokensFile") ?? resolve(dataDir, "tokens.json"),
     busHmacSecret: config.busHmacSecret,
-    inspector: config.inspector ?? true,
+    inspector: booleanOption(config.inspector, "inspector", op, true),
     maxValueBytes,
     maxJsonBytes,
-    tenants: { ...config.tenants },
-    unsafeNoCas: config.unsafeNoCas === true,
+    tenants: checkTenants(config.tenants),
+    unsafeNoCas: booleanOption(config.unsafeNoCas, "unsafeNoCas", op, false),
     uploads: checkUploads(config.uploads ?? {}),
     events: resolveEvents(config.events),
     intervals: {
@@ -227,8 +229,8 @@ export function resolveServerOptions(config: ServerOptions = {}): ResolvedServer
     },
     bus: resolveBus(config.bus),
     shutdownGraceMs,
-    logger: config.logger ?? false,
-    clock: config.clock ?? systemClock,
+    logger: booleanOption(config.logger, "logger", op, false),
+    clock: clockOption<Clock>(config.clock, op, systemClock),
     cluster: resolveCluster(config.cluster, database, host),
   });
 }
@@ -238,6 +240,9 @@ function resolveCluster(
   database: string,
   host: string,
 ): ResolvedServerOptions["cluster"] {
+  if (cluster !== undefined && (cluster === null || typeof cluster !== "object")) {
+    throw invalid("cluster must be an object");
+  }
   if (!isPostgresUrl(database)) {
     if (cluster !== undefined && Object.values(cluster).some((v) => v !== undefined)) {
       throw invalid("cluster options need a PostgreSQL control database (--database postgres://...)");
@@ -247,7 +252,8 @@ function resolveCluster(
   const options = cluster ?? {};
   for (const name of ["advertise", "publicUrl"] as const) {
     const url = options[name];
-    if (url !== undefined && !isHttpUrl(url)) throw invalid(`cluster.${name} must be an http(s) URL, got ${url}`);
+    if (url !== undefined && (typeof url !== "string" || !isHttpUrl(url)))
+      throw invalid(`cluster.${name} must be an http(s) URL, got ${url}`);
   }
   if (options.advertise === undefined && (host === "0.0.0.0" || host === "::")) {
     throw invalid(
@@ -279,6 +285,8 @@ const op = "server.config";
 
 /** Checked here, before anything opens, so a bad value never leaves half a server behind. */
 function checkUploads(uploads: NonNullable<ServerOptions["uploads"]>): NonNullable<ServerOptions["uploads"]> {
+  if (uploads === null || typeof uploads !== "object") throw invalid("uploads must be an object");
+  booleanOption(uploads.allowPublic, "uploads.allowPublic", op, false);
   for (const name of ["maxUploadSize", "maxPendingClaims", "claimTtlMs", "appendLeaseMs"] as const) {
     positiveInteger(uploads[name], `uploads.${name}`, op, 1);
   }
@@ -286,10 +294,14 @@ function checkUploads(uploads: NonNullable<ServerOptions["uploads"]>): NonNullab
 }
 
 function resolveEvents(events: ServerOptions["events"] = {}): NonNullable<ServerOptions["events"]> {
+  if (events === null || typeof events !== "object") throw invalid("events must be an object");
+  if (events.webhooks !== undefined && !Array.isArray(events.webhooks)) {
+    throw invalid("events.webhooks must be an array of http(s) URLs");
+  }
   for (const url of events.webhooks ?? []) {
     let parsed: URL | undefined;
     try {
-      parsed = new URL(url);
+      parsed = typeof url === "string" ? new URL(url) : undefined;
     } catch {
       parsed = undefined;
     }
@@ -297,23 +309,58 @@ function resolveEvents(events: ServerOptions["events"] = {}): NonNullable<Server
       throw invalid(`webhooks must be http(s) URLs, got ${url}`);
     }
   }
-  if (events.secret !== undefined && Buffer.byteLength(events.secret) < 32) {
-    throw invalid("the webhook secret must be at least 32 bytes");
-  }
+  secretOption(events.secret, "events.secret");
   for (const name of ["retentionMs", "maxAttempts", "dispatchMs", "pollMs"] as const) {
-    const v = events[name];
-    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw invalid(`events.${name} must be a positive integer`);
+    positiveInteger(events[name], `events.${name}`, op, 1);
   }
   return { ...events, webhooks: [...new Set(events.webhooks ?? [])] };
 }
 
 function resolveBus(bus: ServerOptions["bus"] = {}): ResolvedServerOptions["bus"] {
+  if (bus === null || typeof bus !== "object") throw invalid("bus must be an object");
   const ackedRetentionMs = bus.ackedRetentionMs ?? 3_600_000;
   if (typeof ackedRetentionMs !== "number" || Number.isNaN(ackedRetentionMs) || ackedRetentionMs < 0) {
     throw invalid(`bus.ackedRetentionMs must be a non-negative number of ms, got ${String(ackedRetentionMs)}`);
   }
   const pruneIntervalMs = checkIntervalMs(bus.pruneIntervalMs, "bus.pruneIntervalMs", op, 60_000);
   return Object.freeze({ ackedRetentionMs, pruneIntervalMs });
+}
+
+/** A path or URL option: `undefined` or a non-empty string (`""` would silently mean the working directory). */
+function optionalPath(value: string | undefined, name: string): string | undefined {
+  return value === undefined ? undefined : nonEmptyString(value, name, op);
+}
+
+/** A shared secret option: `undefined` or a string of at least 32 bytes. */
+function secretOption(value: unknown, name: string): void {
+  if (value !== undefined && (typeof value !== "string" || Buffer.byteLength(value) < 32)) {
+    throw invalid(`${name} must be a string of at least 32 bytes`);
+  }
+}
+
+/** The tenant store's tunables, checked like {@link TenantStore.open} does but before anything opens. */
+function checkTenants(tenants: ServerOptions["tenants"]): NonNullable<ServerOptions["tenants"]> {
+  if (tenants === undefined) return {};
+  if (tenants === null || typeof tenants !== "object") throw invalid("tenants must be an object");
+  positiveInteger(tenants.lruSize, "tenants.lruSize", op, 1);
+  const durability = tenants.durability;
+  if (durability !== undefined && durability !== "async" && durability !== "sync") {
+    throw invalid(`tenants.durability must be "async" or "sync", got ${String(durability)}`);
+  }
+  for (const name of [
+    "idleTtlMs",
+    "syncIntervalMs",
+    "snapshotFraction",
+    "snapshotIntervalMs",
+    "retentionMs",
+    "diskBudgetBytes",
+  ] as const) {
+    const value = tenants[name];
+    if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value < 0)) {
+      throw invalid(`tenants.${name} must be a number >= 0, got ${String(value)}`);
+    }
+  }
+  return { ...tenants };
 }
 
 function invalid(message: string): InvalidArgumentError {

@@ -5,6 +5,7 @@ import { basename, dirname } from "node:path";
 import type { Clock } from "../clock.js";
 import { systemClock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
+import { booleanOption, clockOption, functionOption } from "../internal/option-checks.js";
 import { withFileLock } from "./file-lock.js";
 import { Role } from "./identity.js";
 import { serverWarning } from "./server-warning.js";
@@ -111,7 +112,7 @@ export class TokenStore {
     this.path = path;
     this.#generated = info.generated;
     this.migrated = info.migrated;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock ?? systemClock; // checked by open
     this.#onReloadError = options.onReloadError ?? ((err) => serverWarning("tokens", err));
     this.#afterWrite = options.afterWrite;
     this.#apply(tokens);
@@ -127,11 +128,16 @@ export class TokenStore {
       throw new InvalidArgumentError("path must name the tokens file", { op: "server.tokens" });
     }
     const { path } = options;
-    const clock = options.clock ?? systemClock;
+    const op = "server.tokens";
+    const clock = clockOption<Clock>(options.clock, op, systemClock);
+    const bootstrapFile = booleanOption(options.bootstrap, "bootstrap", op, false);
+    const watchFile = booleanOption(options.watch, "watch", op, false);
+    functionOption(options.onReloadError, "onReloadError", op);
+    functionOption(options.afterWrite, "afterWrite", op);
     await mkdir(dirname(path), { recursive: true });
     let generated: GeneratedToken | undefined;
     let loaded = await readTokens(path, clock.now());
-    if (loaded === undefined && options.bootstrap === true) {
+    if (loaded === undefined && bootstrapFile) {
       generated = await bootstrap(path, clock.now());
       loaded = await readTokens(path, clock.now());
     }
@@ -148,7 +154,7 @@ export class TokenStore {
     const tokens = loaded?.tokens ?? [];
     generated ??= await earlierGenerated(path, tokens);
     const store = new TokenStore(path, tokens, { generated, migrated }, options);
-    if (options.watch === true) store.#watch();
+    if (watchFile) store.#watch();
     return store;
   }
 
