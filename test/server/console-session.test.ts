@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TenantKey } from "../../src/tenants/index.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
@@ -149,6 +150,40 @@ describe("admin console: sessions, odd names, paging and the page log", async ()
         await page.click("#files-pager button >> text=Previous");
         await page.waitForSelector("#files-pager >> text=page 1");
         expect(await page.locator("#files tbody tr").count()).toBe(100);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("shows residency and lag for every tenant, also past the inspector's first 50", async () => {
+      const users = Array.from({ length: 52 }, (_, i) => `many-${String(i).padStart(2, "0")}`);
+      for (const user of users) {
+        const res = await fetch(`${base}/v1/state/g/k?tenant=acme/users/${user}`, {
+          method: "PUT",
+          headers: auth(tokens.acmeAdmin),
+          body: "v",
+        });
+        expect(res.status).toBe(204);
+      }
+      for (const user of users) await server.tenants.checkpoint(TenantKey.user("acme", user));
+      const listed = (await (await fetch(`${base}/v1/tenants`, { headers: auth(tokens.acmeAdmin) })).json()) as {
+        tenants: { tenant: string; resident: boolean; lagMs?: number }[];
+      };
+      const many = listed.tenants.filter((t) => t.tenant.startsWith("acme/users/many-"));
+      expect(many).toHaveLength(52);
+      expect(many.every((t) => t.resident && t.lagMs === 0)).toBe(true);
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await page.waitForSelector("#tenants");
+        const rows = page.locator("#tenants tbody tr", { hasText: "acme/users/many-" });
+        expect(await rows.count()).toBe(52);
+        for (const text of await rows.allInnerTexts()) {
+          expect(text).toContain("resident");
+          expect(text).toContain("up to date");
+        }
+        const residentStat = Number(await page.locator(".stat", { hasText: "resident" }).locator(".value").innerText());
+        expect(residentStat).toBe(listed.tenants.filter((t) => t.resident).length);
       } finally {
         await page.close();
       }

@@ -9,6 +9,8 @@ interface StoredTenant {
   scope: string;
   size: number;
   lastModified: number;
+  resident: boolean;
+  lagMs?: number;
 }
 
 interface InspectedTenant {
@@ -47,7 +49,9 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
   for (const c of records) conflicts.set(c.tenant, (conflicts.get(c.tenant) ?? 0) + 1);
   const ids = [...byId.keys()].sort();
   const totalSize = stored.tenants.reduce((n, t) => n + t.size, 0);
-  const residentCount = ids.filter((id) => byId.get(id)?.live?.resident).length;
+  // The inspector reports its first tenants only; the listing knows every stored one's residency.
+  const residentOf = (id: string) => byId.get(id)?.live?.resident ?? byId.get(id)?.stored?.resident ?? false;
+  const residentCount = ids.filter(residentOf).length;
   const conflictCount = [...conflicts.values()].reduce((a, b) => a + b, 0);
 
   const filter = h("input", {
@@ -58,11 +62,12 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
   });
   const rows = ids.map((id) => {
     const { stored: s, live } = byId.get(id) ?? {};
+    const lagMs = live?.lagMs ?? s?.lagMs;
     const lag =
-      live?.lagMs !== undefined
-        ? live.lagMs === 0
+      lagMs !== undefined
+        ? lagMs === 0
           ? pill("up to date", "ok")
-          : pill(`${formatLag(live.lagMs)} behind`, live.lagMs > 10_000 ? "bad" : "warn")
+          : pill(`${formatLag(lagMs)} behind`, lagMs > 10_000 ? "bad" : "warn")
         : live?.dirtyChanges
           ? `${live.dirtyChanges} change(s) not checkpointed`
           : "-";
@@ -71,7 +76,7 @@ export async function tenantsPage(ctx: PageContext): Promise<Node> {
       h("a", { href: href("tenant", id), class: "mono" }, id),
       live?.scope ?? s?.scope ?? "",
       s === undefined ? h("span", { class: "muted" }, "not stored yet") : formatBytes(s.size),
-      live?.resident ? pill("resident", "ok") : pill("idle"),
+      residentOf(id) ? pill("resident", "ok") : pill("idle"),
       s === undefined ? "-" : h("span", { title: formatTime(s.lastModified) }, formatAgo(s.lastModified)),
       lag,
       n > 0 ? pill(`${n} conflict(s)`, "bad") : pill("none"),
