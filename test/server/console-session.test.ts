@@ -189,6 +189,29 @@ describe("admin console: sessions, odd names, paging and the page log", async ()
       }
     });
 
+    it("shows an idle tenant as idle: looking at the tenants page does not load it", async () => {
+      const idle = TenantKey.user("acme", "idle-one");
+      await fetch(`${base}/v1/state/g/k?tenant=acme/users/idle-one`, {
+        method: "PUT",
+        headers: auth(tokens.acmeAdmin),
+        body: "v",
+      });
+      await server.tenants.checkpoint(idle);
+      await server.tenants.evict(idle);
+      const page = await open();
+      try {
+        await page.goto(`${base}/#token=${tokens.acmeAdmin}`);
+        await page.waitForSelector("#tenants >> text=acme/users/idle-one");
+        await page.reload();
+        await page.waitForSelector("#tenants >> text=acme/users/idle-one");
+        const residentCell = page.locator("#tenants tr", { hasText: "acme/users/idle-one" }).locator("td").nth(3);
+        expect(await residentCell.innerText()).toBe("idle");
+        expect((await server.tenants.inspect(idle)).resident).toBe(false);
+      } finally {
+        await page.close();
+      }
+    });
+
     it("renders keys and values holding markup as text, and logs no errors or CSP violations", async () => {
       const group = "<script>window.injected=1</script>";
       const key = "<img src=x onerror=window.injected=2>";

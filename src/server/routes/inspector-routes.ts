@@ -7,7 +7,7 @@ import { readQueueDepths } from "../queue-depths.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 import type { ServerParts } from "../server-parts.js";
 
-/** Tenants shown per inspector refresh, and keys shown per group. */
+/** Tenants shown per inspector refresh, and keys shown per group (of resident tenants). */
 const maxTenants = 50;
 const keysPerGroup = 20;
 
@@ -46,6 +46,18 @@ export function registerInspectorRoutes(
         continue;
       }
       const info = await parts.tenants.inspect(key);
+      // Reading the groups of a tenant that is not open here would load it: looking would
+      // change what is looked at (every tenant listed would show as resident).
+      if (!info.resident) {
+        tenants.push({
+          tenant: key.toString(),
+          scope: key.scope,
+          resident: false,
+          ...(cluster === undefined ? {} : { owner: cluster.id }),
+          groups: [],
+        });
+        continue;
+      }
       try {
         const groups = await parts.useState(key, async (state) => {
           const found = [];
