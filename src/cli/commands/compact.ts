@@ -66,6 +66,7 @@ export function registerCompact(program: Command): void {
           return ExitCode.ok;
         },
         {
+          access: "write",
           check: () => {
             before = parseBefore(opts.before);
           },

@@ -28,11 +28,15 @@ export function registerJournal(program: Command): void {
       ].join("\n"),
     )
     .action((query: string | undefined, opts: { db: string; json?: boolean }) =>
-      withStateStore(opts, async (s) => {
-        const rows = await s.queryJournal(query ?? "");
-        if (opts.json) printJson({ rows });
-        else for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
-        return ExitCode.ok;
-      }),
+      withStateStore(
+        opts,
+        async (s) => {
+          const rows = await s.queryJournal(query ?? "");
+          if (opts.json) printJson({ rows });
+          else for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+          return ExitCode.ok;
+        },
+        { access: "read" },
+      ),
     );
 }

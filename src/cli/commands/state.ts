@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError, isStoreError } from "../../errors.js";
 import type { StateStore } from "../../state/index.js";
 import { checkDatabaseFile, requireExistingDatabase } from "../existing-database.js";
+import { requireMigratedStore } from "../migrated-store.js";
 import { ExitCode, printJson } from "../output.js";
 
 interface DbOptions {
@@ -10,25 +11,35 @@ interface DbOptions {
 }
 
 /**
+ * What a state command does to `--db`: `read` needs the current state tables and never creates
+ * or upgrades them, `write` needs a state store and may upgrade an older one, `create` may
+ * create the file and the tables.
+ */
+export type StateAccess = "read" | "write" | "create";
+
+/**
  * Opens the store at `--db`, runs `fn`, closes it; an error becomes exit code 2 with
  * `storeroom: <message>` on stderr (with `--json` also `{"error":{"code","message"}}` on
- * stdout). Only commands that write (`create: true`) may create the database file; `check`
+ * stdout). Only `create` (`state set`) may create the database file or its tables; `check`
  * validates the arguments first.
  */
 export async function withStateStore(
   opts: DbOptions,
   fn: (state: StateStore) => Promise<number>,
-  { create = false, check }: { create?: boolean; check?: () => void } = {},
+  { access = "read", check }: { access?: StateAccess; check?: () => void } = {},
 ): Promise<void> {
   const { StateStore } = await import("../../state/index.js");
   let code: number = ExitCode.error;
   try {
     // Bad input changes nothing: arguments are checked before the database is opened (or created).
     check?.();
-    if (create) checkDatabaseFile(opts.db, "state.open");
-    else requireExistingDatabase(opts.db, "state.open");
+    if (access === "create") checkDatabaseFile(opts.db, "state.open");
+    else {
+      requireExistingDatabase(opts.db, "state.open");
+      await requireStateTables(opts.db, access);
+    }
     // A one-shot command never needs the background purge.
-    const state = await StateStore.open({ databasePath: opts.db, purgeIntervalMs: 0 });
+    const state = await StateStore.open({ databasePath: opts.db, purgeIntervalMs: 0, migrate: access !== "read" });
     try {
       code = await fn(state);
     } finally {
@@ -41,6 +52,31 @@ export async function withStateStore(
     code = ExitCode.error;
   }
   process.exitCode = code;
+}
+
+/**
+ * Looks at `path` through a read-only connection: a file without state tables (an empty file,
+ * another program's database) is refused rather than given them, and so is an older layout
+ * when the command only reads.
+ */
+async function requireStateTables(path: string, access: "read" | "write"): Promise<void> {
+  const { openSqlite } = await import("../../sql/index.js");
+  const { stateMigrations } = await import("../../state/index.js");
+  const db = await openSqlite(path, { readonly: true });
+  try {
+    await requireMigratedStore(db, stateMigrations, {
+      path,
+      absent: "state store",
+      creators: "no state tables; only state set creates them",
+      upgraders: "a command that writes (state set, state delete, compact) does",
+      // Layouts from before migrations were recorded; opening the store upgrades them.
+      legacyTables: ["entries", "kv"],
+      allowOlder: access === "write",
+      op: "state.open",
+    });
+  } finally {
+    await db.close();
+  }
 }
 
 function dbCommand(parent: Command, name: string, description: string, example: string, exitCodes: string): Command {
@@ -115,7 +151,7 @@ export function registerState(program: Command): void {
           return ExitCode.ok;
         },
         {
-          create: true,
+          access: "create",
           check: () => {
             if (opts.ttl !== undefined) ttlMs = parseTtl(opts.ttl);
           },
@@ -130,23 +166,27 @@ export function registerState(program: Command): void {
     "storeroom state delete cache --db ./state.db",
     FOUND_OR_NOT,
   ).action((group: string, key: string | undefined, opts: DbOptions) =>
-    withStateStore(opts, async (s) => {
-      let deleted: boolean;
-      if (key === undefined) {
-        const entries = await s.deleteGroup(group);
-        deleted = entries > 0;
-        if (opts.json) printJson({ group, key: null, deleted, entries });
-        else if (deleted) process.stdout.write(`deleted ${entries} entries from ${group}\n`);
-        else process.stderr.write(`not found: ${group}\n`);
-      } else {
-        deleted = await s.exists(group, key);
-        await s.delete(group, key);
-        if (opts.json) printJson({ group, key, deleted });
-        else if (deleted) process.stdout.write(`deleted ${group}/${key}\n`);
-        else process.stderr.write(`not found: ${group}/${key}\n`);
-      }
-      return deleted ? ExitCode.ok : ExitCode.finding;
-    }),
+    withStateStore(
+      opts,
+      async (s) => {
+        let deleted: boolean;
+        if (key === undefined) {
+          const entries = await s.deleteGroup(group);
+          deleted = entries > 0;
+          if (opts.json) printJson({ group, key: null, deleted, entries });
+          else if (deleted) process.stdout.write(`deleted ${entries} entries from ${group}\n`);
+          else process.stderr.write(`not found: ${group}\n`);
+        } else {
+          deleted = await s.exists(group, key);
+          await s.delete(group, key);
+          if (opts.json) printJson({ group, key, deleted });
+          else if (deleted) process.stdout.write(`deleted ${group}/${key}\n`);
+          else process.stderr.write(`not found: ${group}/${key}\n`);
+        }
+        return deleted ? ExitCode.ok : ExitCode.finding;
+      },
+      { access: "write" },
+    ),
   );
 
   dbCommand(

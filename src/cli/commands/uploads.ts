@@ -4,6 +4,7 @@ import { InvalidArgumentError } from "../../errors.js";
 import { requireExistingDatabase } from "../existing-database.js";
 import { requireExistingObjectStore } from "../existing-directory.js";
 import { helpFooter } from "../help-footer.js";
+import { requireMigratedStore } from "../migrated-store.js";
 import { ExitCode, printJson } from "../output.js";
 import { startProgress } from "../progress.js";
 
@@ -21,12 +22,18 @@ interface ReconcileCliOptions extends CommonOptions {
   minAgeMs: string;
 }
 
+/**
+ * Opens the control database and the object store for `fn`. Commands that write migrate the
+ * uploads tables; with `readOnly` (a reconcile dry run) a SQLite file is opened read-only and
+ * a database without current uploads tables is refused instead of given them.
+ */
 async function withStores<T>(
   opts: CommonOptions,
   fn: (ctx: {
     db: import("../../sql/index.js").Database;
     objects: import("../../objects/index.js").ObjectStore;
   }) => Promise<T>,
+  { readOnly = false }: { readOnly?: boolean } = {},
 ): Promise<T> {
   const { openPostgres, openSqlite } = await import("../../sql/index.js");
   const { openObjectStore } = await import("../../objects/index.js");
@@ -34,9 +41,19 @@ async function withStores<T>(
   // Every command works on an existing control database; a mistyped path must not create one.
   requireExistingDatabase(opts.db, "uploads.open");
   requireExistingObjectStore(opts.objects, "uploads.open");
-  const db = /^postgres(ql)?:\/\//.test(opts.db) ? await openPostgres(opts.db) : await openSqlite(resolve(opts.db));
+  const db = /^postgres(ql)?:\/\//.test(opts.db)
+    ? await openPostgres(opts.db)
+    : await openSqlite(resolve(opts.db), { readonly: readOnly });
   try {
-    await db.migrate(uploadsMigrations);
+    if (!readOnly) await db.migrate(uploadsMigrations);
+    else
+      await requireMigratedStore(db, uploadsMigrations, {
+        path: opts.db,
+        absent: "uploads store",
+        creators: "no uploads tables; storeroom migrate, storeroom serve and the other uploads commands create them",
+        upgraders: "storeroom migrate does",
+        op: "uploads.open",
+      });
     const objects = await openObjectStore(opts.objects);
     try {
       return await fn({ db, objects });
@@ -146,45 +163,49 @@ export function registerUploads(program: Command): void {
       const limit = positiveIntegerFlag(opts.limit, "--limit");
       const minAgeMs = positiveIntegerFlag(opts.minAgeMs, "--min-age-ms");
       const { reconcile } = await import("../../uploads/index.js");
-      await withStores(opts, async ({ db, objects }) => {
-        let all: Set<string> | undefined;
-        const load = async () => {
-          all ??= new Set((await db.all<{ key: string }>(opts.referencesQuery)).map((r) => String(r.key)));
-          return all;
-        };
-        const bar = await startProgress("objects scanned", opts);
-        let result: Awaited<ReturnType<typeof reconcile>>;
-        try {
-          result = await reconcile({
-            database: db,
-            objects,
-            dryRun: opts.apply !== true,
-            quarantinePrefix: opts.quarantinePrefix,
-            limit,
-            minAgeMs,
-            onProgress: (done) => bar?.update(done),
-            references: {
-              referencedKeys: async (keys) => {
-                const refs = await load();
-                return new Set(keys.filter((k) => refs.has(k)));
+      await withStores(
+        opts,
+        async ({ db, objects }) => {
+          let all: Set<string> | undefined;
+          const load = async () => {
+            all ??= new Set((await db.all<{ key: string }>(opts.referencesQuery)).map((r) => String(r.key)));
+            return all;
+          };
+          const bar = await startProgress("objects scanned", opts);
+          let result: Awaited<ReturnType<typeof reconcile>>;
+          try {
+            result = await reconcile({
+              database: db,
+              objects,
+              dryRun: opts.apply !== true,
+              quarantinePrefix: opts.quarantinePrefix,
+              limit,
+              minAgeMs,
+              onProgress: (done) => bar?.update(done),
+              references: {
+                referencedKeys: async (keys) => {
+                  const refs = await load();
+                  return new Set(keys.filter((k) => refs.has(k)));
+                },
+                async *allReferences() {
+                  yield* await load();
+                },
               },
-              async *allReferences() {
-                yield* await load();
-              },
-            },
-          });
-        } finally {
-          bar?.stop();
-        }
-        if (opts.json) printJson(result);
-        else {
-          process.stdout.write(
-            `${result.dryRun ? "dry run: " : ""}scanned ${result.scanned}, orphans ${result.orphans.length}, quarantined ${result.quarantined.length}, purged ${result.purged.length}, dangling references ${result.danglingReferences.length}\n`,
-          );
-          for (const k of result.orphans) process.stdout.write(`orphan ${k}\n`);
-          for (const k of result.danglingReferences) process.stdout.write(`dangling ${k}\n`);
-        }
-        if (result.orphans.length + result.danglingReferences.length > 0) process.exitCode = ExitCode.finding;
-      });
+            });
+          } finally {
+            bar?.stop();
+          }
+          if (opts.json) printJson(result);
+          else {
+            process.stdout.write(
+              `${result.dryRun ? "dry run: " : ""}scanned ${result.scanned}, orphans ${result.orphans.length}, quarantined ${result.quarantined.length}, purged ${result.purged.length}, dangling references ${result.danglingReferences.length}\n`,
+            );
+            for (const k of result.orphans) process.stdout.write(`orphan ${k}\n`);
+            for (const k of result.danglingReferences) process.stdout.write(`dangling ${k}\n`);
+          }
+          if (result.orphans.length + result.danglingReferences.length > 0) process.exitCode = ExitCode.finding;
+        },
+        { readOnly: opts.apply !== true },
+      );
     });
 }
