@@ -129,14 +129,18 @@ export class KeyvStoreroom extends EventEmitter {
     return this.#order.run([slot(group, key)], () => this.#state.delete(group, key));
   }
 
-  /** Removes every key in one atomic batch; resolves `true` when each of them had an entry. */
+  /**
+   * Removes every key in one atomic batch; resolves `true` when each of them had an entry, so
+   * also for no keys (as Keyv answers over its own in-memory store), without writing.
+   */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
+    if (keys.length === 0) return true;
     const group = this.#group();
     const { versions } = await this.#order.run(
       keys.map((key) => slot(group, key)),
       () => this.#state.batch(keys.map((key) => ({ type: "delete", group, key }))),
     );
-    return versions.length > 0 && versions.every((v) => v !== null);
+    return versions.every((v) => v !== null);
   }
 
   /** Removes every entry of the current namespace, and nothing else. */

@@ -74,6 +74,20 @@ forEachStateBackend(
       expect(await store.getMany(["a", "b"])).toEqual([undefined, undefined]);
     });
 
+    it("deleteMany of no keys answers true and writes nothing, as Keyv does over its own in-memory store", async () => {
+      const ns = fresh("none");
+      const store = new KeyvStoreroom({ state: shared.state });
+      store.namespace = ns;
+      const before = await shared.state.version();
+      const keyv = new Keyv({ store: new KeyvStoreroom({ state: shared.state }), namespace: ns });
+      const inMemory = new Keyv({ namespace: ns });
+      expect(await inMemory.deleteMany([])).toBe(true);
+      expect(await store.deleteMany([])).toBe(true);
+      expect(await keyv.deleteMany([])).toBe(true);
+      expect(await keyv.delete([])).toBe(true);
+      expect(await shared.state.version()).toBe(before);
+    });
+
     it("applies writes of one key in the order they were called, across adapters of one state store, even when the first is slow", async () => {
       // The real database, with one chosen transaction held back: the write called first
       // finishes last unless the adapter orders them.
