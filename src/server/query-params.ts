@@ -43,6 +43,19 @@ export function textParam(request: FastifyRequest, name: string, options: TextPa
 }
 
 /**
+ * The `org` query parameter of an admin route (`GET /v1/tenants?org=`, `GET /v1/tokens?org=`),
+ * or `undefined` when absent. Given twice: `org must be given once`; given empty: `org must not
+ * be empty` (both 400 `INVALID_ARGUMENT`). Whether the caller may act on that org is the
+ * route's check (`administeredOrg`), and a malformed org id is refused there too, as 400
+ * `INVALID_KEY` like any other bad tenant id.
+ */
+export function orgParam(request: FastifyRequest): string | undefined {
+  const raw = single(request, "org");
+  if (raw === "") throw invalid("org must not be empty");
+  return raw;
+}
+
+/**
  * Where an event stream resumes: the `Last-Event-ID` header (sent by a reconnecting
  * `EventSource`), else the `lastEventId` query parameter (for clients that cannot set headers);
  * `undefined` when neither is given or the one given is empty (an `EventSource` whose last

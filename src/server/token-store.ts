@@ -210,33 +210,19 @@ export class TokenStore {
    * InvalidArgumentError (nothing written); an expiry in the past -> InvalidArgumentError.
    */
   async add(options: NewTokenOptions): Promise<NewToken> {
-    const now = this.#clock.now();
-    if (options.expiresAt !== undefined && options.expiresInMs !== undefined) {
-      throw new InvalidArgumentError("expiresAt and expiresInMs exclude each other", { op: "server.tokens" });
-    }
-    if (options.expiresInMs !== undefined && !(Number.isInteger(options.expiresInMs) && options.expiresInMs > 0)) {
-      throw new InvalidArgumentError("expiresInMs must be a positive integer", { op: "server.tokens" });
-    }
-    const expiresAt = options.expiresInMs === undefined ? options.expiresAt : new Date(now + options.expiresInMs);
-    if (expiresAt !== undefined && !(expiresAt.getTime() > now)) {
-      throw new InvalidArgumentError("expiresAt must be in the future", { op: "server.tokens" });
-    }
-    const { token, id } = newToken();
-    const entry = {
-      id,
-      sha256: tokenDigest(token),
-      orgId: options.orgId,
-      ...(options.userId === undefined ? {} : { userId: options.userId }),
-      roles: [...(options.roles ?? [])],
-      createdAt: new Date(now).toISOString(),
-      ...(expiresAt === undefined ? {} : { expiresAt: expiresAt.toISOString() }),
-      ...(options.label === undefined ? {} : { label: options.label }),
-    };
-    // Validated by the rules the file's parser applies, so a token that could not be loaded is never written.
-    const stored = newStoredToken(entry, now);
+    const { token, stored } = prepareNewToken(options, this.#clock.now());
     await this.#mutate((tokens) => [...tokens, stored]);
     await this.#afterWrite?.();
     return { token, record: publicRecord(stored) };
+  }
+
+  /**
+   * Checks what {@link TokenStore.add} would be given, by the same rules and with the same
+   * errors, without a store: `storeroom tokens add` refuses bad input before it opens (and so
+   * creates) the tokens file's directory. `now` (default the system clock) dates `expiresInMs`.
+   */
+  static checkNewToken(options: NewTokenOptions, now: number = systemClock.now()): void {
+    prepareNewToken(options, now);
   }
 
   /** Removes a token; it answers 401 from now on. Unknown id -> NotFoundError. Returns the removed record. */
@@ -421,4 +407,30 @@ async function earlierGenerated(path: string, tokens: readonly StoredToken[]): P
   const stored = tokens.find((t) => t.sha256 === digest);
   // A first token revoked meanwhile is not worth showing.
   return stored === undefined ? undefined : { token, record: publicRecord(stored), fromEarlierStart: true };
+}
+
+/** A new token and its stored entry, validated by the rules the file's parser applies (so a token that could not be loaded is never written). */
+function prepareNewToken(options: NewTokenOptions, now: number): { token: string; stored: StoredToken } {
+  if (options.expiresAt !== undefined && options.expiresInMs !== undefined) {
+    throw new InvalidArgumentError("expiresAt and expiresInMs exclude each other", { op: "server.tokens" });
+  }
+  if (options.expiresInMs !== undefined && !(Number.isInteger(options.expiresInMs) && options.expiresInMs > 0)) {
+    throw new InvalidArgumentError("expiresInMs must be a positive integer", { op: "server.tokens" });
+  }
+  const expiresAt = options.expiresInMs === undefined ? options.expiresAt : new Date(now + options.expiresInMs);
+  if (expiresAt !== undefined && !(expiresAt.getTime() > now)) {
+    throw new InvalidArgumentError("expiresAt must be in the future", { op: "server.tokens" });
+  }
+  const { token, id } = newToken();
+  const entry = {
+    id,
+    sha256: tokenDigest(token),
+    orgId: options.orgId,
+    ...(options.userId === undefined ? {} : { userId: options.userId }),
+    roles: [...(options.roles ?? [])],
+    createdAt: new Date(now).toISOString(),
+    ...(expiresAt === undefined ? {} : { expiresAt: expiresAt.toISOString() }),
+    ...(options.label === undefined ? {} : { label: options.label }),
+  };
+  return { token, stored: newStoredToken(entry, now) };
 }

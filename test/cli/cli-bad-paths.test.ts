@@ -187,6 +187,31 @@ describe("cli: a wrong path is refused by name and nothing is created", () => {
     expect([listed.code, JSON.parse(listed.stdout).tokens.length]).toEqual([0, 1]);
   });
 
+  it("tokens add refuses a bad org, user, role or expiry before creating any directory", async () => {
+    const data = join(dir, "tokens-add-refused");
+    const file = join(dir, "tokens-add-refused-file", "tokens.json");
+    const cases = [
+      ["--org", "Not An Org"],
+      ["--org", "pub"],
+      ["--org", "acme", "--user", "Ada Lovelace"],
+      ["--org", "acme", "--role", "Bad Role"],
+      ["--org", "acme", "--expires", "soon"],
+      ["--org", "acme", "--label", "x".repeat(201)],
+    ];
+    for (const args of cases) {
+      for (const where of [
+        ["--data", data],
+        ["--file", file],
+      ]) {
+        const run = await runCommand(registerTokens, ["tokens", "add", ...args, ...where, "--json"]);
+        expect([run.code, run.stdout], args.join(" ")).toEqual([2, ""]);
+        expect(run.stderr, args.join(" ")).not.toBe("");
+      }
+    }
+    expect(existsSync(data)).toBe(false);
+    expect(existsSync(join(dir, "tokens-add-refused-file"))).toBe(false);
+  });
+
   it("migrate --json reports the absolute path and every control migration set", async () => {
     const run = await runCommand(registerMigrate, ["migrate", "--data", join(dir, "data"), "--json"]);
     expect(run.code).toBe(0);

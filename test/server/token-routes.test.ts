@@ -56,6 +56,49 @@ describe("token routes", async () => {
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("INVALID_ARGUMENT");
   });
 
+  it("reads ?org= on GET /v1/tokens and GET /v1/tenants like every query parameter", async () => {
+    for (const path of ["/v1/tokens", "/v1/tenants"]) {
+      for (const token of [tokens.operator, tokens.acmeAdmin]) {
+        const twice = await fetch(`${base}${path}?org=acme&org=acme`, { headers: auth(token) });
+        expect([path, twice.status, await twice.json()]).toEqual([
+          path,
+          400,
+          { error: { code: "INVALID_ARGUMENT", message: "org must be given once" } },
+        ]);
+        const empty = await fetch(`${base}${path}?org=`, { headers: auth(token) });
+        expect([path, empty.status, await empty.json()]).toEqual([
+          path,
+          400,
+          { error: { code: "INVALID_ARGUMENT", message: "org must not be empty" } },
+        ]);
+      }
+      const malformed = await fetch(`${base}${path}?org=Not%20An%20Org`, { headers: auth(tokens.operator) });
+      expect([path, malformed.status]).toEqual([path, 400]);
+      expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe("INVALID_KEY");
+      const own = await fetch(`${base}${path}?org=acme`, { headers: auth(tokens.acmeAdmin) });
+      expect([path, own.status]).toEqual([path, 200]);
+    }
+  });
+
+  it("marks the token a listing is made with as current, for a token from a plain tokens file too", async () => {
+    const list = async (token: string) =>
+      (
+        (await (await fetch(`${base}/v1/tokens`, { headers: auth(token) })).json()) as {
+          tokens: (Created & { current?: boolean })[];
+        }
+      ).tokens;
+    const plain = (await list(tokens.acmeAdmin)).filter((t) => t.current === true);
+    expect(plain).toHaveLength(1);
+    expect(plain[0]).toMatchObject({ orgId: "acme", roles: ["admin"] });
+    expect(plain[0]).not.toHaveProperty("userId");
+    const made = (await (await create(tokens.acmeAdmin, { roles: ["admin"], label: "made" })).json()) as Created;
+    const mine = (await list(made.token)).filter((t) => t.current === true);
+    expect(mine.map((t) => t.id)).toEqual([made.id]);
+    // An operator listing another org sees no current token there.
+    const other = await fetch(`${base}/v1/tokens?org=globex`, { headers: auth(tokens.operator) });
+    expect(JSON.stringify(await other.json())).not.toContain('"current"');
+  });
+
   it("revokes: the token answers 401 from the next request on", async () => {
     const made = (await (await create(tokens.acmeAdmin, {})).json()) as Created;
     expect((await fetch(`${base}/v1/whoami`, { headers: auth(made.token) })).status).toBe(200);

@@ -63,7 +63,7 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
           h(
             "a",
             { href: href("tenant", tenant, g.group), class: g.group === group ? "item active" : "item" },
-            h("span", { class: "mono" }, g.group),
+            h("span", { class: "mono key", title: g.group }, g.group),
             h("span", { class: "count" }, String(g.count)),
           ),
         ),
@@ -110,6 +110,8 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
   const items = new Map<string, Item>();
   let offset = 0;
   let total = 0;
+  // The prefix the shown page was listed with: `total` counts the keys under it.
+  let listedPrefix = "";
   let selected = initialKey;
   const keyItem = (item: Item) =>
     h(
@@ -119,7 +121,7 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
         class: item.key === selected ? "item active" : "item",
         "data-key": item.key,
       },
-      h("span", { class: "mono key" }, item.key),
+      h("span", { class: "mono key", title: item.key }, item.key),
       item.expiresAt ? pill(`ttl ${expiresIn(item.expiresAt)}`, "warn") : null,
       h("span", { class: "preview" }, preview(item.value, 40)),
     );
@@ -130,28 +132,58 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
     mount(keysBox, entries.length === 0 ? h("p", { class: "empty" }, "no keys") : entries.map(keyItem));
     mount(
       pager,
-      h(
-        "span",
-        { class: "muted" },
-        total === 0 ? "" : `${offset + 1}-${Math.min(offset + pageSize, total)} of ${total}`,
-      ),
+      h("span", { class: "muted" }, total === 0 ? "" : `${offset + 1}-${offset + items.size} of ${total}`),
       offset > 0 ? actionButton("Previous", () => loadKeys(Math.max(0, offset - pageSize)), { class: "ghost" }) : null,
       offset + pageSize < total ? actionButton("Next", () => loadKeys(offset + pageSize), { class: "ghost" }) : null,
     );
   };
   const loadKeys = async (from: number) => {
+    const prefix = search.value;
     const page = await api.json<{ total: number; items: Item[] }>(statePath(group), {
-      query: { ...scope, prefix: search.value, offset: from, limit: pageSize },
+      query: { ...scope, prefix, offset: from, limit: pageSize },
       signal: ctx.signal,
     });
     offset = from;
     total = page.total;
+    listedPrefix = prefix;
     items.clear();
     for (const item of page.items) items.set(item.key, item);
     renderKeys();
   };
   onSearch = () => void loadKeys(0).catch((err: unknown) => mount(keysBox, errorBox(err)));
   await loadKeys(0);
+  // A key written or deleted while the page is open (live, or saved here) changes the list and
+  // its total together. A new key joins the list at once only when the page holds every key
+  // under the prefix (it cannot tell which page a key belongs on otherwise); the reload that
+  // follows places it, refreshes the TTLs (events carry none) and settles the total.
+  const listSet = (item: Item) => {
+    if (!item.key.startsWith(listedPrefix)) return;
+    if (items.has(item.key)) items.set(item.key, item);
+    else if (offset === 0 && items.size === total && total < pageSize) {
+      items.set(item.key, item);
+      total++;
+    }
+  };
+  const listDelete = (key: string) => {
+    if (items.delete(key)) total = Math.max(0, total - 1);
+  };
+  let reloading = false;
+  let reloadAgain = false;
+  const reloadKeys = async () => {
+    if (reloading) {
+      reloadAgain = true;
+      return;
+    }
+    reloading = true;
+    try {
+      do {
+        reloadAgain = false;
+        await loadKeys(offset).catch(() => undefined);
+      } while (reloadAgain && !ctx.signal.aborted);
+    } finally {
+      reloading = false;
+    }
+  };
   const keysStatus = statusLine();
   const deleteGroup = confirmButton(
     "Delete group",
@@ -255,7 +287,7 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
         version = res.headers.get("etag") ?? version;
         original = area.value;
         const at = seconds === undefined ? undefined : Date.now() + seconds * 1000;
-        items.set(key, { key, value: area.value, expiresAt: at ?? null });
+        listSet({ key, value: area.value, expiresAt: at ?? null });
         renderKeys();
         notice.hidden = true;
         showMeta(at);
@@ -272,7 +304,7 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
           query: scope,
           headers: version === undefined ? {} : { "if-match": version },
         });
-        items.delete(key);
+        listDelete(key);
         renderKeys();
         history.replaceState(null, "", href("tenant", tenant, group));
         await showValue(undefined);
@@ -296,7 +328,13 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
     return h(
       "div",
       null,
-      h("div", { class: "value-head" }, h("h3", { class: "mono" }, key), exists ? null : pill("new", "warn"), tabs),
+      h(
+        "div",
+        { class: "value-head" },
+        h("h3", { class: "mono", id: "value-key" }, key),
+        exists ? null : pill("new", "warn"),
+        tabs,
+      ),
       meta,
       notice,
       view,
@@ -321,30 +359,21 @@ export async function tenantPage(ctx: PageContext): Promise<Node> {
     liveState.className = `pill ${tone}`;
   };
   const onChange = (event: StateEvent, id: string | undefined) => {
-    if (event.type === "set" && event.key !== undefined) {
-      const key = event.key;
-      items.set(key, { key, value: event.value ?? "" });
-      // Events carry no expiry: read the entry to show its TTL.
-      void api
-        .json<{ items: Item[] }>(statePath(group), { query: { ...scope, prefix: key, limit: 1 }, signal: ctx.signal })
-        .then(({ items: [entry] }) => {
-          if (entry?.key === key && items.has(key)) {
-            items.set(key, entry);
-            renderKeys();
-          }
-        })
-        .catch(() => undefined);
+    if (event.type === "set" && event.key !== undefined) listSet({ key: event.key, value: event.value ?? "" });
+    if (event.type === "delete" && event.key !== undefined) listDelete(event.key);
+    if (event.type === "delete_group") {
+      items.clear();
+      total = 0;
     }
-    if (event.type === "delete" && event.key !== undefined) items.delete(event.key);
-    if (event.type === "delete_group") items.clear();
     renderKeys();
+    void reloadKeys();
     live.prepend(
       h(
         "li",
         null,
         h("span", { class: "time" }, formatTime(event.timestamp)),
         pill(event.type, event.type === "set" ? "ok" : "bad"),
-        h("span", { class: "mono" }, event.key ?? group),
+        h("span", { class: "mono ev-key", title: event.key ?? group }, event.key ?? group),
         event.value === undefined ? null : h("span", { class: "ev-preview" }, preview(event.value, 50)),
       ),
     );

@@ -10,12 +10,13 @@ interface TokenRecord {
   createdAt: string;
   expiresAt?: string;
   label?: string;
+  /** Set by the server on the token this very listing was requested with. */
+  current?: boolean;
 }
 
 /** The org's tokens (`/v1/tokens`): list, create (the secret shown once), revoke. */
 export async function tokensPage(ctx: PageContext): Promise<Node> {
   const { api, org, operator } = ctx.session;
-  const ownId = /^sr_([0-9a-f]+)_/.exec(api.token)?.[1];
   const listBox = h("div", null);
   const listStatus = statusLine();
   const load = async () => {
@@ -29,7 +30,7 @@ export async function tokensPage(ctx: PageContext): Promise<Node> {
         table(
           ["Id", "User", "Roles", "Label", "Created", "Expires", ""],
           tokens.map((t) => [
-            h("span", { class: "mono" }, t.id, t.id === ownId ? pill("this session", "warn") : null),
+            h("span", { class: "mono" }, t.id, t.current === true ? pill("this session", "warn") : null),
             t.userId ?? h("span", { class: "muted" }, "(org)"),
             t.roles.length === 0
               ? h("span", { class: "muted" }, "none")

@@ -91,14 +91,18 @@ export function registerTokens(program: Command): void {
         opts: TokenFileOptions & { org: string; user?: string; role?: string[]; expires?: string; label?: string },
       ) => {
         const { parseDuration } = await import("../../internal/duration.js");
-        const store = await openStore(opts);
-        const created = await store.add({
+        const { TokenStore } = await import("../../server/index.js");
+        const request = {
           orgId: opts.org,
           roles: opts.role ?? [],
           ...(opts.user === undefined ? {} : { userId: opts.user }),
           ...(opts.expires === undefined ? {} : { expiresInMs: parseDuration(opts.expires, "--expires") }),
           ...(opts.label === undefined ? {} : { label: opts.label }),
-        });
+        };
+        // Bad input is refused before the tokens file (and its directory) is opened or created.
+        TokenStore.checkNewToken(request);
+        const store = await openStore(opts);
+        const created = await store.add(request);
         if (opts.json) printJson({ token: created.token, ...created.record });
         else {
           process.stdout.write(`${created.token}\n`);

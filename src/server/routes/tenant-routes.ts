@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { orgParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 import type { ServerParts } from "../server-parts.js";
 
@@ -9,7 +10,7 @@ import type { ServerParts } from "../server-parts.js";
  */
 export function registerTenantRoutes(app: FastifyInstance, parts: Pick<ServerParts, "tenants">): void {
   app.get("/v1/tenants", { config: { auth: "admin" } }, async (request) => {
-    const org = administeredOrg(identityOf(request), (request.query as Record<string, string | undefined>).org);
+    const org = administeredOrg(identityOf(request), orgParam(request));
     const listing = await parts.tenants.list(org === undefined ? {} : { orgId: org });
     const tenants = [];
     for (const t of listing) {

@@ -1,17 +1,20 @@
 import type { FastifyInstance } from "fastify";
 import { AccessDeniedError, NotFoundError, UnsupportedError } from "../../errors.js";
 import { parseDuration } from "../../internal/duration.js";
+import { TenantKey } from "../../tenants/index.js";
 import { HttpError } from "../error-reply.js";
 import { canAdministerOrg, isOperator, Role } from "../identity.js";
 import { requireJsonBody } from "../json-body.js";
+import { orgParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 import type { TokenStore } from "../token-store.js";
 
 /**
  * Token management over HTTP, scoped like every admin route (an admin's own org; an operator
- * any org): `GET /v1/tokens[?org=]` (records, never secrets), `POST /v1/tokens` (the new token
- * is in the answer, once), `DELETE /v1/tokens/:id`. In gateway mode there is no token store and
- * every route answers 501 `UNSUPPORTED`.
+ * any org): `GET /v1/tokens[?org=]` (records, never secrets; the one this request was made
+ * with has `current: true`), `POST /v1/tokens` (the new token is in the answer, once),
+ * `DELETE /v1/tokens/:id`. In gateway mode there is no token store and every route answers 501
+ * `UNSUPPORTED`.
  */
 export function registerTokenRoutes(app: FastifyInstance, store: TokenStore | undefined): void {
   const tokens = (): TokenStore => {
@@ -22,8 +25,17 @@ export function registerTokenRoutes(app: FastifyInstance, store: TokenStore | un
   };
 
   app.get("/v1/tokens", { config: { auth: "admin" } }, async (request) => {
-    const org = administeredOrg(identityOf(request), (request.query as Record<string, string | undefined>).org);
-    return { tokens: tokens().list({ orgId: org }) };
+    const org = administeredOrg(identityOf(request), orgParam(request));
+    // A malformed org id is refused like on GET /v1/tenants, not answered with an empty list.
+    if (org !== undefined) TenantKey.org(org).validate();
+    const store = tokens();
+    // The token this very request was made with, so the console can mark its own session
+    // whatever kind of token it signed in with (the listing never carries secrets or digests).
+    const bearer = /^bearer +(\S+) *$/i.exec(request.headers.authorization ?? "")?.[1];
+    const currentId = bearer === undefined ? undefined : store.identify(bearer)?.id;
+    return {
+      tokens: store.list({ orgId: org }).map((t) => (t.id === currentId ? { ...t, current: true } : t)),
+    };
   });
 
   app.post("/v1/tokens", { config: { auth: "admin" }, preParsing: requireJsonBody }, async (request, reply) => {
