@@ -20,7 +20,11 @@ import type { TenantOwnership } from "./tenant-ownership.js";
 export interface TenantStoreOptions {
   /** Where every tenant is replicated (manifest, snapshots, segments under `tenants/`). It must honour conditional writes. */
   objectStore: ObjectStore;
-  /** Directory of the local copies (created with mode 0700). Default `"./.storeroom/cache"`. */
+  /**
+   * Directory of the local copies. Created with mode 0700 when missing; an existing directory
+   * keeps its mode, and `open` emits a process warning when group or others have any access
+   * to it. Default `"./.storeroom/cache"`.
+   */
   cacheRoot?: string;
   /** Most tenants kept open at once; opening one more evicts the least recently used unleased one. Default 1000. */
   lruSize?: number;

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BackgroundJob, MAX_INTERVAL_MS } from "../background-job.js";
 import { type Clock, isSchedulingClock, systemClock } from "../clock.js";
@@ -162,6 +162,7 @@ export class TenantStore {
       release: (handle) => this.#release(handle),
     };
     mkdirSync(this.cacheRoot, { recursive: true, mode: 0o700 });
+    warnIfShared(this.cacheRoot);
     this.#unlock = lockCache(this.cacheRoot);
     try {
       this.writerId = readWriterId(this.cacheRoot);
@@ -794,4 +795,19 @@ export class TenantStore {
 /** Half an interval, at least 1 ms: a job ticking this often acts within the interval. */
 function halfInterval(ms: number): number {
   return Math.max(1, Math.floor(Math.min(ms, MAX_INTERVAL_MS) / 2));
+}
+
+/**
+ * A process warning when the cache directory (created 0700, or found as it is) lets group or
+ * others in: the tenant databases in it are private data. Its mode is left alone, since the
+ * operator may share it on purpose; the warning goes to the process like the store's other
+ * findings at open, not to `onError`, which counts background failures.
+ */
+function warnIfShared(cacheRoot: string): void {
+  if (process.platform === "win32") return;
+  const mode = statSync(cacheRoot).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  process.emitWarning(
+    `storeroom: tenant cache ${cacheRoot} is open to group or others (mode 0${mode.toString(8)}) and holds tenant databases; chmod 700 it to keep them private (an existing directory keeps its mode)`,
+  );
 }

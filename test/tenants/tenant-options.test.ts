@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { openSqlite, tableExists } from "../../src/sql/index.js";
 import {
@@ -163,5 +163,54 @@ describe("TenantLeases options", () => {
     } finally {
       await database.close();
     }
+  });
+});
+
+describe("TenantStore cache directory: private when created, a warning when an existing one is not", () => {
+  const t = useTenantStores();
+  const warnings: string[] = [];
+  const listen = (warning: Error) => warnings.push(warning.message);
+  beforeAll(() => process.on("warning", listen));
+  afterAll(() => process.off("warning", listen));
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  // Process warnings arrive on a later tick, in the order they were emitted: once a marker
+  // emitted after the open has arrived, so has every warning of the open.
+  let markers = 0;
+  const about = async (path: string) => {
+    const marker = `marker ${markers++}`;
+    process.emitWarning(marker);
+    await vi.waitFor(() => expect(warnings).toContain(marker));
+    return warnings.filter((w) => w.includes(path));
+  };
+
+  it("creates a missing cacheRoot with mode 0700 and says nothing", async () => {
+    const root = join(t.newCacheRoot(), "new");
+    await t.open({ cacheRoot: root });
+    expect(mode(root)).toBe(0o700);
+    expect(await about(root)).toEqual([]);
+  });
+
+  it("warns when an existing cacheRoot is open to group or others, naming it and its mode, and keeps the mode", async () => {
+    for (const bits of [0o750, 0o705, 0o777]) {
+      const root = join(t.newCacheRoot(), `shared-${bits.toString(8)}`);
+      mkdirSync(root);
+      chmodSync(root, bits);
+      const store = await t.open({ cacheRoot: root });
+      expect(await about(root)).toEqual([
+        `storeroom: tenant cache ${root} is open to group or others (mode 0${bits.toString(8)}) and holds tenant databases; chmod 700 it to keep them private (an existing directory keeps its mode)`,
+      ]);
+      expect(mode(root)).toBe(bits);
+      // A directory the store creates inside it is private all the same.
+      await store.withTenant(TenantKey.org(`org${bits.toString(8)}`), (db) => db.run("CREATE TABLE t (x)"));
+      expect(mode(join(root, `org${bits.toString(8)}`))).toBe(0o700);
+    }
+    expect(t.failures).toEqual([]);
+  });
+
+  it("opens an existing private cacheRoot (mode 0700) without a warning", async () => {
+    const root = t.newCacheRoot();
+    chmodSync(root, 0o700);
+    await t.open({ cacheRoot: root });
+    expect(await about(root)).toEqual([]);
   });
 });
