@@ -217,6 +217,15 @@ export class Cluster {
     }
   }
 
+  /**
+   * The body of a request that a forwarding attempt already read (an owner that was shutting
+   * down refused it) and that is now served here: `undefined` when the body is still unread in
+   * the request, `null` when it was too large to keep.
+   */
+  sentBody(raw: IncomingMessage): Promise<Buffer | null | undefined> {
+    return this.#forwarder.sentBody(raw);
+  }
+
   /** What `/metrics` shows (from memory: the membership as of the last heartbeat). */
   readings(): ClusterReadings {
     const known = this.nodes.known;

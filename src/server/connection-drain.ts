@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 /**
@@ -10,6 +10,8 @@ import type { Socket } from "node:net";
  */
 export class ConnectionDrain {
   readonly #sockets = new Set<Socket>();
+  /** Sockets with a request in progress (received, its response not finished). */
+  readonly #busy = new Set<Socket>();
   readonly #onEmpty = new Set<() => void>();
   #draining = false;
 
@@ -19,6 +21,11 @@ export class ConnectionDrain {
       socket.once("close", () => this.#forget(socket));
     });
     server.on("upgrade", (_req, socket: Socket) => this.#forget(socket));
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket;
+      this.#busy.add(socket);
+      res.once("close", () => this.#busy.delete(socket));
+    });
   }
 
   /** True once {@link begin} was called. */
@@ -46,7 +53,17 @@ export class ConnectionDrain {
     });
   }
 
+  /**
+   * Closes every socket without a request in progress: keep-alive sockets between requests and
+   * connections that never sent one (which the HTTP server's own idle closing leaves open, so one
+   * such client would hold the shutdown until it gave up).
+   */
+  closeIdle(): void {
+    for (const socket of this.#sockets) if (!this.#busy.has(socket)) socket.destroy();
+  }
+
   #forget(socket: Socket): void {
+    this.#busy.delete(socket);
     this.#sockets.delete(socket);
     if (this.#sockets.size === 0) for (const done of [...this.#onEmpty]) done();
   }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { redactText } from "../internal/redact.js";
 import { TenantKey, type TenantStore } from "../tenants/index.js";
@@ -10,6 +11,7 @@ import { ConnectionDrain } from "./connection-drain.js";
 import { loadConsoleAssets } from "./console/console-assets.js";
 import { registerConsoleRoutes } from "./console/console-routes.js";
 import { answerClientError, errorReply, HttpError } from "./error-reply.js";
+import { closingHeader, servedByHeader } from "./forwarded-identity.js";
 import { GatewayAuthenticator, stripIdentityHeaders } from "./gateway-authenticator.js";
 import type { Authenticator, RequestIdentity } from "./identity.js";
 import { jsonBodyRequired } from "./json-body.js";
@@ -193,8 +195,12 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
   app.decorateRequest("identity", null);
   const drain = new ConnectionDrain(app.server);
 
-  app.addHook("onRequest", async (request) => {
-    if (drain.draining) throw new HttpError(503, "CLOSED", "the server is shutting down");
+  app.addHook("onRequest", async (request, reply) => {
+    if (drain.draining) {
+      // The request had no effect here: a node that forwarded it sends it again once the tenant moved.
+      if (cluster !== undefined) reply.header(servedByHeader, cluster.id).header(closingHeader, "1");
+      throw new HttpError(503, "CLOSED", "the server is shutting down");
+    }
     const level = request.routeOptions.config.auth ?? "required";
     try {
       // Routes open to anyone never look at credentials, so a stale token cannot break a health check.
@@ -210,6 +216,15 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     app.addHook("onRequest", async (request, reply) => {
       await routing.route(request, reply);
       return reply.sent ? reply : undefined;
+    });
+    // A request served here after an owner that was shutting down refused it: its body was read on the way there.
+    app.addHook("preParsing", async (request, _reply, payload) => {
+      const sent = await routing.sentBody(request.raw);
+      if (sent === undefined) return payload;
+      if (sent === null) {
+        throw new HttpError(503, "CLOSED", "the node serving this tenant was shutting down: send the request again");
+      }
+      return Object.assign(Readable.from([sent], { objectMode: false }), { receivedEncodedLength: sent.length });
     });
   }
   app.addHook("onSend", async (_request, reply) => {
@@ -370,6 +385,7 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
         await history.stop();
         for (const stream of streams) stream.end();
         await drain.waitForSockets(config.shutdownGraceMs);
+        drain.closeIdle();
         const errors: string[] = [];
         try {
           await app.close();

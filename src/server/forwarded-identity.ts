@@ -17,6 +17,11 @@ export const forwardedIdentityHeader = "x-storeroom-forwarded-identity";
 export const forwardedHopsHeader = "x-storeroom-forwarded-hops";
 /** The node that answered a request (set by every node of a cluster). */
 export const servedByHeader = "x-storeroom-node";
+/**
+ * Set on the 503 `CLOSED` a shutting-down node answers: the request had no effect there, so the
+ * node that forwarded it sends it again once the tenant's lease is released.
+ */
+export const closingHeader = "x-storeroom-closing";
 
 /** Every header of the forwarding protocol, removed from what clients send before a request is forwarded. */
 export const forwardingHeaders: readonly string[] = Object.freeze([

@@ -1,7 +1,7 @@
 import { Agent, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { forwardingHeaders, signForwarding } from "./forwarded-identity.js";
+import { closingHeader, forwardingHeaders, signForwarding } from "./forwarded-identity.js";
 import type { RequestIdentity } from "./identity.js";
 
 /** `forwarded`: the owner answered (or the exchange failed after the request reached it); `unreachable`: nothing reached it. */
@@ -30,6 +30,18 @@ const resendable = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED"]);
 const IDLE_SOCKET_MS = 30_000;
 /** A peer that does not accept a connection within this long counts as unreachable. */
 const CONNECT_TIMEOUT_MS = 2_000;
+/** A forwarded body is kept up to this size, so a request that a shutting-down owner refused can be sent again. */
+const REPLAY_LIMIT_BYTES = 1024 * 1024;
+
+/** What a forwarded request's body was so far, for sending it again. */
+interface BodyCopy {
+  chunks: Buffer[];
+  bytes: number;
+  /** Longer than {@link REPLAY_LIMIT_BYTES}: it cannot be sent again. */
+  overflow: boolean;
+  /** Resolves once the client sent the whole body (or went away). */
+  readonly complete: Promise<void>;
+}
 
 /**
  * Streams a request to the node that owns its tenant and the answer back: method, path,
@@ -42,6 +54,7 @@ export class RequestForwarder {
   readonly #secret: string;
   readonly #now: () => number;
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS });
+  readonly #bodies = new WeakMap<IncomingMessage, BodyCopy>();
 
   readonly #answerTimeoutMs: number;
 
@@ -59,9 +72,11 @@ export class RequestForwarder {
   /**
    * Proxies `raw` to `address` and pipes the answer into `res`; `hijack` is called once, just
    * before the first byte of the answer is written. Resolves `unreachable` when nothing
-   * reached the owner (the request body is untouched: the caller may serve the request itself
-   * or try again); a failure after that answers 502 `BAD_GATEWAY` (the outcome is unknown) or
-   * cuts a streaming answer.
+   * reached the owner, or when the owner is shutting down and refused the request unread (503
+   * with {@link closingHeader}): the caller may serve the request itself or try again, with the
+   * body as the client sent it (kept up to {@link REPLAY_LIMIT_BYTES}). A failure after the
+   * request reached the owner answers 502 `BAD_GATEWAY` (the outcome is unknown) or cuts a
+   * streaming answer.
    */
   proxy(
     raw: IncomingMessage,
@@ -83,13 +98,49 @@ export class RequestForwarder {
         headers: this.#headers(raw, identity, hops, false),
         timeout: CONNECT_TIMEOUT_MS,
       });
+      const earlier = this.#bodies.get(raw);
       let sending = false;
       let answered = false;
+      let settled = false;
+      const onClose = () => {
+        if (!res.writableFinished) upstream.destroy();
+      };
+      const retry = () => {
+        settled = true;
+        res.off("close", onClose);
+        raw.unpipe(upstream);
+        // Once sent, the rest of the body flows into its copy (unpipe pauses the stream); before that it stays unread.
+        if (this.#bodies.has(raw)) raw.resume();
+        upstream.destroy();
+        resolve("unreachable");
+      };
       const send = () => {
         if (sending) return;
         sending = true;
         upstream.setTimeout(this.#answerTimeoutMs);
-        raw.pipe(upstream);
+        if (earlier === undefined) {
+          raw.pipe(upstream);
+          this.#bodies.set(raw, copyBody(raw));
+          return;
+        }
+        // Sent before to a node that was shutting down: the same body again, once the client sent all of it.
+        void earlier.complete.then(() => {
+          if (settled) return;
+          if (earlier.overflow) {
+            settled = true;
+            upstream.destroy();
+            answerError(
+              res,
+              hijack,
+              503,
+              "CLOSED",
+              "the node serving this tenant is shutting down: send the request again",
+            );
+            resolve("forwarded");
+            return;
+          }
+          upstream.end(Buffer.concat(earlier.chunks));
+        });
       };
       upstream.on("socket", (socket: Socket) => {
         // Headers and body go out as separate small writes: Nagle would hold the second one back.
@@ -101,7 +152,17 @@ export class RequestForwarder {
         upstream.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })),
       );
       upstream.on("response", (answer) => {
+        if (settled) return;
+        if (answer.statusCode === 503 && answer.headers[closingHeader] !== undefined) {
+          // Refused unread by an owner that is shutting down: sent again once its lease is released.
+          if (this.#bodies.get(raw)?.overflow !== true) {
+            answer.resume();
+            retry();
+            return;
+          }
+        }
         answered = true;
+        settled = true;
         upstream.setTimeout(0);
         hijack();
         res.writeHead(answer.statusCode ?? 502, answerHeaders(answer.headers));
@@ -117,27 +178,19 @@ export class RequestForwarder {
           res.destroy();
           return;
         }
-        raw.unpipe(upstream);
+        if (settled) return;
         // Nothing reached the owner, or a request without effects may simply be sent again.
         if (!sending || (safeMethods.has(raw.method ?? "") && resendable.has(err.code ?? ""))) {
-          resolve("unreachable");
+          retry();
           return;
         }
-        hijack();
+        settled = true;
+        raw.unpipe(upstream);
         raw.resume();
-        const body = JSON.stringify({
-          error: { code: "BAD_GATEWAY", message: "the node serving this tenant failed before answering" },
-        });
-        res.writeHead(502, {
-          "content-type": "application/json; charset=utf-8",
-          "content-length": Buffer.byteLength(body),
-        });
-        res.end(body);
+        answerError(res, hijack, 502, "BAD_GATEWAY", "the node serving this tenant failed before answering");
         resolve("forwarded");
       });
-      res.on("close", () => {
-        if (!res.writableFinished) upstream.destroy();
-      });
+      res.on("close", onClose);
     });
   }
 
@@ -193,6 +246,12 @@ export class RequestForwarder {
         resolve("forwarded");
       });
       upstream.on("response", (answer) => {
+        if (answer.statusCode === 503 && answer.headers[closingHeader] !== undefined) {
+          // The owner is shutting down: the client is spliced to the next one instead.
+          answer.resume();
+          resolve("unreachable");
+          return;
+        }
         socket.write(statusLine(answer) + headerLines(answer.rawHeaders));
         answer.pipe(socket);
         resolve("forwarded");
@@ -207,6 +266,18 @@ export class RequestForwarder {
       });
       upstream.end();
     });
+  }
+
+  /**
+   * The body of `raw` as a forwarding attempt sent it, once the client sent all of it, for a
+   * request that is now served here after all: `undefined` when no attempt read the body (it is
+   * still in `raw`), `null` when it was too large to keep.
+   */
+  async sentBody(raw: IncomingMessage): Promise<Buffer | null | undefined> {
+    const copy = this.#bodies.get(raw);
+    if (copy === undefined) return undefined;
+    await copy.complete;
+    return copy.overflow ? null : Buffer.concat(copy.chunks);
   }
 
   /** Closes the idle connections to peers. */
@@ -233,6 +304,33 @@ export class RequestForwarder {
     }
     return { ...out, ...signForwarding(this.#secret, identity, hops + 1, this.#now()) };
   }
+}
+
+/** Keeps what the client sends as the body of `raw`, up to {@link REPLAY_LIMIT_BYTES}. */
+function copyBody(raw: IncomingMessage): BodyCopy {
+  let done: () => void = () => undefined;
+  const copy: BodyCopy = { chunks: [], bytes: 0, overflow: false, complete: new Promise((r) => (done = r)) };
+  raw.on("data", (chunk: Buffer) => {
+    copy.bytes += chunk.length;
+    if (copy.bytes > REPLAY_LIMIT_BYTES) {
+      copy.overflow = true;
+      copy.chunks = [];
+    } else if (!copy.overflow) copy.chunks.push(chunk);
+  });
+  raw.once("end", () => done());
+  raw.once("close", () => done());
+  if (raw.readableEnded) done();
+  return copy;
+}
+
+function answerError(res: ServerResponse, hijack: () => void, status: number, code: string, message: string): void {
+  hijack();
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 function answerHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {

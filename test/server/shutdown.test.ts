@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MemoryObjectStore } from "../../src/objects/index.js";
@@ -50,6 +51,25 @@ describe("graceful shutdown", () => {
     }
     expect((await again.close()).flushed).toBe(true);
   });
+
+  it("closes a connection that never sent a request once the grace period is over, instead of waiting for it", async () => {
+    const dir = join(root, "silent");
+    tokenFile(dir);
+    const server = await createServer({
+      dataDir: dir,
+      port: 0,
+      objects: new MemoryObjectStore(),
+      shutdownGraceMs: 100,
+    });
+    const base = new URL(await server.listen());
+    // What a load balancer's pre-opened connection looks like: connected, nothing sent.
+    const silent = connect(Number(base.port), base.hostname);
+    await new Promise((resolve) => silent.once("connect", resolve));
+    const closedBy = new Promise((resolve) => silent.once("close", resolve));
+    const report = server.close();
+    await closedBy;
+    expect(await report).toEqual({ flushed: true, errors: [] });
+  }, 20_000);
 
   it("reports not flushed when a tenant cannot be checkpointed, and answers 503 while closing", async () => {
     const objects = new FaultyObjectStore(new MemoryObjectStore());

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Outbox } from "../../uploads/index.js";
 import { isAdmin, type RequestIdentity } from "../identity.js";
@@ -37,6 +38,8 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRouteOpt
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
+      // What the hooks set (the node that serves the stream, in a cluster) goes out too.
+      ...(reply.getHeaders() as OutgoingHttpHeaders),
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache, no-store",
       "x-accel-buffering": "no",

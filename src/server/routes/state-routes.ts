@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { NotFoundError, VersionConflictError } from "../../errors.js";
 import type { BatchOperation, StateEvent, StateStore, VersionCheck } from "../../state/index.js";
@@ -208,6 +209,8 @@ async function streamEvents(
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
+    // What the hooks set (the node that serves the stream, in a cluster) goes out too.
+    ...(reply.getHeaders() as OutgoingHttpHeaders),
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache, no-store",
     "x-accel-buffering": "no",
