@@ -1,19 +1,9 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { browserSuitesRun, launchChromium } from "../support/chromium.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
-const chromiumPath = "/usr/bin/chromium";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-];
-const bundleBuilt = existsSync(join(import.meta.dirname, "..", "..", "dist", "console", "app.js"));
 const ada = encodeURIComponent("acme/users/ada");
 
 describe("admin console: the session's own token, long keys and live counts", async () => {
@@ -29,7 +19,7 @@ describe("admin console: the session's own token, long keys and live counts", as
     expect(res.ok).toBe(true);
   };
 
-  describe.runIf((existsSync(chromiumPath) || process.env.CI === "true") && bundleBuilt)("in Chromium", () => {
+  describe.runIf(browserSuitesRun(true))("in Chromium", () => {
     let browser: Browser;
     const open = async (): Promise<Page> => {
       const page = await browser.newPage();
@@ -54,7 +44,7 @@ describe("admin console: the session's own token, long keys and live counts", as
         )
         .toEqual([true, shown]);
     beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();

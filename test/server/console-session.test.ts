@@ -1,20 +1,9 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TenantKey } from "../../src/tenants/index.js";
+import { browserSuitesRun, launchChromium } from "../support/chromium.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
-
-const chromiumPath = "/usr/bin/chromium";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-];
-const bundleBuilt = existsSync(join(import.meta.dirname, "..", "..", "dist", "console", "app.js"));
 
 describe("admin console: sessions, odd names, paging and the page log", async () => {
   const dir = useTempDir();
@@ -28,7 +17,7 @@ describe("admin console: sessions, odd names, paging and the page log", async ()
     expect(res.status).toBe(204);
   });
 
-  describe.runIf((existsSync(chromiumPath) || process.env.CI === "true") && bundleBuilt)("in Chromium", () => {
+  describe.runIf(browserSuitesRun(true))("in Chromium", () => {
     let browser: Browser;
     /** Errors each page logged (console errors and warnings, CSP violations, uncaught exceptions). */
     const logs = new WeakMap<Page, string[]>();
@@ -44,7 +33,7 @@ describe("admin console: sessions, odd names, paging and the page log", async ()
       return page;
     };
     beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();

@@ -1,31 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Fastify from "fastify";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileObjectStore } from "../../src/objects/file-object-store.js";
 import { registerConsoleRoutes } from "../../src/server/console/console-routes.js";
 import { errorReply } from "../../src/server/error-reply.js";
 import { TenantKey, TenantStore } from "../../src/tenants/index.js";
+import { browserSuitesRun, launchChromium } from "../support/chromium.js";
 import { useTempDir } from "../support/temp-dir.js";
 import { TestPeer } from "./bus-peer.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
-const chromiumPath = "/usr/bin/chromium";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** Screenshots of every page, for people to look at (gitignored). */
 const artifacts = join(import.meta.dirname, "..", "artifacts");
-const bundleBuilt = existsSync(join(import.meta.dirname, "..", "..", "dist", "console", "app.js"));
 
 /** Polls `check` until it holds or 5 s pass. */
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -86,8 +75,7 @@ describe("admin console", async () => {
     expect((await fetch(`${base}/console/app.js`, { headers: { "if-none-match": etag } })).status).toBe(304);
   });
 
-  // CI installs Debian's chromium (.ci/run); elsewhere the browser tests need it installed.
-  describe.runIf((existsSync(chromiumPath) || process.env.CI === "true") && bundleBuilt)("in Chromium", () => {
+  describe.runIf(browserSuitesRun(true))("in Chromium", () => {
     let browser: Browser;
     let page: Page;
     beforeAll(async () => {
@@ -97,7 +85,7 @@ describe("admin console", async () => {
       await put(tokens.ada, "profile/name", "Ada");
       await put(tokens.globex, "plans/secret", "globex only");
       await server.tenants.checkpoint(TenantKey.user("acme", "ada"));
-      browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+      browser = await launchChromium();
       page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       page.setDefaultTimeout(8000);
     });
