@@ -318,17 +318,26 @@ export class TenantLeases implements TenantOwnership {
     return { renewed, lost };
   }
 
-  /** Stops renewing and releases every lease this process holds. Idempotent. */
+  /** Stops renewing and releases every lease this process holds (none it does not track). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#job.stop();
     await Promise.allSettled([...this.#taking.values(), ...this.#releasing.values()]);
-    this.#counters.released += this.#held.size;
+    const held = [...this.#held];
+    this.#counters.released += held.length;
     this.#held.clear();
-    await this.#db.run("UPDATE storeroom_tenant_leases SET expires_at = 0 WHERE holder = $1 AND expires_at > 0", [
-      this.holder,
-    ]);
+    if (held.length === 0) return;
+    // Only the leases this process took: another process with the same holder id (one refused
+    // because it found the cache in use) must not release the ones the running process holds.
+    await this.#db.transaction(async (tx) => {
+      for (const [id, { epoch }] of held) {
+        await tx.run(
+          "UPDATE storeroom_tenant_leases SET expires_at = 0 WHERE tenant = $1 AND holder = $2 AND epoch = $3",
+          [id, this.holder, epoch],
+        );
+      }
+    });
   }
 
   /** The held entry (marked by `mark` in the same step that confirms it) or the remote holder. */

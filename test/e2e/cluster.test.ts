@@ -212,6 +212,32 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     }
   }, 60_000);
 
+  it("a second serve refused on a running node's data directory leaves that node's leases alone", async () => {
+    const { nodes } = await cluster(2);
+    const [a, b] = nodes as [ServeProcess, ServeProcess];
+    const ownerId = await nodeOf(a.url, clusterTokens.initech);
+    expect(ownerId).toBe(await idOf(a.url));
+    const dataA = join(root, `r${round}-n0`);
+    await expect(
+      startServe([
+        "--data",
+        dataA,
+        "--database",
+        pg.url,
+        "--objects",
+        "memory:",
+        "--bus-hmac-secret",
+        clusterBusSecret,
+      ]),
+    ).rejects.toThrow(/is in use by process/);
+    // B has not looked at the tenant before: it asks the control database, which still names A.
+    expect(await nodeOf(b.url, clusterTokens.initech)).toBe(ownerId);
+    for (const n of nodes) {
+      running.delete(n);
+      expect((await n.stop()).code).toBe(0);
+    }
+  }, 60_000);
+
   it("shares tokens through the control database: a token made or revoked through one node holds on every node", async () => {
     const { nodes } = await cluster(3, [], true);
     const [a, b, c] = nodes.map((n) => n.url) as [string, string, string];
