@@ -1,5 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import { HttpError } from "./error-reply.js";
+import { tenantKeyOf } from "./identity-policy.js";
 
 /** The bounds of an integer query parameter; `max` defaults to the largest safe integer. */
 export interface IntegerParamOptions {
@@ -43,15 +44,16 @@ export function textParam(request: FastifyRequest, name: string, options: TextPa
 }
 
 /**
- * The `org` query parameter of an admin route (`GET /v1/tenants?org=`, `GET /v1/tokens?org=`),
- * or `undefined` when absent. Given twice: `org must be given once`; given empty: `org must not
- * be empty` (both 400 `INVALID_ARGUMENT`). Whether the caller may act on that org is the
- * route's check (`administeredOrg`), and a malformed org id is refused there too, as 400
- * `INVALID_KEY` like any other bad tenant id.
+ * The `org` query parameter of an admin route (`/v1/tenants`, `/v1/tokens`, the bus admin and
+ * name routes, the delete queue, file and upload listings), or `undefined` when absent. Given twice: `org must be given once`; given empty: `org must not
+ * be empty` (both 400 `INVALID_ARGUMENT`); a malformed or reserved org id: 400 `INVALID_KEY`,
+ * like any other bad tenant id, for every caller. Whether the caller may act on that org is
+ * the route's check (`administeredOrg`).
  */
 export function orgParam(request: FastifyRequest): string | undefined {
   const raw = single(request, "org");
   if (raw === "") throw invalid("org must not be empty");
+  if (raw !== undefined) tenantKeyOf({ orgId: raw });
   return raw;
 }
 

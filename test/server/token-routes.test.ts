@@ -56,8 +56,18 @@ describe("token routes", async () => {
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("INVALID_ARGUMENT");
   });
 
-  it("reads ?org= on GET /v1/tokens and GET /v1/tenants like every query parameter", async () => {
-    for (const path of ["/v1/tokens", "/v1/tenants"]) {
+  it("reads ?org= on every admin route like every query parameter", async () => {
+    const paths = [
+      "/v1/tokens",
+      "/v1/tenants",
+      "/v1/bus/peers",
+      "/v1/bus/messages",
+      "/v1/bus/names",
+      "/v1/delete-queue",
+      "/v1/files",
+      "/v1/uploads",
+    ];
+    for (const path of paths) {
       for (const token of [tokens.operator, tokens.acmeAdmin]) {
         const twice = await fetch(`${base}${path}?org=acme&org=acme`, { headers: auth(token) });
         expect([path, twice.status, await twice.json()]).toEqual([
@@ -72,9 +82,14 @@ describe("token routes", async () => {
           { error: { code: "INVALID_ARGUMENT", message: "org must not be empty" } },
         ]);
       }
-      const malformed = await fetch(`${base}${path}?org=Not%20An%20Org`, { headers: auth(tokens.operator) });
-      expect([path, malformed.status]).toEqual([path, 400]);
-      expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe("INVALID_KEY");
+      // A malformed or reserved org id is bad input for every caller, before any role check.
+      for (const token of [tokens.operator, tokens.acmeAdmin]) {
+        for (const org of ["Not%20An%20Org", "pub"]) {
+          const bad = await fetch(`${base}${path}?org=${org}`, { headers: auth(token) });
+          expect([path, org, bad.status]).toEqual([path, org, 400]);
+          expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("INVALID_KEY");
+        }
+      }
       const own = await fetch(`${base}${path}?org=acme`, { headers: auth(tokens.acmeAdmin) });
       expect([path, own.status]).toEqual([path, 200]);
     }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { HttpError } from "../error-reply.js";
 import { maxBacklogCount, type OrgBuses } from "../org-buses.js";
-import { integerParam } from "../query-params.js";
+import { integerParam, orgParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
 /** Most messages one tail request returns. */
@@ -17,7 +17,7 @@ const maxTail = 200;
 export function registerBusAdminRoutes(app: FastifyInstance, buses: OrgBuses): void {
   const orgOf = (request: FastifyRequest): string => {
     const identity = identityOf(request);
-    return administeredOrg(identity, (request.query as Record<string, string | undefined>).org ?? identity.orgId) ?? "";
+    return administeredOrg(identity, orgParam(request) ?? identity.orgId) ?? "";
   };
 
   app.get("/v1/bus/peers", { config: { auth: "admin" } }, async (request) => {

@@ -1,8 +1,9 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { TenantKey } from "../../tenants/index.js";
 import { HttpError } from "../error-reply.js";
 import { requireJsonBody } from "../json-body.js";
 import type { PeerNames } from "../peer-names.js";
+import { orgParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
 /**
@@ -12,8 +13,8 @@ import { administeredOrg, identityOf } from "../request-context.js";
  * the org itself), `DELETE /v1/bus/names/:name` (free it for the next registration).
  */
 export function registerBusNameRoutes(app: FastifyInstance, peerNames: PeerNames): void {
-  const orgOf = (request: { query: unknown }, identity: ReturnType<typeof identityOf>, all: boolean) => {
-    const requested = (request.query as Record<string, string | undefined>).org;
+  const orgOf = (request: FastifyRequest, identity: ReturnType<typeof identityOf>, all: boolean) => {
+    const requested = orgParam(request);
     return administeredOrg(identity, requested ?? (all ? undefined : identity.orgId));
   };
 

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DeleteQueue } from "../../uploads/index.js";
 import { HttpError } from "../error-reply.js";
 import { canAdministerOrg } from "../identity.js";
+import { orgParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
 /** Rows listed per answer, newest dead letters and oldest pending deletes first. */
@@ -17,7 +18,7 @@ const maxRows = 200;
  */
 export function registerDeleteQueueRoutes(app: FastifyInstance, queue: DeleteQueue): void {
   app.get("/v1/delete-queue", { config: { auth: "admin" } }, async (request) => {
-    const org = administeredOrg(identityOf(request), (request.query as Record<string, string | undefined>).org);
+    const org = administeredOrg(identityOf(request), orgParam(request));
     const mine = (row: { owner: string }) => org === undefined || row.owner.startsWith(`${org}/`);
     // Rows carry their owner as text; the queue is small, so filtering here is enough.
     const pending = (await queue.list()).filter(mine).slice(0, maxRows);

@@ -13,7 +13,7 @@ import { evaluatePreconditions, ifRangeHolds } from "../conditional-request.js";
 import { HttpError } from "../error-reply.js";
 import { parseRange } from "../http-range.js";
 import type { RequestIdentity } from "../identity.js";
-import { integerParam, textParam } from "../query-params.js";
+import { integerParam, orgParam, textParam } from "../query-params.js";
 import { administeredOrg, identityOf } from "../request-context.js";
 
 /** Options of {@link registerFileRoutes}. */
@@ -191,7 +191,7 @@ async function readableClaim(claims: ClaimStore, principal: string | undefined, 
  * each with its `owner`. `undefined` without the parameter (the caller's own items).
  */
 export function orgListing(request: FastifyRequest): string | undefined {
-  const requested = (request.query as Record<string, string | undefined>).org;
+  const requested = orgParam(request);
   return requested === undefined ? undefined : administeredOrg(identityOf(request), requested);
 }
 
