@@ -80,7 +80,7 @@ describe("the TypeScript examples of README.md and docs/*.md compile against the
 // The opening example of these pages needs only local files: each runs as written in a directory
 // of its own (relative paths land there), as a separate process, and must print what it says.
 const runs: { file: string; prints: string[] }[] = [
-  { file: "README.md", prints: ["{ body: 'hello' }"] },
+  { file: "README.md", prints: ["hello"] },
   { file: "docs/kv.md", prints: ["[ 'task:1=todo' ]"] },
   { file: "docs/state.md", prints: ["blue", "Colour: blue", "set colour"] },
   { file: "docs/objects.md", prints: ["docs/readme.txt 6"] },
