@@ -1,3 +1,4 @@
+import { BusyError } from "../../errors.js";
 import type { Row, RunResult, SqlParams } from "../executor.js";
 
 /** The SQLite drivers storeroom can run on. */
@@ -70,15 +71,40 @@ export function allSql<T>(conn: SqliteConnection, sql: string, params?: SqlParam
 /**
  * The pragmas every connection gets, whatever its engine: WAL on writable files, the
  * durability level, foreign keys, LIKE matching literally and the same way as on
- * PostgreSQL, and the automatic checkpoint threshold when it is not SQLite's default. The busy timeout comes first so that switching to WAL waits for other processes.
+ * PostgreSQL, and the automatic checkpoint threshold when it is not SQLite's default. The busy timeout comes first so that switching to WAL waits for other processes; a switch
+ * that collides with another process's is tried again until that timeout.
  */
 export function configureConnection(conn: SqliteConnection, options: SqliteConnectionOptions): void {
   conn.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs))}`, "sql.open");
-  if (options.wal && !options.readonly) conn.exec("PRAGMA journal_mode = WAL", "sql.open");
+  if (options.wal && !options.readonly) switchToWal(conn, options.busyTimeoutMs);
   conn.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`, "sql.open");
   conn.exec("PRAGMA foreign_keys = ON", "sql.open");
   conn.exec("PRAGMA case_sensitive_like = ON", "sql.open");
   if (options.walAutocheckpoint !== undefined && options.walAutocheckpoint !== 1000) {
     conn.exec(`PRAGMA wal_autocheckpoint = ${Math.max(0, Math.trunc(options.walAutocheckpoint))}`, "sql.open");
   }
+}
+
+// Switching a file to WAL reads it under a shared lock and then needs an exclusive one. When
+// several processes open a new file at once, each holds its shared lock while it waits for
+// the others' to go: SQLite sees the deadlock and answers SQLITE_BUSY at once, without the
+// busy handler. Backing off and trying again until the busy timeout lets one of them win;
+// the others then find the file in WAL already.
+function switchToWal(conn: SqliteConnection, busyTimeoutMs: number): void {
+  const deadline = performance.now() + Math.max(0, busyTimeoutMs);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      conn.exec("PRAGMA journal_mode = WAL", "sql.open");
+      return;
+    } catch (err) {
+      if (!(err instanceof BusyError) || performance.now() >= deadline) throw err;
+      sleepSync(Math.min(2 ** attempt, 50) * (0.5 + Math.random()));
+    }
+  }
+}
+
+// Opening is synchronous in every engine, so the back-off blocks the thread briefly; it only
+// happens while another process is switching the same new file to WAL.
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
