@@ -25,14 +25,14 @@ export function checkpointMessage(seq: number, hash: string): Buffer {
 
 /** Signs `(seq, hash)` with an Ed25519 private key. */
 export function signCheckpoint(seq: number, hash: string, privateKey: KeyInput): AuditCheckpoint {
-  const key = privateKey instanceof KeyObject ? privateKey : createPrivateKey(toPem(privateKey));
+  const key = privateKey instanceof KeyObject ? privateKey : readKey(privateKey, createPrivateKey, "private");
   if (key.asymmetricKeyType !== "ed25519") throw new InvalidArgumentError("checkpoints are signed with an Ed25519 key");
   return { seq, hash, signature: sign(null, checkpointMessage(seq, hash), key).toString("base64") };
 }
 
 /** True when the checkpoint's signature verifies with the Ed25519 public key. */
 export function checkpointSignatureValid(checkpoint: AuditCheckpoint, publicKey: KeyInput): boolean {
-  const key = publicKey instanceof KeyObject ? publicKey : createPublicKey(toPem(publicKey));
+  const key = publicKey instanceof KeyObject ? publicKey : readKey(publicKey, createPublicKey, "public");
   if (key.asymmetricKeyType !== "ed25519")
     throw new InvalidArgumentError("checkpoints are verified with an Ed25519 key");
   return verify(
@@ -65,6 +65,18 @@ export function parseCheckpoint(json: string): AuditCheckpoint {
   return { seq: c.seq as number, hash: c.hash, signature: c.signature };
 }
 
-function toPem(key: string | Uint8Array): string | Buffer {
-  return typeof key === "string" ? key : Buffer.from(key);
+/** Parses a PEM key; what OpenSSL cannot read is the caller's input, so it is an {@link InvalidArgumentError}. */
+function readKey(
+  key: string | Uint8Array,
+  create: (pem: string | Buffer) => KeyObject,
+  kind: "private" | "public",
+): KeyObject {
+  if (typeof key !== "string" && !(key instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`the ${kind} key must be a KeyObject, a PEM string or PEM bytes`);
+  }
+  try {
+    return create(typeof key === "string" ? key : Buffer.from(key));
+  } catch (cause) {
+    throw new InvalidArgumentError(`the ${kind} key is not a PEM-encoded Ed25519 ${kind} key`, { cause });
+  }
 }

@@ -139,7 +139,8 @@ export class AuditLog {
     );
     let seq = last === undefined ? 0 : Number(last.seq) + 1;
     let prevHash = last === undefined ? AUDIT_GENESIS_HASH : last.hash;
-    const ts = this.#clock.now();
+    // Whole ms: the column is BIGINT on PostgreSQL, which refuses a fraction.
+    const ts = Math.floor(this.#clock.now());
     const rows: AuditRow[] = [];
     for (const event of events) {
       const hash = auditChainHash(prevHash, event);

@@ -161,7 +161,7 @@ export class MessageStore {
    */
   async register(peer: { name: string }, options: ExecutorOptions = {}): Promise<void> {
     const name = this.#peerName(peer?.name, "bus.register");
-    const now = this.#clock.now();
+    const now = this.#now();
     await (options.executor ?? this.#db).run(
       `INSERT INTO bus_peers (name, registered, first_seen, last_seen) VALUES ($1, $2, $2, $2)
        ON CONFLICT (name) DO UPDATE SET registered = excluded.registered, last_seen = excluded.last_seen`,
@@ -181,11 +181,13 @@ export class MessageStore {
     const peer = this.#peerName(name, op);
     checkBusName(tokenHash, "token hash", op);
     const expireAfterMs = options.expireAfterMs;
-    if (expireAfterMs !== undefined && !(expireAfterMs >= 0)) {
-      throw new InvalidArgumentError(`expireAfterMs must be a non-negative number, got ${expireAfterMs}`, { op });
+    if (expireAfterMs !== undefined && !(typeof expireAfterMs === "number" && expireAfterMs >= 0)) {
+      throw new InvalidArgumentError(`expireAfterMs must be a non-negative number, got ${String(expireAfterMs)}`, {
+        op,
+      });
     }
-    const now = this.#clock.now();
-    const expiredBefore = expireAfterMs === undefined || !Number.isFinite(expireAfterMs) ? null : now - expireAfterMs;
+    const now = this.#now();
+    const expiredBefore = expireAfterMs === undefined ? null : this.#since(expireAfterMs);
     const refused = () => new AccessDeniedError(`peer "${peer}" is bound to another token`, { op });
     await this.#inTransaction(options.executor, async (tx) => {
       // Checked before writing, so a refusal changes nothing even inside the caller's transaction.
@@ -212,7 +214,7 @@ export class MessageStore {
     const peer = this.#peerName(name, "bus.markSeen");
     await (options.executor ?? this.#db).run("UPDATE bus_peers SET last_seen = $2 WHERE name = $1", [
       peer,
-      this.#clock.now(),
+      this.#now(),
     ]);
   }
 
@@ -220,9 +222,10 @@ export class MessageStore {
   async peersSeenWithin(windowMs: number): Promise<string[]> {
     const op = "bus.peersSeenWithin";
     this.#assertOpen(op);
-    if (!(windowMs >= 0))
-      throw new InvalidArgumentError(`windowMs must be a non-negative number, got ${windowMs}`, { op });
-    const since = Number.isFinite(windowMs) ? this.#clock.now() - windowMs : Number.MIN_SAFE_INTEGER;
+    if (!(typeof windowMs === "number" && windowMs >= 0)) {
+      throw new InvalidArgumentError(`windowMs must be a non-negative number, got ${String(windowMs)}`, { op });
+    }
+    const since = this.#since(windowMs);
     const rows = await this.#db.all<{ name: string }>(
       `SELECT name FROM bus_peers WHERE last_seen >= $1 ORDER BY name${this.#db.dialect.binaryCollation}`,
       [since],
@@ -267,7 +270,7 @@ export class MessageStore {
     const from = checkBusName(message.from, "sender", op);
     const to = checkBusName(message.to, "recipient", op);
     if (!(message.envelope instanceof Uint8Array)) throw new InvalidArgumentError("envelope must be bytes", { op });
-    const ts = this.#clock.now();
+    const ts = this.#now();
     const work = async (tx: Executor): Promise<BusMessage> => {
       if ((await tx.get("SELECT 1 AS one FROM bus_peers WHERE name = $1", [to])) === undefined) {
         throw new UnknownPeerError(`unknown peer "${to}"`, { op });
@@ -309,6 +312,7 @@ export class MessageStore {
   async enqueueMany(messages: readonly NewBusMessage[], options: EnqueueManyOptions = {}): Promise<EnqueueOutcome[]> {
     const op = "bus.enqueueMany";
     this.#assertOpen(op);
+    if (!Array.isArray(messages)) throw new InvalidArgumentError("messages must be an array", { op });
     for (const m of messages) {
       checkBusName(m?.id, "message id", op);
       checkBusName(m.from, "sender", op);
@@ -316,7 +320,7 @@ export class MessageStore {
       if (!(m.envelope instanceof Uint8Array)) throw new InvalidArgumentError("envelope must be bytes", { op });
     }
     if (messages.length === 0) return [];
-    const ts = this.#clock.now();
+    const ts = this.#now();
     // A handful of statements per call, not per message: it is the broker's hot path.
     return this.#inTransaction(options.executor, async (tx) => {
       const outcomes: EnqueueOutcome[] = [];
@@ -446,7 +450,7 @@ export class MessageStore {
     this.#assertOpen(op);
     checkBusName(name, "peer name", op);
     const limit = options.limit;
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
       throw new InvalidArgumentError("limit must be a positive integer", { op });
     }
     const executor = options.executor ?? this.#db;
@@ -513,7 +517,7 @@ export class MessageStore {
    */
   async markAcked(ids: string | readonly string[], options: MarkOptions = {}): Promise<number> {
     return this.#mark("bus.markAcked", "acked = 1, delivered = 1, acked_at = COALESCE(acked_at, $1)", ids, options, [
-      this.#clock.now(),
+      this.#now(),
     ]);
   }
 
@@ -526,9 +530,10 @@ export class MessageStore {
     const op = "bus.ackFor";
     this.#assertOpen(op);
     checkBusName(recipient, "recipient", op);
+    if (!Array.isArray(ids)) throw new InvalidArgumentError("ids must be an array of message ids", { op });
     for (const id of ids) checkBusName(id, "message id", op);
     if (ids.length === 0) return [];
-    const now = this.#clock.now();
+    const now = this.#now();
     // Statements take the ids in one sorted order in every transaction: on PostgreSQL two acks
     // locking the same rows chunk by chunk in different orders would deadlock.
     const sorted = [...new Set(ids)].sort();
@@ -605,7 +610,7 @@ export class MessageStore {
     const { changes } = await this.#db.run(
       `DELETE FROM bus_messages WHERE id IN
          (SELECT id FROM bus_messages WHERE acked_at < $1 ORDER BY acked_at LIMIT $2)`,
-      [this.#clock.now() - retentionMs, limit],
+      [this.#since(retentionMs), limit],
     );
     return changes;
   }
@@ -624,6 +629,9 @@ export class MessageStore {
     setParams: SqlValue[] = [],
   ): Promise<number> {
     this.#assertOpen(op);
+    if (typeof ids !== "string" && !Array.isArray(ids)) {
+      throw new InvalidArgumentError("ids must be a message id or an array of them", { op });
+    }
     // One sorted order in every transaction, so concurrent marks never lock rows in opposite orders.
     const list = typeof ids === "string" ? [ids] : [...new Set(ids)].sort();
     for (const id of list) checkBusName(id, "message id", op);
@@ -649,6 +657,21 @@ export class MessageStore {
   /** Runs `work` in the caller's transaction when given one (no savepoint: it throws only before writing), else in a transaction of its own. */
   #inTransaction<T>(executor: Executor | undefined, work: (tx: Executor) => Promise<T>): Promise<T> {
     return executor === undefined ? this.#db.transaction(work) : work(executor);
+  }
+
+  /** The clock's time in whole ms: the time columns are BIGINT on PostgreSQL, which refuses a fraction. */
+  #now(): number {
+    return Math.floor(this.#clock.now());
+  }
+
+  /**
+   * The earliest time within the last `windowMs` ms, in whole ms (for integer times `t >= now - w`
+   * holds exactly when `t >= ceil(now - w)`), and never below what a BIGINT parameter holds: a
+   * window reaching back further than any time simply covers them all.
+   */
+  #since(windowMs: number): number {
+    const since = this.#clock.now() - windowMs;
+    return Number.isFinite(since) && since > Number.MIN_SAFE_INTEGER ? Math.ceil(since) : Number.MIN_SAFE_INTEGER;
   }
 
   #peerName(name: unknown, op: string): string {

@@ -205,5 +205,28 @@ export function describeAuditLog(
       await expect(audit.append(enc("x"))).rejects.toMatchObject({ code: "CLOSED" });
       await expect(audit.verify()).rejects.toMatchObject({ code: "CLOSED" });
     });
+
+    it("a clock with fractional milliseconds appends on every engine, in whole ms", async () => {
+      const db = await openFresh();
+      open.push(db);
+      const audit = await AuditLog.open({ database: db, clock: new ManualClock(1_000.75) });
+      expect((await audit.append(enc("x"))).ts).toBe(1_000);
+      expect((await audit.last())?.ts).toBe(1_000);
+      expect(await audit.verify()).toBeNull();
+    });
+
+    it("a key that is not PEM is an InvalidArgumentError, for signing and for verifying", async () => {
+      const { audit } = await fresh();
+      await audit.append(enc("x"));
+      await expect(audit.checkpoint("not a key")).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringMatching(/private key/),
+      });
+      const checkpoint = await audit.checkpoint(keys.privateKey);
+      await expect(audit.verify({ checkpoint, publicKey: enc("not a key") })).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringMatching(/public key/),
+      });
+    });
   });
 }

@@ -466,6 +466,47 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
       await expect(store.bindToken("bob", "h2", { expireAfterMs: -1 })).rejects.toThrow(/^expireAfterMs must be/);
     });
 
+    it("windows longer than any time and a clock with fractional ms work on every engine", async () => {
+      const { store, clock } = await fresh(new ManualClock(10_000.5));
+      await store.register({ name: "bob" });
+      await store.bindToken("carol", "h1", { expireAfterMs: 1e300 });
+      await expect(store.bindToken("carol", "h2", { expireAfterMs: 1e20 })).rejects.toMatchObject({
+        code: "ACCESS_DENIED",
+      });
+      const m = await store.enqueue({ id: "m1", from: "alice", to: "bob", envelope: bytes("x") });
+      expect(m.ts).toBe(10_000);
+      expect(await store.enqueueMany([{ id: "m2", from: "alice", to: "bob", envelope: bytes("y") }])).toEqual([
+        "stored",
+      ]);
+      expect(await store.markAcked(["m1", "m2"])).toBe(2);
+      expect(await store.ackFor("bob", ["m1"])).toEqual([]);
+      await store.markSeen("bob");
+      clock.advance(1_000.25);
+      for (const window of [1e20, 1e300, Number.MAX_VALUE]) {
+        expect(await store.peersSeenWithin(window)).toEqual(["bob", "carol"]);
+        expect(await store.pruneAcked(window)).toBe(0);
+      }
+      expect(await store.peersSeenWithin(1_000.75)).toEqual(["bob", "carol"]);
+      expect(await store.peersSeenWithin(1_000.5)).toEqual([]);
+      expect(await store.pruneAcked(999.5)).toBe(2);
+    });
+
+    it("ids, message lists and limits of the wrong type are InvalidArgumentErrors", async () => {
+      const { store } = await fresh();
+      await store.register({ name: "bob" });
+      const bad = [
+        () => store.markAcked(5 as unknown as string),
+        () => store.markDelivered({ id: "m" } as unknown as string),
+        () => store.ackFor("bob", "m1" as unknown as string[]),
+        () => store.enqueueMany(null as unknown as []),
+        () => store.pendingFor("bob", { limit: 1e21 }),
+        () => store.peersSeenWithin("5" as unknown as number),
+        () => store.bindToken("bob", "h", { expireAfterMs: "5" as unknown as number }),
+      ];
+      for (const call of bad) await expect(call()).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      expect((await store.peers()).map((p) => p.name)).toEqual(["bob"]);
+    });
+
     it("close makes every later call throw ClosedError", async () => {
       const { store } = await fresh();
       await store.register({ name: "bob" });
