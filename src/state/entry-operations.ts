@@ -148,10 +148,9 @@ export abstract class EntryOperations {
     const ex = this.executor(op);
     checkText(ex, op, group, key, value);
     const { ifVersion, ttlMs } = options ?? {};
-    if (ttlMs !== undefined) checkTtl(op, ttlMs);
-    checkExpectedVersion(op, ifVersion);
     const now = this.#now();
-    const expires = ttlMs === undefined ? null : now + Math.ceil(ttlMs);
+    const expires = ttlMs === undefined ? null : expiryOf(op, now, ttlMs);
+    checkExpectedVersion(op, ifVersion);
     const events = await this.atomically(op, async (tx) => {
       const version = await this.#log.begin(tx);
       if (ifVersion !== undefined) await this.#check(tx, op, [{ group, key, version: ifVersion }], now);
@@ -210,15 +209,18 @@ export abstract class EntryOperations {
     const checks = options?.checks ?? [];
     if (!Array.isArray(operations)) throw invalid(op, "operations must be an array");
     if (!Array.isArray(checks)) throw invalid(op, "checks must be an array");
+    const now = this.#now();
     operations.forEach((o, i) => {
-      checkOperation(ex, op, o, i);
+      checkOperation(ex, op, o, i, now);
     });
     checks.forEach((c, i) => {
       if (c === null || typeof c !== "object") throw invalid(op, `checks[${i}] must be an object`);
       checkText(ex, op, c.group, c.key);
+      if (c.version !== null && typeof c.version !== "number") {
+        throw invalid(op, `checks[${i}].version must be a version number or null, got ${String(c.version)}`);
+      }
       checkExpectedVersion(`${op} checks[${i}]`, c.version);
     });
-    const now = this.#now();
     const versions: (number | null)[] = [];
     const events = await this.atomically(
       op,
@@ -229,7 +231,7 @@ export abstract class EntryOperations {
         let next = first;
         for (const o of operations) {
           if (o.type === "set") {
-            const expires = o.ttlMs === undefined ? null : now + Math.ceil(o.ttlMs);
+            const expires = o.ttlMs === undefined ? null : expiryOf(op, now, o.ttlMs);
             await tx.run(UPSERT, [o.group, o.key, o.value, expires, next]);
             drafts.push({ type: "set", group: o.group, key: o.key, value: o.value, version: next });
             versions.push(next++);
@@ -439,6 +441,8 @@ export abstract class EntryOperations {
    * ```
    */
   async render(template: string, group: string): Promise<string> {
+    // A closed store says so before a template is even parsed, as every other method does.
+    this.executor("state.render");
     let parsed = templates.get(template);
     if (parsed === undefined) {
       parsed = parseTemplate(template);
@@ -490,10 +494,22 @@ function invalid(op: string, message: string): InvalidArgumentError {
   return new InvalidArgumentError(message, { op });
 }
 
-function checkTtl(op: string, ttlMs: number): void {
+/**
+ * The expiry of an entry written at `now` with `ttlMs`. It must stay a safe integer: PostgreSQL's
+ * BIGINT refuses `1e+300`, and SQLite would store an expiry rounded to a neighbouring double.
+ */
+function expiryOf(op: string, now: number, ttlMs: number): number {
   if (typeof ttlMs !== "number" || !Number.isFinite(ttlMs) || ttlMs <= 0) {
     throw invalid(op, `ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`);
   }
+  const expires = now + Math.ceil(ttlMs);
+  if (!Number.isSafeInteger(expires)) {
+    throw invalid(
+      op,
+      `ttlMs must be at most ${Number.MAX_SAFE_INTEGER - now} ms (the expiry must be a safe integer), got ${String(ttlMs)}`,
+    );
+  }
+  return expires;
 }
 
 function checkExpectedVersion(op: string, version: unknown): void {
@@ -503,11 +519,11 @@ function checkExpectedVersion(op: string, version: unknown): void {
   }
 }
 
-function checkOperation(ex: Executor, op: string, o: BatchOperation, i: number): void {
+function checkOperation(ex: Executor, op: string, o: BatchOperation, i: number, now: number): void {
   if (o === null || typeof o !== "object") throw invalid(op, `operations[${i}] must be an object`);
   if (o.type === "set") {
     checkText(ex, op, o.group, o.key, o.value);
-    if (o.ttlMs !== undefined) checkTtl(op, o.ttlMs);
+    if (o.ttlMs !== undefined) expiryOf(op, now, o.ttlMs);
   } else if (o.type === "delete") {
     checkText(ex, op, o.group, o.key);
   } else {

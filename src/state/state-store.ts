@@ -205,10 +205,10 @@ export class StateStore extends EntryOperations {
 
   /** @internal Watch with a filter/transform (scoped stores). */
   watchMapped(group: string, bufferSize: number | undefined, map?: EventMapper): StateWatcher {
-    const size = bufferSize ?? this.#config.watchBufferSize;
-    if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError("bufferSize must be a positive integer");
+    if (typeof group !== "string") {
+      throw new InvalidArgumentError(`group must be a string or "*", got ${typeof group}`, { op: "state.watch" });
     }
+    const size = positiveInteger(bufferSize, "bufferSize", "state.watch", this.#config.watchBufferSize);
     const watcher = this.#hub.watch(group, size, map);
     if (this.#closed) void watcher.close();
     return watcher;

@@ -1,4 +1,5 @@
 import { expect, it, vi } from "vitest";
+import { InvalidArgumentError } from "../../src/errors.js";
 import type { StateEvent } from "../../src/state/index.js";
 import { forEachEngine, recordEvents } from "./state-harness.js";
 
@@ -88,7 +89,11 @@ forEachEngine("StateStore events", (h) => {
     for (let i = 0; i < 6; i++) await s.set("g", `k${i}`, "v");
     expect(small.dropped).toBe(4);
     expect(big.dropped).toBe(1);
-    expect(() => s.watch("g", { bufferSize: 0 })).toThrow(RangeError);
+    for (const bufferSize of [0, -1, 1.5, Number.NaN]) {
+      expect(() => s.watch("g", { bufferSize })).toThrow(InvalidArgumentError);
+    }
+    expect(() => s.watch("g", { bufferSize: 0 })).toThrow(/^bufferSize must be a positive integer, got 0$/);
+    expect(() => s.watch(5 as unknown as string)).toThrow(InvalidArgumentError);
   });
 
   it("a waiting consumer gets the event without buffering", async () => {

@@ -296,6 +296,7 @@ forEachEngine("StateStore reads and writes", (h) => {
       () => s.getSplit("g", "k", ","),
       () => s.getFields("g", "k"),
       () => s.render("x", "g"),
+      () => s.render("{{ unclosed", "g"),
       () => s.purgeExpired(),
       () => s.transaction(async () => {}),
       () => s.commitToJournal("m"),

@@ -97,6 +97,28 @@ forEachEngine("StateStore TTL and purge", (h) => {
     expect(await s.count("g")).toBe(2);
   });
 
+  it("a TTL whose expiry would pass the largest safe integer is refused on every engine and writes nothing", async () => {
+    const s = await h.open();
+    const longest = Number.MAX_SAFE_INTEGER - h.clock.now();
+    for (const ttlMs of [longest + 1, 2 ** 62, 1e300]) {
+      await expect(s.setWithTtl("g", "k", "v", ttlMs)).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringMatching(/^ttlMs must be at most/),
+      });
+      await expect(s.set("g", "k", "v", { ttlMs })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(s.batch([{ type: "set", group: "g", key: "k", value: "v", ttlMs }])).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+      await expect(s.scoped("ns", { maxKeys: 5 }).setWithTtl("g", "k", "v", ttlMs)).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
+    }
+    expect(await s.countAll()).toBe(0);
+    expect(await s.version()).toBe(1);
+    await s.setWithTtl("g", "k", "v", longest);
+    expect(await s.getEntry("g", "k")).toMatchObject({ expiresAt: Number.MAX_SAFE_INTEGER });
+  });
+
   it("purgeExpired with a prefix purges only matching groups", async () => {
     const s = await h.open();
     await s.setWithTtl("a:1", "k", "v", 1);

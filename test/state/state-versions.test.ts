@@ -134,6 +134,11 @@ forEachEngine("StateStore versioned writes", (h) => {
     await expect(s.batch([], { checks: [{ group: "g", key: "k", version: "1" as never }] })).rejects.toBeInstanceOf(
       InvalidArgumentError,
     );
+    // A check without a version is a mistake, not "expected absent".
+    const unversioned = [{ group: "g", key: "k" }] as never[];
+    await expect(
+      s.batch([{ type: "set", group: "g", key: "k", value: "v" }], { checks: unversioned }),
+    ).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/^checks\[0\]\.version/) });
     expect(await s.exists("g", "k")).toBe(false);
   });
 
