@@ -73,7 +73,7 @@ export class BusClient {
   /** Resolved each time the inbox runs empty (close waits for it). */
   #emptied: (() => void)[] = [];
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  #peerWaiters: ((names: string[]) => void)[] = [];
+  #peerWaiters: { resolve: (names: string[]) => void; reject: (err: unknown) => void }[] = [];
   #fatal: BusRejectedError | undefined;
   readonly #key: Buffer;
 
@@ -124,14 +124,20 @@ export class BusClient {
     await this.#ready();
     return new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#peerWaiters = this.#peerWaiters.filter((w) => w !== done);
+        this.#peerWaiters = this.#peerWaiters.filter((w) => w !== waiter);
         reject(new StoreError("TIMEOUT", "no peers reply from the broker", { op: "bus.client.peers" }));
       }, this.#o.peersTimeoutMs);
-      const done = (names: string[]) => {
-        clearTimeout(timer);
-        resolve(names);
+      const waiter = {
+        resolve: (names: string[]) => {
+          clearTimeout(timer);
+          resolve(names);
+        },
+        reject: (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
-      this.#peerWaiters.push(done);
+      this.#peerWaiters.push(waiter);
       this.#ws?.send(encodeFrame({ type: "peers" }));
     });
   }
@@ -139,7 +145,8 @@ export class BusClient {
   /**
    * Stops reconnecting and closes the connection. Deliveries that arrive from now on are not
    * handed over (the broker keeps them); the ones already queued are handled and acked first,
-   * so closing loses no ack. Idempotent.
+   * so closing loses no ack. Pending {@link BusClient.connect}, `send` and
+   * {@link BusClient.peers} calls reject with {@link ClosedError} at once. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -272,7 +279,7 @@ export class BusClient {
         for (const w of this.#waiters.splice(0)) w.resolve();
         return;
       }
-      for (const w of this.#peerWaiters.splice(0)) w(frame.names === undefined ? [] : [...frame.names]);
+      for (const w of this.#peerWaiters.splice(0)) w.resolve(frame.names === undefined ? [] : [...frame.names]);
     } else if (frame.type === "deliver" && !this.#closed) {
       this.#enqueue(() => this.#handle(ws, frame as DeliverFrame, text, decoded));
     } else if (frame.type === "error") {
@@ -383,8 +390,10 @@ export class BusClient {
     this.#timer = setTimeout(() => this.#dial(), delay);
   }
 
+  /** Rejects what waits for a registration or for a peers reply: neither comes any more. */
   #failWaiters(err: unknown): void {
     for (const w of this.#waiters.splice(0)) w.reject(err);
+    for (const w of this.#peerWaiters.splice(0)) w.reject(err);
   }
 
   #report(err: unknown): void {

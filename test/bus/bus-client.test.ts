@@ -255,6 +255,15 @@ describe("BusClient", () => {
     expect(fake.received.filter((f) => f.type === "peers")).toHaveLength(1);
   });
 
+  it("close() rejects a pending peers() with ClosedError at once instead of leaving it to the timeout", async () => {
+    // The fake broker never answers a peers request; the timeout is far longer than any test.
+    const { fake, c } = await connected({ peersTimeoutMs: 600_000 });
+    const pending = c.peers().catch((err: unknown) => err);
+    await eventually(() => fake.received.some((f) => f.type === "peers"));
+    await c.close();
+    expect(await pending).toMatchObject({ code: "CLOSED" });
+  });
+
   it("send refuses an envelope over 1 MiB and a field with a lone surrogate, and writes nothing", async () => {
     const { fake, c } = await connected();
     await expect(c.send("alice", "x".repeat(1024 * 1024))).rejects.toBeInstanceOf(InvalidArgumentError);
