@@ -39,10 +39,13 @@ export interface NormalizedCompactOptions {
 
 /** Validates and fills defaults; throws {@link InvalidArgumentError}. */
 export function normalizeCompactOptions(options: CompactOptions): NormalizedCompactOptions {
-  const before = options?.before instanceof Date ? options.before.getTime() : options?.before;
-  if (typeof before !== "number" || !Number.isFinite(before)) {
+  const time = options?.before instanceof Date ? options.before.getTime() : options?.before;
+  if (typeof time !== "number" || !Number.isFinite(time)) {
     throw new InvalidArgumentError("compact needs a before time (ms or Date)", { op: "state.compact" });
   }
+  // Times are stored as safe integers; a bound beyond them selects the same rows, and PostgreSQL's
+  // BIGINT parameter refuses one written as 1e+300.
+  const before = Math.min(Math.max(time, Number.MIN_SAFE_INTEGER), Number.MAX_SAFE_INTEGER);
   const format = (options.format ?? "gzip").trim().toLowerCase();
   if (format !== "gzip" && format !== "zstd") {
     throw new InvalidArgumentError(`compact format must be "gzip" or "zstd", got "${options.format}"`, {

@@ -65,6 +65,17 @@ forEachEngine("StateStore.compact", (h) => {
     expect(existsSync(output)).toBe(false);
   });
 
+  it("a before time past any stored time archives every row on every engine; one before them all archives none", async () => {
+    const s = await h.open();
+    await s.commitToJournal("a");
+    expect(await s.compact({ before: -1e300, output: outDir() })).toEqual({ path: null, rows: 0 });
+    expect(await s.compact({ before: Number.MIN_SAFE_INTEGER - 2 ** 20, output: outDir() })).toMatchObject({ rows: 0 });
+    expect(await s.compact({ before: 1e300, output: outDir() })).toMatchObject({ rows: 1 });
+    await s.commitToJournal("b");
+    expect(await s.compact({ before: Number.MAX_VALUE, output: outDir() })).toMatchObject({ rows: 1 });
+    expect(await s.queryJournal()).toEqual([]);
+  });
+
   it("already archived rows are never archived twice", async () => {
     const s = await h.open();
     await s.commitToJournal("a");
