@@ -34,9 +34,16 @@ import {
   writeInPlace,
 } from "./file-upload-parts.js";
 import { withKeyLock } from "./key-locks.js";
-import { assertPartNumber, checkCompletedParts, clampRange, partCountLimit, positiveSize } from "./multipart-rules.js";
-import { bodyChunks } from "./object-body.js";
-import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
+import {
+  assertPartNumber,
+  assertRange,
+  checkCompletedParts,
+  clampRange,
+  partCountLimit,
+  positiveSize,
+} from "./multipart-rules.js";
+import { assertContentLength, bodyChunks, withDeclaredLength } from "./object-body.js";
+import { assertListCursor, assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   CompleteMultipartOptions,
@@ -112,6 +119,7 @@ export class FileObjectStore implements ObjectStore {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {
+    if (options.range !== undefined) assertRange(options.range, "objects.get");
     const path = await this.#objectPath(key, "objects.get");
     const opened = await openObjectFile(path);
     if (!opened) return null;
@@ -131,10 +139,11 @@ export class FileObjectStore implements ObjectStore {
     return found ? fileObjectInfo(key, found) : null;
   }
 
-  async put(key: string, body: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
+  async put(key: string, input: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
     const op = "objects.put";
     const path = await this.#objectPath(key, op);
     assertPutOptions(options, op);
+    const body = withDeclaredLength(input, options.contentLength, op);
     const temp = await this.#tempPath();
     const conditional = options.ifMatch !== undefined || options.ifNoneMatch !== undefined;
     let published = false;
@@ -173,6 +182,7 @@ export class FileObjectStore implements ObjectStore {
     const op = "objects.list";
     this.#open(op);
     assertListPrefix(prefix, op);
+    assertListCursor(options.cursor, op);
     const limit = listLimit(options.limit, op);
     const root = await this.#init(op);
     const found = await listObjectFiles(join(root, "objects"), prefix, options.cursor, limit + 1);
@@ -199,11 +209,14 @@ export class FileObjectStore implements ObjectStore {
     key: string,
     uploadId: string,
     partNumber: number,
-    body: ObjectBodyInput,
+    input: ObjectBodyInput,
+    options: { contentLength?: number } = {},
   ): Promise<{ etag: string; size: number }> {
     const op = "objects.putPart";
     await this.#objectPath(key, op);
     assertPartNumber(partNumber, this.maxPartCount, op);
+    assertContentLength(options.contentLength, op);
+    const body = withDeclaredLength(input, options.contentLength, op);
     const dir = await this.#uploadDir(key, uploadId, op);
     const lock = await tryPartLock(dir, partNumber, op);
     if (lock !== null) {

@@ -4,14 +4,15 @@ import { ClosedError, NotFoundError } from "../errors.js";
 import { clockOption } from "../internal/option-checks.js";
 import {
   assertPartNumber,
+  assertRange,
   checkCompletedParts,
   clampRange,
   partCountLimit,
   positiveSize,
   type RecordedPart,
 } from "./multipart-rules.js";
-import { bufferStream, readBody } from "./object-body.js";
-import { assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
+import { assertContentLength, bufferStream, readBody, withDeclaredLength } from "./object-body.js";
+import { assertListCursor, assertListPrefix, assertObjectKey, compareKeys, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   CompleteMultipartOptions,
@@ -64,6 +65,7 @@ export class MemoryObjectStore implements ObjectStore {
 
   async get(key: string, options: GetOptions = {}): Promise<ObjectBody | null> {
     this.#check(key, "objects.get");
+    if (options.range !== undefined) assertRange(options.range, "objects.get");
     const found = this.#objects.get(key);
     if (!found) return null;
     if (options.range === undefined) return { ...found.info, body: bufferStream(found.bytes) };
@@ -80,7 +82,7 @@ export class MemoryObjectStore implements ObjectStore {
     const op = "objects.put";
     this.#check(key, op);
     assertPutOptions(options, op);
-    const bytes = await readBody(body, op);
+    const bytes = await readBody(withDeclaredLength(body, options.contentLength, op), op);
     this.#open(op);
     // The condition is checked after the body is read, in the same synchronous step as the write.
     checkPutCondition(key, this.#objects.get(key)?.info.etag ?? null, options, op);
@@ -96,6 +98,7 @@ export class MemoryObjectStore implements ObjectStore {
     const op = "objects.list";
     this.#open(op);
     assertListPrefix(prefix, op);
+    assertListCursor(options.cursor, op);
     const limit = listLimit(options.limit, op);
     const keys = [...this.#objects.keys()]
       .filter((key) => key.startsWith(prefix) && (options.cursor === undefined || compareKeys(key, options.cursor) > 0))
@@ -117,12 +120,14 @@ export class MemoryObjectStore implements ObjectStore {
     uploadId: string,
     partNumber: number,
     body: ObjectBodyInput,
+    options: { contentLength?: number } = {},
   ): Promise<{ etag: string; size: number }> {
     const op = "objects.putPart";
     this.#check(key, op);
     assertPartNumber(partNumber, this.maxPartCount, op);
+    assertContentLength(options.contentLength, op);
     this.#upload(key, uploadId, op);
-    const bytes = await readBody(body, op);
+    const bytes = await readBody(withDeclaredLength(body, options.contentLength, op), op);
     // Re-checked: the upload may have been completed or aborted while the body streamed in.
     const upload = this.#upload(key, uploadId, op);
     const part = { etag: sha256(bytes), size: bytes.byteLength, bytes };

@@ -77,9 +77,29 @@ export function clampRange(
   size: number,
   op: string,
 ): { start: number; end: number } {
+  assertRange(requested, op);
   const { start, end } = requested;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start >= end || start >= size) {
+  if (start >= size) {
     throw new InvalidArgumentError(`range ${start}-${end} is not within the object's ${size} bytes`, { op });
   }
   return { start, end: Math.min(end, size) };
+}
+
+/**
+ * Throws {@link InvalidArgumentError} unless `range` is a well-formed range whatever the
+ * object: integers with `0 <= start < end`. Checked before any lookup, so a bad range is an
+ * error on every backend, also for a missing object.
+ */
+export function assertRange(range: unknown, op: string): asserts range is { start: number; end: number } {
+  const { start, end } = (range ?? {}) as { start?: unknown; end?: unknown };
+  if (
+    !Number.isSafeInteger(start) ||
+    !Number.isSafeInteger(end) ||
+    (start as number) < 0 ||
+    (start as number) >= (end as number)
+  ) {
+    throw new InvalidArgumentError(`range must have integers 0 <= start < end, got ${String(start)}-${String(end)}`, {
+      op,
+    });
+  }
 }

@@ -22,6 +22,49 @@ export async function* bodyChunks(body: ObjectBodyInput, op: string): AsyncGener
   }
 }
 
+/** Throws {@link InvalidArgumentError} unless `contentLength` is absent or a non-negative safe integer. */
+export function assertContentLength(contentLength: unknown, op: string): void {
+  if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || (contentLength as number) < 0)) {
+    throw new InvalidArgumentError(`contentLength must be a non-negative integer, got ${String(contentLength)}`, {
+      op,
+    });
+  }
+}
+
+/**
+ * `body` held to its declared `contentLength` (absent: unchanged). Bytes and text are measured
+ * at once; a stream is counted as it flows and fails with {@link InvalidArgumentError} at the
+ * first byte too many, or at its end when it falls short (instead of ending), so a store,
+ * which keeps a body only once it ended cleanly, never keeps one of another length.
+ */
+export function withDeclaredLength(
+  body: ObjectBodyInput,
+  contentLength: number | undefined,
+  op: string,
+): ObjectBodyInput {
+  if (contentLength === undefined) return body;
+  if (typeof body === "string" || body instanceof Uint8Array) {
+    const size = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength;
+    if (size !== contentLength) throw lengthMismatch(size, contentLength, op);
+    return body;
+  }
+  return declaredLengthChunks(body, contentLength, op);
+}
+
+async function* declaredLengthChunks(body: ObjectBodyInput, contentLength: number, op: string) {
+  let size = 0;
+  for await (const chunk of bodyChunks(body, op)) {
+    size += chunk.byteLength;
+    if (size > contentLength) throw lengthMismatch(`more than ${contentLength}`, contentLength, op);
+    yield chunk;
+  }
+  if (size < contentLength) throw lengthMismatch(size, contentLength, op);
+}
+
+function lengthMismatch(size: number | string, contentLength: number, op: string): InvalidArgumentError {
+  return new InvalidArgumentError(`body is ${size} bytes, contentLength says ${contentLength}`, { op });
+}
+
 /** Collects a whole body into one buffer of its own (never a view of the caller's bytes, which the caller may reuse). */
 export async function readBody(body: ObjectBodyInput, op: string): Promise<Buffer> {
   if (typeof body === "string") return Buffer.from(body, "utf8");

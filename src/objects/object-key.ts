@@ -35,6 +35,13 @@ export function assertListPrefix(prefix: unknown, op: string): asserts prefix is
   }
 }
 
+/** Throws {@link InvalidArgumentError} unless a listing's `cursor` is absent or a string. */
+export function assertListCursor(cursor: unknown, op: string): asserts cursor is string | undefined {
+  if (cursor !== undefined && typeof cursor !== "string") {
+    throw new InvalidArgumentError("list cursor must be a string (the previous page's cursor)", { op });
+  }
+}
+
 /** The page size of a listing: default 1000, otherwise a positive integer. */
 export function listLimit(limit: number | undefined, op: string): number {
   if (limit === undefined) return 1000;

@@ -53,7 +53,10 @@ export interface PutOptions {
   ifMatch?: string;
   /** `"*"`: write only if no object exists under the key; otherwise {@link ConflictError}. */
   ifNoneMatch?: "*";
-  /** Byte length of a streamed body, when known (lets S3 stream without buffering). */
+  /**
+   * Byte length of a streamed body, when known (lets S3 stream without buffering). A body of
+   * another length -> {@link InvalidArgumentError}, nothing written.
+   */
   contentLength?: number;
 }
 
@@ -127,7 +130,9 @@ export interface ObjectStore {
   initMultipart(key: string, options?: { contentType?: string }): Promise<string>;
   /**
    * Stores part `partNumber` (1-based) of an upload; re-sending a part number replaces it.
-   * Unknown or finished upload -> {@link NotFoundError}.
+   * Unknown or finished upload -> {@link NotFoundError}. `contentLength` is the body's exact
+   * length (another length -> {@link InvalidArgumentError}); a body that fails or is refused
+   * leaves the part stored before.
    */
   putPart(
     key: string,

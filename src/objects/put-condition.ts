@@ -1,5 +1,6 @@
 import { ConflictError, InvalidArgumentError } from "../errors.js";
 import { normalizeEtag } from "./multipart-rules.js";
+import { assertContentLength } from "./object-body.js";
 import type { PutOptions } from "./object-store.js";
 
 /** Throws {@link InvalidArgumentError} for malformed conditions (`ifNoneMatch` other than `"*"`, empty `ifMatch`). */
@@ -10,12 +11,7 @@ export function assertPutOptions(options: PutOptions, op: string): void {
   if (options.ifMatch !== undefined && (typeof options.ifMatch !== "string" || options.ifMatch === "")) {
     throw new InvalidArgumentError("ifMatch must be a non-empty etag", { op });
   }
-  if (
-    options.contentLength !== undefined &&
-    (!Number.isSafeInteger(options.contentLength) || options.contentLength < 0)
-  ) {
-    throw new InvalidArgumentError("contentLength must be a non-negative integer", { op });
-  }
+  assertContentLength(options.contentLength, op);
 }
 
 /** Throws {@link ConflictError} when the current etag (`null` = no object) fails the put's conditions. */

@@ -4,14 +4,14 @@ import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { importOptional } from "../internal/optional-dependency.js";
 import {
   assertPartNumber,
+  assertRange,
   checkCompletedParts,
-  clampRange,
   normalizeEtag,
   positiveSize,
   type RecordedPart,
 } from "./multipart-rules.js";
-import { bodyChunks, readUpTo } from "./object-body.js";
-import { assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
+import { assertContentLength, bodyChunks, readUpTo, withDeclaredLength } from "./object-body.js";
+import { assertListCursor, assertListPrefix, assertObjectKey, listLimit } from "./object-key.js";
 import type {
   CompletedPart,
   CompleteMultipartOptions,
@@ -113,7 +113,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     const op = "objects.get";
     this.#check(key, op);
     const wanted = options.range;
-    if (wanted !== undefined) clampRange(wanted, Number.MAX_SAFE_INTEGER, op);
+    if (wanted !== undefined) assertRange(wanted, op);
     try {
       const s3 = await this.#sdk();
       const out = await s3.client.send(
@@ -159,18 +159,19 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     }
   }
 
-  async put(key: string, body: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
+  async put(key: string, input: ObjectBodyInput, options: PutOptions = {}): Promise<{ etag: string }> {
     const op = "objects.put";
     this.#check(key, op);
     assertPutOptions(options, op);
+    const body = withDeclaredLength(input, options.contentLength, op);
     const fixed = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof Uint8Array ? body : undefined;
-    let payload: Uint8Array | Readable;
+    let payload: Uint8Array | StreamedBody;
     let length: number;
     if (fixed !== undefined) {
       payload = fixed;
       length = fixed.byteLength;
     } else if (options.contentLength !== undefined) {
-      payload = Readable.from(bodyChunks(body, op));
+      payload = new StreamedBody(bodyChunks(body, op));
       length = options.contentLength;
     } else {
       // Unknown length: S3 needs one, so buffer up to a part and switch to multipart beyond it.
@@ -187,15 +188,16 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
         new s3.sdk.PutObjectCommand({
           Bucket: this.#bucket,
           Key: key,
-          Body: payload,
+          Body: payload instanceof StreamedBody ? payload.stream : payload,
           ContentLength: length,
           ...(options.contentType === undefined ? {} : { ContentType: options.contentType }),
           ...sdkConditions(options),
         }),
+        payload instanceof StreamedBody ? { abortSignal: payload.signal } : {},
       );
       return { etag: normalizeEtag(out.ETag ?? "") };
     } catch (err) {
-      throw mapError(err, op);
+      throw payload instanceof StreamedBody ? (payload.failure ?? mapError(err, op)) : mapError(err, op);
     }
   }
 
@@ -214,6 +216,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     const op = "objects.list";
     this.#open(op);
     assertListPrefix(prefix, op);
+    assertListCursor(options.cursor, op);
     const limit = listLimit(options.limit, op);
     try {
       const s3 = await this.#sdk();
@@ -257,16 +260,18 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     key: string,
     uploadId: string,
     partNumber: number,
-    body: ObjectBodyInput,
+    input: ObjectBodyInput,
     options: { contentLength?: number } = {},
   ): Promise<{ etag: string; size: number }> {
     const op = "objects.putPart";
     this.#check(key, op);
     assertPartNumber(partNumber, this.maxPartCount, op);
-    let payload: Uint8Array | Readable;
+    assertContentLength(options.contentLength, op);
+    const body = withDeclaredLength(input, options.contentLength, op);
+    let payload: Uint8Array | StreamedBody;
     let size: number;
     if (options.contentLength !== undefined) {
-      payload = Readable.from(bodyChunks(body, op));
+      payload = new StreamedBody(bodyChunks(body, op));
       size = options.contentLength;
     } else {
       const chunks: Uint8Array[] = [];
@@ -348,7 +353,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     key: string,
     uploadId: string,
     partNumber: number,
-    payload: Uint8Array | Readable,
+    payload: Uint8Array | StreamedBody,
     size: number,
     op: string,
   ): Promise<string> {
@@ -360,13 +365,14 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
           Key: key,
           UploadId: uploadId,
           PartNumber: partNumber,
-          Body: payload,
+          Body: payload instanceof StreamedBody ? payload.stream : payload,
           ContentLength: size,
         }),
+        payload instanceof StreamedBody ? { abortSignal: payload.signal } : {},
       );
       return normalizeEtag(out.ETag ?? "");
     } catch (err) {
-      throw mapError(err, op);
+      throw payload instanceof StreamedBody ? (payload.failure ?? mapError(err, op)) : mapError(err, op);
     }
   }
 
@@ -473,6 +479,31 @@ function info(
     lastModified: modified?.getTime() ?? 0,
     ...(contentType === undefined ? {} : { contentType }),
   };
+}
+
+/**
+ * A streamed request body. Why: the SDK pipes a stream into the request without listening for
+ * its errors, so a body that fails midway (a client that went away) would be an uncaught
+ * error and leave the request waiting for bytes that never come. Here a failure aborts the
+ * request and is kept, to be thrown instead of the abort.
+ */
+class StreamedBody {
+  readonly stream: Readable;
+  readonly #controller = new AbortController();
+  /** The error the body failed with, once it failed. */
+  failure: unknown;
+
+  constructor(chunks: AsyncIterable<Uint8Array>) {
+    this.stream = Readable.from(chunks, { objectMode: false });
+    this.stream.on("error", (err) => {
+      this.failure ??= err;
+      this.#controller.abort(err);
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
 }
 
 /** The SDK's Node body is already a Readable; a missing body is an empty object. */

@@ -124,6 +124,36 @@ export function registerMultipartCases(test: Register): void {
     await store.abortMultipart(`${p}obj`, uploadId);
   });
 
+  test("a part whose body fails midway or differs from its contentLength is refused and keeps the part stored before", async (store, p) => {
+    const uploadId = await store.initMultipart(`${p}obj`);
+    const kept = await store.putPart(`${p}obj`, uploadId, 1, "first");
+    const failing = async function* () {
+      yield Buffer.alloc(1000, 1);
+      await Promise.resolve();
+      throw new Error("the part failed");
+    };
+    for (const options of [{}, { contentLength: 5000 }]) {
+      await assert.rejects(store.putPart(`${p}obj`, uploadId, 1, Readable.from(failing()), options), /the part failed/);
+    }
+    for (const contentLength of [2, 4]) {
+      await rejectsWith(
+        store.putPart(`${p}obj`, uploadId, 1, Readable.from([Buffer.from("abc")]), { contentLength }),
+        "INVALID_ARGUMENT",
+        `contentLength ${contentLength}`,
+      );
+      await rejectsWith(
+        store.putPart(`${p}obj`, uploadId, 1, Buffer.from("abc"), { contentLength }),
+        "INVALID_ARGUMENT",
+        `bytes with contentLength ${contentLength}`,
+      );
+    }
+    for (const contentLength of [-1, 1.5, Number.NaN]) {
+      await rejectsWith(store.putPart(`${p}obj`, uploadId, 1, "abc", { contentLength }), "INVALID_ARGUMENT");
+    }
+    await store.completeMultipart(`${p}obj`, uploadId, [{ partNumber: 1, etag: kept.etag }]);
+    assert.equal((await bytesOf(store, `${p}obj`)).toString(), "first");
+  });
+
   test("an upload id is bound to its key; unknown ids are NotFoundError", async (store, p) => {
     const uploadId = await store.initMultipart(`${p}obj`);
     await rejectsWith(store.putPart(`${p}other`, uploadId, 1, "x"), "NOT_FOUND");

@@ -139,6 +139,18 @@ export function registerObjectCases(test: Register): void {
     assert.equal(await store.head(`${p}k`), null);
   });
 
+  test("a bad range or list cursor is InvalidArgumentError before any lookup", async (store, p) => {
+    for (const range of [
+      { start: 5, end: 2 },
+      { start: -1, end: 2 },
+      { start: 0, end: 0 },
+      { start: 0.5, end: 2 },
+    ]) {
+      await rejectsWith(store.get(`${p}missing`, { range }), "INVALID_ARGUMENT", `range ${JSON.stringify(range)}`);
+    }
+    await rejectsWith(store.list(p, { cursor: 5 as unknown as string }), "INVALID_ARGUMENT");
+  });
+
   test("many concurrent puts, gets and deletes on distinct keys", async (store, p) => {
     const keys = Array.from({ length: 40 }, (_, i) => `${p}c/${i}`);
     await Promise.all(keys.map((key, i) => store.put(key, `value-${i}`)));

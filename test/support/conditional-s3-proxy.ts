@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Transform } from "node:stream";
+import type { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Mutex } from "../../src/internal/mutex.js";
 
@@ -150,15 +150,11 @@ export async function startConditionalS3Proxy(target: string): Promise<Condition
       if (!known) return noSuchUpload();
       const partNumber = Number(url.searchParams.get("partNumber"));
       if (req.method === "PUT") {
-        let size = 0;
-        const counter = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            size += chunk.byteLength;
-            callback(null, chunk);
-          },
-        });
-        req.pipe(counter);
-        const answer = await forward(req, counter);
+        // Like S3, a part whose body did not arrive whole (the client gave up) is not kept: s3rver
+        // would store what arrived, so only a complete body is forwarded.
+        const body = await collect(req);
+        const size = body.byteLength;
+        const answer = await forward(req, body);
         // The upload may have been completed or aborted while the part streamed in.
         if (!uploads.has(uploadId)) return noSuchUpload();
         if (answer.status === 200) {
