@@ -26,6 +26,24 @@ const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Errors after which a request without effects is sent again (a pooled connection the owner had closed). */
 const resendable = new Set(["ECONNRESET", "EPIPE", "ECONNREFUSED"]);
 
+/** Methods whose repetition has the effect of one request, sent again when a reused connection was cut before any answer. */
+const idempotentMethods = new Set(["PUT", "DELETE"]);
+
+/** Request headers that make a request's outcome depend on the state it finds (a repeat could be refused). */
+const conditionalHeaders = ["if-match", "if-none-match", "if-unmodified-since"];
+
+/**
+ * True when a request cut on a reused keep-alive connection before any answer may be sent
+ * again: an idempotent method without conditions. The owner closes its idle keep-alive
+ * connections when it shuts down; a request written into one at that moment was never read,
+ * and one the owner did apply before dying has the same effect when repeated.
+ */
+function repeatable(raw: IncomingMessage, reused: boolean, code: string | undefined): boolean {
+  if (!reused || (code !== "ECONNRESET" && code !== "EPIPE")) return false;
+  if (!idempotentMethods.has(raw.method ?? "")) return false;
+  return conditionalHeaders.every((name) => raw.headers[name] === undefined);
+}
+
 /** Free keep-alive sockets to peers are closed after this long, before the peer's keep-alive timeout (72 s) closes them. */
 const IDLE_SOCKET_MS = 30_000;
 /** A peer that does not accept a connection within this long counts as unreachable. */
@@ -76,7 +94,8 @@ export class RequestForwarder {
    * with {@link closingHeader}): the caller may serve the request itself or try again, with the
    * body as the client sent it (kept up to {@link REPLAY_LIMIT_BYTES}). A failure after the
    * request reached the owner answers 502 `BAD_GATEWAY` (the outcome is unknown) or cuts a
-   * streaming answer.
+   * streaming answer; a PUT or DELETE without conditions cut on a reused connection before any
+   * answer resolves `unreachable` too, so it is sent again.
    */
   proxy(
     raw: IncomingMessage,
@@ -180,7 +199,11 @@ export class RequestForwarder {
         }
         if (settled) return;
         // Nothing reached the owner, or a request without effects may simply be sent again.
-        if (!sending || (safeMethods.has(raw.method ?? "") && resendable.has(err.code ?? ""))) {
+        if (
+          !sending ||
+          (safeMethods.has(raw.method ?? "") && resendable.has(err.code ?? "")) ||
+          repeatable(raw, upstream.reusedSocket, err.code)
+        ) {
           retry();
           return;
         }

@@ -62,6 +62,8 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
   function watchManifests() {
     const puts = s3.proxy.recordPuts((key) => key.startsWith("tenants/") && key.endsWith("/manifest.json"));
     return {
+      /** Manifests published so far. */
+      published: () => puts.length,
       async check() {
         const store = new S3ObjectStore({ ...s3.storeOptions });
         const finalSegments = new Map<string, readonly LogItem[]>();
@@ -475,6 +477,8 @@ describe.runIf(hasPostgres)("several `storeroom serve` nodes on one PostgreSQL a
     const paused = owner === (await idOf(a.url)) ? a : b;
     const other = paused === a ? b : a;
     const pausedId = await idOf(paused.url);
+    // Paused only once its first write is published: the takeover then hands a published tenant over.
+    await until("the first write published", async () => (manifests.published() > 0 ? true : undefined));
     paused.child.kill("SIGSTOP");
     // Writes sent to the paused owner wait; the other node takes the tenant over once the lease ran out.
     const late = [0, 1, 2, 3, 4, 5].map((i) => putVia(paused.url, token, `late-${i}`, `late ${i}`));
