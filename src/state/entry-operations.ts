@@ -541,10 +541,17 @@ function toEntry(group: string, row: EntryRow): StateEntry {
   };
 }
 
-/** Rejects non-strings, and strings with U+0000 where the engine's TEXT cannot hold them (PostgreSQL). */
+/**
+ * Rejects non-strings, strings with a lone surrogate (SQLite would store them as bytes no UTF-8
+ * reader gets back, PostgreSQL as U+FFFD, so that two keys would become one), and strings with
+ * U+0000 where the engine's TEXT cannot hold them (PostgreSQL).
+ */
 function checkText(ex: Executor, op: string, ...values: string[]): void {
   for (const v of values) {
     if (typeof v !== "string") throw invalid(op, `expected a string, got ${typeof v}`);
+    if (!v.isWellFormed()) {
+      throw invalid(op, "group, key and value must be well-formed Unicode (a lone surrogate cannot be stored)");
+    }
     if (!ex.dialect.textAllowsNul && v.includes("\u0000")) {
       throw invalid(op, "PostgreSQL text cannot hold U+0000; group, key and value must not contain it");
     }

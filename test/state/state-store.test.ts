@@ -240,6 +240,29 @@ forEachEngine("StateStore reads and writes", (h) => {
     for (const c of cases) expect(await s.get(c, c)).toBe(c);
   });
 
+  it("refuses a lone surrogate in a group, key or value and writes nothing: two such keys would become one", async () => {
+    const s = await h.open();
+    const calls = [
+      () => s.set("g", "cut\uD83D", "v"),
+      () => s.set("g", "k", "cut\uDE80"),
+      () => s.set("\uD800", "k", "v"),
+      () => s.batch([{ type: "set", group: "g", key: "\uDBFF", value: "v" }]),
+      () => s.scoped("ns", { maxKeys: 3 }).setIn("g", "x\uD800", "v"),
+      () => s.get("g", "cut\uD83D"),
+      () => s.groups("\uD800"),
+    ];
+    for (const call of calls) {
+      await expect(call()).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringMatching(/well-formed Unicode/),
+      });
+    }
+    expect(await s.countAll()).toBe(0);
+    // A surrogate pair is a character like any other.
+    await s.set("g", "\uD83D\uDE80", "\uD83D\uDE80");
+    expect(await s.getAll("g")).toEqual(new Map([["\uD83D\uDE80", "\uD83D\uDE80"]]));
+  });
+
   it("treats SQL injection strings as plain data", async () => {
     const s = await h.open();
     const evil = "'; DROP TABLE entries; --";
