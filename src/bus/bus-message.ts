@@ -51,11 +51,16 @@ export interface BusMessage {
   readonly ts: number;
 }
 
-/** Rejects names and ids the bus cannot store on both engines (empty, U+0000). */
+/**
+ * Rejects names and ids the bus cannot store alike on both engines: empty, with U+0000, or with
+ * a lone surrogate (PostgreSQL would store U+FFFD, so two names would become one; SQLite bytes
+ * that read back as other text). Names and ids decoded from the wire never hold one.
+ */
 export function checkBusName(value: unknown, what: string, op: string): string {
   if (typeof value !== "string" || value.length === 0) {
     throw new InvalidArgumentError(`${what} must be a non-empty string`, { op });
   }
   if (value.includes("\u0000")) throw new InvalidArgumentError(`${what} must not contain U+0000`, { op });
+  if (!value.isWellFormed()) throw new InvalidArgumentError(`${what} must not contain a lone surrogate`, { op });
   return value;
 }

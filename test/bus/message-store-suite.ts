@@ -66,10 +66,19 @@ export function describeMessageStore(engine: string, openFresh: OpenFresh): void
 
     it("rejects bad names with a typed error and stores nothing", async () => {
       const { store } = await fresh();
-      for (const name of ["", "*", "a\u0000b"]) {
+      for (const name of ["", "*", "a\u0000b", "cut\uD83D", "\uDE80"]) {
         await expect(store.register({ name })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
       }
       expect(await store.peers()).toEqual([]);
+      await store.register({ name: "bob" });
+      const envelope = bytes("{}");
+      await expect(store.enqueue({ id: "m\uD800", from: "a", to: "bob", envelope })).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+      });
+      await expect(store.enqueueMany([{ id: "m", from: "a\uDC00", to: "bob", envelope }])).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+      });
+      expect(await store.pendingFor("bob")).toEqual([]);
     });
 
     it("countUndelivered counts messages neither delivered nor acked, over all recipients", async () => {
