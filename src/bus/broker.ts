@@ -126,6 +126,8 @@ export class Broker {
   #pruned = 0;
   #server: Server | undefined;
   #closed = false;
+  /** The shutdown {@link Broker.close} started; later calls wait for the same one. */
+  #closing: Promise<void> | undefined;
 
   constructor(options: BrokerOptions) {
     this.#key = hmacSecretOption(options.hmacSecret, OP);
@@ -245,10 +247,15 @@ export class Broker {
 
   /**
    * Stops accepting connections, closes every connection (1001 "server shutting down"), waits for the frames and
-   * drains in progress, and stops its own HTTP server. Idempotent. The store stays open.
+   * drains in progress, and stops its own HTTP server. Idempotent: every call resolves once all
+   * of that is done. The store stays open.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
     this.#closed = true;
     await this.#pruneJob.stop();
     for (const name of this.connectedPeers())

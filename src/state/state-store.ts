@@ -68,6 +68,8 @@ export class StateStore extends EntryOperations {
   readonly #log: ChangeLog;
   readonly #feed: ChangeFeed;
   #closed = false;
+  /** The shutdown {@link StateStore.close} started; later calls wait for the same one. */
+  #closing: Promise<void> | undefined;
 
   private constructor(
     db: Database,
@@ -345,10 +347,14 @@ export class StateStore extends EntryOperations {
   /**
    * Stops the background purge (waiting for a running one), ends every watcher, drops
    * callbacks, closes open workspaces (keeping their files) and closes the database if the
-   * store opened it. Idempotent.
+   * store opened it. Idempotent: every call resolves once all of that is done.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
     this.#closed = true;
     await this.#purge.stop();
     await this.#follow.stop();

@@ -320,6 +320,19 @@ describe("Broker", () => {
     expect((await b.store.peers()).map((p) => p.name).sort()).toEqual(["bob", "carol"]);
   });
 
+  it("a second close() during the first resolves only once the broker is shut down", async () => {
+    const clock = new ManualClock(1_000);
+    const b = await startBroker(dbPath(dir, "close-twice"), {}, clock);
+    cleanup.push(() => b.db.close());
+    const bob = await RawPeer.register(b.url, "bob");
+    clock.advance(5_000);
+    const first = b.broker.close();
+    await b.broker.close();
+    expect(await b.store.peers()).toMatchObject([{ name: "bob", lastSeen: 6_000 }]);
+    expect(await bob.closed).toEqual({ code: 1001, reason: "server shutting down" });
+    await first;
+  });
+
   it("mounts on a server of your own through handleUpgrade and closes idempotently", async () => {
     const { createServer } = await import("node:http");
     const b = await broker();

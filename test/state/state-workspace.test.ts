@@ -10,6 +10,17 @@ let n = 0;
 const stateDir = () => join(root, `state-${n++}`);
 
 forEachEngine("StateStore workspaces", (h) => {
+  it("a second close() during the first resolves only once the store is shut down", async () => {
+    const s = await h.open({ workspaceStateDirectory: stateDir() });
+    const ws = await s.newWorkspace("w");
+    const watcher = s.watch("g");
+    const first = s.close();
+    await s.close();
+    expect(ws.closed).toBe(true);
+    expect(watcher.closed).toBe(true);
+    await first;
+  });
+
   it("creates a scratch SQLite file, buffers puts, counts and aggregates by kind", async () => {
     const dir = stateDir();
     const s = await h.open({ workspaceStateDirectory: dir });
