@@ -280,6 +280,74 @@ describe("tus 1.0 server", async () => {
     expect(patch.status).toBe(404);
   });
 
+  it("a creation with upload whose body is refused creates nothing: no Location, no unfinished upload", async () => {
+    const pending = async () => {
+      const res = await fetch(`${base}/v1/uploads`, { headers: auth(tokens.acme) });
+      return ((await res.json()) as { uploads: unknown[] }).uploads.length;
+    };
+    const before = await pending();
+    const create = (body: Buffer | ReadableStream, extra: Record<string, string> = {}) =>
+      fetch(`${base}/v1/tus/`, {
+        method: "POST",
+        headers: {
+          ...auth(tokens.acme),
+          ...tus,
+          "upload-length": "4",
+          "content-type": "application/offset+octet-stream",
+          ...extra,
+        },
+        body,
+        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+      } as RequestInit);
+    const declared = await create(Buffer.from("too long"));
+    expect(declared.status).toBe(413);
+    expect(declared.headers.get("location")).toBeNull();
+    // Chunked: the length is only known once the body passed it.
+    const streamed = await create(
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode("too long"));
+          controller.close();
+        },
+      }),
+    );
+    expect(streamed.status).toBe(413);
+    expect(streamed.headers.get("location")).toBeNull();
+    const wrongSum = await create(Buffer.from("abcd"), {
+      "upload-checksum": `sha1 ${createHash("sha1").update("other").digest("base64")}`,
+    });
+    expect(wrongSum.status).toBe(460);
+    expect(wrongSum.headers.get("location")).toBeNull();
+    expect(await pending()).toBe(before);
+    // The same for an append: a chunked body passing the declared size is answered 413 (the
+    // connection is not dropped) and the bytes before the limit are not kept.
+    const upload = await fetch(`${base}/v1/tus/`, {
+      method: "POST",
+      headers: { ...auth(tokens.acme), ...tus, "upload-length": "4" },
+    });
+    const url = `${base}${upload.headers.get("location")}`;
+    const patched = await fetch(url, {
+      method: "PATCH",
+      headers: {
+        ...auth(tokens.acme),
+        ...tus,
+        "content-type": "application/offset+octet-stream",
+        "upload-offset": "0",
+      },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode("too long"));
+          controller.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(patched.status).toBe(413);
+    const head = await fetch(url, { method: "HEAD", headers: { ...auth(tokens.acme), ...tus } });
+    expect(head.headers.get("upload-offset")).toBe("0");
+    expect((await fetch(url, { method: "DELETE", headers: { ...auth(tokens.acme), ...tus } })).status).toBe(204);
+  });
+
   it("refuses bad creation requests with 400 and oversize ones with 413", async () => {
     const post = (headers: Record<string, string>) =>
       fetch(`${base}/v1/tus/`, { method: "POST", headers: { ...auth(tokens.ada), ...tus, ...headers } });

@@ -130,12 +130,18 @@ export function registerTusRoutes(app: FastifyInstance, options: TusRouteOptions
       public: publicFlag === "true",
       metadata: metadataHeader,
     });
-    reply.header("Location", `${tusPrefix}${created.claimId}`);
     let status: ResumableUploadStatus = created;
     if (hasBody(request)) {
-      status = await resumable.append(owner, created.claimId, 0, bodyOf(request), appendOptions(request));
+      try {
+        status = await resumable.append(owner, created.claimId, 0, bodyOf(request), appendOptions(request));
+      } catch (err) {
+        // The client gets an error and no Location, so it could never resume or terminate this
+        // upload: it is terminated, instead of holding one of the owner's unfinished uploads.
+        await resumable.terminate(owner, created.claimId).catch(() => undefined);
+        throw err;
+      }
     }
-    return reply.code(201).headers(progressHeaders(status)).send();
+    return reply.code(201).header("Location", `${tusPrefix}${created.claimId}`).headers(progressHeaders(status)).send();
   });
 
   app.head("/v1/tus/:id", async (request, reply) => {
