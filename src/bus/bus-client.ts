@@ -64,6 +64,8 @@ export class BusClient {
   #ws: WebSocket | undefined;
   #registered = false;
   #closed = false;
+  /** The shutdown {@link BusClient.close} started; later calls wait for the same one. */
+  #closing: Promise<void> | undefined;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Deliveries (and undecodable frames) not handled yet, in arrival order. */
@@ -146,10 +148,15 @@ export class BusClient {
    * Stops reconnecting and closes the connection. Deliveries that arrive from now on are not
    * handed over (the broker keeps them); the ones already queued are handled and acked first,
    * so closing loses no ack. Pending {@link BusClient.connect}, `send` and
-   * {@link BusClient.peers} calls reject with {@link ClosedError} at once. Idempotent.
+   * {@link BusClient.peers} calls reject with {@link ClosedError} at once. Idempotent: every
+   * call resolves once the connection is closed.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#failWaiters(new ClosedError("bus client is closed", { op: "bus.client" }));

@@ -255,6 +255,14 @@ describe("BusClient", () => {
     expect(fake.received.filter((f) => f.type === "peers")).toHaveLength(1);
   });
 
+  it("a second close() during the first resolves only once the connection is closed", async () => {
+    const { c } = await connected();
+    const first = c.close();
+    await c.close();
+    expect(c.connected).toBe(false);
+    await first;
+  });
+
   it("close() rejects a pending peers() with ClosedError at once instead of leaving it to the timeout", async () => {
     // The fake broker never answers a peers request; the timeout is far longer than any test.
     const { fake, c } = await connected({ peersTimeoutMs: 600_000 });
