@@ -71,6 +71,12 @@ describe("cli: storeroom state | journal | compact", () => {
         { key: "name", value: "Ada" },
       ],
     });
+    // With a group, --prefix selects keys.
+    expect(JSON.parse((await cli("state", "ls", "user", "--prefix", "na", "--db", db, "--json")).stdout)).toEqual({
+      group: "user",
+      entries: [{ key: "name", value: "Ada" }],
+    });
+    expect((await cli("state", "ls", "user", "--prefix", "x", "--db", db)).stdout).toBe("");
     expect((await cli("state", "render", "Hi {{ .name }} {{ .x }}", "user", "--db", db)).stdout).toBe(
       "Hi Ada <no value>\n",
     );

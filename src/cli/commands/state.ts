@@ -196,7 +196,7 @@ export function registerState(program: Command): void {
     "storeroom state ls --prefix tenant-a: --db ./state.db --json",
     OK_OR_ERROR,
   )
-    .option("--prefix <prefix>", "only groups starting with this prefix")
+    .option("--prefix <prefix>", "only groups (with a group: only keys) starting with this prefix")
     .action((group: string | undefined, opts: DbOptions & { prefix?: string }) =>
       withStateStore(opts, async (s) => {
         if (group === undefined) {
@@ -207,7 +207,8 @@ export function registerState(program: Command): void {
           return ExitCode.ok;
         }
         const entries = [];
-        for await (const e of s.all(group)) entries.push(e);
+        const prefix = opts.prefix ?? "";
+        for await (const e of s.all(group)) if (e.key.startsWith(prefix)) entries.push(e);
         if (opts.json) printJson({ group, entries });
         else for (const e of entries) process.stdout.write(`${e.key}=${e.value}\n`);
         return ExitCode.ok;
