@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/program.js";
+import { ManualClock } from "../../src/clock.js";
 import { FileObjectStore } from "../../src/objects/file-object-store.js";
 import { openSqlite } from "../../src/sql/index.js";
 import { ClaimStore } from "../../src/uploads/claim-store.js";
@@ -94,6 +95,31 @@ describe("storeroom uploads sweep|drain|reconcile", () => {
 
     const bad = await run(["drain", "--db", dbPath, "--objects", "ftp://nope"]);
     expect(bad.code).toBe(2);
+    await objects.close();
+  });
+
+  it("refuses a references query without a key column, before quarantining anything; NULL keys are no references", async () => {
+    const dbPath = join(dir, "refs.db");
+    const root = join(dir, "refs-objects");
+    const db = await openSqlite(dbPath);
+    await db.migrate(uploadsMigrations);
+    // Written long ago on the store's clock, so the objects are old enough to be orphans.
+    const objects = new FileObjectStore({ root, clock: new ManualClock(0) });
+    await objects.put("pub/used.png", "u");
+    await db.run("CREATE TABLE posts (cover TEXT)");
+    await db.run("INSERT INTO posts VALUES ('pub/used.png'), (NULL)");
+    await db.close();
+    const common = ["--db", dbPath, "--objects", root, "--json", "--min-age-ms", "1"];
+
+    const noKey = await run(["reconcile", ...common, "--references-query", "SELECT cover FROM posts", "--apply"]);
+    expect(noKey.code).toBe(2);
+    expect(String((noKey as { error?: unknown }).error)).toMatch(/column named key.*cover/);
+    expect(await objects.head("pub/used.png")).not.toBeNull();
+    expect((await objects.list("quarantine/")).objects).toEqual([]);
+
+    const withNull = await run(["reconcile", ...common, "--references-query", "SELECT cover AS key FROM posts"]);
+    expect(withNull.code).toBe(0);
+    expect(JSON.parse(withNull.stdout)).toMatchObject({ orphans: [], danglingReferences: [] });
     await objects.close();
   });
 

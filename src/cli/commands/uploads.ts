@@ -168,7 +168,7 @@ export function registerUploads(program: Command): void {
         async ({ db, objects }) => {
           let all: Set<string> | undefined;
           const load = async () => {
-            all ??= new Set((await db.all<{ key: string }>(opts.referencesQuery)).map((r) => String(r.key)));
+            all ??= referencedKeySet(await db.all<Record<string, unknown>>(opts.referencesQuery));
             return all;
           };
           const bar = await startProgress("objects scanned", opts);
@@ -208,4 +208,21 @@ export function registerUploads(program: Command): void {
         { readOnly: opts.apply !== true },
       );
     });
+}
+
+/**
+ * The keys a `--references-query` returned, from its `key` column; a NULL is no reference. A
+ * query without that column is refused: every key would read as "undefined", so every object
+ * as an orphan.
+ */
+function referencedKeySet(rows: readonly Record<string, unknown>[]): Set<string> {
+  const first = rows[0];
+  if (first !== undefined && !Object.hasOwn(first, "key")) {
+    throw new InvalidArgumentError(
+      `--references-query must return a column named key, got ${Object.keys(first).join(", ") || "no columns"} (alias it: SELECT cover AS key ...)`,
+    );
+  }
+  const keys = new Set<string>();
+  for (const row of rows) if (row.key !== null && row.key !== undefined) keys.add(String(row.key));
+  return keys;
 }
