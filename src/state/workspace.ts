@@ -16,8 +16,25 @@ export interface WorkspaceHost {
 /** The file extension of workspace scratch databases. */
 export const WORKSPACE_EXTENSION = ".sqlite";
 
-/** Throws {@link InvalidKeyError} unless `name` is a plain file name: non-empty, not `.`/`..`, no `/` or `\`. */
+/**
+ * The longest workspace name, in UTF-8 bytes: its file and the `-journal`, `-wal` and `-shm` files
+ * SQLite puts next to it must stay within the 255 bytes a file name may have on common file systems.
+ */
+export const MAX_WORKSPACE_NAME_BYTES = 255 - `${WORKSPACE_EXTENSION}-journal`.length;
+
+/**
+ * Throws {@link InvalidKeyError} unless `name` is a plain file name: non-empty, not `.`/`..`, no
+ * `/` or `\`, at most {@link MAX_WORKSPACE_NAME_BYTES} bytes.
+ */
 export function checkWorkspaceName(name: string): void {
+  if (typeof name === "string" && Buffer.byteLength(name) > MAX_WORKSPACE_NAME_BYTES) {
+    throw new InvalidKeyError(
+      `workspace name must be at most ${MAX_WORKSPACE_NAME_BYTES} bytes, got ${Buffer.byteLength(name)}`,
+      {
+        op: "state.newWorkspace",
+      },
+    );
+  }
   if (
     typeof name !== "string" ||
     name === "" ||

@@ -106,6 +106,21 @@ forEachEngine("StateStore workspaces", (h) => {
     await expect(s.newWorkspace("once")).rejects.toThrow(/already exists/);
   });
 
+  it("refuses a name too long for a file name with InvalidKeyError and creates nothing", async () => {
+    const dir = stateDir();
+    const s = await h.open({ workspaceStateDirectory: dir });
+    for (const bad of ["x".repeat(241), "é".repeat(121)]) {
+      await expect(s.newWorkspace(bad)).rejects.toMatchObject({
+        code: "INVALID_KEY",
+        message: expect.stringMatching(/^workspace name must be at most 240 bytes/),
+      });
+    }
+    expect(existsSync(dir)).toBe(false);
+    const longest = await s.newWorkspace("x".repeat(240));
+    await longest.put("row");
+    expect(await longest.commit()).toEqual({ row: 1 });
+  });
+
   it("close keeps the file; recoverOrphans finds it and its data, and it can be committed", async () => {
     const dir = stateDir();
     const db = await h.freshDatabase();
