@@ -57,6 +57,11 @@ export interface DeleteOutcome {
 /** What one {@link DeleteWorker.runOnce} did. */
 export interface DeleteRunResult {
   readonly leased: number;
+  /**
+   * One outcome per leased row, except a row whose delete failed after its lease ran out and
+   * that another worker had finished (deleted or dead-lettered) by then: it is no longer this
+   * worker's to report.
+   */
   readonly results: readonly DeleteOutcome[];
 }
 
@@ -130,7 +135,7 @@ export class DeleteWorker {
 
   async #drain(): Promise<DeleteRunResult> {
     const rows = await this.#queue.lease(this.#clock.now(), this.#batchSize, this.#leaseMs);
-    const results: DeleteOutcome[] = new Array(rows.length);
+    const results: (DeleteOutcome | undefined)[] = new Array(rows.length);
     let next = 0;
     const lane = async () => {
       while (next < rows.length) {
@@ -139,10 +144,10 @@ export class DeleteWorker {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.#concurrency, rows.length) }, lane));
-    return { leased: rows.length, results };
+    return { leased: rows.length, results: results.filter((r): r is DeleteOutcome => r !== undefined) };
   }
 
-  async #process(row: PendingDelete): Promise<DeleteOutcome> {
+  async #process(row: PendingDelete): Promise<DeleteOutcome | undefined> {
     try {
       if (row.uploadId !== "") await this.#objects.abortMultipart(row.key, row.uploadId);
       await this.#objects.delete(row.key);
@@ -163,16 +168,22 @@ export class DeleteWorker {
     return { id: row.id, key: row.key, status: "deleted" };
   }
 
-  async #fail(row: PendingDelete, error: unknown): Promise<DeleteOutcome> {
+  async #fail(row: PendingDelete, error: unknown): Promise<DeleteOutcome | undefined> {
     const attempt = row.attempts + 1;
     const lastError = error instanceof Error ? error.message : String(error);
-    if (attempt >= this.#maxAttempts) {
-      await this.#queue.deadLetter(row.id, { lastError, errorClass: classifyDeleteError(error) });
-      return { id: row.id, key: row.key, status: "dead_letter", error };
+    try {
+      if (attempt >= this.#maxAttempts) {
+        await this.#queue.deadLetter(row.id, { lastError, errorClass: classifyDeleteError(error) });
+        return { id: row.id, key: row.key, status: "dead_letter", error };
+      }
+      const wait = deleteBackoffMs(attempt, this.#baseBackoffMs, this.#maxBackoffMs);
+      await this.#queue.defer(row.id, this.#clock.now() + wait, { lastError });
+      return { id: row.id, key: row.key, status: "deferred", error };
+    } catch (err) {
+      // The lease ran out while the backend call hung and another worker finished the row.
+      if (isStoreError(err, "NOT_FOUND")) return undefined;
+      throw err;
     }
-    const wait = deleteBackoffMs(attempt, this.#baseBackoffMs, this.#maxBackoffMs);
-    await this.#queue.defer(row.id, this.#clock.now() + wait, { lastError });
-    return { id: row.id, key: row.key, status: "deferred", error };
   }
 
   /** Runs a batch every interval on an unref'd timer. Idempotent; nothing with `intervalMs: 0`. */

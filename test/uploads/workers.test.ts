@@ -125,6 +125,39 @@ forEachEngine("ClaimSweeper and DeleteWorker", (ctx) => {
     expect(await objects.head("priv/a.bin")).toBeNull();
   });
 
+  it("a worker whose lease ran out while its delete failed leaves alone the row another worker finished meanwhile", async () => {
+    const { db, queue, objects, clock, outbox } = setup();
+    await objects.put("priv/slow.bin", "x");
+    await queue.schedule(["priv/slow.bin"], "deleted");
+    let release: (() => void) | undefined;
+    let entered: (() => void) | undefined;
+    const inDelete = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    objects.beforeCall = async (method) => {
+      if (method !== "delete") return;
+      objects.beforeCall = undefined;
+      entered?.();
+      await held;
+    };
+    objects.failNext("delete", { error: () => new UploadFailedError("timed out") });
+    const slow = new DeleteWorker({ database: db, objects, clock, leaseMs: 1_000 }).runOnce();
+    await inDelete;
+    clock.advance(1_001);
+    const other = await new DeleteWorker({ database: db, objects: objects.inner, clock, leaseMs: 1_000 }).runOnce();
+    expect(other.results.map((r) => r.status)).toEqual(["deleted"]);
+    release?.();
+    const late = await slow;
+    expect(late.leased).toBe(1);
+    expect(late.results).toEqual([]);
+    expect(await queue.count()).toBe(0);
+    expect(await queue.deadLetters()).toEqual([]);
+    expect((await outbox.pending()).map((e) => e.topic)).toEqual(["file.deleted"]);
+  });
+
   it("dead-letters after 12 attempts: the row is retired, never leased again, one event", async () => {
     const { queue, worker, objects, clock, outbox } = setup();
     await queue.schedule(["priv/locked.bin"], "deleted");

@@ -128,8 +128,8 @@ export function registerUploads(program: Command): void {
         const worker = new DeleteWorker({ database: db, objects });
         const totals = { deleted: 0, deferred: 0, deadLettered: 0 };
         for (;;) {
-          const { results } = await worker.runOnce();
-          if (results.length === 0) break;
+          const { leased, results } = await worker.runOnce();
+          if (leased === 0) break;
           for (const r of results) {
             if (r.status === "deleted") totals.deleted++;
             else if (r.status === "deferred") totals.deferred++;
