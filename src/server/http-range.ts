@@ -23,7 +23,8 @@ export function parseRange(header: string | undefined, size: number): RangeReque
   }
   const start = Number(first);
   if (start >= size) return { kind: "unsatisfiable" };
-  const end = last === "" ? size : Number(last) + 1;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end <= start) return { kind: "full" };
-  return { kind: "partial", start, end: Math.min(end, size) };
+  // A last position past the end (however many digits) means the end.
+  const end = last === "" ? size : Math.min(Number(last) + 1, size);
+  if (!Number.isSafeInteger(start) || end <= start) return { kind: "full" };
+  return { kind: "partial", start, end };
 }
