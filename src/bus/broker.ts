@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
 import { BackgroundJob, checkIntervalMs } from "../background-job.js";
-import { InvalidArgumentError } from "../errors.js";
+import { ClosedError, InvalidArgumentError } from "../errors.js";
 import {
   booleanOption,
   clockOption,
@@ -196,18 +196,33 @@ export class Broker {
   /**
    * Starts an HTTP server of its own that accepts WebSocket upgrades on any path. Default
    * address 127.0.0.1:47821; pass `port: 0` for a free port. Resolves with the bound address.
+   * Rejects with the server's error (e.g. `EADDRINUSE`), after which `listen` may be called
+   * again, and with {@link ClosedError} once {@link Broker.close} was called.
    */
   async listen(options: { host?: string; port?: number } = {}): Promise<{ host: string; port: number }> {
-    if (this.#server !== undefined) throw new InvalidArgumentError("the broker is already listening");
+    const op = "bus.listen";
+    if (this.#closed) throw new ClosedError("the broker is closed", { op });
+    if (this.#server !== undefined) throw new InvalidArgumentError("the broker is already listening", { op });
     const server = createServer((_req, res) => {
       res.writeHead(426, { "content-type": "text/plain" }).end("peerbus v1: connect with a WebSocket\n");
     });
     server.on("upgrade", (req, socket, head) => this.handleUpgrade(req, socket, head));
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port ?? 47821, options.host ?? "127.0.0.1", () => resolve());
-    });
+    const closedMeanwhile = () => new ClosedError("the broker was closed while it started listening", { op });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        // A server closed before it was listening never says "listening".
+        server.once("close", () => reject(closedMeanwhile()));
+        server.listen(options.port ?? 47821, options.host ?? "127.0.0.1", () => resolve());
+      });
+    } catch (err) {
+      // Not listening (the port is taken, ...): a later listen() may try again.
+      if (!this.#closed) this.#server = undefined;
+      throw err;
+    }
+    // close() ran meanwhile and stops this server itself.
+    if (this.#closed) throw closedMeanwhile();
     const address = server.address() as AddressInfo;
     return { host: address.address, port: address.port };
   }

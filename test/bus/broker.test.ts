@@ -333,6 +333,28 @@ describe("Broker", () => {
     await first;
   });
 
+  it("listen() may be retried after it failed, and refuses with ClosedError after close(), starting no server", async () => {
+    const { createServer } = await import("node:http");
+    const b = await broker();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise<void>((r) => taken.close(() => r())));
+    const port = (taken.address() as { port: number }).port;
+    const own = new Broker({ store: b.store, tokens: [TOKEN], hmacSecret: SECRET });
+    cleanup.push(() => own.close());
+    await expect(own.listen({ port })).rejects.toMatchObject({ code: "EADDRINUSE" });
+    const bound = await own.listen({ port: 0 });
+    const p = await RawPeer.register(`ws://127.0.0.1:${bound.port}`, "zoe");
+    expect(p.frames[0]).toEqual({ type: "peers", names: ["zoe"] });
+    await own.close();
+    await expect(own.listen({ port: 0 })).rejects.toMatchObject({ code: "CLOSED" });
+    // Closing while the server starts leaves nothing listening either.
+    const racing = new Broker({ store: b.store, tokens: [TOKEN], hmacSecret: SECRET });
+    const listening = racing.listen({ port: 0 });
+    await racing.close();
+    await expect(listening).rejects.toMatchObject({ code: "CLOSED" });
+  });
+
   it("mounts on a server of your own through handleUpgrade and closes idempotently", async () => {
     const { createServer } = await import("node:http");
     const b = await broker();
