@@ -109,8 +109,9 @@ export class BusClient {
 
   /**
    * Signs and sends a direct message; waits for a registered connection first. Returns the
-   * envelope id. Throws {@link InvalidArgumentError} for a body that does not serialize to JSON,
-   * a field with a lone surrogate, or an envelope over 1 MiB.
+   * envelope id. Throws {@link InvalidArgumentError} for a `to` that is empty or `"*"` (use
+   * {@link BusClient.broadcast}), an empty `id` or one with U+0000, a body that does not
+   * serialize to JSON, a field with a lone surrogate, or an envelope over 1 MiB.
    */
   send(to: string, body: unknown, options: { id?: string } = {}): Promise<string> {
     return this.#sendEnvelope(to, "msg", body, options.id);
@@ -191,9 +192,24 @@ export class BusClient {
   }
 
   #seal(to: string, kind: "msg" | "broadcast", body: unknown, id: string): string {
-    const text = body === undefined ? "null" : JSON.stringify(body);
-    if (text === undefined)
-      throw new InvalidArgumentError("the body does not serialize to JSON", { op: "bus.client.send" });
+    const op = "bus.client.send";
+    // What every broker refuses, refused here, where the caller can still be told.
+    if (kind === "msg" && (typeof to !== "string" || to === "" || to === BROADCAST)) {
+      throw new InvalidArgumentError(
+        `to must be a peer name (a non-empty string other than "${BROADCAST}"; use broadcast() for every peer), got ${JSON.stringify(to) ?? String(to)}`,
+        { op },
+      );
+    }
+    if (typeof id !== "string" || id === "" || id.includes("\u0000")) {
+      throw new InvalidArgumentError("id must be a non-empty string without U+0000", { op });
+    }
+    let text: string | undefined;
+    try {
+      text = body === undefined ? "null" : JSON.stringify(body);
+    } catch (cause) {
+      throw new InvalidArgumentError(`the body does not serialize to JSON: ${(cause as Error).message}`, { op, cause });
+    }
+    if (text === undefined) throw new InvalidArgumentError("the body does not serialize to JSON", { op });
     const { frame } = sealEnvelope(
       {
         protocol_version: PROTOCOL_VERSION,
@@ -208,7 +224,7 @@ export class BusClient {
       this.#key,
     );
     if (frame.length > MAX_FRAME_BYTES / 3 && Buffer.byteLength(frame) > MAX_FRAME_BYTES) {
-      throw new InvalidArgumentError(`the envelope exceeds ${MAX_FRAME_BYTES} bytes`, { op: "bus.client.send" });
+      throw new InvalidArgumentError(`the envelope exceeds ${MAX_FRAME_BYTES} bytes`, { op });
     }
     return frame;
   }

@@ -272,12 +272,22 @@ describe("BusClient", () => {
     expect(await pending).toMatchObject({ code: "CLOSED" });
   });
 
-  it("send refuses an envelope over 1 MiB and a field with a lone surrogate, and writes nothing", async () => {
+  it("send refuses an envelope over 1 MiB, a field with a lone surrogate, a bad recipient or id and a body that is not JSON, and writes nothing", async () => {
     const { fake, c } = await connected();
     await expect(c.send("alice", "x".repeat(1024 * 1024))).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(c.broadcast({ text: "y".repeat(1024 * 1024) })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(c.send("ali\ud800ce", {})).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(c.send("alice", {}, { id: "id-\udc00" })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // What every broker refuses: a direct message to "*" or to no one, an empty id or one with U+0000.
+    await expect(c.send("*", {})).rejects.toThrow(/^to must be a peer name/);
+    await expect(c.send("", {})).rejects.toThrow(/^to must be a peer name/);
+    await expect(c.send("alice", {}, { id: "" })).rejects.toThrow(/^id must be a non-empty string/);
+    await expect(c.broadcast({}, { id: "a\u0000b" })).rejects.toThrow(/^id must be a non-empty string/);
+    // A body JSON.stringify throws on is refused the same way as one it cannot encode.
+    await expect(c.send("alice", { n: 1n })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+      message: expect.stringMatching(/^the body does not serialize to JSON/),
+    });
     // Just under the limit still goes out, after everything refused above.
     const id = await c.send("alice", "z".repeat(1024 * 1024 - 1024));
     await eventually(() => fake.received.some((f) => f.type === "envelope"));
