@@ -111,3 +111,43 @@ describe("end to end: 20 MiB through UploadService to S3 (s3rver), adopted, repl
     await db.close();
   });
 });
+
+describe("a part whose client goes away midway, on S3", () => {
+  const dir = useTempDir("storeroom-uploads-s3-abort-");
+  const s3rver = useProxiedS3rver();
+
+  it("fails that part with the body's error, records nothing, and a re-send completes the upload", {
+    timeout: 30_000,
+  }, async () => {
+    const db = await openSqlite(join(dir, "app.db"));
+    await db.migrate(uploadsMigrations);
+    const objects = new S3ObjectStore({ ...s3rver.storeOptions, partSize: 5 * MiB });
+    const uploads = new UploadService({ database: db, objects });
+    const data = randomBytes(100_000);
+    const init = await uploads.initUpload("ada", { filename: "a.bin", size: data.length });
+    // What a request body does when its client disconnects: some bytes, then an error.
+    const cut = new Readable({ read() {} });
+    cut.push(data.subarray(0, 10_000));
+    setImmediate(() => cut.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" })));
+    await expect(
+      uploads.uploadPart("ada", { claimId: init.claimId, partNumber: 1, body: cut, contentLength: data.length }),
+    ).rejects.toThrow("aborted");
+    const progress = await uploads.listParts("ada", init.claimId);
+    expect(progress.status === "pending" ? progress.parts : undefined).toEqual([]);
+    await uploads.uploadPart("ada", {
+      claimId: init.claimId,
+      partNumber: 1,
+      body: streamOf(data),
+      contentLength: data.length,
+    });
+    const done = await uploads.completeUpload("ada", init.claimId);
+    const got = await objects.get(done.key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of got?.body ?? []) chunks.push(chunk as Buffer);
+    expect(createHash("sha256").update(Buffer.concat(chunks)).digest("hex")).toBe(
+      createHash("sha256").update(data).digest("hex"),
+    );
+    await objects.close();
+    await db.close();
+  });
+});
