@@ -28,7 +28,11 @@ export async function insertJournalRow(
   tags: Record<string, string> | null | undefined,
   committedAt: number,
 ): Promise<JournalCommit> {
-  checkMeasurement(measurement);
+  const op = "state.commitToJournal";
+  checkMeasurement(ex, measurement);
+  // Spreading an array or a string would store its indexes as field names.
+  if (!isRecordOrAbsent(fields)) throw new InvalidArgumentError("fields must be an object, null or absent", { op });
+  if (!isRecordOrAbsent(tags)) throw new InvalidArgumentError("tags must be an object, null or absent", { op });
   const f = { ...(fields ?? {}) };
   const t = { ...(tags ?? {}) };
   for (const [k, v] of Object.entries(t)) {
@@ -97,10 +101,24 @@ function inflate(rows: Row[]): JournalRow[] {
   });
 }
 
-function checkMeasurement(measurement: string): void {
+/** A non-empty string each engine stores as it is: well-formed Unicode, and without U+0000 where TEXT cannot hold it (PostgreSQL). */
+function checkMeasurement(ex: Executor, measurement: string): void {
+  const op = "state.commitToJournal";
   if (typeof measurement !== "string" || measurement === "") {
-    throw new InvalidArgumentError("measurement must be a non-empty string", { op: "state.commitToJournal" });
+    throw new InvalidArgumentError("measurement must be a non-empty string", { op });
   }
+  if (!measurement.isWellFormed()) {
+    throw new InvalidArgumentError("measurement must be well-formed Unicode (a lone surrogate cannot be stored)", {
+      op,
+    });
+  }
+  if (!ex.dialect.textAllowsNul && measurement.includes("\u0000")) {
+    throw new InvalidArgumentError("measurement must not contain U+0000 (PostgreSQL text cannot hold it)", { op });
+  }
+}
+
+function isRecordOrAbsent(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === "object" && !Array.isArray(value));
 }
 
 /** JSON-encodes `value`; values JSON cannot hold (BigInt, cycles) throw {@link InvalidArgumentError}. */

@@ -48,6 +48,27 @@ forEachEngine("StateStore journal", (h) => {
     expect(await s.queryJournal()).toEqual([]);
   });
 
+  it("refuses fields or tags that are not objects and a measurement no engine stores as given, writing nothing", async () => {
+    const s = await h.open();
+    const bad: [string, () => Promise<unknown>, RegExp][] = [
+      ["array fields", () => s.commitToJournal("m", [1, 2] as unknown as Record<string, unknown>), /^fields must be/],
+      ["string fields", () => s.commitToJournal("m", "x" as unknown as Record<string, unknown>), /^fields must be/],
+      ["array tags", () => s.commitToJournal("m", {}, ["a"] as unknown as Record<string, string>), /^tags must be/],
+      ["lone surrogate", () => s.commitToJournal("cut\uD83D"), /well-formed Unicode/],
+    ];
+    if (h.engine === "postgres") bad.push(["U+0000", () => s.commitToJournal("a\u0000b"), /U\+0000/]);
+    for (const [what, call, message] of bad) {
+      await expect(call(), what).rejects.toMatchObject({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringMatching(message),
+      });
+    }
+    expect(await s.queryJournal()).toEqual([]);
+    // Field and tag values may hold any text: they are stored as JSON.
+    const row = await s.commitToJournal("m", { f: "x\u0000\uD800" }, { t: "y\uDC00" });
+    expect((await s.queryJournal())[0]).toMatchObject({ fields: row.fields, tags: row.tags });
+  });
+
   it("an empty query returns rows in (committed_at, entry_id) order", async () => {
     const s = await h.open();
     h.clock.set(START + 100);
