@@ -120,7 +120,8 @@ export class UploadService {
 
   /**
    * Starts an upload. Errors (nothing created): an empty owner -> {@link AccessDeniedError};
-   * a bad filename, size or content type -> {@link InvalidArgumentError}; over the size limit
+   * a bad filename (empty, over 255 characters, NUL or a lone surrogate), size or content
+   * type, or an owner with a lone surrogate -> {@link InvalidArgumentError}; over the size limit
    * or the backend's part count -> {@link TooLargeError}; `public` without
    * `allowPublicUploads` -> {@link AccessDeniedError}; the owner already has
    * `maxPendingClaims` unfinished uploads -> {@link LimitExceededError}.
@@ -129,8 +130,14 @@ export class UploadService {
     const op = "uploads.initUpload";
     assertOwner(owner, op);
     const { filename, size } = input;
-    if (typeof filename !== "string" || filename.length === 0 || filename.length > 255 || filename.includes("\0")) {
-      throw new InvalidArgumentError("filename must be 1..255 characters without NUL", { op });
+    if (
+      typeof filename !== "string" ||
+      filename.length === 0 ||
+      filename.length > 255 ||
+      filename.includes("\0") ||
+      !filename.isWellFormed()
+    ) {
+      throw new InvalidArgumentError("filename must be 1..255 characters without NUL or lone surrogates", { op });
     }
     if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArgumentError("size must be an integer >= 0", { op });
     if (input.contentType !== undefined && (typeof input.contentType !== "string" || input.contentType.length > 127)) {
@@ -451,4 +458,6 @@ export class UploadService {
 
 function assertOwner(owner: string, op: string): void {
   if (typeof owner !== "string" || owner === "") throw new AccessDeniedError("an owner is required", { op });
+  // Stored as UTF-8, such an owner would read back as another one and lose its own uploads.
+  if (!owner.isWellFormed()) throw new InvalidArgumentError("owner must not contain a lone surrogate", { op });
 }

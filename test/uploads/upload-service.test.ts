@@ -122,6 +122,9 @@ forEachEngine("UploadService", (ctx) => {
       [["alice", { filename: "a.bin", size: 1, contentType: "x".repeat(128) }], InvalidArgumentError],
       [["alice", { filename: "a.bin", size: 1, public: true }], AccessDeniedError],
       [["", { filename: "a.bin", size: 1 }], AccessDeniedError],
+      // A lone surrogate cannot be stored as UTF-8: the name would come back as other text.
+      [["alice", { filename: "a\uD800.png", size: 1 }], InvalidArgumentError],
+      [["alice\uDC00", { filename: "a.bin", size: 1 }], InvalidArgumentError],
     ];
     for (const [args, type] of cases) await expect(service.initUpload(...args)).rejects.toBeInstanceOf(type);
     expect(await claims.countPendingByOwner("alice")).toBe(0);
