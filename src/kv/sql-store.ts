@@ -98,11 +98,13 @@ export class SqlStore implements Store {
 
   view<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(closed("kv.view"));
+    if (typeof fn !== "function") return Promise.reject(noCallback("kv.view"));
     return this.#admit(() => this.#db.transaction((tx) => fn(new SqlTx(tx, false)), this.#viewOptions));
   }
 
   update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(closed("kv.update"));
+    if (typeof fn !== "function") return Promise.reject(noCallback("kv.update"));
     return this.#admit(async () => {
       // An admitted update keeps its retries even when close() is called meanwhile.
       for (let attempt = 1; ; attempt++) {
@@ -146,6 +148,10 @@ export class SqlStore implements Store {
 
 function closed(op: string): ClosedError {
   return new ClosedError("store is closed", { op });
+}
+
+function noCallback(op: string): InvalidArgumentError {
+  return new InvalidArgumentError(`${op === "kv.view" ? "view" : "update"} needs a callback`, { op });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -13,6 +13,16 @@ import {
 /** The core single-operation cases, plus value and key validation. */
 export const basicCases: StoreCase[] = [
   {
+    name: "CallbackRequired",
+    async run(store) {
+      for (const fn of [undefined, 5, "tx"]) {
+        await rejectsWithCode(store.view(fn as never), "INVALID_ARGUMENT");
+        await rejectsWithCode(store.update(fn as never), "INVALID_ARGUMENT");
+      }
+      await store.update((tx) => tx.put("ns", "k", bytes("v")));
+    },
+  },
+  {
     name: "PutGet",
     async run(store) {
       await store.update((tx) => tx.put("ns", "k", bytes("v")));
