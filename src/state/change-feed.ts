@@ -48,11 +48,12 @@ export class ChangeFeed {
     const first = events[0];
     if (first === undefined) return undefined;
     const last = events[events.length - 1] as StateEvent;
-    if (this.#delivered < 0 || !this.#source.hub.listening) {
+    if (!this.#source.hub.listening) {
       this.#delivered = Math.max(this.#delivered, last.version);
       return undefined;
     }
-    if (!this.#source.logged || first.version <= this.#delivered + 1) {
+    // A feed that did not know where it starts starts here: nothing before these is owed.
+    if (this.#delivered < 0 || !this.#source.logged || first.version <= this.#delivered + 1) {
       this.#dispatch(events);
       return undefined;
     }

@@ -1,7 +1,7 @@
 import { BackgroundJob } from "../background-job.js";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { positiveInteger } from "../internal/option-checks.js";
-import { type Database, type Executor, likePrefix, openSqlite } from "../sql/index.js";
+import { type Database, type Executor, likePrefix, openSqlite, tableExists } from "../sql/index.js";
 import { ChangeFeed } from "./change-feed.js";
 import {
   ChangeLog,
@@ -132,10 +132,7 @@ export class StateStore extends EntryOperations {
       if (resolved.migrate) await db.migrate(stateMigrations);
       log = await ChangeLog.open(db, { logged: resolved.changeRetentionMs > 0 });
       const executor = () => store?.executor("state.follow") ?? db;
-      feed = new ChangeFeed(
-        { executor, logged: log.logged, hub },
-        resolved.migrate ? await currentVersion(db) : undefined,
-      );
+      feed = new ChangeFeed({ executor, logged: log.logged, hub }, await startVersion(db, resolved.migrate));
     } catch (err) {
       if (owns) await db.close();
       throw err;
@@ -399,4 +396,14 @@ export class StateStore extends EntryOperations {
     });
     await this.#feed.deliver(events);
   }
+}
+
+/**
+ * The version a store's change feed starts after: the store's version at open. Without
+ * migrations the tables may not exist yet (they are created elsewhere, later); the feed then
+ * starts at its first delivery.
+ */
+async function startVersion(db: Database, migrated: boolean): Promise<number | undefined> {
+  if (migrated) return currentVersion(db);
+  return (await tableExists(db, "state_version")) ? currentVersion(db) : undefined;
 }

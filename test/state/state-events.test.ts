@@ -1,6 +1,6 @@
 import { expect, it, vi } from "vitest";
 import { InvalidArgumentError } from "../../src/errors.js";
-import type { StateEvent } from "../../src/state/index.js";
+import { type StateEvent, stateMigrations } from "../../src/state/index.js";
 import { forEachEngine, recordEvents } from "./state-harness.js";
 
 async function take(it: AsyncIterator<StateEvent>, n: number): Promise<StateEvent[]> {
@@ -37,6 +37,26 @@ forEachEngine("StateStore events", (h) => {
     await s.set("b", "2", "y");
     expect((await take(all, 2)).map((e) => e.group)).toEqual(["a", "b"]);
     expect((await take(one, 1)).map((e) => e.key)).toEqual(["2"]);
+  });
+
+  it("a store opened with migrate: false delivers its first change, and another store's changes after it", async () => {
+    const db = await h.freshDatabase();
+    await db.migrate(stateMigrations);
+    const writer = await h.openOn(db, { purgeIntervalMs: 0 });
+    await writer.set("g", "before", "0");
+    const s = await h.openOn(db, { migrate: false, purgeIntervalMs: 0, changePollIntervalMs: 0 });
+    const { events } = recordEvents(s);
+    await s.set("g", "a", "1");
+    await writer.set("g", "other", "2");
+    await s.set("g", "b", "3");
+    expect(events.map((e) => e.key)).toEqual(["a", "other", "b"]);
+    // Over a database whose tables do not exist yet, the first change after they do is delivered.
+    const bare = await h.freshDatabase();
+    const early = await h.openOn(bare, { migrate: false, purgeIntervalMs: 0, changePollIntervalMs: 0 });
+    const late = recordEvents(early);
+    await bare.migrate(stateMigrations);
+    await early.set("g", "first", "1");
+    expect(late.events.map((e) => e.key)).toEqual(["first"]);
   });
 
   it("deleteGroup emits one delete_group with an empty key; nothing when the group was empty", async () => {
