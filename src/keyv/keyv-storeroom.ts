@@ -102,7 +102,7 @@ export class KeyvStoreroom extends EventEmitter {
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const group = this.#group();
     const serialized = text(value);
-    await this.#order.run([slot(group, key)], () => this.#state.set(group, key, serialized, ttlOption(ttl)));
+    await this.#order.run([slot(group, key)], () => this.#state.set(group, key, serialized, this.#ttlOption(ttl)));
     return true;
   }
 
@@ -114,7 +114,7 @@ export class KeyvStoreroom extends EventEmitter {
       group,
       key: e.key,
       value: text(e.value),
-      ...ttlOption(e.ttl),
+      ...this.#ttlOption(e.ttl),
     }));
     await this.#order.run(
       entries.map((e) => slot(group, e.key)),
@@ -165,6 +165,16 @@ export class KeyvStoreroom extends EventEmitter {
     for await (const { key, value } of this.#state.all(this.#group(namespace))) yield [key, value];
   }
 
+  /**
+   * Keyv's TTL as the entry's expiry. A TTL reaching past the latest expiry the store can
+   * record (a safe integer of ms) keeps the entry until {@link LATEST_EXPIRY}: Keyv over its own
+   * map stores such an entry, and refusing it would make `set` answer `false`.
+   */
+  #ttlOption(ttl: number | undefined): { ttlMs?: number } {
+    if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) return {};
+    return { ttlMs: Math.min(ttl, LATEST_EXPIRY - this.#state.config.clock.now()) };
+  }
+
   #group(namespace = this.namespace): string {
     return `${this.#groupPrefix}${namespace === undefined || namespace === "" ? this.#defaultNamespace : namespace}`;
   }
@@ -184,6 +194,8 @@ function text(value: unknown): string {
   return value;
 }
 
-function ttlOption(ttl: number | undefined): { ttlMs?: number } {
-  return typeof ttl === "number" && Number.isFinite(ttl) && ttl > 0 ? { ttlMs: ttl } : {};
-}
+/**
+ * The latest expiry a TTL is clamped to: the largest safe integer less 2^32 ms (about 50
+ * days), so a write that waits behind others still computes a safe expiry from its later time.
+ */
+const LATEST_EXPIRY = Number.MAX_SAFE_INTEGER - 2 ** 32;

@@ -31,6 +31,18 @@ forEachStateBackend(
       expect(await keyv.get("forever")).toBe("w");
     });
 
+    it("stores an entry whose TTL reaches past the latest expiry the store can record, keeping it until then", async () => {
+      const ns = fresh("far");
+      const keyv = new Keyv({ store: new KeyvStoreroom({ state: shared.state }), namespace: ns });
+      expect(await keyv.set("far", "v", Number.MAX_SAFE_INTEGER)).toBe(true);
+      expect(await keyv.get("far")).toBe("v");
+      expect((await shared.state.getEntry(ns, `${ns}:far`))?.expiresAt).toBe(Number.MAX_SAFE_INTEGER - 2 ** 32);
+      const store = new KeyvStoreroom({ state: shared.state });
+      store.namespace = ns;
+      expect(await store.setMany([{ key: "many", value: "w", ttl: Number.MAX_SAFE_INTEGER }])).toEqual([true]);
+      expect(await store.get("many")).toBe("w");
+    });
+
     it("clears only its namespace's group, and groupPrefix keeps Keyv apart from the application's groups", async () => {
       const ns = fresh("app");
       await shared.state.set(ns, "mine", "application data");
