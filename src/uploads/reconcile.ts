@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from "../clock.js";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError, isStoreError } from "../errors.js";
 import {
   booleanOption,
   clockOption,
@@ -78,7 +78,7 @@ export interface ReconcileResult {
   readonly quarantined: readonly string[];
   /** Quarantined copies that outlived the retention, queued for deletion (reason `reconcile`; the delete worker removes them). */
   readonly purged: readonly string[];
-  /** Referenced keys whose object does not exist. */
+  /** Referenced keys whose object does not exist, also references that are no valid object key. */
   readonly danglingReferences: readonly string[];
 }
 
@@ -168,10 +168,20 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   if (options.references.allReferences !== undefined) {
     for await (const key of options.references.allReferences()) {
       if (danglingReferences.length >= limit) break;
-      if ((await options.objects.head(key)) === null) danglingReferences.push(key);
+      if ((await headOrInvalid(options.objects, key)) === null) danglingReferences.push(key);
     }
   }
   return { dryRun, scanned, orphans, quarantined, purged, danglingReferences };
+}
+
+/** The object's metadata; `null` also for a reference that is no valid object key (it names no object). */
+async function headOrInvalid(objects: ObjectStore, key: string): Promise<ObjectInfo | null> {
+  try {
+    return await objects.head(key);
+  } catch (err) {
+    if (isStoreError(err, "INVALID_KEY")) return null;
+    throw err;
+  }
 }
 
 async function quarantine(objects: ObjectStore, key: string, target: string): Promise<void> {

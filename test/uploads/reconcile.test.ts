@@ -55,6 +55,20 @@ forEachEngine("reconcile", (ctx) => {
     expect((await objects.list("quarantine/")).objects).toEqual([]);
   });
 
+  it("reports a reference that is no valid object key as dangling, instead of failing after the quarantine", async () => {
+    const { db, clock, objects } = await setup();
+    const bad = ["", "/abs", "pub/../priv/claimed.bin", "https://cdn.example/pub/referenced.png"];
+    const references: ReferenceSource = {
+      referencedKeys: async (keys) => new Set(keys.filter((k) => k === "pub/referenced.png")),
+      async *allReferences() {
+        yield* ["pub/referenced.png", ...bad];
+      },
+    };
+    const report = await reconcile({ database: db, objects, references, clock, dryRun: false, limit: 10 });
+    expect(report.quarantined).toContain("priv/orphan.bin");
+    expect(report.danglingReferences).toEqual(bad);
+  });
+
   it("quarantines orphans (copy, then remove) and purges them after the retention", async () => {
     const { db, clock, objects, references } = await setup();
     const report = await reconcile({ database: db, objects, references, clock, dryRun: false, limit: 1 });
