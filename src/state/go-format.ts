@@ -69,7 +69,7 @@ export function goSprintf(format: string, args: readonly unknown[]): string {
     if (format[i] === "*") {
       i++;
       const w = args[argi++];
-      if (kindOf(w) === "int") {
+      if (kindOf(w) === "int" && !tooLarge(numberOf(w))) {
         spec.width = numberOf(w);
         if (spec.width < 0) {
           spec.minus = true;
@@ -77,23 +77,21 @@ export function goSprintf(format: string, args: readonly unknown[]): string {
         }
       } else bad += "%!(BADWIDTH)";
     } else {
-      const m = /^\d+/.exec(format.slice(i));
-      if (m !== null) {
-        spec.width = Number(m[0]);
-        i += m[0].length;
-      }
+      const n = parseNum(format, i);
+      if (n.num !== undefined) spec.width = n.num;
+      i = n.next;
     }
     if (format[i] === ".") {
       i++;
       if (format[i] === "*") {
         i++;
         const p = args[argi++];
-        if (kindOf(p) === "int" && numberOf(p) >= 0) spec.prec = numberOf(p);
+        if (kindOf(p) === "int" && numberOf(p) >= 0 && !tooLarge(numberOf(p))) spec.prec = numberOf(p);
         else bad += "%!(BADPREC)";
       } else {
-        const m = /^\d*/.exec(format.slice(i)) as RegExpExecArray;
-        spec.prec = m[0] === "" ? 0 : Number(m[0]);
-        i += m[0].length;
+        const n = parseNum(format, i);
+        spec.prec = n.num ?? 0;
+        i = n.next;
       }
     }
     if (spec.minus) spec.zero = false;
@@ -121,6 +119,28 @@ export function goSprintf(format: string, args: readonly unknown[]): string {
       .join(", ")})`;
   }
   return out;
+}
+
+/** Go's `tooLarge`: widths and precisions beyond a million are refused, never padded out. */
+function tooLarge(n: number): boolean {
+  return n > 1e6 || n < -1e6;
+}
+
+/**
+ * Go's `parsenum`: the decimal number at `start`, if any, and where the format goes on. A number
+ * that grows past {@link tooLarge} is no number, and the rest of the format is consumed (Go then
+ * prints `%!(NOVERB)`).
+ */
+function parseNum(format: string, start: number): { num: number | undefined; next: number } {
+  let num = 0;
+  let i = start;
+  for (; i < format.length; i++) {
+    const digit = format.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) break;
+    if (tooLarge(num)) return { num: undefined, next: format.length };
+    num = num * 10 + digit;
+  }
+  return { num: i === start ? undefined : num, next: i };
 }
 
 function badVerb(v: unknown, verb: string): string {

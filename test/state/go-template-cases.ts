@@ -298,6 +298,18 @@ export const goTemplateCases: readonly GoTemplateCase[] = [
   },
   { name: "printf negative ints", template: '{{printf "%d|%x|%06d" -42 -255 -42}}', data: null, out: "-42|-ff|-00042" },
   {
+    name: "printf width and precision past a million are refused, never padded out",
+    template: '{{printf "%99999999999d" 1}}|{{printf "%.99999999999f" 1.5}}|{{printf "%*d|%.*f" 1000001 2 1000001 2.5}}',
+    data: null,
+    out: "%!(NOVERB)%!(EXTRA int=1)|%!(NOVERB)%!(EXTRA float64=1.5)|%!(BADWIDTH)2|%!(BADPREC)2.500000",
+  },
+  {
+    name: "printf width of a million pads",
+    template: '{{printf "%1000000d" 7 | len}}|{{printf "%*d" -1000000 7 | len}}',
+    data: null,
+    out: "1000000|1000000",
+  },
+  {
     name: "printf floats",
     template:
       '{{printf "%f|%.2f|%8.3f|%-8.1f|%e|%E|%g|%G|%.3g|%+.1f" 3.14159 3.14159 3.14159 2.5 123456.789 0.000123 0.000012345 1e21 3.14159 2.25}}',
