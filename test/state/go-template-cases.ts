@@ -299,7 +299,8 @@ export const goTemplateCases: readonly GoTemplateCase[] = [
   { name: "printf negative ints", template: '{{printf "%d|%x|%06d" -42 -255 -42}}', data: null, out: "-42|-ff|-00042" },
   {
     name: "printf width and precision past a million are refused, never padded out",
-    template: '{{printf "%99999999999d" 1}}|{{printf "%.99999999999f" 1.5}}|{{printf "%*d|%.*f" 1000001 2 1000001 2.5}}',
+    template:
+      '{{printf "%99999999999d" 1}}|{{printf "%.99999999999f" 1.5}}|{{printf "%*d|%.*f" 1000001 2 1000001 2.5}}',
     data: null,
     out: "%!(NOVERB)%!(EXTRA int=1)|%!(NOVERB)%!(EXTRA float64=1.5)|%!(BADWIDTH)2|%!(BADPREC)2.500000",
   },
