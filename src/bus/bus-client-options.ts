@@ -20,7 +20,10 @@ export interface BusDelivery {
 
 /** Options of {@link BusClient}. */
 export interface BusClientOptions {
-  /** Broker URL, e.g. `ws://127.0.0.1:47821`. */
+  /**
+   * Broker URL, e.g. `ws://127.0.0.1:47821` (`ws:`, `wss:`, `http:`, `https:` or `ws+unix:`,
+   * without a fragment); anything else throws {@link InvalidArgumentError} in the constructor.
+   */
   url: string;
   /** Peer name to register. */
   name: string;

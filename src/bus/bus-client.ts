@@ -443,6 +443,24 @@ function headersOption(headers: unknown): Record<string, string> {
   return headers as Record<string, string>;
 }
 
+/** The broker's URL, checked as the WebSocket client will read it, so `connect()` cannot fail on it later. */
+function urlOption(value: unknown): string {
+  const url = nonEmptyString(value, "url", OP);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidArgumentError(`url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`, { op: OP });
+  }
+  if (!["ws:", "wss:", "http:", "https:", "ws+unix:"].includes(parsed.protocol)) {
+    throw new InvalidArgumentError(`url must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`, { op: OP });
+  }
+  if (parsed.hash !== "" || url.includes("#")) {
+    throw new InvalidArgumentError(`url must not have a fragment (#...), got ${JSON.stringify(url)}`, { op: OP });
+  }
+  return url;
+}
+
 /** Validated options with their defaults; an option given as `undefined` takes its default. */
 function resolveOptions(
   options: BusClientOptions,
@@ -458,7 +476,7 @@ function resolveOptions(
     );
   }
   return {
-    url: nonEmptyString(options.url, "url", OP),
+    url: urlOption(options.url),
     name: nonEmptyString(options.name, "name", OP),
     token: nonEmptyString(options.token, "token", OP),
     hmacSecret: options.hmacSecret,

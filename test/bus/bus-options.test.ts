@@ -41,6 +41,11 @@ describe("BusClient options", () => {
       [{ minBackoffMs: 500, maxBackoffMs: 100 }, /^maxBackoffMs must be at least minBackoffMs \(500\), got 100/],
       [{ peersTimeoutMs: -1 }, /^peersTimeoutMs must be a positive integer/],
       [{ url: "" }, /^url must be a non-empty string/],
+      // What the WebSocket client would refuse later, inside connect(), with a raw SyntaxError.
+      [{ url: "127.0.0.1:47821" }, /^url must be a ws:\/\/ or wss:\/\/ URL, got "127.0.0.1:47821"/],
+      [{ url: "not a url" }, /^url must be a ws:\/\/ or wss:\/\/ URL/],
+      [{ url: "ftp://127.0.0.1/bus" }, /^url must be a ws:\/\/ or wss:\/\/ URL/],
+      [{ url: "ws://127.0.0.1:1/bus#x" }, /^url must not have a fragment/],
       [{ name: 42 }, /^name must be a non-empty string/],
       [{ token: undefined }, /^token must be a non-empty string/],
       [{ source: "" }, /^source must be a non-empty string/],
