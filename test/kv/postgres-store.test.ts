@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BusyError } from "../../src/errors.js";
 import { openStore, SqlStore, type Store } from "../../src/kv/index.js";
 import { type Database, openPostgres } from "../../src/sql/index.js";
@@ -104,6 +104,24 @@ describe.runIf(hasPostgres)("postgres kv driver", () => {
       expect(runs).toBe(1);
       expect(decode(await store.view((tx) => tx.get("retry", "k")))).toBe(1);
     } finally {
+      await real.close();
+    }
+  });
+
+  it("backs off exponentially between attempts, so writers that keep losing step out of each other's way", async () => {
+    const real = await openPostgres(db.url);
+    const random = vi.spyOn(Math, "random").mockReturnValue(1);
+    try {
+      // 8 lost attempts: at most 2 + 4 + ... + 256 = 510 ms of pauses (the linear back-off this
+      // replaced paused 72 ms, and 8 writers on one key could then use up the 50 attempts).
+      const losing = flaky(real, 8);
+      const store = await SqlStore.open({ database: losing.db, maxAttempts: 9 });
+      const started = performance.now();
+      await store.update((tx) => tx.put("backoff", "k", encode(1)));
+      expect(losing.calls()).toBe(9);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(450);
+    } finally {
+      random.mockRestore();
       await real.close();
     }
   });
