@@ -30,6 +30,11 @@ export function normalizeScope(namespace: string, quota: ScopeQuota = {}): Requi
       op: "state.scoped",
     });
   }
+  if (quota === null || typeof quota !== "object") {
+    throw new InvalidArgumentError("quota must be an object { maxKeys?, maxGroups? } or absent", {
+      op: "state.scoped",
+    });
+  }
   const maxKeys = quota.maxKeys ?? 0;
   const maxGroups = quota.maxGroups ?? 0;
   for (const [name, v] of [

@@ -16,6 +16,10 @@ forEachEngine("ScopedStateStore namespaces", (h) => {
     expect(s.scoped("t").quota).toEqual({ maxKeys: 0, maxGroups: 0 });
     expect(() => s.scoped("t", { maxKeys: -1 })).toThrow(/maxKeys/);
     expect(() => s.scoped("t", { maxGroups: 1.5 })).toThrow(/maxGroups/);
+    for (const bad of [null, 5, "10"]) {
+      expect(() => s.scoped("t", bad as never)).toThrow(InvalidArgumentError);
+      expect(() => s.scoped("t", bad as never)).toThrow(/^quota must be an object/);
+    }
   });
 
   it("stores groups as namespace:group with a default group", async () => {
