@@ -58,6 +58,9 @@ export interface S3ObjectStoreOptions {
 
 type S3Sdk = typeof import("@aws-sdk/client-s3");
 
+const ignore = (): void => undefined;
+const SILENT_LOGGER = Object.freeze({ trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore });
+
 let sdk: S3Sdk | undefined;
 
 /** The AWS SDK's S3 package, an optional dependency, loaded when S3 is first used. */
@@ -101,6 +104,9 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
         forcePathStyle: options.forcePathStyle ?? false,
         requestChecksumCalculation: options.requestChecksumCalculation ?? "WHEN_REQUIRED",
         responseChecksumValidation: options.responseChecksumValidation ?? "WHEN_REQUIRED",
+        // The SDK logs nothing by default, except one console warning when a streamed body
+        // fails, which this store turns into the body's own error: keep that quiet too.
+        logger: SILENT_LOGGER,
         ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
         ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       });

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { isStoreError } from "../../src/errors.js";
 import { S3ObjectStore } from "../../src/objects/s3-object-store.js";
 import { runObjectStoreContract } from "../../src/testing/object-store-contract.js";
@@ -129,6 +129,31 @@ describe("S3ObjectStore", () => {
     const got = await store.get("ignored/k");
     expect((await readAll(got?.body ?? [])).toString()).toBe("second");
     await store.close();
+  });
+
+  it("a streamed body that fails writes no SDK warning to the console (the store throws the body's own error)", async () => {
+    const store = new S3ObjectStore({ ...s3rver.storeOptions, partSize: 1024 });
+    const warnings: unknown[] = [];
+    const spy = vi.spyOn(console, "warn").mockImplementation((...args: unknown[]) => {
+      warnings.push(args);
+    });
+    try {
+      const failing = async function* () {
+        yield Buffer.alloc(100);
+        await Promise.resolve();
+        throw new Error("the client went away");
+      };
+      await expect(store.put("warn/k", failing(), { contentLength: 1000 })).rejects.toThrow("the client went away");
+      const uploadId = await store.initMultipart("warn/m");
+      await expect(store.putPart("warn/m", uploadId, 1, failing(), { contentLength: 1000 })).rejects.toThrow(
+        "the client went away",
+      );
+      await store.abortMultipart("warn/m", uploadId);
+    } finally {
+      spy.mockRestore();
+      await store.close();
+    }
+    expect(warnings).toEqual([]);
   });
 
   it("a missing bucket is NotFoundError, not null", async () => {
