@@ -546,7 +546,7 @@ function toEntry(group: string, row: EntryRow): StateEntry {
  * reader gets back, PostgreSQL as U+FFFD, so that two keys would become one), and strings with
  * U+0000 where the engine's TEXT cannot hold them (PostgreSQL).
  */
-function checkText(ex: Executor, op: string, ...values: string[]): void {
+export function checkText(ex: Executor, op: string, ...values: string[]): void {
   for (const v of values) {
     if (typeof v !== "string") throw invalid(op, `expected a string, got ${typeof v}`);
     if (!v.isWellFormed()) {

@@ -11,7 +11,7 @@ import {
   pruneChanges,
   readChanges,
 } from "./change-log.js";
-import { EntryOperations } from "./entry-operations.js";
+import { checkText, EntryOperations } from "./entry-operations.js";
 import { EventHub } from "./event-hub.js";
 import { insertJournalRow, type JournalCommit, type JournalRow, queryJournal } from "./journal.js";
 import {
@@ -242,6 +242,7 @@ export class StateStore extends EntryOperations {
     if (groupPrefix !== undefined && typeof groupPrefix !== "string") {
       throw new InvalidArgumentError("groupPrefix must be a string", { op });
     }
+    checkText(ex, op, group ?? "", groupPrefix ?? "");
     return readChanges(
       ex,
       version,

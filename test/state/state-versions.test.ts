@@ -231,6 +231,15 @@ forEachEngine("StateStore versioned writes", (h) => {
     expect((await s.changesSince(base + 4)).changes.map((c) => c.group)).toEqual(["late"]);
   });
 
+  it("changesSince refuses a group or prefix no engine could hold with InvalidArgumentError, like every read", async () => {
+    const s = await h.open();
+    const bad = [{ group: "cut\uD83D" }, { groupPrefix: "\uDC00" }];
+    if (h.engine === "postgres") bad.push({ group: "a\u0000b" }, { groupPrefix: "\u0000" });
+    for (const filter of bad) {
+      await expect(s.changesSince(0, filter), JSON.stringify(filter)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+  });
+
   it("changesSince returns at most 1000 changes by default and says more follow; groupPrefix is literal", async () => {
     const s = await h.open({ changeRetentionMs: 60_000 });
     const base = await s.version();
