@@ -11,12 +11,29 @@ interface SseEvent {
   data: { id: number; topic: string; payload: Record<string, string> };
 }
 
-/** Reads an SSE stream until `done(events)` holds or the deadline passes, then closes it. */
-async function readEvents(url: string, headers: Record<string, string>, done: (events: SseEvent[]) => boolean) {
+/**
+ * Opens an SSE stream and resolves once its response arrived: without a Last-Event-ID the stream
+ * starts after the events that exist by then, so a test makes its events only after this. `events`
+ * reads the stream until `done(events)` holds or the deadline passes, then closes it.
+ */
+async function openEvents(
+  url: string,
+  headers: Record<string, string>,
+  done: (events: SseEvent[]) => boolean,
+): Promise<{ events: Promise<SseEvent[]> }> {
   const controller = new AbortController();
   const res = await fetch(url, { headers, signal: controller.signal });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  return { events: collectEvents(res, controller, done) };
+}
+
+/** Reads an SSE stream until `done(events)` holds or the deadline passes, then closes it. */
+async function readEvents(url: string, headers: Record<string, string>, done: (events: SseEvent[]) => boolean) {
+  return (await openEvents(url, headers, done)).events;
+}
+
+async function collectEvents(res: Response, controller: AbortController, done: (events: SseEvent[]) => boolean) {
   const events: SseEvent[] = [];
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
@@ -100,10 +117,13 @@ describe("upload events: webhooks and GET /v1/events", async () => {
   it("streams the caller's file.deleted events live, resumes after Last-Event-ID, and hides other orgs' events", {
     timeout: 30_000,
   }, async () => {
-    const live = readEvents(`${base}/v1/events`, auth(tokens.ada), (events) => events.length >= 1);
-    const stranger = readEvents(`${base}/v1/events`, auth(tokens.globex), (events) => events.length >= 1);
-    const bobs = readEvents(`${base}/v1/events`, auth(tokens.bob), (events) => events.length >= 1);
-    const admin = readEvents(`${base}/v1/events`, auth(tokens.acmeAdmin), (events) => events.length >= 2);
+    // Every stream is open (so starts at the current position) before the first event is made.
+    const [{ events: live }, { events: stranger }, { events: bobs }, { events: admin }] = await Promise.all([
+      openEvents(`${base}/v1/events`, auth(tokens.ada), (events) => events.length >= 1),
+      openEvents(`${base}/v1/events`, auth(tokens.globex), (events) => events.length >= 1),
+      openEvents(`${base}/v1/events`, auth(tokens.bob), (events) => events.length >= 1),
+      openEvents(`${base}/v1/events`, auth(tokens.acmeAdmin), (events) => events.length >= 2),
+    ]);
     const key = await uploadAndDelete(tokens.ada);
     const [seen] = await live;
     expect(seen?.event).toBe("file.deleted");
