@@ -120,6 +120,12 @@ export class Workspace {
     if (typeof kind !== "string" || kind === "") {
       throw new InvalidArgumentError("workspace kind must be a non-empty string", { op: "state.workspace.put" });
     }
+    // SQLite would keep a lone surrogate as bytes that aggregate() reads back as other text.
+    if (!kind.isWellFormed()) {
+      throw new InvalidArgumentError("workspace kind must be well-formed Unicode (no lone surrogate)", {
+        op: "state.workspace.put",
+      });
+    }
     await this.#db.run("INSERT INTO workspace_entries (entry_kind, entry_data, created_at) VALUES ($1, $2, $3)", [
       kind,
       toJson(data ?? {}, "state.workspace.put"),

@@ -50,6 +50,9 @@ forEachEngine("StateStore workspaces", (h) => {
     const s = await h.open({ workspaceStateDirectory: stateDir() });
     const ws = await s.newWorkspace("p");
     await expect(ws.put("")).rejects.toBeInstanceOf(InvalidArgumentError);
+    // A kind cut inside a surrogate pair would come back from aggregate() as other text.
+    await expect(ws.put("row\uD83D")).rejects.toThrow(/^workspace kind must be well-formed Unicode/);
+    expect(await ws.count()).toBe(0);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     await expect(ws.put("k", cyclic)).rejects.toBeInstanceOf(InvalidArgumentError);
