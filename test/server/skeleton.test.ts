@@ -169,7 +169,9 @@ describe("http skeleton", async () => {
     const alice = await TestPeer.connect(wsUrl, auth, "alice", secret);
     alice.send("carol", { n: 1 }, "m1");
     let after = "";
-    for (let i = 0; i < 50 && depth(after, "bus_pending") !== 1; i++) {
+    // The message is stored a moment after the send: wait for it (a slow machine may take seconds).
+    const deadline = Date.now() + 10_000;
+    while (depth(after, "bus_pending") !== 1 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
       after = (await server.app.inject({ url: "/metrics", headers: auth })).body;
     }
