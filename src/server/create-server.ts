@@ -248,6 +248,9 @@ export async function createServer(input: ServerOptions = {}): Promise<Storeroom
     const challenge =
       status === 401 ? authChallenge(authenticator.mode, request.headers.authorization !== undefined) : undefined;
     if (challenge !== undefined) reply.header("www-authenticate", challenge);
+    // A body refused before its end (too large, a bad checksum): Node would read on whatever
+    // the client still sends to keep the connection; answer and close it instead.
+    if (!request.raw.complete) reply.header("connection", "close");
     return reply.code(status).type("application/json; charset=utf-8").send(body);
   });
   app.setNotFoundHandler({ preHandler: undefined }, (request, reply) => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { Upload } from "tus-js-client";
 import { afterAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
@@ -346,6 +347,46 @@ describe("tus 1.0 server", async () => {
     const head = await fetch(url, { method: "HEAD", headers: { ...auth(tokens.acme), ...tus } });
     expect(head.headers.get("upload-offset")).toBe("0");
     expect((await fetch(url, { method: "DELETE", headers: { ...auth(tokens.acme), ...tus } })).status).toBe(204);
+  });
+
+  it("answers a body that never ends past Upload-Length with 413 and closes the connection instead of reading on", {
+    timeout: 30_000,
+  }, async () => {
+    const created = await fetch(`${base}/v1/tus/`, {
+      method: "POST",
+      headers: { ...auth(tokens.acme), ...tus, "upload-length": "4" },
+    });
+    const url = new URL(`${base}${created.headers.get("location")}`);
+    const req = request(url, {
+      method: "PATCH",
+      headers: {
+        ...auth(tokens.acme),
+        ...tus,
+        "content-type": "application/offset+octet-stream",
+        "upload-offset": "0",
+        "transfer-encoding": "chunked",
+      },
+    });
+    req.on("error", () => undefined);
+    // A client that keeps sending: the server must not read it to its (absent) end.
+    const sending = setInterval(() => {
+      if (!req.destroyed) req.write(Buffer.alloc(64 * 1024));
+    }, 5);
+    try {
+      const answer = new Promise<{ status: number | undefined; connection: string | undefined }>((resolve) =>
+        req.on("response", (res) => {
+          res.resume();
+          resolve({ status: res.statusCode, connection: res.headers.connection });
+        }),
+      );
+      const closed = new Promise<void>((resolve) => req.on("close", () => resolve()));
+      req.write("too long");
+      expect(await answer).toEqual({ status: 413, connection: "close" });
+      await closed;
+    } finally {
+      clearInterval(sending);
+      req.destroy();
+    }
   });
 
   it("refuses bad creation requests with 400 and oversize ones with 413", async () => {
