@@ -259,7 +259,7 @@ describe("storeroom serve (built CLI, child process)", () => {
     (await TestPeer.connect(ws, bearer(token.acme), "carol", busSecret)).close();
     const alice = await TestPeer.connect(ws, bearer(token.acme), "alice", busSecret);
     const bob = await TestPeer.connect(ws, bearer(token.ada), "bob", busSecret);
-    await vi.waitFor(async () => expect(await metric("storeroom_bus_peers")).toBe(2));
+    await vi.waitFor(async () => expect(await metric("storeroom_bus_peers")).toBe(2), { timeout: 10_000 });
     const g1 = await TestPeer.connect(ws, bearer(token.globex), "g1", busSecret);
     const g2 = await TestPeer.connect(ws, bearer(token.globex), "g2", busSecret);
     alice.send("carol", { offline: true }, "kept");

@@ -176,7 +176,7 @@ forEachStateBackend(
         for await (const [key] of store.iterator()) listed.push(key);
         expect(listed).toEqual(["a", "b", "c"]);
         expect(await store.delete("a")).toBe(true);
-        await vi.waitFor(() => expect(events).toContain("delete a"));
+        await vi.waitFor(() => expect(events).toContain("delete a"), { timeout: 10_000 });
         expect(events.slice(0, 3)).toEqual(["set b", "set c", "set a"]);
       } finally {
         off();

@@ -8,6 +8,8 @@ import { TestPeer } from "./bus-peer.js";
 import { auth, startServer, tokens } from "./server-fixture.js";
 
 const secret = "b".repeat(48);
+/** How long a poll waits for the server to act: a loaded 2-core machine can stall for seconds. */
+const WAIT = { timeout: 10_000 };
 
 describe("bus over /v1/bus", async () => {
   const dir = useTempDir();
@@ -44,7 +46,7 @@ describe("bus over /v1/bus", async () => {
     await vi.waitFor(async () => {
       const res = await fetch(`${base}/v1/bus/messages/m3`, { headers: auth(tokens.acmeAdmin) });
       expect(((await res.json()) as { delivered?: boolean }).delivered).toBe(false);
-    });
+    }, WAIT);
     const back = await TestPeer.connect(wsUrl, auth(tokens.acme), "carol", secret);
     expect((await back.waitFor(1)).map((e) => e.id)).toEqual(["m3"]);
     alice.close();
@@ -204,7 +206,7 @@ describe("bus peer names bound to the caller's identity", async () => {
       const res = await fetch(`${base}/v1/bus/messages/${id}`, { headers: admin });
       return res.status === 404 ? undefined : ((await res.json()) as { acked: boolean });
     };
-    const acked = (id: string) => vi.waitFor(async () => expect((await message(id))?.acked).toBe(true));
+    const acked = (id: string) => vi.waitFor(async () => expect((await message(id))?.acked).toBe(true), WAIT);
     try {
       const alice = await TestPeer.connect(url, auth(tokens.acme), "alice", secret);
       const bob = await TestPeer.connect(url, auth(tokens.ada), "bob", secret);

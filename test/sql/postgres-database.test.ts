@@ -200,7 +200,7 @@ describe.runIf(hasPostgres)("openPostgres when the server drops idle connections
     await admin.connect();
     await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name]);
     await admin.end();
-    await vi.waitFor(() => expect(sockets()).toBeLessThan(withIdleClient));
+    await vi.waitFor(() => expect(sockets()).toBeLessThan(withIdleClient), { timeout: 10_000 });
     expect(await db.get("SELECT 2 AS two")).toEqual({ two: 2 });
     await db.close();
     await dropDatabase(name);

@@ -231,7 +231,7 @@ forEachEngine("StateStore transactions", (h) => {
       if (e.key === "c") void s.get("g", "c").then((v) => seen.push(v));
     });
     await s.transaction(async (t) => t.set("g", "c", "3"));
-    await expect.poll(() => seen).toEqual(["3"]);
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["3"]);
   });
 
   if (h.engine === "sqlite") {

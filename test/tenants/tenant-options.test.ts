@@ -179,7 +179,7 @@ describe("TenantStore cache directory: private when created, a warning when an e
   const about = async (path: string) => {
     const marker = `marker ${markers++}`;
     process.emitWarning(marker);
-    await vi.waitFor(() => expect(warnings).toContain(marker));
+    await vi.waitFor(() => expect(warnings).toContain(marker), { timeout: 10_000 });
     return warnings.filter((w) => w.includes(path));
   };
 

@@ -114,7 +114,7 @@ describe.each(engines)("TenantLeases on $name", (engine) => {
     expect((await b.place(acme)).local).toBe(false);
     if (!pinned.local) throw new Error("expected local");
     pinned.release();
-    await expect.poll(async () => (await a.lookup(acme))?.expiresAt).toBe(0);
+    await expect.poll(async () => (await a.lookup(acme))?.expiresAt, { timeout: 10_000 }).toBe(0);
     const taken = await b.acquire(acme);
     expect(taken).toEqual({ epoch: lease.epoch + 1, stolen: false });
     expect(b.counters.steals).toBe(0);

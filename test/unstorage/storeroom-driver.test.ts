@@ -212,7 +212,7 @@ forEachStateBackend(
       try {
         // unstorage clears whole mounts; under a base inside one it is the driver's clear(base).
         await driver.clear("k");
-        await vi.waitFor(() => expect(removed).toHaveLength(1_001));
+        await vi.waitFor(() => expect(removed).toHaveLength(1_001), { timeout: 10_000 });
       } finally {
         await unwatch();
       }

@@ -153,7 +153,7 @@ forEachEngine("ResumableUploads", (ctx) => {
       await new Promise(() => undefined);
     }
     const stuck = resumable.append("alice", live.claimId, 0, silent());
-    await vi.waitFor(() => expect(delivered).toBe(true));
+    await vi.waitFor(() => expect(delivered).toBe(true), { timeout: 10_000 });
     expect(Number((await lease(live.claimId))?.expires) - clock.now()).toBe(10_000);
     await resumable.status("alice", live.claimId);
     expect((await stuck).offset).toBe(3);
@@ -170,11 +170,11 @@ forEachEngine("ResumableUploads", (ctx) => {
       settled = true;
     });
     // The newcomer asked for the lease and waits for it.
-    await vi.waitFor(async () => expect(Number((await lease(orphaned.claimId))?.wanted)).toBe(1));
+    await vi.waitFor(async () => expect(Number((await lease(orphaned.claimId))?.wanted)).toBe(1), { timeout: 10_000 });
     clock.advance(9_999);
     // It tries again after that (and asks again) without taking the lease.
     await db.run("UPDATE storeroom_upload_offsets SET lease_wanted = 0 WHERE claim_id = $1", [orphaned.claimId]);
-    await vi.waitFor(async () => expect(Number((await lease(orphaned.claimId))?.wanted)).toBe(1));
+    await vi.waitFor(async () => expect(Number((await lease(orphaned.claimId))?.wanted)).toBe(1), { timeout: 10_000 });
     expect((await lease(orphaned.claimId))?.holder).toBe("killed");
     expect(settled).toBe(false);
     clock.advance(1);

@@ -378,7 +378,7 @@ forEachEngine("UploadService", (ctx) => {
     clock.advance(2_000);
     const sweeping = sweeper.runOnce();
     // Released only once the sweeper found the claim expired and waits for the claim's lock.
-    await vi.waitFor(() => expect(sweeperTransactions).toBe(1));
+    await vi.waitFor(() => expect(sweeperTransactions).toBe(1), { timeout: 10_000 });
     release();
     await completing;
     const swept = await sweeping;
