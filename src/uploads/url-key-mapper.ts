@@ -19,20 +19,27 @@ export interface UrlKeyMapper {
   keyToUrl(key: string): string;
 }
 
-/** URLs of the download route: `<prefix><key>` (absolute or relative), key percent-encoded per segment. */
+/**
+ * URLs of the download route: `<prefix><key>`, key percent-encoded per segment. A relative
+ * prefix (`/v1/files/`, the route of `storeroom serve`) matches that path on any host and in
+ * relative URLs; an absolute one (`https://cdn.example/files/`) only URLs of its own origin.
+ */
 export function proxyUrlKeyMapper(prefix = "/storage/files/"): UrlKeyMapper {
+  const absolute = absoluteUrl(prefix);
+  const pathPrefix = absolute?.pathname ?? prefix;
   return Object.freeze({
     urlToKey(url: string): string | undefined {
       // URL parsing would resolve dot segments; such URLs are not ours to interpret.
       if (url.includes("..")) return undefined;
-      let path: string;
+      let parsed: URL;
       try {
-        path = new URL(url, "http://relative.invalid").pathname;
+        parsed = new URL(url, "http://relative.invalid");
       } catch {
         return undefined;
       }
-      if (!path.startsWith(prefix)) return undefined;
-      return validKey(path.slice(prefix.length));
+      if (absolute !== undefined && parsed.origin !== absolute.origin) return undefined;
+      if (!parsed.pathname.startsWith(pathPrefix)) return undefined;
+      return validKey(parsed.pathname.slice(pathPrefix.length));
     },
     keyToUrl(key: string): string {
       return prefix + key.split("/").map(encodeURIComponent).join("/");
@@ -52,5 +59,13 @@ function validKey(encoded: string): string | undefined {
   } catch (err) {
     if (isStoreError(err, "INVALID_KEY")) return undefined;
     throw err;
+  }
+}
+
+function absoluteUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
   }
 }

@@ -126,3 +126,16 @@ forEachEngine("Files", (ctx) => {
     expect(await queue.count()).toBe(0);
   });
 });
+
+it("proxyUrlKeyMapper maps a relative prefix on any host, and an absolute prefix only on its own origin", () => {
+  const relative = proxyUrlKeyMapper("/v1/files/");
+  expect(relative.urlToKey("/v1/files/pub/2026/05/14/a.png")).toBe("pub/2026/05/14/a.png");
+  expect(relative.urlToKey("https://app.example/v1/files/pub/a%20b.png")).toBe("pub/a b.png");
+  expect(relative.urlToKey("/storage/files/pub/a.png")).toBeUndefined();
+  const absolute = proxyUrlKeyMapper("https://cdn.example/files/");
+  expect(absolute.keyToUrl("pub/a b.png")).toBe("https://cdn.example/files/pub/a%20b.png");
+  expect(absolute.urlToKey(absolute.keyToUrl("pub/a b.png"))).toBe("pub/a b.png");
+  expect(absolute.urlToKey("https://cdn.example/files/pub/x.png")).toBe("pub/x.png");
+  expect(absolute.urlToKey("https://evil.example/files/pub/x.png")).toBeUndefined();
+  expect(absolute.urlToKey("/files/pub/x.png")).toBeUndefined();
+});
