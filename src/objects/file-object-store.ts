@@ -56,7 +56,7 @@ import type {
   ObjectStore,
   PutOptions,
 } from "./object-store.js";
-import { assertPutOptions, checkPutCondition } from "./put-condition.js";
+import { assertContentType, assertPutOptions, checkPutCondition } from "./put-condition.js";
 
 /** Options of {@link FileObjectStore}. */
 export interface FileObjectStoreOptions {
@@ -193,6 +193,7 @@ export class FileObjectStore implements ObjectStore {
   async initMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
     const op = "objects.initMultipart";
     await this.#objectPath(key, op);
+    assertContentType(options.contentType, op);
     const uploadId = randomBytes(16).toString("hex");
     const dir = join(this.#rootSync(), "multipart", uploadId);
     await mkdir(dir);

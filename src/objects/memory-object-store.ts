@@ -25,7 +25,7 @@ import type {
   ObjectStore,
   PutOptions,
 } from "./object-store.js";
-import { assertPutOptions, checkPutCondition } from "./put-condition.js";
+import { assertContentType, assertPutOptions, checkPutCondition } from "./put-condition.js";
 
 /** Options of {@link MemoryObjectStore}. */
 export interface MemoryObjectStoreOptions {
@@ -110,6 +110,7 @@ export class MemoryObjectStore implements ObjectStore {
 
   async initMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
     this.#check(key, "objects.initMultipart");
+    assertContentType(options.contentType, "objects.initMultipart");
     const uploadId = randomUUID();
     this.#uploads.set(uploadId, { key, contentType: options.contentType, parts: new Map() });
     return uploadId;

@@ -12,6 +12,18 @@ export function assertPutOptions(options: PutOptions, op: string): void {
     throw new InvalidArgumentError("ifMatch must be a non-empty etag", { op });
   }
   assertContentLength(options.contentLength, op);
+  assertContentType(options.contentType, op);
+}
+
+/**
+ * Throws {@link InvalidArgumentError} unless `contentType` is absent or a string of printable
+ * ASCII (spaces and tabs included): what every backend can store and S3 can send as a header
+ * (a line break there would be a TypeError from the HTTP client, or a header of its own).
+ */
+export function assertContentType(contentType: unknown, op: string): void {
+  if (contentType !== undefined && (typeof contentType !== "string" || !/^[\t\x20-\x7e]*$/.test(contentType))) {
+    throw new InvalidArgumentError("contentType must be a string of printable ASCII characters", { op });
+  }
 }
 
 /** Throws {@link ConflictError} when the current etag (`null` = no object) fails the put's conditions. */

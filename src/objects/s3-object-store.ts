@@ -25,7 +25,7 @@ import type {
   ObjectStore,
   PutOptions,
 } from "./object-store.js";
-import { assertPutOptions } from "./put-condition.js";
+import { assertContentType, assertPutOptions } from "./put-condition.js";
 import { isMissingObject, isNoSuchUpload, mapError } from "./s3-errors.js";
 
 /** Options of {@link S3ObjectStore}. */
@@ -246,6 +246,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
   async initMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
     const op = "objects.initMultipart";
     this.#check(key, op);
+    assertContentType(options.contentType, op);
     try {
       const s3 = await this.#sdk();
       const out = await s3.client.send(

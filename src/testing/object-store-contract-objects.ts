@@ -151,6 +151,17 @@ export function registerObjectCases(test: Register): void {
     await rejectsWith(store.list(p, { cursor: 5 as unknown as string }), "INVALID_ARGUMENT");
   });
 
+  test("a content type that cannot travel as an HTTP header value is InvalidArgumentError and writes nothing", async (store, p) => {
+    for (const contentType of ["text/plain\r\nx-injected: 1", "text/plain\n", "bild/ünï", 5 as unknown as string]) {
+      const what = JSON.stringify(contentType);
+      await rejectsWith(store.put(`${p}k`, "x", { contentType }), "INVALID_ARGUMENT", `put ${what}`);
+      await rejectsWith(store.initMultipart(`${p}m`, { contentType }), "INVALID_ARGUMENT", `initMultipart ${what}`);
+    }
+    assert.equal(await store.head(`${p}k`), null);
+    await store.put(`${p}k`, "x", { contentType: 'text/plain; charset="utf-8"' });
+    assert.equal((await store.head(`${p}k`))?.contentType, 'text/plain; charset="utf-8"');
+  });
+
   test("many concurrent puts, gets and deletes on distinct keys", async (store, p) => {
     const keys = Array.from({ length: 40 }, (_, i) => `${p}c/${i}`);
     await Promise.all(keys.map((key, i) => store.put(key, `value-${i}`)));
