@@ -177,7 +177,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
       payload = fixed;
       length = fixed.byteLength;
     } else if (options.contentLength !== undefined) {
-      payload = new StreamedBody(bodyChunks(body, op));
+      payload = new StreamedBody(bodyChunks(body, op), input);
       length = options.contentLength;
     } else {
       // Unknown length: S3 needs one, so buffer up to a part and switch to multipart beyond it.
@@ -203,7 +203,8 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
       );
       return { etag: normalizeEtag(out.ETag ?? "") };
     } catch (err) {
-      throw payload instanceof StreamedBody ? (payload.failure ?? mapError(err, op)) : mapError(err, op);
+      if (payload instanceof StreamedBody) throw payload.release() ?? mapError(err, op);
+      throw mapError(err, op);
     }
   }
 
@@ -278,7 +279,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     let payload: Uint8Array | StreamedBody;
     let size: number;
     if (options.contentLength !== undefined) {
-      payload = new StreamedBody(bodyChunks(body, op));
+      payload = new StreamedBody(bodyChunks(body, op), input);
       size = options.contentLength;
     } else {
       const chunks: Uint8Array[] = [];
@@ -379,7 +380,8 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
       );
       return normalizeEtag(out.ETag ?? "");
     } catch (err) {
-      throw payload instanceof StreamedBody ? (payload.failure ?? mapError(err, op)) : mapError(err, op);
+      if (payload instanceof StreamedBody) throw payload.release() ?? mapError(err, op);
+      throw mapError(err, op);
     }
   }
 
@@ -496,20 +498,35 @@ function info(
  */
 class StreamedBody {
   readonly stream: Readable;
+  readonly #source: unknown;
   readonly #controller = new AbortController();
-  /** The error the body failed with, once it failed. */
-  failure: unknown;
+  #failure: unknown;
 
-  constructor(chunks: AsyncIterable<Uint8Array>) {
+  /** `source` is the caller's body, released with the request's when the request failed. */
+  constructor(chunks: AsyncIterable<Uint8Array>, source: unknown) {
+    this.#source = source;
     this.stream = Readable.from(chunks, { objectMode: false });
     this.stream.on("error", (err) => {
-      this.failure ??= err;
+      this.#failure ??= err;
       this.#controller.abort(err);
     });
   }
 
   get signal(): AbortSignal {
     return this.#controller.signal;
+  }
+
+  /**
+   * After a failed request: destroys the body, and the caller's stream under it, which waits
+   * for reads that will never come otherwise (an open file, a request); returns the error the
+   * body failed with, if it failed.
+   */
+  release(): unknown {
+    this.stream.destroy();
+    const source = this.#source as { destroy?: unknown; return?: unknown } | null;
+    if (typeof source?.destroy === "function") source.destroy();
+    else if (typeof source?.return === "function") void Promise.resolve(source.return()).catch(() => undefined);
+    return this.#failure;
   }
 }
 

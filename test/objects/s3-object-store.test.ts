@@ -156,6 +156,21 @@ describe("S3ObjectStore", () => {
     expect(warnings).toEqual([]);
   });
 
+  it("a streamed put or part the server refuses releases the caller's stream", async () => {
+    const store = new S3ObjectStore({ ...s3rver.s3.storeOptions, bucket: "no-such-bucket" });
+    const body = new Readable({ read() {} });
+    body.push(Buffer.alloc(10));
+    await expect(store.put("k", body, { contentLength: 1_000_000 })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(body.destroyed).toBe(true);
+    const part = new Readable({ read() {} });
+    part.push(Buffer.alloc(10));
+    await expect(store.putPart("k", "no-such-upload", 1, part, { contentLength: 1_000_000 })).rejects.toMatchObject({
+      code: "NOT_FOUND",
+    });
+    expect(part.destroyed).toBe(true);
+    await store.close();
+  });
+
   it("a missing bucket is NotFoundError, not null", async () => {
     const store = new S3ObjectStore({ ...s3rver.s3.storeOptions, bucket: "no-such-bucket" });
     await expect(store.put("k", "v")).rejects.toSatisfy((err) => isStoreError(err, "NOT_FOUND"));
