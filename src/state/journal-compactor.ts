@@ -9,7 +9,7 @@ import { type ArchiveFormat, archiveExtension, compressArchive } from "./archive
 export interface CompactOptions {
   /** Archive journal rows committed strictly before this time (ms or Date). Required. */
   before: number | Date;
-  /** Directory of archive files. Default `.core/archive`. */
+  /** Directory of archive files. Default (when absent) `.core/archive`; an empty string throws {@link InvalidArgumentError}. */
   output?: string;
   /** `"gzip"` (default) or `"zstd"`, case-insensitive. */
   format?: string;
@@ -52,7 +52,13 @@ export function normalizeCompactOptions(options: CompactOptions): NormalizedComp
       op: "state.compact",
     });
   }
-  const output = (options.output ?? "").trim() === "" ? ".core/archive" : (options.output as string);
+  if (options.output !== undefined && (typeof options.output !== "string" || options.output.trim() === "")) {
+    // Only an absent output means the default: an empty one is a mistake, not ".core/archive".
+    throw new InvalidArgumentError(`compact output must be a directory path, got ${JSON.stringify(options.output)}`, {
+      op: "state.compact",
+    });
+  }
+  const output = options.output ?? ".core/archive";
   return options.onProgress === undefined
     ? { before, output, format }
     : { before, output, format, onProgress: options.onProgress };

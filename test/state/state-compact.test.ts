@@ -141,6 +141,12 @@ describe("compact options", () => {
     expect(() => normalizeCompactOptions({} as never)).toThrow(/needs a before time/);
     expect(() => normalizeCompactOptions({ before: 1, format: "brotli" })).toThrow(/"gzip" or "zstd"/);
     expect(normalizeCompactOptions({ before: 1 })).toEqual({ before: 1, output: ".core/archive", format: "gzip" });
+    // Only an absent output takes the default directory.
+    for (const output of ["", "  ", 5]) {
+      expect(() => normalizeCompactOptions({ before: 1, output: output as string })).toThrow(
+        /^compact output must be a directory path/,
+      );
+    }
     expect(normalizeCompactOptions({ before: new Date(5), format: " Gzip", output: "/x" })).toEqual({
       before: 5,
       output: "/x",
