@@ -35,6 +35,7 @@ import {
 } from "./file-upload-parts.js";
 import { withKeyLock } from "./key-locks.js";
 import {
+  assertPartList,
   assertPartNumber,
   assertRange,
   checkCompletedParts,
@@ -245,6 +246,7 @@ export class FileObjectStore implements ObjectStore {
     const op = "objects.completeMultipart";
     const path = await this.#objectPath(key, op);
     assertPutOptions(options, op);
+    assertPartList(parts, op);
     const { dir, meta } = await this.#upload(key, uploadId, op);
     const recorded = await this.#recordedParts(dir, parts, op);
     const ordered = checkCompletedParts(parts, recorded, this.partSize, op);
@@ -302,7 +304,7 @@ export class FileObjectStore implements ObjectStore {
   }
 
   async #recordedParts(dir: string, parts: readonly CompletedPart[], op: string): Promise<Map<number, PartRecord>> {
-    if (!Array.isArray(parts)) throw new InvalidArgumentError("parts must be an array", { op });
+    assertPartList(parts, op);
     return readPartRecords(dir, op);
   }
 

@@ -3,6 +3,7 @@ import { type Clock, systemClock } from "../clock.js";
 import { ClosedError, NotFoundError } from "../errors.js";
 import { clockOption } from "../internal/option-checks.js";
 import {
+  assertPartList,
   assertPartNumber,
   assertRange,
   checkCompletedParts,
@@ -145,6 +146,7 @@ export class MemoryObjectStore implements ObjectStore {
     const op = "objects.completeMultipart";
     this.#check(key, op);
     assertPutOptions(options, op);
+    assertPartList(parts, op);
     const upload = this.#upload(key, uploadId, op);
     const ordered = checkCompletedParts(parts, upload.parts, this.partSize, op) as (RecordedPart & { bytes: Buffer })[];
     checkPutCondition(key, this.#objects.get(key)?.info.etag ?? null, options, op);

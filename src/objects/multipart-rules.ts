@@ -25,8 +25,8 @@ export function checkCompletedParts<P extends RecordedPart>(
   partSize: number,
   op: string,
 ): P[] {
-  if (!Array.isArray(parts) || parts.length === 0)
-    throw new InvalidArgumentError("completeMultipart needs at least one part", { op });
+  assertPartList(parts, op);
+  if (parts.length === 0) throw new InvalidArgumentError("completeMultipart needs at least one part", { op });
   const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
   const ordered: P[] = [];
   for (const [index, part] of sorted.entries()) {
@@ -47,6 +47,20 @@ export function checkCompletedParts<P extends RecordedPart>(
     ordered.push(found);
   }
   return ordered;
+}
+
+/**
+ * Throws {@link InvalidArgumentError} unless `parts` is an array of `{ partNumber, etag }` with
+ * an integer number and a string etag: checked before any I/O.
+ */
+export function assertPartList(parts: unknown, op: string): asserts parts is readonly CompletedPart[] {
+  if (!Array.isArray(parts)) throw new InvalidArgumentError("parts must be an array of { partNumber, etag }", { op });
+  for (const part of parts) {
+    const { partNumber, etag } = (part ?? {}) as { partNumber?: unknown; etag?: unknown };
+    if (typeof part !== "object" || !Number.isInteger(partNumber) || typeof etag !== "string") {
+      throw new InvalidArgumentError("parts must be an array of { partNumber, etag }", { op });
+    }
+  }
 }
 
 /** Etags compare without surrounding quotes (S3 sends them quoted). */

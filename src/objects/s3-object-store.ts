@@ -3,6 +3,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { ClosedError, InvalidArgumentError } from "../errors.js";
 import { importOptional } from "../internal/optional-dependency.js";
 import {
+  assertPartList,
   assertPartNumber,
   assertRange,
   checkCompletedParts,
@@ -299,6 +300,7 @@ export class S3ObjectStore implements ObjectStore, DirectPartUploads {
     const op = "objects.completeMultipart";
     this.#check(key, op);
     assertPutOptions(options, op);
+    assertPartList(parts, op);
     // S3 only enforces its own 5 MiB minimum; the store's partSize rule is checked against ListParts.
     const recorded = await this.#listParts(key, uploadId, op);
     const ordered = checkCompletedParts(parts, recorded, this.partSize, op);

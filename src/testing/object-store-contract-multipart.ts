@@ -81,6 +81,28 @@ export function registerMultipartCases(test: Register): void {
     assert.equal(await store.head(`${p}obj`), null);
   });
 
+  test("a malformed part list is InvalidArgumentError and keeps the upload open", async (store, p) => {
+    const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
+    const [part] = parts as [{ partNumber: number; etag: string }];
+    for (const bad of [
+      [null],
+      ["1"],
+      [{ partNumber: "1", etag: part.etag }],
+      [{ partNumber: 1, etag: 5 }],
+      [{ partNumber: 1 }],
+      "parts",
+    ]) {
+      await rejectsWith(
+        store.completeMultipart(`${p}obj`, uploadId, bad as never),
+        "INVALID_ARGUMENT",
+        JSON.stringify(bad),
+      );
+    }
+    assert.equal(await store.head(`${p}obj`), null);
+    await store.completeMultipart(`${p}obj`, uploadId, parts);
+    assert.equal((await store.head(`${p}obj`))?.size, 9);
+  });
+
   test("multipart 6: completing a completed upload is NotFoundError", async (store, p) => {
     const { uploadId, parts } = await upload(store, `${p}obj`, [9]);
     await store.completeMultipart(`${p}obj`, uploadId, parts);
