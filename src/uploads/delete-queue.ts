@@ -92,10 +92,12 @@ export class DeleteQueue {
   /**
    * Queues `keys` for deletion with `reason`, due now. Idempotent on (key, reason): a key
    * already queued for that reason keeps its single row. Duplicate keys count once; an empty
-   * list is a no-op. Returns how many rows were inserted.
+   * list is a no-op. Returns how many rows were inserted. `keys` not an array (a lone key),
+   * an empty key or an unknown reason -> {@link InvalidArgumentError}, nothing inserted.
    */
   async schedule(keys: readonly string[], reason: DeleteReason, options: ScheduleOptions = {}): Promise<number> {
     const owner = options.owner ?? "";
+    listOf(keys, "keys", "deleteQueue.schedule");
     return this.enqueue(
       [...new Set(keys)].map((key) => ({ key, reason, owner })),
       options.executor === undefined ? {} : { executor: options.executor },
@@ -105,11 +107,13 @@ export class DeleteQueue {
   /**
    * Inserts fully-formed rows (the claim sweeper uses it to carry the multipart upload id).
    * Rows whose (key, reason) is already queued are skipped. Returns how many were inserted.
-   * An empty key or unknown reason -> {@link InvalidArgumentError}, nothing inserted.
+   * `items` not an array, an empty key or an unknown reason -> {@link InvalidArgumentError},
+   * nothing inserted.
    */
   async enqueue(items: readonly PendingDeleteInput[], options: UploadsCallOptions = {}): Promise<number> {
+    listOf(items, "items", "deleteQueue.enqueue");
     for (const item of items) {
-      if (typeof item.key !== "string" || item.key === "") {
+      if (typeof item?.key !== "string" || item.key === "") {
         throw new InvalidArgumentError("a pending delete needs a non-empty key", { op: "deleteQueue.enqueue" });
       }
       if (!DELETE_REASONS.includes(item.reason)) {
@@ -153,10 +157,16 @@ export class DeleteQueue {
    * Leases up to `limit` rows due at `now` (oldest due first): pushes their `nextAttemptAt`
    * to `now + leaseMs` in the same statement, so no other lease returns them until that time
    * unless {@link DeleteQueue.defer} moves them. Returned rows show the new `nextAttemptAt`.
+   * `now` not an integer, `limit` not a positive integer or `leaseMs` not positive ->
+   * {@link InvalidArgumentError}.
    */
   async lease(now: number, limit: number, leaseMs: number): Promise<PendingDelete[]> {
-    if (!Number.isInteger(limit) || limit <= 0) throw new InvalidArgumentError(`limit must be a positive integer`);
-    if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new InvalidArgumentError(`leaseMs must be positive`);
+    const op = "deleteQueue.lease";
+    if (!Number.isSafeInteger(now)) throw new InvalidArgumentError(`now must be a time in ms, got ${now}`, { op });
+    if (!Number.isInteger(limit) || limit <= 0)
+      throw new InvalidArgumentError(`limit must be a positive integer, got ${limit}`, { op });
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0)
+      throw new InvalidArgumentError(`leaseMs must be positive, got ${leaseMs}`, { op });
     const rows = await this.#db.transaction((tx) =>
       tx.all<PendingRow>(
         // A materialized CTE picks (and on PostgreSQL locks) the rows once: a subquery under
@@ -173,8 +183,12 @@ export class DeleteQueue {
     return rows.map(fromRow).sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
-  /** Removes finished rows; unknown ids are ignored, an empty list is a no-op. Returns how many were removed. */
+  /**
+   * Removes finished rows; unknown ids are ignored, an empty list is a no-op. Returns how many
+   * were removed. `ids` not an array -> {@link InvalidArgumentError}.
+   */
   async done(ids: readonly string[], options: UploadsCallOptions = {}): Promise<number> {
+    listOf(ids, "ids", "deleteQueue.done");
     let removed = 0;
     for (const part of chunks([...new Set(ids)])) {
       const { changes } = await (options.executor ?? this.#db).run(
@@ -188,9 +202,12 @@ export class DeleteQueue {
 
   /**
    * Records a failed attempt: `attempts + 1`, due again at `nextAt`, and `lastError`.
-   * A missing row -> {@link NotFoundError}.
+   * A missing row -> {@link NotFoundError}; `nextAt` not an integer -> {@link InvalidArgumentError}.
    */
   async defer(id: string, nextAt: number, options: UploadsCallOptions & { lastError?: string } = {}): Promise<void> {
+    if (!Number.isSafeInteger(nextAt)) {
+      throw new InvalidArgumentError(`nextAt must be a time in ms, got ${nextAt}`, { op: "deleteQueue.defer" });
+    }
     const { changes } = await (options.executor ?? this.#db).run(
       "UPDATE storeroom_pending_deletes SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
       [nextAt, options.lastError ?? "", id],
@@ -373,4 +390,9 @@ export class DeleteQueue {
 function byKeyAndReason(a: PendingDeleteInput, b: PendingDeleteInput): number {
   if (a.key !== b.key) return a.key < b.key ? -1 : 1;
   return a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0;
+}
+
+/** Throws {@link InvalidArgumentError} unless `value` is an array: a lone string would read as the list of its characters. */
+function listOf(value: unknown, name: string, op: string): void {
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`${name} must be an array`, { op });
 }

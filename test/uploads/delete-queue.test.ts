@@ -67,6 +67,14 @@ forEachEngine("DeleteQueue", (ctx) => {
     ).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(queue.schedule(["x"], "bogus" as DeleteReason)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(queue.lease(0, 0, 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    // A lone key instead of a list is refused, not taken for the list of its characters.
+    await expect(queue.schedule("pub/a.png" as unknown as string[], "deleted")).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(queue.enqueue({ key: "k", reason: "deleted" } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(queue.done("abc" as unknown as string[])).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(queue.lease(Number.NaN, 1, 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(queue.defer("x", Number.NaN)).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(await queue.count()).toBe(0);
   });
 
