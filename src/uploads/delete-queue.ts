@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from "../clock.js";
 import { InvalidArgumentError, NotFoundError } from "../errors.js";
 import { clockOption, databaseOption } from "../internal/option-checks.js";
+import { assertObjectKey } from "../objects/index.js";
 import type { Executor } from "../sql/index.js";
 import { appendEvent } from "./outbox.js";
 import {
@@ -93,7 +94,8 @@ export class DeleteQueue {
    * Queues `keys` for deletion with `reason`, due now. Idempotent on (key, reason): a key
    * already queued for that reason keeps its single row. Duplicate keys count once; an empty
    * list is a no-op. Returns how many rows were inserted. `keys` not an array (a lone key),
-   * an empty key or an unknown reason -> {@link InvalidArgumentError}, nothing inserted.
+   * an empty key or an unknown reason -> {@link InvalidArgumentError}; a key that is no valid
+   * object key -> {@link InvalidKeyError}; nothing inserted.
    */
   async schedule(keys: readonly string[], reason: DeleteReason, options: ScheduleOptions = {}): Promise<number> {
     const owner = options.owner ?? "";
@@ -107,8 +109,8 @@ export class DeleteQueue {
   /**
    * Inserts fully-formed rows (the claim sweeper uses it to carry the multipart upload id).
    * Rows whose (key, reason) is already queued are skipped. Returns how many were inserted.
-   * `items` not an array, an empty key or an unknown reason -> {@link InvalidArgumentError},
-   * nothing inserted.
+   * `items` not an array, an empty key or an unknown reason -> {@link InvalidArgumentError}; a
+   * key that is no valid object key -> {@link InvalidKeyError}; nothing inserted.
    */
   async enqueue(items: readonly PendingDeleteInput[], options: UploadsCallOptions = {}): Promise<number> {
     listOf(items, "items", "deleteQueue.enqueue");
@@ -116,6 +118,8 @@ export class DeleteQueue {
       if (typeof item?.key !== "string" || item.key === "") {
         throw new InvalidArgumentError("a pending delete needs a non-empty key", { op: "deleteQueue.enqueue" });
       }
+      // A key no object store accepts could never be deleted, only retried until dead-lettered.
+      assertObjectKey(item.key, "deleteQueue.enqueue");
       if (!DELETE_REASONS.includes(item.reason)) {
         throw new InvalidArgumentError(`unknown delete reason ${String(item.reason)}`, { op: "deleteQueue.enqueue" });
       }

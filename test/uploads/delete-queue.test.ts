@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
-import { InvalidArgumentError, NotFoundError } from "../../src/errors.js";
+import { InvalidArgumentError, InvalidKeyError, NotFoundError } from "../../src/errors.js";
 import { DeleteQueue } from "../../src/uploads/delete-queue.js";
 import { Outbox } from "../../src/uploads/outbox.js";
 import type { DeleteReason } from "../../src/uploads/pending-delete.js";
@@ -74,6 +74,10 @@ forEachEngine("DeleteQueue", (ctx) => {
     await expect(queue.enqueue({ key: "k", reason: "deleted" } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(queue.done("abc" as unknown as string[])).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(queue.lease(Number.NaN, 1, 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    // A key no object store accepts would only be retried until it is dead-lettered.
+    for (const key of ["a//b", "/abs", "pub/../x", "https://cdn.example/pub/a.png"]) {
+      await expect(queue.schedule(["ok", key], "deleted"), key).rejects.toBeInstanceOf(InvalidKeyError);
+    }
     await expect(queue.defer("x", Number.NaN)).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(await queue.count()).toBe(0);
   });
