@@ -78,7 +78,7 @@ export interface OutboxHorizon {
 
 /** Options of {@link Outbox.follow}. */
 export interface FollowOptions extends Pick<ListAfterOptions, "owners" | "ownerPrefixes"> {
-  /** How often to look for new events, ms. Default 500. */
+  /** How often to look for new events, ms: a positive integer (else {@link InvalidArgumentError}). Default 500. */
   pollMs?: number;
   /** Ends the iteration. */
   signal?: AbortSignal;
@@ -333,7 +333,12 @@ export class Outbox {
    * transaction left open holds the stream back until it ends).
    */
   async *follow(afterId: number, options: FollowOptions = {}): AsyncGenerator<OutboxRecord> {
-    const { pollMs = 500, signal, ...scope } = options;
+    const { pollMs: requestedPollMs, signal, ...scope } = options;
+    // 0 or NaN would poll the database without a pause.
+    const pollMs = positiveInteger(requestedPollMs, "pollMs", "outbox.follow", 500);
+    if (!Number.isSafeInteger(afterId) || afterId < 0) {
+      throw new InvalidArgumentError(`afterId must be a non-negative integer, got ${afterId}`, { op: "outbox.follow" });
+    }
     let cursor = afterId;
     const stopped = () => signal?.aborted === true;
     const pause = () =>

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InvalidArgumentError } from "../../src/errors.js";
 import { type Database, openPostgres } from "../../src/sql/index.js";
 import { appendEvent, Outbox, type OutboxRecord } from "../../src/uploads/index.js";
 import { uploadsMigrations } from "../../src/uploads/uploads-migrations.js";
@@ -28,6 +29,16 @@ function follower(outbox: Outbox, afterId: number, options: { owners?: string[] 
 }
 
 forEachEngine("Outbox.follow", (ctx) => {
+  it("refuses a poll interval or start id that is not a positive or non-negative integer (0 or NaN polled without pause)", async () => {
+    const outbox = new Outbox({ database: ctx().db });
+    for (const pollMs of [0, -1, Number.NaN, 1.5]) {
+      await expect(outbox.follow(0, { pollMs }).next(), String(pollMs)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    for (const afterId of [-1, Number.NaN, 1.5]) {
+      await expect(outbox.follow(afterId).next(), String(afterId)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+  });
+
   it("yields every event of concurrent writers exactly once, in id order, scoped by owner", {
     timeout: 30_000,
   }, async () => {
