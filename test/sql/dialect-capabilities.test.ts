@@ -219,7 +219,8 @@ describe("dialect capabilities", () => {
       const deadline = Date.now() + 10_000;
       for (;;) {
         const row = await open.get<{ n: string }>(
-          "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+          // This database's waiters only: other test files wait for advisory locks on the same server.
+          "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         );
         if (Number(row?.n) === 1) break;
         if (Date.now() > deadline) throw new Error("the second transaction never waited for the lock");
